@@ -1,0 +1,673 @@
+/* Parley chat widget.
+ *
+ * Embed:  <script src="https://HOST/widget.js" data-site="SITE" async></script>
+ * Options (data-*): title, accent, position (left|right), lang (en|de),
+ * open ("true"), consent ("required").
+ * API:    window.Parley.open() close() toggle() send(text) setVariables(obj)
+ *         consent() on(event, fn) with events ready, open, close, message.
+ *
+ * Plain ES2020, no dependencies, no build step. All data reaches the DOM through
+ * textContent, text nodes and attribute values, never through HTML parsing.
+ * The file stays ASCII (non-ASCII as \u escapes) so the host page's charset
+ * cannot garble it.
+ */
+(() => {
+  'use strict';
+  if (window.Parley && window.Parley.version) return; // loaded twice
+
+  const me = document.currentScript || document.querySelector('script[src*="widget.js"][data-site]');
+  const ds = me ? me.dataset : {};
+  const SITE = ds.site;
+  if (!me || !SITE) return;
+  const ORIGIN = new URL(me.src, location.href).origin;
+  const WS_URL = ORIGIN.replace(/^http/, 'ws') + '/v1/ws?site=' + encodeURIComponent(SITE);
+  const KEY = 'parley:' + SITE + ':';
+  const CONSENT = ds.consent === 'required';
+  const MAX_FRAME = 8000; // stay below the server's 8 KiB read limit, which closes the socket
+
+  const STR = {
+    en: {
+      title: 'Chat with us', ph: 'Type a message\u2026', send: 'Send', close: 'Close chat',
+      open: 'Open chat', unread: 'unread', offline: 'Offline \u2013 reconnecting\u2026',
+      sending: 'sending\u2026', upload: 'Attach a file', big: 'The file is too large (max. {n}).',
+      type: 'This file type is not accepted.', email: 'Please enter a valid email address.',
+      phone: 'Please enter a valid phone number.', long: 'This message is too long.',
+      fail: 'Upload failed. Please try again.', log: 'Messages', visitor: 'You', bot: 'Bot',
+      agent: 'Agent',
+      consent: 'By chatting you agree that this site stores an ID in your browser to keep the conversation.',
+    },
+    de: {
+      title: 'Schreiben Sie uns', ph: 'Nachricht eingeben\u2026', send: 'Senden',
+      close: 'Chat schlie\u00dfen', open: 'Chat \u00f6ffnen', unread: 'ungelesen',
+      offline: 'Offline \u2013 Verbindung wird wiederhergestellt\u2026', sending: 'wird gesendet\u2026',
+      upload: 'Datei anh\u00e4ngen', big: 'Die Datei ist zu gro\u00df (max. {n}).',
+      type: 'Dieser Dateityp wird nicht akzeptiert.',
+      email: 'Bitte geben Sie eine g\u00fcltige E-Mail-Adresse ein.',
+      phone: 'Bitte geben Sie eine g\u00fcltige Telefonnummer ein.',
+      long: 'Diese Nachricht ist zu lang.', fail: 'Hochladen fehlgeschlagen. Bitte erneut versuchen.',
+      log: 'Nachrichten', visitor: 'Sie', bot: 'Bot', agent: 'Mitarbeiter',
+      consent: 'Wenn Sie chatten, stimmen Sie zu, dass diese Website eine ID in Ihrem Browser speichert, um das Gespr\u00e4ch fortzuf\u00fchren.',
+    },
+  };
+  const dl = (ds.lang || '').slice(0, 2).toLowerCase();
+  const LANG = STR[dl] ? dl : /^de/i.test(navigator.language || '') ? 'de' : 'en';
+  const T = STR[LANG];
+  const TITLE = ds.title || T.title;
+  // Server error codes we can say in the visitor's language.
+  const CODES = { invalid_email: 'email', invalid_phone: 'phone', text_too_long: 'long' };
+  // Input kind -> [type, inputmode, autocomplete].
+  const KINDS = {
+    text: ['text', 'text', 'off'], email: ['email', 'email', 'email'], phone: ['tel', 'tel', 'tel'],
+    url: ['url', 'url', 'url'], number: ['text', 'decimal', 'off'],
+  };
+  const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+  const validPhone = v => /^\+?[\d\s\-()]+$/.test(v) && /^(\D*\d){6,20}\D*$/.test(v);
+
+  // Storage of the host page; any access may throw (blocked, sandboxed, full).
+  const store = (area, key, val) => {
+    try {
+      const s = window[area];
+      if (val === undefined) return s.getItem(KEY + key);
+      if (val === null) s.removeItem(KEY + key);
+      else s.setItem(KEY + key, val);
+    } catch (e) { /* run without storage */ }
+    return null;
+  };
+  const local = (k, v) => store('localStorage', k, v);
+  const sess = (k, v) => store('sessionStorage', k, v);
+
+  const PREFIX = 'c' + crypto.getRandomValues(new Uint32Array(1))[0].toString(36).padStart(7, '0');
+  let seq = 0;
+  const cid = () => PREFIX + (++seq).toString(36);
+  const enc = new TextEncoder();
+  const TF = new Intl.DateTimeFormat(LANG, { hour: '2-digit', minute: '2-digit' });
+  const fmt = at => { const d = new Date(at || Date.now()); return isNaN(d) ? '' : TF.format(d); };
+  const size = n => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KB' : (n / 1048576).toFixed(1) + ' MB';
+  const httpURL = u => {
+    try { return typeof u === 'string' && /^https?:$/.test(new URL(u).protocol); } catch (e) { return false; }
+  };
+
+  // State.
+  let ws = null, online = false, dropped = false, consented = false, isOpen = false;
+  let token = null, session = null, welcome = null, vars = null, pending = null, up = null;
+  let attempt = 0, retryTimer = 0, typingTimer = 0, lastTyping = 0, unread = 0, uploading = false;
+  let outbox = []; // [{f: frame, t: text shown}] sent or to send, not yet acknowledged
+  const msgs = [], byId = new Map(), byCid = new Map(), choices = new Map(), blobs = [];
+  const handlers = {};
+  const emit = (ev, data) => (handlers[ev] || []).slice().forEach(fn => {
+    try { fn(data); } catch (e) { setTimeout(() => { throw e; }); } // host bugs must not break us
+  });
+
+  // ---- DOM ----
+  const el = (tag, cls, attrs, text) => {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text != null) e.textContent = text;
+    return e;
+  };
+  const icon = d => {
+    const NS = 'http://www.w3.org/2000/svg', s = document.createElementNS(NS, 'svg'), p = document.createElementNS(NS, 'path');
+    s.setAttribute('viewBox', '0 0 24 24');
+    s.setAttribute('aria-hidden', 'true');
+    s.setAttribute('focusable', 'false');
+    p.setAttribute('d', d);
+    s.append(p);
+    return s;
+  };
+
+  const STYLE = `
+:host{all:initial!important}
+*{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none;letter-spacing:normal;text-transform:none;text-decoration:none}
+[hidden]{display:none!important}
+svg{display:block;fill:currentColor}
+.w{--a:#1f5fbf;--af:#fff;--at:var(--a);font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1a1a1a;text-align:left;direction:ltr;-webkit-text-size-adjust:100%}
+button{cursor:pointer}
+:focus{outline:none}
+:focus-visible{outline:2px solid #1a1a1a;outline-offset:2px;box-shadow:0 0 0 2px #fff}
+.launcher{position:fixed;bottom:20px;right:20px;z-index:2147483000;width:56px;height:56px;border-radius:50%;background:var(--a);color:var(--af);display:flex;align-items:center;justify-content:center;box-shadow:0 4px 14px rgba(0,0,0,.25)}
+.launcher svg{width:28px;height:28px}
+.badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#c5221f;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}
+.panel{position:fixed;bottom:88px;right:20px;z-index:2147483001;width:370px;height:560px;max-height:calc(100vh - 108px);display:flex;flex-direction:column;background:#fff;border-radius:12px;box-shadow:0 8px 32px rgba(0,0,0,.25);overflow:hidden}
+.left .launcher,.left .panel{right:auto;left:20px}
+.head{display:flex;align-items:center;gap:8px;padding:12px 12px 12px 16px;background:var(--a);color:var(--af)}
+.title{flex:1;font-size:16px;font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.close{width:32px;height:32px;border-radius:6px;font-size:24px;line-height:32px;text-align:center}
+.status{padding:6px 16px;background:#fff4e5;color:#6b4200;font-size:13px}
+.hint{padding:8px 16px;background:#f1f3f5;color:#3c4043;font-size:12px}
+.log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:10px;background:#fff}
+.log:focus-visible{outline-offset:-3px;box-shadow:none}
+.msg{position:relative;display:flex;flex-direction:column;align-items:flex-start;max-width:85%}
+.msg.visitor{align-self:flex-end;align-items:flex-end}
+.bubble{padding:8px 12px;border-radius:14px;background:#eef0f3;color:#1a1a1a;white-space:pre-wrap;overflow-wrap:anywhere;font-size:14px}
+.visitor .bubble{background:var(--a);color:var(--af)}
+.agent .bubble{background:#e6f4ea;color:#0d3b1e}
+.bubble a{color:inherit;text-decoration:underline}
+.pending{opacity:.7}
+.meta{margin-top:2px;font-size:11px;color:#5f6368}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.img,.thumb{display:block;max-width:100%;max-height:240px;margin-top:4px;border-radius:10px}
+.thumb{margin:0 0 4px}
+.filebox{display:flex;flex-direction:column}
+.fname{font-weight:600;overflow-wrap:anywhere}
+.opts{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}
+.opt{padding:6px 12px;border:1px solid var(--a);border-radius:16px;background:#fff;color:var(--at);font-size:14px;text-align:left}
+.opt:disabled{cursor:default;opacity:.6}
+.opt.chosen{background:var(--a);color:var(--af);opacity:1}
+.typing{display:flex;gap:4px;padding:0 16px 8px}
+.typing i{width:7px;height:7px;border-radius:50%;background:#5f6368;animation:pb 1s infinite}
+.typing i:nth-child(2){animation-delay:.15s}
+.typing i:nth-child(3){animation-delay:.3s}
+@keyframes pb{0%,80%,100%{opacity:.3}40%{opacity:1}}
+@media (prefers-reduced-motion:reduce){.typing i{animation:none}}
+.prog{height:4px;margin:6px 16px 0;background:#e0e0e0;border-radius:2px;overflow:hidden}
+.bar{width:0;height:100%;background:var(--a)}
+.err{padding:6px 16px 0;color:#b00020;font-size:13px}
+.err:empty{display:none}
+.form{display:flex;align-items:center;gap:8px;padding:10px 12px;border-top:1px solid #e0e0e0;background:#fff}
+.in{flex:1;min-width:0;height:40px;padding:0 14px;border:1px solid #767c85;border-radius:20px;background:#fff;color:#1a1a1a;font-size:15px;-webkit-appearance:none;appearance:none}
+.in::placeholder{color:#5f6368;opacity:1}
+.in[aria-invalid=true]{border-color:#b00020}
+.send{height:40px;padding:0 16px;border-radius:20px;background:var(--a);color:var(--af);font-size:14px;font-weight:600}
+.att{flex:none;width:40px;height:40px;border-radius:50%;color:#3c4043;display:flex;align-items:center;justify-content:center}
+.att svg{width:22px;height:22px}
+.drag .log{outline:2px dashed var(--a);outline-offset:-6px}
+@media (max-width:480px){
+.w .panel{top:0;right:0;bottom:0;left:0;width:auto;height:auto;max-height:none;border-radius:0}
+.open .launcher{display:none}
+.in{font-size:16px}
+}`;
+
+  const host = el('div', '', { id: 'parley-widget', 'data-site': SITE });
+  const root = host.attachShadow({ mode: 'open' });
+  try {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLE);
+    root.adoptedStyleSheets = [sheet]; // not subject to the host's CSP style-src
+  } catch (e) {
+    root.append(el('style', '', {}, STYLE));
+  }
+  const w = el('div', 'w' + (ds.position === 'left' ? ' left' : ''), { lang: LANG });
+  if (ds.accent && window.CSS && CSS.supports('color', ds.accent)) w.style.setProperty('--a', ds.accent);
+
+  const launcher = el('button', 'launcher', { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'parley-panel' });
+  const badge = el('span', 'badge', { 'aria-hidden': 'true' });
+  launcher.append(icon('M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2z'), badge);
+  const panel = el('div', 'panel', { id: 'parley-panel', role: 'dialog', 'aria-label': TITLE });
+  const head = el('div', 'head');
+  const closeBtn = el('button', 'close', { type: 'button', 'aria-label': T.close }, '\u00d7');
+  head.append(el('h2', 'title', {}, TITLE), closeBtn);
+  const status = el('div', 'status', { role: 'status' });
+  const hint = el('p', 'hint', {}, T.consent);
+  const log = el('div', 'log', { id: 'parley-log', role: 'log', 'aria-live': 'polite', 'aria-label': T.log, tabindex: '0' });
+  const typing = el('div', 'typing', { 'aria-hidden': 'true' });
+  typing.append(el('i'), el('i'), el('i'));
+  const prog = el('div', 'prog', { role: 'progressbar', 'aria-label': T.upload, 'aria-valuemin': '0', 'aria-valuemax': '100' });
+  const bar = el('div', 'bar');
+  prog.append(bar);
+  const err = el('div', 'err', { id: 'parley-error', role: 'alert' });
+  const form = el('form', 'form', { novalidate: '' });
+  const attach = el('button', 'att', { type: 'button', 'aria-label': T.upload });
+  attach.append(icon('M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6h-1.5z'));
+  const file = el('input', 'file', { type: 'file', tabindex: '-1', 'aria-hidden': 'true' });
+  const input = el('input', 'in', { type: 'text', 'aria-describedby': 'parley-error', autocomplete: 'off' });
+  const sendBtn = el('button', 'send', { type: 'submit' }, T.send);
+  form.append(attach, file, input, sendBtn);
+  panel.append(head, status, hint, log, typing, prog, err, form);
+  w.append(launcher, panel);
+  root.append(w);
+  panel.hidden = status.hidden = typing.hidden = prog.hidden = attach.hidden = file.hidden = true;
+  hint.hidden = !CONSENT;
+
+  const scrollDown = () => { log.scrollTop = log.scrollHeight; };
+  const showErr = text => { err.textContent = text; input.setAttribute('aria-invalid', 'true'); };
+  const clearErr = () => { err.textContent = ''; input.removeAttribute('aria-invalid'); };
+  const paintStatus = () => { status.textContent = T.offline; status.hidden = online || !dropped; };
+  const paintLauncher = () => {
+    badge.hidden = isOpen || !unread;
+    badge.textContent = unread > 99 ? '99+' : String(unread);
+    launcher.setAttribute('aria-label', isOpen ? T.close : unread ? `${T.open} (${unread} ${T.unread})` : T.open);
+  };
+
+  // A custom accent too light for white text gets dark text instead (WCAG 4.5:1).
+  const fitAccent = () => {
+    const c = getComputedStyle(launcher).backgroundColor;
+    if (!/^rgb/.test(c)) return;
+    const L = c.match(/[\d.]+/g).slice(0, 3).map(v => (v /= 255) <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    if (1.05 / (0.2126 * L[0] + 0.7152 * L[1] + 0.0722 * L[2] + 0.05) < 4.5) {
+      w.style.setProperty('--af', '#111');
+      w.style.setProperty('--at', '#1a1a1a');
+    }
+  };
+
+  // Text with http(s) URLs turned into links; everything else stays text.
+  const linkify = (node, text) => {
+    let last = 0;
+    for (const m of text.matchAll(/\bhttps?:\/\/[^\s<>"'`]+/gi)) {
+      const u = m[0].replace(/[.,;:!?)\]}]+$/, '');
+      if (!httpURL(u)) continue;
+      node.append(text.slice(last, m.index), el('a', '', { href: u, target: '_blank', rel: 'noopener noreferrer' }, u));
+      last = m.index + u.length;
+    }
+    node.append(text.slice(last));
+  };
+
+  const fileBox = (x, from) => {
+    const box = el('div', 'bubble filebox');
+    box.append(el('span', 'fname', {}, String(x.name || 'file')), el('span', 'fsize', {}, size(+x.size || 0)));
+    const type = String(x.type || '').toLowerCase();
+    // Only the visitor's own images: fetched with the token, shown from a blob: URL.
+    if (from === 'visitor' && x.id && /^image\/(png|jpe?g|gif|webp|avif|bmp)$/.test(type)) {
+      fetch(ORIGIN + '/v1/files/' + encodeURIComponent(x.id), {
+        credentials: 'include', headers: token ? { 'X-Parley-Token': token } : {},
+      }).then(r => r.ok ? r.blob() : Promise.reject(r.status)).then(b => {
+        const u = URL.createObjectURL(new Blob([b], { type }));
+        blobs.push(u);
+        const img = el('img', 'thumb', { alt: String(x.name || '') });
+        img.addEventListener('load', scrollDown);
+        img.src = u;
+        box.prepend(img);
+      }).catch(() => {});
+    }
+    return box;
+  };
+
+  // ---- messages ----
+  // Each shown message: {id, cid, from, f (frame), text, pending, chosen, el, meta, opts}.
+  const build = m => {
+    const f = m.f, row = el('div', 'msg ' + m.from);
+    if (m.id) { row.dataset.id = m.id; byId.set(m.id, m); }
+    if (m.cid) { row.dataset.cid = m.cid; byCid.set(m.cid, m); }
+    row.append(el('span', 'sr', {}, T[m.from] + ': '));
+    if (m.text) {
+      const b = el('div', 'bubble');
+      linkify(b, m.text);
+      row.append(b);
+    }
+    if (httpURL(f.image)) {
+      const img = el('img', 'img', { alt: '', referrerpolicy: 'no-referrer' });
+      img.addEventListener('load', scrollDown);
+      img.src = f.image;
+      row.append(img);
+    }
+    if (f.file && typeof f.file === 'object') row.append(fileBox(f.file, m.from));
+    if (Array.isArray(f.options) && f.options.length) {
+      m.opts = el('div', 'opts', { role: 'group' });
+      for (const o of f.options) {
+        if (!o || o.id == null) continue;
+        const b = el('button', 'opt', { type: 'button', 'data-option': String(o.id) }, String(o.label ?? o.id));
+        b.addEventListener('click', () => choose(m, o));
+        m.opts.append(b);
+      }
+      row.append(m.opts);
+    }
+    m.meta = el('span', 'meta', {}, m.pending ? T.sending : fmt(f.at));
+    row.append(m.meta);
+    row.classList.toggle('pending', !!m.pending);
+    m.el = row;
+    log.append(row);
+    msgs.push(m);
+  };
+
+  const drop = m => {
+    m.el.remove();
+    msgs.splice(msgs.indexOf(m), 1);
+    byCid.delete(m.cid);
+  };
+
+  // settle marks a local visitor bubble as stored under the server id.
+  const settle = (m, id, at) => {
+    if (id) {
+      const other = byId.get(id);
+      if (other && other !== m) return drop(m); // already shown (history after reconnect)
+      m.id = id;
+      byId.set(id, m);
+      m.el.dataset.id = id;
+    }
+    m.pending = false;
+    m.el.classList.remove('pending');
+    m.meta.textContent = fmt(at);
+  };
+
+  // add shows a server message frame once; returns true when it is new.
+  const add = f => {
+    if (!f || typeof f !== 'object' || (f.id && byId.has(f.id))) return false;
+    const text = f.text == null ? '' : String(f.text);
+    if (f.from === 'visitor') {
+      // Our own message echoed back: by ref, else a pending bubble with the same text.
+      const m = (f.ref && byCid.get(f.ref)) || msgs.find(x => x.pending && !x.id && x.text === text);
+      if (m) { settle(m, f.id, f.at); return false; }
+    }
+    build({ id: f.id, from: ['visitor', 'agent'].includes(f.from) ? f.from : 'bot', f, text });
+    return true;
+  };
+
+  // refresh derives the buttons' state and the pending input or upload from the list.
+  const refresh = () => {
+    let lastV = -1;
+    msgs.forEach((m, i) => { if (m.from === 'visitor') lastV = i; });
+    msgs.forEach((m, i) => m.opts && [...m.opts.children].forEach(b => {
+      const on = m.chosen === b.dataset.option;
+      b.disabled = m.chosen != null || i < lastV;
+      b.classList.toggle('chosen', on);
+      b.setAttribute('aria-pressed', String(on));
+    }));
+    const last = msgs[msgs.length - 1];
+    const f = last && last.from !== 'visitor' ? last.f : {};
+    pending = f.input && typeof f.input === 'object' ? { block: f.block, kind: String(f.input.kind || 'text'), ph: f.input.placeholder } : null;
+    const kind = pending && Object.prototype.hasOwnProperty.call(KINDS, pending.kind) ? pending.kind : 'text';
+    const [type, mode, ac] = KINDS[kind];
+    if (input.type !== type) input.type = type;
+    input.inputMode = mode;
+    input.autocomplete = ac;
+    const ph = (pending && typeof pending.ph === 'string' && pending.ph) || T.ph;
+    input.placeholder = ph;
+    input.setAttribute('aria-label', ph);
+    up = f.upload && typeof f.upload === 'object' ? f.upload : null;
+    attach.hidden = !up;
+    file.accept = up && Array.isArray(up.accept) ? up.accept.join(',') : '';
+  };
+
+  const reset = list => {
+    blobs.splice(0).forEach(u => URL.revokeObjectURL(u));
+    msgs.length = 0;
+    byId.clear();
+    byCid.clear();
+    log.textContent = '';
+    (Array.isArray(list) ? list : []).forEach(add);
+    outbox.forEach(o => build({ cid: o.f.id, from: 'visitor', f: {}, text: o.t, pending: true }));
+    refresh();
+    scrollDown();
+  };
+
+  // ---- sending ----
+  const fits = s => enc.encode(s).length <= MAX_FRAME;
+  const raw = f => {
+    const s = JSON.stringify(f);
+    if (online && fits(s)) ws.send(s);
+  };
+  const saveOutbox = () => { if (consented) sess('outbox', outbox.length ? JSON.stringify(outbox) : null); };
+
+  // queue shows a visitor message at once and keeps it until the server acks it.
+  const queue = (f, text) => {
+    outbox.push({ f, t: text });
+    saveOutbox();
+    build({ cid: f.id, from: 'visitor', f: {}, text, pending: true });
+    refresh();
+    scrollDown();
+    raw(f);
+  };
+
+  // submit sends text as the answer to the pending input, else as free text.
+  // It returns the client id, or '' when nothing was sent.
+  const submit = value => {
+    const v = String(value ?? '').trim();
+    if (!v) return '';
+    const kind = pending && pending.kind;
+    const id = cid();
+    const f = pending ? { type: 'input', id, block: pending.block, value: v } : { type: 'text', id, text: v };
+    const bad = kind === 'email' && !EMAIL.test(v) ? T.email
+      : kind === 'phone' && !validPhone(v) ? T.phone
+        : !fits(JSON.stringify(f)) ? T.long : '';
+    if (bad) {
+      showErr(bad);
+      return '';
+    }
+    clearErr();
+    queue(f, v);
+    return id;
+  };
+
+  const choose = (m, o) => {
+    if (m.chosen != null) return;
+    consent();
+    m.chosen = String(o.id);
+    const id = cid();
+    choices.set(id, m);
+    queue({ type: 'choice', id, block: m.f.block, option: o.id }, String(o.label ?? o.id));
+  };
+
+  const accepts = (f, list) => !Array.isArray(list) || !list.length || list.some(a => {
+    a = String(a).trim().toLowerCase();
+    const t = (f.type || '').toLowerCase();
+    if (a === '*' || a === '*/*') return true;
+    if (a[0] === '.') return f.name.toLowerCase().endsWith(a);
+    return a.endsWith('/*') ? t.startsWith(a.slice(0, -1)) : t === a;
+  });
+
+  const setProg = p => {
+    bar.style.width = p + '%';
+    prog.setAttribute('aria-valuenow', String(Math.round(p)));
+  };
+
+  const upload = f => {
+    clearErr();
+    if (!up || uploading || !f) return;
+    if (up.maxBytes > 0 && f.size > up.maxBytes) return showErr(T.big.replace('{n}', size(up.maxBytes)));
+    if (!accepts(f, up.accept)) return showErr(T.type);
+    if (!session) return showErr(T.offline);
+    uploading = true;
+    prog.hidden = false;
+    setProg(0);
+    const x = new XMLHttpRequest();
+    x.open('POST', `${ORIGIN}/v1/upload?site=${encodeURIComponent(SITE)}&session=${encodeURIComponent(session)}`);
+    x.withCredentials = true;
+    if (token) x.setRequestHeader('X-Parley-Token', token);
+    x.upload.addEventListener('progress', e => { if (e.lengthComputable) setProg(e.loaded / e.total * 100); });
+    x.addEventListener('loadend', () => {
+      uploading = false;
+      prog.hidden = true;
+      if (x.status >= 200 && x.status < 300) return; // the upload message arrives over the socket
+      let m = '';
+      try { m = JSON.parse(x.responseText).message; } catch (e) { /* not JSON */ }
+      showErr(typeof m === 'string' && m ? m : T.fail);
+    });
+    const fd = new FormData();
+    fd.append('file', f, f.name);
+    x.send(fd);
+  };
+
+  // ---- connection ----
+  const onWelcome = f => {
+    online = true;
+    dropped = false;
+    attempt = 0;
+    token = f.token || token;
+    session = f.session || session;
+    if (token) local('token', token);
+    if (session) sess('session', session);
+    paintStatus();
+    reset(f.history);
+    if (vars) raw({ type: 'variables', variables: vars });
+    outbox.forEach(o => raw(o.f)); // resends keep their ids; the server dedupes
+    welcome = { visitor: f.visitor, session, resumed: !!f.resumed };
+    emit('ready', welcome);
+  };
+
+  const onAck = f => {
+    const i = outbox.findIndex(o => o.f.id === f.ref);
+    if (i >= 0) { outbox.splice(i, 1); saveOutbox(); }
+    choices.delete(f.ref);
+    const m = byCid.get(f.ref);
+    if (m) settle(m, f.id, f.at);
+  };
+
+  // onError shows a rejected answer's error and gives the visitor the value back.
+  const onError = f => {
+    if (f.ref) {
+      const i = outbox.findIndex(o => o.f.id === f.ref);
+      if (i >= 0) {
+        const [o] = outbox.splice(i, 1);
+        saveOutbox();
+        if (o.f.type !== 'choice' && !input.value) input.value = o.t;
+      }
+      const c = choices.get(f.ref);
+      if (c) { c.chosen = null; choices.delete(f.ref); }
+      const m = byCid.get(f.ref);
+      if (m && !m.id) drop(m);
+      refresh();
+    }
+    showErr((CODES[f.code] && T[CODES[f.code]]) || (typeof f.message === 'string' && f.message) || String(f.code || 'error'));
+  };
+
+  const hideTyping = () => { clearTimeout(typingTimer); typing.hidden = true; };
+  const handle = f => {
+    switch (f.type) {
+      case 'welcome': return onWelcome(f);
+      case 'ack': return onAck(f);
+      case 'error': return onError(f);
+      case 'typing':
+        typing.hidden = false;
+        clearTimeout(typingTimer);
+        typingTimer = setTimeout(hideTyping, 5000);
+        return scrollDown();
+      case 'message':
+        hideTyping();
+        if (add(f)) {
+          refresh();
+          scrollDown();
+          if (!isOpen && f.from !== 'visitor') { unread++; paintLauncher(); }
+        }
+        return emit('message', f);
+    }
+  };
+
+  // retry waits with exponential backoff and full jitter (500 ms base, 30 s cap).
+  const retry = code => {
+    let d = Math.random() * Math.min(30000, 500 * 2 ** Math.min(attempt++, 16));
+    if (code === 1001) d = Math.max(d, 1000 + Math.random() * 4000); // server restart: spread the herd
+    if (code === 1008) d = Math.max(d, 30000); // policy: do not hammer
+    retryTimer = setTimeout(connect, d);
+  };
+
+  const connect = () => {
+    clearTimeout(retryTimer);
+    if (ws) return;
+    let s;
+    try { s = new WebSocket(WS_URL); } catch (e) { return retry(0); }
+    ws = s;
+    s.addEventListener('open', () => s.send(JSON.stringify({
+      type: 'hello', token: token || undefined, session: session || undefined, page: location.href.slice(0, 2000), lang: LANG,
+    })));
+    s.addEventListener('message', e => {
+      let f;
+      try { f = JSON.parse(e.data); } catch (x) { return; }
+      if (f && typeof f === 'object' && ws === s) handle(f);
+    });
+    s.addEventListener('close', e => {
+      if (ws !== s) return;
+      ws = null;
+      online = false;
+      dropped = true;
+      paintStatus();
+      hideTyping();
+      retry(e.code);
+    });
+  };
+
+  // consent lets the widget use storage and open its socket.
+  function consent() {
+    if (consented) return;
+    consented = true;
+    token = local('token');
+    session = sess('session');
+    let saved = [];
+    try { saved = JSON.parse(sess('outbox')) || []; } catch (e) { /* ignore a bad outbox */ }
+    if (Array.isArray(saved)) outbox = saved.filter(o => o && o.f && o.f.id && !byCid.has(o.f.id)).concat(outbox);
+    saveOutbox();
+    connect();
+  }
+
+  // ---- panel ----
+  const open = (focus = true) => {
+    if (isOpen) return;
+    isOpen = true;
+    panel.hidden = false;
+    w.classList.add('open');
+    launcher.setAttribute('aria-expanded', 'true');
+    unread = 0;
+    paintLauncher();
+    scrollDown();
+    if (focus) input.focus({ preventScroll: true });
+    emit('open');
+  };
+  const close = () => {
+    if (!isOpen) return;
+    isOpen = false;
+    panel.hidden = true;
+    w.classList.remove('open', 'drag');
+    launcher.setAttribute('aria-expanded', 'false');
+    paintLauncher();
+    launcher.focus({ preventScroll: true });
+    emit('close');
+  };
+  // A visitor's or the host's open() counts as consent; data-open alone does not.
+  const userOpen = () => { consent(); open(); };
+
+  launcher.addEventListener('click', () => isOpen ? close() : userOpen());
+  closeBtn.addEventListener('click', close);
+  panel.addEventListener('keydown', e => {
+    if (e.key === 'Escape') { e.stopPropagation(); close(); }
+  });
+  form.addEventListener('submit', e => {
+    e.preventDefault();
+    consent();
+    if (submit(input.value)) input.value = '';
+  });
+  input.addEventListener('input', () => {
+    clearErr();
+    const now = Date.now();
+    if (online && input.value && now - lastTyping >= 3000) { lastTyping = now; raw({ type: 'typing' }); }
+  });
+  attach.addEventListener('click', () => file.click());
+  file.addEventListener('change', () => { upload(file.files[0]); file.value = ''; });
+  panel.addEventListener('dragover', e => {
+    e.preventDefault(); // never let a drop navigate the host page away
+    if (e.dataTransfer) e.dataTransfer.dropEffect = up ? 'copy' : 'none';
+    if (up) w.classList.add('drag');
+  });
+  panel.addEventListener('dragleave', e => { if (!panel.contains(e.relatedTarget)) w.classList.remove('drag'); });
+  panel.addEventListener('drop', e => {
+    e.preventDefault();
+    w.classList.remove('drag');
+    if (up && e.dataTransfer) upload(e.dataTransfer.files[0]);
+  });
+
+  window.Parley = {
+    version: '1',
+    open: userOpen,
+    close,
+    toggle: () => isOpen ? close() : userOpen(),
+    send: submit,
+    consent,
+    // setVariables sets host-provided session variables (string values); sent now
+    // when connected and again after every welcome.
+    setVariables(obj) {
+      if (!obj || typeof obj !== 'object') return;
+      const add = {};
+      for (const [k, v] of Object.entries(obj)) add[k] = v == null ? '' : String(v);
+      vars = Object.assign(vars || {}, add);
+      raw({ type: 'variables', variables: add });
+    },
+    // on subscribes to ready, open, close or message; it returns an unsubscribe
+    // function. A ready handler added after the welcome runs at once.
+    on(ev, fn) {
+      if (typeof fn !== 'function') return () => {};
+      (handlers[ev] = handlers[ev] || []).push(fn);
+      if (ev === 'ready' && online && welcome) queueMicrotask(() => fn(welcome));
+      return () => { handlers[ev] = (handlers[ev] || []).filter(h => h !== fn); };
+    },
+  };
+
+  const mount = () => {
+    document.body.append(host);
+    if (ds.accent) fitAccent();
+    paintLauncher();
+    refresh();
+    if (ds.open === 'true') open(false);
+  };
+  if (document.body) mount();
+  else document.addEventListener('DOMContentLoaded', mount);
+  // Without data-consent="required", or after an earlier consent (a stored token), connect now.
+  if (!CONSENT || local('token')) consent();
+})();

@@ -1,0 +1,52 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// loadOrCreateAdminToken reads DataDir/admin.token, creating it (0600)
+// with a random token on first start.
+func loadOrCreateAdminToken(dir string) (string, error) {
+	path := filepath.Join(dir, "admin.token")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 16 {
+			return "", fmt.Errorf("admin token in %s is shorter than 16 characters", path)
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	tok := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return tok, nil
+}
+
+// explainOpenError turns a failure to open the store into advice.
+func explainOpenError(dir string, err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "Cannot acquire directory lock"), strings.Contains(msg, "resource temporarily unavailable"):
+		return fmt.Errorf("the data directory %s is in use by another Parley process (stop it, or pass another --data): %w", dir, err)
+	case errors.Is(err, os.ErrPermission), strings.Contains(msg, "permission denied"):
+		return fmt.Errorf("no permission to use the data directory %s (fix its owner or mode): %w", dir, err)
+	case strings.Contains(msg, "no space left"):
+		return fmt.Errorf("no space left for the data directory %s (free some disk space): %w", dir, err)
+	}
+	return fmt.Errorf("cannot open the store in %s (if it is corrupt, restore a backup with `parley restore`): %w", dir, err)
+}

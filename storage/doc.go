@@ -1,0 +1,29 @@
+// Package storage keeps Parley's records in an embedded Badger store:
+// visitors, sessions, messages, the client-ID ledger that makes sends
+// idempotent, uploaded files and the usage counters, with the secondary
+// indexes the admin views read.
+//
+// # Key layout
+//
+// Keys are ASCII prefixes followed by fixed-width parts, so byte order is the
+// order the views need. IDs are ULIDs (26 characters, time-ordered); times in
+// keys are big-endian uint64 Unix nanoseconds (8 bytes), so they sort.
+//
+//	v/{visitor}                         Visitor record (JSON)
+//	s/{session}                         Session record (JSON)
+//	vs/{visitor}/{session}              the visitor's sessions, oldest first
+//	m/{session}/{message}               Message record (JSON), oldest first
+//	c/{session}/{clientID}              Ack for a client message ID (idempotent sends)
+//	f/{file}                            File record (JSON)
+//	fc/{file}/{n}                       file bytes, chunk n (uint32, big-endian)
+//	vf/{visitor}/{file}                 the visitor's files
+//	u/{site}/{yyyymmdd}/{bot}\x00{version}\x00{channel}
+//	                                    sessions started that day (uint64, big-endian)
+//	ia/{site}/{flags}/{time}/{session}  sessions by last activity, one entry per
+//	                                    subset of the session's flags (see index.go)
+//
+// Every record carries its site, so one store serves many sites. A turn of a
+// conversation (the visitor's message, the bot's answers, the new session state,
+// the visitor's rollups and the index entries) is written in one transaction, so
+// the views never see half a turn.
+package storage

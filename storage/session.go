@@ -1,0 +1,207 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// MaxStateBytes caps a session record (state, variables, inputs), as the
+// Chatlayer seed caps session data at 10 MB.
+const MaxStateBytes = 10 << 20
+
+// Session is one conversation of a visitor with a story.
+type Session struct {
+	ID        string `json:"id"`
+	Site      string `json:"site"`
+	VisitorID string `json:"visitor"`
+	Bot       string `json:"bot"`
+	Version   string `json:"version"`
+	Channel   string `json:"channel"`
+	Device    Device `json:"device"`
+	Page      string `json:"page,omitempty"`
+	Lang      string `json:"lang,omitempty"`
+
+	StartedAt         time.Time `json:"startedAt"`
+	LastActivityAt    time.Time `json:"lastActivityAt"`
+	LastInteractionAt time.Time `json:"lastInteractionAt"` // zero if the visitor never acted
+	LastInputAt       time.Time `json:"lastInputAt"`
+	LastFileAt        time.Time `json:"lastFileAt"`
+	MessageCount      int       `json:"messageCount"`
+
+	// Flags for the admin filters. Engaged: a choice was clicked (seed 000's
+	// engagement). HasInputs: a text, email or phone input was given.
+	// HasFiles: a file was uploaded. HasResponses: the visitor sent anything.
+	Engaged      bool `json:"engaged"`
+	HasInputs    bool `json:"hasInputs"`
+	HasFiles     bool `json:"hasFiles"`
+	HasResponses bool `json:"hasResponses"`
+
+	Inputs []Input   `json:"inputs,omitempty"`
+	Files  []FileRef `json:"files,omitempty"`
+	State  State     `json:"state"`
+}
+
+// State is where the story stands, as the Chatlayer seed's session data.
+type State struct {
+	Current  string `json:"current,omitempty"`  // the block last run
+	Previous string `json:"previous,omitempty"` // the block before it
+	Pending  string `json:"pending,omitempty"`  // the block waiting for an answer
+	Ended    bool   `json:"ended,omitempty"`
+
+	Variables     map[string]string `json:"variables,omitempty"`
+	HostVariables map[string]string `json:"hostVariables,omitempty"` // set by the host page: shown, never trusted
+	Goals         []string          `json:"goals,omitempty"`
+	Tags          []string          `json:"tags,omitempty"`
+	Reached       []string          `json:"reached,omitempty"` // every block run, in first-run order
+
+	LastMessageContent string `json:"lastMessageContent,omitempty"`
+	LastMessageType    string `json:"lastMessageType,omitempty"` // intro, postback, text, input or upload
+}
+
+// Input is a value the visitor gave an input block.
+type Input struct {
+	Block    string    `json:"block"`
+	Variable string    `json:"variable"`
+	Kind     string    `json:"kind"` // text, email, phone
+	Value    string    `json:"value"`
+	At       time.Time `json:"at"`
+}
+
+// Validate reports whether the record can be stored.
+func (s *Session) Validate() error {
+	switch {
+	case s.ID == "":
+		return errors.New("storage: session: missing id")
+	case s.Site == "":
+		return errors.New("storage: session: missing site")
+	case s.VisitorID == "":
+		return errors.New("storage: session: missing visitor")
+	case s.StartedAt.IsZero():
+		return errors.New("storage: session: missing startedAt")
+	}
+	return nil
+}
+
+// flags packs the filter flags into the bits the activity index uses.
+func (s *Session) flags() byte {
+	var f byte
+	if s.Engaged {
+		f |= FlagEngaged
+	}
+	if s.HasFiles {
+		f |= FlagFiles
+	}
+	if s.HasInputs {
+		f |= FlagInputs
+	}
+	return f
+}
+
+// CreateSession stores a new session for an existing or new visitor v,
+// counts it in the usage report and indexes it. v is created when it does
+// not exist yet, else its LastSeenAt moves on.
+func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) error {
+	if err := sess.Validate(); err != nil {
+		return err
+	}
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if sess.LastActivityAt.IsZero() {
+		sess.LastActivityAt = sess.StartedAt
+	}
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	err := s.update(ctx, func(txn *badger.Txn) error {
+		var stored Visitor
+		switch err := getJSON(txn, key("v", v.ID), &stored); {
+		case errors.Is(err, ErrNotFound):
+			stored = *v
+		case err != nil:
+			return err
+		}
+		if sess.StartedAt.After(stored.LastSeenAt) {
+			stored.LastSeenAt = sess.StartedAt
+		}
+		if err := putJSON(txn, key("v", v.ID), &stored); err != nil {
+			return err
+		}
+		*v = stored
+		if err := putJSON(txn, key("s", sess.ID), sess); err != nil {
+			return err
+		}
+		if err := txn.Set(key("vs", v.ID, sess.ID), nil); err != nil {
+			return err
+		}
+		if err := countSession(txn, sess); err != nil {
+			return err
+		}
+		return indexSession(txn, nil, sess)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: create session: %w", err)
+	}
+	return nil
+}
+
+// Session returns the session with the given ID, or ErrNotFound.
+func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
+	var sess Session
+	err := s.db.View(func(txn *badger.Txn) error { return getJSON(txn, key("s", id), &sess) })
+	if err != nil {
+		return nil, fmt.Errorf("storage: get session: %w", err)
+	}
+	return &sess, nil
+}
+
+// LatestSession returns the visitor's most recently started session, or
+// ErrNotFound if it has none.
+func (s *Store) LatestSession(ctx context.Context, visitorID string) (*Session, error) {
+	var sess Session
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := key("vs", visitorID, "")
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: prefix})
+		defer it.Close()
+		// Seek past the last possible session ID under the prefix.
+		it.Seek(append(prefix, 0xff))
+		if !it.Valid() {
+			return ErrNotFound
+		}
+		id := string(it.Item().Key()[len(prefix):])
+		return getJSON(txn, key("s", id), &sess)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: latest session: %w", err)
+	}
+	return &sess, nil
+}
+
+// VisitorSessionIDs returns the IDs of the visitor's sessions, oldest first.
+func (s *Store) VisitorSessionIDs(ctx context.Context, visitorID string) ([]string, error) {
+	var ids []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := key("vs", visitorID, "")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			ids = append(ids, string(it.Item().Key()[len(prefix):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: visitor sessions: %w", err)
+	}
+	return ids, nil
+}
+
+// timeKey encodes t as 8 big-endian bytes of Unix nanoseconds, so keys sort by time.
+func timeKey(t time.Time) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(t.UnixNano()))
+	return string(b[:])
+}

@@ -1,0 +1,149 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("storage: not found")
+
+// ErrTooLarge is returned when a record would exceed its size cap.
+var ErrTooLarge = errors.New("storage: record too large")
+
+// Options tune the store. The zero value is a sensible small-server setup.
+type Options struct {
+	// SyncWrites makes every commit fsync before it returns. Without it a
+	// commit survives the process being killed (it is in the OS page cache)
+	// but not a power loss.
+	SyncWrites bool
+	// Logger receives Badger's warnings and errors; nil discards them.
+	Logger *slog.Logger
+	// InMemory keeps everything in memory (tests and benchmarks only).
+	InMemory bool
+}
+
+// Store is Parley's record store. It is safe for concurrent use.
+type Store struct {
+	db *badger.DB
+
+	// usageMu serialises session creation so the per-day usage counters,
+	// which every new session increments, never conflict and retry.
+	usageMu sync.Mutex
+}
+
+// Open opens (creating if needed) the store in dir. It fails if another
+// process holds the directory.
+func Open(dir string, opts Options) (*Store, error) {
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(opts.SyncWrites).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithInMemory(opts.InMemory).
+		// Sized for a small server: two 16 MiB memtables, modest caches,
+		// values over 4 KiB (file chunks) go to the value log.
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(4 << 20).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(8 << 20).
+		WithValueThreshold(4 << 10).
+		WithValueLogFileSize(64 << 20).
+		WithNumCompactors(2)
+	if opts.InMemory {
+		bo = bo.WithDir("").WithValueDir("")
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close flushes and closes the store.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}
+
+// DB exposes the underlying Badger handle for maintenance tasks (backup,
+// value-log GC) that live outside this package's record API.
+func (s *Store) DB() *badger.DB { return s.db }
+
+// update runs fn in a read-write transaction, retrying on conflicts.
+func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.Update(fn)
+		if errors.Is(err, badger.ErrConflict) && attempt < 16 {
+			continue
+		}
+		return err
+	}
+}
+
+// getJSON reads key into v, translating Badger's not-found into ErrNotFound.
+func getJSON(txn *badger.Txn, key []byte, v any) error {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+// putJSON writes v as JSON under key.
+func putJSON(txn *badger.Txn, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return txn.Set(key, b)
+}
+
+// key joins parts with '/'.
+func key(parts ...string) []byte {
+	n := len(parts) - 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, '/')
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// badgerLogger adapts slog to Badger's logger, dropping info and debug noise.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Error(fmt.Sprintf(f, a...), "component", "badger")
+	}
+}
+
+func (b badgerLogger) Warningf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Warn(fmt.Sprintf(f, a...), "component", "badger")
+	}
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}

@@ -1,0 +1,124 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Device is the visitor's software as its User-Agent names it.
+type Device struct {
+	OS      string `json:"os"`
+	Browser string `json:"browser"`
+	Mobile  bool   `json:"mobile"`
+	Bot     bool   `json:"bot"`
+}
+
+// Visitor is one browser on one site. Its contact fields and dates are
+// rollups of its sessions, kept current by every turn so the admin views
+// never have to read the sessions to show a visitor.
+type Visitor struct {
+	ID      string `json:"id"`
+	Site    string `json:"site"`
+	Channel string `json:"channel"` // where it was first seen: "web"
+	Device  Device `json:"device"`
+
+	CreatedAt         time.Time `json:"createdAt"`
+	LastSeenAt        time.Time `json:"lastSeenAt"`        // last session activity of any kind
+	LastInteractionAt time.Time `json:"lastInteractionAt"` // last message, choice, input or file; zero if none
+	LastInputAt       time.Time `json:"lastInputAt"`       // zero if none
+	LastFileAt        time.Time `json:"lastFileAt"`        // zero if none
+
+	// Name, Email and Phone are the latest values the visitor gave input
+	// blocks: email and phone inputs by kind, name from a text input whose
+	// variable name contains "name".
+	Name        string            `json:"name,omitempty"`
+	Email       string            `json:"email,omitempty"`
+	Phone       string            `json:"phone,omitempty"`
+	Contact     string            `json:"contact,omitempty"`     // the most recent of Email and Phone
+	LastMessage string            `json:"lastMessage,omitempty"` // the last text the visitor sent
+	Variables   map[string]string `json:"variables,omitempty"`
+}
+
+// Label is what the admin views call the visitor: the most recent email or
+// phone input, else a name, else the ID.
+func (v *Visitor) Label() string {
+	switch {
+	case v.Contact != "":
+		return v.Contact
+	case v.Name != "":
+		return v.Name
+	}
+	return v.ID
+}
+
+// Validate reports whether the record can be stored.
+func (v *Visitor) Validate() error {
+	switch {
+	case v.ID == "":
+		return errors.New("storage: visitor: missing id")
+	case v.Site == "":
+		return errors.New("storage: visitor: missing site")
+	case v.CreatedAt.IsZero():
+		return errors.New("storage: visitor: missing createdAt")
+	}
+	return nil
+}
+
+// applyInput rolls an input value into the visitor's contact fields.
+func (v *Visitor) applyInput(in Input) {
+	switch in.Kind {
+	case "email":
+		v.Email = in.Value
+		v.Contact = in.Value
+	case "phone":
+		v.Phone = in.Value
+		v.Contact = in.Value
+	case "text":
+		if strings.Contains(strings.ToLower(in.Variable), "name") {
+			v.Name = in.Value
+		}
+	}
+	if !in.At.Before(v.LastInputAt) {
+		v.LastInputAt = in.At
+	}
+	if in.Variable != "" {
+		if v.Variables == nil {
+			v.Variables = make(map[string]string)
+		}
+		v.Variables[in.Variable] = in.Value
+	}
+}
+
+// CreateVisitor stores a new visitor. It returns an error if the ID exists.
+func (s *Store) CreateVisitor(ctx context.Context, v *Visitor) error {
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	err := s.update(ctx, func(txn *badger.Txn) error {
+		if _, err := txn.Get(key("v", v.ID)); err == nil {
+			return fmt.Errorf("visitor %s exists", v.ID)
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		return putJSON(txn, key("v", v.ID), v)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: create visitor: %w", err)
+	}
+	return nil
+}
+
+// Visitor returns the visitor with the given ID, or ErrNotFound.
+func (s *Store) Visitor(ctx context.Context, id string) (*Visitor, error) {
+	var v Visitor
+	err := s.db.View(func(txn *badger.Txn) error { return getJSON(txn, key("v", id), &v) })
+	if err != nil {
+		return nil, fmt.Errorf("storage: get visitor: %w", err)
+	}
+	return &v, nil
+}

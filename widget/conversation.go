@@ -1,0 +1,260 @@
+package widget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget/story"
+)
+
+type storyError = story.Error
+
+// handle runs one client frame.
+func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
+	if f.Type == frameHello {
+		if c.live != nil {
+			return &FrameError{"bad_frame", "hello was already said"}
+		}
+		return c.hello(ctx, f)
+	}
+	if c.live == nil {
+		return &FrameError{"hello_first", "the first frame must be hello"}
+	}
+	switch f.Type {
+	case frameTyping:
+		return nil
+	case frameText:
+		if utf8.RuneCountInString(f.Text) > c.g.cfg.TextLimit {
+			return &FrameError{"text_too_long", fmt.Sprintf("a message may have at most %d characters", c.g.cfg.TextLimit)}
+		}
+	}
+	return c.turn(ctx, f)
+}
+
+// hello settles the visitor and the session and answers welcome.
+func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
+	g, site := c.g, c.site
+	now := g.cfg.Now()
+	if !c.knownByCookie && f.Token != "" {
+		if vid, ok := g.keys.Verify(site.ID, f.Token); ok {
+			c.visitor = vid
+		}
+	}
+	visitor := &storage.Visitor{ID: c.visitor, Site: site.ID, Channel: "web", Device: c.device, CreatedAt: now, LastSeenAt: now}
+
+	sess, err := g.resumable(ctx, site, c.visitor, f.Session, now)
+	if err != nil {
+		return err
+	}
+	resumed := sess != nil
+	var opening []storage.Message
+	if !resumed {
+		sess = &storage.Session{
+			ID: storage.NewID(now), Site: site.ID, VisitorID: c.visitor,
+			Bot: site.Story.Bot, Version: site.Story.Version, Channel: "web",
+			Device: c.device, Page: f.Page, Lang: f.Lang, StartedAt: now,
+		}
+		if err := g.store.CreateSession(ctx, visitor, sess); err != nil {
+			return err
+		}
+		g.Stats.SessionsStarted.Add(1)
+	} else {
+		g.Stats.SessionsResumed.Add(1)
+	}
+
+	ls := g.hub.acquire(sess.ID)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	c.live = ls
+	var history []storage.Message
+	if resumed {
+		if history, err = g.store.Messages(ctx, sess.ID, 0); err != nil {
+			return err
+		}
+	} else {
+		st := sess.State
+		reply := site.Story.Begin(&st, now)
+		if sess, _, _, err = g.store.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, Messages: reply.Messages, State: &st, Touch: now}); err != nil {
+			return err
+		}
+		opening = reply.Messages
+	}
+	ls.cache = sess
+	ls.join(c)
+	c.enqueue(encode(welcomeFrame{
+		Type: "welcome", Visitor: c.visitor, Token: g.keys.Sign(site.ID, c.visitor),
+		Session: sess.ID, Resumed: resumed, History: toFrames(history),
+	}))
+	for i := range opening {
+		ls.broadcast(encode(toFrame(&opening[i])), nil)
+	}
+	return nil
+}
+
+// resumable returns the session a hello may resume: the one it names, or
+// the visitor's latest, if it is this visitor's, on this site, and idle for
+// less than the site's timeout. It returns nil when a new session is due.
+func (g *Gateway) resumable(ctx context.Context, site *Site, visitor, named string, now time.Time) (*storage.Session, error) {
+	var sess *storage.Session
+	var err error
+	if named != "" {
+		sess, err = g.store.Session(ctx, named)
+	} else {
+		sess, err = g.store.LatestSession(ctx, visitor)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sess.VisitorID != visitor || sess.Site != site.ID || now.Sub(sess.LastActivityAt) >= site.SessionTimeout {
+		return nil, nil
+	}
+	return sess, nil
+}
+
+// turn runs a text, choice, input or variables frame: it checks the client
+// ID, runs the story on a copy of the state, stores the turn and only then
+// acks it and pushes the answers to every tab of the session.
+func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
+	g, ls, bot := c.g, c.live, c.site.Story
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	now := g.cfg.Now()
+
+	if f.ID != "" {
+		// A resend gets the original ack and stores nothing, whatever it says.
+		ack, err := g.store.Ack(ctx, ls.id, f.ID)
+		if err == nil {
+			c.enqueue(encode(ackFrame{Type: "ack", Ref: f.ID, ID: ack.ID, At: rfc3339(ack.At)}))
+			return nil
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	sess, err := g.session(ctx, ls)
+	if err != nil {
+		return err
+	}
+	st := cloneState(sess.State)
+	visitorMsg := storage.Message{From: storage.FromVisitor, At: now, ClientID: f.ID}
+	var reply story.Reply
+	switch f.Type {
+	case frameChoice:
+		label, r, err := bot.Choose(&st, f.Block, f.Option, now)
+		if err != nil {
+			return err
+		}
+		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Option = storage.KindChoice, label, f.Block, f.Option
+		reply = r
+	case frameInput, frameText:
+		value, block := f.Value, f.Block
+		if f.Type == frameText {
+			value = f.Text
+			if b := bot.PendingInput(&st); b != nil {
+				block = b.ID
+			}
+		}
+		if block == "" {
+			visitorMsg.Kind, visitorMsg.Text = storage.KindText, f.Text
+			reply = bot.Text(&st, f.Text, now)
+			break
+		}
+		r, err := bot.Answer(&st, block, value, c.site.Input, now)
+		if err != nil {
+			c.reask(ctx, ls, f.ID, err, r.Messages, now)
+			return nil
+		}
+		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Value = storage.KindInput, r.Input.Value, block, r.Input.Value
+		reply = r
+	case frameVariables:
+		if st.HostVariables == nil {
+			st.HostVariables = map[string]string{}
+		}
+		maps.Copy(st.HostVariables, f.Variables)
+		_, err := g.record(ctx, ls, &storage.Turn{SessionID: ls.id, State: &st})
+		return err
+	}
+
+	t := &storage.Turn{SessionID: ls.id, ClientID: f.ID, Messages: append([]storage.Message{visitorMsg}, reply.Messages...), State: &st}
+	if reply.Input != nil {
+		t.Inputs = []storage.Input{*reply.Input}
+	}
+	ack, err := g.record(ctx, ls, t)
+	if err != nil {
+		return err
+	}
+	c.enqueue(encode(ackFrame{Type: "ack", Ref: f.ID, ID: ack.ID, At: rfc3339(ack.At)}))
+	ls.broadcast(encode(toFrame(&t.Messages[0])), c)
+	for i := range t.Messages[1:] {
+		ls.broadcast(encode(toFrame(&t.Messages[1+i])), nil)
+	}
+	return nil
+}
+
+// reask answers an invalid input: the error frame to the sender, then the
+// story's re-ask messages, stored and pushed to every tab.
+func (c *conn) reask(ctx context.Context, ls *liveSession, ref string, cause error, msgs []storage.Message, now time.Time) {
+	c.fail(ref, cause)
+	if len(msgs) == 0 {
+		return
+	}
+	t := &storage.Turn{SessionID: ls.id, Messages: msgs, Touch: now}
+	if _, err := c.g.record(ctx, ls, t); err != nil {
+		c.fail("", err)
+		return
+	}
+	for i := range t.Messages {
+		ls.broadcast(encode(toFrame(&t.Messages[i])), nil)
+	}
+}
+
+// session returns the live session's record, loading it on first use.
+// Callers hold ls.mu.
+func (g *Gateway) session(ctx context.Context, ls *liveSession) (*storage.Session, error) {
+	if ls.cache != nil {
+		return ls.cache, nil
+	}
+	sess, err := g.store.Session(ctx, ls.id)
+	if err != nil {
+		return nil, err
+	}
+	ls.cache = sess
+	return sess, nil
+}
+
+// record stores a turn, timing the write, and refreshes the cache.
+// Callers hold ls.mu.
+func (g *Gateway) record(ctx context.Context, ls *liveSession, t *storage.Turn) (storage.Ack, error) {
+	start := time.Now()
+	sess, ack, _, err := g.store.RecordTurn(ctx, t)
+	g.Stats.observeWrite(time.Since(start))
+	if err != nil {
+		ls.cache = nil
+		if errors.Is(err, storage.ErrTooLarge) {
+			return storage.Ack{}, &FrameError{"session_too_large", "this conversation has reached its size limit"}
+		}
+		return storage.Ack{}, err
+	}
+	ls.cache = sess
+	return ack, nil
+}
+
+// cloneState deep-copies st so the story can change the copy while the
+// cached record stays as stored until the write succeeds.
+func cloneState(st storage.State) storage.State {
+	st.Variables = maps.Clone(st.Variables)
+	st.HostVariables = maps.Clone(st.HostVariables)
+	st.Goals = slices.Clone(st.Goals)
+	st.Tags = slices.Clone(st.Tags)
+	st.Reached = slices.Clone(st.Reached)
+	return st
+}

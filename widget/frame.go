@@ -1,0 +1,185 @@
+package widget
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// Client frame types.
+const (
+	frameHello     = "hello"
+	frameText      = "text"
+	frameChoice    = "choice"
+	frameInput     = "input"
+	frameTyping    = "typing"
+	frameVariables = "variables"
+)
+
+// ClientFrame is any frame a client sends; which fields apply depends on Type.
+type ClientFrame struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"` // client message ID, scoped to the session
+
+	// hello
+	Token   string `json:"token,omitempty"`
+	Session string `json:"session,omitempty"`
+	Page    string `json:"page,omitempty"`
+	Lang    string `json:"lang,omitempty"`
+
+	Text      string            `json:"text,omitempty"`      // text
+	Block     string            `json:"block,omitempty"`     // choice, input
+	Option    string            `json:"option,omitempty"`    // choice
+	Value     string            `json:"value,omitempty"`     // input
+	Variables map[string]string `json:"variables,omitempty"` // variables
+}
+
+// FrameError is a frame the server refuses; Code goes into the error frame.
+type FrameError struct {
+	Code    string
+	Message string
+}
+
+func (e *FrameError) Error() string { return e.Code + ": " + e.Message }
+
+// Limits on client frame fields, beyond the socket's read limit.
+const (
+	maxClientID  = 64
+	maxFieldLen  = 256
+	maxPageLen   = 2048
+	maxVariables = 50
+	maxVarValue  = 1000
+)
+
+// ParseClientFrame decodes and checks one client frame. It returns a
+// *FrameError with code bad_frame for malformed JSON or fields, and
+// unknown_type for a type this server does not speak.
+func ParseClientFrame(b []byte) (*ClientFrame, error) {
+	var f ClientFrame
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&f); err != nil {
+		return nil, &FrameError{"bad_frame", "the frame is not a JSON object of the protocol"}
+	}
+	if dec.More() {
+		return nil, &FrameError{"bad_frame", "trailing data after the frame"}
+	}
+	if len(f.ID) > maxClientID {
+		return nil, &FrameError{"bad_frame", fmt.Sprintf("id is longer than %d bytes", maxClientID)}
+	}
+	switch f.Type {
+	case frameHello:
+		if len(f.Token) > maxFieldLen || len(f.Session) > maxFieldLen || len(f.Lang) > 35 || len(f.Page) > maxPageLen {
+			return nil, &FrameError{"bad_frame", "a hello field is too long"}
+		}
+	case frameText:
+		if f.ID == "" {
+			return nil, &FrameError{"bad_frame", "text needs an id"}
+		}
+	case frameChoice:
+		if f.ID == "" || f.Block == "" || f.Option == "" {
+			return nil, &FrameError{"bad_frame", "choice needs id, block and option"}
+		}
+	case frameInput:
+		if f.ID == "" || f.Block == "" {
+			return nil, &FrameError{"bad_frame", "input needs id and block"}
+		}
+	case frameVariables:
+		if len(f.Variables) > maxVariables {
+			return nil, &FrameError{"bad_frame", fmt.Sprintf("at most %d variables", maxVariables)}
+		}
+		for k, v := range f.Variables {
+			if k == "" || len(k) > 64 || len(v) > maxVarValue {
+				return nil, &FrameError{"bad_frame", "a variable name or value is too long"}
+			}
+		}
+	case frameTyping:
+	case "":
+		return nil, &FrameError{"bad_frame", "missing type"}
+	default:
+		return nil, &FrameError{"unknown_type", fmt.Sprintf("unknown frame type %q", f.Type)}
+	}
+	return &f, nil
+}
+
+// Server frames.
+
+type welcomeFrame struct {
+	Type    string         `json:"type"` // welcome
+	Visitor string         `json:"visitor"`
+	Token   string         `json:"token"`
+	Session string         `json:"session"`
+	Resumed bool           `json:"resumed"`
+	History []messageFrame `json:"history"`
+}
+
+// messageFrame is a stored message as the wire contract shows it.
+type messageFrame struct {
+	Type    string                `json:"type"` // message
+	ID      string                `json:"id"`
+	From    string                `json:"from"`
+	At      string                `json:"at"`
+	Text    string                `json:"text,omitempty"`
+	Block   string                `json:"block,omitempty"`
+	Image   string                `json:"image,omitempty"`
+	Options []storage.Option      `json:"options,omitempty"`
+	Input   *storage.InputPrompt  `json:"input,omitempty"`
+	Upload  *storage.UploadPrompt `json:"upload,omitempty"`
+	File    *fileFrame            `json:"file,omitempty"`
+	Ref     string                `json:"ref,omitempty"` // the client ID of a visitor message
+}
+
+type fileFrame struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	Type string `json:"type"`
+}
+
+type ackFrame struct {
+	Type string `json:"type"` // ack
+	Ref  string `json:"ref"`
+	ID   string `json:"id"`
+	At   string `json:"at"`
+}
+
+type errorFrame struct {
+	Type    string `json:"type"` // error
+	Ref     string `json:"ref,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func toFrame(m *storage.Message) messageFrame {
+	f := messageFrame{
+		Type: "message", ID: m.ID, From: m.From, At: rfc3339(m.At),
+		Text: m.Text, Block: m.Block, Image: m.Image,
+		Options: m.Options, Input: m.Input, Upload: m.Upload, Ref: m.ClientID,
+	}
+	if m.File != nil {
+		f.File = &fileFrame{ID: m.File.ID, Name: m.File.Name, Size: m.File.Size, Type: m.File.Type}
+	}
+	return f
+}
+
+func toFrames(msgs []storage.Message) []messageFrame {
+	out := make([]messageFrame, len(msgs))
+	for i := range msgs {
+		out[i] = toFrame(&msgs[i])
+	}
+	return out
+}
+
+// encode marshals a server frame; the frame types cannot fail to encode.
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(errors.New("widget: encode frame: " + err.Error()))
+	}
+	return b
+}

@@ -1,0 +1,74 @@
+package widget
+
+import (
+	"context"
+	"errors"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// ErrNoUpload means the session is not waiting for a file and the site
+// does not allow free uploads.
+var ErrNoUpload = errors.New("widget: the session is not expecting a file")
+
+// UploadRules returns what the session accepts now: the pending upload
+// block's accept list and size cap (the site's cap where the block names
+// none), else the site's free-upload rules. It returns ErrNoUpload when
+// neither applies and storage.ErrNotFound for an unknown site or session.
+func (g *Gateway) UploadRules(ctx context.Context, siteID, sessionID string) (accept []string, maxBytes int64, err error) {
+	site := g.sites[siteID]
+	if site == nil {
+		return nil, 0, storage.ErrNotFound
+	}
+	ls := g.hub.acquire(sessionID)
+	defer g.hub.release(ls)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	sess, err := g.session(ctx, ls)
+	if err != nil {
+		return nil, 0, err
+	}
+	if b := site.Story.PendingUpload(&sess.State); b != nil {
+		max := b.MaxBytes
+		if max <= 0 {
+			max = site.UploadMaxBytes
+		}
+		return b.Accept, max, nil
+	}
+	if site.FreeUploads {
+		return site.FreeUploadAccept, site.UploadMaxBytes, nil
+	}
+	return nil, 0, ErrNoUpload
+}
+
+// FileUploaded records a stored file as the visitor's message in the
+// session, lets a waiting upload block go on, and pushes the message and
+// the bot's answers to every socket of the session. It returns the stored
+// visitor message.
+func (g *Gateway) FileUploaded(ctx context.Context, siteID, sessionID string, f storage.FileRef) (storage.Message, error) {
+	site := g.sites[siteID]
+	if site == nil {
+		return storage.Message{}, storage.ErrNotFound
+	}
+	ls := g.hub.acquire(sessionID)
+	defer g.hub.release(ls)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	sess, err := g.session(ctx, ls)
+	if err != nil {
+		return storage.Message{}, err
+	}
+	now := g.cfg.Now()
+	st := cloneState(sess.State)
+	f.Block = st.Pending
+	reply := site.Story.Uploaded(&st, f, now)
+	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f}
+	t := &storage.Turn{SessionID: sessionID, Messages: append([]storage.Message{msg}, reply.Messages...), State: &st}
+	if _, err := g.record(ctx, ls, t); err != nil {
+		return storage.Message{}, err
+	}
+	for i := range t.Messages {
+		ls.broadcast(encode(toFrame(&t.Messages[i])), nil)
+	}
+	return t.Messages[0], nil
+}
