@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
+	"strings"
 )
 
 // Main runs the parley command with args (without the program name) and
@@ -18,17 +21,16 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = runServe(ctx, args, getenv, stderr)
-	case "help":
-		fmt.Fprintln(stdout, usage)
+	if cmd == "help" {
+		fmt.Fprintln(stdout, usage())
 		return 0
-	default:
-		fmt.Fprintf(stderr, "parley: unknown command %q\n%s\n", cmd, usage)
+	}
+	c, ok := commands[cmd]
+	if !ok {
+		fmt.Fprintf(stderr, "parley: unknown command %q\n%s\n", cmd, usage())
 		return 2
 	}
+	err := c.run(ctx, args, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -39,13 +41,29 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	return 0
 }
 
-const usage = `usage: parley [command] [flags]
+// command is one subcommand of parley. Each lives in its own file
+// (cmd_*.go) and registers itself in commands from an init function.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}
 
-commands:
-  serve    run the server (default)
-  help     show this text
+var commands = map[string]command{
+	"serve": {"run the server (default)", func(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
+		return runServe(ctx, args, getenv, stderr)
+	}},
+}
 
-run 'parley COMMAND -h' for a command's flags`
+func usage() string {
+	names := slices.Sorted(maps.Keys(commands))
+	var b strings.Builder
+	b.WriteString("usage: parley [command] [flags]\n\ncommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-9s %s\n", n, commands[n].summary)
+	}
+	b.WriteString("  help      show this text\n\nrun 'parley COMMAND -h' for a command's flags")
+	return b.String()
+}
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, err := ParseServeFlags(args, getenv, stderr)

