@@ -143,7 +143,7 @@ button{cursor:pointer}
 .visitor .bubble{background:var(--a);color:var(--af)}
 .agent .bubble{background:#e6f4ea;color:#0d3b1e}
 .bubble a{color:inherit;text-decoration:underline}
-.pending{opacity:.7}
+.pending .bubble{background:#fff;color:var(--at);box-shadow:inset 0 0 0 1px var(--a)}
 .meta{margin-top:2px;font-size:11px;color:#5f6368}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .img,.thumb{display:block;max-width:100%;max-height:240px;margin-top:4px;border-radius:10px}
@@ -373,9 +373,11 @@ button{cursor:pointer}
     msgs.length = 0;
     byId.clear();
     byCid.clear();
+    log.setAttribute('aria-busy', 'true'); // do not read the whole history aloud again
     log.textContent = '';
     (Array.isArray(list) ? list : []).forEach(add);
     outbox.forEach(o => build({ cid: o.f.id, from: 'visitor', f: {}, text: o.t, pending: true }));
+    log.setAttribute('aria-busy', 'false');
     refresh();
     scrollDown();
   };
@@ -606,8 +608,8 @@ button{cursor:pointer}
 
   launcher.addEventListener('click', () => isOpen ? close() : userOpen());
   closeBtn.addEventListener('click', close);
-  panel.addEventListener('keydown', e => {
-    if (e.key === 'Escape') { e.stopPropagation(); close(); }
+  w.addEventListener('keydown', e => {
+    if (e.key === 'Escape' && isOpen) { e.stopPropagation(); close(); }
   });
   form.addEventListener('submit', e => {
     e.preventDefault();

@@ -34,7 +34,6 @@ type conn struct {
 func (c *conn) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c.done = make(chan struct{})
 	go c.writeLoop(ctx, cancel)
 	defer func() {
 		if c.live != nil {
@@ -69,9 +68,10 @@ func (c *conn) run(ctx context.Context) {
 }
 
 // writeLoop sends queued frames and pings; it ends the connection when a
-// write fails or times out or a pong does not come back.
+// write fails or times out or a pong does not come back. A close through
+// closeWith stops it without cancelling the reader, which must stay to
+// complete the close handshake.
 func (c *conn) writeLoop(ctx context.Context, cancel context.CancelFunc) {
-	defer cancel()
 	ping := time.NewTicker(c.g.cfg.PingInterval)
 	defer ping.Stop()
 	for {
@@ -86,6 +86,7 @@ func (c *conn) writeLoop(ctx context.Context, cancel context.CancelFunc) {
 			wcancel()
 			if err != nil {
 				c.closeWith(websocket.StatusGoingAway, "write failed")
+				cancel()
 				return
 			}
 			c.g.Stats.FramesOut.Add(1)
@@ -95,6 +96,7 @@ func (c *conn) writeLoop(ctx context.Context, cancel context.CancelFunc) {
 			pcancel()
 			if err != nil {
 				c.closeWith(websocket.StatusPolicyViolation, "no pong")
+				cancel()
 				return
 			}
 		}
@@ -115,9 +117,7 @@ func (c *conn) enqueue(b []byte) {
 // closeWith closes the socket once, with a status and reason.
 func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
-		if c.done != nil {
-			close(c.done)
-		}
+		close(c.done)
 		// Close waits for the peer's close frame; do it off the caller's path.
 		go c.ws.Close(code, reason)
 	})

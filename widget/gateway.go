@@ -154,6 +154,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		knownByCookie: fromCookie,
 		device:        deviceOf(r.UserAgent()),
 		send:          make(chan []byte, g.cfg.SendQueue),
+		done:          make(chan struct{}),
 	}
 	if !g.track(c) {
 		ws.Close(websocket.StatusGoingAway, "shutting down")

@@ -1,0 +1,418 @@
+package widget_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget"
+)
+
+// walkToEmail starts a new session and answers the menu and the name.
+func walkToEmail(t *testing.T, c *client) (welcome frame) {
+	t.Helper()
+	welcome = c.hello(map[string]any{"page": "http://localhost:5173/pricing", "lang": "en"})
+	menu := c.untilPrompt()
+	if menu.Block != "menu" {
+		t.Fatalf("first prompt is %q, want menu", menu.Block)
+	}
+	c.send(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
+	if ack := c.expect("ack"); ack.Ref != "c1" || ack.ID == "" {
+		t.Fatalf("ack = %+v", ack)
+	}
+	if p := c.untilPrompt(); p.Block != "ask_name" {
+		t.Fatalf("after the choice got %q, want ask_name", p.Block)
+	}
+	c.send(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
+	c.expect("ack")
+	p := c.untilPrompt()
+	if p.Block != "ask_email" || !strings.Contains(p.Text, "Ann") {
+		t.Fatalf("after the name got %+v, want ask_email greeting Ann", p)
+	}
+	return welcome
+}
+
+func TestConversation_DemoStory(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	c := e.dial(newBrowser())
+	welcome := walkToEmail(t, c)
+	if welcome.Resumed == nil || *welcome.Resumed || len(welcome.History) != 0 || welcome.Token == "" {
+		t.Fatalf("welcome = %+v, want a new session with a token and empty history", welcome)
+	}
+
+	// An invalid email is refused with invalid_email and asked again.
+	c.send(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@"})
+	if f := c.expect("error"); f.Code != "invalid_email" || f.Ref != "c3" {
+		t.Fatalf("error = %+v, want invalid_email for c3", f)
+	}
+	if p := c.untilPrompt(); p.Block != "ask_email" {
+		t.Fatalf("re-ask = %+v, want ask_email again", p)
+	}
+	c.send(map[string]any{"type": "input", "id": "c4", "block": "ask_email", "value": " ann@example.org "})
+	c.expect("ack")
+	if p := c.untilPrompt(); p.Block != "ask_phone" {
+		t.Fatalf("after the email got %q, want ask_phone", p.Block)
+	}
+	c.send(map[string]any{"type": "input", "id": "c5", "block": "ask_phone", "value": "030 1234567"})
+	c.expect("ack")
+	if p := c.untilPrompt(); p.Block != "offer_file" {
+		t.Fatalf("after the phone got %q, want offer_file", p.Block)
+	}
+	c.send(map[string]any{"type": "choice", "id": "c6", "block": "offer_file", "option": "no"})
+	c.expect("ack")
+	if bye := c.expect("message"); bye.Block != "bye" || !strings.Contains(bye.Text, "Ann") {
+		t.Fatalf("last message = %+v, want the bye block", bye)
+	}
+
+	ctx := context.Background()
+	sess, err := e.store.Session(ctx, welcome.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sess.State
+	if !st.Ended || !slices.Contains(st.Goals, "lead") || !slices.Contains(st.Tags, "test-address") {
+		t.Errorf("state = %+v, want ended with goal lead and tag test-address", st)
+	}
+	if got, want := st.Variables["phone"], "+49301234567"; got != want {
+		t.Errorf("phone = %q, want E.164 %q", got, want)
+	}
+	if got, want := st.Variables["email"], "ann@example.org"; got != want {
+		t.Errorf("email = %q, want %q", got, want)
+	}
+	if !sess.Engaged || !sess.HasInputs || sess.HasFiles || len(sess.Inputs) != 3 {
+		t.Errorf("flags engaged=%v inputs=%v files=%v (%d inputs), want engaged with 3 inputs and no files",
+			sess.Engaged, sess.HasInputs, sess.HasFiles, len(sess.Inputs))
+	}
+	if sess.Bot != "demo" || sess.Version != "1" || sess.Channel != "web" || sess.Device.Browser != "Firefox 121" {
+		t.Errorf("session = %s %s %s %+v", sess.Bot, sess.Version, sess.Channel, sess.Device)
+	}
+	v, err := e.store.Visitor(ctx, welcome.Visitor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := v.Label(), "+49301234567"; got != want {
+		t.Errorf("visitor label = %q, want the latest contact input %q", got, want)
+	}
+	if v.Name != "Ann" || v.Email != "ann@example.org" {
+		t.Errorf("visitor name/email = %q/%q", v.Name, v.Email)
+	}
+}
+
+func TestSessions_Resume(t *testing.T) {
+	t.Run("SameVisitor", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		b := newBrowser()
+		c := e.dial(b)
+		w1 := walkToEmail(t, c)
+		c.ws.Close(websocket.StatusNormalClosure, "reload")
+
+		c2 := e.dial(b)
+		w2 := c2.hello(map[string]any{"session": w1.Session})
+		if !*w2.Resumed || w2.Session != w1.Session || w2.Visitor != w1.Visitor {
+			t.Fatalf("welcome = %+v, want session %s resumed", w2, w1.Session)
+		}
+		// welcome, menu, choice, ask_name, name, ask_email
+		if got := len(w2.History); got != 6 {
+			t.Fatalf("history has %d messages, want 6", got)
+		}
+		if w2.History[0].From != "bot" || w2.History[2].From != "visitor" || w2.History[2].Text != "Show me a demo" {
+			t.Errorf("history = %+v", w2.History)
+		}
+		for i := 1; i < len(w2.History); i++ {
+			if w2.History[i-1].ID >= w2.History[i].ID {
+				t.Errorf("history out of order at %d", i)
+			}
+		}
+	})
+	t.Run("NoSessionNamedResumesLatest", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		b := newBrowser()
+		w1 := e.dial(b).hello(map[string]any{})
+		w2 := e.dial(b).hello(map[string]any{})
+		if !*w2.Resumed || w2.Session != w1.Session {
+			t.Fatalf("second hello got session %s resumed=%v, want %s resumed", w2.Session, *w2.Resumed, w1.Session)
+		}
+	})
+	t.Run("OtherVisitor", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		w1 := e.dial(newBrowser()).hello(map[string]any{})
+		w2 := e.dial(newBrowser()).hello(map[string]any{"session": w1.Session})
+		if *w2.Resumed || w2.Session == w1.Session || w2.Visitor == w1.Visitor {
+			t.Fatalf("another browser naming session %s got %+v, want a new visitor and session", w1.Session, w2)
+		}
+	})
+	t.Run("IdlePastTimeout", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		b := newBrowser()
+		w1 := e.dial(b).hello(map[string]any{})
+		e.clock.Advance(31 * time.Minute)
+		w2 := e.dial(b).hello(map[string]any{"session": w1.Session})
+		if *w2.Resumed || w2.Session == w1.Session || w2.Visitor != w1.Visitor {
+			t.Fatalf("after 31 idle minutes got %+v, want a new session of the same visitor", w2)
+		}
+	})
+	t.Run("WithinTimeout", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		b := newBrowser()
+		w1 := e.dial(b).hello(map[string]any{})
+		e.clock.Advance(29 * time.Minute)
+		if w2 := e.dial(b).hello(map[string]any{"session": w1.Session}); !*w2.Resumed {
+			t.Fatalf("after 29 idle minutes the session was not resumed")
+		}
+	})
+}
+
+func TestSend_Idempotent(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	b := newBrowser()
+	c := e.dial(b)
+	w := c.hello(map[string]any{})
+	c.untilPrompt()
+	c.send(map[string]any{"type": "text", "id": "c1", "text": "hello there"})
+	first := c.expect("ack")
+	c.expect("message") // the fallback's answer
+	c.ws.Close(websocket.StatusNormalClosure, "")
+
+	// After a reconnect, from another tab, with other content: the same ack.
+	c2 := e.dial(b)
+	c2.hello(map[string]any{"session": w.Session})
+	c2.send(map[string]any{"type": "text", "id": "c1", "text": "something else"})
+	again := c2.expect("ack")
+	if again.ID != first.ID || again.At != first.At {
+		t.Fatalf("resend ack = %+v, want the original %+v", again, first)
+	}
+	msgs, err := e.store.Messages(context.Background(), w.Session, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range msgs {
+		if m.From == storage.FromVisitor {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("stored %d visitor messages, want 1", n)
+	}
+}
+
+func TestIdentity(t *testing.T) {
+	t.Run("CookieKeepsVisitor", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		b := newBrowser()
+		w1 := e.dial(b).hello(map[string]any{})
+		e.clock.Advance(time.Hour)
+		if w2 := e.dial(b).hello(map[string]any{}); w2.Visitor != w1.Visitor {
+			t.Fatalf("same browser got visitor %s, want %s", w2.Visitor, w1.Visitor)
+		}
+	})
+	t.Run("TokenWithoutCookie", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		w1 := e.dial(newBrowser()).hello(map[string]any{})
+		w2 := e.dial(newBrowser()).hello(map[string]any{"token": w1.Token})
+		if w2.Visitor != w1.Visitor {
+			t.Fatalf("token of %s gave visitor %s", w1.Visitor, w2.Visitor)
+		}
+	})
+	t.Run("ForgedToken", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		w1 := e.dial(newBrowser()).hello(map[string]any{})
+		forged := w1.Token[:len(w1.Token)-2] + "xx"
+		w2 := e.dial(newBrowser()).hello(map[string]any{"token": forged})
+		if w2.Visitor == w1.Visitor {
+			t.Fatal("a forged token was trusted")
+		}
+	})
+	t.Run("ForgedCookie", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		b := newBrowser()
+		w1 := e.dial(b).hello(map[string]any{})
+		u := mustParseURL(t, e.srv.URL)
+		// Keep the visitor ID, break the signature.
+		for _, ck := range b.jar.Cookies(u) {
+			ck.Value = ck.Value[:len(ck.Value)-2] + "xx"
+			b.jar.SetCookies(u, []*http.Cookie{ck})
+		}
+		if w2 := e.dial(b).hello(map[string]any{}); w2.Visitor == w1.Visitor {
+			t.Fatal("a forged cookie was trusted")
+		}
+	})
+	t.Run("CookieAttributes", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{})
+		ctx := context.Background()
+		ws, resp, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {testOrigin}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.CloseNow()
+		set := resp.Header.Get("Set-Cookie")
+		for _, want := range []string{"parley_vid=", "HttpOnly", "Secure", "SameSite=None", "Partitioned", "Path=/"} {
+			if !strings.Contains(set, want) {
+				t.Errorf("Set-Cookie %q lacks %q", set, want)
+			}
+		}
+	})
+}
+
+func TestHandshake(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	tests := []struct {
+		name, url, origin string
+		want              int
+	}{
+		{"UnknownSite", e.srv.URL + "/v1/ws?site=nope", testOrigin, 404},
+		{"WrongOrigin", e.srv.URL + "/v1/ws?site=demo", "https://evil.example", 403},
+		{"WrongScheme", e.srv.URL + "/v1/ws?site=demo", "https://localhost:5173", 403},
+		{"NoOrigin", e.srv.URL + "/v1/ws?site=demo", "", 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			_, resp, err := websocket.Dial(context.Background(), "ws"+tt.url[4:], &websocket.DialOptions{HTTPHeader: h})
+			if err == nil || resp == nil || resp.StatusCode != tt.want {
+				t.Fatalf("got err=%v resp=%v, want status %d", err, resp, tt.want)
+			}
+		})
+	}
+}
+
+func TestFrames_Bad(t *testing.T) {
+	e := mustEnv(t, widget.Config{TextLimit: 100})
+	c := e.dial(newBrowser())
+	c.send(map[string]any{"type": "text", "id": "c0", "text": "before hello"})
+	if f := c.expect("error"); f.Code != "hello_first" {
+		t.Fatalf("got %+v, want hello_first", f)
+	}
+	w := c.hello(map[string]any{})
+	c.untilPrompt()
+
+	for _, tt := range []struct{ name, raw, code string }{
+		{"Malformed", `{"type":"text",`, "bad_frame"},
+		{"NotAnObject", `[1,2]`, "bad_frame"},
+		{"UnknownType", `{"type":"dance","id":"x"}`, "unknown_type"},
+		{"TextWithoutID", `{"type":"text","text":"hi"}`, "bad_frame"},
+		{"TextTooLong", `{"type":"text","id":"c9","text":"` + strings.Repeat("a", 101) + `"}`, "text_too_long"},
+		{"StaleChoice", `{"type":"choice","id":"c8","block":"offer_file","option":"yes"}`, "not_pending"},
+		{"UnknownOption", `{"type":"choice","id":"c7","block":"menu","option":"nope"}`, "unknown_option"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c.sendRaw([]byte(tt.raw))
+			if f := c.expect("error"); f.Code != tt.code {
+				t.Fatalf("got %+v, want %s", f, tt.code)
+			}
+		})
+	}
+	// The connection is still up and nothing was stored.
+	c.send(map[string]any{"type": "choice", "id": "ok", "block": "menu", "option": "demo"})
+	c.expect("ack")
+	msgs, _ := e.store.Messages(context.Background(), w.Session, 0)
+	visitorMsgs := 0
+	for _, m := range msgs {
+		if m.From == storage.FromVisitor {
+			visitorMsgs++
+		}
+	}
+	if visitorMsgs != 1 {
+		t.Fatalf("stored %d visitor messages after bad frames, want 1", visitorMsgs)
+	}
+
+	t.Run("OverReadLimit", func(t *testing.T) {
+		c.sendRaw([]byte(`{"type":"text","id":"big","text":"` + strings.Repeat("a", 9<<10) + `"}`))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for {
+			_, _, err := c.ws.Read(ctx)
+			if err == nil {
+				continue // frames still queued from before
+			}
+			if got := websocket.CloseStatus(err); got != websocket.StatusMessageTooBig {
+				t.Fatalf("close status = %v (err %v), want 1009", got, err)
+			}
+			return
+		}
+	})
+}
+
+func TestMultiTab(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	b := newBrowser()
+	a := e.dial(b)
+	w := a.hello(map[string]any{})
+	a.untilPrompt()
+	tab2 := e.dial(b)
+	if w2 := tab2.hello(map[string]any{"session": w.Session}); !*w2.Resumed {
+		t.Fatal("second tab did not join the session")
+	}
+	a.send(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "pricing"})
+	a.expect("ack")
+	got := tab2.expect("message")
+	if got.From != "visitor" || got.Text != "Pricing" || got.Ref != "c1" {
+		t.Fatalf("other tab got %+v, want the visitor's choice", got)
+	}
+	if p := tab2.untilPrompt(); p.Block != "ask_name" {
+		t.Fatalf("other tab got prompt %q, want ask_name", p.Block)
+	}
+}
+
+func TestStore_SurvivesReopen(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	b := newBrowser()
+	c := e.dial(b)
+	w := walkToEmail(t, c)
+	c.ws.Close(websocket.StatusNormalClosure, "")
+	e.reopen()
+
+	c2 := e.dial(b)
+	w2 := c2.hello(map[string]any{"session": w.Session})
+	if !*w2.Resumed || len(w2.History) != 6 || w2.Visitor != w.Visitor {
+		t.Fatalf("after reopening: resumed=%v history=%d visitor=%s, want the session with 6 messages", *w2.Resumed, len(w2.History), w2.Visitor)
+	}
+	// The ledger survived too: a resend is still recognised.
+	c2.send(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
+	if ack := c2.expect("ack"); ack.ID != w2.History[4].ID {
+		t.Fatalf("resend after reopen acked %s, want the stored %s", ack.ID, w2.History[4].ID)
+	}
+}
+
+func TestShutdown_ClosesWith1001(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	c := e.dial(newBrowser())
+	c.hello(map[string]any{})
+	// The client keeps reading, as a browser does, so it answers the close.
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.ws.Read(context.Background()); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.gw.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := websocket.CloseStatus(<-closed); got != websocket.StatusGoingAway {
+		t.Fatalf("close status = %v, want 1001", got)
+	}
+}
+
+func mustParseURL(tb testing.TB, s string) *url.URL {
+	tb.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
