@@ -30,28 +30,41 @@ type Site struct {
 }
 
 // AllowsOrigin reports whether a page at origin may talk to the site.
-// The scheme must match exactly; the host (with port) is matched with
-// path.Match, so '*' stands for one DNS label or a port. A pattern ending
-// in ":*" also allows the default port.
+// The scheme must match exactly; in the host, '*' stands for one DNS label
+// ("https://*.example.org" allows shop.example.org, not a.b.example.org);
+// a port of '*' allows any port or none ("http://localhost:*").
 func (s *Site) AllowsOrigin(origin string) bool {
 	u, err := url.Parse(origin)
-	if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.User != nil {
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.User != nil || u.RawQuery != "" {
 		return false
 	}
-	host := strings.ToLower(u.Host)
+	host, port := strings.ToLower(u.Hostname()), u.Port()
 	for _, p := range s.Origins {
 		scheme, hostPattern, ok := strings.Cut(strings.ToLower(p), "://")
 		if !ok || scheme != u.Scheme {
 			continue
 		}
-		if m, _ := path.Match(hostPattern, host); m {
-			return true
+		hp, pp := hostPattern, ""
+		if i := strings.LastIndexByte(hostPattern, ':'); i >= 0 && !strings.Contains(hostPattern[i:], "]") {
+			hp, pp = hostPattern[:i], hostPattern[i+1:]
 		}
-		if base, ok := strings.CutSuffix(hostPattern, ":*"); ok && u.Port() == "" {
-			if m, _ := path.Match(base, host); m {
-				return true
-			}
+		if (pp == "*" || pp == port) && labelsMatch(hp, host) {
+			return true
 		}
 	}
 	return false
+}
+
+// labelsMatch matches a host against a pattern label by label.
+func labelsMatch(pattern, host string) bool {
+	pl, hl := strings.Split(pattern, "."), strings.Split(host, ".")
+	if len(pl) != len(hl) {
+		return false
+	}
+	for i := range pl {
+		if m, err := path.Match(pl[i], hl[i]); err != nil || !m {
+			return false
+		}
+	}
+	return true
 }
