@@ -1,0 +1,91 @@
+package widget_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-chat/parley/widget"
+)
+
+// BenchmarkAckedMessages measures visitor messages per second acked through
+// the real WebSocket gateway and Badger store: each parallel client sends a
+// text and waits for its ack (the story's fallback answer is stored in the
+// same turn). Compare with BenchmarkEchoBaseline from the same run:
+//
+//	go test -run=NONE -bench='AckedMessages|EchoBaseline' -benchtime=5s ./widget
+func BenchmarkAckedMessages(b *testing.B) {
+	e := mustEnv(b, widget.Config{})
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := e.dial(newBrowser())
+		c.hello(map[string]any{})
+		c.untilPrompt()
+		id := n.Add(1)
+		i := 0
+		for pb.Next() {
+			i++
+			c.send(map[string]any{"type": "text", "id": fmt.Sprintf("c%d-%d", id, i), "text": "how much does it cost?"})
+			for {
+				if f := c.next(); f.Type == "ack" {
+					break
+				}
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "acks/s")
+}
+
+// BenchmarkEchoBaseline is the floor: a bare coder/websocket echo server
+// with the same client pattern (one ~100-byte JSON frame, one reply).
+func BenchmarkEchoBaseline(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		for {
+			typ, msg, err := ws.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := ws.Write(r.Context(), typ, msg); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	frame := []byte(`{"type":"text","id":"c1-1","text":"how much does it cost? padding padding padding padding"}`)
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		ws, _, err := websocket.Dial(ctx, "ws"+srv.URL[4:], nil)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer ws.CloseNow()
+		for pb.Next() {
+			if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, _, err := ws.Read(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "roundtrips/s")
+}
