@@ -1,0 +1,189 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-chat/parley/server"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runMain starts the whole program as `parley serve` and returns a stop
+// function that cancels it (as SIGTERM does) and returns its exit code.
+func runMain(tb testing.TB, args []string, env map[string]string) (stop func() int, logs *syncBuffer) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- server.Main(ctx, args, func(k string) string { return env[k] }, logs, logs)
+	}()
+	return func() int {
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(15 * time.Second):
+			tb.Fatal("parley did not stop within 15 s")
+			return -1
+		}
+	}, logs
+}
+
+func waitHealthy(tb testing.TB, addr string) {
+	tb.Helper()
+	for i := 0; i < 100; i++ {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatalf("parley on %s never became healthy", addr)
+}
+
+func TestMain_ServeAndStop(t *testing.T) {
+	data := t.TempDir()
+	addr := freeAddr(t)
+	stop, logs := runMain(t, []string{"--addr", addr, "--data", data}, map[string]string{})
+	waitHealthy(t, addr)
+
+	// A second process on the same data dir fails at once and says why.
+	code, errOut := func() (int, string) {
+		var out syncBuffer
+		code := server.Main(context.Background(), []string{"--addr", freeAddr(t), "--data", data}, func(string) string { return "" }, &out, &out)
+		return code, out.String()
+	}()
+	if code == 0 || !strings.Contains(errOut, "in use by another Parley process") {
+		t.Errorf("second process: exit %d, output %q; want a failure naming the lock", code, errOut)
+	}
+
+	ctx := context.Background()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/v1/ws?site=demo", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://localhost:3000"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := ws.Read(ctx); err != nil || !strings.Contains(string(b), `"welcome"`) {
+		t.Fatalf("got %s, %v; want welcome", b, err)
+	}
+	// Keep reading so the close handshake completes, as a browser would.
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	if code := stop(); code != 0 {
+		t.Fatalf("exit code %d, logs:\n%s", code, logs)
+	}
+	if got := websocket.CloseStatus(<-closed); got != websocket.StatusGoingAway {
+		t.Errorf("socket closed with %v, want 1001", got)
+	}
+	if info, err := os.Stat(filepath.Join(data, "visitor.key")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("visitor.key: %v, mode %v; want 0600", err, info.Mode().Perm())
+	}
+	if info, err := os.Stat(filepath.Join(data, "admin.token")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token: %v; want 0600", err)
+	}
+	if strings.Contains(logs.String(), "token\":\"") {
+		t.Error("a token appeared in the logs")
+	}
+}
+
+func TestMain_BadConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("broken.json", `{"bot":"b","version":"1","start":"hi","fallback":"hi","blocks":[{"id":"hi","kind":"message","next":"nowhere"}]}`)
+	tests := []struct {
+		name, config string
+		want         []string
+	}{
+		{"BrokenStory", `{"sites":[{"id":"acme","origins":["https://acme.example"],"story":"broken.json"}]}`,
+			[]string{"site acme", "broken.json", `block "hi"`, `next "nowhere": no such block`}},
+		{"BadOrigin", `{"sites":[{"id":"acme","origins":["acme.example"]}]}`, []string{"site acme", `origin "acme.example"`}},
+		{"UnknownField", `{"sites":[{"id":"acme","origin":["https://acme.example"]}]}`, []string{`unknown field "origin"`}},
+		{"BadTimeout", `{"sites":[{"id":"acme","origins":["https://acme.example"],"sessionTimeout":"soon"}]}`, []string{"site acme", "sessionTimeout"}},
+		{"DuplicateSite", `{"sites":[{"id":"a","origins":["https://a.example"]},{"id":"a","origins":["https://a.example"]}]}`, []string{"site a: duplicate id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := write(tt.name+".json", tt.config)
+			var out syncBuffer
+			code := server.Main(context.Background(), []string{"--data", t.TempDir(), "--config", cfg}, func(string) string { return "" }, &out, &out)
+			if code == 0 {
+				t.Fatal("a bad config started")
+			}
+			for _, w := range append(tt.want, cfg) {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("error %q does not mention %q", out.String(), w)
+				}
+			}
+		})
+	}
+}
+
+func TestMain_EnvTwins(t *testing.T) {
+	addr := freeAddr(t)
+	data := t.TempDir()
+	stop, logs := runMain(t, nil, map[string]string{"PARLEY_ADDR": addr, "PARLEY_DATA": data, "PARLEY_ADMIN_TOKEN": "from-env-token-0123456789"})
+	waitHealthy(t, addr)
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, logs)
+	}
+	if _, err := os.Stat(filepath.Join(data, "admin.token")); !os.IsNotExist(err) {
+		t.Errorf("with PARLEY_ADMIN_TOKEN set, admin.token was written (err %v)", err)
+	}
+}
