@@ -80,12 +80,12 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	} else {
 		st := sess.State
 		reply := site.Story.Begin(&st, now)
-		if sess, _, _, err = g.store.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, Messages: reply.Messages, State: &st, Touch: now}); err != nil {
+		t := &storage.Turn{SessionID: sess.ID, Messages: reply.Messages, State: &st, Touch: now}
+		if _, err = g.record(ctx, ls, t); err != nil {
 			return err
 		}
-		opening = reply.Messages
+		opening = t.Messages
 	}
-	ls.cache = sess
 	ls.join(c)
 	c.enqueue(encode(welcomeFrame{
 		Type: "welcome", Visitor: c.visitor, Token: g.keys.Sign(site.ID, c.visitor),

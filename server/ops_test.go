@@ -1,0 +1,128 @@
+package server_test
+
+import (
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-chat/parley/server"
+)
+
+// mustServer runs a Parley on a temp data dir behind httptest.
+func mustServer(tb testing.TB) (*server.Server, *httptest.Server) {
+	tb.Helper()
+	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: "test-admin-token-0123456789"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	tb.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		s.Close()
+	})
+	return s, ts
+}
+
+func get(tb testing.TB, url string, h http.Header) (*http.Response, string) {
+	tb.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	// A bare transport, so gzip is not undone behind the test's back.
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestOps_HealthReadyMetrics(t *testing.T) {
+	_, ts := mustServer(t)
+	if resp, body := get(t, ts.URL+"/healthz", nil); resp.StatusCode != 200 || body != "ok\n" {
+		t.Errorf("healthz = %d %q", resp.StatusCode, body)
+	}
+	if resp, body := get(t, ts.URL+"/readyz", nil); resp.StatusCode != 200 || body != "ready\n" {
+		t.Errorf("readyz = %d %q", resp.StatusCode, body)
+	}
+
+	// One conversation turn, then the counters show it.
+	ctx := context.Background()
+	ws, _, err := websocket.Dial(ctx, "ws"+ts.URL[4:]+"/v1/ws?site=demo", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://localhost:1234"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`))
+	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"bogus"}`))
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `"error"`) {
+			break
+		}
+	}
+	_, body := get(t, ts.URL+"/metrics", nil)
+	for _, want := range []string{
+		"parley_connections_open 1",
+		"parley_sessions_started_total 1",
+		`parley_errors_total{code="unknown_type"} 1`,
+		"parley_store_write_seconds_count 1",
+		"parley_go_heap_inuse_bytes",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestStatic_WidgetJS(t *testing.T) {
+	_, ts := mustServer(t)
+	resp, body := get(t, ts.URL+"/widget.js", http.Header{"Accept-Encoding": {"gzip, br"}})
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("ETag") == "" {
+		t.Fatalf("widget.js: %d, encoding %q, etag %q", resp.StatusCode, resp.Header.Get("Content-Encoding"), resp.Header.Get("ETag"))
+	}
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age=300") {
+		t.Errorf("Cache-Control = %q", cc)
+	}
+	zr, err := gzip.NewReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	if !strings.Contains(string(plain), "Parley") {
+		t.Error("the gzipped body is not the widget")
+	}
+	t.Logf("widget.js: %d bytes gzipped, %d plain", len(body), len(plain))
+
+	again, _ := get(t, ts.URL+"/widget.js", http.Header{"If-None-Match": {resp.Header.Get("ETag")}})
+	if again.StatusCode != http.StatusNotModified {
+		t.Errorf("conditional GET = %d, want 304", again.StatusCode)
+	}
+	if plainResp, _ := get(t, ts.URL+"/widget.js", nil); plainResp.Header.Get("Content-Encoding") != "" {
+		t.Error("gzip sent to a client that did not ask for it")
+	}
+}
+
+func TestStatic_DemoPage(t *testing.T) {
+	_, ts := mustServer(t)
+	resp, body := get(t, ts.URL+"/", nil)
+	want := `src="` + ts.URL + `/widget.js" data-site="demo"`
+	if resp.StatusCode != 200 || !strings.Contains(body, want) {
+		t.Fatalf("demo page (%d) does not embed %s", resp.StatusCode, want)
+	}
+	if resp, _ := get(t, ts.URL+"/nope", nil); resp.StatusCode != 404 {
+		t.Errorf("unknown path = %d, want 404", resp.StatusCode)
+	}
+}
