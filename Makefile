@@ -15,11 +15,14 @@ check:
 unit:
 	$(GO) test -race -count=1 ./...
 
+# fuzz runs every Fuzz target in the tree for FUZZTIME each.
 fuzz:
-	$(GO) test -run=NONE -fuzz=FuzzParseClientFrame -fuzztime=$(FUZZTIME) ./widget
-	$(GO) test -run=NONE -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./widget/story
-	$(GO) test -run=NONE -fuzz=FuzzVerify -fuzztime=$(FUZZTIME) ./identity
-	$(GO) test -run=NONE -fuzz=FuzzParseDevice -fuzztime=$(FUZZTIME) ./identity
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "fuzz $$t ($$(dirname $$f))"; \
+	    $(GO) test -run=NONE -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) ./$$(dirname $$f); \
+	  done; \
+	done
 
 bench:
 	$(GO) test -run=NONE -bench=. -benchmem ./...
