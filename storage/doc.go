@@ -19,8 +19,14 @@
 //	vf/{visitor}/{file}                 the visitor's files
 //	u/{site}/{yyyymmdd}/{bot}\x00{version}\x00{channel}
 //	                                    sessions started that day (uint64, big-endian)
-//	ia/{site}/{flags}/{time}/{session}  sessions by last activity, one entry per
-//	                                    subset of the session's flags (see index.go)
+//	ia/{mask}/{time}/{session}          sessions by last activity, one entry per
+//	                                    subset (mask) of the session's flags (index.go)
+//	iv/{visitor}/{mask}/{time}/{session} the same per visitor: its sessions, and
+//	                                    whether a visitor was listed already
+//	is/{facet}/{time}/{session}         sessions by start, one entry per facet
+//	                                    (all, site=, ch=, bot=, ver=, resp=0|1, goal,
+//	                                    goal=, tag=, blk=): the sessions dashboard
+//	iq/{term}/{visitor}                 search words of names, emails, phones
 //
 // Every record carries its site, so one store serves many sites. A turn of a
 // conversation (the visitor's message, the bot's answers, the new session state,

@@ -1,9 +1,13 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
-
-	badger "github.com/dgraph-io/badger/v4"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
 )
 
 // Session flags, as bits of the activity index.
@@ -13,34 +17,226 @@ const (
 	FlagInputs
 )
 
-// activityKey is the index entry of a session under one subset (mask) of
-// its flags: ia/{mask}/{lastActivity}/{session}. A session is written under
-// every subset of its flags, so the sessions having at least the flags F are
-// exactly those under mask F, newest activity last, and one filter reads one
-// key range.
+// kvWriter is what index maintenance writes to: a transaction on the turn
+// path, a write batch on the bulk path.
+type kvWriter interface {
+	Set(k, v []byte) error
+	Delete(k []byte) error
+}
+
+// The secondary indexes. Every key ends in a suffix of the session's time
+// (8 bytes, big-endian Unix nanoseconds), '/', and its ID, so a range of
+// one prefix is a time range, newest last, and several prefixes can be
+// joined on their suffixes (see join in query.go).
+//
+//	ia/{mask}/{lastActivity}/{session}           -> visitor
+//	iv/{visitor}/{mask}/{lastActivity}/{session} -> nil
+//	is/{facet}/{started}/{session}               -> visitor\0site\0bot\0version\0channel
+//	iq/{term}/{visitor}                          -> nil
+//
+// ia and iv hold a session under every subset (mask) of its flags, so the
+// sessions having at least the flags F are exactly those under mask F: ia
+// serves the user-sessions overview, iv a visitor's sessions and the
+// overview's check that a visitor was listed already. is holds a session
+// under each facet of facets(), ordered by start: the sessions dashboard,
+// the usage report's partial days. iq maps the words of names, emails and
+// phone numbers the visitor typed to the visitor, for the search box.
+
+const suffixLen = 8 + 1 + 26
+
+func sessionSuffix(t time.Time, id string) string { return timeKey(t) + "/" + id }
+
+// activityKey is the overview's entry of a session under one subset (mask)
+// of its flags.
 func activityKey(mask byte, sess *Session) []byte {
 	return key("ia", fmt.Sprintf("%d", mask), timeKey(sess.LastActivityAt), sess.ID)
 }
 
+// visitorActivityKey is the visitor's own entry of a session under mask.
+func visitorActivityKey(mask byte, sess *Session) []byte {
+	return key("iv", sess.VisitorID, fmt.Sprintf("%d", mask), timeKey(sess.LastActivityAt), sess.ID)
+}
+
+// startKey is the dashboard's entry of a session under one facet.
+func startKey(facet string, sess *Session) []byte {
+	return key("is", facet, timeKey(sess.StartedAt), sess.ID)
+}
+
+// Facets of a session: the dashboard's equality filters. Values are
+// path-escaped so that '/' only ever separates key parts.
+const (
+	facetAll       = "all"
+	facetResponses = "resp=1"
+	facetSilent    = "resp=0"
+	facetAnyGoal   = "goal"
+)
+
+func facet(name, value string) string { return name + "=" + url.PathEscape(value) }
+
+// facets lists the dashboard facets the session is indexed under.
+func (s *Session) facets() []string {
+	f := []string{facetAll, facet("site", s.Site), facet("ch", s.Channel), facet("bot", s.Bot), facet("ver", s.Version)}
+	if s.HasResponses {
+		f = append(f, facetResponses)
+	} else {
+		f = append(f, facetSilent)
+	}
+	if len(s.State.Goals) > 0 {
+		f = append(f, facetAnyGoal)
+	}
+	for _, g := range s.State.Goals {
+		f = append(f, facet("goal", g))
+	}
+	for _, t := range s.State.Tags {
+		f = append(f, facet("tag", t))
+	}
+	for _, b := range s.State.Reached {
+		f = append(f, facet("blk", b))
+	}
+	slices.Sort(f)
+	return slices.Compact(f)
+}
+
+// startValue is the value of every is/ entry: enough to count a session in
+// the usage report and to know its visitor without reading the record.
+func startValue(s *Session) []byte {
+	return []byte(strings.Join([]string{s.VisitorID, s.Site, s.Bot, s.Version, s.Channel}, "\x00"))
+}
+
 // indexSession moves the session's index entries from old (nil for a new
 // session) to next.
-func indexSession(txn *badger.Txn, old, next *Session) error {
+func indexSession(w kvWriter, old, next *Session) error {
+	if err := indexActivity(w, old, next); err != nil {
+		return err
+	}
+	if err := indexFacets(w, old, next); err != nil {
+		return err
+	}
+	return indexTerms(w, old, next)
+}
+
+// indexActivity rewrites the ia and iv entries when the session's last
+// activity or flags changed.
+func indexActivity(w kvWriter, old, next *Session) error {
 	if old != nil {
 		if old.LastActivityAt.Equal(next.LastActivityAt) && old.flags() == next.flags() {
 			return nil
 		}
 		for _, m := range subsets(old.flags()) {
-			if err := txn.Delete(activityKey(m, old)); err != nil {
+			if err := w.Delete(activityKey(m, old)); err != nil {
+				return err
+			}
+			if err := w.Delete(visitorActivityKey(m, old)); err != nil {
 				return err
 			}
 		}
 	}
 	for _, m := range subsets(next.flags()) {
-		if err := txn.Set(activityKey(m, next), []byte(next.VisitorID)); err != nil {
+		if err := w.Set(activityKey(m, next), []byte(next.VisitorID)); err != nil {
+			return err
+		}
+		if err := w.Set(visitorActivityKey(m, next), nil); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// indexFacets adds the facets the session gained and drops those it lost.
+// The start time never changes, so a turn usually writes nothing here.
+func indexFacets(w kvWriter, old, next *Session) error {
+	var before []string
+	if old != nil {
+		before = old.facets()
+	}
+	after := next.facets()
+	moved := old != nil && (!old.StartedAt.Equal(next.StartedAt) || !bytes.Equal(startValue(old), startValue(next)))
+	for _, f := range before {
+		if moved || !slices.Contains(after, f) {
+			if err := w.Delete(startKey(f, old)); err != nil {
+				return err
+			}
+		}
+	}
+	val := startValue(next)
+	for _, f := range after {
+		if moved || !slices.Contains(before, f) {
+			if err := w.Set(startKey(f, next), val); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// indexTerms adds the search words of the inputs given since old. Terms are
+// never removed: a search checks the visitor's current values, so a stale
+// term only costs one read.
+func indexTerms(w kvWriter, old, next *Session) error {
+	from := 0
+	if old != nil {
+		from = min(len(old.Inputs), len(next.Inputs))
+	}
+	for _, in := range next.Inputs[from:] {
+		for _, t := range inputTerms(in) {
+			if err := w.Set(key("iq", escapeTerm(t), next.VisitorID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// inputTerms returns the search words of an input that feeds the visitor's
+// name, email or phone.
+func inputTerms(in Input) []string {
+	switch in.Kind {
+	case "email", "phone":
+		return contactTerms(in.Value)
+	case "text":
+		if strings.Contains(strings.ToLower(in.Variable), "name") {
+			return contactTerms(in.Value)
+		}
+	}
+	return nil
+}
+
+// contactTerms splits a name, email or phone number into lower-case words a
+// search prefix can match: the whole value, its words, and for anything
+// with digits the digits alone, so "+49 30 1234" is found by "4930".
+func contactTerms(v string) []string {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if v == "" {
+		return nil
+	}
+	terms := []string{v}
+	terms = append(terms, strings.FieldsFunc(v, func(r rune) bool { return !isWordRune(r) })...)
+	if d := digitsOf(v); len(d) >= 3 {
+		terms = append(terms, d)
+	}
+	for i, t := range terms {
+		if len(t) > 64 {
+			terms[i] = t[:64]
+		}
+	}
+	slices.Sort(terms)
+	return slices.Compact(terms)
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// escapeTerm makes a search term a key part: no '/' inside, and the
+// escape of a prefix is a prefix of the escape.
+func escapeTerm(t string) string { return url.PathEscape(t) }
+
+func digitsOf(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // subsets returns every subset of the bits in f, including 0 and f.

@@ -1,0 +1,173 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Bulk loads many new visitors with their sessions and turns through
+// Badger's write batches: the records, rollups, index entries and usage
+// counters come out exactly as CreateSession and RecordTurn would write
+// them (bulk_test.go compares both), at a fraction of the cost. It is for
+// seeding demo and benchmark stores, not for live traffic: nothing is
+// visible or durable before Close, and a visitor that already exists is
+// overwritten. It is safe for concurrent use.
+type Bulk struct {
+	s  *Store
+	wb *badger.WriteBatch
+
+	mu    sync.Mutex
+	usage map[string]uint64 // usage key -> sessions started
+}
+
+// BulkSession is a session to load and the turns to replay on it, in order.
+type BulkSession struct {
+	Session *Session
+	Turns   []*Turn
+}
+
+// NewBulk starts a bulk load; the caller must Close it.
+func (s *Store) NewBulk() *Bulk {
+	return &Bulk{s: s, wb: s.db.NewWriteBatch(), usage: map[string]uint64{}}
+}
+
+// Add loads a new visitor v with its sessions, as CreateSession for each
+// session followed by RecordTurn for each of its turns. The records are
+// updated in place as those calls would.
+func (b *Bulk) Add(v *Visitor, sessions []BulkSession) error {
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	counts := map[string]uint64{}
+	for _, bs := range sessions {
+		sess := bs.Session
+		if err := sess.Validate(); err != nil {
+			return err
+		}
+		if sess.VisitorID != v.ID {
+			return fmt.Errorf("storage: bulk: session %s is not visitor %s's", sess.ID, v.ID)
+		}
+		if sess.LastActivityAt.IsZero() {
+			sess.LastActivityAt = sess.StartedAt
+		}
+		v.LastSeenAt = laterOf(v.LastSeenAt, sess.StartedAt)
+		for _, t := range bs.Turns {
+			if t.SessionID != sess.ID {
+				return fmt.Errorf("storage: bulk: turn of session %s given for %s", t.SessionID, sess.ID)
+			}
+			if err := b.replay(sess, v, t); err != nil {
+				return err
+			}
+		}
+		if err := setJSON(b.wb, key("s", sess.ID), sess); err != nil {
+			return err
+		}
+		if err := b.wb.Set(key("vs", v.ID, sess.ID), nil); err != nil {
+			return err
+		}
+		if err := indexSession(b.wb, nil, sess); err != nil {
+			return err
+		}
+		counts[string(usageKey(sess.Site, sess.StartedAt.UTC().Format("20060102"), sess.Bot, sess.Version, sess.Channel))]++
+	}
+	if err := setJSON(b.wb, key("v", v.ID), v); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	for k, n := range counts {
+		b.usage[k] += n
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// replay applies a turn to the in-memory session and visitor as RecordTurn
+// does, writing its messages and ack.
+func (b *Bulk) replay(sess *Session, v *Visitor, t *Turn) error {
+	if t.State != nil {
+		sess.State = *t.State
+	}
+	var ack Ack
+	for i := range t.Messages {
+		m := &t.Messages[i]
+		if m.ID == "" {
+			m.ID = NewID(m.At)
+		}
+		m.SessionID = t.SessionID
+		if err := setJSON(b.wb, key("m", t.SessionID, m.ID), m); err != nil {
+			return err
+		}
+		sess.rollMessage(m, v)
+		if m.From == FromVisitor && ack.ID == "" {
+			ack = Ack{ID: m.ID, At: m.At}
+		}
+	}
+	for _, in := range t.Inputs {
+		sess.Inputs = append(sess.Inputs, in)
+		sess.HasInputs = true
+		sess.LastInputAt = laterOf(sess.LastInputAt, in.At)
+		v.applyInput(in)
+	}
+	if t.Touch.After(sess.LastActivityAt) {
+		sess.LastActivityAt = t.Touch
+	}
+	v.LastSeenAt = laterOf(v.LastSeenAt, sess.LastActivityAt)
+	if t.ClientID != "" && ack.ID != "" {
+		return setJSON(b.wb, key("c", t.SessionID, t.ClientID), ack)
+	}
+	return nil
+}
+
+// Close writes what is pending and adds the sessions to the usage counters.
+func (b *Bulk) Close(ctx context.Context) error {
+	if err := b.wb.Flush(); err != nil {
+		return fmt.Errorf("storage: bulk: %w", err)
+	}
+	b.s.usageMu.Lock()
+	defer b.s.usageMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.s.update(ctx, func(txn *badger.Txn) error {
+		for k, add := range b.usage {
+			var n uint64
+			item, err := txn.Get([]byte(k))
+			switch {
+			case err == nil:
+				if err := item.Value(func(v []byte) error {
+					if len(v) == 8 {
+						n = binary.BigEndian.Uint64(v)
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+			if err := txn.Set([]byte(k), binary.BigEndian.AppendUint64(nil, n+add)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storage: bulk: usage: %w", err)
+	}
+	b.usage = map[string]uint64{}
+	return nil
+}
+
+// setJSON writes v as JSON under key to a batch.
+func setJSON(w kvWriter, k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return w.Set(k, b)
+}

@@ -1,0 +1,131 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// dumpKeys returns every key and value of the store whose key starts with one
+// of the prefixes (all keys when none is given).
+func dumpKeys(tb testing.TB, s *Store, prefixes ...string) map[string]string {
+	tb.Helper()
+	out := map[string]string{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.DefaultIteratorOptions)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := string(it.Item().KeyCopy(nil))
+			if len(prefixes) > 0 && !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
+				continue
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out[k] = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// TestIndex_NoStaleEntries checks that after many turns the indexes hold
+// exactly the entries of the sessions' final records: every turn moved
+// them, none was left behind.
+func TestIndex_NoStaleEntries(t *testing.T) {
+	f := randomFixture(t, 3, 40, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	want := map[string]string{}
+	mw := mapWriter(want)
+	for _, s := range f.sessions {
+		if err := indexSession(mw, nil, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/")
+	if !maps.Equal(got, want) {
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("stale entry %q", k)
+			}
+		}
+		for k := range want {
+			if _, ok := got[k]; !ok {
+				t.Errorf("missing entry %q", k)
+			}
+		}
+	}
+}
+
+type mapWriter map[string]string
+
+func (m mapWriter) Set(k, v []byte) error { m[string(k)] = string(v); return nil }
+func (m mapWriter) Delete(k []byte) error { delete(m, string(k)); return nil }
+
+// TestBulk_MatchesWritePath loads the same visitors through CreateSession
+// and RecordTurn in one store and through Bulk in another, and compares
+// every key and value.
+func TestBulk_MatchesWritePath(t *testing.T) {
+	slow, fast := openQueryStore(t), openQueryStore(t)
+	ctx := context.Background()
+	bulk := fast.NewBulk()
+	start := time.Date(2025, 1, 1, 8, 0, 0, 0, time.UTC)
+	pool := []act{actChoice, actFile, actText, actInput("email", "email", "x@example.org"), actInput("text", "full_name", "Bo Li")}
+	for i := range 25 {
+		id := fmt.Sprintf("01JBBBBBBBBBBBBBBBBBBBBB%02d", i)
+		v1, v2 := newVisitor(id, start), newVisitor(id, start)
+		var sessions []BulkSession
+		for j := range 1 + i%3 {
+			sp := sessionSpec{start: start.Add(time.Duration(i*50+j*7) * time.Hour), acts: pool[:(i+j)%len(pool)]}
+			if j == 1 {
+				sp.goals, sp.tags, sp.reached = []string{"lead"}, []string{"vip"}, []string{"ask_name"}
+			}
+			s1 := newSession(v1, sp)
+			s2 := *s1
+			if err := slow.CreateSession(ctx, v1, s1); err != nil {
+				t.Fatal(err)
+			}
+			turns := sessionTurns(s1, sp)
+			for _, tr := range turns {
+				cp := *tr
+				cp.Messages = slices.Clone(tr.Messages)
+				if _, _, _, err := slow.RecordTurn(ctx, &cp); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sessions = append(sessions, BulkSession{Session: &s2, Turns: turns})
+		}
+		if err := bulk.Add(v2, sessions); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bulk.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, b := dumpKeys(t, slow), dumpKeys(t, fast)
+	if len(a) != len(b) {
+		t.Errorf("write path has %d keys, bulk %d", len(a), len(b))
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok {
+			t.Errorf("bulk misses %q", k)
+		} else if !bytes.Equal([]byte(v), []byte(w)) {
+			t.Errorf("%q differs:\n write path %s\n bulk       %s", k, v, w)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			t.Errorf("bulk has extra %q", k)
+		}
+	}
+}

@@ -1,0 +1,346 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Session statuses of the dashboard: active while a socket is open.
+const (
+	StatusActive   = "active"
+	StatusInactive = "inactive"
+)
+
+// AnyGoal as SessionQuery.Goal keeps the sessions that reached any goal.
+const AnyGoal = "*"
+
+// SessionQuery selects the sessions dashboard (seed 003): sessions started
+// in [From, To), newest first, with every filter that is set.
+type SessionQuery struct {
+	From, To  time.Time // on the start; zero: open
+	Site      string
+	Channel   string
+	Bot       string
+	Version   string
+	Responses *bool  // the visitor sent something (true) or nothing (false)
+	Goal      string // a goal reached, or AnyGoal
+	Block     string // a block reached
+	Tag       string
+	// Status keeps active or inactive sessions, as Active tells.
+	Status string
+	Active func(sessionID string) bool
+	// Q keeps the sessions of the visitors a user search for Q finds.
+	Q      string
+	Limit  int
+	Cursor string
+}
+
+// SessionRow is one session of the dashboard with its visitor.
+type SessionRow struct {
+	Session *Session
+	Visitor *Visitor
+}
+
+// maxScan bounds the index keys a dashboard page rejects (status filter)
+// before it returns early with a cursor to go on from.
+const maxScan = 20000
+
+// facets returns the index facets the filters require.
+func (q *SessionQuery) facets() []string {
+	var f []string
+	for _, p := range []struct{ name, v string }{{"site", q.Site}, {"ch", q.Channel}, {"bot", q.Bot}, {"ver", q.Version}, {"tag", q.Tag}, {"blk", q.Block}} {
+		if p.v != "" {
+			f = append(f, facet(p.name, p.v))
+		}
+	}
+	switch q.Goal {
+	case "":
+	case AnyGoal:
+		f = append(f, facetAnyGoal)
+	default:
+		f = append(f, facet("goal", q.Goal))
+	}
+	if q.Responses != nil {
+		if *q.Responses {
+			f = append(f, facetResponses)
+		} else {
+			f = append(f, facetSilent)
+		}
+	}
+	if len(f) == 0 {
+		f = []string{facetAll}
+	}
+	return f
+}
+
+func (q *SessionQuery) fingerprint() uint64 {
+	return fingerprint(append(q.facets(), timeParam(q.From), timeParam(q.To), q.Status, normalizeQuery(q.Q))...)
+}
+
+func (q *SessionQuery) statusOK(id string) bool {
+	switch q.Status {
+	case StatusActive:
+		return q.Active(id)
+	case StatusInactive:
+		return !q.Active(id)
+	}
+	return true
+}
+
+// Sessions returns one page of the dashboard, newest start first. The
+// filters are index facets joined on their keys, so a page reads about a
+// page of keys per facet; the status filter is checked on each key and a
+// page stops early (with a Next cursor) after maxScan rejected keys. Bad
+// values return a *ParamError.
+func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow], error) {
+	limit, err := checkLimit(q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPeriod(q.From, q.To); err != nil {
+		return nil, err
+	}
+	switch q.Status {
+	case "", StatusActive, StatusInactive:
+	default:
+		return nil, &ParamError{"status", "must be active or inactive"}
+	}
+	if q.Status != "" && q.Active == nil {
+		return nil, &ParamError{"status", "no live status available"}
+	}
+	fp := q.fingerprint()
+	pos, err := decodeCursor(q.Cursor, cursorSessions, fp)
+	if err != nil {
+		return nil, err
+	}
+	page := &Page[SessionRow]{}
+	err = s.db.View(func(txn *badger.Txn) error {
+		var ids []string
+		var next string
+		var err error
+		if normalizeQuery(q.Q) != "" {
+			ids, next, err = searchSessions(ctx, txn, &q, pos, limit)
+		} else {
+			ids, next, err = scanSessions(ctx, txn, &q, pos, limit)
+		}
+		if err != nil {
+			return err
+		}
+		if next != "" {
+			page.Next = encodeCursor(cursorSessions, fp, next)
+		}
+		page.Items, err = sessionRows(txn, ids)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: sessions: %w", err)
+	}
+	return page, nil
+}
+
+// scanSessions joins the facets' lists from the bound down to From. It
+// returns the page's session IDs and the position to go on from, if any.
+func scanSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, pos string, limit int) ([]string, string, error) {
+	var prefixes [][]byte
+	for _, f := range q.facets() {
+		prefixes = append(prefixes, key("is", f, ""))
+	}
+	bound, incl := upperBound(pos, q.To)
+	j := newJoin(txn, prefixes, bound, incl)
+	defer j.close()
+	var ids []string
+	var last string
+	rejected := 0
+	for {
+		sfx, ok := j.next()
+		if !ok {
+			return ids, "", nil
+		}
+		if !q.From.IsZero() && suffixTime(sfx).Before(q.From) {
+			return ids, "", nil
+		}
+		id := suffixID(sfx)
+		if !q.statusOK(id) {
+			if rejected++; rejected >= maxScan {
+				return ids, string(sfx), ctx.Err()
+			}
+			continue
+		}
+		if len(ids) == limit {
+			// One more exists: the page is full and has a next one.
+			return ids, last, nil
+		}
+		last = string(sfx)
+		ids = append(ids, id)
+	}
+}
+
+// searchSessions serves a query with Q: the sessions of the visitors the
+// search finds, filtered on their records.
+func searchSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, pos string, limit int) ([]string, string, error) {
+	vids, err := searchVisitors(txn, q.Q, maxSearchVisitors)
+	if err != nil {
+		return nil, "", err
+	}
+	want := q.facets()
+	var sfxs []string
+	for _, vid := range vids {
+		var v Visitor
+		if err := getJSON(txn, key("v", vid), &v); err != nil || !v.Matches(q.Q) {
+			continue
+		}
+		sids, err := listKeys(txn, key("vs", vid, ""))
+		if err != nil {
+			return nil, "", err
+		}
+		for _, sid := range sids {
+			var sess Session
+			if err := getJSON(txn, key("s", sid), &sess); err != nil {
+				return nil, "", err
+			}
+			if !inPeriod(sess.StartedAt, q.From, q.To) || !hasAll(sess.facets(), want) || !q.statusOK(sid) {
+				continue
+			}
+			sfx := sessionSuffix(sess.StartedAt, sid)
+			if pos == "" || sfx < pos {
+				sfxs = append(sfxs, sfx)
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, "", err
+		}
+	}
+	slices.Sort(sfxs)
+	slices.Reverse(sfxs)
+	next := ""
+	if len(sfxs) > limit {
+		sfxs = sfxs[:limit]
+		next = sfxs[limit-1]
+	}
+	ids := make([]string, len(sfxs))
+	for i, sfx := range sfxs {
+		ids[i] = suffixID([]byte(sfx))
+	}
+	return ids, next, nil
+}
+
+// sessionRows reads the sessions and their visitors.
+func sessionRows(txn *badger.Txn, ids []string) ([]SessionRow, error) {
+	rows := make([]SessionRow, 0, len(ids))
+	visitors := map[string]*Visitor{}
+	for _, id := range ids {
+		var sess Session
+		if err := getJSON(txn, key("s", id), &sess); err != nil {
+			return nil, fmt.Errorf("session %s: %w", id, err)
+		}
+		v := visitors[sess.VisitorID]
+		if v == nil {
+			v = &Visitor{}
+			if err := getJSON(txn, key("v", sess.VisitorID), v); err != nil {
+				return nil, fmt.Errorf("visitor %s: %w", sess.VisitorID, err)
+			}
+			visitors[sess.VisitorID] = v
+		}
+		rows = append(rows, SessionRow{Session: &sess, Visitor: v})
+	}
+	return rows, nil
+}
+
+// VisitorSessionQuery selects one visitor's sessions with the overview's
+// filters: last activity in [From, To), every flag in Flags.
+type VisitorSessionQuery struct {
+	VisitorID string
+	From, To  time.Time
+	Flags     byte
+	Limit     int
+	Cursor    string
+}
+
+// VisitorSessions returns one page of the visitor's sessions, newest
+// activity first. Bad values return a *ParamError.
+func (s *Store) VisitorSessions(ctx context.Context, q VisitorSessionQuery) (*Page[*Session], error) {
+	limit, err := checkLimit(q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPeriod(q.From, q.To); err != nil {
+		return nil, err
+	}
+	if q.Flags > 7 {
+		return nil, &ParamError{"flags", "unknown flag"}
+	}
+	fp := fingerprint(q.VisitorID, timeParam(q.From), timeParam(q.To), string('0'+q.Flags))
+	pos, err := decodeCursor(q.Cursor, cursorVisitor, fp)
+	if err != nil {
+		return nil, err
+	}
+	page := &Page[*Session]{}
+	err = s.db.View(func(txn *badger.Txn) error {
+		sc := newRevScan(txn, key("iv", q.VisitorID, string('0'+q.Flags), ""))
+		defer sc.close()
+		bound, incl := upperBound(pos, q.To)
+		var last string
+		for sfx, ok := sc.seek(bound, incl); ok; sfx, ok = sc.next() {
+			if !q.From.IsZero() && suffixTime(sfx).Before(q.From) {
+				break
+			}
+			if len(page.Items) == limit {
+				page.Next = encodeCursor(cursorVisitor, fp, last)
+				break
+			}
+			last = string(sfx)
+			var sess Session
+			if err := getJSON(txn, key("s", suffixID(sfx)), &sess); err != nil {
+				return err
+			}
+			page.Items = append(page.Items, &sess)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: visitor sessions: %w", err)
+	}
+	return page, nil
+}
+
+// Transcript returns the session and all its messages, oldest first.
+func (s *Store) Transcript(ctx context.Context, id string) (*Session, []Message, error) {
+	sess, err := s.Session(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs, err := s.Messages(ctx, id, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sess, msgs, nil
+}
+
+func inPeriod(t, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
+}
+
+func hasAll(have, want []string) bool {
+	for _, w := range want {
+		if w != facetAll && !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// listKeys returns the last parts of the keys under prefix.
+func listKeys(txn *badger.Txn, prefix []byte) ([]string, error) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	var out []string
+	for it.Rewind(); it.Valid(); it.Next() {
+		out = append(out, strings.Clone(string(it.Item().Key()[len(prefix):])))
+	}
+	return out, nil
+}
