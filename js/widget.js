@@ -191,8 +191,10 @@ button{cursor:pointer}
   if (ds.accent && window.CSS && CSS.supports('color', ds.accent)) w.style.setProperty('--a', ds.accent);
 
   const launcher = el('button', 'launcher', { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'parley-panel' });
-  const badge = el('span', 'badge', { 'aria-hidden': 'true' });
-  launcher.append(icon('M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2z'), badge);
+  // The name comes from the content, so it contains the badge's visible count.
+  const lname = el('span', 'sr');
+  const badge = el('span', 'badge');
+  launcher.append(icon('M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2z'), lname, badge);
   const panel = el('div', 'panel', { id: 'parley-panel', role: 'dialog', 'aria-label': TITLE });
   const head = el('div', 'head');
   const closeBtn = el('button', 'close', { type: 'button', 'aria-label': T.close }, '\u00d7');
@@ -224,9 +226,9 @@ button{cursor:pointer}
   const clearErr = () => { err.textContent = ''; input.removeAttribute('aria-invalid'); };
   const paintStatus = () => { status.textContent = T.offline; status.hidden = online || !dropped; };
   const paintLauncher = () => {
+    lname.textContent = isOpen ? T.close : T.open;
     badge.hidden = isOpen || !unread;
-    badge.textContent = unread > 99 ? '99+' : String(unread);
-    launcher.setAttribute('aria-label', isOpen ? T.close : unread ? `${T.open} (${unread} ${T.unread})` : T.open);
+    badge.replaceChildren(unread > 99 ? '99+' : String(unread), el('span', 'sr', {}, ' ' + T.unread));
   };
 
   // A custom accent too light for white text gets dark text instead (WCAG 4.5:1).
@@ -258,7 +260,7 @@ button{cursor:pointer}
     const type = String(x.type || '').toLowerCase();
     // Only the visitor's own images: fetched with the token, shown from a blob: URL.
     if (from === 'visitor' && x.id && /^image\/(png|jpe?g|gif|webp|avif|bmp)$/.test(type)) {
-      fetch(ORIGIN + '/v1/files/' + encodeURIComponent(x.id), {
+      fetch(`${ORIGIN}/v1/files/${encodeURIComponent(x.id)}?site=${encodeURIComponent(SITE)}`, {
         credentials: 'include', headers: token ? { 'X-Parley-Token': token } : {},
       }).then(r => r.ok ? r.blob() : Promise.reject(r.status)).then(b => {
         const u = URL.createObjectURL(new Blob([b], { type }));
@@ -279,7 +281,8 @@ button{cursor:pointer}
     if (m.id) { row.dataset.id = m.id; byId.set(m.id, m); }
     if (m.cid) { row.dataset.cid = m.cid; byCid.set(m.cid, m); }
     row.append(el('span', 'sr', {}, T[m.from] + ': '));
-    if (m.text) {
+    const fileObj = f.file && typeof f.file === 'object';
+    if (m.text && !(fileObj && m.text === f.file.name)) { // a file's text is its name, shown in its box
       const b = el('div', 'bubble');
       linkify(b, m.text);
       row.append(b);
@@ -290,7 +293,7 @@ button{cursor:pointer}
       img.src = f.image;
       row.append(img);
     }
-    if (f.file && typeof f.file === 'object') row.append(fileBox(f.file, m.from));
+    if (fileObj) row.append(fileBox(f.file, m.from));
     if (Array.isArray(f.options) && f.options.length) {
       m.opts = el('div', 'opts', { role: 'group' });
       for (const o of f.options) {
@@ -315,14 +318,20 @@ button{cursor:pointer}
     byCid.delete(m.cid);
   };
 
-  // settle marks a local visitor bubble as stored under the server id.
-  const settle = (m, id, at) => {
+  // settle marks a local visitor bubble as stored under the server id, with
+  // the text as stored when the frame has it (a phone number normalised).
+  const settle = (m, id, at, text) => {
     if (id) {
       const other = byId.get(id);
       if (other && other !== m) return drop(m); // already shown (history after reconnect)
       m.id = id;
       byId.set(id, m);
       m.el.dataset.id = id;
+    }
+    const b = m.el.querySelector('.bubble:not(.filebox)');
+    if (b && typeof text === 'string' && text && text !== m.text) {
+      b.textContent = '';
+      linkify(b, m.text = text);
     }
     m.pending = false;
     m.el.classList.remove('pending');
@@ -336,7 +345,7 @@ button{cursor:pointer}
     if (f.from === 'visitor') {
       // Our own message echoed back: by ref, else a pending bubble with the same text.
       const m = (f.ref && byCid.get(f.ref)) || msgs.find(x => x.pending && !x.id && x.text === text);
-      if (m) { settle(m, f.id, f.at); return false; }
+      if (m) { settle(m, f.id, f.at, f.text); return false; }
     }
     build({ id: f.id, from: ['visitor', 'agent'].includes(f.from) ? f.from : 'bot', f, text });
     return true;
@@ -427,6 +436,9 @@ button{cursor:pointer}
     const id = cid();
     choices.set(id, m);
     queue({ type: 'choice', id, block: m.f.block, option: o.id }, String(o.label ?? o.id));
+    // The clicked button is now disabled: keep focus in the widget (the log on
+    // touch screens, where focusing the box would pop up the keyboard).
+    (matchMedia('(pointer:coarse)').matches ? log : input).focus({ preventScroll: true });
   };
 
   const accepts = (f, list) => !Array.isArray(list) || !list.length || list.some(a => {
@@ -491,7 +503,7 @@ button{cursor:pointer}
     if (i >= 0) { outbox.splice(i, 1); saveOutbox(); }
     choices.delete(f.ref);
     const m = byCid.get(f.ref);
-    if (m) settle(m, f.id, f.at);
+    if (m) settle(m, f.id, f.at, f.text);
   };
 
   // onError shows a rejected answer's error and gives the visitor the value back.
