@@ -1,4 +1,92 @@
 package server
 
-// uploadRoutes registers POST /v1/upload and GET /v1/files/{id}.
-func (s *Server) uploadRoutes() {}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/parley-chat/parley/fileupload"
+	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget"
+)
+
+// uploadRoutes registers POST /v1/upload, GET /v1/files/{id} (with their
+// CORS preflights) and GET /admin/api/files/{id}. It first removes the
+// chunks a crash may have left of unfinished uploads: none can be running
+// yet.
+func (s *Server) uploadRoutes() {
+	files := storage.NewFiles(s.Store)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if n, err := files.DeleteOrphans(ctx, time.Time{}); err != nil {
+		s.log.Error("uploads: removing chunks of unfinished uploads failed", "err", err)
+	} else if n > 0 {
+		s.log.Info("uploads: removed chunks of unfinished uploads", "files", n)
+	}
+	up := fileupload.New(fileupload.Config{
+		Sessions: gatewayUploads{s.Gateway},
+		Records:  s.Store,
+		Files:    files,
+		Keys:     s.Keys,
+		Logger:   s.log,
+		Now:      s.cfg.Now,
+	})
+	s.mux.Handle("POST /v1/upload", s.siteCORS("POST", http.HandlerFunc(up.Upload)))
+	s.mux.Handle("OPTIONS /v1/upload", s.siteCORS("POST", nil))
+	s.mux.Handle("GET /v1/files/{id}", s.siteCORS("GET", http.HandlerFunc(up.ServeVisitorFile)))
+	s.mux.Handle("OPTIONS /v1/files/{id}", s.siteCORS("GET", nil))
+	s.mux.Handle("GET /admin/api/files/{id}", s.requireAdmin(http.HandlerFunc(up.ServeAdminFile)))
+}
+
+// siteCORS answers for the site named by ?site=: 404 for an unknown site,
+// 403 for an Origin the site does not allow. An allowed Origin gets the
+// CORS headers a credentialed XHR needs (the widget sends cookies and the
+// X-Parley-Token header); a request with no Origin (not from a browser
+// page, or same-origin) passes without them. A nil next answers the
+// preflight (OPTIONS) for method.
+func (s *Server) siteCORS(method string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		site := s.Gateway.Site(r.URL.Query().Get("site"))
+		if site == nil {
+			writeError(w, r, http.StatusNotFound, "not_found", "unknown site")
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			if !site.AllowsOrigin(origin) {
+				writeError(w, r, http.StatusForbidden, "origin_not_allowed", "this site does not allow requests from "+origin)
+				return
+			}
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Set("Access-Control-Expose-Headers", "Content-Disposition, ETag")
+		}
+		if next == nil {
+			h.Set("Access-Control-Allow-Methods", method)
+			h.Set("Access-Control-Allow-Headers", fileupload.TokenHeader)
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// gatewayUploads adapts the gateway to fileupload.Sessions, translating
+// its "no file expected" error.
+type gatewayUploads struct{ g *widget.Gateway }
+
+func (a gatewayUploads) UploadRules(ctx context.Context, siteID, sessionID string) ([]string, int64, error) {
+	accept, maxBytes, err := a.g.UploadRules(ctx, siteID, sessionID)
+	if errors.Is(err, widget.ErrNoUpload) {
+		err = fmt.Errorf("%w: %w", fileupload.ErrNoUpload, err)
+	}
+	return accept, maxBytes, err
+}
+
+func (a gatewayUploads) FileUploaded(ctx context.Context, siteID, sessionID string, f storage.FileRef) (storage.Message, error) {
+	return a.g.FileUploaded(ctx, siteID, sessionID, f)
+}

@@ -1,0 +1,197 @@
+// Package fileupload receives the files visitors send from the widget and
+// serves them back: POST /v1/upload (streamed, size-capped, type-checked,
+// quota-checked), GET /v1/files/{id} for the visitor's own files and
+// GET /admin/api/files/{id} for admins.
+//
+// It owns the HTTP side only. The bytes go to a Store (Badger chunks today,
+// an object store tomorrow), the conversation side (what the session
+// accepts now, recording the file as a message) to Sessions.
+package fileupload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/parley-chat/parley/identity"
+	"github.com/parley-chat/parley/storage"
+)
+
+// TokenHeader carries the visitor token on uploads and downloads.
+const TokenHeader = "X-Parley-Token"
+
+// ErrNoUpload is what Sessions.UploadRules returns (wrapped) when the
+// session is not waiting for a file and the site allows no free uploads.
+var ErrNoUpload = errors.New("fileupload: the session is not expecting a file")
+
+// Sessions is the conversation side of an upload (the widget gateway).
+type Sessions interface {
+	// UploadRules returns what the session accepts now: MIME types
+	// ("image/*", "application/pdf") and extensions (".pdf"), and the
+	// size cap (0 for the default). It returns storage.ErrNotFound for an
+	// unknown site or session and ErrNoUpload when no file is expected.
+	UploadRules(ctx context.Context, siteID, sessionID string) (accept []string, maxBytes int64, err error)
+	// FileUploaded records the stored file as the visitor's message,
+	// lets the story go on and pushes both to the session's sockets.
+	FileUploaded(ctx context.Context, siteID, sessionID string, f storage.FileRef) (storage.Message, error)
+}
+
+// Records reads session records, to check who owns a session.
+type Records interface {
+	Session(ctx context.Context, id string) (*storage.Session, error)
+}
+
+// Store keeps the files' records and bytes.
+type Store interface {
+	// Put stores r, read to EOF, as the file f and fills in its size,
+	// SHA-256 and layout. It returns r's errors as they came and
+	// storage.ErrQuotaExceeded past q; on any error nothing remains.
+	Put(ctx context.Context, f *storage.File, r io.Reader, q storage.Quota) error
+	// File returns a file's record, or storage.ErrNotFound.
+	File(ctx context.Context, id string) (*storage.File, error)
+	// Open returns a seekable reader of the file's bytes.
+	Open(ctx context.Context, f *storage.File) (io.ReadSeekCloser, error)
+	// Delete removes a file, or returns storage.ErrNotFound.
+	Delete(ctx context.Context, id string) error
+	// DayUsage returns what the visitor uploaded on the UTC day of t.
+	DayUsage(ctx context.Context, visitorID string, t time.Time) (storage.FileUsage, error)
+}
+
+var (
+	_ Store   = (*storage.Files)(nil)
+	_ Records = (*storage.Store)(nil)
+)
+
+// Limits bound what one upload may cost. Zero fields take the defaults;
+// a negative quota field means no cap.
+type Limits struct {
+	// DefaultMaxBytes caps a file when the session's rules name no cap
+	// (default 10 MiB).
+	DefaultMaxBytes int64
+	// MaxParts caps the multipart parts of one request, the file
+	// included (default 8).
+	MaxParts int
+	// MaxPartHeaderBytes caps the headers of one part (default 8 KiB;
+	// enforced to within the multipart reader's 4 KiB read-ahead).
+	MaxPartHeaderBytes int
+	// MaxFieldBytes caps each non-file part, which is read and dropped
+	// (default 1 KiB).
+	MaxFieldBytes int
+	// Quota caps each visitor's files and bytes per UTC day (default 50
+	// files, 200 MiB).
+	Quota storage.Quota
+	// MaxConcurrent caps the uploads streaming at once; more wait for a
+	// slot (default 16). Each holds a 256 KiB chunk buffer.
+	MaxConcurrent int
+}
+
+func (l *Limits) setDefaults() {
+	if l.DefaultMaxBytes <= 0 {
+		l.DefaultMaxBytes = 10 << 20
+	}
+	if l.MaxParts <= 0 {
+		l.MaxParts = 8
+	}
+	if l.MaxPartHeaderBytes <= 0 {
+		l.MaxPartHeaderBytes = 8 << 10
+	}
+	if l.MaxFieldBytes <= 0 {
+		l.MaxFieldBytes = 1 << 10
+	}
+	if l.Quota.Files == 0 {
+		l.Quota.Files = 50
+	}
+	if l.Quota.Bytes == 0 {
+		l.Quota.Bytes = 200 << 20
+	}
+	if l.MaxConcurrent <= 0 {
+		l.MaxConcurrent = 16
+	}
+}
+
+// Config is what a Handler needs.
+type Config struct {
+	Sessions Sessions
+	Records  Records
+	Files    Store
+	Keys     *identity.Keyring
+	Limits   Limits
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Handler serves uploads and downloads. Its methods are http.HandlerFuncs;
+// the caller routes them and answers CORS (see the server package).
+type Handler struct {
+	cfg   Config
+	lim   Limits
+	log   *slog.Logger
+	slots chan struct{}
+}
+
+// New returns a handler. Sessions, Records, Files and Keys must be set.
+func New(cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	lim := cfg.Limits
+	lim.setDefaults()
+	return &Handler{cfg: cfg, lim: lim, log: cfg.Logger, slots: make(chan struct{}, lim.MaxConcurrent)}
+}
+
+// Error is an answer other than success: an HTTP status and a code the
+// widget can show, sent as {"code","message"}.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return "fileupload: " + e.Code + ": " + e.Message }
+
+// visitors returns the visitor IDs the request proves: the one in the
+// X-Parley-Token header and the ones in parley_vid cookies, for site.
+// Either credential may name the session's owner: a page that lost its
+// cookie still has its token, and a page whose stored token is stale
+// still has the cookie.
+func (h *Handler) visitors(r *http.Request, site string) []string {
+	var ids []string
+	if id, ok := h.cfg.Keys.Verify(site, r.Header.Get(TokenHeader)); ok {
+		ids = append(ids, id)
+	}
+	if id, ok := h.cfg.Keys.VisitorFromRequest(r, site); ok {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+var errUnauthorized = &Error{http.StatusUnauthorized, "unauthorized", "a valid visitor token (X-Parley-Token header or parley_vid cookie) is required"}
+
+// fail answers err as JSON: an *Error as it says, anything else as a 500,
+// logged.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		h.log.Error("upload: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &Error{http.StatusInternalServerError, "internal", "something went wrong on our side"}
+	}
+	writeJSON(w, e.Status, struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{e.Code, e.Message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,425 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/oklog/ulid/v2"
+)
+
+// FileChunkSize is the size of the chunks Files.Put cuts a file into: big
+// enough that a 100 MB file is 400 small transactions, small enough that
+// a reader or writer holds a quarter MiB per file, never the file.
+const FileChunkSize = 256 << 10
+
+// File is the record of an uploaded file. Its bytes live in chunks beside
+// it; the record is written last, so a record always has all its chunks.
+type File struct {
+	ID         string    `json:"id"`         // a ULID made from UploadedAt (the quota day is read from it)
+	Site       string    `json:"site"`       // the site the visitor uploaded on
+	VisitorID  string    `json:"visitor"`    // the uploader; only they (and admins) may read it
+	SessionID  string    `json:"session"`    // the session the file was sent in
+	Name       string    `json:"name"`       // the cleaned original name, for display only, never a path
+	Type       string    `json:"type"`       // the MIME type the content was sniffed as
+	Size       int64     `json:"size"`       // bytes, set by Put
+	SHA256     string    `json:"sha256"`     // hex SHA-256 of the bytes, set by Put
+	ChunkSize  int       `json:"chunkSize"`  // bytes per chunk (the last may be shorter), set by Put
+	Chunks     int       `json:"chunks"`     // number of chunks, set by Put
+	UploadedAt time.Time `json:"uploadedAt"` // when the upload started
+}
+
+// Validate reports whether the record can be stored.
+func (f *File) Validate() error {
+	switch {
+	case !ValidID(f.ID):
+		return errors.New("storage: file: id is not a ULID")
+	case f.Site == "":
+		return errors.New("storage: file: missing site")
+	case f.VisitorID == "":
+		return errors.New("storage: file: missing visitor")
+	case f.SessionID == "":
+		return errors.New("storage: file: missing session")
+	case f.Name == "":
+		return errors.New("storage: file: missing name")
+	case f.Type == "":
+		return errors.New("storage: file: missing type")
+	case f.UploadedAt.IsZero():
+		return errors.New("storage: file: missing uploadedAt")
+	}
+	return nil
+}
+
+// Ref is how a message names the file.
+func (f *File) Ref() FileRef {
+	return FileRef{ID: f.ID, Name: f.Name, Size: f.Size, Type: f.Type, At: f.UploadedAt}
+}
+
+// Files keeps uploaded files in the store: the record under f/{file}, the
+// bytes in chunks under fc/{file}/{n} and the visitor's index entry (whose
+// value is the file's size, for the quota) under vf/{visitor}/{file}.
+//
+// # Writes and crashes
+//
+// Put writes each chunk in its own small transaction as the bytes arrive,
+// then the record and the index entry together in one last transaction.
+// Readers look files up by record, so until that last commit the file does
+// not exist for anyone. If Put fails (a read error, a cut connection, the
+// quota, a cancelled context) it deletes the chunks it wrote before it
+// returns. If the process dies between the first chunk and the record,
+// those chunks stay behind with no record: they are invisible (nothing
+// lists fc/ except DeleteOrphans) and cost only disk. DeleteOrphans, run at
+// start-up before any upload can be in flight, removes them; file IDs are
+// ULIDs, so it can also spare uploads younger than a cutoff.
+//
+// Use one Files per Store: commits that check the daily quota are
+// serialised by its lock.
+type Files struct {
+	db        *badger.DB
+	chunkSize int
+	bufs      sync.Pool
+
+	// commitMu serialises the quota check with the record write: Badger
+	// detects conflicts on keys read, not on keys a range scan would have
+	// seen, so two commits of one visitor could both pass the check.
+	commitMu sync.Mutex
+}
+
+// NewFiles returns the file store of s.
+func NewFiles(s *Store) *Files {
+	fs := &Files{db: s.db, chunkSize: FileChunkSize}
+	fs.bufs.New = func() any { b := make([]byte, fs.chunkSize); return &b }
+	return fs
+}
+
+func fileKey(id string) []byte { return key("f", id) }
+
+func visitorFileKey(visitorID, id string) []byte { return key("vf", visitorID, id) }
+
+// chunkPrefix is fc/{file}/, the prefix of every chunk of the file.
+func chunkPrefix(id string) []byte { return key("fc", id, "") }
+
+// chunkKey is fc/{file}/{n}, n as 4 big-endian bytes so chunks sort in order.
+func chunkKey(id string, n int) []byte {
+	return binary.BigEndian.AppendUint32(chunkPrefix(id), uint32(n))
+}
+
+// Put stores the bytes of r, read to EOF, as the file f, and fills in f's
+// Size, SHA256, ChunkSize and Chunks. The other fields must be set (see
+// Validate). q caps the uploader's files and bytes for the UTC day of f.ID;
+// the zero Quota caps nothing.
+//
+// It returns the error of r as it came (so callers can tell a cut
+// connection from a too-large body), ErrQuotaExceeded when the file would
+// pass q, or a store error. On any error nothing of the file remains.
+func (fs *Files) Put(ctx context.Context, f *File, r io.Reader, q Quota) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	bp := fs.bufs.Get().(*[]byte)
+	defer fs.bufs.Put(bp)
+	buf := *bp
+
+	h := sha256.New()
+	var size int64
+	n := 0
+	for {
+		k, rerr := fill(r, buf)
+		if k > 0 {
+			h.Write(buf[:k])
+			size += int64(k)
+			err := ctx.Err()
+			if err == nil {
+				err = fs.db.Update(func(txn *badger.Txn) error { return txn.Set(chunkKey(f.ID, n), buf[:k]) })
+			}
+			if err != nil {
+				return fs.abort(f.ID, fmt.Errorf("storage: put file chunk: %w", err))
+			}
+			n++
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fs.abort(f.ID, rerr)
+		}
+	}
+	f.Size, f.SHA256, f.ChunkSize, f.Chunks = size, hex.EncodeToString(h.Sum(nil)), fs.chunkSize, n
+	if err := fs.commit(ctx, f, q); err != nil {
+		return fs.abort(f.ID, err)
+	}
+	return nil
+}
+
+// abort deletes what Put wrote of the file and returns err, joined with
+// the delete's error if that failed too (DeleteOrphans cleans up then).
+func (fs *Files) abort(id string, err error) error {
+	if derr := fs.deleteChunks(id); derr != nil {
+		return errors.Join(err, fmt.Errorf("storage: delete chunks of failed upload: %w", derr))
+	}
+	return err
+}
+
+// fill reads into buf until it is full or r fails; it returns io.EOF only
+// at the end of r, and r's own errors (io.ErrUnexpectedEOF included) as
+// they came, unlike io.ReadFull.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// commit writes the record and the visitor's index entry after checking q.
+func (fs *Files) commit(ctx context.Context, f *File, q Quota) error {
+	uid, err := ulid.ParseStrict(f.ID)
+	if err != nil {
+		return fmt.Errorf("storage: put file: %w", err)
+	}
+	fs.commitMu.Lock()
+	defer fs.commitMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: put file: %w", err)
+	}
+	err = fs.db.Update(func(txn *badger.Txn) error {
+		if !q.unlimited() {
+			used, err := dayUsage(txn, f.VisitorID, ulid.Time(uid.Time()))
+			if err != nil {
+				return err
+			}
+			if !q.allows(used, f.Size) {
+				return ErrQuotaExceeded
+			}
+		}
+		if err := putJSON(txn, fileKey(f.ID), f); err != nil {
+			return err
+		}
+		var size [8]byte
+		binary.BigEndian.PutUint64(size[:], uint64(f.Size))
+		return txn.Set(visitorFileKey(f.VisitorID, f.ID), size[:])
+	})
+	if err != nil {
+		return fmt.Errorf("storage: put file: %w", err)
+	}
+	return nil
+}
+
+// File returns the record of the file with the given ID, or ErrNotFound.
+func (fs *Files) File(ctx context.Context, id string) (*File, error) {
+	var f File
+	err := fs.db.View(func(txn *badger.Txn) error { return getJSON(txn, fileKey(id), &f) })
+	if err != nil {
+		return nil, fmt.Errorf("storage: get file: %w", err)
+	}
+	return &f, nil
+}
+
+// Open returns a reader of f's bytes that seeks, loading one chunk at a
+// time. It returns ErrNotFound for a file with no record. A read fails with
+// ErrNotFound if the file is deleted while it is being read.
+func (fs *Files) Open(ctx context.Context, f *File) (io.ReadSeekCloser, error) {
+	if _, err := fs.File(ctx, f.ID); err != nil {
+		return nil, err
+	}
+	if f.Chunks > 0 && f.ChunkSize <= 0 {
+		return nil, fmt.Errorf("storage: open file %s: bad chunk size %d", f.ID, f.ChunkSize)
+	}
+	return &fileReader{fs: fs, f: *f, cur: -1}, nil
+}
+
+// Delete removes the file's record, index entry and chunks. It returns
+// ErrNotFound if there is no record.
+func (fs *Files) Delete(ctx context.Context, id string) error {
+	err := fs.db.Update(func(txn *badger.Txn) error {
+		var f File
+		if err := getJSON(txn, fileKey(id), &f); err != nil {
+			return err
+		}
+		if err := txn.Delete(fileKey(id)); err != nil {
+			return err
+		}
+		return txn.Delete(visitorFileKey(f.VisitorID, id))
+	})
+	if err != nil {
+		return fmt.Errorf("storage: delete file: %w", err)
+	}
+	if err := fs.deleteChunks(id); err != nil {
+		return fmt.Errorf("storage: delete file: %w", err)
+	}
+	return nil
+}
+
+// deleteChunks removes every chunk of the file, in batches of small
+// transactions. It ignores any context: it cleans up after cancelled
+// uploads too.
+func (fs *Files) deleteChunks(id string) error {
+	prefix := chunkPrefix(id)
+	var keys [][]byte
+	err := fs.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	wb := fs.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// DeleteOrphans removes the chunks of files that have no record and whose
+// ID is older than before (any age for a zero before): what an upload
+// leaves behind when the process dies mid-way. At start-up, before any
+// upload can be running, pass the zero time; later, a cutoff older than
+// the longest upload. It returns how many files' chunks it removed.
+func (fs *Files) DeleteOrphans(ctx context.Context, before time.Time) (int, error) {
+	var orphans []string
+	err := fs.db.View(func(txn *badger.Txn) error {
+		prefix := []byte("fc/")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := it.Item().Key()
+			id := string(k[len(prefix):min(len(k), len(prefix)+ulid.EncodedSize)])
+			if uid, err := ulid.ParseStrict(id); err == nil && (before.IsZero() || ulid.Time(uid.Time()).Before(before)) {
+				if _, err := txn.Get(fileKey(id)); errors.Is(err, badger.ErrKeyNotFound) {
+					orphans = append(orphans, id)
+				} else if err != nil {
+					return err
+				}
+			}
+			// Skip the file's other chunks (stepping on, should a
+			// stray key sort past them).
+			if next := append(chunkPrefix(id), 0xff); bytes.Compare(next, k) > 0 {
+				it.Seek(next)
+			} else {
+				it.Next()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storage: delete orphan chunks: %w", err)
+	}
+	for _, id := range orphans {
+		if err := fs.deleteChunks(id); err != nil {
+			return 0, fmt.Errorf("storage: delete orphan chunks: %w", err)
+		}
+	}
+	return len(orphans), nil
+}
+
+// fileReader reads a file's chunks as an io.ReadSeeker, holding one chunk.
+type fileReader struct {
+	fs  *Files
+	f   File
+	off int64
+	cur int     // index of the chunk in buf, -1 for none
+	n   int     // length of that chunk
+	buf *[]byte // from fs.bufs while open
+}
+
+func (r *fileReader) Read(p []byte) (int, error) {
+	if r.off >= r.f.Size {
+		return 0, io.EOF
+	}
+	cs := int64(r.f.ChunkSize)
+	idx := int(r.off / cs)
+	if idx != r.cur {
+		if err := r.load(idx); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, (*r.buf)[r.off-int64(idx)*cs:r.n])
+	r.off += int64(n)
+	return n, nil
+}
+
+// load reads chunk idx into the buffer and checks its length.
+func (r *fileReader) load(idx int) error {
+	if r.buf == nil {
+		r.buf = r.fs.bufs.Get().(*[]byte)
+		if cap(*r.buf) < r.f.ChunkSize {
+			b := make([]byte, r.f.ChunkSize)
+			r.buf = &b
+		}
+	}
+	want := min(int64(r.f.ChunkSize), r.f.Size-int64(idx)*int64(r.f.ChunkSize))
+	err := r.fs.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(chunkKey(r.f.ID, idx))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		b, err := item.ValueCopy((*r.buf)[:0])
+		if err != nil {
+			return err
+		}
+		if int64(len(b)) != want {
+			return fmt.Errorf("chunk %d is %d bytes, want %d", idx, len(b), want)
+		}
+		*r.buf, r.n = b[:cap(b)], len(b)
+		return nil
+	})
+	if err != nil {
+		r.cur = -1
+		return fmt.Errorf("storage: read file %s: %w", r.f.ID, err)
+	}
+	r.cur = idx
+	return nil
+}
+
+func (r *fileReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.f.Size
+	default:
+		return 0, errors.New("storage: seek: bad whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("storage: seek: negative position")
+	}
+	r.off = offset
+	return offset, nil
+}
+
+// Close returns the chunk buffer to the pool.
+func (r *fileReader) Close() error {
+	if r.buf != nil {
+		if cap(*r.buf) == r.fs.chunkSize {
+			r.fs.bufs.Put(r.buf)
+		}
+		r.buf, r.cur = nil, -1
+	}
+	return nil
+}
