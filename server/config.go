@@ -43,7 +43,11 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&cfg.DataDir, "data", envOr(getenv, "PARLEY_DATA", "./parley-data"), "data directory (PARLEY_DATA)")
 	fs.StringVar(&cfg.ConfigFile, "config", getenv("PARLEY_CONFIG"), "sites config file, JSON (PARLEY_CONFIG)")
 	fs.BoolVar(&cfg.SyncWrites, "sync", getenv("PARLEY_SYNC") == "1", "fsync every write: survives power loss, slower (PARLEY_SYNC=1)")
+	checkLimits := bindLimitFlags(fs, getenv, cfg) // limits.go
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := checkLimits(); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {

@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 
 	"github.com/parley-chat/parley/storage"
 )
 
-// conn is one WebSocket. The handler goroutine reads and runs turns; a
-// writer goroutine drains the bounded send queue, so a client that stops
-// reading fills only its own queue and is then dropped.
+// conn is one WebSocket. Its handler goroutine is the only one it owns: it
+// reads, runs turns and then writes what the turn queued. Frames queued by
+// others (a second tab's turn, an upload) start a writer goroutine that
+// lives only until the queue is empty, and pings come from the gateway's
+// one keepalive timer, so an idle connection holds a goroutine blocked in
+// Read and this struct, nothing more. A client that stops reading fills
+// only its own bounded queue, or times out a write, and is dropped.
 type conn struct {
 	g    *Gateway
 	ws   *websocket.Conn
@@ -25,17 +29,39 @@ type conn struct {
 
 	live *liveSession // the session, after hello
 
-	send      chan []byte
-	closeOnce sync.Once
-	done      chan struct{}
+	// Transport timers, in Gateway.mono nanoseconds.
+	opened   int64
+	lastRead atomic.Int64 // the last frame or pong read
+	flags    atomic.Uint32
+
+	// Token bucket for MsgRate; the reading goroutine's alone.
+	tokens   float64
+	refilled int64
+	refused  int // frames refused in a row for the rate
+
+	qmu     sync.Mutex
+	queue   [][]byte // frames waiting to be written, oldest first
+	writing bool     // someone is writing: the reader after its turn, or a writer goroutine
+	inTurn  bool     // the reader is running a turn and will write the queue itself
 }
 
+// Flags of conn.flags.
+const (
+	flagHello   uint32 = 1 << iota // hello was answered
+	flagPinging                    // a ping is in flight
+	flagClosing                    // closing: nothing more is written
+)
+
+// setFlag sets f and reports whether it was clear.
+func (c *conn) setFlag(f uint32) bool { return c.flags.Or(f)&f == 0 }
+
 // run serves the connection until it closes.
-func (c *conn) run(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go c.writeLoop(ctx, cancel)
+func (c *conn) run() {
 	defer func() {
+		// Read errors close the socket already; this covers a panic-free
+		// return on every other path too.
+		c.flags.Or(flagClosing)
+		c.ws.CloseNow()
 		if c.live != nil {
 			c.live.mu.Lock()
 			c.live.leave(c)
@@ -43,84 +69,216 @@ func (c *conn) run(ctx context.Context) {
 			c.g.hub.release(c.live)
 		}
 	}()
+	// Turns run on the gateway's context, so a shutdown cancels a store
+	// write that is stuck; reads take none, so they allocate no timer.
+	ctx := c.g.baseCtx
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			// A frame over the read limit has already been answered with 1009
-			// by the library; anything else is the peer leaving or a shutdown.
-			c.closeWith(websocket.StatusNormalClosure, "")
+			// by the library; anything else is the peer leaving, a close we
+			// started, or a shutdown.
 			return
 		}
+		now := c.g.mono()
+		c.lastRead.Store(now)
 		c.g.Stats.FramesIn.Add(1)
-		if typ != websocket.MessageText {
-			c.fail("", &FrameError{"bad_frame", "frames are JSON text messages"})
-			continue
+		c.beginTurn()
+		if !c.allow(now) {
+			if c.rateLimited(data) {
+				return
+			}
+		} else {
+			c.refused = 0
+			c.frame(ctx, typ, data)
 		}
-		f, err := ParseClientFrame(data)
-		if err != nil {
-			c.fail("", err)
-			continue
-		}
-		if err := c.handle(ctx, f); err != nil {
-			c.fail(f.ID, err)
-		}
+		c.endTurn()
 	}
 }
 
-// writeLoop sends queued frames and pings; it ends the connection when a
-// write fails or times out or a pong does not come back. A close through
-// closeWith stops it without cancelling the reader, which must stay to
-// complete the close handshake.
-func (c *conn) writeLoop(ctx context.Context, cancel context.CancelFunc) {
-	ping := time.NewTicker(c.g.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.done:
-			return
-		case b := <-c.send:
-			wctx, wcancel := context.WithTimeout(ctx, c.g.cfg.WriteTimeout)
-			err := c.ws.Write(wctx, websocket.MessageText, b)
-			wcancel()
-			if err != nil {
-				c.closeWith(websocket.StatusGoingAway, "write failed")
-				cancel()
-				return
-			}
-			c.g.Stats.FramesOut.Add(1)
-		case <-ping.C:
-			pctx, pcancel := context.WithTimeout(ctx, c.g.cfg.PongTimeout)
-			err := c.ws.Ping(pctx)
-			pcancel()
-			if err != nil {
-				c.closeWith(websocket.StatusPolicyViolation, "no pong")
-				cancel()
-				return
-			}
-		}
+// frame runs one client frame.
+func (c *conn) frame(ctx context.Context, typ websocket.MessageType, data []byte) {
+	if typ != websocket.MessageText {
+		c.fail("", &FrameError{"bad_frame", "frames are JSON text messages"})
+		return
+	}
+	f, err := ParseClientFrame(data)
+	if err != nil {
+		c.fail("", err)
+		return
+	}
+	if err := c.handle(ctx, f); err != nil {
+		c.fail(f.ID, err)
+	}
+	if c.live != nil {
+		c.flags.Or(flagHello)
 	}
 }
 
-// enqueue queues a frame without blocking; a full queue means the client
-// is not reading, and it is dropped rather than allowed to stall others.
+// rateLimited answers a frame over the rate with error rate_limited (its
+// ref taken from the frame, so the client knows what to send again) and,
+// after RateLimitClose of them in a row, closes with 1008. It reports
+// whether the connection is closed.
+func (c *conn) rateLimited(data []byte) (closed bool) {
+	c.refused++
+	if c.refused > c.g.cfg.RateLimitClose {
+		c.g.Stats.countClosed(closedRateLimit)
+		c.endTurn()
+		c.closeFromReader(websocket.StatusPolicyViolation, "too many messages")
+		return true
+	}
+	var ref string
+	if f, err := ParseClientFrame(data); err == nil {
+		ref = f.ID
+	}
+	c.fail(ref, &FrameError{"rate_limited", "too many messages: wait a moment and send this again"})
+	return false
+}
+
+// beginTurn marks the reader as busy with a turn: frames queued for this
+// connection meanwhile wait for endTurn instead of starting a writer.
+func (c *conn) beginTurn() {
+	c.qmu.Lock()
+	c.inTurn = true
+	c.qmu.Unlock()
+}
+
+// endTurn writes what the turn (or anyone else meanwhile) queued, on the
+// reading goroutine, unless a writer goroutine is already at it.
+func (c *conn) endTurn() {
+	c.qmu.Lock()
+	c.inTurn = false
+	if c.writing || len(c.queue) == 0 {
+		c.qmu.Unlock()
+		return
+	}
+	c.writing = true
+	c.qmu.Unlock()
+	c.drain()
+}
+
+// enqueue queues a frame without blocking. A full queue means the client is
+// not reading, and it is dropped rather than allowed to stall others.
 func (c *conn) enqueue(b []byte) {
-	select {
-	case c.send <- b:
-	default:
+	c.qmu.Lock()
+	if c.flags.Load()&flagClosing != 0 {
+		c.qmu.Unlock()
+		return
+	}
+	if len(c.queue) >= c.g.cfg.SendQueue {
+		c.qmu.Unlock()
 		c.g.Stats.SlowDropped.Add(1)
-		go c.closeWith(websocket.StatusTryAgainLater, "client too slow")
+		c.g.Stats.countClosed(closedSlow)
+		c.closeWith(websocket.StatusTryAgainLater, "client too slow")
+		return
+	}
+	c.queue = append(c.queue, b)
+	start := !c.writing && !c.inTurn
+	if start {
+		c.writing = true
+	}
+	c.qmu.Unlock()
+	if start {
+		go c.drain()
 	}
 }
 
-// closeWith closes the socket once, with a status and reason.
+// drain writes queued frames until the queue is empty; the caller has set
+// c.writing. A write that fails or times out leaves the socket closed.
+func (c *conn) drain() {
+	for {
+		c.qmu.Lock()
+		batch := c.queue
+		if len(batch) == 0 || c.flags.Load()&flagClosing != 0 {
+			c.queue = nil
+			c.writing = false
+			c.qmu.Unlock()
+			return
+		}
+		c.queue = nil
+		c.qmu.Unlock()
+		for i, b := range batch {
+			if err := c.write(b); err != nil {
+				c.qmu.Lock()
+				c.flags.Or(flagClosing)
+				c.queue, c.writing = nil, false
+				c.qmu.Unlock()
+				return
+			}
+			batch[i] = nil
+		}
+	}
+}
+
+// write sends one frame within WriteTimeout. On a timeout the library has
+// closed the socket: the client stopped reading and is dropped.
+func (c *conn) write(b []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.g.cfg.WriteTimeout)
+	err := c.ws.Write(ctx, websocket.MessageText, b)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.g.Stats.SlowDropped.Add(1)
+			c.g.Stats.countClosed(closedSlow)
+		}
+		return err
+	}
+	c.g.Stats.FramesOut.Add(1)
+	return nil
+}
+
+// ping is run by the keepalive timer for a quiet connection; a pong counts
+// as something read, no pong closes the connection.
+func (c *conn) ping() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.g.cfg.PongTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	c.flags.And(^flagPinging)
+	if err == nil {
+		c.lastRead.Store(c.g.mono())
+		return
+	}
+	if c.flags.Load()&flagClosing == 0 {
+		c.g.Stats.countClosed(closedNoPong)
+		c.closeDead()
+	}
+}
+
+// markClosing stops all writes but the close frame; it reports whether
+// this call did it.
+func (c *conn) markClosing() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if !c.setFlag(flagClosing) {
+		return false
+	}
+	c.queue = nil
+	return true
+}
+
+// closeWith closes the socket once, with a status and reason, from any
+// goroutine but the reader: the close handshake runs in a goroutine of its
+// own while the reader, still in Read, takes the peer's answer and ends.
 func (c *conn) closeWith(code websocket.StatusCode, reason string) {
-	c.closeOnce.Do(func() {
-		close(c.done)
-		// Close waits for the peer's close frame; do it off the caller's path.
+	if c.markClosing() {
 		go c.ws.Close(code, reason)
-	})
+	}
+}
+
+// closeDead drops a peer that answers nothing: no close handshake, which
+// it would not answer either, so its socket is freed at once.
+func (c *conn) closeDead() {
+	if c.markClosing() {
+		c.ws.CloseNow()
+	}
+}
+
+// closeFromReader closes the socket from the reading goroutine, which reads
+// the peer's answer to the close itself (for at most 5 s).
+func (c *conn) closeFromReader(code websocket.StatusCode, reason string) {
+	if c.markClosing() {
+		c.ws.Close(code, reason)
+	}
 }
 
 // fail sends an error frame for a refused frame; the connection stays up.

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,16 +20,60 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// Config holds the gateway's limits. Zero fields take the defaults.
+// Config holds the gateway's limits. Zero fields take the defaults; the
+// README's "Limits" section lists every one. Limits that can be switched
+// off say so: a negative value disables them.
 type Config struct {
-	ReadLimit    int64         // bytes per frame; larger closes with 1009 (default 8 KiB)
-	TextLimit    int           // characters per text; larger gets text_too_long (default 2000)
-	SendQueue    int           // frames queued per connection before it is dropped as slow (default 64)
-	WriteTimeout time.Duration // per frame (default 10 s)
-	PingInterval time.Duration // between pings (default 30 s)
-	PongTimeout  time.Duration // wait for a pong before closing (default 10 s)
-	Now          func() time.Time
-	Logger       *slog.Logger
+	ReadLimit int64 // bytes per frame; larger closes with 1009 (default 8 KiB)
+	TextLimit int   // characters per text; larger gets text_too_long (default 2000)
+
+	// SendQueue is how many frames may wait for a connection's writer; a
+	// client that lets it fill is dropped with 1013 (default 64).
+	SendQueue int
+	// WriteTimeout bounds the write of one frame; a client that does not
+	// take it in time is dropped (default 10 s).
+	WriteTimeout time.Duration
+	// HandshakeTimeout is how long a new socket may take to say hello;
+	// later it is closed with 1008 (default 10 s). The HTTP upgrade itself
+	// is bounded by the server's ReadHeaderTimeout.
+	HandshakeTimeout time.Duration
+	// PingInterval: a connection from which nothing (no frame, no pong) was
+	// read for this long is pinged (default 30 s).
+	PingInterval time.Duration
+	// PongTimeout: a ping not answered in this time marks a dead peer, and
+	// its socket is closed without a close handshake (default 10 s).
+	PongTimeout time.Duration
+	// IdleTimeout: a connection from which nothing at all was read for this
+	// long is a dead peer and is closed without a close handshake,
+	// whatever became of its ping (default PingInterval + PongTimeout + 5 s).
+	IdleTimeout time.Duration
+
+	// MsgRate is the frames per second one connection may send, sustained,
+	// and MsgBurst how many it may send at once (token bucket; defaults 5
+	// and 20; MsgRate < 0 disables). A frame over the rate is refused with
+	// error rate_limited and not stored.
+	MsgRate  float64
+	MsgBurst int
+	// RateLimitClose is how many frames in a row may be refused for the
+	// rate before the connection is closed with 1008 (default 10).
+	RateLimitClose int
+
+	// MaxConns caps the sockets open at once; beyond it the handshake gets
+	// 503 (default: the process's open-file limit minus 512 kept for the
+	// store and for answering the 503s; 10,000 where that limit is unknown;
+	// < 0 disables).
+	MaxConns int
+	// MaxConnsPerIP caps the sockets open at once from one client address,
+	// an IPv6 client counting by its /64; beyond it the handshake gets 503
+	// (default 200; < 0 disables).
+	MaxConnsPerIP int
+	// ClientIP names the client's address for the per-IP cap. The default
+	// is the peer address of the TCP connection; behind a reverse proxy use
+	// a function that trusts X-Forwarded-For from that proxy only.
+	ClientIP func(*http.Request) string
+
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -43,11 +89,35 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 30 * time.Second
 	}
 	if c.PongTimeout <= 0 {
 		c.PongTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = c.PingInterval + c.PongTimeout + 5*time.Second
+	}
+	if c.MsgRate == 0 {
+		c.MsgRate = 5
+	}
+	if c.MsgBurst <= 0 {
+		c.MsgBurst = 20
+	}
+	if c.RateLimitClose <= 0 {
+		c.RateLimitClose = 10
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = defaultMaxConns()
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 200
+	}
+	if c.ClientIP == nil {
+		c.ClientIP = PeerIP
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -67,15 +137,22 @@ type Gateway struct {
 	// Stats counts connections, frames, errors and store latency.
 	Stats Stats
 
+	// epoch is the origin of the monotonic nanoseconds conns keep for the
+	// transport timers (never cfg.Now, which tests move by hours).
+	epoch time.Time
+
 	mu       sync.Mutex
 	closing  bool
 	conns    map[*conn]struct{}
+	perIP    map[netip.Addr]int32 // sockets open (or being opened) per client address
+	reserved int                  // sockets admitted and not yet gone, for MaxConns
 	connsWG  sync.WaitGroup
 	baseCtx  context.Context
 	cancelFn context.CancelFunc
 }
 
-// New returns a gateway for the given sites.
+// New returns a gateway for the given sites. It starts one goroutine that
+// pings quiet connections and closes dead ones; Shutdown stops it.
 func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site) *Gateway {
 	cfg.setDefaults()
 	g := &Gateway{
@@ -84,7 +161,9 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 		keys:  keys,
 		sites: make(map[string]*Site, len(sites)),
 		conns: make(map[*conn]struct{}),
+		perIP: make(map[netip.Addr]int32),
 		hub:   hub{sessions: make(map[string]*liveSession)},
+		epoch: time.Now(),
 	}
 	g.baseCtx, g.cancelFn = context.WithCancel(context.Background())
 	for _, s := range sites {
@@ -93,6 +172,7 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 		}
 		g.sites[s.ID] = s
 	}
+	go g.keepalive()
 	return g
 }
 
@@ -104,7 +184,8 @@ func (g *Gateway) Active(sessionID string) bool { return g.hub.active(sessionID)
 
 // ServeHTTP accepts a WebSocket for GET /v1/ws?site=SITE: 404 for an
 // unknown site, 403 for an Origin the site does not allow, 503 while
-// shutting down. The visitor cookie is (re)set on the handshake response.
+// shutting down or when the global or per-address connection cap is
+// reached. The visitor cookie is (re)set on the handshake response.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	site := g.sites[r.URL.Query().Get("site")]
 	if site == nil {
@@ -115,15 +196,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed for this site", http.StatusForbidden)
 		return
 	}
-	g.mu.Lock()
-	if g.closing {
-		g.mu.Unlock()
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	ip := ipKey(g.cfg.ClientIP(r), r)
+	if refused := g.admit(ip); refused != "" {
+		g.Stats.countRefused(refused)
+		w.Header().Set("Retry-After", strconv.Itoa(5))
+		http.Error(w, refusedText[refused], http.StatusServiceUnavailable)
 		return
 	}
-	g.connsWG.Add(1)
-	g.mu.Unlock()
-	defer g.connsWG.Done()
+	defer g.release(ip)
 
 	// A valid cookie for a known visitor settles who this is. Otherwise the
 	// ID is provisional: a token in hello may still name the visitor.
@@ -153,15 +233,61 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		visitor:       vid,
 		knownByCookie: fromCookie,
 		device:        deviceOf(r.UserAgent()),
-		send:          make(chan []byte, g.cfg.SendQueue),
-		done:          make(chan struct{}),
+		opened:        g.mono(),
 	}
+	c.lastRead.Store(c.opened)
+	c.tokens, c.refilled = float64(g.cfg.MsgBurst), c.opened
 	if !g.track(c) {
 		ws.Close(websocket.StatusGoingAway, "shutting down")
 		return
 	}
 	defer g.untrack(c)
-	c.run(g.baseCtx)
+	c.run()
+}
+
+// Reasons a handshake is refused with 503, for the error text and metrics.
+const (
+	refusedShutdown = "shutting_down"
+	refusedCapacity = "capacity"
+	refusedPerIP    = "per_ip"
+)
+
+var refusedText = map[string]string{
+	refusedShutdown: "shutting down",
+	refusedCapacity: "the server is at its connection limit; try again later",
+	refusedPerIP:    "too many connections from your address; try again later",
+}
+
+// admit reserves a connection slot for a client address, or names why it
+// cannot: the gateway is closing, or a cap is reached. A slot admitted
+// must be given back with release.
+func (g *Gateway) admit(ip netip.Addr) (refused string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.closing:
+		return refusedShutdown
+	case g.cfg.MaxConns > 0 && g.reserved >= g.cfg.MaxConns:
+		return refusedCapacity
+	case g.cfg.MaxConnsPerIP > 0 && int(g.perIP[ip]) >= g.cfg.MaxConnsPerIP:
+		return refusedPerIP
+	}
+	g.reserved++
+	g.perIP[ip]++
+	g.connsWG.Add(1)
+	return ""
+}
+
+func (g *Gateway) release(ip netip.Addr) {
+	g.mu.Lock()
+	g.reserved--
+	if n := g.perIP[ip] - 1; n > 0 {
+		g.perIP[ip] = n
+	} else {
+		delete(g.perIP, ip)
+	}
+	g.mu.Unlock()
+	g.connsWG.Done()
 }
 
 func (g *Gateway) track(c *conn) bool {
@@ -182,6 +308,9 @@ func (g *Gateway) untrack(c *conn) {
 	g.mu.Unlock()
 	g.Stats.ConnectionsOpen.Add(-1)
 }
+
+// mono is monotonic nanoseconds since the gateway started.
+func (g *Gateway) mono() int64 { return int64(time.Since(g.epoch)) }
 
 // Shutdown closes every socket with 1001 (going away) and waits for their
 // handlers, and so their store writes, to finish or ctx to end.

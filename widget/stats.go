@@ -19,6 +19,9 @@ type Stats struct {
 	FramesOut        atomic.Int64
 	SlowDropped      atomic.Int64
 
+	refused [len(refusedReasons)]atomic.Int64 // handshakes answered 503, by reason
+	closed  [len(closedReasons)]atomic.Int64  // sockets closed by a protection, by reason
+
 	mu     sync.Mutex
 	errors map[string]int64
 
@@ -26,6 +29,52 @@ type Stats struct {
 	writeBuckets [len(writeBounds)]atomic.Int64
 	writeCount   atomic.Int64
 	writeSumNS   atomic.Int64
+}
+
+// Why a handshake was refused with 503, in the order of Stats.refused.
+var refusedReasons = [...]string{refusedShutdown, refusedCapacity, refusedPerIP}
+
+// Why a protection closed a socket, in the order of Stats.closed.
+const (
+	closedRateLimit    = iota // 1008 after RateLimitClose refused frames
+	closedHelloTimeout        // 1008, no hello within HandshakeTimeout
+	closedNoPong              // a ping unanswered within PongTimeout (dropped)
+	closedIdle                // nothing read within IdleTimeout (dropped)
+	closedSlow                // 1013 queue full, or a write timed out
+)
+
+var closedReasons = [...]string{"rate_limit", "hello_timeout", "no_pong", "idle", "slow"}
+
+func (s *Stats) countRefused(reason string) {
+	for i, r := range refusedReasons {
+		if r == reason {
+			s.refused[i].Add(1)
+		}
+	}
+}
+
+func (s *Stats) countClosed(reason int) { s.closed[reason].Add(1) }
+
+// Refused returns how many handshakes were refused with 503 for reason
+// (shutting_down, capacity or per_ip).
+func (s *Stats) Refused(reason string) int64 {
+	for i, r := range refusedReasons {
+		if r == reason {
+			return s.refused[i].Load()
+		}
+	}
+	return 0
+}
+
+// Closed returns how many sockets a protection closed for reason
+// (rate_limit, hello_timeout, no_pong, idle or slow).
+func (s *Stats) Closed(reason string) int64 {
+	for i, r := range closedReasons {
+		if r == reason {
+			return s.closed[i].Load()
+		}
+	}
+	return 0
 }
 
 var writeBounds = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
@@ -64,7 +113,16 @@ func (s *Stats) WritePrometheus(w io.Writer) {
 	counter("parley_sessions_resumed_total", "Sessions resumed by a hello.", s.SessionsResumed.Load())
 	counter("parley_frames_in_total", "Frames received from clients.", s.FramesIn.Load())
 	counter("parley_frames_out_total", "Frames sent to clients.", s.FramesOut.Load())
-	counter("parley_slow_clients_dropped_total", "Connections dropped because their send queue was full.", s.SlowDropped.Load())
+	counter("parley_slow_clients_dropped_total", "Connections dropped because their send queue filled or a write timed out.", s.SlowDropped.Load())
+
+	fmt.Fprint(w, "# HELP parley_connections_refused_total Handshakes answered 503, by reason.\n# TYPE parley_connections_refused_total counter\n")
+	for i, r := range refusedReasons {
+		fmt.Fprintf(w, "parley_connections_refused_total{reason=%q} %d\n", r, s.refused[i].Load())
+	}
+	fmt.Fprint(w, "# HELP parley_connections_closed_total Sockets closed by a protection, by reason.\n# TYPE parley_connections_closed_total counter\n")
+	for i, r := range closedReasons {
+		fmt.Fprintf(w, "parley_connections_closed_total{reason=%q} %d\n", r, s.closed[i].Load())
+	}
 
 	fmt.Fprint(w, "# HELP parley_errors_total Error frames sent, by code.\n# TYPE parley_errors_total counter\n")
 	s.mu.Lock()

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// bindLimitFlags adds the gateway's protections to the serve flags, each
+// with a PARLEY_* environment twin as its default; zero keeps
+// widget.Config's default and a negative value switches a limit off where
+// the README says it may. The returned check reports environment values
+// that do not parse; call it after fs.Parse.
+func bindLimitFlags(fs *flag.FlagSet, getenv func(string) string, cfg *Config) (check func() error) {
+	l := &cfg.Limits
+	b := limitBinder{fs: fs, getenv: getenv}
+	b.int(&l.MaxConns, "max-conns", "PARLEY_MAX_CONNS", "sockets open at once; more get 503 (0: open-file limit - 512; -1: off)")
+	b.int(&l.MaxConnsPerIP, "max-conns-per-ip", "PARLEY_MAX_CONNS_PER_IP", "sockets open at once per client address, IPv6 per /64 (0: 200; -1: off)")
+	b.float(&l.MsgRate, "msg-rate", "PARLEY_MSG_RATE", "frames per second per socket, sustained (0: 5; -1: off)")
+	b.int(&l.MsgBurst, "msg-burst", "PARLEY_MSG_BURST", "frames a socket may send at once (0: 20)")
+	b.int(&l.RateLimitClose, "rate-limit-close", "PARLEY_RATE_LIMIT_CLOSE", "frames refused in a row for the rate before closing with 1008 (0: 10)")
+	b.int64(&l.ReadLimit, "read-limit", "PARLEY_READ_LIMIT", "bytes per client frame; larger closes with 1009 (0: 8192)")
+	b.int(&l.SendQueue, "send-queue", "PARLEY_SEND_QUEUE", "frames queued per socket before a slow client is dropped (0: 64)")
+	b.dur(&l.WriteTimeout, "write-timeout", "PARLEY_WRITE_TIMEOUT", "time to write one frame before a slow client is dropped (0: 10s)")
+	b.dur(&l.HandshakeTimeout, "handshake-timeout", "PARLEY_HANDSHAKE_TIMEOUT", "time from the upgrade to hello (0: 10s)")
+	b.dur(&l.PingInterval, "ping-interval", "PARLEY_PING_INTERVAL", "ping a socket quiet this long (0: 30s)")
+	b.dur(&l.PongTimeout, "pong-timeout", "PARLEY_PONG_TIMEOUT", "close a socket whose ping is not answered in this time (0: 10s)")
+	b.dur(&l.IdleTimeout, "idle-timeout", "PARLEY_IDLE_TIMEOUT", "close a socket nothing was read from for this long (0: ping-interval + pong-timeout + 5s)")
+
+	set := func(s string) error {
+		t, err := ParseTrustedProxies(s)
+		if err != nil {
+			return err
+		}
+		l.ClientIP = nil
+		if len(t) > 0 {
+			l.ClientIP = t.ClientIP
+		}
+		return nil
+	}
+	if v := getenv("PARLEY_TRUSTED_PROXIES"); v != "" {
+		if err := set(v); err != nil {
+			b.errs = append(b.errs, fmt.Errorf("PARLEY_TRUSTED_PROXIES: %w", err))
+		}
+	}
+	fs.Func("trusted-proxies", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For is believed (PARLEY_TRUSTED_PROXIES)", set)
+	return func() error { return errors.Join(b.errs...) }
+}
+
+// limitBinder registers flags whose defaults come from the environment,
+// collecting environment values that do not parse.
+type limitBinder struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+func (b *limitBinder) env(name string, parse func(string) error) {
+	if v := b.getenv(name); v != "" {
+		if err := parse(v); err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s=%q: %w", name, v, err))
+		}
+	}
+}
+
+func (b *limitBinder) int(p *int, flagName, envName, usage string) {
+	b.env(envName, func(s string) (err error) { *p, err = strconv.Atoi(s); return err })
+	b.fs.IntVar(p, flagName, *p, usage+" ("+envName+")")
+}
+
+func (b *limitBinder) int64(p *int64, flagName, envName, usage string) {
+	b.env(envName, func(s string) (err error) { *p, err = strconv.ParseInt(s, 10, 64); return err })
+	b.fs.Int64Var(p, flagName, *p, usage+" ("+envName+")")
+}
+
+func (b *limitBinder) float(p *float64, flagName, envName, usage string) {
+	b.env(envName, func(s string) (err error) { *p, err = strconv.ParseFloat(s, 64); return err })
+	b.fs.Float64Var(p, flagName, *p, usage+" ("+envName+")")
+}
+
+func (b *limitBinder) dur(p *time.Duration, flagName, envName, usage string) {
+	b.env(envName, func(s string) (err error) { *p, err = time.ParseDuration(s); return err })
+	b.fs.DurationVar(p, flagName, *p, usage+" ("+envName+")")
+}

@@ -1,0 +1,424 @@
+package widget_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-chat/parley/widget"
+)
+
+// dialStatus opens a socket with extra headers and returns it, or the HTTP
+// status that refused it.
+func (e *env) dialStatus(h http.Header) (*websocket.Conn, int) {
+	e.tb.Helper()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Origin", testOrigin)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		if resp == nil {
+			e.tb.Fatalf("dial: %v", err)
+		}
+		return nil, resp.StatusCode
+	}
+	e.tb.Cleanup(func() { ws.CloseNow() })
+	return ws, http.StatusSwitchingProtocols
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// readUntilClose reads frames until the socket closes and returns them and
+// the close error.
+func readUntilClose(tb testing.TB, ws *websocket.Conn) ([]frame, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []frame
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			return got, err
+		}
+		var f frame
+		if err := json.Unmarshal(b, &f); err != nil {
+			tb.Fatal(err)
+		}
+		got = append(got, f)
+	}
+}
+
+func TestProtect_RateLimit(t *testing.T) {
+	// Burst 3: hello and two texts pass, then every frame is refused; the
+	// third refusal in a row closes with 1008.
+	e := mustEnv(t, widget.Config{MsgRate: 0.01, MsgBurst: 3, RateLimitClose: 2})
+	c := e.dial(newBrowser())
+	w := c.hello(map[string]any{})
+	c.untilPrompt()
+	for i := 1; i <= 6; i++ {
+		// The server may close before the last frames are written.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c.ws.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"text","id":"c%d","text":"hi"}`, i))
+		cancel()
+	}
+	got, err := readUntilClose(t, c.ws)
+	if status := websocket.CloseStatus(err); status != websocket.StatusPolicyViolation {
+		t.Fatalf("close = %v (%v), want 1008", status, err)
+	}
+	var acks, limited []string
+	for _, f := range got {
+		switch {
+		case f.Type == "ack":
+			acks = append(acks, f.Ref)
+		case f.Type == "error" && f.Code == "rate_limited":
+			limited = append(limited, f.Ref)
+		}
+	}
+	if want := []string{"c1", "c2"}; !slices.Equal(acks, want) {
+		t.Errorf("acked %v, want %v", acks, want)
+	}
+	if want := []string{"c3", "c4"}; !slices.Equal(limited, want) {
+		t.Errorf("rate_limited refs %v, want %v", limited, want)
+	}
+	// Refused frames are not stored: the bot's opening, two texts and the
+	// two fallback answers.
+	msgs, err := e.store.Messages(context.Background(), w.Session, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2+2*2 {
+		t.Errorf("stored %d messages, want 6", len(msgs))
+	}
+	if n := e.gw.Stats.Closed("rate_limit"); n != 1 {
+		t.Errorf("closed for rate_limit = %d, want 1", n)
+	}
+
+	t.Run("Refills", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{MsgRate: 50, MsgBurst: 2})
+		c := e.dial(newBrowser())
+		c.hello(map[string]any{})
+		c.untilPrompt()
+		for i := 1; i <= 5; i++ {
+			time.Sleep(40 * time.Millisecond) // 2 tokens a turn at 50/s
+			c.send(map[string]any{"type": "text", "id": fmt.Sprintf("c%d", i), "text": "hi"})
+			if f := c.expect("ack"); f.Ref != fmt.Sprintf("c%d", i) {
+				t.Fatalf("got %+v", f)
+			}
+			c.expect("message")
+		}
+	})
+}
+
+func TestProtect_ConnCaps(t *testing.T) {
+	t.Run("PerIP", func(t *testing.T) {
+		// The test stands in for a proxy: the client address is a header.
+		e := mustEnv(t, widget.Config{MaxConnsPerIP: 2, ClientIP: func(r *http.Request) string { return r.Header.Get("X-Test-IP") }})
+		ip := func(a string) http.Header { return http.Header{"X-Test-IP": {a}} }
+		a, _ := e.dialStatus(ip("198.51.100.7"))
+		e.dialStatus(ip("198.51.100.7"))
+		if _, status := e.dialStatus(ip("198.51.100.7")); status != http.StatusServiceUnavailable {
+			t.Fatalf("third socket from one address: status %d, want 503", status)
+		}
+		if _, status := e.dialStatus(ip("198.51.100.8")); status != http.StatusSwitchingProtocols {
+			t.Fatalf("another address: status %d, want 101", status)
+		}
+		// IPv6 counts per /64.
+		e.dialStatus(ip("2001:db8:1:2::1"))
+		e.dialStatus(ip("2001:db8:1:2::2"))
+		if _, status := e.dialStatus(ip("2001:db8:1:2:ffff::3")); status != http.StatusServiceUnavailable {
+			t.Fatalf("third socket from one /64: status %d, want 503", status)
+		}
+		// A closed socket gives its slot back.
+		a.Close(websocket.StatusNormalClosure, "")
+		waitFor(t, 5*time.Second, "the slot was not given back", func() bool {
+			ws, status := e.dialStatus(ip("198.51.100.7"))
+			if ws != nil {
+				ws.CloseNow()
+			}
+			return status == http.StatusSwitchingProtocols
+		})
+		if n := e.gw.Stats.Refused("per_ip"); n < 2 {
+			t.Errorf("refused per_ip = %d, want at least 2", n)
+		}
+	})
+
+	t.Run("Global", func(t *testing.T) {
+		e := mustEnv(t, widget.Config{MaxConns: 3, MaxConnsPerIP: -1})
+		for range 3 {
+			if _, status := e.dialStatus(nil); status != http.StatusSwitchingProtocols {
+				t.Fatalf("status %d, want 101", status)
+			}
+		}
+		h := http.Header{"Origin": {testOrigin}, "Connection": {"Upgrade"}, "Upgrade": {"websocket"},
+			"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/ws?site=demo", nil)
+		req.Header = h
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("fourth socket: status %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		if n := e.gw.Stats.Refused("capacity"); n != 1 {
+			t.Errorf("refused capacity = %d, want 1", n)
+		}
+		if n := e.gw.Stats.ConnectionsOpen.Load(); n != 3 {
+			t.Errorf("open = %d, want 3", n)
+		}
+	})
+}
+
+func TestProtect_Idle(t *testing.T) {
+	cfg := widget.Config{PingInterval: 100 * time.Millisecond, PongTimeout: 200 * time.Millisecond, IdleTimeout: 400 * time.Millisecond, HandshakeTimeout: 300 * time.Millisecond}
+
+	t.Run("DeadPeerClosed", func(t *testing.T) {
+		e := mustEnv(t, cfg)
+		// A live client reads, so the library answers pings.
+		live := e.dial(newBrowser())
+		live.hello(map[string]any{})
+		liveErr := make(chan error, 1)
+		go func() {
+			for {
+				if _, _, err := live.ws.Read(context.Background()); err != nil {
+					liveErr <- err
+					return
+				}
+			}
+		}()
+		// A dead one stops reading after its welcome: no pongs.
+		dead := e.dial(newBrowser())
+		dead.hello(map[string]any{})
+		waitFor(t, 3*time.Second, "the dead peer was not closed", func() bool {
+			return e.gw.Stats.ConnectionsOpen.Load() == 1
+		})
+		if n := e.gw.Stats.Closed("no_pong") + e.gw.Stats.Closed("idle"); n != 1 {
+			t.Errorf("closed as dead = %d, want 1", n)
+		}
+		// The live one outlasts many idle timeouts on pongs alone.
+		select {
+		case err := <-liveErr:
+			t.Fatalf("live client closed: %v", err)
+		case <-time.After(5 * cfg.IdleTimeout):
+		}
+		if e.gw.Stats.ConnectionsOpen.Load() != 1 {
+			t.Fatal("the live client was dropped")
+		}
+	})
+
+	t.Run("NoHello", func(t *testing.T) {
+		e := mustEnv(t, cfg)
+		ws, _ := e.dialStatus(nil)
+		start := time.Now()
+		_, err := readUntilClose(t, ws)
+		if status := websocket.CloseStatus(err); status != websocket.StatusPolicyViolation {
+			t.Fatalf("close = %v (%v), want 1008", status, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("closed after %v, want about %v", d, cfg.HandshakeTimeout)
+		}
+		if n := e.gw.Stats.Closed("hello_timeout"); n != 1 {
+			t.Errorf("closed for hello_timeout = %d, want 1", n)
+		}
+	})
+}
+
+// smallBuffers shrinks the kernel buffers of accepted sockets, so a client
+// that stops reading blocks the server's writes after a few KiB, not MiBs.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4 << 10)
+	}
+	return c, err
+}
+
+// smallBufferServer serves e's gateway from a listener with small buffers.
+func smallBufferServer(tb testing.TB, e *env) (wsURL string, client *http.Client) {
+	tb.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/ws", e.gw)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	tb.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	d := &net.Dialer{}
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetReadBuffer(4 << 10)
+		}
+		return c, err
+	}}
+	return "ws" + srv.URL[4:] + "/v1/ws?site=demo", &http.Client{Transport: tr}
+}
+
+// roundTrips sends texts on c for d, each after the previous ack and bot
+// answer, and returns the round-trip times.
+func roundTrips(tb testing.TB, c *client, prefix string, d time.Duration) []time.Duration {
+	tb.Helper()
+	var rtts []time.Duration
+	for i, end := 0, time.Now().Add(d); time.Now().Before(end); i++ {
+		start := time.Now()
+		c.send(map[string]any{"type": "text", "id": fmt.Sprintf("%s%d", prefix, i), "text": "hello?"})
+		c.expect("ack")
+		c.expect("message")
+		rtts = append(rtts, time.Since(start))
+	}
+	return rtts
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[min(len(d)-1, int(q*float64(len(d))))]
+}
+
+func TestProtect_SlowReader(t *testing.T) {
+	const writeTimeout = time.Second
+	e := mustEnv(t, widget.Config{MsgRate: -1, WriteTimeout: writeTimeout, SendQueue: 16})
+	url, hc := smallBufferServer(t, e)
+	dial := func(jar *browser) *client {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hc := *hc
+		hc.Jar = jar.jar
+		ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: http.Header{"Origin": {testOrigin}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.CloseNow() })
+		return &client{tb: t, ws: ws}
+	}
+
+	normal := dial(newBrowser())
+	normal.hello(map[string]any{})
+	normal.untilPrompt()
+	before := roundTrips(t, normal, "a", 500*time.Millisecond)
+
+	t.Run("StopsReading", func(t *testing.T) {
+		slow := dial(newBrowser())
+		slow.hello(map[string]any{})
+		// Send turns and never read their answers. The server's writes block
+		// once the small buffers are full, then so do these (without a
+		// deadline: an expired one would make this client hang up first).
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				if err := slow.ws.Write(context.Background(), websocket.MessageText, fmt.Appendf(nil, `{"type":"text","id":"s%d","text":"%0100d"}`, i, i)); err != nil {
+					return
+				}
+			}
+		})
+		during := roundTrips(t, normal, "b", 2*writeTimeout)
+		waitFor(t, 3*writeTimeout, "the slow client was not dropped", func() bool { return e.gw.Stats.Closed("slow") >= 1 })
+		slow.ws.CloseNow()
+		wg.Wait()
+		t.Logf("normal client round trips: before p50 %v p99 %v max %v; beside the slow client p50 %v p99 %v max %v (%d)",
+			quantile(before, .5), quantile(before, .99), quantile(before, 1),
+			quantile(during, .5), quantile(during, .99), quantile(during, 1), len(during))
+		// Waiting on the slow client would cost a whole write timeout.
+		if m := quantile(during, 1); m >= writeTimeout/2 {
+			t.Errorf("a round trip took %v beside the slow client", m)
+		}
+	})
+
+	t.Run("SlowTab", func(t *testing.T) {
+		// Two tabs of one session; the second stops reading. The first
+		// tab's turns are broadcast to it until its queue is full.
+		b := newBrowser()
+		tab1 := dial(b)
+		w := tab1.hello(map[string]any{})
+		tab1.untilPrompt()
+		tab2 := dial(b)
+		tab2.hello(map[string]any{"session": w.Session})
+		droppedBefore := e.gw.Stats.Closed("slow")
+		rtts := roundTrips(t, tab1, "t", 3*writeTimeout)
+		if e.gw.Stats.Closed("slow") == droppedBefore {
+			t.Fatal("the tab that stopped reading was not dropped")
+		}
+		if m := quantile(rtts, 1); m >= writeTimeout/2 {
+			t.Errorf("a round trip took %v beside the slow tab", m)
+		}
+		_ = tab2
+	})
+}
+
+func TestProtect_NoGoroutineLeak(t *testing.T) {
+	e := mustEnv(t, widget.Config{MaxConnsPerIP: -1, MsgRate: -1})
+	// Warm up the store and the HTTP server's own goroutines.
+	c := e.dial(newBrowser())
+	c.hello(map[string]any{})
+	c.ws.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, 5*time.Second, "warm-up socket still open", func() bool { return e.gw.Stats.ConnectionsOpen.Load() == 0 })
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+
+	const cycles, workers = 1000, 4
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < cycles; i += workers {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ws, _, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {testOrigin}}})
+				if err != nil {
+					cancel()
+					t.Error(err)
+					return
+				}
+				switch i % 4 {
+				case 0: // gone before hello
+					ws.CloseNow()
+				case 1: // hello, then a clean close
+					ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`))
+					ws.Read(ctx)
+					ws.Close(websocket.StatusNormalClosure, "")
+				case 2: // a turn, then the network drops
+					ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`))
+					ws.Write(ctx, websocket.MessageText, []byte(`{"type":"text","id":"x","text":"bye"}`))
+					ws.Read(ctx)
+					ws.CloseNow()
+				case 3: // a frame over the read limit: the server closes with 1009
+					ws.Write(ctx, websocket.MessageText, make([]byte, 9<<10))
+					ws.Read(ctx)
+					ws.CloseNow()
+				}
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, 10*time.Second, "sockets still open", func() bool { return e.gw.Stats.ConnectionsOpen.Load() == 0 })
+	var now int
+	waitFor(t, 10*time.Second, "goroutines leaked", func() bool {
+		now = runtime.NumGoroutine()
+		return now <= before+2
+	})
+	t.Logf("goroutines: %d before, %d after %d cycles", before, now, cycles)
+}
