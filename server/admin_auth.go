@@ -2,21 +2,152 @@ package server
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
+// adminCSP allows the console's own files and nothing else: no inline
+// script or style, no framing, API calls to this origin only.
+const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// adminHeaders sets the security headers of every /admin/ answer, refuses
+// a token in the URL and cross-origin unsafe requests.
+func (s *Server) adminHeaders(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusForbidden, "cross_origin", "cross-origin requests that change state are refused")
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", adminCSP)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			writeAdminError(w, r, http.StatusBadRequest, "invalid_parameter", "query", "malformed query string")
+			return
+		}
+		if name := tokenInURL(r); name != "" {
+			writeAdminError(w, r, http.StatusBadRequest, "token_in_url", name,
+				"credentials are never accepted in the URL: send the admin token as an Authorization: Bearer header")
+			return
+		}
+		cop.Handler(next).ServeHTTP(w, r)
+	})
+}
+
+// tokenInURL returns the name of a query parameter that looks like it
+// carries a credential, or "".
+func tokenInURL(r *http.Request) string {
+	for name := range r.URL.Query() {
+		switch strings.ToLower(name) {
+		case "token", "access_token", "admin_token", "auth", "authorization", "bearer", "key", "api_key", "apikey", "password":
+			return name
+		}
+	}
+	return ""
+}
+
 // requireAdmin lets a request through only with the admin bearer token,
-// compared in constant time; anything else gets a 401 JSON error.
+// compared in constant time. A client that fails too often is refused
+// with 429 for a while, whatever it sends; anything else without the
+// token gets a 401 JSON error. It includes adminHeaders. Each call has its
+// own failure count: wrap a whole area (the admin API's mux) once.
 func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	want := []byte(s.cfg.AdminToken)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	lim := newFailureLimiter(10, time.Minute)
+	return s.adminHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := clientAddr(r)
+		now := time.Now()
+		if wait := lim.blocked(ip, now); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			writeError(w, r, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later")
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		if !ok || len(want) == 0 || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			lim.fail(ip, now)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="parley-admin"`)
 			writeError(w, r, http.StatusUnauthorized, "unauthorized", "a valid admin token is required")
 			return
 		}
 		next.ServeHTTP(w, r)
-	})
+	}))
+}
+
+// clientAddr is the request's peer address, the key of the failure limit.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// failureLimiter allows each address burst failures, regained at one per
+// window/burst; past that the address is blocked until it regains one.
+type failureLimiter struct {
+	mu     sync.Mutex
+	burst  float64
+	per    time.Duration // time to regain one failure
+	counts map[string]*failures
+}
+
+type failures struct {
+	left float64
+	at   time.Time
+}
+
+func newFailureLimiter(burst int, window time.Duration) *failureLimiter {
+	return &failureLimiter{burst: float64(burst), per: window / time.Duration(burst), counts: map[string]*failures{}}
+}
+
+// refill brings f's allowance up to now; callers hold mu.
+func (l *failureLimiter) refill(f *failures, now time.Time) {
+	f.left = min(l.burst, f.left+float64(now.Sub(f.at))/float64(l.per))
+	f.at = now
+}
+
+// blocked returns how long ip must wait, 0 if it may try.
+func (l *failureLimiter) blocked(ip string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.counts[ip]
+	if f == nil {
+		return 0
+	}
+	l.refill(f, now)
+	if f.left >= 1 {
+		return 0
+	}
+	return time.Duration((1 - f.left) * float64(l.per))
+}
+
+// fail counts a failure of ip.
+func (l *failureLimiter) fail(ip string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.counts) > 10000 {
+		// Forget the addresses that have their whole allowance back.
+		for k, f := range l.counts {
+			if l.refill(f, now); f.left >= l.burst {
+				delete(l.counts, k)
+			}
+		}
+	}
+	f := l.counts[ip]
+	if f == nil {
+		f = &failures{left: l.burst, at: now}
+		l.counts[ip] = f
+	}
+	l.refill(f, now)
+	f.left--
 }

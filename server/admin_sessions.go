@@ -1,0 +1,179 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// visitorRefJSON names a session's visitor.
+type visitorRefJSON struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+}
+
+// sessionJSON is one card of the sessions dashboard (seed 003).
+type sessionJSON struct {
+	ID              string         `json:"id"`
+	Site            string         `json:"site"`
+	Visitor         visitorRefJSON `json:"visitor"`
+	Status          string         `json:"status"` // active while a socket is open
+	StartedAt       string         `json:"startedAt"`
+	LastActivityAt  string         `json:"lastActivityAt"`
+	DurationSeconds int64          `json:"durationSeconds"`
+	MessageCount    int            `json:"messageCount"`
+	HasResponses    bool           `json:"hasResponses"`
+	Goals           []string       `json:"goals"`
+	Tags            []string       `json:"tags"`
+	LastBlock       string         `json:"lastBlock"`
+	Bot             string         `json:"bot"`
+	Version         string         `json:"version"`
+	Channel         string         `json:"channel"`
+	Device          deviceJSON     `json:"device"`
+}
+
+func (s *Server) status(id string) string {
+	if s.Gateway.Active(id) {
+		return storage.StatusActive
+	}
+	return storage.StatusInactive
+}
+
+func (s *Server) toSession(sess *storage.Session, v *storage.Visitor) sessionJSON {
+	return sessionJSON{
+		ID: sess.ID, Site: sess.Site, Visitor: visitorRefJSON{v.ID, v.Label()}, Status: s.status(sess.ID),
+		StartedAt: stamp(sess.StartedAt), LastActivityAt: stamp(sess.LastActivityAt),
+		DurationSeconds: int64(sess.LastActivityAt.Sub(sess.StartedAt).Seconds()),
+		MessageCount:    sess.MessageCount, HasResponses: sess.HasResponses,
+		Goals: nonNilList(sess.State.Goals), Tags: nonNilList(sess.State.Tags), LastBlock: sess.State.Current,
+		Bot: sess.Bot, Version: sess.Version, Channel: sess.Channel, Device: toDevice(sess.Device),
+	}
+}
+
+// sessionQuery reads the dashboard's filters: from, to, site, channel,
+// bot, version, status, responses, goal, block, tag, q, limit, cursor.
+func (s *Server) sessionQuery(p *params) storage.SessionQuery {
+	from, to := p.period()
+	q := storage.SessionQuery{
+		From: from, To: to, Site: p.str("site"), Channel: p.str("channel"), Bot: p.str("bot"), Version: p.str("version"),
+		Responses: p.flag("responses"), Goal: p.str("goal"), Block: p.str("block"), Tag: p.str("tag"),
+		Status: p.str("status"), Active: s.Gateway.Active, Q: p.str("q"), Limit: p.limit(), Cursor: p.str("cursor"),
+	}
+	switch q.Status {
+	case "", storage.StatusActive, storage.StatusInactive:
+	default:
+		p.fail("status", "must be active or inactive")
+	}
+	return q
+}
+
+// listSessions serves GET /admin/api/sessions.
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
+	p := &params{r: r}
+	q := s.sessionQuery(p)
+	if !p.check(w) {
+		return
+	}
+	page, err := s.Store.Sessions(r.Context(), q)
+	if err != nil {
+		s.writeQueryError(w, r, err)
+		return
+	}
+	items := make([]sessionJSON, len(page.Items))
+	for i, row := range page.Items {
+		items[i] = s.toSession(row.Session, row.Visitor)
+	}
+	writeJSON(w, http.StatusOK, newList(items, page.Next))
+}
+
+// stateJSON is where the story stands in a session.
+type stateJSON struct {
+	Current       string            `json:"current"`
+	Previous      string            `json:"previous"`
+	Pending       string            `json:"pending"`
+	Ended         bool              `json:"ended"`
+	Variables     map[string]string `json:"variables"`
+	HostVariables map[string]string `json:"hostVariables"`
+	Goals         []string          `json:"goals"`
+	Tags          []string          `json:"tags"`
+	Reached       []string          `json:"reached"`
+}
+
+// messageJSON is one message of a transcript.
+type messageJSON struct {
+	ID      string           `json:"id"`
+	From    string           `json:"from"`
+	Kind    string           `json:"kind"`
+	At      string           `json:"at"`
+	Text    string           `json:"text,omitempty"`
+	Block   string           `json:"block,omitempty"`
+	Image   string           `json:"image,omitempty"`
+	Options []storage.Option `json:"options,omitempty"`
+	Choice  *string          `json:"choice,omitempty"` // the option chosen
+	Value   *string          `json:"value,omitempty"`  // the input given
+	File    *fileJSON        `json:"file,omitempty"`
+}
+
+// transcriptJSON is a session with its messages and state.
+type transcriptJSON struct {
+	Session  sessionJSON    `json:"session"`
+	State    stateJSON      `json:"state"`
+	Inputs   []inputJSON    `json:"inputs"`
+	Files    []fileJSON     `json:"files"`
+	Messages []messageJSON  `json:"messages"`
+	Visitor  visitorRefJSON `json:"visitor"`
+}
+
+// getTranscript serves GET /admin/api/sessions/{id}.
+func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) {
+	sess, msgs, err := s.Store.Transcript(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeQueryError(w, r, err)
+		return
+	}
+	v, err := s.Store.Visitor(r.Context(), sess.VisitorID)
+	if err != nil {
+		s.writeQueryError(w, r, err)
+		return
+	}
+	vs := toVisitorSession(sess)
+	st := sess.State
+	out := transcriptJSON{
+		Session: s.toSession(sess, v), Visitor: visitorRefJSON{v.ID, v.Label()},
+		Inputs: vs.Inputs, Files: vs.Files, Messages: make([]messageJSON, 0, len(msgs)),
+		State: stateJSON{
+			Current: st.Current, Previous: st.Previous, Pending: st.Pending, Ended: st.Ended,
+			Variables: nonNilMap(st.Variables), HostVariables: nonNilMap(st.HostVariables),
+			Goals: nonNilList(st.Goals), Tags: nonNilList(st.Tags), Reached: nonNilList(st.Reached),
+		},
+	}
+	for _, m := range msgs {
+		mj := messageJSON{ID: m.ID, From: m.From, Kind: m.Kind, At: stamp(m.At), Text: m.Text, Block: m.Block, Image: m.Image, Options: m.Options}
+		switch m.Kind {
+		case storage.KindChoice:
+			mj.Choice = &m.Option
+		case storage.KindInput:
+			mj.Value = &m.Value
+		}
+		if m.File != nil {
+			f := toFile(*m.File)
+			mj.File = &f
+		}
+		out.Messages = append(out.Messages, mj)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func nonNilList(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}

@@ -1,0 +1,12 @@
+// Package console holds the admin console's static files: plain HTML, CSS
+// and JavaScript, embedded so the Go binary serves them without a build
+// step. The console keeps the admin token in sessionStorage and calls the
+// admin API with it as a Bearer header.
+package console
+
+import "embed"
+
+// FS holds index.html, app.css, app.js and chart.js.
+//
+//go:embed index.html app.css app.js chart.js
+var FS embed.FS
