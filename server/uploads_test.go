@@ -1,0 +1,897 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/textproto"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget"
+)
+
+// Tests of uploads and downloads through the whole server: a real Badger
+// store, a real HTTP server, a real WebSocket client. Names start with
+// "up" so they do not collide with other tests of package server_test.
+
+const (
+	upAdminToken = "upload-test-admin-token"
+	upOrigin     = "http://localhost:5173"
+	upMaxBytes   = 1 << 20 // the "free" site's cap
+)
+
+// upEnv is a server with two sites: "demo" (the demo story, 10 MB cap)
+// and "free" (free uploads of images and PDFs, 1 MiB cap).
+type upEnv struct {
+	tb  testing.TB
+	s   *server.Server
+	srv *httptest.Server
+}
+
+func upStart(tb testing.TB) *upEnv {
+	tb.Helper()
+	demo := server.DemoSite()
+	free := server.DemoSite()
+	free.ID, free.FreeUploads, free.UploadMaxBytes = "free", true, upMaxBytes
+	free.FreeUploadAccept = []string{"image/*", "application/pdf"}
+	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: upAdminToken, Sites: []*widget.Site{demo, free}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	tb.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		s.Close()
+	})
+	return &upEnv{tb: tb, s: s, srv: srv}
+}
+
+// upVisitor is one browser: a cookie jar and a socket.
+type upVisitor struct {
+	e       *upEnv
+	site    string
+	jar     http.CookieJar
+	ws      *websocket.Conn
+	token   string
+	session string
+}
+
+// visitor opens a socket on site, says hello and reads the welcome.
+func (e *upEnv) visitor(site string) *upVisitor {
+	e.tb.Helper()
+	jar, _ := cookiejar.New(nil)
+	v := &upVisitor{e: e, site: site, jar: jar}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/v1/ws?site="+site, &websocket.DialOptions{
+		HTTPClient: &http.Client{Jar: jar},
+		HTTPHeader: http.Header{"Origin": {upOrigin}},
+	})
+	if err != nil {
+		e.tb.Fatalf("dial: %v", err)
+	}
+	e.tb.Cleanup(func() { ws.CloseNow() })
+	v.ws = ws
+	v.send(map[string]any{"type": "hello"})
+	w := v.expect("welcome")
+	v.token, v.session = w.Token, w.Session
+	if v.token == "" || v.session == "" {
+		e.tb.Fatalf("welcome without token or session: %+v", w)
+	}
+	return v
+}
+
+// upFrame is any server frame, loosely.
+type upFrame struct {
+	Type    string           `json:"type"`
+	Token   string           `json:"token"`
+	Session string           `json:"session"`
+	ID      string           `json:"id"`
+	From    string           `json:"from"`
+	Text    string           `json:"text"`
+	Block   string           `json:"block"`
+	Code    string           `json:"code"`
+	Options []storage.Option `json:"options"`
+	Input   *json.RawMessage `json:"input"`
+	Upload  *struct {
+		Accept   []string `json:"accept"`
+		MaxBytes int64    `json:"maxBytes"`
+	} `json:"upload"`
+	File *struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+		Size int64  `json:"size"`
+		Type string `json:"type"`
+	} `json:"file"`
+}
+
+func (v *upVisitor) send(f map[string]any) {
+	v.e.tb.Helper()
+	b, _ := json.Marshal(f)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := v.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		v.e.tb.Fatalf("write: %v", err)
+	}
+}
+
+func (v *upVisitor) next() upFrame {
+	v.e.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, b, err := v.ws.Read(ctx)
+	if err != nil {
+		v.e.tb.Fatalf("read: %v", err)
+	}
+	var f upFrame
+	if err := json.Unmarshal(b, &f); err != nil {
+		v.e.tb.Fatalf("decode %s: %v", b, err)
+	}
+	return f
+}
+
+func (v *upVisitor) expect(typ string) upFrame {
+	v.e.tb.Helper()
+	f := v.next()
+	if f.Type != typ {
+		v.e.tb.Fatalf("got frame %+v, want %q", f, typ)
+	}
+	return f
+}
+
+// prompt reads frames (acks, bot messages) up to the next prompt of block.
+func (v *upVisitor) prompt(block string) upFrame {
+	v.e.tb.Helper()
+	for {
+		f := v.next()
+		if f.Type == "error" {
+			v.e.tb.Fatalf("error frame %+v", f)
+		}
+		if f.Type == "message" && f.Block == block && (len(f.Options) > 0 || f.Input != nil || f.Upload != nil) {
+			return f
+		}
+	}
+}
+
+// walkToUpload walks the demo story to its upload step.
+func (v *upVisitor) walkToUpload() upFrame {
+	v.e.tb.Helper()
+	v.prompt("menu")
+	v.send(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
+	v.prompt("ask_name")
+	v.send(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
+	v.prompt("ask_email")
+	v.send(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@example.org"})
+	v.prompt("ask_phone")
+	v.send(map[string]any{"type": "input", "id": "c4", "block": "ask_phone", "value": "+49 30 1234567"})
+	v.prompt("offer_file")
+	v.send(map[string]any{"type": "choice", "id": "c5", "block": "offer_file", "option": "yes"})
+	return v.prompt("ask_file")
+}
+
+// upPart is one part of a multipart body.
+type upPart struct {
+	header textproto.MIMEHeader
+	body   []byte
+}
+
+// upFile is a file part as browsers send it: the name in UTF-8, with '"'
+// and line breaks percent-encoded (the HTML form encoding).
+func upFile(name, typ string, body []byte) upPart {
+	name = strings.NewReplacer(`"`, "%22", "\r", "%0D", "\n", "%0A").Replace(name)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="file"; filename="`+name+`"`)
+	if typ != "" {
+		h.Set("Content-Type", typ)
+	}
+	return upPart{h, body}
+}
+
+func upForm(parts ...upPart) (body []byte, contentType string) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for _, p := range parts {
+		w, _ := mw.CreatePart(p.header)
+		w.Write(p.body)
+	}
+	mw.Close()
+	return b.Bytes(), mw.FormDataContentType()
+}
+
+// uploadRequest is a POST /v1/upload of the visitor's session with its token.
+func (v *upVisitor) uploadRequest(body io.Reader, contentType string) *http.Request {
+	v.e.tb.Helper()
+	r, err := http.NewRequest("POST", v.e.srv.URL+"/v1/upload?site="+v.site+"&session="+v.session, body)
+	if err != nil {
+		v.e.tb.Fatal(err)
+	}
+	r.Header.Set("Content-Type", contentType)
+	r.Header.Set("X-Parley-Token", v.token)
+	r.Header.Set("Origin", upOrigin)
+	return r
+}
+
+// upAnswer is an upload's answer: the file or the error.
+type upAnswer struct {
+	Status  int
+	Header  http.Header
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	Type    string `json:"type"`
+	SHA256  string `json:"sha256"`
+}
+
+func (e *upEnv) do(r *http.Request) upAnswer {
+	e.tb.Helper()
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		e.tb.Fatalf("%s %s: %v", r.Method, r.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	a := upAnswer{Status: resp.StatusCode, Header: resp.Header}
+	b, _ := io.ReadAll(resp.Body)
+	if len(b) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(b, &a); err != nil {
+			e.tb.Fatalf("answer %d: %q: %v", resp.StatusCode, b, err)
+		}
+	}
+	return a
+}
+
+func (v *upVisitor) upload(parts ...upPart) upAnswer {
+	v.e.tb.Helper()
+	body, ct := upForm(parts...)
+	return v.e.do(v.uploadRequest(bytes.NewReader(body), ct))
+}
+
+// get fetches a path with headers; it returns the response and its body.
+func (e *upEnv) get(path string, header http.Header) (*http.Response, []byte) {
+	e.tb.Helper()
+	r, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+	for k, v := range header {
+		r.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	return resp, b
+}
+
+var upAdmin = http.Header{"Authorization": {"Bearer " + upAdminToken}}
+
+// fileKeys counts the store's keys under f/, fc/ and vf/.
+func (e *upEnv) fileKeys() map[string]int {
+	e.tb.Helper()
+	got := map[string]int{}
+	err := e.s.Store.DB().View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			for _, p := range []string{"f/", "fc/", "vf/"} {
+				if bytes.HasPrefix(it.Item().Key(), []byte(p)) {
+					got[p]++
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	return got
+}
+
+func (e *upEnv) expectNothingStored() {
+	e.tb.Helper()
+	if got := e.fileKeys(); len(got) != 0 {
+		e.tb.Errorf("the store holds file keys: %v", got)
+	}
+}
+
+// waitNothingStored waits for a handler still running to clean up.
+func (e *upEnv) waitNothingStored() {
+	e.tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.fileKeys()) != 0 {
+		if time.Now().After(deadline) {
+			e.tb.Fatalf("file keys still stored: %v", e.fileKeys())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func upPNG(tb testing.TB, w, h int) []byte {
+	tb.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i*7 + i/3)
+	}
+	img.Set(0, 0, color.NRGBA{1, 2, 3, 255})
+	var b bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.NoCompression}).Encode(&b, img); err != nil {
+		tb.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestUpload_DemoStory(t *testing.T) {
+	e := upStart(t)
+	v := e.visitor("demo")
+	ask := v.walkToUpload()
+	if ask.Upload == nil || !strings.Contains(strings.Join(ask.Upload.Accept, ","), "image/*") {
+		t.Fatalf("upload prompt %+v", ask)
+	}
+	img := upPNG(t, 40, 30)
+	a := v.upload(upFile("screenshot.png", "image/png", img))
+	if a.Status != http.StatusCreated {
+		t.Fatalf("upload: %d %s %s", a.Status, a.Code, a.Message)
+	}
+	sum := sha256.Sum256(img)
+	if a.Name != "screenshot.png" || a.Size != int64(len(img)) || a.Type != "image/png" || a.SHA256 != hex.EncodeToString(sum[:]) || !storage.ValidID(a.ID) {
+		t.Errorf("answer %+v", a)
+	}
+	if got := a.Header.Get("Access-Control-Allow-Origin"); got != upOrigin {
+		t.Errorf("Access-Control-Allow-Origin %q, want %q", got, upOrigin)
+	}
+
+	// The socket shows the visitor's file message, then the story goes on.
+	f := v.expect("message")
+	if f.From != "visitor" || f.File == nil || f.File.ID != a.ID || f.File.Name != "screenshot.png" || f.File.Size != a.Size || f.File.Type != "image/png" {
+		t.Errorf("file message %+v (file %+v)", f, f.File)
+	}
+	if got := v.expect("message"); got.From != "bot" || got.Text != "Got it, thanks!" {
+		t.Errorf("after the file: %+v, want the bot's thanks", got)
+	}
+	if got := v.expect("message"); got.Block != "bye" {
+		t.Errorf("then: %+v, want the goodbye", got)
+	}
+
+	// The session and visitor count as having files, for the overview.
+	sess, err := e.s.Store.Session(context.Background(), v.session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.HasFiles || sess.LastFileAt.IsZero() || len(sess.Files) != 1 || sess.Files[0].ID != a.ID || sess.State.Variables["attachment"] != a.ID {
+		t.Errorf("session after the upload: hasFiles %v lastFileAt %v files %+v vars %v", sess.HasFiles, sess.LastFileAt, sess.Files, sess.State.Variables)
+	}
+	vis, err := e.s.Store.Visitor(context.Background(), sess.VisitorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vis.LastFileAt.IsZero() {
+		t.Error("visitor's lastFileAt is not set")
+	}
+
+	// The story has moved past the upload: another file is not expected.
+	if a := v.upload(upFile("again.png", "image/png", img)); a.Status != http.StatusConflict || a.Code != "no_upload_expected" {
+		t.Errorf("second upload: %d %s, want 409 no_upload_expected", a.Status, a.Code)
+	}
+
+	// The visitor and the admin download identical bytes.
+	for _, who := range []struct {
+		name   string
+		path   string
+		header http.Header
+	}{
+		{"Visitor", "/v1/files/" + a.ID + "?site=demo", http.Header{"X-Parley-Token": {v.token}, "Origin": {upOrigin}}},
+		{"Admin", "/admin/api/files/" + a.ID, upAdmin},
+	} {
+		t.Run(who.name, func(t *testing.T) {
+			resp, body := e.get(who.path, who.header)
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, img) {
+				t.Fatalf("status %d, %d bytes (want %d)", resp.StatusCode, len(body), len(img))
+			}
+			upCheckDownloadHeaders(t, resp.Header, "screenshot.png", a.SHA256, "image/png")
+		})
+	}
+}
+
+// upCheckDownloadHeaders checks what every download carries.
+func upCheckDownloadHeaders(t *testing.T, h http.Header, name, sha, typ string) {
+	t.Helper()
+	want := map[string]string{
+		"Content-Type":            typ,
+		"ETag":                    `"` + sha + `"`,
+		"X-Content-Type-Options":  "nosniff",
+		"Content-Security-Policy": "sandbox; default-src 'none'",
+	}
+	for k, v := range want {
+		if got := h.Get(k); got != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+	cd := h.Get("Content-Disposition")
+	disp, params, err := mime.ParseMediaType(cd)
+	if err != nil || disp != "attachment" || params["filename"] != name {
+		t.Errorf("Content-Disposition %q: %s %v (%v), want an attachment named %q", cd, disp, params, err, name)
+	}
+	if !strings.Contains(cd, "filename*=UTF-8''") {
+		t.Errorf("Content-Disposition %q has no filename*", cd)
+	}
+}
+
+func TestUpload_Download(t *testing.T) {
+	e := upStart(t)
+	v := e.visitor("free")
+	v.expect("message") // the demo story's opening
+	// A PNG spanning a chunk boundary (chunks are 256 KiB).
+	img := upPNG(t, 300, 256)
+	if len(img) <= 262150 || len(img) > upMaxBytes {
+		t.Fatalf("sample is %d bytes", len(img))
+	}
+	a := v.upload(upFile("Grüße \u202eblob.png", "image/png", img))
+	if a.Status != http.StatusCreated {
+		t.Fatalf("upload: %d %s %s", a.Status, a.Code, a.Message)
+	}
+	path := "/admin/api/files/" + a.ID
+	etag := `"` + a.SHA256 + `"`
+
+	t.Run("Whole", func(t *testing.T) {
+		resp, body := e.get(path, upAdmin)
+		if resp.StatusCode != 200 || !bytes.Equal(body, img) {
+			t.Fatalf("status %d, %d bytes", resp.StatusCode, len(body))
+		}
+		upCheckDownloadHeaders(t, resp.Header, "Grüße blob.png", a.SHA256, "image/png")
+		if resp.Header.Get("Accept-Ranges") != "bytes" {
+			t.Errorf("Accept-Ranges %q", resp.Header.Get("Accept-Ranges"))
+		}
+	})
+	t.Run("IfNoneMatch", func(t *testing.T) {
+		resp, body := e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "If-None-Match": {etag}})
+		if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
+			t.Errorf("status %d, %d bytes; want 304 and nothing", resp.StatusCode, len(body))
+		}
+		resp, _ = e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "If-None-Match": {`"other"`}})
+		if resp.StatusCode != 200 {
+			t.Errorf("other etag: status %d, want 200", resp.StatusCode)
+		}
+	})
+	n := len(img)
+	for _, tt := range []struct {
+		rng        string
+		start, end int // the slice of img
+	}{
+		{"bytes=0-9", 0, 10},
+		{"bytes=262140-262150", 262140, 262151}, // across the chunk boundary
+		{fmt.Sprintf("bytes=%d-", n-100), n - 100, n},
+		{"bytes=-7", n - 7, n},
+		{"bytes=100-100", 100, 101},
+	} {
+		t.Run("Range "+tt.rng, func(t *testing.T) {
+			resp, body := e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "Range": {tt.rng}})
+			if resp.StatusCode != http.StatusPartialContent {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if !bytes.Equal(body, img[tt.start:tt.end]) {
+				t.Errorf("got %d bytes, want img[%d:%d]", len(body), tt.start, tt.end)
+			}
+			if want := fmt.Sprintf("bytes %d-%d/%d", tt.start, tt.end-1, n); resp.Header.Get("Content-Range") != want {
+				t.Errorf("Content-Range %q, want %q", resp.Header.Get("Content-Range"), want)
+			}
+		})
+	}
+	t.Run("MultiRange", func(t *testing.T) {
+		resp, body := e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "Range": {"bytes=0-3,262143-262144"}})
+		mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if resp.StatusCode != http.StatusPartialContent || mt != "multipart/byteranges" {
+			t.Fatalf("status %d, type %q", resp.StatusCode, mt)
+		}
+		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+		for _, want := range [][]byte{img[0:4], img[262143:262145]} {
+			p, err := mr.NextPart()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(p)
+			if !bytes.Equal(got, want) {
+				t.Errorf("part %x, want %x", got, want)
+			}
+		}
+	})
+	t.Run("Unsatisfiable", func(t *testing.T) {
+		resp, _ := e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "Range": {fmt.Sprintf("bytes=%d-", n+10)}})
+		if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+			t.Errorf("status %d, want 416", resp.StatusCode)
+		}
+	})
+	t.Run("Head", func(t *testing.T) {
+		r, _ := http.NewRequest("HEAD", e.srv.URL+path, nil)
+		r.Header.Set("Authorization", upAdmin.Get("Authorization"))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ContentLength != int64(n) {
+			t.Errorf("HEAD: status %d, length %d", resp.StatusCode, resp.ContentLength)
+		}
+	})
+}
+
+func TestUpload_TooLarge(t *testing.T) {
+	big := append(upPNG(t, 4, 4), make([]byte, upMaxBytes+1)...)
+	t.Run("ContentLength", func(t *testing.T) {
+		e := upStart(t)
+		v := e.visitor("free")
+		a := v.upload(upFile("big.png", "image/png", big))
+		if a.Status != http.StatusRequestEntityTooLarge || a.Code != "file_too_large" {
+			t.Errorf("got %d %q, want 413 file_too_large", a.Status, a.Code)
+		}
+		e.waitNothingStored()
+	})
+	t.Run("Chunked", func(t *testing.T) {
+		// No Content-Length: the cap is found while streaming, after
+		// chunks were written, and they go again.
+		e := upStart(t)
+		v := e.visitor("free")
+		body, ct := upForm(upFile("big.png", "image/png", big))
+		r := v.uploadRequest(io.MultiReader(bytes.NewReader(body)), ct)
+		r.ContentLength = -1
+		a := e.do(r)
+		if a.Status != http.StatusRequestEntityTooLarge || a.Code != "file_too_large" {
+			t.Errorf("got %d %q, want 413 file_too_large", a.Status, a.Code)
+		}
+		e.waitNothingStored()
+	})
+	t.Run("JustFits", func(t *testing.T) {
+		e := upStart(t)
+		v := e.visitor("free")
+		if a := v.upload(upFile("fits.png", "image/png", big[:upMaxBytes])); a.Status != http.StatusCreated || a.Size != upMaxBytes {
+			t.Errorf("a file of exactly the cap: %d %s, size %d", a.Status, a.Code, a.Size)
+		}
+	})
+}
+
+func TestUpload_Types(t *testing.T) {
+	e := upStart(t)
+	v := e.visitor("free")
+	for _, tt := range []struct {
+		name, file, typ string
+		body            []byte
+	}{
+		{"ELFNamedPNG", "cat.png", "image/png", append([]byte("\x7fELF\x02\x01\x01\x00"), make([]byte, 200)...)},
+		{"EXENamedPNG", "cat.png", "image/png", append([]byte("MZ\x90\x00\x03\x00\x00\x00"), make([]byte, 200)...)},
+		{"EXENamedPDF", "cv.pdf", "application/pdf", append([]byte("MZ\x90\x00\x03\x00\x00\x00"), make([]byte, 200)...)},
+		{"HTMLNamedPNG", "cat.png", "image/png", []byte("<!DOCTYPE html><html><script>alert(1)</script></html>")},
+		{"SVGNamedPNG", "cat.png", "image/png", []byte(`<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>`)},
+		{"SVG", "cat.svg", "image/svg+xml", []byte(`<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>`)},
+		{"PNGDeclaredPDF", "cat.png", "application/pdf", upPNG(t, 2, 2)},
+		{"PNGNamedPHP", "cat.php", "image/png", upPNG(t, 2, 2)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := v.upload(upFile(tt.file, tt.typ, tt.body))
+			if a.Status != http.StatusUnsupportedMediaType || (a.Code != "type_mismatch" && a.Code != "unsupported_type") {
+				t.Errorf("got %d %q, want 415", a.Status, a.Code)
+			}
+		})
+	}
+	e.expectNothingStored()
+	pdf := []byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+	if a := v.upload(upFile("cv.pdf", "application/pdf", pdf)); a.Status != http.StatusCreated || a.Type != "application/pdf" {
+		t.Errorf("a PDF: %d %s %s", a.Status, a.Code, a.Type)
+	}
+}
+
+func TestUpload_Filenames(t *testing.T) {
+	e := upStart(t)
+	v := e.visitor("free")
+	img := upPNG(t, 3, 3)
+	long := strings.Repeat("x", 10<<10)
+	for _, tt := range []struct {
+		name        string
+		disposition string // the part's Content-Disposition
+		status      int
+		stored      string // the name stored, for a 201
+	}{
+		{"Traversal", `form-data; name="file"; filename="../../etc/passwd"`, 201, "passwd"},
+		{"WindowsTraversal", `form-data; name="file"; filename="..\\..\\boot.png"`, 201, "boot.png"},
+		{"EncodedNUL", `form-data; name="file"; filename*=UTF-8''a%00.png`, 201, "a.png"},
+		{"RawNUL", "form-data; name=\"file\"; filename=\"a\x00.png\"", 400, ""},
+		{"DoubleExtension", `form-data; name="file"; filename=".jpg.php"`, 415, ""},
+		{"HiddenPNG", `form-data; name="file"; filename=".png"`, 201, "png"},
+		{"LongName", `form-data; name="file"; filename="` + long + `.png"`, 201, long[:255-4] + ".png"},
+		{"RTLOverrideExe", "form-data; name=\"file\"; filename*=UTF-8''cat%E2%80%AEgnp.exe", 415, ""},
+		{"RTLOverride", "form-data; name=\"file\"; filename*=UTF-8''cat%E2%80%AEgnp.png", 201, "catgnp.png"},
+		{"NoFilename", `form-data; name="file"`, 201, "file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := v.upload(upPart{textproto.MIMEHeader{"Content-Disposition": {tt.disposition}, "Content-Type": {"image/png"}}, img})
+			if a.Status != tt.status {
+				t.Fatalf("status %d %s %s, want %d", a.Status, a.Code, a.Message, tt.status)
+			}
+			if tt.status != 201 {
+				return
+			}
+			if a.Name != tt.stored {
+				t.Errorf("stored name %q, want %q", a.Name, tt.stored)
+			}
+			resp, _ := e.get("/admin/api/files/"+a.ID, upAdmin)
+			_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
+			if err != nil || params["filename"] != tt.stored {
+				t.Errorf("download name %q (%v), want %q", params["filename"], err, tt.stored)
+			}
+		})
+	}
+}
+
+func TestUpload_Access(t *testing.T) {
+	e := upStart(t)
+	ann, bob := e.visitor("free"), e.visitor("free")
+	img := upPNG(t, 3, 3)
+	body, ct := upForm(upFile("a.png", "image/png", img))
+	up := func(v *upVisitor, mod func(r *http.Request)) upAnswer {
+		r := v.uploadRequest(bytes.NewReader(body), ct)
+		mod(r)
+		return e.do(r)
+	}
+	t.Run("OtherVisitorsSession", func(t *testing.T) {
+		a := up(bob, func(r *http.Request) { r.URL.RawQuery = "site=free&session=" + ann.session })
+		if a.Status != http.StatusForbidden || a.Code != "forbidden" {
+			t.Errorf("got %d %q, want 403 forbidden", a.Status, a.Code)
+		}
+	})
+	t.Run("SessionOnOtherSite", func(t *testing.T) {
+		demo := e.visitor("demo")
+		a := up(ann, func(r *http.Request) { r.URL.RawQuery = "site=free&session=" + demo.session })
+		if a.Status != http.StatusNotFound {
+			t.Errorf("got %d %q, want 404", a.Status, a.Code)
+		}
+	})
+	t.Run("UnknownSession", func(t *testing.T) {
+		a := up(ann, func(r *http.Request) { r.URL.RawQuery = "site=free&session=01J00000000000000000000000" })
+		if a.Status != http.StatusNotFound || a.Code != "not_found" {
+			t.Errorf("got %d %q, want 404 not_found", a.Status, a.Code)
+		}
+	})
+	t.Run("UnknownSite", func(t *testing.T) {
+		a := up(ann, func(r *http.Request) { r.URL.RawQuery = "site=nope&session=" + ann.session })
+		if a.Status != http.StatusNotFound {
+			t.Errorf("got %d %q, want 404", a.Status, a.Code)
+		}
+	})
+	for _, tt := range []struct {
+		name string
+		mod  func(r *http.Request)
+	}{
+		{"NoToken", func(r *http.Request) { r.Header.Del("X-Parley-Token") }},
+		{"ForgedToken", func(r *http.Request) { r.Header.Set("X-Parley-Token", ann.token[:len(ann.token)-2]+"xx") }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if a := up(ann, tt.mod); a.Status != http.StatusUnauthorized || a.Code != "unauthorized" {
+				t.Errorf("got %d %q, want 401 unauthorized", a.Status, a.Code)
+			}
+		})
+	}
+	t.Run("NotWaitingForAFile", func(t *testing.T) {
+		demo := e.visitor("demo")
+		if a := up(demo, func(*http.Request) {}); a.Status != http.StatusConflict || a.Code != "no_upload_expected" {
+			t.Errorf("got %d %q, want 409 no_upload_expected", a.Status, a.Code)
+		}
+	})
+	e.expectNothingStored()
+
+	// Ann's file: hers to fetch, no one else's.
+	a := up(ann, func(*http.Request) {})
+	if a.Status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", a.Status, a.Code)
+	}
+	for _, tt := range []struct {
+		name   string
+		path   string
+		header http.Header
+		status int
+	}{
+		{"Owner", "/v1/files/" + a.ID + "?site=free", http.Header{"X-Parley-Token": {ann.token}}, 200},
+		{"OwnerByCookie", "/v1/files/" + a.ID + "?site=free", http.Header{"Cookie": {upCookie(t, ann)}}, 200},
+		{"OtherVisitor", "/v1/files/" + a.ID + "?site=free", http.Header{"X-Parley-Token": {bob.token}}, 404},
+		{"NoToken", "/v1/files/" + a.ID + "?site=free", nil, 401},
+		{"UnknownFile", "/v1/files/01J00000000000000000000000?site=free", http.Header{"X-Parley-Token": {ann.token}}, 404},
+		{"BadID", "/v1/files/..%2f..%2fetc?site=free", http.Header{"X-Parley-Token": {ann.token}}, 404},
+		{"OtherSite", "/v1/files/" + a.ID + "?site=demo", http.Header{"X-Parley-Token": {ann.token}}, 401},
+		{"AdminNoToken", "/admin/api/files/" + a.ID, nil, 401},
+		{"AdminBadToken", "/admin/api/files/" + a.ID, http.Header{"Authorization": {"Bearer nope"}}, 401},
+		{"AdminVisitorToken", "/admin/api/files/" + a.ID, http.Header{"X-Parley-Token": {ann.token}}, 401},
+		{"Admin", "/admin/api/files/" + a.ID, upAdmin, 200},
+		{"AdminUnknown", "/admin/api/files/01J00000000000000000000000", upAdmin, 404},
+	} {
+		t.Run("Download"+tt.name, func(t *testing.T) {
+			resp, b := e.get(tt.path, tt.header)
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.status, b)
+			}
+			if tt.status == 200 && !bytes.Equal(b, img) {
+				t.Error("wrong bytes")
+			}
+			if tt.status != 200 && bytes.Equal(b, img) {
+				t.Error("served the file anyway")
+			}
+		})
+	}
+}
+
+// upCookie returns the visitor's parley_vid cookie as a Cookie header.
+func upCookie(tb testing.TB, v *upVisitor) string {
+	tb.Helper()
+	u, _ := url.Parse(v.e.srv.URL)
+	for _, c := range v.jar.Cookies(u) {
+		if c.Name == "parley_vid" {
+			return c.Name + "=" + c.Value
+		}
+	}
+	tb.Fatal("no parley_vid cookie in the jar")
+	return ""
+}
+
+func TestUpload_CORS(t *testing.T) {
+	e := upStart(t)
+	v := e.visitor("free")
+	preflight := func(path, origin string) *http.Response {
+		r, _ := http.NewRequest("OPTIONS", e.srv.URL+path, nil)
+		r.Header.Set("Origin", origin)
+		r.Header.Set("Access-Control-Request-Method", "POST")
+		r.Header.Set("Access-Control-Request-Headers", "x-parley-token")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, path := range []string{"/v1/upload?site=free&session=" + v.session, "/v1/files/01J00000000000000000000000?site=free"} {
+		resp := preflight(path, upOrigin)
+		h := resp.Header
+		if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != upOrigin ||
+			h.Get("Access-Control-Allow-Credentials") != "true" || !strings.EqualFold(h.Get("Access-Control-Allow-Headers"), "X-Parley-Token") ||
+			!strings.Contains(h.Get("Vary"), "Origin") {
+			t.Errorf("preflight %s: %d %v", path, resp.StatusCode, h)
+		}
+		if resp := preflight(path, "https://evil.example"); resp.StatusCode != http.StatusForbidden || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("preflight from a foreign origin: %d %v", resp.StatusCode, resp.Header)
+		}
+	}
+	if resp := preflight("/v1/upload?site=nope", upOrigin); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("preflight for an unknown site: %d", resp.StatusCode)
+	}
+
+	// The answers carry the headers too, errors included, so the widget
+	// can read the code.
+	body, ct := upForm(upFile("a.html", "text/html", []byte("<html></html>")))
+	a := e.do(v.uploadRequest(bytes.NewReader(body), ct))
+	if a.Status != http.StatusUnsupportedMediaType || a.Header.Get("Access-Control-Allow-Origin") != upOrigin || a.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("error answer: %d %v", a.Status, a.Header)
+	}
+	r := v.uploadRequest(bytes.NewReader(body), ct)
+	r.Header.Set("Origin", "https://evil.example")
+	if a := e.do(r); a.Status != http.StatusForbidden || a.Code != "origin_not_allowed" {
+		t.Errorf("upload from a foreign origin: %d %q", a.Status, a.Code)
+	}
+	resp, _ := e.get("/v1/files/01J00000000000000000000000?site=free", http.Header{"Origin": {"https://evil.example"}, "X-Parley-Token": {v.token}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("download from a foreign origin: %d", resp.StatusCode)
+	}
+	e.expectNothingStored()
+}
+
+func TestUpload_ConnectionCut(t *testing.T) {
+	e := upStart(t)
+	v := e.visitor("demo") // 10 MB cap
+	v.walkToUpload()
+	const boundary = "cutboundary"
+	head := "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
+	file := append(upPNG(t, 4, 4), make([]byte, 2<<20)...)
+	u, _ := url.Parse(e.srv.URL)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/upload?site=demo&session=%s HTTP/1.1\r\nHost: %s\r\nX-Parley-Token: %s\r\nContent-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n",
+		v.session, u.Host, v.token, boundary, len(head)+len(file)+len(boundary)+8)
+	conn.Write([]byte(head))
+	conn.Write(file[:700<<10]) // a third of the file
+	// Chunks are written as the bytes arrive...
+	deadline := time.Now().Add(10 * time.Second)
+	for e.fileKeys()["fc/"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no chunk was written while the upload streamed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// ...and go when the connection does.
+	conn.Close()
+	e.waitNothingStored()
+	// The story still waits for the file.
+	a := v.upload(upFile("a.png", "image/png", upPNG(t, 4, 4)))
+	if a.Status != http.StatusCreated {
+		t.Errorf("upload after the cut one: %d %s", a.Status, a.Code)
+	}
+}
+
+func TestUpload_ManyParts(t *testing.T) {
+	e := upStart(t)
+	demo := e.visitor("demo") // 10 MB cap, so the body's length passes
+	demo.walkToUpload()
+	free := e.visitor("free") // 1 MiB cap
+	var parts []upPart
+	for i := range 5000 {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="field%d"`, i))
+		parts = append(parts, upPart{h, []byte(strings.Repeat("v", 200))})
+	}
+	parts = append(parts, upFile("a.png", "image/png", upPNG(t, 3, 3)))
+	body, ct := upForm(parts...)
+
+	for _, tt := range []struct {
+		name    string
+		v       *upVisitor
+		chunked bool
+	}{
+		{"ContentLength", demo, false},
+		{"Chunked", free, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.v.uploadRequest(bytes.NewReader(body), ct)
+			if tt.chunked {
+				r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), -1
+			}
+			// Allocation across the request stays far below the body's
+			// size: the server stops at the part cap, never holding the
+			// body.
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			a := e.do(r)
+			runtime.ReadMemStats(&after)
+			if a.Status != http.StatusBadRequest || a.Code != "too_many_parts" {
+				t.Errorf("got %d %q, want 400 too_many_parts", a.Status, a.Code)
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("body %d bytes in %d parts; %d bytes allocated serving it", len(body), len(parts), alloc)
+			if alloc > uint64(len(body))/4 {
+				t.Errorf("allocated %d bytes for a %d-byte body", alloc, len(body))
+			}
+		})
+	}
+	e.expectNothingStored()
+
+	// Headers are capped too: one part with 64 KiB of them.
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="file"; filename="a.png"`)
+	h.Set("X-Padding", strings.Repeat("p", 64<<10))
+	if a := free.upload(upPart{h, upPNG(t, 3, 3)}); a.Status != http.StatusBadRequest || a.Code != "header_too_large" {
+		t.Errorf("huge part header: %d %q, want 400 header_too_large", a.Status, a.Code)
+	}
+	e.expectNothingStored()
+}
