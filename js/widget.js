@@ -121,7 +121,7 @@
 *{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none;letter-spacing:normal;text-transform:none;text-decoration:none}
 [hidden]{display:none!important}
 svg{display:block;fill:currentColor}
-.w{--a:#1f5fbf;--af:#fff;--at:var(--a);font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1a1a1a;text-align:left;direction:ltr;-webkit-text-size-adjust:100%}
+.w{--a:#1f5fbf;--af:#fff;--at:var(--a);--ab:var(--a);font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1a1a1a;text-align:left;direction:ltr;-webkit-text-size-adjust:100%}
 button{cursor:pointer}
 :focus{outline:none}
 :focus-visible{outline:2px solid #1a1a1a;outline-offset:2px;box-shadow:0 0 0 2px #fff}
@@ -143,7 +143,7 @@ button{cursor:pointer}
 .visitor .bubble{background:var(--a);color:var(--af)}
 .agent .bubble{background:#e6f4ea;color:#0d3b1e}
 .bubble a{color:inherit;text-decoration:underline}
-.pending .bubble{background:#fff;color:var(--at);box-shadow:inset 0 0 0 1px var(--a)}
+.pending .bubble{background:#fff;color:var(--at);box-shadow:inset 0 0 0 1px var(--ab)}
 .meta{margin-top:2px;font-size:11px;color:#5f6368}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .img,.thumb{display:block;max-width:100%;max-height:240px;margin-top:4px;border-radius:10px}
@@ -151,7 +151,7 @@ button{cursor:pointer}
 .filebox{display:flex;flex-direction:column}
 .fname{font-weight:600;overflow-wrap:anywhere}
 .opts{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}
-.opt{padding:6px 12px;border:1px solid var(--a);border-radius:16px;background:#fff;color:var(--at);font-size:14px;text-align:left}
+.opt{padding:6px 12px;border:1px solid var(--ab);border-radius:16px;background:#fff;color:var(--at);font-size:14px;text-align:left}
 .opt:disabled{cursor:default;opacity:.6}
 .opt.chosen{background:var(--a);color:var(--af);opacity:1}
 .typing{display:flex;gap:4px;padding:0 16px 8px}
@@ -171,7 +171,7 @@ button{cursor:pointer}
 .send{height:40px;padding:0 16px;border-radius:20px;background:var(--a);color:var(--af);font-size:14px;font-weight:600}
 .att{flex:none;width:40px;height:40px;border-radius:50%;color:#3c4043;display:flex;align-items:center;justify-content:center}
 .att svg{width:22px;height:22px}
-.drag .log{outline:2px dashed var(--a);outline-offset:-6px}
+.drag .log{outline:2px dashed var(--ab);outline-offset:-6px}
 @media (max-width:480px){
 .w .panel{top:0;right:0;bottom:0;left:0;width:auto;height:auto;max-height:none;border-radius:0}
 .open .launcher{display:none}
@@ -235,10 +235,13 @@ button{cursor:pointer}
   const fitAccent = () => {
     const c = getComputedStyle(launcher).backgroundColor;
     if (!/^rgb/.test(c)) return;
-    const L = c.match(/[\d.]+/g).slice(0, 3).map(v => (v /= 255) <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    const rgb = c.match(/[\d.]+/g).slice(0, 3);
+    const L = rgb.map(v => (v /= 255) <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
     if (1.05 / (0.2126 * L[0] + 0.7152 * L[1] + 0.0722 * L[2] + 0.05) < 4.5) {
       w.style.setProperty('--af', '#111');
       w.style.setProperty('--at', '#1a1a1a');
+      // Borders on white in a darker shade of the accent (3:1 for controls).
+      w.style.setProperty('--ab', `rgb(${rgb.map(v => v * 0.45 | 0)})`);
     }
   };
 
@@ -436,9 +439,7 @@ button{cursor:pointer}
     const id = cid();
     choices.set(id, m);
     queue({ type: 'choice', id, block: m.f.block, option: o.id }, String(o.label ?? o.id));
-    // The clicked button is now disabled: keep focus in the widget (the log on
-    // touch screens, where focusing the box would pop up the keyboard).
-    (matchMedia('(pointer:coarse)').matches ? log : input).focus({ preventScroll: true });
+    focusIn(); // the clicked button is now disabled
   };
 
   const accepts = (f, list) => !Array.isArray(list) || !list.length || list.some(a => {
@@ -593,6 +594,9 @@ button{cursor:pointer}
   }
 
   // ---- panel ----
+  // focusIn moves focus into the panel: the message box, or the log on touch
+  // screens, where focusing the box would pop up the keyboard.
+  const focusIn = () => (matchMedia('(pointer:coarse)').matches ? log : input).focus({ preventScroll: true });
   const open = (focus = true) => {
     if (isOpen) return;
     isOpen = true;
@@ -602,7 +606,7 @@ button{cursor:pointer}
     unread = 0;
     paintLauncher();
     scrollDown();
-    if (focus) input.focus({ preventScroll: true });
+    if (focus) focusIn();
     emit('open');
   };
   const close = () => {

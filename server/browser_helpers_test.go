@@ -186,6 +186,7 @@ func (p *btParley) Handshakes() []btRequest {
 //	/          host.html, the widget with default options
 //	/consent   host.html with data-consent="required"
 //	/hostile   hostile.html, hostile CSS around the same widget
+//	/options   host.html with every data-* option set
 //
 // It returns the site's origin, http://localhost:PORT.
 func btHostSite(tb testing.TB, parleyURL string) string {
@@ -210,6 +211,7 @@ func btHostSite(tb testing.TB, parleyURL string) string {
 	mux.Handle("GET /{$}", page(host, ""))
 	mux.Handle("GET /consent", page(host, ` data-consent="required"`))
 	mux.Handle("GET /hostile", page(hostile, ""))
+	mux.Handle("GET /options", page(host, ` data-title="Garden help" data-accent="#ffd400" data-position="left" data-lang="de" data-open="true"`))
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	ts := httptest.NewServer(mux)
 	tb.Cleanup(ts.Close)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/parley-chat/parley/storage"
 )
@@ -178,6 +179,7 @@ func TestBrowser_DemoStory(t *testing.T) {
 		}
 		b.waitJS(`__has('bot', 'Got it, thanks!') && __has('bot', "Thanks Ann, we'll be in touch soon. Bye!")`, "the story going on after the file")
 		b.waitJS(`__q('button.att').hidden && __q('.prog').hidden`, "the upload controls gone")
+		b.screenshot(t, "widget-upload-thumbnail.png")
 		sess, err := p.Server().Store.Session(context.Background(), w.Session)
 		if err != nil {
 			t.Fatal(err)
@@ -361,6 +363,7 @@ func TestBrowser_ServerRestart(t *testing.T) {
 	if ob := btEval[string](b, `sessionStorage.getItem('parley:demo:outbox') || ''`); !strings.Contains(ob, `"Ann"`) {
 		t.Errorf("outbox = %q, want the pending message", ob)
 	}
+	b.screenshot(t, "widget-offline-pending.png")
 	time.Sleep(time.Second)
 
 	p.Start()
@@ -477,6 +480,76 @@ func TestBrowser_Consent(t *testing.T) {
 			t.Error("the consent hint shows without data-consent")
 		}
 	})
+}
+
+func TestBrowser_OptionsAndAPI(t *testing.T) {
+	p := btStartParley(t)
+	site := btHostSite(t, p.URL)
+	b := btBrowser(t, browserOptions{})
+	b.navigate(site + "/options")
+	b.waitJS(`__ready.length === 1 && __has('bot', 'What brings you here?')`, "the opening messages")
+
+	// data-open opens the panel without taking the page's focus.
+	b.waitJS(`!__q('#parley-panel').hidden && __q('button.launcher').getAttribute('aria-expanded') === 'true'`, "the panel open on load")
+	if btEval[bool](b, `document.activeElement === document.querySelector('#parley-widget')`) {
+		t.Error("data-open took the focus from the host page")
+	}
+	for _, c := range []struct{ what, expr, want string }{
+		{"title", `__q('.title').textContent + ' / ' + __q('#parley-panel').getAttribute('aria-label')`, "Garden help / Garden help"},
+		{"language", `__q('.w').lang + ' / ' + __q('button.send').textContent + ' / ' + __q('input.in').placeholder`, "de / Senden / Nachricht eingeben\u2026"},
+		{"position", `__q('#parley-panel').getBoundingClientRect().left + ' / ' + __q('button.launcher').getBoundingClientRect().left`, "20 / 20"},
+		// A light accent gets dark text, for contrast.
+		{"accent", `getComputedStyle(__q('button.launcher')).backgroundColor + ' / ' + getComputedStyle(__q('button.launcher')).color`, "rgb(255, 212, 0) / rgb(17, 17, 17)"},
+	} {
+		if got := btEval[string](b, c.expr); got != c.want {
+			t.Errorf("%s = %q, want %q", c.what, got, c.want)
+		}
+	}
+
+	b.screenshot(t, "widget-options-de.png")
+
+	// The JS API and its events.
+	btEval[bool](b, `window.__ev = [], ['open', 'close', 'message'].forEach(e => Parley.on(e, () => __ev.push(e))), true`)
+	btEval[bool](b, `Parley.close(), true`)
+	b.waitJS(`__q('#parley-panel').hidden && __ev.join() === 'close'`, "closed by Parley.close()")
+	btEval[bool](b, `Parley.toggle(), true`)
+	b.waitJS(`!__q('#parley-panel').hidden && __ev.join() === 'close,open'`, "opened by Parley.toggle()")
+	btEval[bool](b, `Parley.setVariables({plan: 'pro', seats: 3}), true`)
+	id := btEval[string](b, `Parley.send('see https://example.org/docs. <img src=x onerror=alert(1)>')`)
+	if id == "" {
+		t.Fatal("Parley.send returned no client id")
+	}
+	b.waitJS(`__has('visitor', 'see https://example.org/docs.') && __has('bot', "I'm a simple demo bot") && __ev.includes('message')`, "the sent text and the bot's answer")
+
+	// Text stays text: the URL is a safe link, the markup is not parsed.
+	bubble := `__qa('.msg.visitor .bubble').pop()`
+	if got := btEval[string](b, bubble+`.textContent`); got != "see https://example.org/docs. <img src=x onerror=alert(1)>" {
+		t.Errorf("bubble text = %q", got)
+	}
+	if got := btEval[string](b, `(a => a ? [a.href, a.target, a.rel, a.textContent].join(' ') : 'no link')(`+bubble+`.querySelector('a'))`); got != "https://example.org/docs _blank noopener noreferrer https://example.org/docs" {
+		t.Errorf("link = %q", got)
+	}
+	if btEval[bool](b, bubble+`.querySelector('img') !== null`) {
+		t.Error("markup in a message became an element")
+	}
+
+	// Host variables are stored with the session, as such.
+	w := b.welcomes()[0]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sess, err := p.Server().Store.Session(context.Background(), w.Session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hv := sess.State.HostVariables
+		if hv["plan"] == "pro" && hv["seats"] == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("host variables = %v, want plan=pro seats=3", hv)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // btMeasure is the geometry and computed style of the widget's parts.
@@ -603,11 +676,29 @@ func TestBrowser_Accessibility(t *testing.T) {
 	b.axe(t, src, "open, email error")
 
 	// Keyboard only: Escape closes and gives focus back to the launcher,
-	// Enter on the launcher opens and focuses the message box.
-	b.do(chromedp.KeyEvent("\x1b"))
+	// Enter on the launcher opens and focuses the message box, Tab reaches
+	// the choices.
+	b.do(chromedp.KeyEvent(kb.Escape))
 	b.waitJS(`__q('#parley-panel').hidden && __root().activeElement === __q('button.launcher')`, "closed by Escape, focus on the launcher")
-	b.do(chromedp.KeyEvent("\r"))
+	b.do(chromedp.KeyEvent(kb.Enter))
 	b.waitJS(`!__q('#parley-panel').hidden && __root().activeElement === __q('input.in')`, "opened by Enter, focus in the message box")
+	b.clearText("input.in")
+	b.typeText("input.in", "ann@example.org\n")
+	b.waitJS(`__has('bot', 'And a phone number')`, "the phone question")
+	b.typeText("input.in", "+49 30 1234567\n")
+	b.waitJS(`__q('button.opt[data-option="yes"]')`, "the file offer")
+	backTab := chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift))
+	b.do(backTab)
+	b.waitJS(`__root().activeElement === __q('button.opt[data-option="no"]')`, "Shift+Tab from the message box to the last choice")
+	b.do(backTab)
+	b.waitJS(`__root().activeElement === __q('button.opt[data-option="yes"]')`, "Shift+Tab to the first choice")
+	b.do(chromedp.KeyEvent(kb.Enter))
+	b.waitJS(`__has('visitor', 'Yes, send a file') && !__q('button.att').hidden`, "the upload prompt, chosen by keyboard")
+	b.axe(t, src, "open, upload prompt")
+
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch))
+	b.waitJS(`innerWidth === 390`, "the phone viewport")
+	b.axe(t, src, "phone, full screen")
 }
 
 func TestBrowser_Screenshots(t *testing.T) {
