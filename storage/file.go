@@ -69,8 +69,9 @@ func (f *File) Ref() FileRef {
 //
 // # Writes and crashes
 //
-// Put writes each chunk in its own small transaction as the bytes arrive,
-// then the record and the index entry together in one last transaction.
+// Put writes each chunk in its own small transaction as the bytes arrive
+// (one commit in flight while the next chunk is read), then the record and
+// the index entry together in one last transaction.
 // Readers look files up by record, so until that last commit the file does
 // not exist for anyone. If Put fails (a read error, a cut connection, the
 // quota, a cancelled context) it deletes the chunks it wrote before it
@@ -124,39 +125,83 @@ func (fs *Files) Put(ctx context.Context, f *File, r io.Reader, q Quota) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	bp := fs.bufs.Get().(*[]byte)
-	defer fs.bufs.Put(bp)
-	buf := *bp
+	// Two buffers: one is read into while the other's chunk commits.
+	bufs := [2]*[]byte{fs.bufs.Get().(*[]byte), fs.bufs.Get().(*[]byte)}
+	defer fs.bufs.Put(bufs[0])
+	defer fs.bufs.Put(bufs[1])
+	cw := &chunkWriter{db: fs.db, id: f.ID, done: make(chan error, 1)}
 
 	h := sha256.New()
 	var size int64
-	n := 0
-	for {
+	for i := 0; ; i++ {
+		// Chunk i-2 used this buffer; its commit ended before chunk
+		// i-1's began.
+		buf := *bufs[i%2]
 		k, rerr := fill(r, buf)
 		if k > 0 {
 			h.Write(buf[:k])
 			size += int64(k)
 			err := ctx.Err()
 			if err == nil {
-				err = fs.db.Update(func(txn *badger.Txn) error { return txn.Set(chunkKey(f.ID, n), buf[:k]) })
+				err = cw.write(buf[:k])
 			}
 			if err != nil {
+				cw.wait()
 				return fs.abort(f.ID, fmt.Errorf("storage: put file chunk: %w", err))
 			}
-			n++
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
+			cw.wait()
 			return fs.abort(f.ID, rerr)
 		}
 	}
-	f.Size, f.SHA256, f.ChunkSize, f.Chunks = size, hex.EncodeToString(h.Sum(nil)), fs.chunkSize, n
+	if err := cw.wait(); err != nil {
+		return fs.abort(f.ID, fmt.Errorf("storage: put file chunk: %w", err))
+	}
+	f.Size, f.SHA256, f.ChunkSize, f.Chunks = size, hex.EncodeToString(h.Sum(nil)), fs.chunkSize, cw.n
 	if err := fs.commit(ctx, f, q); err != nil {
 		return fs.abort(f.ID, err)
 	}
 	return nil
+}
+
+// chunkWriter commits a file's chunks, one small transaction each, with
+// one commit in flight while the caller reads and hashes the next chunk.
+type chunkWriter struct {
+	db   *badger.DB
+	id   string
+	n    int        // chunks written
+	done chan error // the result of the commit in flight
+	busy bool       // a commit is in flight
+}
+
+// write waits for the previous commit, then starts committing b as the
+// next chunk. b must not change until the next write or wait returns.
+func (w *chunkWriter) write(b []byte) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	txn := w.db.NewTransaction(true)
+	if err := txn.Set(chunkKey(w.id, w.n), b); err != nil {
+		txn.Discard()
+		return err
+	}
+	w.n++
+	w.busy = true
+	txn.CommitWith(func(err error) { w.done <- err })
+	return nil
+}
+
+// wait returns the result of the commit in flight, if any.
+func (w *chunkWriter) wait() error {
+	if !w.busy {
+		return nil
+	}
+	w.busy = false
+	return <-w.done
 }
 
 // abort deletes what Put wrote of the file and returns err, joined with
