@@ -359,6 +359,9 @@ button{cursor:pointer}
     let lastV = -1;
     msgs.forEach((m, i) => { if (m.from === 'visitor') lastV = i; });
     msgs.forEach((m, i) => m.opts && [...m.opts.children].forEach(b => {
+      // After a reload the choice is known from the visitor's next message.
+      const next = m.chosen == null && msgs.slice(i + 1).find(x => x.from === 'visitor');
+      if (next && next.text === b.textContent) m.chosen = b.dataset.option;
       const on = m.chosen === b.dataset.option;
       b.disabled = m.chosen != null || i < lastV;
       b.classList.toggle('chosen', on);

@@ -203,6 +203,10 @@ func TestBrowser_DemoStory(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
 		after := b.messages()
 		btSameLog(t, after, before)
+		if got := btEval[string](b, `__qa('button.opt[aria-pressed="true"]').map(b => b.dataset.option).join()`); got != "demo,yes" {
+			t.Errorf("options shown as chosen after the reload: %q, want demo,yes", got)
+		}
+		b.waitJS(`__qa('.msg.visitor .filebox').every(f => f.querySelector('img.thumb'))`, "the thumbnails after the reload")
 		stored := storedMessages(t, p, w1.Session)
 		if len(stored) != len(after) {
 			t.Errorf("the widget shows %d messages, the store has %d", len(after), len(stored))
