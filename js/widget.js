@@ -390,8 +390,12 @@ button{cursor:pointer}
     byCid.clear();
     log.setAttribute('aria-busy', 'true'); // do not read the whole history aloud again
     log.textContent = '';
-    (Array.isArray(list) ? list : []).forEach(add);
-    outbox.forEach(o => build({ cid: o.f.id, from: 'visitor', f: {}, text: o.t, pending: true }));
+    list = Array.isArray(list) ? list : [];
+    list.forEach(add);
+    // Unacked messages stay pending, unless the history shows them stored
+    // (the ack was lost); the resend still gets their ack.
+    const refs = new Set(list.map(f => f && f.ref));
+    outbox.forEach(o => refs.has(o.f.id) || build({ cid: o.f.id, from: 'visitor', f: {}, text: o.t, pending: true }));
     log.setAttribute('aria-busy', 'false');
     refresh();
     scrollDown();

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,10 +70,11 @@ type btParley struct {
 	addr string
 	URL  string // http://127.0.0.1:PORT
 
-	mu   sync.Mutex
-	srv  *server.Server
-	ts   *httptest.Server
-	reqs []btRequest
+	mu    sync.Mutex
+	srv   *server.Server
+	ts    *httptest.Server
+	reqs  []btRequest
+	conns []*btConn // hijacked connections (WebSockets)
 }
 
 // btStartParley starts Parley on a new data dir and a free port.
@@ -113,7 +116,7 @@ func (p *btParley) serve(ln net.Listener) {
 			WebSocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket"),
 		})
 		p.mu.Unlock()
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(btHijackWriter{w, p}, r)
 	}))
 	ts.Listener.Close()
 	ts.Listener = ln
@@ -167,6 +170,63 @@ func (p *btParley) Requests(path string) []btRequest {
 		}
 	}
 	return out
+}
+
+// LoseAcks makes Parley's open WebSockets swallow everything the server
+// writes: it still reads, stores and acks, but the browser hears nothing.
+func (p *btParley) LoseAcks() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.mute.Store(true)
+	}
+}
+
+// CutSockets drops Parley's open WebSockets as a broken network does: the
+// TCP connections close without a WebSocket close frame.
+func (p *btParley) CutSockets() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Conn.Close()
+	}
+}
+
+// btHijackWriter hands the gateway a connection the test controls when it
+// hijacks the request for a WebSocket.
+type btHijackWriter struct {
+	http.ResponseWriter
+	p *btParley
+}
+
+func (w btHijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	bc := &btConn{Conn: c}
+	w.p.mu.Lock()
+	w.p.conns = append(w.p.conns, bc)
+	w.p.mu.Unlock()
+	// Writes go through bc, reads stay on the server's buffered reader.
+	return bc, bufio.NewReadWriter(rw.Reader, bufio.NewWriter(bc)), nil
+}
+
+func (w btHijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// btConn is a hijacked connection whose writes can be swallowed.
+type btConn struct {
+	net.Conn
+	mute atomic.Bool
+}
+
+func (c *btConn) Write(b []byte) (int, error) {
+	if c.mute.Load() {
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
 }
 
 // Handshakes returns the WebSocket handshakes received so far.

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -405,6 +406,62 @@ func TestBrowser_ServerRestart(t *testing.T) {
 	hs := p.Handshakes()
 	if n := len(hs) - 1; n < 1 || n > 2 {
 		t.Errorf("%d handshakes after the restart, want 1 or 2", n)
+	}
+}
+
+func TestBrowser_LostAck(t *testing.T) {
+	p := btStartParley(t)
+	site := btHostSite(t, p.URL)
+	b := btBrowser(t, browserOptions{})
+	b.navigate(site + "/")
+	b.waitJS(`__ready.length === 1`, "the welcome")
+	w := b.welcomes()[0]
+	b.walkToName()
+
+	// The message reaches Parley and is stored, but its ack never reaches
+	// the browser; then the connection breaks.
+	p.LoseAcks()
+	b.typeText("input.in", "Ann\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.ContainsFunc(storedMessages(t, p, w.Session), func(m storage.Message) bool { return m.Text == "Ann" }) {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not stored")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !btEval[bool](b, `__msgs().some(m => m.text === 'Ann' && m.pending)`) {
+		t.Fatalf("the message is not pending while its ack is lost\n%s", b.state())
+	}
+	// Count the copies of the message the log ever shows from here on.
+	btEval[bool](b, `window.__most = 1, new MutationObserver(() => { __most = Math.max(__most,
+	  __msgs().filter(m => m.from === 'visitor' && m.text === 'Ann').length) }).observe(__q('#parley-log'), {childList: true, subtree: true}), true`)
+	p.CutSockets()
+
+	// The widget reconnects, learns from the history that the message is
+	// stored, and shows it once; the store holds it once.
+	b.waitJSFor(`__ready.length === 2 && __has('bot', 'Nice to meet you, Ann!')`, "the reconnect", 20*time.Second)
+	b.waitJS(`!sessionStorage.getItem('parley:demo:outbox')`, "an empty outbox")
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
+	n := 0
+	for _, m := range b.messages() {
+		if m.From == "visitor" && m.Text == "Ann" {
+			n++
+			if m.Pending || m.ID == "" {
+				t.Errorf("the message is still pending: %+v", m)
+			}
+		}
+	}
+	if most := btEval[int](b, `__most`); n != 1 || most != 1 {
+		t.Errorf("the widget shows the message %d times (at most %d), want once\n%s", n, most, b.state())
+	}
+	stored := 0
+	for _, m := range storedMessages(t, p, w.Session) {
+		if m.Text == "Ann" {
+			stored++
+		}
+	}
+	if stored != 1 {
+		t.Errorf("the store holds the message %d times, want once", stored)
 	}
 }
 
