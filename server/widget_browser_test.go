@@ -144,6 +144,7 @@ func TestBrowser_DemoStory(t *testing.T) {
 		b.waitJS(`__has('bot', "Hmm, that doesn't look like an email address.")`, "the server's retry message")
 		b.waitJS(`__q('#parley-error').textContent !== '' && __q('input.in').value === 'ann..b@example.org'`, "the error and the value given back")
 		b.waitJS(`(m => m[m.length - 1].from === 'bot' && m[m.length - 1].text.includes("What's your email address?"))(__msgs())`, "the email question asked again")
+		b.screenshot(t, "widget-email-error.png")
 		if got := visitors(); got != before {
 			t.Errorf("the refused email stays in the log: %d visitor messages, want %d\n%s", got, before, b.state())
 		}
@@ -515,6 +516,8 @@ func TestBrowser_Consent(t *testing.T) {
 			t.Error("the consent hint is hidden")
 		}
 		traces(t, p, b)
+		b.waitJS(`__has('bot', 'What brings you here?')`, "the opening messages")
+		b.screenshot(t, "widget-consent-hint.png")
 		// The consent is remembered: a reload connects at once.
 		b.reload()
 		b.waitJS(`__ready.length === 1 && __ready[0].resumed`, "the welcome after the reload, without opening")
