@@ -85,8 +85,10 @@ type Limits struct {
 	// files, 200 MiB).
 	Quota storage.Quota
 	// MaxConcurrent caps the uploads streaming at once; more wait for a
-	// slot (default 16). Each holds a 256 KiB chunk buffer.
+	// slot (default 16). Each holds two 256 KiB chunk buffers.
 	MaxConcurrent int
+	// IdleTimeout ends an upload whose body stops arriving (default 30 s).
+	IdleTimeout time.Duration
 }
 
 func (l *Limits) setDefaults() {
@@ -110,6 +112,9 @@ func (l *Limits) setDefaults() {
 	}
 	if l.MaxConcurrent <= 0 {
 		l.MaxConcurrent = 16
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = 30 * time.Second
 	}
 }
 

@@ -42,8 +42,6 @@ const (
 	// readAhead is what the multipart reader may buffer beyond the part
 	// it parses; budgets allow for it.
 	readAhead = 4 << 10
-	// idleTimeout ends an upload whose body stops arriving.
-	idleTimeout = 30 * time.Second
 	// slotWait is how long an upload waits for a free slot.
 	slotWait = 10 * time.Second
 )
@@ -139,7 +137,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (*storage.File,
 	}
 	defer release()
 
-	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, limit+slack), rc: http.NewResponseController(w)}
+	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, limit+slack), rc: http.NewResponseController(w), idle: h.lim.IdleTimeout}
 	form := newForm(body, boundary, h.lim)
 	part, rawName, err := form.nextFile()
 	if err != nil {
@@ -174,6 +172,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (*storage.File,
 			return nil, errQuota
 		case src.err != nil && errors.Is(err, src.err):
 			return nil, classify(err, body, tooLarge)
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			// The client went away between chunks.
+			return nil, errIncomplete
 		}
 		return nil, err
 	}
@@ -298,10 +299,11 @@ func fill(r io.Reader, buf []byte) (int, error) {
 // bodyReader is the request body under the multipart reader: it records
 // the body's failures (a cut connection, the size cap) and pushes the
 // read deadline on while bytes keep coming, so a stalled upload ends
-// after idleTimeout instead of holding its slot.
+// after idle instead of holding its slot.
 type bodyReader struct {
 	r       io.Reader
 	rc      *http.ResponseController
+	idle    time.Duration
 	err     error
 	renewAt time.Time
 }
@@ -310,8 +312,8 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	if now := time.Now(); now.After(b.renewAt) {
 		// Not every ResponseWriter supports deadlines (httptest's
 		// recorder does not); then there is nothing to push on.
-		_ = b.rc.SetReadDeadline(now.Add(idleTimeout))
-		b.renewAt = now.Add(time.Second)
+		_ = b.rc.SetReadDeadline(now.Add(b.idle))
+		b.renewAt = now.Add(b.idle / 30)
 	}
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {

@@ -1,6 +1,7 @@
 package fileupload
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -469,5 +472,44 @@ func TestUpload_LargeStreamed(t *testing.T) {
 	}
 	if got := e.keysByPrefix(); got["fc/"] != (n+storage.FileChunkSize-1)/storage.FileChunkSize {
 		t.Errorf("chunks %v", got)
+	}
+}
+
+func TestUpload_Stalled(t *testing.T) {
+	// A body that stops arriving ends the upload (and frees its slot)
+	// after the idle timeout, leaving nothing.
+	e := newTestEnv(t, Limits{IdleTimeout: 300 * time.Millisecond, MaxConcurrent: 1}, storage.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(e.h.Upload))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const boundary = "stallboundary"
+	head := "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"
+	fmt.Fprintf(conn, "POST /v1/upload?site=%s&session=%s HTTP/1.1\r\nHost: x\r\n%s: %s\r\nContent-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n",
+		testSite, testSession, TokenHeader, e.keys.Sign(testSite, testVisitor), boundary, 900<<10)
+	conn.Write([]byte(head))
+	conn.Write(append(samplePNG(t), make([]byte, 300<<10)...))
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a answer
+	json.NewDecoder(resp.Body).Decode(&a)
+	if resp.StatusCode != http.StatusBadRequest || a.Code != "upload_incomplete" {
+		t.Errorf("got %d %q, want 400 upload_incomplete", resp.StatusCode, a.Code)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("answered after %v", d)
+	}
+	e.expectNothingStored()
+	// The slot is free again.
+	if a := e.upload(filePart("a.png", "image/png", samplePNG(t))); a.status != http.StatusCreated {
+		t.Errorf("next upload: %d %s", a.status, a.Code)
 	}
 }

@@ -138,6 +138,10 @@ func (fs *Files) Put(ctx context.Context, f *File, r io.Reader, q Quota) error {
 		// i-1's began.
 		buf := *bufs[i%2]
 		k, rerr := fill(r, buf)
+		if rerr != nil && rerr != io.EOF {
+			cw.wait()
+			return fs.abort(f.ID, rerr)
+		}
 		if k > 0 {
 			h.Write(buf[:k])
 			size += int64(k)
@@ -152,10 +156,6 @@ func (fs *Files) Put(ctx context.Context, f *File, r io.Reader, q Quota) error {
 		}
 		if rerr == io.EOF {
 			break
-		}
-		if rerr != nil {
-			cw.wait()
-			return fs.abort(f.ID, rerr)
 		}
 	}
 	if err := cw.wait(); err != nil {
