@@ -79,20 +79,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (*storage.File,
 	if siteID == "" || sessionID == "" {
 		return nil, errBadRequest
 	}
-	ids := h.visitors(r, siteID)
-	if len(ids) == 0 {
-		return nil, errUnauthorized
-	}
-	sess, err := h.cfg.Records.Session(ctx, sessionID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return nil, errNoSession
-	case err != nil:
+	sess, err := h.ownSession(r, siteID, sessionID)
+	if err != nil {
 		return nil, err
-	case sess.Site != siteID:
-		return nil, errNoSession
-	case !slices.Contains(ids, sess.VisitorID):
-		return nil, errNotOwner
 	}
 	accept, maxBytes, err := h.cfg.Sessions.UploadRules(ctx, siteID, sessionID)
 	switch {
@@ -103,24 +92,10 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (*storage.File,
 	case err != nil:
 		return nil, err
 	}
-	if maxBytes <= 0 {
-		maxBytes = h.lim.DefaultMaxBytes
-	}
-
-	// The quota, as far as committed files tell; Put checks it again as
-	// it commits, with the real size.
 	now := h.cfg.Now()
-	used, err := h.cfg.Files.DayUsage(ctx, sess.VisitorID, now)
+	limit, tooLarge, err := h.fileCap(ctx, sess.VisitorID, maxBytes, now)
 	if err != nil {
 		return nil, err
-	}
-	leftFiles, leftBytes := h.lim.Quota.Remaining(used)
-	if leftFiles == 0 || leftBytes == 0 {
-		return nil, errQuota
-	}
-	limit, tooLarge := maxBytes, errTooLarge(maxBytes)
-	if leftBytes >= 0 && leftBytes < limit {
-		limit, tooLarge = leftBytes, errQuota
 	}
 	// Room for the boundaries, the part headers and the small fields.
 	slack := int64(h.lim.MaxParts) * int64(h.lim.MaxPartHeaderBytes+h.lim.MaxFieldBytes+256)
@@ -192,6 +167,50 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (*storage.File,
 	}
 	h.log.Info("file uploaded", "site", siteID, "session", sessionID, "file", rec.ID, "size", rec.Size, "type", rec.Type)
 	return rec, nil
+}
+
+// ownSession returns the session if the request proves the visitor who
+// owns it and it is on the site.
+func (h *Handler) ownSession(r *http.Request, siteID, sessionID string) (*storage.Session, error) {
+	ids := h.visitors(r, siteID)
+	if len(ids) == 0 {
+		return nil, errUnauthorized
+	}
+	sess, err := h.cfg.Records.Session(r.Context(), sessionID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, errNoSession
+	case err != nil:
+		return nil, err
+	case sess.Site != siteID:
+		return nil, errNoSession
+	case !slices.Contains(ids, sess.VisitorID):
+		return nil, errNotOwner
+	}
+	return sess, nil
+}
+
+// fileCap returns how many bytes the visitor's file may have: the rules'
+// cap (the default for none), or less when the day's quota has less left;
+// and the error for a file past it (413, or 429 when the quota is the
+// cap). The quota is as far as committed files tell; Put checks it again
+// as it commits, with the real size.
+func (h *Handler) fileCap(ctx context.Context, visitorID string, maxBytes int64, now time.Time) (int64, *Error, error) {
+	if maxBytes <= 0 {
+		maxBytes = h.lim.DefaultMaxBytes
+	}
+	used, err := h.cfg.Files.DayUsage(ctx, visitorID, now)
+	if err != nil {
+		return 0, nil, err
+	}
+	leftFiles, leftBytes := h.lim.Quota.Remaining(used)
+	if leftFiles == 0 || leftBytes == 0 {
+		return 0, nil, errQuota
+	}
+	if leftBytes >= 0 && leftBytes < maxBytes {
+		return leftBytes, errQuota, nil
+	}
+	return maxBytes, errTooLarge(maxBytes), nil
 }
 
 // multipartBoundary returns the boundary of a multipart/form-data request.
