@@ -1,10 +1,13 @@
 package widget
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -22,6 +25,7 @@ type conn struct {
 	g    *Gateway
 	ws   *websocket.Conn
 	site *Site
+	ip   netip.Addr // the per-address cap's key
 
 	visitor       string // the visitor ID, provisional until hello
 	knownByCookie bool   // the cookie named an existing visitor: hello's token cannot change it
@@ -30,9 +34,17 @@ type conn struct {
 	live *liveSession // the session, after hello
 
 	// Transport timers, in Gateway.mono nanoseconds.
-	opened   int64
-	lastRead atomic.Int64 // the last frame or pong read
-	flags    atomic.Uint32
+	opened     int64
+	lastRead   atomic.Int64 // the last frame or pong read
+	writeSince atomic.Int64 // when the write in progress began; 0 if none
+	flags      atomic.Uint32
+
+	// The frame a worker runs for the reader (see workers).
+	inType    websocket.MessageType
+	inData    []byte
+	inLimited bool // over the rate: answer rate_limited, do not run it
+	taskDone  sync.WaitGroup
+	panicked  any
 
 	// Token bucket for MsgRate; the reading goroutine's alone.
 	tokens   float64
@@ -50,6 +62,7 @@ const (
 	flagHello   uint32 = 1 << iota // hello was answered
 	flagPinging                    // a ping is in flight
 	flagClosing                    // closing: nothing more is written
+	flagCached                     // a turn ran since the session's cache was last trimmed
 )
 
 // setFlag sets f and reports whether it was clear.
@@ -69,11 +82,8 @@ func (c *conn) run() {
 			c.g.hub.release(c.live)
 		}
 	}()
-	// Turns run on the gateway's context, so a shutdown cancels a store
-	// write that is stuck; reads take none, so they allocate no timer.
-	ctx := c.g.baseCtx
 	for {
-		typ, data, err := c.ws.Read(context.Background())
+		typ, buf, err := c.read()
 		if err != nil {
 			// A frame over the read limit has already been answered with 1009
 			// by the library; anything else is the peer leaving, a close we
@@ -84,55 +94,74 @@ func (c *conn) run() {
 		c.lastRead.Store(now)
 		c.g.Stats.FramesIn.Add(1)
 		c.beginTurn()
-		if !c.allow(now) {
-			if c.rateLimited(data) {
+		c.inType, c.inData, c.inLimited = typ, buf.Bytes(), !c.allow(now)
+		if c.inLimited {
+			c.refused++
+			if c.refused > c.g.cfg.RateLimitClose {
+				readBufs.Put(buf)
+				c.g.Stats.countClosed(closedRateLimit)
+				c.endTurn()
+				c.closeFromReader(websocket.StatusPolicyViolation, "too many messages")
 				return
 			}
 		} else {
 			c.refused = 0
-			c.frame(ctx, typ, data)
 		}
+		c.g.workers.run(c)
+		c.inData = nil
+		readBufs.Put(buf)
+		c.flags.Or(flagCached)
 		c.endTurn()
 	}
 }
 
-// frame runs one client frame.
-func (c *conn) frame(ctx context.Context, typ websocket.MessageType, data []byte) {
-	if typ != websocket.MessageText {
+// readBufs hold frames between the socket and the turn that parses them,
+// so reading a frame allocates nothing in the steady state.
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// read reads one frame into a buffer from readBufs.
+func (c *conn) read() (websocket.MessageType, *bytes.Buffer, error) {
+	typ, r, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	buf := readBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		readBufs.Put(buf)
+		return 0, nil, err
+	}
+	return typ, buf, nil
+}
+
+// runFrame runs the frame the reader left in c.in*, on a worker. Turns run on
+// the gateway's context, so a shutdown cancels a store write that hangs.
+func (c *conn) runFrame() {
+	if c.inLimited {
+		// Over the rate: refused, not stored. The ref is taken from the
+		// frame, so the client knows what to send again.
+		var ref string
+		if f, err := ParseClientFrame(c.inData); err == nil {
+			ref = f.ID
+		}
+		c.fail(ref, &FrameError{"rate_limited", "too many messages: wait a moment and send this again"})
+		return
+	}
+	if c.inType != websocket.MessageText {
 		c.fail("", &FrameError{"bad_frame", "frames are JSON text messages"})
 		return
 	}
-	f, err := ParseClientFrame(data)
+	f, err := ParseClientFrame(c.inData)
 	if err != nil {
 		c.fail("", err)
 		return
 	}
-	if err := c.handle(ctx, f); err != nil {
+	if err := c.handle(c.g.baseCtx, f); err != nil {
 		c.fail(f.ID, err)
 	}
 	if c.live != nil {
 		c.flags.Or(flagHello)
 	}
-}
-
-// rateLimited answers a frame over the rate with error rate_limited (its
-// ref taken from the frame, so the client knows what to send again) and,
-// after RateLimitClose of them in a row, closes with 1008. It reports
-// whether the connection is closed.
-func (c *conn) rateLimited(data []byte) (closed bool) {
-	c.refused++
-	if c.refused > c.g.cfg.RateLimitClose {
-		c.g.Stats.countClosed(closedRateLimit)
-		c.endTurn()
-		c.closeFromReader(websocket.StatusPolicyViolation, "too many messages")
-		return true
-	}
-	var ref string
-	if f, err := ParseClientFrame(data); err == nil {
-		ref = f.ID
-	}
-	c.fail(ref, &FrameError{"rate_limited", "too many messages: wait a moment and send this again"})
-	return false
 }
 
 // beginTurn marks the reader as busy with a turn: frames queued for this
@@ -210,17 +239,14 @@ func (c *conn) drain() {
 	}
 }
 
-// write sends one frame within WriteTimeout. On a timeout the library has
-// closed the socket: the client stopped reading and is dropped.
+// write sends one frame. The keepalive timer watches writeSince and drops
+// a client whose write takes longer than WriteTimeout (it stopped reading),
+// which spares every write a context and a timer of its own.
 func (c *conn) write(b []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.g.cfg.WriteTimeout)
-	err := c.ws.Write(ctx, websocket.MessageText, b)
-	cancel()
+	c.writeSince.Store(c.g.mono())
+	err := c.ws.Write(context.Background(), websocket.MessageText, b)
+	c.writeSince.Store(0)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			c.g.Stats.SlowDropped.Add(1)
-			c.g.Stats.countClosed(closedSlow)
-		}
 		return err
 	}
 	c.g.Stats.FramesOut.Add(1)
@@ -295,4 +321,53 @@ func (c *conn) fail(ref string, err error) {
 	}
 	c.g.Stats.countError(fe.Code)
 	c.enqueue(encode(errorFrame{Type: "error", Ref: ref, Code: fe.Code, Message: fe.Message}))
+}
+
+// workers run the turns of all connections. A turn (JSON, the story, the
+// store) needs a deep stack; run on the reading goroutine it would grow
+// that stack for good, and every idle connection would keep it. Workers
+// are started when none is free and end after idling for workerIdle.
+type workers struct {
+	tasks chan *conn
+}
+
+const workerIdle = 2 * time.Second
+
+// run runs c.runFrame on a worker and waits for it; a panic there is raised
+// again here, on the connection's own goroutine, as if it had run here.
+// Only c's reading goroutine calls it.
+func (p *workers) run(c *conn) {
+	c.taskDone.Add(1)
+	select {
+	case p.tasks <- c:
+	default:
+		go p.work(c)
+	}
+	c.taskDone.Wait()
+	if v := c.panicked; v != nil {
+		c.panicked = nil
+		panic(v)
+	}
+}
+
+func (p *workers) work(c *conn) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		runTask(c)
+		t.Reset(workerIdle)
+		select {
+		case c = <-p.tasks:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+func runTask(c *conn) {
+	defer func() {
+		c.panicked = recover()
+		c.taskDone.Done()
+	}()
+	c.runFrame()
 }

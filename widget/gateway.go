@@ -134,6 +134,8 @@ type Gateway struct {
 	keys  *identity.Keyring
 	sites map[string]*Site
 	hub   hub
+	// workers run the turns, off the connections' own goroutines.
+	workers workers
 	// Stats counts connections, frames, errors and store latency.
 	Stats Stats
 
@@ -156,14 +158,15 @@ type Gateway struct {
 func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site) *Gateway {
 	cfg.setDefaults()
 	g := &Gateway{
-		cfg:   cfg,
-		store: store,
-		keys:  keys,
-		sites: make(map[string]*Site, len(sites)),
-		conns: make(map[*conn]struct{}),
-		perIP: make(map[netip.Addr]int32),
-		hub:   hub{sessions: make(map[string]*liveSession)},
-		epoch: time.Now(),
+		cfg:     cfg,
+		store:   store,
+		keys:    keys,
+		sites:   make(map[string]*Site, len(sites)),
+		conns:   make(map[*conn]struct{}),
+		perIP:   make(map[netip.Addr]int32),
+		hub:     hub{sessions: make(map[string]*liveSession)},
+		epoch:   time.Now(),
+		workers: workers{tasks: make(chan *conn)},
 	}
 	g.baseCtx, g.cancelFn = context.WithCancel(context.Background())
 	for _, s := range sites {
@@ -186,24 +189,45 @@ func (g *Gateway) Active(sessionID string) bool { return g.hub.active(sessionID)
 // unknown site, 403 for an Origin the site does not allow, 503 while
 // shutting down or when the global or per-address connection cap is
 // reached. The visitor cookie is (re)set on the handshake response.
+//
+// Its goroutine then reads the socket for as long as it is open; the
+// handshake runs in a function of its own so that its large frame is off
+// the stack while the connection idles in Read.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := g.accept(w, r)
+	if c == nil {
+		return
+	}
+	defer g.release(c.ip)
+	if !g.track(c) {
+		c.ws.Close(websocket.StatusGoingAway, "shutting down")
+		return
+	}
+	defer g.untrack(c)
+	c.run()
+}
+
+// accept checks the request, reserves a connection slot and upgrades. It
+// returns nil, having answered the request, if it cannot.
+//
+//go:noinline
+func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
 	site := g.sites[r.URL.Query().Get("site")]
 	if site == nil {
 		http.Error(w, "unknown site", http.StatusNotFound)
-		return
+		return nil
 	}
 	if !site.AllowsOrigin(r.Header.Get("Origin")) {
 		http.Error(w, "origin not allowed for this site", http.StatusForbidden)
-		return
+		return nil
 	}
 	ip := ipKey(g.cfg.ClientIP(r), r)
 	if refused := g.admit(ip); refused != "" {
 		g.Stats.countRefused(refused)
 		w.Header().Set("Retry-After", strconv.Itoa(5))
 		http.Error(w, refusedText[refused], http.StatusServiceUnavailable)
-		return
+		return nil
 	}
-	defer g.release(ip)
 
 	// A valid cookie for a known visitor settles who this is. Otherwise the
 	// ID is provisional: a token in hello may still name the visitor.
@@ -222,14 +246,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipVerify: true,
 	})
 	if err != nil {
+		g.release(ip)
 		g.cfg.Logger.Debug("websocket accept failed", "err", err)
-		return
+		return nil
 	}
 	ws.SetReadLimit(g.cfg.ReadLimit)
 	c := &conn{
 		g:             g,
 		ws:            ws,
 		site:          site,
+		ip:            ip,
 		visitor:       vid,
 		knownByCookie: fromCookie,
 		device:        deviceOf(r.UserAgent()),
@@ -237,12 +263,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lastRead.Store(c.opened)
 	c.tokens, c.refilled = float64(g.cfg.MsgBurst), c.opened
-	if !g.track(c) {
-		ws.Close(websocket.StatusGoingAway, "shutting down")
-		return
-	}
-	defer g.untrack(c)
-	c.run()
+	return c
 }
 
 // Reasons a handshake is refused with 503, for the error text and metrics.

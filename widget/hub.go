@@ -1,6 +1,7 @@
 package widget
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/parley-chat/parley/storage"
@@ -17,13 +18,18 @@ type hub struct {
 // liveSession is a session in use. mu serialises its turns: a turn reads
 // the state, runs the story and writes the result, and two tabs (or a tab
 // and an upload) must not interleave.
+//
+// It is kept small, as every idle visitor holds one: the first socket is
+// held inline (most sessions have one tab), and the cached record is
+// dropped by the keepalive timer once the session's sockets are quiet.
 type liveSession struct {
 	id   string
 	refs int // holders: sockets and in-flight uploads
 
 	mu    sync.Mutex
-	cache *storage.Session // the latest stored record, under mu
-	conns map[*conn]struct{}
+	cache *storage.Session // the latest stored record, under mu; nil when quiet
+	first *conn            // the sockets, under mu: the first tab inline,
+	more  []*conn          // any others here
 }
 
 // acquire returns the live session for id, creating it, and counts a holder.
@@ -32,7 +38,7 @@ func (h *hub) acquire(id string) *liveSession {
 	defer h.mu.Unlock()
 	ls := h.sessions[id]
 	if ls == nil {
-		ls = &liveSession{id: id, conns: make(map[*conn]struct{})}
+		ls = &liveSession{id: id}
 		h.sessions[id] = ls
 	}
 	ls.refs++
@@ -59,19 +65,51 @@ func (h *hub) active(id string) bool {
 	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	return len(ls.conns) > 0
+	return ls.first != nil || len(ls.more) > 0
 }
 
 // join and leave attach a socket; callers hold ls.mu.
-func (ls *liveSession) join(c *conn)  { ls.conns[c] = struct{}{} }
-func (ls *liveSession) leave(c *conn) { delete(ls.conns, c) }
+func (ls *liveSession) join(c *conn) {
+	if ls.first == nil {
+		ls.first = c
+		return
+	}
+	ls.more = append(ls.more, c)
+}
+
+func (ls *liveSession) leave(c *conn) {
+	if ls.first == c {
+		ls.first = nil
+		if n := len(ls.more); n > 0 {
+			ls.first = ls.more[n-1]
+			ls.more = ls.more[:n-1]
+		}
+	} else if i := slices.Index(ls.more, c); i >= 0 {
+		ls.more = slices.Delete(ls.more, i, i+1)
+	}
+	if len(ls.more) == 0 {
+		ls.more = nil
+	}
+}
 
 // broadcast queues frame on every socket of the session but skip.
 // Callers hold ls.mu.
 func (ls *liveSession) broadcast(frame []byte, skip *conn) {
-	for c := range ls.conns {
+	if ls.first != nil && ls.first != skip {
+		ls.first.enqueue(frame)
+	}
+	for _, c := range ls.more {
 		if c != skip {
 			c.enqueue(frame)
 		}
+	}
+}
+
+// trim drops the cached record of a quiet session, unless a turn holds
+// the session now; the next turn reads it from the store again.
+func (ls *liveSession) trim() {
+	if ls.mu.TryLock() {
+		ls.cache = nil
+		ls.mu.Unlock()
 	}
 }

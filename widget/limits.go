@@ -62,7 +62,7 @@ func (c *conn) allow(now int64) bool {
 // quiet ones. No connection owns a goroutine or ticker for this.
 func (g *Gateway) keepalive() {
 	cfg := &g.cfg
-	tick := min(cfg.PingInterval, cfg.HandshakeTimeout, cfg.IdleTimeout) / 4
+	tick := min(cfg.PingInterval, cfg.HandshakeTimeout, cfg.IdleTimeout, cfg.WriteTimeout) / 4
 	tick = max(10*time.Millisecond, min(tick, time.Second))
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -89,8 +89,14 @@ type sweepAction struct {
 const (
 	sweepHelloTimeout int8 = iota + 1
 	sweepIdle
+	sweepWriteTimeout
 	sweepPing
+	sweepTrim
 )
+
+// cacheIdle is how long a session's sockets must be quiet before its
+// cached record is dropped, leaving an idle visitor only its socket.
+const cacheIdle = 10 * time.Second
 
 // sweep collects, under g.mu, the connections that need an action now.
 func (g *Gateway) sweep(due []sweepAction) []sweepAction {
@@ -100,15 +106,22 @@ func (g *Gateway) sweep(due []sweepAction) []sweepAction {
 	defer g.mu.Unlock()
 	for c := range g.conns {
 		flags := c.flags.Load()
+		if flags&flagClosing != 0 {
+			continue
+		}
 		silent := time.Duration(now - c.lastRead.Load())
+		writing := c.writeSince.Load()
 		switch {
-		case flags&flagClosing != 0:
 		case flags&flagHello == 0 && time.Duration(now-c.opened) > cfg.HandshakeTimeout:
 			due = append(due, sweepAction{c, sweepHelloTimeout})
+		case writing != 0 && time.Duration(now-writing) > cfg.WriteTimeout:
+			due = append(due, sweepAction{c, sweepWriteTimeout})
 		case silent > cfg.IdleTimeout:
 			due = append(due, sweepAction{c, sweepIdle})
 		case silent > cfg.PingInterval && flags&flagPinging == 0:
 			due = append(due, sweepAction{c, sweepPing})
+		case silent > cacheIdle && flags&(flagCached|flagHello) == flagCached|flagHello:
+			due = append(due, sweepAction{c, sweepTrim})
 		}
 	}
 	return due
@@ -123,9 +136,18 @@ func (a sweepAction) do() {
 	case sweepIdle:
 		c.g.Stats.countClosed(closedIdle)
 		c.closeDead()
+	case sweepWriteTimeout:
+		// The client stopped reading: closing the socket ends the write.
+		c.g.Stats.SlowDropped.Add(1)
+		c.g.Stats.countClosed(closedSlow)
+		c.closeDead()
 	case sweepPing:
 		if c.setFlag(flagPinging) {
 			go c.ping()
 		}
+	case sweepTrim:
+		// c.live was set before flagHello, and never changes after.
+		c.flags.And(^flagCached)
+		c.live.trim()
 	}
 }

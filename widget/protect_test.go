@@ -422,3 +422,40 @@ func TestProtect_NoGoroutineLeak(t *testing.T) {
 	})
 	t.Logf("goroutines: %d before, %d after %d cycles", before, now, cycles)
 }
+
+func TestLimit_IdleFootprint(t *testing.T) {
+	// An idle connection holds its reading goroutine, on a stack that a
+	// turn has not grown, and nothing else: no writer, no ticker.
+	e := mustEnv(t, widget.Config{MaxConnsPerIP: -1, MsgRate: -1})
+	const n = 200
+	warm := e.dial(newBrowser())
+	warm.hello(map[string]any{})
+	warm.untilPrompt()
+	time.Sleep(3 * time.Second) // the warm-up turn's worker ends
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	g0 := runtime.NumGoroutine()
+	for range n {
+		c := e.dial(newBrowser())
+		c.hello(map[string]any{"page": "http://localhost:5173/"})
+		c.untilPrompt()
+		c.send(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
+		c.expect("ack")
+		c.untilPrompt()
+	}
+	waitFor(t, 10*time.Second, "goroutines beyond one per connection", func() bool {
+		return runtime.NumGoroutine()-g0 == n
+	})
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	stack := float64(after.StackInuse-before.StackInuse) / n
+	t.Logf("per idle connection: 1 goroutine, %.0f B of stack (client and server heap: %.0f B)", stack, float64(after.HeapInuse-before.HeapInuse)/n)
+	limit := 8.5 * 1024
+	if raceEnabled {
+		limit *= 2
+	}
+	if stack > limit {
+		t.Errorf("stack per idle connection = %.0f B, want at most %.0f", stack, limit)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package widget_test
+
+const raceEnabled = false
