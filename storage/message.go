@@ -78,8 +78,9 @@ type FileRef struct {
 
 // Ack is the receipt for a stored visitor message.
 type Ack struct {
-	ID string    `json:"id"`
-	At time.Time `json:"at"`
+	ID   string    `json:"id"`
+	At   time.Time `json:"at"`
+	Text string    `json:"text,omitempty"` // the message text as stored (an input normalised)
 }
 
 // Turn is one step of a conversation, written atomically by RecordTurn.
@@ -146,7 +147,7 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 			}
 			next.rollMessage(m, &v)
 			if m.From == FromVisitor && ack.ID == "" {
-				ack = Ack{ID: m.ID, At: m.At}
+				ack = Ack{ID: m.ID, At: m.At, Text: m.Text}
 			}
 		}
 		for _, in := range t.Inputs {

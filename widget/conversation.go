@@ -81,7 +81,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		st := sess.State
 		reply := site.Story.Begin(&st, now)
 		t := &storage.Turn{SessionID: sess.ID, Messages: reply.Messages, State: &st, Touch: now}
-		if _, err = g.record(ctx, ls, t); err != nil {
+		if _, err = g.record(ctx, site, ls, t); err != nil {
 			return err
 		}
 		opening = t.Messages
@@ -133,7 +133,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		// A resend gets the original ack and stores nothing, whatever it says.
 		ack, err := g.store.Ack(ctx, ls.id, f.ID)
 		if err == nil {
-			c.enqueue(encode(ackFrame{Type: "ack", Ref: f.ID, ID: ack.ID, At: rfc3339(ack.At)}))
+			c.enqueue(encode(toAck(f.ID, ack)))
 			return nil
 		}
 		if !errors.Is(err, storage.ErrNotFound) {
@@ -180,7 +180,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 			st.HostVariables = map[string]string{}
 		}
 		maps.Copy(st.HostVariables, f.Variables)
-		_, err := g.record(ctx, ls, &storage.Turn{SessionID: ls.id, State: &st})
+		_, err := g.record(ctx, c.site, ls, &storage.Turn{SessionID: ls.id, State: &st})
 		return err
 	}
 
@@ -188,11 +188,11 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	if reply.Input != nil {
 		t.Inputs = []storage.Input{*reply.Input}
 	}
-	ack, err := g.record(ctx, ls, t)
+	ack, err := g.record(ctx, c.site, ls, t)
 	if err != nil {
 		return err
 	}
-	c.enqueue(encode(ackFrame{Type: "ack", Ref: f.ID, ID: ack.ID, At: rfc3339(ack.At)}))
+	c.enqueue(encode(toAck(f.ID, ack)))
 	ls.broadcast(encode(toFrame(&t.Messages[0])), c)
 	for i := range t.Messages[1:] {
 		ls.broadcast(encode(toFrame(&t.Messages[1+i])), nil)
@@ -208,7 +208,7 @@ func (c *conn) reask(ctx context.Context, ls *liveSession, ref string, cause err
 		return
 	}
 	t := &storage.Turn{SessionID: ls.id, Messages: msgs, Touch: now}
-	if _, err := c.g.record(ctx, ls, t); err != nil {
+	if _, err := c.g.record(ctx, c.site, ls, t); err != nil {
 		c.fail("", err)
 		return
 	}
@@ -233,7 +233,14 @@ func (g *Gateway) session(ctx context.Context, ls *liveSession) (*storage.Sessio
 
 // record stores a turn, timing the write, and refreshes the cache.
 // Callers hold ls.mu.
-func (g *Gateway) record(ctx context.Context, ls *liveSession, t *storage.Turn) (storage.Ack, error) {
+func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *storage.Turn) (storage.Ack, error) {
+	// An upload prompt without its own cap carries the site's, so the
+	// widget can check a file's size before sending it.
+	for i := range t.Messages {
+		if u := t.Messages[i].Upload; u != nil && u.MaxBytes <= 0 {
+			t.Messages[i].Upload = &storage.UploadPrompt{Accept: u.Accept, MaxBytes: site.UploadMaxBytes}
+		}
+	}
 	start := time.Now()
 	sess, ack, _, err := g.store.RecordTurn(ctx, t)
 	g.Stats.observeWrite(time.Since(start))

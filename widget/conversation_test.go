@@ -2,6 +2,7 @@ package widget_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -61,7 +62,9 @@ func TestConversation_DemoStory(t *testing.T) {
 		t.Fatalf("after the email got %q, want ask_phone", p.Block)
 	}
 	c.send(map[string]any{"type": "input", "id": "c5", "block": "ask_phone", "value": "030 1234567"})
-	c.expect("ack")
+	if ack := c.expect("ack"); ack.Text != "+49301234567" {
+		t.Fatalf("phone ack text = %q, want the stored E.164 form", ack.Text)
+	}
 	if p := c.untilPrompt(); p.Block != "offer_file" {
 		t.Fatalf("after the phone got %q, want offer_file", p.Block)
 	}
@@ -415,4 +418,29 @@ func mustParseURL(tb testing.TB, s string) *url.URL {
 		tb.Fatal(err)
 	}
 	return u
+}
+
+func TestConversation_UploadPromptCarriesSiteCap(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	c := e.dial(newBrowser())
+	walkToEmail(t, c)
+	c.send(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@example.org"})
+	c.expect("ack")
+	c.untilPrompt()
+	c.send(map[string]any{"type": "text", "id": "c4", "text": "+49 30 1234567"})
+	c.expect("ack")
+	c.untilPrompt()
+	c.send(map[string]any{"type": "choice", "id": "c5", "block": "offer_file", "option": "yes"})
+	c.expect("ack")
+	p := c.untilPrompt()
+	var up struct {
+		Accept   []string `json:"accept"`
+		MaxBytes int64    `json:"maxBytes"`
+	}
+	if p.Upload == nil || json.Unmarshal(*p.Upload, &up) != nil {
+		t.Fatalf("prompt %+v has no upload", p)
+	}
+	if up.MaxBytes != 10<<20 || len(up.Accept) == 0 {
+		t.Fatalf("upload prompt = %+v, want the site's 10 MiB cap and an accept list", up)
+	}
 }

@@ -144,6 +144,11 @@ type ackFrame struct {
 	Ref  string `json:"ref"`
 	ID   string `json:"id"`
 	At   string `json:"at"`
+	Text string `json:"text,omitempty"` // the text as stored: an input normalised (a phone in E.164)
+}
+
+func toAck(ref string, a storage.Ack) ackFrame {
+	return ackFrame{Type: "ack", Ref: ref, ID: a.ID, At: rfc3339(a.At), Text: a.Text}
 }
 
 type errorFrame struct {

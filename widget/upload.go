@@ -28,6 +28,10 @@ func (g *Gateway) UploadRules(ctx context.Context, siteID, sessionID string) (ac
 	if err != nil {
 		return nil, 0, err
 	}
+	// A session idle past its timeout is over: a file cannot move it on.
+	if g.cfg.Now().Sub(sess.LastActivityAt) >= site.SessionTimeout {
+		return nil, 0, ErrNoUpload
+	}
 	if b := site.Story.PendingUpload(&sess.State); b != nil {
 		max := b.MaxBytes
 		if max <= 0 {
@@ -64,7 +68,7 @@ func (g *Gateway) FileUploaded(ctx context.Context, siteID, sessionID string, f 
 	reply := site.Story.Uploaded(&st, f, now)
 	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f}
 	t := &storage.Turn{SessionID: sessionID, Messages: append([]storage.Message{msg}, reply.Messages...), State: &st}
-	if _, err := g.record(ctx, ls, t); err != nil {
+	if _, err := g.record(ctx, site, ls, t); err != nil {
 		return storage.Message{}, err
 	}
 	for i := range t.Messages {
