@@ -25,6 +25,11 @@ type Config struct {
 	AdminToken string // admin bearer token; generated into DataDir when empty
 	SyncWrites bool   // fsync every commit (survives power loss, costs latency)
 
+	// RetentionDays maps a site ID to the days a visitor's data is kept
+	// after its last activity, 0 for ever; sites not in it keep
+	// DefaultRetentionDays (lifecycle.go).
+	RetentionDays map[string]int
+
 	Sites  []*widget.Site
 	Limits widget.Config
 
@@ -59,6 +64,9 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		return nil, err
 	}
 	cfg.Sites = sites
+	if cfg.RetentionDays, err = loadRetentionDays(cfg.ConfigFile); err != nil { // lifecycle.go
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -94,6 +102,7 @@ type siteFile struct {
 	UploadMaxBytes   int64    `json:"uploadMaxBytes"`
 	FreeUploads      bool     `json:"freeUploads"`
 	FreeUploadAccept []string `json:"freeUploadAccept"`
+	RetentionDays    *int     `json:"retentionDays"` // read by loadRetentionDays (lifecycle.go)
 }
 
 type configFile struct {

@@ -20,6 +20,7 @@ func (s *Server) routes() {
 	// API and console (admin_routes.go).
 	s.uploadRoutes()
 	s.adminRoutes()
+	s.lifecycleRoutes()
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", "no such endpoint")

@@ -30,6 +30,7 @@ type Server struct {
 
 	mux  *http.ServeMux
 	http *http.Server
+	life lifecycle // retention sweeps and value-log GC (lifecycle.go)
 }
 
 // New opens the store and keys in cfg.DataDir and builds the routes. The
@@ -82,6 +83,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startLifecycle()
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -94,6 +96,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	errHTTP := s.http.Shutdown(ctx)
 	errWS := s.Gateway.Shutdown(ctx)
+	s.stopLifecycle()
 	return errors.Join(errHTTP, errWS, s.Store.Close())
 }
 
@@ -103,5 +106,6 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	errWS := s.Gateway.Shutdown(ctx)
+	s.stopLifecycle()
 	return errors.Join(errWS, s.Store.Close())
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -77,6 +78,9 @@ func (b *Bulk) Add(v *Visitor, sessions []BulkSession) error {
 		counts[string(usageKey(sess.Site, sess.StartedAt.UTC().Format("20060102"), sess.Bot, sess.Version, sess.Channel))]++
 	}
 	if err := setJSON(b.wb, key("v", v.ID), v); err != nil {
+		return err
+	}
+	if err := indexSeen(b.wb, time.Time{}, v); err != nil { // retention.go
 		return err
 	}
 	b.mu.Lock()

@@ -129,6 +129,7 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 		if err := getJSON(txn, key("v", old.VisitorID), &v); err != nil {
 			return err
 		}
+		seen := v.LastSeenAt
 		next := old
 		next.Inputs = append([]Input(nil), old.Inputs...)
 		next.Files = append([]FileRef(nil), old.Files...)
@@ -176,6 +177,9 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 			return err
 		}
 		if err := putJSON(txn, key("v", v.ID), &v); err != nil {
+			return err
+		}
+		if err := indexSeen(txn, seen, &v); err != nil { // retention.go
 			return err
 		}
 		sess = &next

@@ -119,16 +119,22 @@ func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) er
 	defer s.usageMu.Unlock()
 	err := s.update(ctx, func(txn *badger.Txn) error {
 		var stored Visitor
+		var seen time.Time // the stored visitor's LastSeenAt; zero for a new one
 		switch err := getJSON(txn, key("v", v.ID), &stored); {
 		case errors.Is(err, ErrNotFound):
 			stored = *v
 		case err != nil:
 			return err
+		default:
+			seen = stored.LastSeenAt
 		}
 		if sess.StartedAt.After(stored.LastSeenAt) {
 			stored.LastSeenAt = sess.StartedAt
 		}
 		if err := putJSON(txn, key("v", v.ID), &stored); err != nil {
+			return err
+		}
+		if err := indexSeen(txn, seen, &stored); err != nil { // retention.go
 			return err
 		}
 		*v = stored

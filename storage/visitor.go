@@ -105,7 +105,10 @@ func (s *Store) CreateVisitor(ctx context.Context, v *Visitor) error {
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		return putJSON(txn, key("v", v.ID), v)
+		if err := putJSON(txn, key("v", v.ID), v); err != nil {
+			return err
+		}
+		return indexSeen(txn, time.Time{}, v) // retention.go
 	})
 	if err != nil {
 		return fmt.Errorf("storage: create visitor: %w", err)

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// DefaultRetentionDays is how long a site keeps the data of a visitor not
+// seen since, when its config names no retentionDays (the Chatlayer seed's
+// 30 days of inactivity).
+const DefaultRetentionDays = 30
+
+// Lifecycle timings: the first retention sweep runs a minute after the
+// server starts serving (not during start-up, nor in short tests), then
+// hourly; value-log GC every ten minutes.
+var (
+	sweepDelay    = time.Minute
+	sweepInterval = time.Hour
+	gcInterval    = 10 * time.Minute
+)
+
+// lifecycle runs the store's background maintenance while the server
+// serves: retention sweeps and value-log GC.
+type lifecycle struct {
+	once   sync.Once
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startLifecycle starts the maintenance loops, once; Serve calls it.
+func (s *Server) startLifecycle() {
+	s.life.once.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.life.cancel, s.life.done = cancel, make(chan struct{})
+		go func() {
+			defer close(s.life.done)
+			s.maintain(ctx)
+		}()
+	})
+}
+
+// stopLifecycle stops the maintenance loops and waits for them, so the
+// store can close; safe to call when they never started.
+func (s *Server) stopLifecycle() {
+	s.life.once.Do(func() {}) // nothing starts after this
+	if s.life.cancel != nil {
+		s.life.cancel()
+		<-s.life.done
+	}
+}
+
+// maintain builds the retention index of an older store, then sweeps and
+// collects garbage on their schedules until ctx ends.
+func (s *Server) maintain(ctx context.Context) {
+	if n, err := s.Store.BuildSeenIndex(ctx); err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("retention: building the index failed", "err", err)
+		}
+	} else if n > 0 {
+		s.log.Info("retention: indexed the visitors of an older store", "visitors", n)
+	}
+	sweep := time.NewTimer(sweepDelay)
+	defer sweep.Stop()
+	gc := time.NewTicker(gcInterval)
+	defer gc.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sweep.C:
+			s.SweepRetention(ctx)
+			sweep.Reset(sweepInterval)
+		case <-gc.C:
+			s.collectGarbage(ctx)
+		}
+	}
+}
+
+// Retention is the configured retention of every site: the config's
+// retentionDays, else DefaultRetentionDays. Sites no longer configured
+// keep their data: deleting is not done on a guess.
+func (s *Server) Retention() storage.Retention {
+	r := storage.Retention{Sites: map[string]time.Duration{}}
+	for _, site := range s.cfg.Sites {
+		days, ok := s.cfg.RetentionDays[site.ID]
+		if !ok {
+			days = DefaultRetentionDays
+		}
+		r.Sites[site.ID] = time.Duration(days) * 24 * time.Hour
+	}
+	return r
+}
+
+// SweepRetention erases the visitors whose site's retention has passed
+// since they were last seen, as of the configured clock, and logs what it
+// did. The maintenance loop calls it hourly.
+func (s *Server) SweepRetention(ctx context.Context) (storage.SweepResult, error) {
+	start := time.Now()
+	res, err := s.Store.SweepRetention(ctx, s.cfg.Now(), s.Retention())
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("retention sweep failed", "err", err, "visitors", res.Visitors)
+		return res, err
+	}
+	if res.Visitors > 0 || res.Stale > 0 {
+		s.log.Info("retention sweep", "visitors", res.Visitors, "sessions", res.Sessions, "files", res.Files,
+			"keys", res.Keys, "staleEntries", res.Stale, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return res, err
+}
+
+// collectGarbage runs value-log GC and logs what it reclaimed.
+func (s *Server) collectGarbage(ctx context.Context) {
+	n, err := s.Store.CollectGarbage(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Error("value-log gc failed", "err", err)
+	case n > 0:
+		s.log.Info("value-log gc", "filesRewritten", n)
+	}
+}
+
+// loadRetentionDays reads the sites' retentionDays from the config file:
+// site ID to days, for the sites that set it. No file means none.
+func loadRetentionDays(path string) (map[string]int, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var cf configFile
+	if err := json.NewDecoder(strings.NewReader(string(b))).Decode(&cf); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	days := map[string]int{}
+	for _, sf := range cf.Sites {
+		if sf.RetentionDays == nil {
+			continue
+		}
+		if *sf.RetentionDays < 0 {
+			return nil, fmt.Errorf("config %s: site %s: %w", path, sf.ID, errors.New("retentionDays is negative (0 keeps data forever)"))
+		}
+		days[sf.ID] = *sf.RetentionDays
+	}
+	return days, nil
+}

@@ -1,0 +1,504 @@
+package storage
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// EraseResult counts what EraseVisitor deleted.
+type EraseResult struct {
+	Visitor  bool // the visitor record existed
+	Sessions int  // sessions deleted, with their messages and acks
+	Messages int  // messages deleted
+	Files    int  // files deleted, with their chunks
+	Keys     int  // keys deleted in all, index entries included
+}
+
+// eraseRounds bounds how often EraseVisitor starts over because the
+// visitor got a new session or file while it was being erased.
+const eraseRounds = 5
+
+// deleteBatch is how many keys one write batch deletes before it is
+// flushed: far under Badger's transaction limits at any key size we use.
+const deleteBatch = 10000
+
+// EraseVisitor deletes the visitor and everything recorded of it: its
+// record, every session with its messages and acks, every file with its
+// chunks, and every index entry of these (activity, facets, search terms,
+// retention). Usage counters are aggregates and stay. Erasing a visitor
+// that does not exist does nothing and is no error.
+//
+// Each session goes in the order that keeps the store consistent if the
+// process dies half-way: first the record with its index entries in one
+// transaction (a turn in flight on it conflicts, and later turns find no
+// session), then its messages and acks, last the visitor's pointer to it,
+// so a second EraseVisitor finds and finishes what is left. Files go the
+// same way: record, chunks, pointer. The visitor record goes last, in a
+// transaction that checks no session or file was added meanwhile.
+//
+// A browser that comes back with the visitor's cookie after the erase is
+// recorded afresh, as a new visitor with the same ID.
+func (s *Store) EraseVisitor(ctx context.Context, id string) (EraseResult, error) {
+	var res EraseResult
+	if id == "" || strings.Contains(id, "/") {
+		return res, fmt.Errorf("storage: erase visitor: bad id %q", id)
+	}
+	for round := 0; round < eraseRounds; round++ {
+		sids, err := s.keySuffixes(key("vs", id, ""))
+		if err != nil {
+			return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
+		}
+		for _, sid := range sids {
+			if err := s.eraseSession(ctx, id, sid, &res); err != nil {
+				return res, fmt.Errorf("storage: erase visitor %s: session %s: %w", id, sid, err)
+			}
+		}
+		fids, err := s.keySuffixes(key("vf", id, ""))
+		if err != nil {
+			return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
+		}
+		for _, fid := range fids {
+			if err := s.eraseFile(ctx, id, fid, &res); err != nil {
+				return res, fmt.Errorf("storage: erase visitor %s: file %s: %w", id, fid, err)
+			}
+		}
+		// The visitor's own activity index is emptied session by session
+		// above; this catches entries of sessions that were already gone.
+		n, err := s.deletePrefix(ctx, key("iv", id, ""))
+		res.Keys += n
+		if err != nil {
+			return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
+		}
+		done, err := s.eraseVisitorRecord(ctx, id, &res)
+		if err != nil {
+			return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
+		}
+		if done {
+			return res, nil
+		}
+	}
+	return res, fmt.Errorf("storage: erase visitor %s: it kept getting new sessions or files; try again", id)
+}
+
+// eraseSession deletes one session of the visitor and everything under it.
+func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *EraseResult) error {
+	existed := false
+	var keys int
+	err := s.update(ctx, func(txn *badger.Txn) error {
+		existed, keys = false, 0
+		var sess Session
+		switch err := getJSON(txn, key("s", sid), &sess); {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		if sess.VisitorID != visitorID {
+			// Not this visitor's: drop only the stray pointer below.
+			return nil
+		}
+		existed = true
+		ks, err := indexKeys(&sess)
+		if err != nil {
+			return err
+		}
+		for _, k := range append(ks, key("s", sid)) {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		keys = len(ks) + 1
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res.Keys += keys
+	if existed {
+		res.Sessions++
+	}
+	n, err := s.deletePrefix(ctx, key("m", sid, ""))
+	res.Keys += n
+	res.Messages += n
+	if err != nil {
+		return err
+	}
+	n, err = s.deletePrefix(ctx, key("c", sid, ""))
+	res.Keys += n
+	if err != nil {
+		return err
+	}
+	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Delete(key("vs", visitorID, sid)) }); err != nil {
+		return err
+	}
+	res.Keys++
+	return nil
+}
+
+// eraseFile deletes one file of the visitor: record, chunks, pointer.
+func (s *Store) eraseFile(ctx context.Context, visitorID, fid string, res *EraseResult) error {
+	existed := false
+	err := s.update(ctx, func(txn *badger.Txn) error {
+		existed = false
+		switch _, err := txn.Get(fileKey(fid)); {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		existed = true
+		return txn.Delete(fileKey(fid))
+	})
+	if err != nil {
+		return err
+	}
+	if existed {
+		res.Files++
+		res.Keys++
+	}
+	n, err := s.deletePrefix(ctx, chunkPrefix(fid))
+	res.Keys += n
+	if err != nil {
+		return err
+	}
+	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Delete(visitorFileKey(visitorID, fid)) }); err != nil {
+		return err
+	}
+	res.Keys++
+	return nil
+}
+
+// eraseVisitorRecord deletes the visitor record with its retention entry
+// and search terms, unless a session or file was added meanwhile (done is
+// false then). Reading the record makes a concurrent CreateSession
+// conflict with the delete.
+func (s *Store) eraseVisitorRecord(ctx context.Context, id string, res *EraseResult) (done bool, err error) {
+	existed, keys := false, 0
+	err = s.update(ctx, func(txn *badger.Txn) error {
+		done, existed, keys = false, false, 0
+		var v Visitor
+		switch err := getJSON(txn, key("v", id), &v); {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			existed = true
+		}
+		for _, p := range [][]byte{key("vs", id, ""), key("vf", id, "")} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+			it.Rewind()
+			more := it.Valid()
+			it.Close()
+			if more {
+				return nil
+			}
+		}
+		done = true
+		if !existed {
+			return nil
+		}
+		ks := [][]byte{key("v", id), seenKey(v.Site, v.LastSeenAt, id)}
+		// The terms of its inputs went with its sessions; these are the
+		// same words, in case a session was lost before its terms.
+		for _, f := range []string{v.Name, v.Email, v.Phone} {
+			for _, t := range contactTerms(f) {
+				ks = append(ks, key("iq", escapeTerm(t), id))
+			}
+		}
+		for _, k := range ks {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		keys = len(ks)
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if existed {
+		res.Visitor = true
+	}
+	res.Keys += keys
+	return done, nil
+}
+
+// keySuffixes returns what follows prefix in each key under it.
+func (s *Store) keySuffixes(prefix []byte) ([]string, error) {
+	var out []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			out = append(out, string(it.Item().Key()[len(prefix):]))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// deletePrefix deletes every key under prefix in write batches of at most
+// deleteBatch keys, and returns how many it deleted. Use it only for keys
+// that nothing writes any more (the children of a deleted record).
+func (s *Store) deletePrefix(ctx context.Context, prefix []byte) (int, error) {
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var keys [][]byte
+		err := s.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+			defer it.Close()
+			for it.Rewind(); it.Valid() && len(keys) < deleteBatch; it.Next() {
+				keys = append(keys, it.Item().KeyCopy(nil))
+			}
+			return nil
+		})
+		if err != nil || len(keys) == 0 {
+			return total, err
+		}
+		wb := s.db.NewWriteBatch()
+		for _, k := range keys {
+			if err := wb.Delete(k); err != nil {
+				wb.Cancel()
+				return total, err
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			return total, err
+		}
+		total += len(keys)
+		if len(keys) < deleteBatch {
+			return total, nil
+		}
+	}
+}
+
+// keyRecorder is a kvWriter that notes the keys set and writes nothing.
+type keyRecorder struct{ keys [][]byte }
+
+func (r *keyRecorder) Set(k, _ []byte) error { r.keys = append(r.keys, k); return nil }
+func (r *keyRecorder) Delete([]byte) error   { return nil }
+
+// indexKeys returns every index key of the session: what indexing it
+// afresh writes, which incremental maintenance keeps equal to what is
+// stored. Going through indexSession keeps erasure complete whatever
+// indexes it grows.
+func indexKeys(sess *Session) ([][]byte, error) {
+	var r keyRecorder
+	if err := indexSession(&r, nil, sess); err != nil {
+		return nil, err
+	}
+	return r.keys, nil
+}
+
+// ExportFormat names the layout of WriteExport's document.
+const ExportFormat = "parley-visitor-export/1"
+
+// ExportSession is a session in an export: the record (state, variables,
+// inputs, files) with its messages, oldest first.
+type ExportSession struct {
+	*Session
+	Messages []Message `json:"messages"`
+}
+
+// ExportFile is a file in an export: its record and the path an admin
+// downloads it from.
+type ExportFile struct {
+	*File
+	Download string `json:"download,omitempty"`
+}
+
+// WriteExport writes everything recorded of the visitor as one JSON
+// document to w: the format, the time of the export, the visitor record,
+// every session with its state and messages, and every file's record with
+// its download path (download(fileID), nil for none). It reads one
+// snapshot of the store, session by session, so its memory does not grow
+// with the visitor's history. It returns ErrNotFound, having written
+// nothing, for an unknown visitor.
+func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, at time.Time, download func(fileID string) string) error {
+	err := s.db.View(func(txn *badger.Txn) error {
+		var v Visitor
+		if err := getJSON(txn, key("v", visitorID), &v); err != nil {
+			return err
+		}
+		ew := &exportWriter{w: bufio.NewWriterSize(w, 32<<10)}
+		ew.raw("{\n")
+		ew.field("format", ExportFormat, true)
+		ew.field("exportedAt", at.UTC(), true)
+		ew.field("visitor", &v, true)
+		ew.raw(`  "sessions": [`)
+		sids, err := suffixesIn(txn, key("vs", visitorID, ""))
+		if err != nil {
+			return err
+		}
+		for i, sid := range sids {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var sess Session
+			switch err := getJSON(txn, key("s", sid), &sess); {
+			case errors.Is(err, ErrNotFound):
+				continue // erased meanwhile
+			case err != nil:
+				return err
+			}
+			msgs, err := messagesIn(txn, sid)
+			if err != nil {
+				return err
+			}
+			ew.item(i, ExportSession{Session: &sess, Messages: msgs})
+		}
+		ew.end(len(sids), "],\n")
+		ew.raw(`  "files": [`)
+		fids, err := suffixesIn(txn, key("vf", visitorID, ""))
+		if err != nil {
+			return err
+		}
+		for i, fid := range fids {
+			var f File
+			switch err := getJSON(txn, fileKey(fid), &f); {
+			case errors.Is(err, ErrNotFound):
+				continue
+			case err != nil:
+				return err
+			}
+			ef := ExportFile{File: &f}
+			if download != nil {
+				ef.Download = download(f.ID)
+			}
+			ew.item(i, ef)
+		}
+		ew.end(len(fids), "]\n}\n")
+		return ew.flush()
+	})
+	if err != nil {
+		return fmt.Errorf("storage: export visitor %s: %w", visitorID, err)
+	}
+	return nil
+}
+
+// exportWriter writes an indented JSON document piece by piece, keeping
+// the first error.
+type exportWriter struct {
+	w   *bufio.Writer
+	err error
+	n   int // items written in the current list
+}
+
+func (e *exportWriter) raw(s string) {
+	if e.err == nil {
+		_, e.err = e.w.WriteString(s)
+	}
+}
+
+func (e *exportWriter) json(prefix string, v any) {
+	if e.err != nil {
+		return
+	}
+	b, err := json.MarshalIndent(v, prefix, "  ")
+	if err != nil {
+		e.err = err
+		return
+	}
+	_, e.err = e.w.Write(b)
+}
+
+func (e *exportWriter) field(name string, v any, comma bool) {
+	e.raw(`  "` + name + `": `)
+	e.json("  ", v)
+	if comma {
+		e.raw(",")
+	}
+	e.raw("\n")
+}
+
+// item writes one element of a list; i == 0 starts the list.
+func (e *exportWriter) item(i int, v any) {
+	if i == 0 {
+		e.n = 0
+	}
+	if e.n > 0 {
+		e.raw(",")
+	}
+	e.raw("\n    ")
+	e.json("    ", v)
+	e.n++
+}
+
+// end closes a list of total candidates with closing.
+func (e *exportWriter) end(total int, closing string) {
+	if total > 0 && e.n > 0 {
+		e.raw("\n  ")
+	}
+	e.raw(closing)
+	e.n = 0
+}
+
+func (e *exportWriter) flush() error {
+	if e.err != nil {
+		return e.err
+	}
+	return e.w.Flush()
+}
+
+// suffixesIn returns what follows prefix in each key under it.
+func suffixesIn(txn *badger.Txn, prefix []byte) ([]string, error) {
+	var out []string
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		out = append(out, string(it.Item().Key()[len(prefix):]))
+	}
+	return out, nil
+}
+
+// messagesIn returns the session's messages, oldest first.
+func messagesIn(txn *badger.Txn, sid string) ([]Message, error) {
+	msgs := []Message{}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: key("m", sid, ""), PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		var m Message
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &m) }); err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// VisitorFiles returns the records of the visitor's files, oldest first.
+func (s *Store) VisitorFiles(ctx context.Context, visitorID string) ([]*File, error) {
+	var files []*File
+	err := s.db.View(func(txn *badger.Txn) error {
+		fids, err := suffixesIn(txn, key("vf", visitorID, ""))
+		if err != nil {
+			return err
+		}
+		for _, fid := range fids {
+			var f File
+			switch err := getJSON(txn, fileKey(fid), &f); {
+			case errors.Is(err, ErrNotFound):
+				continue
+			case err != nil:
+				return err
+			}
+			files = append(files, &f)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: visitor files: %w", err)
+	}
+	return files, nil
+}

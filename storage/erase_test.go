@@ -1,0 +1,357 @@
+package storage_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// lcVisitor is a visitor seeded by lcSeed, with every ID it owns.
+type lcVisitor struct {
+	ID       string
+	Site     string
+	Sessions []string
+	Files    []string
+}
+
+// ids lists every ID that no key or value may mention once it is erased.
+func (v lcVisitor) ids() []string {
+	return append(append([]string{v.ID}, v.Sessions...), v.Files...)
+}
+
+// lcSeed records a visitor of site with n sessions through the write path
+// the gateway uses: each session gets a choice, a name, an email and a
+// phone input, tags, a goal, and (withFile) an uploaded file of 600 KB, so
+// every kind of key and index entry exists. The first session starts at t0,
+// the others an hour apart.
+func lcSeed(tb testing.TB, s *storage.Store, site string, t0 time.Time, name, email string, n int, withFile bool) lcVisitor {
+	tb.Helper()
+	ctx := context.Background()
+	fs := storage.NewFiles(s)
+	out := lcVisitor{ID: storage.NewID(t0), Site: site}
+	for i := 0; i < n; i++ {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		v := &storage.Visitor{ID: out.ID, Site: site, Channel: "web", CreatedAt: t0, LastSeenAt: at,
+			Device: storage.Device{OS: "Linux", Browser: "Firefox 121"}}
+		sess := &storage.Session{ID: storage.NewID(at), Site: site, VisitorID: out.ID, Bot: "demo", Version: "1", Channel: "web",
+			Device: v.Device, Page: "https://example.org/p?v=" + out.ID, StartedAt: at}
+		if err := s.CreateSession(ctx, v, sess); err != nil {
+			tb.Fatal(err)
+		}
+		out.Sessions = append(out.Sessions, sess.ID)
+		st := storage.State{Current: "menu", Reached: []string{"welcome", "menu"}}
+		turn := func(clientID string, dt time.Duration, msgs []storage.Message, inputs []storage.Input, st storage.State) {
+			tb.Helper()
+			for j := range msgs {
+				msgs[j].At = at.Add(dt)
+			}
+			for j := range inputs {
+				inputs[j].At = at.Add(dt)
+			}
+			_, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, ClientID: clientID, Messages: msgs, Inputs: inputs, State: &st})
+			if err != nil {
+				tb.Fatal(err)
+			}
+		}
+		turn("", 0, []storage.Message{{From: storage.FromBot, Kind: storage.KindBot, Text: "What brings you here?", Block: "menu",
+			Options: []storage.Option{{ID: "demo", Label: "Show me a demo"}}}}, nil, st)
+		st.Reached, st.Current, st.Previous = append(st.Reached, "ask_name"), "ask_name", "menu"
+		turn("c1", time.Second, []storage.Message{
+			{From: storage.FromVisitor, Kind: storage.KindChoice, Block: "menu", Option: "demo", Text: "Show me a demo", ClientID: "c1"},
+			{From: storage.FromBot, Kind: storage.KindBot, Text: "What's your first name?", Block: "ask_name"},
+		}, nil, st)
+		st.Variables = map[string]string{"first_name": name}
+		turn("c2", 2*time.Second, []storage.Message{
+			{From: storage.FromVisitor, Kind: storage.KindInput, Block: "ask_name", Text: name, Value: name, ClientID: "c2"},
+		}, []storage.Input{{Block: "ask_name", Variable: "first_name", Kind: "text", Value: name}}, st)
+		st.Variables["email"] = email
+		st.Tags, st.Goals = []string{"test-address"}, []string{"lead"}
+		st.Reached = append(st.Reached, "ask_email", "lead")
+		turn("c3", 3*time.Second, []storage.Message{
+			{From: storage.FromVisitor, Kind: storage.KindInput, Block: "ask_email", Text: email, Value: email, ClientID: "c3"},
+		}, []storage.Input{{Block: "ask_email", Variable: "email", Kind: "email", Value: email}}, st)
+		phone := fmt.Sprintf("+49 30 %07d", i)
+		turn("c4", 4*time.Second, []storage.Message{
+			{From: storage.FromVisitor, Kind: storage.KindInput, Block: "ask_phone", Text: phone, Value: phone, ClientID: "c4"},
+		}, []storage.Input{{Block: "ask_phone", Variable: "phone", Kind: "phone", Value: phone}}, st)
+		if withFile {
+			f := &storage.File{ID: storage.NewID(at.Add(5 * time.Second)), Site: site, VisitorID: out.ID, SessionID: sess.ID,
+				Name: "scan-" + out.ID + ".pdf", Type: "application/pdf", UploadedAt: at.Add(5 * time.Second)}
+			if err := fs.Put(ctx, f, bytes.NewReader(bytes.Repeat([]byte(out.ID), 600_000/26)), storage.Quota{}); err != nil {
+				tb.Fatal(err)
+			}
+			ref := f.Ref()
+			turn("", 5*time.Second, []storage.Message{{From: storage.FromVisitor, Kind: storage.KindFile, Text: f.Name, File: &ref}}, nil, st)
+			out.Files = append(out.Files, f.ID)
+		}
+	}
+	return out
+}
+
+// dumpStore returns every key of the store with its value.
+func dumpStore(tb testing.TB, s *storage.Store) map[string][]byte {
+	tb.Helper()
+	all := map[string][]byte{}
+	err := s.DB().View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			all[string(it.Item().KeyCopy(nil))] = v
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return all
+}
+
+// mentions returns the first of ids that k or v contains.
+func mentions(k string, v []byte, ids []string) string {
+	for _, id := range ids {
+		if strings.Contains(k, id) || bytes.Contains(v, []byte(id)) {
+			return id
+		}
+	}
+	return ""
+}
+
+// assertGone scans the whole store for keys and values that mention the
+// visitor, and checks that every other key is as it was in before.
+func assertGone(tb testing.TB, s *storage.Store, gone lcVisitor, before map[string][]byte) {
+	tb.Helper()
+	after := dumpStore(tb, s)
+	for k, v := range after {
+		if id := mentions(k, v, gone.ids()); id != "" {
+			tb.Errorf("key %q (value %.80q) still mentions %s", k, v, id)
+		}
+		if old, ok := before[k]; before != nil && !ok {
+			tb.Errorf("key %q appeared", k)
+		} else if before != nil && !bytes.Equal(old, v) {
+			tb.Errorf("key %q changed", k)
+		}
+	}
+	for k, v := range before {
+		if mentions(k, v, gone.ids()) != "" {
+			continue
+		}
+		if _, ok := after[k]; !ok {
+			tb.Errorf("key %q of someone else was deleted", k)
+		}
+	}
+}
+
+// assertSound fails the test if Verify finds any inconsistency.
+func assertSound(tb testing.TB, s *storage.Store) *storage.VerifyReport {
+	tb.Helper()
+	r, err := s.Verify(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, p := range r.Problems {
+		tb.Errorf("verify: %s", p)
+	}
+	return r
+}
+
+// assertNotInViews checks that no admin view lists the visitor.
+func assertNotInViews(tb testing.TB, s *storage.Store, gone lcVisitor, email string) {
+	tb.Helper()
+	ctx := context.Background()
+	for _, q := range []storage.UserQuery{{}, {Flags: storage.FlagInputs | storage.FlagEngaged | storage.FlagFiles}, {Q: email}, {Q: gone.ID[:10]}, {Q: "ada"}} {
+		page, err := s.Users(ctx, q)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, row := range page.Items {
+			if row.Visitor.ID == gone.ID {
+				tb.Errorf("Users(%+v) lists the erased visitor", q)
+			}
+		}
+	}
+	page, err := s.Sessions(ctx, storage.SessionQuery{Limit: storage.MaxLimit})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, row := range page.Items {
+		if row.Session.VisitorID == gone.ID {
+			tb.Errorf("Sessions lists session %s of the erased visitor", row.Session.ID)
+		}
+	}
+	vs, err := s.VisitorSessions(ctx, storage.VisitorSessionQuery{VisitorID: gone.ID})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(vs.Items) != 0 {
+		tb.Errorf("VisitorSessions of the erased visitor: %d sessions", len(vs.Items))
+	}
+	if _, err := s.Visitor(ctx, gone.ID); !errors.Is(err, storage.ErrNotFound) {
+		tb.Errorf("Visitor after erase: %v, want ErrNotFound", err)
+	}
+	fs := storage.NewFiles(s)
+	for _, fid := range gone.Files {
+		if _, err := fs.File(ctx, fid); !errors.Is(err, storage.ErrNotFound) {
+			tb.Errorf("File %s after erase: %v, want ErrNotFound", fid, err)
+		}
+	}
+}
+
+var lcDay = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func TestEraseVisitor_Complete(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	// Both are called Ada: their search terms share words.
+	gone := lcSeed(t, s, "demo", lcDay, "Ada", "ada@example.org", 3, true)
+	kept := lcSeed(t, s, "demo", lcDay.Add(time.Minute), "Ada", "ada.l@example.com", 2, true)
+	assertSound(t, s)
+	before := dumpStore(t, s)
+
+	res, err := s.EraseVisitor(ctx, gone.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Visitor || res.Sessions != 3 || res.Files != 3 || res.Messages != 3*7 {
+		t.Errorf("erase result %+v, want the visitor, 3 sessions, 3 files, 21 messages", res)
+	}
+	assertGone(t, s, gone, before)
+	assertNotInViews(t, s, gone, "ada@example.org")
+	r := assertSound(t, s)
+	if r.Visitors != 1 || r.Sessions != 2 || r.Files != 2 || r.OrphanChunkFiles != 0 {
+		t.Errorf("left %+v, want the other visitor's 1 visitor, 2 sessions, 2 files, no orphans", r)
+	}
+	// The other Ada is still found by the search.
+	page, err := s.Users(ctx, storage.UserQuery{Q: "ada"})
+	if err != nil || len(page.Items) != 1 || page.Items[0].Visitor.ID != kept.ID {
+		t.Errorf("search for ada after erase: %+v, %v; want only %s", page, err, kept.ID)
+	}
+
+	t.Run("Idempotent", func(t *testing.T) {
+		res, err := s.EraseVisitor(ctx, gone.ID)
+		if err != nil || res.Visitor || res.Sessions != 0 || res.Files != 0 {
+			t.Errorf("second erase: %+v, %v; want nothing done, no error", res, err)
+		}
+		if _, err := s.EraseVisitor(ctx, storage.NewID(lcDay)); err != nil {
+			t.Errorf("erase of an unknown visitor: %v", err)
+		}
+	})
+	t.Run("TurnsAfterErase", func(t *testing.T) {
+		_, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: gone.Sessions[0], ClientID: "c9",
+			Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: lcDay, Text: "hi", ClientID: "c9"}}})
+		if !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("turn on an erased session: %v, want ErrNotFound", err)
+		}
+		assertGone(t, s, gone, nil)
+	})
+}
+
+// TestEraseVisitor_ConcurrentTurns erases a visitor while its sessions
+// keep recording turns: a turn either lands before the erase, and is
+// erased, or fails with ErrNotFound; nothing of the visitor survives.
+func TestEraseVisitor_ConcurrentTurns(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	gone := lcSeed(t, s, "demo", lcDay, "Grace", "grace@example.org", 4, false)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i, sid := range gone.Sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cid := fmt.Sprintf("w%d-%d", i, n)
+				at := lcDay.Add(time.Duration(n) * time.Second)
+				_, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sid, ClientID: cid, Messages: []storage.Message{
+					{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "still here", ClientID: cid},
+					{From: storage.FromBot, Kind: storage.KindBot, At: at, Text: "ok"},
+				}, Inputs: []storage.Input{{Block: "b", Variable: "name", Kind: "text", Value: fmt.Sprintf("Grace %d", n), At: at}}})
+				if errors.Is(err, storage.ErrNotFound) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := s.EraseVisitor(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	assertGone(t, s, gone, nil)
+	assertSound(t, s)
+}
+
+func TestWriteExport(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	v := lcSeed(t, s, "demo", lcDay, "Ada", "ada@example.org", 2, true)
+	lcSeed(t, s, "demo", lcDay, "Bob", "bob@example.org", 1, true)
+	var buf bytes.Buffer
+	at := lcDay.Add(48 * time.Hour)
+	if err := s.WriteExport(ctx, &buf, v.ID, at, func(id string) string { return "/admin/api/files/" + id }); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Format     string            `json:"format"`
+		ExportedAt time.Time         `json:"exportedAt"`
+		Visitor    storage.Visitor   `json:"visitor"`
+		Sessions   []json.RawMessage `json:"sessions"`
+		Files      []struct {
+			storage.File
+			Download string `json:"download"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("export is not JSON: %v\n%s", err, buf.String())
+	}
+	if doc.Format != storage.ExportFormat || !doc.ExportedAt.Equal(at) || doc.Visitor.ID != v.ID || doc.Visitor.Email != "ada@example.org" {
+		t.Errorf("head: %q %v %+v", doc.Format, doc.ExportedAt, doc.Visitor)
+	}
+	if len(doc.Sessions) != 2 {
+		t.Fatalf("%d sessions, want 2", len(doc.Sessions))
+	}
+	for i, raw := range doc.Sessions {
+		var es struct {
+			storage.Session
+			Messages []storage.Message `json:"messages"`
+		}
+		if err := json.Unmarshal(raw, &es); err != nil {
+			t.Fatal(err)
+		}
+		if es.ID != v.Sessions[i] || len(es.Messages) != es.MessageCount || len(es.Messages) != 7 || len(es.Inputs) != 3 || es.State.Variables["first_name"] != "Ada" {
+			t.Errorf("session %d: id %s, %d messages (count %d), %d inputs, state %+v", i, es.ID, len(es.Messages), es.MessageCount, len(es.Inputs), es.State)
+		}
+	}
+	if len(doc.Files) != 2 || doc.Files[0].ID != v.Files[0] || doc.Files[0].Download != "/admin/api/files/"+v.Files[0] || doc.Files[0].SHA256 == "" {
+		t.Errorf("files: %+v", doc.Files)
+	}
+	if strings.Contains(buf.String(), "bob@example.org") {
+		t.Error("the export holds another visitor's data")
+	}
+	if err := s.WriteExport(ctx, &buf, storage.NewID(lcDay), at, nil); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("export of an unknown visitor: %v, want ErrNotFound", err)
+	}
+}
