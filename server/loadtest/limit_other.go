@@ -1,0 +1,8 @@
+//go:build !unix
+
+package loadtest
+
+func fileLimit() string { return "unknown" }
+
+// FileLimit returns the process's open-file limit, or 0 if unknown.
+func FileLimit() int { return 0 }

@@ -1,0 +1,150 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/server/loadtest"
+	"github.com/parley-chat/parley/widget"
+)
+
+// mustParley runs a Parley with limits on a temp data dir and returns its
+// host:port.
+func mustParley(tb testing.TB, limits widget.Config) string {
+	tb.Helper()
+	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: "test-admin-token-0123456789", Limits: limits})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	tb.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		s.Close()
+	})
+	return ts.Listener.Addr().String()
+}
+
+func TestLoadtest_Story(t *testing.T) {
+	addr := mustParley(t, widget.Config{})
+	rep, err := loadtest.Run(context.Background(), loadtest.Options{
+		Addr: addr, Visitors: 8, Rate: 4, Duration: 2 * time.Second, Spread: "127.0.0.0/8", Baseline: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	rep.WriteTable(&table)
+	t.Log("\n" + table.String())
+
+	if rep.Held != 8 || rep.Dropped != 0 || rep.Failed != 0 {
+		t.Errorf("held %d dropped %d failed %d, want all 8 held", rep.Held, rep.Dropped, rep.Failed)
+	}
+	// About 8 visitors × 4/s × 2 s; each acked and answered by the bot.
+	if rep.Acked < 32 || rep.Ack.Count != uint64(rep.Acked) || rep.Reply.Count < uint64(rep.Acked)*9/10 {
+		t.Errorf("sent %d acked %d (%d timed), %d bot replies", rep.Sent, rep.Acked, rep.Ack.Count, rep.Reply.Count)
+	}
+	if len(rep.Errors) != 0 || len(rep.Closes) != 0 {
+		t.Errorf("errors %v closes %v", rep.Errors, rep.Closes)
+	}
+	if rep.Connect.Count != 8 || rep.Welcome.Count != 8 || rep.Ack.P99 <= 0 || rep.Ack.Max < rep.Ack.P99 {
+		t.Errorf("latencies: connect %+v welcome %+v ack %+v", rep.Connect, rep.Welcome, rep.Ack)
+	}
+	if rep.Memory == nil || rep.Memory.Conns != 8 || rep.Memory.HeapAfter == 0 {
+		t.Errorf("memory %+v", rep.Memory)
+	}
+	b := rep.Baseline
+	if b == nil || b.Server != "echo" || b.Held != 8 || b.Acked < 32 || b.Reply.Count != 0 || b.Memory == nil {
+		t.Fatalf("baseline %+v", b)
+	}
+	for _, want := range []string{"connections held", "8 / 8", "message → bot reply", "parley / echo"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+	// --json carries the same.
+	j, _ := json.Marshal(rep)
+	var back loadtest.Report
+	if err := json.Unmarshal(j, &back); err != nil || back.Baseline == nil || back.Acked != rep.Acked {
+		t.Errorf("JSON round trip: %v %s", err, j)
+	}
+}
+
+func TestLoadtest_Modes(t *testing.T) {
+	t.Run("Idle", func(t *testing.T) {
+		addr := mustParley(t, widget.Config{})
+		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 20, Rate: 0, Duration: 500 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Held != 20 || rep.Sent != 0 || rep.Welcome.Count != 20 {
+			t.Errorf("held %d sent %d welcomed %d", rep.Held, rep.Sent, rep.Welcome.Count)
+		}
+	})
+	t.Run("AsFastAsAcked", func(t *testing.T) {
+		addr := mustParley(t, widget.Config{MsgRate: -1})
+		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 4, Rate: -1, Duration: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Acked < 50 || rep.AckedPerSec <= 0 {
+			t.Errorf("acked %d (%.0f/s)", rep.Acked, rep.AckedPerSec)
+		}
+	})
+	t.Run("RateLimited", func(t *testing.T) {
+		// The server's limit shows up as error codes and 1008 closes.
+		addr := mustParley(t, widget.Config{MsgRate: 1, MsgBurst: 2, RateLimitClose: 3})
+		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 3, Rate: 50, Duration: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Errors["rate_limited"] == 0 || rep.Closes["1008 StatusPolicyViolation"] != 3 || rep.Dropped != 3 {
+			t.Errorf("errors %v closes %v dropped %d", rep.Errors, rep.Closes, rep.Dropped)
+		}
+	})
+	t.Run("OnlyItsTarget", func(t *testing.T) {
+		if _, err := loadtest.Run(context.Background(), loadtest.Options{Addr: "192.0.2.1:80", Spread: "127.0.0.0/8"}); err == nil {
+			t.Error("spreading loopback sources towards another host was accepted")
+		}
+	})
+}
+
+func TestLoadtest_OpenFileLimit(t *testing.T) {
+	addr := mustParley(t, widget.Config{MaxConnsPerIP: -1})
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Skip(err)
+	}
+	fds, _ := os.ReadDir("/proc/self/fd")
+	if len(fds) == 0 {
+		t.Skip("no /proc/self/fd")
+	}
+	low := rl
+	low.Cur = uint64(len(fds) + 40)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skip(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+
+	start := time.Now()
+	rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 500, Rate: 0, Duration: 100 * time.Millisecond, Timeout: 2 * time.Second, Concurrency: 10})
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("held %d, failed %d in %v; notes %q; errors %v", rep.Held, rep.Failed, time.Since(start), rep.Notes, rep.Errors)
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("took %v to give up", d)
+	}
+	if rep.Held >= 500 || rep.Errors["tool_open_file_limit"] == 0 || !strings.Contains(strings.Join(rep.Notes, " "), "open-file limit") {
+		t.Errorf("held %d, errors %v, notes %q: want a stop at the open-file limit, said clearly", rep.Held, rep.Errors, rep.Notes)
+	}
+}

@@ -1,0 +1,90 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// metrics is one scrape of /metrics: unlabelled samples by name.
+type metrics map[string]float64
+
+// scrape reads http://addr/metrics?gc=1, so heap figures are live memory.
+func scrape(ctx context.Context, client *http.Client, addr string) (metrics, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics?gc=1", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics: %s", resp.Status)
+	}
+	m := metrics{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.ContainsRune(name, '{') {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			m[name] = v
+		}
+	}
+	return m, sc.Err()
+}
+
+// Memory is the server's memory before the visitors came and while they
+// were held, and what that makes per connection. Heap and stack come from
+// the Go runtime after a collection; RSS from the kernel.
+type Memory struct {
+	Conns            int     `json:"conns"`
+	HeapBefore       float64 `json:"heapInuseBeforeBytes"`
+	HeapAfter        float64 `json:"heapInuseAfterBytes"`
+	StackBefore      float64 `json:"stackInuseBeforeBytes"`
+	StackAfter       float64 `json:"stackInuseAfterBytes"`
+	RSSBefore        float64 `json:"rssBeforeBytes"`
+	RSSAfter         float64 `json:"rssAfterBytes"`
+	GoroutinesBefore float64 `json:"goroutinesBefore"`
+	GoroutinesAfter  float64 `json:"goroutinesAfter"`
+	// Per connection, in KiB: heap + stack (the figure the targets use),
+	// its parts, and RSS.
+	PerConnKiB      float64 `json:"perConnKiB"`
+	PerConnHeapKiB  float64 `json:"perConnHeapKiB"`
+	PerConnStackKiB float64 `json:"perConnStackKiB"`
+	PerConnRSSKiB   float64 `json:"perConnRssKiB"`
+}
+
+func memoryOf(before, after metrics, conns int) *Memory {
+	if before == nil || after == nil {
+		return nil
+	}
+	m := &Memory{
+		Conns:      conns,
+		HeapBefore: before["parley_go_heap_inuse_bytes"], HeapAfter: after["parley_go_heap_inuse_bytes"],
+		StackBefore: before["parley_go_stack_inuse_bytes"], StackAfter: after["parley_go_stack_inuse_bytes"],
+		RSSBefore: before["parley_process_resident_bytes"], RSSAfter: after["parley_process_resident_bytes"],
+		GoroutinesBefore: before["parley_go_goroutines"], GoroutinesAfter: after["parley_go_goroutines"],
+	}
+	if conns > 0 {
+		n := float64(conns) * 1024
+		m.PerConnHeapKiB = (m.HeapAfter - m.HeapBefore) / n
+		m.PerConnStackKiB = (m.StackAfter - m.StackBefore) / n
+		m.PerConnKiB = m.PerConnHeapKiB + m.PerConnStackKiB
+		m.PerConnRSSKiB = (m.RSSAfter - m.RSSBefore) / n
+	}
+	return m
+}

@@ -1,0 +1,139 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Report is what one pass did, with the echo baseline's pass beside it.
+type Report struct {
+	Server   string  `json:"server"` // parley or echo
+	Target   string  `json:"target"`
+	Visitors int     `json:"visitors"`
+	Rate     float64 `json:"rate"` // messages per second per visitor; 0 idle, < 0 as fast as acks return
+	Duration string  `json:"duration"`
+
+	Welcomed int `json:"welcomed"` // connected and welcomed
+	Held     int `json:"held"`     // still open at the end
+	Dropped  int `json:"dropped"`  // welcomed, then closed before the end
+	Failed   int `json:"failed"`   // never welcomed
+
+	Connect Summary `json:"connectLatency"` // TCP and WebSocket handshake
+	Welcome Summary `json:"welcomeLatency"` // hello to welcome
+	Ack     Summary `json:"ackLatency"`     // message to ack (echo: to its echo)
+	Reply   Summary `json:"replyLatency"`   // message to the bot's first answer
+
+	Sent        int64   `json:"sent"`
+	Acked       int64   `json:"acked"`
+	AckedPerSec float64 `json:"ackedPerSec"` // over the run after the ramp
+
+	Errors map[string]int64 `json:"errors"` // error frames by code; the tool's failures as tool_*, http_*, timeout
+	Closes map[string]int64 `json:"closes"` // sockets lost during the run, by close code or cause
+	Memory *Memory          `json:"serverMemory,omitempty"`
+	Notes  []string         `json:"notes,omitempty"`
+
+	Baseline *Report `json:"baseline,omitempty"`
+}
+
+// WriteTable writes the report for people: Parley and, if run, the echo
+// side by side.
+func (r *Report) WriteTable(w io.Writer) {
+	cols := []*Report{r}
+	if r.Baseline != nil {
+		cols = append(cols, r.Baseline)
+	}
+	mode := "idle"
+	switch {
+	case r.Rate < 0:
+		mode = "each message sent when the previous one is acked"
+	case r.Rate > 0:
+		mode = fmt.Sprintf("%g msg/s each", r.Rate)
+	}
+	fmt.Fprintf(w, "parley loadtest: %d visitors, %s, for %s after connecting\n\n", r.Visitors, mode, r.Duration)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name string, f func(*Report) string) {
+		fmt.Fprint(tw, name)
+		for _, c := range cols {
+			fmt.Fprint(tw, "\t", f(c))
+		}
+		fmt.Fprintln(tw, "\t")
+	}
+	row("", func(c *Report) string { return c.Server + " " + c.Target })
+	row("connections held", func(c *Report) string { return fmt.Sprintf("%d / %d", c.Held, c.Visitors) })
+	row("  never welcomed", func(c *Report) string { return fmt.Sprint(c.Failed) })
+	row("  dropped during the run", func(c *Report) string { return fmt.Sprint(c.Dropped) })
+	lat := func(s Summary) string {
+		if s.Count == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%s / %s / %s / %s ms", ms(s.P50), ms(s.P95), ms(s.P99), ms(s.Max))
+	}
+	row("latency p50 / p95 / p99 / max", func(*Report) string { return "" })
+	row("  connect", func(c *Report) string { return lat(c.Connect) })
+	row("  hello → welcome", func(c *Report) string { return lat(c.Welcome) })
+	row("  message → ack", func(c *Report) string { return lat(c.Ack) })
+	row("  message → bot reply", func(c *Report) string { return lat(c.Reply) })
+	row("acked messages/s", func(c *Report) string { return fmt.Sprintf("%.0f (%d acked of %d sent)", c.AckedPerSec, c.Acked, c.Sent) })
+	row("errors", func(c *Report) string { return counts(c.Errors) })
+	row("closed during the run", func(c *Report) string { return counts(c.Closes) })
+	row("server memory / connection", func(c *Report) string {
+		if c.Memory == nil || c.Memory.Conns == 0 {
+			return "-"
+		}
+		m := c.Memory
+		return fmt.Sprintf("%.1f KiB (heap %.1f + stack %.1f); RSS %.1f KiB", m.PerConnKiB, m.PerConnHeapKiB, m.PerConnStackKiB, m.PerConnRSSKiB)
+	})
+	row("server RSS before / with visitors", func(c *Report) string {
+		if c.Memory == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f / %.1f MB", c.Memory.RSSBefore/1e6, c.Memory.RSSAfter/1e6)
+	})
+	row("server goroutines before / with visitors", func(c *Report) string {
+		if c.Memory == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f / %.0f", c.Memory.GoroutinesBefore, c.Memory.GoroutinesAfter)
+	})
+	tw.Flush()
+	if b := r.Baseline; b != nil {
+		fmt.Fprintln(w)
+		if b.AckedPerSec > 0 && r.AckedPerSec > 0 {
+			fmt.Fprintf(w, "parley / echo: acked messages/s %.2f×", r.AckedPerSec/b.AckedPerSec)
+			if r.Ack.Count > 0 && b.Ack.Count > 0 {
+				fmt.Fprintf(w, ", ack p99 %.2f×", r.Ack.P99/b.Ack.P99)
+			}
+			fmt.Fprintln(w)
+		}
+		if r.Memory != nil && b.Memory != nil && b.Memory.PerConnKiB > 0 {
+			fmt.Fprintf(w, "parley / echo: memory per connection %.2f×\n", r.Memory.PerConnKiB/b.Memory.PerConnKiB)
+		}
+	}
+	for _, c := range cols {
+		for _, n := range c.Notes {
+			fmt.Fprintf(w, "note (%s): %s\n", c.Server, n)
+		}
+	}
+}
+
+func ms(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func counts(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}

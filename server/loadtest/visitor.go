@@ -1,0 +1,299 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// visitor is one simulated browser: one socket, a goroutine reading it,
+// and in the paced mode a timer that sends.
+type visitor struct {
+	r   *run
+	n   int
+	ws  *websocket.Conn
+	hi  time.Time     // when hello was sent
+	wel chan struct{} // closed on welcome
+
+	mu       sync.Mutex
+	seq      int
+	sent     []sentFrame // awaiting their ack
+	awaiting []time.Time // acked, awaiting the bot's answer
+	prompt   prompt      // what the bot asked last, until answered
+	timer    *time.Timer
+}
+
+type sentFrame struct {
+	id string
+	at time.Time
+}
+
+// prompt is the bot's latest question.
+type prompt struct {
+	block   string
+	options []string
+	input   string // the input kind asked for
+	upload  bool
+}
+
+// inFrame is a server frame, as much as the tool needs of it.
+type inFrame struct {
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Ref     string `json:"ref"`
+	From    string `json:"from"`
+	Block   string `json:"block"`
+	Code    string `json:"code"`
+	Options []struct {
+		ID string `json:"id"`
+	} `json:"options"`
+	Input *struct {
+		Kind string `json:"kind"`
+	} `json:"input"`
+	Upload json.RawMessage `json:"upload"`
+}
+
+// connect dials, says hello and waits for the welcome.
+func (v *visitor) connect(ctx context.Context) error {
+	r := v.r
+	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	if src := r.source(v.n); src != "" {
+		ctx = context.WithValue(ctx, sourceKey{}, src)
+	}
+	start := time.Now()
+	ws, resp, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{
+		HTTPClient: r.client,
+		HTTPHeader: http.Header{"Origin": {r.o.Origin}, "User-Agent": {userAgent}},
+	})
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("handshake: %s", resp.Status)
+		}
+		return err
+	}
+	r.connect.Observe(time.Since(start))
+	ws.SetReadLimit(1 << 20)
+	v.ws = ws
+	v.wel = make(chan struct{})
+	go v.read()
+	v.hi = time.Now()
+	hello := fmt.Appendf(nil, `{"type":"hello","page":"http://localhost/loadtest/%d","lang":"en"}`, v.n)
+	if err := ws.Write(ctx, websocket.MessageText, hello); err != nil {
+		ws.CloseNow()
+		return err
+	}
+	select {
+	case <-v.wel:
+		return nil
+	case <-ctx.Done():
+		ws.CloseNow()
+		return errors.New("no welcome in time")
+	}
+}
+
+const userAgent = "Mozilla/5.0 (X11; Linux x86_64) parley-loadtest/1"
+
+// read handles server frames until the socket closes.
+func (v *visitor) read() {
+	r := v.r
+	ctx := context.Background()
+	welcomed := false
+	for {
+		_, b, err := v.ws.Read(ctx)
+		if err != nil {
+			if !r.stopping.Load() {
+				r.lost(v, err, welcomed)
+			}
+			return
+		}
+		var f inFrame
+		if err := json.Unmarshal(b, &f); err != nil {
+			r.countError("bad_server_frame")
+			continue
+		}
+		now := time.Now()
+		if r.echo {
+			// The echo returns what was sent: hello stands for the
+			// welcome, any other frame for its ack.
+			if f.Type == "hello" {
+				f.Type = "welcome"
+			} else {
+				f.Type, f.Ref = "ack", f.ID
+			}
+		}
+		switch f.Type {
+		case "welcome":
+			if !welcomed {
+				welcomed = true
+				r.welcome.Observe(now.Sub(v.hi))
+				close(v.wel)
+			}
+		case "ack":
+			v.acked(f.Ref, now)
+		case "error":
+			r.countError(f.Code)
+			if f.Ref != "" {
+				v.refused(f.Ref)
+			}
+		case "message":
+			if f.From == "bot" {
+				v.botSaid(&f, now)
+			}
+		}
+	}
+}
+
+// acked records an ack and, when sending as fast as acks return, sends on.
+func (v *visitor) acked(ref string, now time.Time) {
+	v.mu.Lock()
+	at, ok := v.take(ref)
+	if ok {
+		if !v.r.echo {
+			v.awaiting = append(v.awaiting, at)
+		}
+	}
+	v.mu.Unlock()
+	if !ok {
+		return
+	}
+	v.r.ack.Observe(now.Sub(at))
+	v.r.acks.Add(1)
+	if v.r.o.Rate < 0 && !v.r.stopping.Load() {
+		v.send()
+	}
+}
+
+// refused forgets a frame the server answered with an error.
+func (v *visitor) refused(ref string) {
+	v.mu.Lock()
+	_, ok := v.take(ref)
+	v.mu.Unlock()
+	if ok && v.r.o.Rate < 0 && !v.r.stopping.Load() {
+		v.send()
+	}
+}
+
+// take removes ref from the frames awaiting an ack; callers hold v.mu.
+func (v *visitor) take(ref string) (time.Time, bool) {
+	for i, s := range v.sent {
+		if s.id == ref {
+			v.sent = append(v.sent[:i], v.sent[i+1:]...)
+			return s.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// botSaid times the bot's first answer to the oldest acked frame and
+// remembers a question.
+func (v *visitor) botSaid(f *inFrame, now time.Time) {
+	v.mu.Lock()
+	var at time.Time
+	if len(v.awaiting) > 0 {
+		at = v.awaiting[0]
+		v.awaiting = v.awaiting[1:]
+	}
+	if len(f.Options) > 0 || f.Input != nil || len(f.Upload) > 0 {
+		p := prompt{block: f.Block, upload: len(f.Upload) > 0}
+		for _, o := range f.Options {
+			p.options = append(p.options, o.ID)
+		}
+		if f.Input != nil {
+			p.input = f.Input.Kind
+		}
+		v.prompt = p
+	}
+	v.mu.Unlock()
+	if !at.IsZero() {
+		v.r.reply.Observe(now.Sub(at))
+	}
+}
+
+// send sends the visitor's next frame: an answer to the bot's question,
+// or, now and then and whenever there is none, free text.
+func (v *visitor) send() {
+	v.mu.Lock()
+	v.seq++
+	id := "c" + strconv.Itoa(v.seq)
+	var b []byte
+	p := v.prompt
+	switch {
+	case v.r.echo:
+		b = fmt.Appendf(nil, `{"type":"text","id":%q,"text":"how much does it cost? (visitor %d)"}`, id, v.n)
+	case v.seq%5 == 0 || p.block == "" || p.upload:
+		b = fmt.Appendf(nil, `{"type":"text","id":%q,"text":"how much does it cost?"}`, id)
+	case len(p.options) > 0:
+		b = fmt.Appendf(nil, `{"type":"choice","id":%q,"block":%q,"option":%q}`, id, p.block, p.options[rand.IntN(len(p.options))])
+	default:
+		b = fmt.Appendf(nil, `{"type":"input","id":%q,"block":%q,"value":%q}`, id, p.block, inputValue(p.input, v.n))
+	}
+	v.prompt = prompt{}
+	now := time.Now()
+	v.sent = append(v.sent, sentFrame{id, now})
+	if len(v.sent) > 64 {
+		// Never acked (the server dropped them): stop waiting.
+		v.sent = v.sent[1:]
+	}
+	v.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), v.r.o.Timeout)
+	err := v.ws.Write(ctx, websocket.MessageText, b)
+	cancel()
+	if err != nil {
+		return // the reader sees the socket go
+	}
+	v.r.sent.Add(1)
+}
+
+func inputValue(kind string, n int) string {
+	switch kind {
+	case "email":
+		return "visitor" + strconv.Itoa(n) + "@example.org"
+	case "phone":
+		return "+49 30 1234567"
+	case "text":
+		return "Ada"
+	}
+	return "42"
+}
+
+// pace sends at the visitor's rate from a timer, starting at a random
+// point of the first interval so visitors do not send in step.
+func (v *visitor) pace() {
+	interval := time.Duration(float64(time.Second) / v.r.o.Rate)
+	next := time.Now().Add(rand.N(interval))
+	var tick func()
+	tick = func() {
+		if v.r.stopping.Load() {
+			return
+		}
+		v.send()
+		next = next.Add(interval)
+		v.mu.Lock()
+		v.timer = time.AfterFunc(max(time.Until(next), 0), tick)
+		v.mu.Unlock()
+	}
+	v.mu.Lock()
+	v.timer = time.AfterFunc(time.Until(next), tick)
+	v.mu.Unlock()
+}
+
+// close stops the visitor's timer and closes its socket.
+func (v *visitor) close() {
+	v.mu.Lock()
+	if v.timer != nil {
+		v.timer.Stop()
+	}
+	v.mu.Unlock()
+	if v.ws != nil {
+		v.ws.CloseNow()
+	}
+}
