@@ -77,7 +77,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("  hello → welcome", func(c *Report) string { return lat(c.Welcome) })
 	row("  message → ack", func(c *Report) string { return lat(c.Ack) })
 	row("  message → bot reply", func(c *Report) string { return lat(c.Reply) })
-	row("acked messages/s", func(c *Report) string { return fmt.Sprintf("%.0f (%d acked of %d sent)", c.AckedPerSec, c.Acked, c.Sent) })
+	row("acked messages/s", func(c *Report) string {
+		return fmt.Sprintf("%.0f (%d acked of %d sent)", c.AckedPerSec, c.Acked, c.Sent)
+	})
 	row("errors", func(c *Report) string { return counts(c.Errors) })
 	row("closed during the run", func(c *Report) string { return counts(c.Closes) })
 	row("server memory / connection", func(c *Report) string {
