@@ -1,0 +1,760 @@
+package server_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/storage"
+)
+
+// lcFrame is a server frame, decoded loosely.
+type lcFrame struct {
+	Type    string    `json:"type"`
+	Visitor string    `json:"visitor"`
+	Token   string    `json:"token"`
+	Session string    `json:"session"`
+	History []lcFrame `json:"history"`
+	ID      string    `json:"id"`
+	Ref     string    `json:"ref"`
+	Code    string    `json:"code"`
+	From    string    `json:"from"`
+	Block   string    `json:"block"`
+	Options []struct {
+		ID string `json:"id"`
+	} `json:"options"`
+	Input *struct {
+		Kind string `json:"kind"`
+	} `json:"input"`
+	Upload *json.RawMessage `json:"upload"`
+}
+
+func (f *lcFrame) isPrompt() bool { return len(f.Options) > 0 || f.Input != nil || f.Upload != nil }
+
+// lcClient is one browser going through the demo story over a WebSocket,
+// noting every ack and every 201-answered upload. After a lost connection
+// it reconnects to its session and sends the unacknowledged frame again
+// with the same client ID, as the widget does.
+type lcClient struct {
+	base    string // http://host:port
+	name    string
+	token   string
+	visitor string
+	session string
+	ws      *websocket.Conn
+	frames  chan *lcFrame // from the socket's reader; closed when it fails
+	prompt  *lcFrame
+	n       int
+	steps   int            // frames sent in the current session
+	files   bool           // answer "yes" when the story offers to take a file
+	pending map[string]any // the frame in flight, resent after a reconnect
+
+	mu      sync.Mutex
+	acked   map[string]string // session + "/" + client ID -> ack ID
+	uploads map[string]string // file ID -> session
+}
+
+func newLCClient(base, name string) *lcClient {
+	return &lcClient{base: base, name: name, files: true, acked: map[string]string{}, uploads: map[string]string{}}
+}
+
+func (c *lcClient) close() {
+	if c.ws != nil {
+		c.ws.CloseNow()
+		c.ws = nil
+	}
+}
+
+// connect opens the socket and says hello, resuming the client's session.
+func (c *lcClient) connect(ctx context.Context) (err error) {
+	c.close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.base, "http")+"/v1/ws?site=demo",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://localhost:3000"}}})
+	if err != nil {
+		return err
+	}
+	c.ws = ws
+	if err := c.write(ctx, map[string]any{"type": "hello", "token": c.token, "session": c.session}); err != nil {
+		return err
+	}
+	f, err := c.read(ctx)
+	if err != nil {
+		return err
+	}
+	if f.Type != "welcome" {
+		return fmt.Errorf("got %s, want welcome", f.Type)
+	}
+	// Read the rest in the background, so waits can time out without
+	// closing the socket.
+	frames := make(chan *lcFrame, 256)
+	c.frames = frames
+	go func() {
+		defer close(frames)
+		for {
+			f, err := c.readFrame(context.Background(), ws)
+			if err != nil {
+				return
+			}
+			frames <- f
+		}
+	}()
+	if f.Session != c.session {
+		c.steps = 0
+	}
+	c.token, c.visitor, c.session = f.Token, f.Visitor, f.Session
+	defer func() {
+		if err == nil && len(f.History) == 0 {
+			err = c.settle() // a new session's opening messages
+		}
+	}()
+	// The pending prompt is the last bot prompt with no visitor message after it.
+	c.prompt = nil
+	for i := range f.History {
+		switch h := &f.History[i]; {
+		case h.From == "visitor":
+			c.prompt = nil
+		case h.isPrompt():
+			c.prompt = h
+		}
+	}
+	return nil
+}
+
+func (c *lcClient) write(ctx context.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// read reads the welcome, before the background reader starts.
+func (c *lcClient) read(ctx context.Context) (*lcFrame, error) { return c.readFrame(ctx, c.ws) }
+
+func (c *lcClient) readFrame(ctx context.Context, ws *websocket.Conn) (*lcFrame, error) {
+	_, b, err := ws.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var f lcFrame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// receive waits up to d for the next frame and notes a bot prompt; ok is
+// false on a timeout, err set when the socket is gone.
+func (c *lcClient) receive(d time.Duration) (f *lcFrame, ok bool, err error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case f, open := <-c.frames:
+		if !open {
+			return nil, false, errors.New("connection lost")
+		}
+		if f.Type == "message" && f.From == "bot" && f.isPrompt() {
+			c.prompt = f
+		}
+		return f, true, nil
+	case <-t.C:
+		return nil, false, nil
+	}
+}
+
+// settle reads the bot's answers to a turn: the first within a second,
+// then whatever follows without a pause.
+func (c *lcClient) settle() error {
+	wait := time.Second
+	for {
+		f, ok, err := c.receive(wait)
+		if err != nil || !ok {
+			return err
+		}
+		if f.Type == "message" && f.From == "bot" {
+			wait = 30 * time.Millisecond
+		}
+	}
+}
+
+// next returns the frame that answers the pending prompt.
+func (c *lcClient) next() map[string]any {
+	c.n++
+	id := fmt.Sprintf("%s-%d", c.name, c.n)
+	p := c.prompt
+	switch {
+	case p == nil:
+		return map[string]any{"type": "text", "id": id, "text": "tell me more"}
+	case len(p.Options) > 0:
+		opt := p.Options[0].ID
+		for _, o := range p.Options {
+			if o.ID == "demo" || (o.ID == "yes" && c.files) || (o.ID == "no" && !c.files) {
+				opt = o.ID
+			}
+		}
+		return map[string]any{"type": "choice", "id": id, "block": p.Block, "option": opt}
+	case p.Input != nil && p.Input.Kind == "email":
+		return map[string]any{"type": "input", "id": id, "block": p.Block, "value": c.name + "@example.org"}
+	case p.Input != nil && p.Input.Kind == "phone":
+		return map[string]any{"type": "input", "id": id, "block": p.Block, "value": "+49 30 1234567"}
+	case p.Input != nil:
+		// A text input answered by a free text, as people do.
+		return map[string]any{"type": "text", "id": id, "text": "Ada " + c.name}
+	}
+	return nil // an upload
+}
+
+// step sends one frame (the pending one first) and waits for its ack or
+// error, or uploads a file when the story asks for one. An error means the
+// connection is gone.
+func (c *lcClient) step(ctx context.Context) error {
+	if c.pending == nil {
+		if c.prompt != nil && c.prompt.Upload != nil {
+			return c.upload(ctx)
+		}
+		c.pending = c.next()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	id := c.pending["id"].(string)
+	if err := c.write(ctx, c.pending); err != nil {
+		return err
+	}
+	for {
+		f, ok, err := c.receive(5 * time.Second)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("no ack within 5 s")
+		}
+		switch {
+		case f.Type == "ack" && f.Ref == id:
+			c.mu.Lock()
+			c.acked[c.session+"/"+id] = f.ID
+			c.mu.Unlock()
+			c.pending = nil
+			c.steps++
+			return c.settle()
+		case f.Type == "error" && f.Ref == id:
+			// Refused, nothing stored: move on.
+			c.pending = nil
+			return nil
+		case f.Type == "error":
+			return fmt.Errorf("error frame %s", f.Code)
+		}
+	}
+}
+
+// upload sends a small PDF to the session's pending upload block.
+func (c *lcClient) upload(ctx context.Context) error {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("file", "scan.pdf")
+	fmt.Fprintf(fw, "%%PDF-1.4\n%% %s %d\n%%%%EOF\n", c.name, c.n)
+	mw.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/upload?site=demo&session="+c.session, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("X-Parley-Token", c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var up struct {
+		ID string `json:"id"`
+	}
+	if resp.StatusCode == http.StatusCreated && json.NewDecoder(resp.Body).Decode(&up) == nil && up.ID != "" {
+		c.mu.Lock()
+		c.uploads[up.ID] = c.session
+		c.mu.Unlock()
+	} else if resp.StatusCode >= 500 {
+		return fmt.Errorf("upload: %s", resp.Status)
+	}
+	c.prompt = nil
+	c.steps++
+	return c.settle()
+}
+
+// story runs the client through the demo story: hello, the menu, a name,
+// an email, a phone number, sometimes a file, then a few texts.
+func (c *lcClient) story(tb testing.TB, ctx context.Context) {
+	tb.Helper()
+	if err := c.connect(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i < 9; i++ {
+		if err := c.step(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// lcServer starts Parley with a clock the test moves, behind httptest.
+func lcServer(tb testing.TB, cfg server.Config) (*server.Server, *httptest.Server) {
+	tb.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = tb.TempDir()
+	}
+	cfg.AdminToken = lcToken
+	s, err := server.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	tb.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		s.Close()
+	})
+	return s, ts
+}
+
+const lcToken = "lifecycle-test-token-0123456789"
+
+// lcDo sends an admin request and returns the answer with its body.
+func lcDo(tb testing.TB, method, url string) (*http.Response, []byte) {
+	tb.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	req.Header.Set("Authorization", "Bearer "+lcToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// storeMentions returns the keys of the store whose key or value mentions
+// any of ids.
+func storeMentions(tb testing.TB, st *storage.Store, ids []string) []string {
+	tb.Helper()
+	var found []string
+	err := st.DB().View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if bytes.Contains(k, []byte(id)) || bytes.Contains(v, []byte(id)) {
+					found = append(found, fmt.Sprintf("%q mentions %s", k, id))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return found
+}
+
+// visitorIDs lists the visitor's ID, its sessions' and its files'.
+func visitorIDs(tb testing.TB, st *storage.Store, visitorID string) []string {
+	tb.Helper()
+	ctx := context.Background()
+	ids := []string{visitorID}
+	sids, err := st.VisitorSessionIDs(ctx, visitorID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	files, err := st.VisitorFiles(ctx, visitorID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range files {
+		ids = append(ids, f.ID)
+	}
+	return append(ids, sids...)
+}
+
+func TestLifecycle_EraseAndExport(t *testing.T) {
+	ctx := context.Background()
+	s, ts := lcServer(t, server.Config{})
+	ada, bob := newLCClient(ts.URL, "ada"), newLCClient(ts.URL, "bob")
+	ada.story(t, ctx)
+	bob.story(t, ctx)
+	ada.close()
+	bob.close()
+	if len(ada.uploads) == 0 {
+		t.Fatal("the story sent no file")
+	}
+	ids := visitorIDs(t, s.Store, ada.visitor)
+	if len(ids) < 3 {
+		t.Fatalf("ids %v: want a visitor, a session and a file", ids)
+	}
+	bobBefore := len(storeMentions(t, s.Store, []string{bob.visitor}))
+
+	t.Run("Export", func(t *testing.T) {
+		resp, body := lcDo(t, "GET", ts.URL+"/admin/api/users/"+ada.visitor+"/export")
+		if resp.StatusCode != 200 {
+			t.Fatalf("export: %s %s", resp.Status, body)
+		}
+		if got, want := resp.Header.Get("Content-Disposition"), `attachment; filename="parley-visitor-`+ada.visitor+`.json"`; got != want {
+			t.Errorf("Content-Disposition %q, want %q", got, want)
+		}
+		var doc struct {
+			Visitor  storage.Visitor `json:"visitor"`
+			Sessions []struct {
+				ID       string            `json:"id"`
+				State    storage.State     `json:"state"`
+				Inputs   []storage.Input   `json:"inputs"`
+				Messages []storage.Message `json:"messages"`
+			} `json:"sessions"`
+			Files []struct {
+				ID, Name, Download string
+			} `json:"files"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatalf("export is not JSON: %v", err)
+		}
+		if doc.Visitor.ID != ada.visitor || doc.Visitor.Email != "ada@example.org" || len(doc.Sessions) != 1 ||
+			len(doc.Sessions[0].Messages) < 10 || len(doc.Sessions[0].Inputs) != 3 || doc.Sessions[0].State.Variables["email"] != "ada@example.org" {
+			t.Errorf("export: %.600s", body)
+		}
+		if len(doc.Files) != 1 || doc.Files[0].Download != "/admin/api/files/"+doc.Files[0].ID {
+			t.Fatalf("files: %+v", doc.Files)
+		}
+		if resp, b := lcDo(t, "GET", ts.URL+doc.Files[0].Download); resp.StatusCode != 200 || !bytes.HasPrefix(b, []byte("%PDF")) {
+			t.Errorf("download link: %s %.40q", resp.Status, b)
+		}
+		if bytes.Contains(body, []byte(bob.visitor)) || bytes.Contains(body, []byte("bob@example.org")) {
+			t.Error("the export holds another visitor's data")
+		}
+		resp, body = lcDo(t, "GET", ts.URL+"/admin/api/users/"+ada.visitor+"/export?format=zip")
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" {
+			t.Fatalf("zip export: %s", resp.Status)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, f := range zr.File {
+			names = append(names, f.Name)
+		}
+		if want := []string{"visitor.json", "files/" + doc.Files[0].ID + "/" + doc.Files[0].Name}; strings.Join(names, ",") != strings.Join(want, ",") {
+			t.Errorf("zip holds %v, want %v", names, want)
+		}
+		// No token, no export.
+		req, _ := http.NewRequest("GET", ts.URL+"/admin/api/users/"+ada.visitor+"/export", nil)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+			t.Errorf("export without a token: %v %v", resp.Status, err)
+		}
+	})
+
+	t.Run("Erase", func(t *testing.T) {
+		for i := 0; i < 2; i++ { // idempotent
+			if resp, body := lcDo(t, "DELETE", ts.URL+"/admin/api/users/"+ada.visitor); resp.StatusCode != 204 {
+				t.Fatalf("erase #%d: %s %s", i+1, resp.Status, body)
+			}
+		}
+		if found := storeMentions(t, s.Store, ids); len(found) > 0 {
+			t.Errorf("after erase the store still has:\n%s", strings.Join(found, "\n"))
+		}
+		if n := len(storeMentions(t, s.Store, []string{bob.visitor})); n != bobBefore {
+			t.Errorf("the other visitor had %d keys, has %d", bobBefore, n)
+		}
+		r, err := s.Store.Verify(ctx)
+		if err != nil || len(r.Problems) > 0 {
+			t.Errorf("verify: %v %v", err, r.Problems)
+		}
+		for _, path := range []string{"/admin/api/users/" + ada.visitor, "/admin/api/users/" + ada.visitor + "/export", "/admin/api/sessions/" + ada.session} {
+			if resp, _ := lcDo(t, "GET", ts.URL+path); resp.StatusCode != 404 {
+				t.Errorf("GET %s after erase: %s, want 404", path, resp.Status)
+			}
+		}
+		for fid := range ada.uploads {
+			if resp, _ := lcDo(t, "GET", ts.URL+"/admin/api/files/"+fid); resp.StatusCode != 404 {
+				t.Errorf("file after erase: %s, want 404", resp.Status)
+			}
+		}
+		for _, list := range []string{"/admin/api/users", "/admin/api/users?q=ada", "/admin/api/sessions"} {
+			if _, body := lcDo(t, "GET", ts.URL+list); bytes.Contains(body, []byte(ada.visitor)) || bytes.Contains(body, []byte(ada.session)) {
+				t.Errorf("%s still lists the erased visitor", list)
+			}
+			if _, body := lcDo(t, "GET", ts.URL+list); list != "/admin/api/users?q=ada" && !bytes.Contains(body, []byte(bob.visitor)) {
+				t.Errorf("%s lost the other visitor", list)
+			}
+		}
+		if resp, _ := lcDo(t, "DELETE", ts.URL+"/admin/api/users/not-an-id"); resp.StatusCode != 400 {
+			t.Errorf("erase of a bad id: %s, want 400", resp.Status)
+		}
+		req, _ := http.NewRequest("DELETE", ts.URL+"/admin/api/users/"+bob.visitor, nil)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+			t.Errorf("erase without a token: %v %v", resp.Status, err)
+		}
+	})
+
+	t.Run("ComesBack", func(t *testing.T) {
+		// The erased browser still has its token: it is recorded afresh.
+		ada.session = ""
+		if err := ada.connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer ada.close()
+		if err := ada.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.Store.Visitor(ctx, ada.visitor)
+		if err != nil || v.Email != "" {
+			t.Errorf("returning visitor: %+v, %v; want a fresh record", v, err)
+		}
+	})
+}
+
+// lcClock is a clock the test moves.
+type lcClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *lcClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *lcClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestLifecycle_Retention(t *testing.T) {
+	ctx := context.Background()
+	clock := &lcClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "parley.json")
+	os.WriteFile(cfgPath, []byte(`{"sites":[
+		{"id":"demo","origins":["http://localhost:*"],"retentionDays":7},
+		{"id":"archive","origins":["https://archive.example"],"retentionDays":0},
+		{"id":"plain","origins":["https://plain.example"]}]}`), 0o600)
+	cfg, err := server.ParseServeFlags([]string{"--config", cfgPath, "--data", t.TempDir()}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Now = clock.Now
+	s, ts := lcServer(t, *cfg)
+	r := s.Retention()
+	if r.For("demo") != 7*24*time.Hour || r.For("archive") != 0 || r.For("plain") != server.DefaultRetentionDays*24*time.Hour || r.For("removed") != 0 {
+		t.Errorf("retention %+v", r)
+	}
+
+	old, recent := newLCClient(ts.URL, "old"), newLCClient(ts.URL, "recent")
+	old.story(t, ctx)
+	old.close()
+	clock.Add(5 * 24 * time.Hour)
+	recent.story(t, ctx)
+	recent.close()
+	oldIDs := visitorIDs(t, s.Store, old.visitor)
+
+	clock.Add(3 * 24 * time.Hour) // old: 8 days, recent: 3 days
+	res, err := s.SweepRetention(ctx)
+	if err != nil || res.Visitors != 1 {
+		t.Fatalf("sweep: %+v, %v; want one visitor erased", res, err)
+	}
+	if found := storeMentions(t, s.Store, oldIDs); len(found) > 0 {
+		t.Errorf("after the sweep the store still has:\n%s", strings.Join(found, "\n"))
+	}
+	if _, body := lcDo(t, "GET", ts.URL+"/admin/api/users"); bytes.Contains(body, []byte(old.visitor)) || !bytes.Contains(body, []byte(recent.visitor)) {
+		t.Errorf("users after the sweep: %.300s", body)
+	}
+	// Usage counters are aggregates: both sessions still count.
+	var usage struct {
+		Total int `json:"total"`
+	}
+	if resp, body := lcDo(t, "GET", ts.URL+"/admin/api/usage?from=2026-02-01T00:00:00Z&to=2026-04-01T00:00:00Z"); resp.StatusCode != 200 || json.Unmarshal(body, &usage) != nil || usage.Total != 2 {
+		t.Errorf("usage after the sweep: %s %s; want 2 sessions", resp.Status, body)
+	}
+
+	t.Run("BadConfig", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad.json")
+		os.WriteFile(bad, []byte(`{"sites":[{"id":"demo","origins":["http://localhost:*"],"retentionDays":-1}]}`), 0o600)
+		_, err := server.ParseServeFlags([]string{"--config", bad}, func(string) string { return "" }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "retentionDays") {
+			t.Errorf("negative retentionDays: %v", err)
+		}
+	})
+}
+
+// TestBackup_OnlineCLI backs up a serving Parley with `parley backup`,
+// full then incremental, restores both with `parley restore` and compares
+// every key and value with the store.
+func TestBackup_OnlineCLI(t *testing.T) {
+	ctx := context.Background()
+	data, addr := t.TempDir(), freeAddr(t)
+	env := map[string]string{"PARLEY_ADMIN_TOKEN": lcToken}
+	getenv := func(k string) string { return env[k] }
+	stop, logs := runMain(t, []string{"--addr", addr, "--data", data}, env)
+	waitHealthy(t, addr)
+	base := "http://" + addr
+	run := func(args ...string) (int, string, string) {
+		var out, errOut syncBuffer
+		code := server.Main(ctx, args, getenv, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+
+	a := newLCClient(base, "ada")
+	a.story(t, ctx)
+	out := t.TempDir()
+	full, incr := filepath.Join(out, "full.backup"), filepath.Join(out, "incr.backup")
+	// While clients talk.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b := newLCClient(base, "bob")
+		b.story(t, ctx)
+		b.close()
+	}()
+	code, version, errOut := run("backup", "--url", base, "--out", full)
+	if code != 0 {
+		t.Fatalf("backup: exit %d: %s", code, errOut)
+	}
+	wg.Wait()
+	for i := 0; i < 3; i++ {
+		if err := a.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.close()
+	code, version2, errOut := run("backup", "--url", base, "--out", incr, "--since", strings.TrimSpace(version))
+	if code != 0 {
+		t.Fatalf("incremental backup: exit %d: %s", code, errOut)
+	}
+	v1, _ := strconv.ParseUint(strings.TrimSpace(version), 10, 64)
+	v2, _ := strconv.ParseUint(strings.TrimSpace(version2), 10, 64)
+	if !strings.Contains(errOut, "incremental after version "+strings.TrimSpace(version)) || v1 == 0 || v2 <= v1 {
+		t.Errorf("incremental: version %q after %q, %s", version2, version, errOut)
+	}
+
+	t.Run("OfflineRefusedWhileServing", func(t *testing.T) {
+		code, _, errOut := run("backup", "--data", data, "--out", filepath.Join(out, "x.backup"))
+		if code == 0 || !strings.Contains(errOut, "--url") {
+			t.Errorf("offline backup of a serving store: exit %d, %q", code, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(out, "x.backup.partial")); !errors.Is(err, os.ErrNotExist) {
+			t.Error("a partial file was left behind")
+		}
+	})
+	t.Run("ForceRefusedWhileServing", func(t *testing.T) {
+		code, _, errOut := run("restore", "--in", full, "--data", data, "--force")
+		if code == 0 || !strings.Contains(errOut, "running Parley") {
+			t.Errorf("restore over a serving store: exit %d, %q", code, errOut)
+		}
+	})
+	t.Run("BadToken", func(t *testing.T) {
+		var o, e syncBuffer
+		code := server.Main(ctx, []string{"backup", "--url", base, "--out", filepath.Join(out, "y.backup")}, func(k string) string {
+			if k == "PARLEY_ADMIN_TOKEN" {
+				return "wrong-token-0123456789"
+			}
+			return ""
+		}, &o, &e)
+		if code == 0 || !strings.Contains(e.String(), "401") {
+			t.Errorf("backup with a wrong token: exit %d, %q", code, e.String())
+		}
+	})
+
+	if code := stop(); code != 0 {
+		t.Fatalf("stop: exit %d\n%s", code, logs)
+	}
+
+	restored := filepath.Join(t.TempDir(), "restored")
+	if code, outText, errOut := run("restore", "--in", full, "--in", incr, "--data", restored); code != 0 {
+		t.Fatalf("restore: exit %d: %s %s", code, outText, errOut)
+	}
+	src, err := storage.Open(data, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := storage.Open(restored, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcKV, dstKV := dumpKV(t, src), dumpKV(t, dst)
+	if len(srcKV) == 0 || len(srcKV) != len(dstKV) {
+		t.Errorf("%d keys in the store, %d restored", len(srcKV), len(dstKV))
+	}
+	for k, v := range srcKV {
+		if dv, ok := dstKV[k]; !ok || !bytes.Equal(dv, v) {
+			t.Errorf("key %q: restored %v, equal %v", k, ok, bytes.Equal(dv, v))
+		}
+	}
+	dst.Close()
+	for _, name := range []string{"visitor.key"} {
+		a, _ := os.ReadFile(filepath.Join(data, name))
+		b, _ := os.ReadFile(filepath.Join(restored, name))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s not restored", name)
+		}
+	}
+
+	t.Run("Refusals", func(t *testing.T) {
+		cut := filepath.Join(out, "cut.backup")
+		b, _ := os.ReadFile(full)
+		os.WriteFile(cut, b[:len(b)-20], 0o600)
+		for name, args := range map[string][]string{
+			"NotEmpty":        {"restore", "--in", full, "--data", restored},
+			"IncrementalOnly": {"restore", "--in", incr, "--data", filepath.Join(t.TempDir(), "n")},
+			"CutShort":        {"restore", "--in", cut, "--data", filepath.Join(t.TempDir(), "n")},
+			"NotParley":       {"restore", "--in", full, "--data", out, "--force"},
+		} {
+			if code, _, errOut := run(args...); code == 0 {
+				t.Errorf("%s: restore succeeded", name)
+			} else {
+				t.Logf("%s: %s", name, strings.TrimSpace(errOut))
+			}
+		}
+		// --force replaces a stopped Parley's data directory.
+		if code, _, errOut := run("restore", "--in", full, "--data", restored, "--force"); code != 0 {
+			t.Errorf("restore --force: %s", errOut)
+		}
+	})
+}
+
+// dumpKV returns every key of a store with its value.
+func dumpKV(tb testing.TB, st *storage.Store) map[string][]byte {
+	tb.Helper()
+	all := map[string][]byte{}
+	err := st.DB().View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			all[string(it.Item().KeyCopy(nil))] = v
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return all
+}
