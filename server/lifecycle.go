@@ -127,6 +127,43 @@ func (s *Server) collectGarbage(ctx context.Context) {
 	}
 }
 
+// checkDataDir makes sure the data directory can be created and written
+// before anything opens in it, and says what to do when it cannot.
+func checkDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return explainDirError(dir, "create", err)
+	}
+	f, err := os.CreateTemp(dir, ".parley-write-check-*")
+	if err != nil {
+		return explainDirError(dir, "write to", err)
+	}
+	_, err = f.Write([]byte("ok"))
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	os.Remove(f.Name())
+	if err != nil {
+		return explainDirError(dir, "write to", err)
+	}
+	return nil
+}
+
+// explainDirError words a failure to use the data directory as advice.
+func explainDirError(dir, act string, err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("no permission to %s the data directory %s as user %d (make it that user's, e.g. chown -R %d %s, or pass another --data): %w",
+			act, dir, os.Geteuid(), os.Geteuid(), dir, err)
+	case strings.Contains(msg, "read-only file system"):
+		return fmt.Errorf("the data directory %s is on a read-only file system (mount it writable or pass another --data): %w", dir, err)
+	case strings.Contains(msg, "no space left"):
+		return fmt.Errorf("no space left for the data directory %s (free some disk space, then start again): %w", dir, err)
+	}
+	return fmt.Errorf("cannot %s the data directory %s: %w", act, dir, err)
+}
+
 // loadRetentionDays reads the sites' retentionDays from the config file:
 // site ID to days, for the sites that set it. No file means none.
 func loadRetentionDays(path string) (map[string]int, error) {

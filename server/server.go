@@ -45,6 +45,9 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Sites) == 0 {
 		cfg.Sites = []*widget.Site{DemoSite()}
 	}
+	if err := checkDataDir(cfg.DataDir); err != nil { // lifecycle.go
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	keys, err := identity.LoadOrCreateKeyring(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
