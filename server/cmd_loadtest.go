@@ -36,6 +36,8 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	spread := fs.String("spread", "auto", "give each visitor its own source address from this prefix; auto: 127.0.0.0/8 for a loopback target; off: the system's")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "bound on a handshake, a welcome and a write")
 	fs.BoolVar(&o.Baseline, "baseline", false, "run the same visitors against a bare coder/websocket echo afterwards, started by the tool in a process of its own, and show it beside")
+	fs.IntVar(&o.Stalled, "stalled", 0, "also connect this many visitors that stop reading after their welcome (a slow client)")
+	fs.Float64Var(&o.StalledRate, "stalled-rate", 5, "messages per second each stalled visitor keeps sending")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	echoAddr := fs.String("echo-server", "", "run only the baseline echo server on this address (used by --baseline)")

@@ -2,6 +2,10 @@
 
 package loadtest
 
+import "syscall"
+
+func smallReceiveBuffer(string, string, syscall.RawConn) error { return nil }
+
 func fileLimit() string { return "unknown" }
 
 // FileLimit returns the process's open-file limit, or 0 if unknown.

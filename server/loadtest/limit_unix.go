@@ -7,6 +7,19 @@ import (
 	"syscall"
 )
 
+// smallReceiveBuffer is a net.Dialer Control that sets a 4 KiB receive
+// buffer before the socket connects.
+func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
 // fileLimit describes the process's open-file limit.
 func fileLimit() string {
 	var rl syscall.Rlimit

@@ -56,6 +56,13 @@ type Options struct {
 	Baseline    bool
 	EchoCommand []string
 
+	// Stalled adds visitors that say hello and then never read again,
+	// with a small receive buffer, while sending StalledRate messages per
+	// second (default 5): the server must drop them without the others
+	// noticing. They are not counted among the visitors.
+	Stalled     int
+	StalledRate float64
+
 	// Progress, if set, gets a line every few seconds.
 	Progress io.Writer
 }
@@ -78,6 +85,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
+	}
+	if o.StalledRate <= 0 {
+		o.StalledRate = 5
 	}
 }
 
@@ -130,10 +140,14 @@ type run struct {
 	held     int              // welcomed and not lost
 	dropped  int              // welcomed, then lost before the end
 	failed   int              // never welcomed
+	stalled  Stalled          // visitors that stopped reading
 	stopNote string           // why the ramp stopped early
 }
 
-type sourceKey struct{}
+type (
+	sourceKey  struct{}
+	stalledKey struct{}
+)
 
 func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path string, echo bool) (*Report, error) {
 	r := &run{
@@ -149,6 +163,11 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 			d := net.Dialer{Timeout: o.Timeout}
 			if src, ok := ctx.Value(sourceKey{}).(string); ok {
 				d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+			}
+			if ctx.Value(stalledKey{}) != nil {
+				// A small receive window from the first SYN on, so the
+				// server's writes back up soon.
+				d.Control = smallReceiveBuffer
 			}
 			return d.DialContext(ctx, network, a)
 		},
@@ -168,6 +187,7 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 	}
 
 	visitors := r.ramp(ctx)
+	stalled := r.stall(ctx)
 	rampEnd := time.Now()
 	if r.o.Rate > 0 {
 		for _, v := range visitors {
@@ -196,6 +216,9 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 	for _, v := range visitors {
 		v.close()
 	}
+	for _, v := range stalled {
+		v.close()
+	}
 	acks := r.acks.Load()
 
 	r.mu.Lock()
@@ -209,6 +232,14 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 		rep.AckedPerSec = float64(acks) / s
 	}
 	rep.Errors, rep.Closes = r.errors, r.closes
+	if r.o.Stalled > 0 {
+		st := r.stalled
+		st.Count = len(stalled)
+		if before != nil && after != nil {
+			st.ServerSD = int64(after["parley_slow_clients_dropped_total"] - before["parley_slow_clients_dropped_total"])
+		}
+		rep.Stalled = &st
+	}
 	if r.stopNote != "" {
 		rep.Notes = append(rep.Notes, r.stopNote)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -20,11 +21,21 @@ import (
 // host:port.
 func mustParley(tb testing.TB, limits widget.Config) string {
 	tb.Helper()
+	return mustParleyOn(tb, limits, nil)
+}
+
+// mustParleyOn is mustParley with a wrapper for the listener.
+func mustParleyOn(tb testing.TB, limits widget.Config, wrap func(net.Listener) net.Listener) string {
+	tb.Helper()
 	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: "test-admin-token-0123456789", Limits: limits})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ts := httptest.NewServer(s.Handler())
+	ts := httptest.NewUnstartedServer(s.Handler())
+	if wrap != nil {
+		ts.Listener = wrap(ts.Listener)
+	}
+	ts.Start()
 	tb.Cleanup(func() {
 		ts.CloseClientConnections()
 		ts.Close()
@@ -110,6 +121,22 @@ func TestLoadtest_Modes(t *testing.T) {
 			t.Errorf("errors %v closes %v dropped %d", rep.Errors, rep.Closes, rep.Dropped)
 		}
 	})
+	t.Run("Stalled", func(t *testing.T) {
+		// Small server-side buffers, so a client that does not read blocks
+		// the server's writes after a few KiB rather than MiBs.
+		addr := mustParleyOn(t, widget.Config{MsgRate: -1, WriteTimeout: 300 * time.Millisecond}, func(ln net.Listener) net.Listener { return smallSendBuffers{ln} })
+		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 4, Rate: 5, Duration: 3 * time.Second, Stalled: 1, StalledRate: 300})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := rep.Stalled
+		if st == nil || st.Count != 1 || st.Dropped != 1 || st.ServerSD != 1 {
+			t.Errorf("stalled %+v, want one, dropped by the server", st)
+		}
+		if rep.Held != 4 || rep.Acked == 0 {
+			t.Errorf("held %d acked %d", rep.Held, rep.Acked)
+		}
+	})
 	t.Run("OnlyItsTarget", func(t *testing.T) {
 		if _, err := loadtest.Run(context.Background(), loadtest.Options{Addr: "192.0.2.1:80", Spread: "127.0.0.0/8"}); err == nil {
 			t.Error("spreading loopback sources towards another host was accepted")
@@ -147,4 +174,14 @@ func TestLoadtest_OpenFileLimit(t *testing.T) {
 	if rep.Held >= 500 || rep.Errors["tool_open_file_limit"] == 0 || !strings.Contains(strings.Join(rep.Notes, " "), "open-file limit") {
 		t.Errorf("held %d, errors %v, notes %q: want a stop at the open-file limit, said clearly", rep.Held, rep.Errors, rep.Notes)
 	}
+}
+
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4 << 10)
+	}
+	return c, err
 }

@@ -31,10 +31,11 @@ type Report struct {
 	Acked       int64   `json:"acked"`
 	AckedPerSec float64 `json:"ackedPerSec"` // over the run after the ramp
 
-	Errors map[string]int64 `json:"errors"` // error frames by code; the tool's failures as tool_*, http_*, timeout
-	Closes map[string]int64 `json:"closes"` // sockets lost during the run, by close code or cause
-	Memory *Memory          `json:"serverMemory,omitempty"`
-	Notes  []string         `json:"notes,omitempty"`
+	Errors  map[string]int64 `json:"errors"`            // error frames by code; the tool's failures as tool_*, http_*, timeout
+	Closes  map[string]int64 `json:"closes"`            // sockets lost during the run, by close code or cause
+	Stalled *Stalled         `json:"stalled,omitempty"` // visitors that stopped reading (--stalled)
+	Memory  *Memory          `json:"serverMemory,omitempty"`
+	Notes   []string         `json:"notes,omitempty"`
 
 	Baseline *Report `json:"baseline,omitempty"`
 }
@@ -82,6 +83,15 @@ func (r *Report) WriteTable(w io.Writer) {
 	})
 	row("errors", func(c *Report) string { return counts(c.Errors) })
 	row("closed during the run", func(c *Report) string { return counts(c.Closes) })
+	if r.Stalled != nil {
+		row("visitors that stop reading", func(c *Report) string {
+			if c.Stalled == nil {
+				return "-"
+			}
+			s := c.Stalled
+			return fmt.Sprintf("%d, sent %d, dropped %d (server: %d slow clients dropped)", s.Count, s.Sent, s.Dropped, s.ServerSD)
+		})
+	}
 	row("server memory / connection", func(c *Report) string {
 		if c.Memory == nil || c.Memory.Conns == 0 {
 			return "-"

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -142,7 +143,7 @@ func (v *visitor) read() {
 		case "error":
 			r.countError(f.Code)
 			if f.Ref != "" {
-				v.refused(f.Ref)
+				v.refused(f.Ref, f.Code)
 			}
 		case "message":
 			if f.From == "bot" {
@@ -152,7 +153,8 @@ func (v *visitor) read() {
 	}
 }
 
-// acked records an ack and, when sending as fast as acks return, sends on.
+// acked records an ack; against the echo, whose ack is the answer, it
+// sends on when sending as fast as acks return.
 func (v *visitor) acked(ref string, now time.Time) {
 	v.mu.Lock()
 	at, ok := v.take(ref)
@@ -167,17 +169,31 @@ func (v *visitor) acked(ref string, now time.Time) {
 	}
 	v.r.ack.Observe(now.Sub(at))
 	v.r.acks.Add(1)
-	if v.r.o.Rate < 0 && !v.r.stopping.Load() {
-		v.send()
+	if v.r.echo {
+		v.next()
 	}
 }
 
-// refused forgets a frame the server answered with an error.
-func (v *visitor) refused(ref string) {
+// refused forgets a frame the server answered with an error. An invalid
+// answer is asked again by the bot; that question counts as the reply.
+func (v *visitor) refused(ref, code string) {
 	v.mu.Lock()
-	_, ok := v.take(ref)
+	at, ok := v.take(ref)
+	reasked := ok && strings.HasPrefix(code, "invalid_")
+	if reasked {
+		v.awaiting = append(v.awaiting, at)
+	}
 	v.mu.Unlock()
-	if ok && v.r.o.Rate < 0 && !v.r.stopping.Load() {
+	if ok && !reasked {
+		v.next()
+	}
+}
+
+// next sends the next message at once when sending as fast as the server
+// answers: after the bot's reply (the echo's: the ack), so each answer
+// goes to the question the bot asked last.
+func (v *visitor) next() {
+	if v.r.o.Rate < 0 && !v.r.stopping.Load() {
 		v.send()
 	}
 }
@@ -215,6 +231,7 @@ func (v *visitor) botSaid(f *inFrame, now time.Time) {
 	v.mu.Unlock()
 	if !at.IsZero() {
 		v.r.reply.Observe(now.Sub(at))
+		v.next()
 	}
 }
 
@@ -229,7 +246,8 @@ func (v *visitor) send() {
 	switch {
 	case v.r.echo:
 		b = fmt.Appendf(nil, `{"type":"text","id":%q,"text":"how much does it cost? (visitor %d)"}`, id, v.n)
-	case v.seq%5 == 0 || p.block == "" || p.upload:
+	case p.block == "" || p.upload || (v.seq%5 == 0 && p.input == ""):
+		// Free text now and then, never in place of an answer to an input.
 		b = fmt.Appendf(nil, `{"type":"text","id":%q,"text":"how much does it cost?"}`, id)
 	case len(p.options) > 0:
 		b = fmt.Appendf(nil, `{"type":"choice","id":%q,"block":%q,"option":%q}`, id, p.block, p.options[rand.IntN(len(p.options))])
