@@ -109,7 +109,7 @@ func (b *Bulk) replay(sess *Session, v *Visitor, t *Turn) error {
 		}
 		sess.rollMessage(m, v)
 		if m.From == FromVisitor && ack.ID == "" {
-			ack = Ack{ID: m.ID, At: m.At}
+			ack = Ack{ID: m.ID, At: m.At, Text: m.Text}
 		}
 	}
 	for _, in := range t.Inputs {

@@ -21,8 +21,8 @@
 //	                                    sessions started that day (uint64, big-endian)
 //	ia/{mask}/{time}/{session}          sessions by last activity, one entry per
 //	                                    subset (mask) of the session's flags (index.go)
-//	iv/{visitor}/{mask}/{time}/{session} the same per visitor: its sessions, and
-//	                                    whether a visitor was listed already
+//	iv/{visitor}/{time}/{session}       the visitor's sessions by last activity,
+//	                                    valued with their flags (one byte)
 //	is/{facet}/{time}/{session}         sessions by start, one entry per facet
 //	                                    (all, site=, ch=, bot=, ver=, resp=0|1, goal,
 //	                                    goal=, tag=, blk=): the sessions dashboard

@@ -29,15 +29,17 @@ type kvWriter interface {
 // one prefix is a time range, newest last, and several prefixes can be
 // joined on their suffixes (see join in query.go).
 //
-//	ia/{mask}/{lastActivity}/{session}           -> visitor
-//	iv/{visitor}/{mask}/{lastActivity}/{session} -> nil
-//	is/{facet}/{started}/{session}               -> visitor\0site\0bot\0version\0channel
-//	iq/{term}/{visitor}                          -> nil
+//	ia/{mask}/{lastActivity}/{session}    -> visitor
+//	iv/{visitor}/{lastActivity}/{session} -> flags (one byte)
+//	is/{facet}/{started}/{session}        -> visitor\0site\0bot\0version\0channel
+//	iq/{term}/{visitor}                   -> nil
 //
-// ia and iv hold a session under every subset (mask) of its flags, so the
-// sessions having at least the flags F are exactly those under mask F: ia
-// serves the user-sessions overview, iv a visitor's sessions and the
-// overview's check that a visitor was listed already. is holds a session
+// ia holds a session under every subset (mask) of its flags, so the
+// sessions having at least the flags F are exactly those under mask F: the
+// user-sessions overview reads one range. iv holds each session once under
+// its visitor, with its flags: a visitor's sessions, and the overview's
+// check that a visitor was listed already (a few keys of one visitor,
+// filtered on the flags, instead of eight entries per session). is holds a session
 // under each facet of facets(), ordered by start: the sessions dashboard,
 // the usage report's partial days. iq maps the words of names, emails and
 // phone numbers the visitor typed to the visitor, for the search box.
@@ -52,9 +54,9 @@ func activityKey(mask byte, sess *Session) []byte {
 	return key("ia", fmt.Sprintf("%d", mask), timeKey(sess.LastActivityAt), sess.ID)
 }
 
-// visitorActivityKey is the visitor's own entry of a session under mask.
-func visitorActivityKey(mask byte, sess *Session) []byte {
-	return key("iv", sess.VisitorID, fmt.Sprintf("%d", mask), timeKey(sess.LastActivityAt), sess.ID)
+// visitorActivityKey is the visitor's own entry of a session.
+func visitorActivityKey(sess *Session) []byte {
+	return key("iv", sess.VisitorID, timeKey(sess.LastActivityAt), sess.ID)
 }
 
 // startKey is the dashboard's entry of a session under one facet.
@@ -126,20 +128,17 @@ func indexActivity(w kvWriter, old, next *Session) error {
 			if err := w.Delete(activityKey(m, old)); err != nil {
 				return err
 			}
-			if err := w.Delete(visitorActivityKey(m, old)); err != nil {
-				return err
-			}
+		}
+		if err := w.Delete(visitorActivityKey(old)); err != nil {
+			return err
 		}
 	}
 	for _, m := range subsets(next.flags()) {
 		if err := w.Set(activityKey(m, next), []byte(next.VisitorID)); err != nil {
 			return err
 		}
-		if err := w.Set(visitorActivityKey(m, next), nil); err != nil {
-			return err
-		}
 	}
-	return nil
+	return w.Set(visitorActivityKey(next), []byte{next.flags()})
 }
 
 // indexFacets adds the facets the session gained and drops those it lost.

@@ -262,7 +262,8 @@ type VisitorSessionQuery struct {
 }
 
 // VisitorSessions returns one page of the visitor's sessions, newest
-// activity first. Bad values return a *ParamError.
+// activity first. It reads the visitor's own index entries, skipping those
+// without the flags. Bad values return a *ParamError.
 func (s *Store) VisitorSessions(ctx context.Context, q VisitorSessionQuery) (*Page[*Session], error) {
 	limit, err := checkLimit(q.Limit)
 	if err != nil {
@@ -281,13 +282,16 @@ func (s *Store) VisitorSessions(ctx context.Context, q VisitorSessionQuery) (*Pa
 	}
 	page := &Page[*Session]{}
 	err = s.db.View(func(txn *badger.Txn) error {
-		sc := newRevScan(txn, key("iv", q.VisitorID, string('0'+q.Flags), ""))
+		sc := newRevScan(txn, key("iv", q.VisitorID, ""))
 		defer sc.close()
 		bound, incl := upperBound(pos, q.To)
 		var last string
 		for sfx, ok := sc.seek(bound, incl); ok; sfx, ok = sc.next() {
 			if !q.From.IsZero() && suffixTime(sfx).Before(q.From) {
 				break
+			}
+			if !hasFlags(sc.it.Item(), q.Flags) {
+				continue
 			}
 			if len(page.Items) == limit {
 				page.Next = encodeCursor(cursorVisitor, fp, last)

@@ -125,7 +125,7 @@ func scanUsers(ctx context.Context, txn *badger.Txn, q *UserQuery, pos string, n
 			continue
 		}
 		seen[string(vid)] = true
-		newest, ok := own.newest(string(vid), mask, q.To)
+		newest, ok := own.newest(string(vid), q.Flags, q.To)
 		if !ok || newest != string(sfx) {
 			// Listed above, at a newer session (on this page or before it).
 			continue
@@ -141,7 +141,6 @@ func scanUsers(ctx context.Context, txn *badger.Txn, q *UserQuery, pos string, n
 // searchUsers serves a query with Q: the candidates come from the search
 // index, each placed at its newest matching session, then sorted.
 func searchUsers(ctx context.Context, txn *badger.Txn, q *UserQuery, pos string, n int) ([]UserRow, error) {
-	mask := string('0' + q.Flags)
 	ids, err := searchVisitors(txn, q.Q, maxSearchVisitors)
 	if err != nil {
 		return nil, err
@@ -150,7 +149,7 @@ func searchUsers(ctx context.Context, txn *badger.Txn, q *UserQuery, pos string,
 	defer own.close()
 	var rows []UserRow
 	for _, id := range ids {
-		sfx, ok := own.newest(id, mask, q.To)
+		sfx, ok := own.newest(id, q.Flags, q.To)
 		if !ok || (pos != "" && sfx >= pos) {
 			continue
 		}
@@ -186,8 +185,9 @@ func searchUsers(ctx context.Context, txn *badger.Txn, q *UserQuery, pos string,
 	return out, nil
 }
 
-// visitorIndex answers "which is the visitor's newest session under mask
-// before to" with one seek in iv/.
+// visitorIndex answers "which is the visitor's newest session with the
+// flags of mask before to" from the visitor's own entries in iv/: a seek,
+// then a step past each newer session that lacks a flag.
 type visitorIndex struct{ it *badger.Iterator }
 
 func newVisitorIndex(txn *badger.Txn) *visitorIndex {
@@ -196,19 +196,33 @@ func newVisitorIndex(txn *badger.Txn) *visitorIndex {
 
 func (x *visitorIndex) close() { x.it.Close() }
 
-// newest returns the suffix of the visitor's newest session under mask
-// whose activity is before to (zero: any).
-func (x *visitorIndex) newest(visitorID, mask string, to time.Time) (string, bool) {
-	prefix := key("iv", visitorID, mask, "")
+// newest returns the suffix of the visitor's newest session whose flags
+// include mask and whose activity is before to (zero: any).
+func (x *visitorIndex) newest(visitorID string, mask byte, to time.Time) (string, bool) {
+	prefix := key("iv", visitorID, "")
 	bound := "\xff"
 	if !to.IsZero() {
 		bound = timeKey(to)
 	}
-	x.it.Seek(append(append([]byte(nil), prefix...), bound...))
-	if !x.it.ValidForPrefix(prefix) {
-		return "", false
+	for x.it.Seek(append(append([]byte(nil), prefix...), bound...)); x.it.ValidForPrefix(prefix); x.it.Next() {
+		if hasFlags(x.it.Item(), mask) {
+			return string(x.it.Item().Key()[len(prefix):]), true
+		}
 	}
-	return string(x.it.Item().Key()[len(prefix):]), true
+	return "", false
+}
+
+// hasFlags reports whether an iv/ entry's flags include mask.
+func hasFlags(item *badger.Item, mask byte) bool {
+	if mask == 0 {
+		return true
+	}
+	ok := false
+	item.Value(func(v []byte) error {
+		ok = len(v) == 1 && v[0]&mask == mask
+		return nil
+	})
+	return ok
 }
 
 // searchVisitors returns up to max visitor IDs that may match q: those

@@ -1,0 +1,113 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/server"
+)
+
+// BenchmarkAdmin times the admin API's views over a big seeded store, in
+// process (handler, store and JSON, no network), and reports each view's
+// p50 and p95. It needs a store directory, seeded on first use and reused
+// after, since seeding a million visitors takes a while:
+//
+//	PARLEY_BENCH_DATA=/tmp/parley-bench-100k PARLEY_BENCH_VISITORS=100000 \
+//	    go test ./server -run NONE -bench Admin -benchtime 300x
+//
+// (or seed it beforehand with `parley seed --visitors N --data DIR`). The
+// target: every view at or under 50 ms p95 at 1,000,000 visitors, and no
+// more than 1.5 times its time at 100,000.
+func BenchmarkAdmin(b *testing.B) {
+	dir := os.Getenv("PARLEY_BENCH_DATA")
+	if dir == "" {
+		b.Skip("set PARLEY_BENCH_DATA to a store directory (seeded on first use with PARLEY_BENCH_VISITORS visitors, default 100000)")
+	}
+	s, err := server.New(server.Config{DataDir: dir, AdminToken: admToken})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	h := s.Handler()
+	get := func(tb testing.TB, path string) []byte {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Authorization", "Bearer "+admToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			tb.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body.String())
+		}
+		return rec.Body.Bytes()
+	}
+	var first struct{ Items []json.RawMessage }
+	json.Unmarshal(get(b, "/admin/api/users?limit=1"), &first)
+	if len(first.Items) == 0 {
+		n, _ := strconv.Atoi(os.Getenv("PARLEY_BENCH_VISITORS"))
+		if n <= 0 {
+			n = 100000
+		}
+		b.Logf("seeding %d visitors into %s", n, dir)
+		start := time.Now()
+		st, err := server.Seed(context.Background(), s.Store, server.SeedOptions{Visitors: n, Site: "demo", Days: 365, End: time.Now().UTC(), Seed: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("seeded %+v in %s", st, time.Since(start))
+	}
+
+	// The deep page: the 21st page of 50 (rows 1,001 to 1,050), reached by
+	// following the cursors once; the benchmark then asks for it directly.
+	deep := "/admin/api/users?limit=50"
+	for range 20 {
+		var p struct{ Next *string }
+		json.Unmarshal(get(b, deep), &p)
+		if p.Next == nil {
+			b.Fatal("fewer than 21 pages of visitors")
+		}
+		deep = "/admin/api/users?limit=50&cursor=" + *p.Next
+	}
+	yearAgo := time.Now().UTC().AddDate(0, 0, -364).Truncate(24 * time.Hour).Format(time.RFC3339)
+
+	views := []struct{ name, path string }{}
+	for mask := range 8 {
+		q := "/admin/api/users?limit=50"
+		name := "users"
+		for i, f := range []string{"engaged", "files", "inputs"} {
+			if mask&(1<<i) != 0 {
+				q += "&" + f + "=1"
+				name += "+" + f
+			}
+		}
+		views = append(views, struct{ name, path string }{name, q})
+	}
+	views = append(views,
+		struct{ name, path string }{"users-deep-page", deep},
+		struct{ name, path string }{"users-last-30-days", "/admin/api/users?limit=50&from=" + time.Now().UTC().AddDate(0, 0, -30).Format(time.RFC3339)},
+		struct{ name, path string }{"sessions", "/admin/api/sessions?limit=50"},
+		struct{ name, path string }{"sessions-filtered", "/admin/api/sessions?limit=50&bot=demo&goal=lead&tag=pricing&channel=web"},
+		struct{ name, path string }{"usage-365-days", "/admin/api/usage?from=" + yearAgo},
+	)
+	for _, v := range views {
+		b.Run(v.name, func(b *testing.B) {
+			var durs []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				get(b, v.path)
+				durs = append(durs, time.Since(start))
+			}
+			slices.Sort(durs)
+			pct := func(p float64) float64 {
+				return float64(durs[min(len(durs)-1, int(p*float64(len(durs))))].Microseconds()) / 1000
+			}
+			b.ReportMetric(pct(0.50), "p50-ms")
+			b.ReportMetric(pct(0.95), "p95-ms")
+		})
+	}
+}
