@@ -4,8 +4,10 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -387,4 +389,110 @@ func TestCrash_OpenFailures(t *testing.T) {
 			t.Errorf("exit %d, output %q; want a failure that points at restoring a backup", code, out)
 		}
 	})
+}
+
+// TestCrash_DiskFull fills the disk under a serving Parley: turns are
+// refused with the error frame "internal" and nothing of them is stored,
+// the process stays up, and the same frames are stored once space is
+// freed. It mounts a small tmpfs, so it runs as root only.
+func TestCrash_DiskFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	bin := buildParley(t)
+	data, addr := filepath.Join(mnt, "data"), freeAddr(t)
+	p := startChild(t, bin, []string{"PARLEY_ADMIN_TOKEN=" + lcToken}, nil, "serve", "--addr", addr, "--data", data, "--msg-rate", "-1")
+	waitHealthy(t, addr)
+	ctx := context.Background()
+	c := newLCClient("http://"+addr, "full")
+	c.files = false
+	if err := c.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := c.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Something else fills the disk up to 40 MiB, under the reserve.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	filler, err := os.Create(filepath.Join(mnt, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, 1<<20)
+	for n := free - 40<<20; n > 0; n -= int64(len(zeros)) {
+		if _, err := filler.Write(zeros[:min(n, int64(len(zeros)))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filler.Close()
+	waitLog(t, p, "disk nearly full")
+	before := len(c.acked)
+	for i := 0; i < 3; i++ {
+		if err := c.step(ctx); !errors.Is(err, errNotStored) {
+			t.Fatalf("turn on a full disk: %v, want the error frame internal", err)
+		}
+	}
+	if len(c.acked) != before || c.pending == nil {
+		t.Fatal("a turn was acked on a full disk")
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("parley is not up on a full disk: %v", err)
+	}
+
+	// Space comes back: the frame is sent again and stored once.
+	os.Remove(filepath.Join(mnt, "filler"))
+	waitLog(t, p, "disk space is back")
+	for i := 0; i < 3; i++ {
+		if err := c.step(ctx); err != nil {
+			t.Fatalf("turn after space came back: %v", err)
+		}
+	}
+	if len(c.acked) != before+3 {
+		t.Errorf("%d acks after space came back, want %d", len(c.acked)-before, 3)
+	}
+	c.close()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("graceful stop: exit %d\n%s", code, p.out)
+	}
+	store, err := storage.Open(data, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	checkAcked(t, store, []*lcClient{c})
+	r, err := store.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range r.Problems {
+		t.Errorf("verify: %s", p)
+	}
+}
+
+// waitLog waits until the child's output holds s.
+func waitLog(tb testing.TB, c *child, s string) {
+	tb.Helper()
+	for i := 0; i < 100; i++ {
+		if strings.Contains(c.out.String(), s) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatalf("parley never logged %q:\n%s", s, c.out)
 }

@@ -27,22 +27,33 @@ var (
 	gcInterval    = 10 * time.Minute
 )
 
+// DiskReserve is the free space under which Parley refuses writes (a
+// client gets the error frame "internal" and resends later) instead of
+// letting Badger find the disk full inside a memory-mapped write, which
+// kills the process. Checked every second; writes resume at 9/8 of it.
+const DiskReserve = 64 << 20
+
 // lifecycle runs the store's background maintenance while the server
-// serves: retention sweeps and value-log GC.
+// serves: retention sweeps, value-log GC and the disk-space watch.
 type lifecycle struct {
 	once   sync.Once
 	cancel context.CancelFunc
-	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // startLifecycle starts the maintenance loops, once; Serve calls it.
 func (s *Server) startLifecycle() {
 	s.life.once.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
-		s.life.cancel, s.life.done = cancel, make(chan struct{})
+		s.life.cancel = cancel
+		s.life.wg.Add(2)
 		go func() {
-			defer close(s.life.done)
+			defer s.life.wg.Done()
 			s.maintain(ctx)
+		}()
+		go func() {
+			defer s.life.wg.Done()
+			s.watchDisk(ctx)
 		}()
 	})
 }
@@ -53,7 +64,22 @@ func (s *Server) stopLifecycle() {
 	s.life.once.Do(func() {}) // nothing starts after this
 	if s.life.cancel != nil {
 		s.life.cancel()
-		<-s.life.done
+		s.life.wg.Wait()
+	}
+}
+
+// watchDisk refuses writes while the data directory's disk is under
+// DiskReserve, logging each change.
+func (s *Server) watchDisk(ctx context.Context) {
+	err := s.Store.WatchDisk(ctx, storage.DiskWatch{Reserve: DiskReserve, OnChange: func(full bool, free uint64) {
+		if full {
+			s.log.Error("disk nearly full: refusing writes until space is freed", "dir", s.cfg.DataDir, "freeBytes", free, "reserveBytes", DiskReserve)
+		} else {
+			s.log.Info("disk space is back: accepting writes", "dir", s.cfg.DataDir, "freeBytes", free)
+		}
+	}})
+	if err != nil {
+		s.log.Warn("cannot watch the free disk space; a full disk will stop Parley", "err", err)
 	}
 }
 

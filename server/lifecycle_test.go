@@ -49,6 +49,9 @@ type lcFrame struct {
 
 func (f *lcFrame) isPrompt() bool { return len(f.Options) > 0 || f.Input != nil || f.Upload != nil }
 
+// errNotStored is a step whose frame the server could not store.
+var errNotStored = errors.New("not stored")
+
 // lcClient is one browser going through the demo story over a WebSocket,
 // noting every ack and every 201-answered upload. After a lost connection
 // it reconnects to its session and sends the unacknowledged frame again
@@ -173,8 +176,12 @@ func (c *lcClient) receive(d time.Duration) (f *lcFrame, ok bool, err error) {
 		if !open {
 			return nil, false, errors.New("connection lost")
 		}
-		if f.Type == "message" && f.From == "bot" && f.isPrompt() {
-			c.prompt = f
+		if f.Type == "message" && f.From == "bot" {
+			// The last bot message says what the story waits for.
+			c.prompt = nil
+			if f.isPrompt() {
+				c.prompt = f
+			}
 		}
 		return f, true, nil
 	case <-t.C:
@@ -256,6 +263,9 @@ func (c *lcClient) step(ctx context.Context) error {
 			c.pending = nil
 			c.steps++
 			return c.settle()
+		case f.Type == "error" && f.Ref == id && f.Code == "internal":
+			// Not stored: keep it to send again.
+			return fmt.Errorf("error frame %s: %w", f.Code, errNotStored)
 		case f.Type == "error" && f.Ref == id:
 			// Refused, nothing stored: move on.
 			c.pending = nil

@@ -92,7 +92,7 @@ func (s *Store) EraseVisitor(ctx context.Context, id string) (EraseResult, error
 func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *EraseResult) error {
 	existed := false
 	var keys int
-	err := s.update(ctx, func(txn *badger.Txn) error {
+	err := s.updateAnyway(ctx, func(txn *badger.Txn) error {
 		existed, keys = false, 0
 		var sess Session
 		switch err := getJSON(txn, key("s", sid), &sess); {
@@ -136,7 +136,7 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 	if err != nil {
 		return err
 	}
-	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Delete(key("vs", visitorID, sid)) }); err != nil {
+	if err := s.updateAnyway(ctx, func(txn *badger.Txn) error { return txn.Delete(key("vs", visitorID, sid)) }); err != nil {
 		return err
 	}
 	res.Keys++
@@ -146,7 +146,7 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 // eraseFile deletes one file of the visitor: record, chunks, pointer.
 func (s *Store) eraseFile(ctx context.Context, visitorID, fid string, res *EraseResult) error {
 	existed := false
-	err := s.update(ctx, func(txn *badger.Txn) error {
+	err := s.updateAnyway(ctx, func(txn *badger.Txn) error {
 		existed = false
 		switch _, err := txn.Get(fileKey(fid)); {
 		case errors.Is(err, badger.ErrKeyNotFound):
@@ -169,7 +169,7 @@ func (s *Store) eraseFile(ctx context.Context, visitorID, fid string, res *Erase
 	if err != nil {
 		return err
 	}
-	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Delete(visitorFileKey(visitorID, fid)) }); err != nil {
+	if err := s.updateAnyway(ctx, func(txn *badger.Txn) error { return txn.Delete(visitorFileKey(visitorID, fid)) }); err != nil {
 		return err
 	}
 	res.Keys++
@@ -182,7 +182,7 @@ func (s *Store) eraseFile(ctx context.Context, visitorID, fid string, res *Erase
 // conflict with the delete.
 func (s *Store) eraseVisitorRecord(ctx context.Context, id string, res *EraseResult) (done bool, err error) {
 	existed, keys := false, 0
-	err = s.update(ctx, func(txn *badger.Txn) error {
+	err = s.updateAnyway(ctx, func(txn *badger.Txn) error {
 		done, existed, keys = false, false, 0
 		var v Visitor
 		switch err := getJSON(txn, key("v", id), &v); {
@@ -229,6 +229,21 @@ func (s *Store) eraseVisitorRecord(ctx context.Context, id string, res *EraseRes
 	}
 	res.Keys += keys
 	return done, nil
+}
+
+// updateAnyway is update for deletions: it goes on while the disk is
+// nearly full, since deleting is how space comes back.
+func (s *Store) updateAnyway(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.Update(fn)
+		if errors.Is(err, badger.ErrConflict) && attempt < 16 {
+			continue
+		}
+		return err
+	}
 }
 
 // keySuffixes returns what follows prefix in each key under it.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -92,11 +93,13 @@ type Files struct {
 	// detects conflicts on keys read, not on keys a range scan would have
 	// seen, so two commits of one visitor could both pass the check.
 	commitMu sync.Mutex
+
+	diskFull *atomic.Bool // the store's: refuse writes while the disk is nearly full (gc.go)
 }
 
 // NewFiles returns the file store of s.
 func NewFiles(s *Store) *Files {
-	fs := &Files{db: s.db, chunkSize: FileChunkSize}
+	fs := &Files{db: s.db, chunkSize: FileChunkSize, diskFull: &s.diskFull}
 	fs.bufs.New = func() any { b := make([]byte, fs.chunkSize); return &b }
 	return fs
 }
@@ -146,6 +149,9 @@ func (fs *Files) Put(ctx context.Context, f *File, r io.Reader, q Quota) error {
 			h.Write(buf[:k])
 			size += int64(k)
 			err := ctx.Err()
+			if err == nil && fs.diskFull.Load() {
+				err = ErrDiskFull
+			}
 			if err == nil {
 				err = cw.write(buf[:k])
 			}
@@ -238,6 +244,9 @@ func (fs *Files) commit(ctx context.Context, f *File, q Quota) error {
 	defer fs.commitMu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("storage: put file: %w", err)
+	}
+	if fs.diskFull.Load() {
+		return fmt.Errorf("storage: put file: %w", ErrDiskFull)
 	}
 	err = fs.db.Update(func(txn *badger.Txn) error {
 		if !q.unlimited() {

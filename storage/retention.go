@@ -244,7 +244,7 @@ func (s *Store) expire(ctx context.Context, site string, e seenEntry, cutoff tim
 	}
 	if v == nil || v.Site != site || !v.LastSeenAt.Equal(e.at) {
 		// The visitor moved on (its newer entry is further up) or is gone.
-		if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Delete(seenKey(site, e.at, e.visitorID)) }); err != nil {
+		if err := s.updateAnyway(ctx, func(txn *badger.Txn) error { return txn.Delete(seenKey(site, e.at, e.visitorID)) }); err != nil {
 			return err
 		}
 		res.Stale++

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -36,6 +37,9 @@ type Store struct {
 	// usageMu serialises session creation so the per-day usage counters,
 	// which every new session increments, never conflict and retry.
 	usageMu sync.Mutex
+
+	// diskFull refuses writes while the disk is nearly full (WatchDisk, gc.go).
+	diskFull atomic.Bool
 }
 
 // Open opens (creating if needed) the store in dir. It fails if another
@@ -84,6 +88,9 @@ func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) erro
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if s.diskFull.Load() {
+			return ErrDiskFull
 		}
 		err := s.db.Update(fn)
 		if errors.Is(err, badger.ErrConflict) && attempt < 16 {
