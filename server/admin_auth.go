@@ -64,8 +64,14 @@ func tokenInURL(r *http.Request) string {
 func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	want := []byte(s.cfg.AdminToken)
 	lim := newFailureLimiter(10, time.Minute)
+	// Behind a trusted reverse proxy the client is in X-Forwarded-For, as
+	// for the widget's per-address caps; else it is the TCP peer.
+	addr := s.cfg.Limits.ClientIP
+	if addr == nil {
+		addr = clientAddr
+	}
 	return s.adminHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := clientAddr(r)
+		ip := addr(r)
 		now := time.Now()
 		if wait := lim.blocked(ip, now); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))

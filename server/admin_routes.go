@@ -1,6 +1,10 @@
 package server
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+	"time"
+)
 
 // adminRoutes registers the admin API and console under /admin/. The API
 // has its own mux behind one requireAdmin, so every route of it (and
@@ -8,6 +12,15 @@ import "net/http"
 // count; the console's files are public (they hold no data) and ask for
 // the token in a login form.
 func (s *Server) adminRoutes() {
+	// A store written before the admin indexes (or with an older layout)
+	// is indexed once, before anything is served.
+	start := time.Now()
+	if n, err := s.Store.BuildIndexes(context.Background()); err != nil {
+		s.log.Error("admin: building the indexes failed; the admin views may miss records", "err", err)
+	} else if n > 0 {
+		s.log.Info("admin: indexed the stored sessions", "sessions", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+
 	api := http.NewServeMux()
 	api.HandleFunc("GET /admin/api/users", s.listUsers)
 	api.HandleFunc("GET /admin/api/users.csv", s.exportUsers)

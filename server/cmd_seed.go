@@ -92,6 +92,11 @@ func Seed(ctx context.Context, store *storage.Store, o SeedOptions) (SeedStats, 
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	// Index what the store holds first (nothing for a new store), so the
+	// marker is set and the server does not index everything again.
+	if _, err := store.BuildIndexes(ctx); err != nil {
+		return st, fmt.Errorf("seed: %w", err)
+	}
 	bulk := store.NewBulk()
 	files := storage.NewFiles(store)
 	var next, done atomic.Int64

@@ -27,6 +27,7 @@
 //	                                    (all, site=, ch=, bot=, ver=, resp=0|1, goal,
 //	                                    goal=, tag=, blk=): the sessions dashboard
 //	iq/{term}/{visitor}                 search words of names, emails, phones
+//	meta/indexes                        the layout of ia/ iv/ is/ iq/ (BuildIndexes)
 //
 // Every record carries its site, so one store serves many sites. A turn of a
 // conversation (the visitor's message, the bot's answers, the new session state,

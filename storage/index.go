@@ -2,12 +2,17 @@ package storage
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
+
+	badger "github.com/dgraph-io/badger/v4"
 )
 
 // Session flags, as bits of the activity index.
@@ -245,4 +250,69 @@ func subsets(f byte) []byte {
 		out = append(out, sub)
 	}
 	return out
+}
+
+// indexesBuilt holds the version of the index layout the store's ia/,
+// iv/, is/ and iq/ entries follow; BuildIndexes rebuilds them when it
+// differs (a store written before the admin indexes, or with an older
+// layout).
+var indexesBuilt = []byte("meta/indexes")
+
+const indexLayout = "2"
+
+// BuildIndexes makes the admin indexes complete, once per store and layout:
+// if the store's marker is not the current layout it drops ia/, iv/, is/
+// and iq/ and writes the entries of every session again. It returns how
+// many sessions it indexed (0 when nothing was due). Run it before serving:
+// DropPrefix blocks writes while it runs.
+func (s *Store) BuildIndexes(ctx context.Context) (int, error) {
+	var have []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(indexesBuilt)
+		if err != nil {
+			return err
+		}
+		have, err = item.ValueCopy(nil)
+		return err
+	})
+	switch {
+	case err == nil && string(have) == indexLayout:
+		return 0, nil
+	case err != nil && !errors.Is(err, badger.ErrKeyNotFound):
+		return 0, fmt.Errorf("storage: build indexes: %w", err)
+	}
+	if err := s.db.DropPrefix([]byte("ia/"), []byte("iv/"), []byte("is/"), []byte("iq/")); err != nil {
+		return 0, fmt.Errorf("storage: build indexes: %w", err)
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	n := 0
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("s/"), PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if n%256 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var sess Session
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &sess) }); err != nil {
+				return fmt.Errorf("session %s: %w", it.Item().Key(), err)
+			}
+			if err := indexSession(wb, nil, &sess); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err == nil {
+		err = wb.Set(indexesBuilt, []byte(indexLayout))
+	}
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("storage: build indexes: %w", err)
+	}
+	return n, nil
 }

@@ -129,3 +129,31 @@ func TestBulk_MatchesWritePath(t *testing.T) {
 		}
 	}
 }
+
+// TestIndex_Build drops the indexes (as in a store written before them),
+// leaves a stale entry, and checks that BuildIndexes writes back exactly
+// what the write path had written, once.
+func TestIndex_Build(t *testing.T) {
+	f := randomFixture(t, 5, 30, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	if n, err := f.s.BuildIndexes(ctx); err != nil || n != len(f.sessions) {
+		t.Fatalf("first build on a store without the marker: %d, %v", n, err)
+	}
+	want := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/")
+	if err := f.s.db.DropPrefix([]byte("ia/"), []byte("iv/"), []byte("is/"), []byte("meta/indexes")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("ia/0/stale"), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.s.BuildIndexes(ctx)
+	if err != nil || n != len(f.sessions) {
+		t.Fatalf("rebuild: %d sessions, %v; want %d", n, err, len(f.sessions))
+	}
+	if got := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/"); !maps.Equal(got, want) {
+		t.Errorf("rebuilt %d entries, want %d", len(got), len(want))
+	}
+	if n, err := f.s.BuildIndexes(ctx); n != 0 || err != nil {
+		t.Errorf("second build: %d, %v; want nothing to do", n, err)
+	}
+}
