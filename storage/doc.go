@@ -28,6 +28,9 @@
 //	                                    goal=, tag=, blk=): the sessions dashboard
 //	iq/{term}/{visitor}                 search words of names, emails, phones
 //	meta/indexes                        the layout of ia/ iv/ is/ iq/ (BuildIndexes)
+//	vl/{site}/{lastSeen}/{visitor}      visitors by last activity: what retention
+//	                                    sweeps read (retention.go)
+//	meta/seen-index                     set once vl/ holds every visitor (BuildSeenIndex)
 //
 // Every record carries its site, so one store serves many sites. A turn of a
 // conversation (the visitor's message, the bot's answers, the new session state,
