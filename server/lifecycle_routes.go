@@ -81,7 +81,7 @@ func (s *Server) exportUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now()
-	link := func(fid string) string { return "/admin/api/files/" + fid }
+	link := func(f *storage.File) string { return "/admin/api/files/" + f.ID }
 	name := "parley-visitor-" + id
 	if format == "zip" {
 		s.exportZip(w, r, id, name)
@@ -100,7 +100,7 @@ func (s *Server) exportUser(w http.ResponseWriter, r *http.Request) {
 func (s *Server) exportZip(w http.ResponseWriter, r *http.Request, id, name string) {
 	ctx := r.Context()
 	var doc bytes.Buffer
-	if err := s.Store.WriteExport(ctx, &doc, id, s.cfg.Now(), func(fid string) string { return "files/" + fid }); err != nil {
+	if err := s.Store.WriteExport(ctx, &doc, id, s.cfg.Now(), zipPath); err != nil {
 		s.log.Error("export visitor failed", "visitor", id, "err", err)
 		writeError(w, r, http.StatusInternalServerError, "internal", "the visitor could not be exported")
 		return
@@ -129,7 +129,7 @@ func (s *Server) exportZip(w http.ResponseWriter, r *http.Request, id, name stri
 			if err != nil {
 				return err
 			}
-			zf, err := zw.CreateHeader(&zip.FileHeader{Name: "files/" + rec.ID + "/" + fileupload.CleanFilename(rec.Name), Method: zip.Store, Modified: rec.UploadedAt})
+			zf, err := zw.CreateHeader(&zip.FileHeader{Name: zipPath(rec), Method: zip.Store, Modified: rec.UploadedAt})
 			if err == nil {
 				_, err = io.Copy(zf, rc)
 			}
@@ -144,6 +144,11 @@ func (s *Server) exportZip(w http.ResponseWriter, r *http.Request, id, name stri
 		s.log.Error("export visitor failed", "visitor", id, "err", err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// zipPath is where a ZIP export holds a file, and what its JSON links to.
+func zipPath(f *storage.File) string {
+	return "files/" + f.ID + "/" + fileupload.CleanFilename(f.Name)
 }
 
 // serveBackup answers GET /admin/api/backup?since=N with a backup of the

@@ -472,6 +472,10 @@ func TestLifecycle_EraseAndExport(t *testing.T) {
 		}
 		if want := []string{"visitor.json", "files/" + doc.Files[0].ID + "/" + doc.Files[0].Name}; strings.Join(names, ",") != strings.Join(want, ",") {
 			t.Errorf("zip holds %v, want %v", names, want)
+		} else if rc, err := zr.File[0].Open(); err != nil {
+			t.Error(err)
+		} else if b, _ := io.ReadAll(rc); !bytes.Contains(b, []byte(`"download": "`+want[1]+`"`)) {
+			t.Errorf("the zip's visitor.json does not link %s", want[1])
 		}
 		// No token, no export.
 		req, _ := http.NewRequest("GET", ts.URL+"/admin/api/users/"+ada.visitor+"/export", nil)

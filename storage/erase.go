@@ -336,11 +336,11 @@ type ExportFile struct {
 // WriteExport writes everything recorded of the visitor as one JSON
 // document to w: the format, the time of the export, the visitor record,
 // every session with its state and messages, and every file's record with
-// its download path (download(fileID), nil for none). It reads one
+// its download path (download(file), nil for none). It reads one
 // snapshot of the store, session by session, so its memory does not grow
 // with the visitor's history. It returns ErrNotFound, having written
 // nothing, for an unknown visitor.
-func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, at time.Time, download func(fileID string) string) error {
+func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, at time.Time, download func(f *File) string) error {
 	err := s.db.View(func(txn *badger.Txn) error {
 		var v Visitor
 		if err := getJSON(txn, key("v", visitorID), &v); err != nil {
@@ -389,7 +389,7 @@ func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, 
 			}
 			ef := ExportFile{File: &f}
 			if download != nil {
-				ef.Download = download(f.ID)
+				ef.Download = download(&f)
 			}
 			ew.item(i, ef)
 		}

@@ -311,7 +311,7 @@ func TestWriteExport(t *testing.T) {
 	lcSeed(t, s, "demo", lcDay, "Bob", "bob@example.org", 1, true)
 	var buf bytes.Buffer
 	at := lcDay.Add(48 * time.Hour)
-	if err := s.WriteExport(ctx, &buf, v.ID, at, func(id string) string { return "/admin/api/files/" + id }); err != nil {
+	if err := s.WriteExport(ctx, &buf, v.ID, at, func(f *storage.File) string { return "/admin/api/files/" + f.ID }); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
