@@ -21,6 +21,7 @@ import (
 func init() {
 	commands["backup"] = command{"write a backup of the store, online while Parley serves", runBackup}
 	commands["restore"] = command{"load backups into an empty data directory", runRestore}
+	commands["check"] = command{"check that a stopped Parley's records and indexes agree", runCheck}
 }
 
 // runBackup is `parley backup --out FILE [--since N] (--url URL | --data DIR)`.
@@ -351,4 +352,46 @@ func prepareRestoreDir(dir string, force bool) error {
 func isLockError(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "Cannot acquire directory lock") || strings.Contains(msg, "resource temporarily unavailable")
+}
+
+// runCheck is `parley check [--data DIR]`: it reads the whole store of a
+// stopped Parley and reports where records and indexes disagree
+// (storage.Store.Verify), for after a crash or a restore. Exit 1 if any.
+func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parley check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data", envOr(getenv, "PARLEY_DATA", "./parley-data"), "data directory of a stopped Parley (PARLEY_DATA)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if _, err := os.Stat(*dir); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	store, err := storage.Open(*dir, storage.Options{})
+	if err != nil {
+		if isLockError(err) {
+			return fmt.Errorf("Parley is running on %s: stop it first", *dir)
+		}
+		return explainOpenError(*dir, err)
+	}
+	defer store.Close()
+	r, err := store.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d visitors, %d sessions, %d messages, %d acks, %d files\n", *dir, r.Visitors, r.Sessions, r.Messages, r.Acks, r.Files)
+	if r.OrphanChunkFiles > 0 {
+		fmt.Fprintf(stdout, "%d unfinished uploads left chunks behind; the next start removes them\n", r.OrphanChunkFiles)
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintln(stdout, "problem:", p)
+	}
+	if len(r.Problems) > 0 {
+		return fmt.Errorf("%d problems: restore the last backup (parley restore) or report them", len(r.Problems))
+	}
+	fmt.Fprintln(stdout, "ok: records and indexes agree")
+	return nil
 }

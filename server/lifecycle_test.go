@@ -720,6 +720,9 @@ func TestBackup_OnlineCLI(t *testing.T) {
 		}
 	}
 	dst.Close()
+	if code, outText, errOut := run("check", "--data", restored); code != 0 || !strings.Contains(outText, "ok: records and indexes agree") {
+		t.Errorf("check of the restored store: exit %d: %s %s", code, outText, errOut)
+	}
 	for _, name := range []string{"visitor.key"} {
 		a, _ := os.ReadFile(filepath.Join(data, name))
 		b, _ := os.ReadFile(filepath.Join(restored, name))
