@@ -44,6 +44,12 @@ type lifecycle struct {
 // startLifecycle starts the maintenance loops, once; Serve calls it.
 func (s *Server) startLifecycle() {
 	s.life.once.Do(func() {
+		// Before the first turn, so no turn moves an entry meanwhile.
+		if n, err := s.Store.BuildSeenIndex(context.Background()); err != nil {
+			s.log.Error("retention: building the index failed; sweeps will miss older visitors", "err", err)
+		} else if n > 0 {
+			s.log.Info("retention: indexed the visitors of an older store", "visitors", n)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		s.life.cancel = cancel
 		s.life.wg.Add(2)
@@ -83,16 +89,8 @@ func (s *Server) watchDisk(ctx context.Context) {
 	}
 }
 
-// maintain builds the retention index of an older store, then sweeps and
-// collects garbage on their schedules until ctx ends.
+// maintain sweeps and collects garbage on their schedules until ctx ends.
 func (s *Server) maintain(ctx context.Context) {
-	if n, err := s.Store.BuildSeenIndex(ctx); err != nil {
-		if ctx.Err() == nil {
-			s.log.Error("retention: building the index failed", "err", err)
-		}
-	} else if n > 0 {
-		s.log.Info("retention: indexed the visitors of an older store", "visitors", n)
-	}
 	sweep := time.NewTimer(sweepDelay)
 	defer sweep.Stop()
 	gc := time.NewTicker(gcInterval)
