@@ -50,20 +50,22 @@ type SessionRow struct {
 // before it returns early with a cursor to go on from.
 const maxScan = 20000
 
-// facets returns the index facets the filters require.
+// facets returns the index facets the filters require, the likely
+// sparsest first: the join steps through the first list and only seeks in
+// the others, so a rare goal or tag leads and a common channel follows.
 func (q *SessionQuery) facets() []string {
 	var f []string
-	for _, p := range []struct{ name, v string }{{"site", q.Site}, {"ch", q.Channel}, {"bot", q.Bot}, {"ver", q.Version}, {"tag", q.Tag}, {"blk", q.Block}} {
-		if p.v != "" {
-			f = append(f, facet(p.name, p.v))
-		}
-	}
 	switch q.Goal {
 	case "":
 	case AnyGoal:
 		f = append(f, facetAnyGoal)
 	default:
 		f = append(f, facet("goal", q.Goal))
+	}
+	for _, p := range []struct{ name, v string }{{"tag", q.Tag}, {"blk", q.Block}, {"ver", q.Version}, {"bot", q.Bot}, {"ch", q.Channel}, {"site", q.Site}} {
+		if p.v != "" {
+			f = append(f, facet(p.name, p.v))
+		}
 	}
 	if q.Responses != nil {
 		if *q.Responses {
