@@ -148,10 +148,6 @@ func (b *admTab) set(sel, value string) {
 		el.dispatchEvent(new Event("change", {bubbles: true})); return true })()`, sel, value))
 }
 
-func (b *admTab) rows() int {
-	return admEval[int](b, `document.querySelectorAll("#users-body tr").length`)
-}
-
 // waitRows waits until the users table shows n rows and no load is running.
 func (b *admTab) waitRows(n int, what string) {
 	b.t.Helper()
