@@ -227,7 +227,9 @@ func hasFlags(item *badger.Item, mask byte) bool {
 
 // searchVisitors returns up to max visitor IDs that may match q: those
 // whose ID starts with q and those with a search term starting with q's
-// longest word. Callers check each with Visitor.Matches.
+// longest word, the most recently created first (IDs are ULIDs), so a
+// common name still finds the visitors of late. Callers check each with
+// Visitor.Matches.
 func searchVisitors(txn *badger.Txn, q string, max int) ([]string, error) {
 	q = normalizeQuery(q)
 	seen := map[string]bool{}
@@ -239,30 +241,30 @@ func searchVisitors(txn *badger.Txn, q string, max int) ([]string, error) {
 		}
 		return len(ids) < max
 	}
-	opts := badger.IteratorOptions{}
 	if id := strings.ToUpper(q); isIDPrefix(id) {
-		opts.Prefix = key("v", id)
-		it := txn.NewIterator(opts)
-		for it.Rewind(); it.Valid(); it.Next() {
-			if !add(string(it.Item().Key()[2:])) {
-				break
-			}
-		}
-		it.Close()
+		eachKeyReverse(txn, key("v", id), func(k []byte) bool { return add(string(k[2:])) })
 	}
 	words := queryWords(q)
-	if len(words) == 0 {
+	if len(words) == 0 || len(ids) >= max {
 		return ids, nil
 	}
 	longest := slices.MaxFunc(words, func(a, b string) int { return len(a) - len(b) })
-	opts.Prefix = key("iq", escapeTerm(longest))
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	for it.Rewind(); it.Valid() && len(ids) < max; it.Next() {
-		k := it.Item().Key()
-		add(string(k[bytesLastIndex(k, '/')+1:]))
-	}
+	eachKeyReverse(txn, key("iq", escapeTerm(longest)), func(k []byte) bool {
+		return add(string(k[bytesLastIndex(k, '/')+1:]))
+	})
 	return ids, nil
+}
+
+// eachKeyReverse calls fn with the keys under prefix, last first, while it
+// returns true.
+func eachKeyReverse(txn *badger.Txn, prefix []byte, fn func(k []byte) bool) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
+	defer it.Close()
+	for it.Seek(append(append([]byte(nil), prefix...), 0xff)); it.ValidForPrefix(prefix); it.Next() {
+		if !fn(it.Item().Key()) {
+			return
+		}
+	}
 }
 
 func bytesLastIndex(b []byte, c byte) int {
