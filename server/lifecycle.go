@@ -140,9 +140,11 @@ func (s *Server) SweepRetention(ctx context.Context) (storage.SweepResult, error
 	return res, err
 }
 
-// collectGarbage runs value-log GC and logs what it reclaimed.
+// collectGarbage runs value-log GC, first flushing Badger's memtables if
+// many files were erased (storage.Store.ReclaimSpace), and logs what it
+// reclaimed.
 func (s *Server) collectGarbage(ctx context.Context) {
-	n, err := s.Store.CollectGarbage(ctx)
+	n, err := s.Store.ReclaimSpace(ctx, false)
 	switch {
 	case err != nil && ctx.Err() == nil:
 		s.log.Error("value-log gc failed", "err", err)

@@ -146,15 +146,17 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 // eraseFile deletes one file of the visitor: record, chunks, pointer.
 func (s *Store) eraseFile(ctx context.Context, visitorID, fid string, res *EraseResult) error {
 	existed := false
+	var size int64
 	err := s.updateAnyway(ctx, func(txn *badger.Txn) error {
 		existed = false
-		switch _, err := txn.Get(fileKey(fid)); {
-		case errors.Is(err, badger.ErrKeyNotFound):
+		var f File
+		switch err := getJSON(txn, fileKey(fid), &f); {
+		case errors.Is(err, ErrNotFound):
 			return nil
 		case err != nil:
 			return err
 		}
-		existed = true
+		existed, size = true, f.Size
 		return txn.Delete(fileKey(fid))
 	})
 	if err != nil {
@@ -163,6 +165,7 @@ func (s *Store) eraseFile(ctx context.Context, visitorID, fid string, res *Erase
 	if existed {
 		res.Files++
 		res.Keys++
+		s.erasedBytes.Add(size)
 	}
 	n, err := s.deletePrefix(ctx, chunkPrefix(fid))
 	res.Keys += n
@@ -240,6 +243,10 @@ func (s *Store) updateAnyway(ctx context.Context, fn func(txn *badger.Txn) error
 		}
 		err := s.db.Update(fn)
 		if errors.Is(err, badger.ErrConflict) && attempt < 16 {
+			continue
+		}
+		if errors.Is(err, badger.ErrBlockedWrites) && attempt < 16 {
+			time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
 			continue
 		}
 		return err

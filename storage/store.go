@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -40,6 +41,8 @@ type Store struct {
 
 	// diskFull refuses writes while the disk is nearly full (WatchDisk, gc.go).
 	diskFull atomic.Bool
+	// erasedBytes counts file bytes erased since the last ReclaimSpace (gc.go).
+	erasedBytes atomic.Int64
 }
 
 // Open opens (creating if needed) the store in dir. It fails if another
@@ -94,6 +97,11 @@ func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) erro
 		}
 		err := s.db.Update(fn)
 		if errors.Is(err, badger.ErrConflict) && attempt < 16 {
+			continue
+		}
+		if errors.Is(err, badger.ErrBlockedWrites) && attempt < 16 {
+			// ReclaimSpace (gc.go) holds writes for a few milliseconds.
+			time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
 			continue
 		}
 		return err
