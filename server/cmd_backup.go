@@ -133,7 +133,7 @@ func backupOffline(dir string, since uint64, w io.Writer) (storage.BackupInfo, e
 	store, err := storage.Open(dir, storage.Options{})
 	if err != nil {
 		if isLockError(err) {
-			return storage.BackupInfo{}, fmt.Errorf("Parley is running on %s: back it up through the server with --url http://HOST:PORT (the admin token is in %s)",
+			return storage.BackupInfo{}, fmt.Errorf("a running Parley holds %s: back it up through the server with --url http://HOST:PORT (the admin token is in %s)",
 				dir, filepath.Join(dir, "admin.token"))
 		}
 		return storage.BackupInfo{}, explainOpenError(dir, err)
@@ -373,7 +373,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	store, err := storage.Open(*dir, storage.Options{})
 	if err != nil {
 		if isLockError(err) {
-			return fmt.Errorf("Parley is running on %s: stop it first", *dir)
+			return fmt.Errorf("a running Parley holds %s: stop it first", *dir)
 		}
 		return explainOpenError(*dir, err)
 	}
