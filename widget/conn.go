@@ -326,12 +326,20 @@ func (c *conn) fail(ref string, err error) {
 // workers run the turns of all connections. A turn (JSON, the story, the
 // store) needs a deep stack; run on the reading goroutine it would grow
 // that stack for good, and every idle connection would keep it. Workers
-// are started when none is free and end after idling for workerIdle.
+// are started when none is free, up to Config.TurnWorkers; beyond that a
+// turn waits for one. Bounding the turns in flight bounds the store's
+// concurrent transactions, whose conflict checks grow with their number.
+// A worker ends after idling for workerIdle.
 type workers struct {
 	tasks chan *conn
+	slots chan struct{} // one per running worker
 }
 
 const workerIdle = 2 * time.Second
+
+func newWorkers(n int) workers {
+	return workers{tasks: make(chan *conn), slots: make(chan struct{}, n)}
+}
 
 // run runs c.runFrame on a worker and waits for it; a panic there is raised
 // again here, on the connection's own goroutine, as if it had run here.
@@ -341,7 +349,11 @@ func (p *workers) run(c *conn) {
 	select {
 	case p.tasks <- c:
 	default:
-		go p.work(c)
+		select {
+		case p.slots <- struct{}{}:
+			go p.work(c)
+		case p.tasks <- c:
+		}
 	}
 	c.taskDone.Wait()
 	if v := c.panicked; v != nil {
@@ -351,6 +363,7 @@ func (p *workers) run(c *conn) {
 }
 
 func (p *workers) work(c *conn) {
+	defer func() { <-p.slots }()
 	t := time.NewTimer(workerIdle)
 	defer t.Stop()
 	for {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -67,6 +68,10 @@ type Config struct {
 	// an IPv6 client counting by its /64; beyond it the handshake gets 503
 	// (default 200; < 0 disables).
 	MaxConnsPerIP int
+	// TurnWorkers is how many turns run at once, over all connections;
+	// more wait for a free worker (default 8 × GOMAXPROCS).
+	TurnWorkers int
+
 	// ClientIP names the client's address for the per-IP cap. The default
 	// is the peer address of the TCP connection; behind a reverse proxy use
 	// a function that trusts X-Forwarded-For from that proxy only.
@@ -115,6 +120,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 200
+	}
+	if c.TurnWorkers <= 0 {
+		c.TurnWorkers = 8 * runtime.GOMAXPROCS(0)
 	}
 	if c.ClientIP == nil {
 		c.ClientIP = PeerIP
@@ -166,7 +174,7 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 		perIP:   make(map[netip.Addr]int32),
 		hub:     hub{sessions: make(map[string]*liveSession)},
 		epoch:   time.Now(),
-		workers: workers{tasks: make(chan *conn)},
+		workers: newWorkers(cfg.TurnWorkers),
 	}
 	g.baseCtx, g.cancelFn = context.WithCancel(context.Background())
 	for _, s := range sites {

@@ -28,7 +28,8 @@ type visitor struct {
 	seq      int
 	sent     []sentFrame // awaiting their ack
 	awaiting []time.Time // acked, awaiting the bot's answer
-	prompt   prompt      // what the bot asked last, until answered
+	prompt   prompt      // what the bot asked last
+	fresh    bool        // prompt is not answered yet
 	timer    *time.Timer
 }
 
@@ -226,7 +227,7 @@ func (v *visitor) botSaid(f *inFrame, now time.Time) {
 		if f.Input != nil {
 			p.input = f.Input.Kind
 		}
-		v.prompt = p
+		v.prompt, v.fresh = p, true
 	}
 	v.mu.Unlock()
 	if !at.IsZero() {
@@ -236,7 +237,10 @@ func (v *visitor) botSaid(f *inFrame, now time.Time) {
 }
 
 // send sends the visitor's next frame: an answer to the bot's question,
-// or, now and then and whenever there is none, free text.
+// or, now and then and whenever there is none, free text. Free text never
+// goes where an input is pending (it would answer it): a visitor whose
+// question is not back yet (the server lags) sends its answer again, which
+// the server refuses as not_pending if it has moved on.
 func (v *visitor) send() {
 	v.mu.Lock()
 	v.seq++
@@ -246,15 +250,14 @@ func (v *visitor) send() {
 	switch {
 	case v.r.echo:
 		b = fmt.Appendf(nil, `{"type":"text","id":%q,"text":"how much does it cost? (visitor %d)"}`, id, v.n)
-	case p.block == "" || p.upload || (v.seq%5 == 0 && p.input == ""):
-		// Free text now and then, never in place of an answer to an input.
-		b = fmt.Appendf(nil, `{"type":"text","id":%q,"text":"how much does it cost?"}`, id)
-	case len(p.options) > 0:
+	case p.input != "":
+		b = fmt.Appendf(nil, `{"type":"input","id":%q,"block":%q,"value":%q}`, id, p.block, inputValue(p.input, v.n))
+	case v.fresh && len(p.options) > 0 && v.seq%5 != 0:
 		b = fmt.Appendf(nil, `{"type":"choice","id":%q,"block":%q,"option":%q}`, id, p.block, p.options[rand.IntN(len(p.options))])
 	default:
-		b = fmt.Appendf(nil, `{"type":"input","id":%q,"block":%q,"value":%q}`, id, p.block, inputValue(p.input, v.n))
+		b = fmt.Appendf(nil, `{"type":"text","id":%q,"text":"how much does it cost?"}`, id)
 	}
-	v.prompt = prompt{}
+	v.fresh = false
 	now := time.Now()
 	v.sent = append(v.sent, sentFrame{id, now})
 	if len(v.sent) > 64 {
