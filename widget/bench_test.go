@@ -10,38 +10,53 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
 )
 
 // BenchmarkAckedMessages measures visitor messages per second acked through
-// the real WebSocket gateway and Badger store: each parallel client sends a
-// text and waits for its ack (the story's fallback answer is stored in the
-// same turn). Compare with BenchmarkEchoBaseline from the same run:
+// the real WebSocket gateway and a Badger store on disk, without and with
+// SyncWrites (`parley serve --sync`: every commit fsynced before its ack):
+// each parallel client sends a text and waits for its ack (the story's
+// fallback answer is stored in the same turn). The per-connection rate
+// limit is off: the gateway and store are what is measured. Compare with
+// BenchmarkEchoBaseline from the same run:
 //
 //	go test -run=NONE -bench='AckedMessages|EchoBaseline' -benchtime=5s ./widget
 func BenchmarkAckedMessages(b *testing.B) {
-	e := mustEnv(b, widget.Config{})
-	var n atomic.Int64
-	b.SetParallelism(8)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		c := e.dial(newBrowser())
-		c.hello(map[string]any{})
-		c.untilPrompt()
-		id := n.Add(1)
-		i := 0
-		for pb.Next() {
-			i++
-			c.send(map[string]any{"type": "text", "id": fmt.Sprintf("c%d-%d", id, i), "text": "how much does it cost?"})
-			for {
-				if f := c.next(); f.Type == "ack" {
-					break
-				}
-			}
+	for _, sync := range []bool{false, true} {
+		name := "NoSync"
+		if sync {
+			name = "Sync"
 		}
-	})
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "acks/s")
+		b.Run(name, func(b *testing.B) {
+			e := mustEnvWith(b, widget.Config{MsgRate: -1, MaxConnsPerIP: -1}, storage.Options{SyncWrites: sync})
+			var n atomic.Int64
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				c := e.dial(newBrowser())
+				c.hello(map[string]any{})
+				c.untilPrompt()
+				id := n.Add(1)
+				for i := 0; pb.Next(); i++ {
+					c.send(map[string]any{"type": "text", "id": fmt.Sprintf("c%d-%d", id, i), "text": "how much does it cost?"})
+					for {
+						f := c.next()
+						if f.Type == "ack" {
+							break
+						}
+						if f.Type == "error" {
+							b.Errorf("error frame %s: %s", f.Code, f.Message)
+							return
+						}
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "acks/s")
+		})
+	}
 }
 
 // BenchmarkEchoBaseline is the floor: a bare coder/websocket echo server

@@ -24,6 +24,7 @@ const testOrigin = "http://localhost:5173"
 type env struct {
 	tb    testing.TB
 	dir   string
+	opts  storage.Options
 	store *storage.Store
 	keys  *identity.Keyring
 	gw    *widget.Gateway
@@ -60,7 +61,13 @@ func demoSite() *widget.Site {
 // mustEnv starts a gateway over a store in a temp dir.
 func mustEnv(tb testing.TB, cfg widget.Config) *env {
 	tb.Helper()
-	e := &env{tb: tb, dir: tb.TempDir(), clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	return mustEnvWith(tb, cfg, storage.Options{})
+}
+
+// mustEnvWith is mustEnv with store options.
+func mustEnvWith(tb testing.TB, cfg widget.Config, opts storage.Options) *env {
+	tb.Helper()
+	e := &env{tb: tb, dir: tb.TempDir(), opts: opts, clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	e.open(cfg)
 	tb.Cleanup(e.close)
 	return e
@@ -69,7 +76,7 @@ func mustEnv(tb testing.TB, cfg widget.Config) *env {
 func (e *env) open(cfg widget.Config) {
 	e.tb.Helper()
 	var err error
-	if e.store, err = storage.Open(e.dir, storage.Options{}); err != nil {
+	if e.store, err = storage.Open(e.dir, e.opts); err != nil {
 		e.tb.Fatal(err)
 	}
 	if e.keys, err = identity.LoadOrCreateKeyring(e.dir); err != nil {
