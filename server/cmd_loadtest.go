@@ -28,7 +28,7 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	fs.StringVar(&o.Origin, "origin", "http://localhost", "Origin header, allowed by the site")
 	fs.IntVar(&o.Visitors, "visitors", 100, "simulated visitors")
 	fs.Float64Var(&o.Rate, "rate", 1, "messages per second per visitor once welcomed; 0 holds idle connections")
-	asFast := fs.Bool("max", false, "send each next message as soon as the previous one is acked (ignores --rate)")
+	asFast := fs.Bool("max", false, "send each next message as soon as the previous one is answered: acked and replied to by the bot, or by the echo (ignores --rate)")
 	idle := fs.Bool("idle", false, "hold idle connections only (same as --rate 0)")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long to hold and send after the last visitor connected")
 	fs.IntVar(&o.Concurrency, "concurrency", 100, "handshakes in flight")

@@ -33,7 +33,8 @@ type Options struct {
 	Visitors int // simulated visitors (default 10)
 	// Rate is the messages each visitor sends per second once welcomed;
 	// 0 holds idle connections only, < 0 sends each next message as soon
-	// as the previous one is acked.
+	// as the previous one is answered (acked and replied to by the bot; by
+	// the echo: echoed).
 	Rate float64
 	// Duration is how long the visitors are held, and send, after the last
 	// one connected (default 10 s).

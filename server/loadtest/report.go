@@ -50,7 +50,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	mode := "idle"
 	switch {
 	case r.Rate < 0:
-		mode = "each message sent when the previous one is acked"
+		mode = "each message sent when the previous one is answered"
 	case r.Rate > 0:
 		mode = fmt.Sprintf("%g msg/s each", r.Rate)
 	}
