@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -98,6 +99,13 @@ type Turn struct {
 	State *State
 	// Touch, when set and there are no messages, moves LastActivityAt.
 	Touch time.Time
+
+	// Prev and Visitor are the caller's copies of the session and its
+	// visitor as last returned by the store, if it keeps them; they save
+	// decoding the stored records when those are unchanged. After the turn,
+	// Visitor holds the visitor as stored.
+	Prev    *Session
+	Visitor *Visitor
 }
 
 // RecordTurn appends a turn to its session and rolls it into the session's
@@ -122,13 +130,24 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 			}
 		}
 		var old Session
-		if err := getJSON(txn, key("s", t.SessionID), &old); err != nil {
+		var prevRaw []byte
+		if t.Prev != nil {
+			prevRaw = t.Prev.raw
+		}
+		if _, err := getCached(txn, key("s", t.SessionID), t.Prev, prevRaw, &old); err != nil {
 			return err
 		}
 		var v Visitor
-		if err := getJSON(txn, key("v", old.VisitorID), &v); err != nil {
+		var prevV *Visitor
+		var prevVRaw []byte
+		if t.Visitor != nil && t.Visitor.ID == old.VisitorID {
+			prevV, prevVRaw = t.Visitor, t.Visitor.raw
+		}
+		if _, err := getCached(txn, key("v", old.VisitorID), prevV, prevVRaw, &v); err != nil {
 			return err
 		}
+		// v may share its map with the caller's copy: never change it in place.
+		v.Variables = maps.Clone(v.Variables)
 		seen := v.LastSeenAt
 		next := old
 		next.Inputs = append([]Input(nil), old.Inputs...)
@@ -176,13 +195,18 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 		if err := txn.Set(key("s", next.ID), b); err != nil {
 			return err
 		}
-		if err := putJSON(txn, key("v", v.ID), &v); err != nil {
+		next.raw = b
+		if v.raw, err = json.Marshal(&v); err != nil {
+			return err
+		}
+		if err := txn.Set(key("v", v.ID), v.raw); err != nil {
 			return err
 		}
 		if err := indexSeen(txn, seen, &v); err != nil { // retention.go
 			return err
 		}
 		sess = &next
+		t.Visitor = &v
 		return indexSession(txn, &old, &next)
 	})
 	if err != nil {

@@ -41,6 +41,9 @@ type Session struct {
 	HasFiles     bool `json:"hasFiles"`
 	HasResponses bool `json:"hasResponses"`
 
+	// raw is the JSON this record was read from or written as (see getCached).
+	raw []byte
+
 	Inputs []Input   `json:"inputs,omitempty"`
 	Files  []FileRef `json:"files,omitempty"`
 	State  State     `json:"state"`
@@ -158,7 +161,10 @@ func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) er
 // Session returns the session with the given ID, or ErrNotFound.
 func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
 	var sess Session
-	err := s.db.View(func(txn *badger.Txn) error { return getJSON(txn, key("s", id), &sess) })
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		sess.raw, err = getCached(txn, key("s", id), nil, nil, &sess)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: get session: %w", err)
 	}

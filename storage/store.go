@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -118,6 +119,30 @@ func getJSON(txn *badger.Txn, key []byte, v any) error {
 		return err
 	}
 	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+// getCached reads key into out like getJSON, but reuses prev when the
+// stored bytes are exactly prevRaw, the bytes prev was decoded from or
+// encoded to. On the turn path the gateway holds the records it wrote last,
+// so this skips the JSON decoding that otherwise dominates a turn; comparing
+// bytes (not versions) keeps it right whoever else wrote the key.
+func getCached[T any](txn *badger.Txn, key []byte, prev *T, prevRaw []byte, out *T) (raw []byte, err error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = item.Value(func(b []byte) error {
+		if prev != nil && bytes.Equal(b, prevRaw) {
+			*out, raw = *prev, prevRaw
+			return nil
+		}
+		raw = bytes.Clone(b)
+		return json.Unmarshal(raw, out)
+	})
+	return raw, err
 }
 
 // putJSON writes v as JSON under key.

@@ -159,3 +159,41 @@ func TestSessions_LatestAndReopen(t *testing.T) {
 		t.Fatalf("latest of nobody: %v, want ErrNotFound", err)
 	}
 }
+
+func TestRecordTurn_StaleCopiesAreNotTrusted(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	vid := storage.NewID(t0)
+	sess := mustSession(t, s, vid, t0)
+	msg := func(at time.Time) []storage.Message {
+		return []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "hi"}}
+	}
+	// The caller keeps what the first turn returned...
+	first := &storage.Turn{SessionID: sess.ID, Messages: msg(t0.Add(time.Second))}
+	kept, _, _, err := s.RecordTurn(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keptVisitor := first.Visitor
+	// ...while another writer moves the session and visitor on.
+	if _, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, Messages: msg(t0.Add(2 * time.Second)),
+		Inputs: []storage.Input{{Variable: "email", Kind: "email", Value: "ann@example.org", At: t0.Add(2 * time.Second)}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, Messages: msg(t0.Add(3 * time.Second)), Prev: kept, Visitor: keptVisitor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MessageCount != 3 || !got.HasInputs {
+		t.Fatalf("turn on a stale copy: %d messages, inputs %v; want 3 and the other writer's input kept", got.MessageCount, got.HasInputs)
+	}
+	if v, _ := s.Visitor(ctx, vid); v.Email != "ann@example.org" {
+		t.Fatalf("visitor email = %q: the stale visitor copy overwrote the store", v.Email)
+	}
+	// A current copy gives the same result as reading the store.
+	cur, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, Messages: msg(t0.Add(4 * time.Second)), Prev: got})
+	if err != nil || cur.MessageCount != 4 {
+		t.Fatalf("turn on a current copy: %v, %d messages; want 4", err, cur.MessageCount)
+	}
+}

@@ -42,6 +42,8 @@ type Visitor struct {
 	Contact     string            `json:"contact,omitempty"`     // the most recent of Email and Phone
 	LastMessage string            `json:"lastMessage,omitempty"` // the last text the visitor sent
 	Variables   map[string]string `json:"variables,omitempty"`
+
+	raw []byte // the JSON this record was read from or written as (see getCached)
 }
 
 // Label is what the admin views call the visitor: the most recent email or
@@ -119,7 +121,10 @@ func (s *Store) CreateVisitor(ctx context.Context, v *Visitor) error {
 // Visitor returns the visitor with the given ID, or ErrNotFound.
 func (s *Store) Visitor(ctx context.Context, id string) (*Visitor, error) {
 	var v Visitor
-	err := s.db.View(func(txn *badger.Txn) error { return getJSON(txn, key("v", id), &v) })
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		v.raw, err = getCached(txn, key("v", id), nil, nil, &v)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: get visitor: %w", err)
 	}

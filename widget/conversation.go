@@ -41,16 +41,21 @@ func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
 func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	g, site := c.g, c.site
 	now := g.cfg.Now()
-	if !c.knownByCookie && f.Token != "" {
+	known := c.knownByCookie
+	if !known && f.Token != "" {
 		if vid, ok := g.keys.Verify(site.ID, f.Token); ok {
-			c.visitor = vid
+			c.visitor, known = vid, true
 		}
 	}
 	visitor := &storage.Visitor{ID: c.visitor, Site: site.ID, Channel: "web", Device: c.device, CreatedAt: now, LastSeenAt: now}
 
-	sess, err := g.resumable(ctx, site, c.visitor, f.Session, now)
-	if err != nil {
-		return err
+	// A visitor first seen now has no session to resume.
+	var sess *storage.Session
+	var err error
+	if known {
+		if sess, err = g.resumable(ctx, site, c.visitor, f.Session, now); err != nil {
+			return err
+		}
 	}
 	resumed := sess != nil
 	var opening []storage.Message
@@ -241,17 +246,18 @@ func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *st
 			t.Messages[i].Upload = &storage.UploadPrompt{Accept: u.Accept, MaxBytes: site.UploadMaxBytes}
 		}
 	}
+	t.Prev, t.Visitor = ls.cache, ls.visitor
 	start := time.Now()
 	sess, ack, _, err := g.store.RecordTurn(ctx, t)
 	g.Stats.observeWrite(time.Since(start))
 	if err != nil {
-		ls.cache = nil
+		ls.cache, ls.visitor = nil, nil
 		if errors.Is(err, storage.ErrTooLarge) {
 			return storage.Ack{}, &FrameError{"session_too_large", "this conversation has reached its size limit"}
 		}
 		return storage.Ack{}, err
 	}
-	ls.cache = sess
+	ls.cache, ls.visitor = sess, t.Visitor
 	return ack, nil
 }
 

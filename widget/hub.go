@@ -27,7 +27,8 @@ type liveSession struct {
 	refs int // holders: sockets and in-flight uploads
 
 	mu    sync.Mutex
-	cache *storage.Session // the latest stored record, under mu; nil when quiet
+	cache   *storage.Session // the latest stored record, under mu; nil when quiet
+	visitor *storage.Visitor // its visitor as last stored, under mu; nil when quiet
 	first *conn            // the sockets, under mu: the first tab inline,
 	more  []*conn          // any others here
 }
@@ -109,7 +110,7 @@ func (ls *liveSession) broadcast(frame []byte, skip *conn) {
 // the session now; the next turn reads it from the store again.
 func (ls *liveSession) trim() {
 	if ls.mu.TryLock() {
-		ls.cache = nil
+		ls.cache, ls.visitor = nil, nil
 		ls.mu.Unlock()
 	}
 }
