@@ -26,11 +26,11 @@ type liveSession struct {
 	id   string
 	refs int // holders: sockets and in-flight uploads
 
-	mu    sync.Mutex
+	mu      sync.Mutex
 	cache   *storage.Session // the latest stored record, under mu; nil when quiet
 	visitor *storage.Visitor // its visitor as last stored, under mu; nil when quiet
-	first *conn            // the sockets, under mu: the first tab inline,
-	more  []*conn          // any others here
+	first   *conn            // the sockets, under mu: the first tab inline,
+	more    []*conn          // any others here
 }
 
 // acquire returns the live session for id, creating it, and counts a holder.
