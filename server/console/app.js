@@ -76,8 +76,9 @@
     return s ? "?" + s : "";
   }
 
-  async function request(path, params, tok) {
+  async function request(path, params, tok, method) {
     const resp = await fetch(path + query(params), {
+      method: method || "GET",
       headers: { Authorization: "Bearer " + (tok || token()) },
       cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
     });
@@ -293,6 +294,50 @@
       "aria-label": "Download " + f.name, onclick: () => download(f.url, {}, f.name) }, "⤓ " + f.name);
   }
 
+  // privacyCard offers the privacy requests of a visitor: export (JSON, or
+  // a ZIP with the files) and erase, the latter behind a typed confirmation.
+  function privacyCard(id, label) {
+    const path = "/admin/api/users/" + encodeURIComponent(id);
+    return h("section", { class: "card privacy", "aria-label": "Privacy requests" },
+      h("h2", {}, "Privacy requests"),
+      h("p", { class: "muted" }, "Export everything stored about this visitor, or erase it completely. Usage counts stay: they are aggregates."),
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "export", onclick: () => download(path + "/export", {}, "parley-visitor-" + id + ".json") }, "Export JSON"),
+        h("button", { type: "button", class: "export-zip", onclick: () => download(path + "/export", { format: "zip" }, "parley-visitor-" + id + ".zip") }, "Export with files (ZIP)"),
+        h("button", { type: "button", class: "erase danger", onclick: () => confirmErase(path, label) }, "Erase visitor…")));
+  }
+
+  function confirmErase(path, label) {
+    const input = h("input", { type: "text", id: "erase-confirm", autocomplete: "off", "aria-describedby": "erase-help" });
+    const err = h("p", { class: "error", role: "alert" });
+    const dlg = h("dialog", { class: "card confirm", "aria-labelledby": "erase-title" },
+      h("h2", { id: "erase-title" }, "Erase " + label + "?"),
+      h("p", { id: "erase-help" }, "This deletes the visitor, every session, message, input and file at once, and cannot be undone. Type ERASE to confirm."),
+      h("label", { for: "erase-confirm" }, "Confirmation"), input, err,
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "secondary", onclick: () => dlg.close() }, "Cancel"),
+        h("button", { type: "button", class: "danger", id: "erase-do", onclick: async () => {
+          if (input.value.trim() !== "ERASE") {
+            err.textContent = "Type ERASE to confirm.";
+            input.focus();
+            return;
+          }
+          try {
+            await request(path, {}, "", "DELETE");
+            dlg.close();
+            nextFlash = "The visitor was erased.";
+            location.hash = "#/users";
+          } catch (e) {
+            dlg.close();
+            handle(e);
+          }
+        } }, "Erase for good")));
+    dlg.addEventListener("close", () => dlg.remove());
+    document.body.append(dlg);
+    dlg.showModal();
+    input.focus();
+  }
+
   async function viewUser(id) {
     main().replaceChildren(h("p", { class: "muted" }, "Loading…"));
     let p;
@@ -321,7 +366,7 @@
       periodControls(f, [["today", "Today"], ["7d", "Last 7 days"], ["30d", "Last 30 days"], ["all", "All time"], ["custom", "Custom…"]], reload),
       h("span", { class: "toggles" }, toggle(f, "engaged", "Engagements", reload), toggle(f, "files", "Files", reload), toggle(f, "inputs", "User inputs", reload)));
     main().replaceChildren(h("a", { href: "#/users", class: "back" }, "← User sessions"), h("h1", {}, p.label), profile,
-      h("h2", {}, "Chatbot sessions"), bar, list);
+      h("h2", {}, "Chatbot sessions"), bar, list, privacyCard(id, p.label));
     const refresh = pager(list, cursor => api("/admin/api/users/" + encodeURIComponent(id) + "/sessions", Object.assign(userParams(f), { q: "", cursor })), items => {
       for (const s of items) {
         list.append(h("article", { class: "card session", "data-id": s.id },
@@ -479,8 +524,12 @@
 
   // ---- routing ----
 
+  // nextFlash is shown by the next view, after the hash change clears the old one.
+  let nextFlash = "";
+
   function route() {
-    flash("");
+    flash(nextFlash);
+    nextFlash = "";
     const parts = (location.hash.replace(/^#\/?/, "") || "users").split("/").map(decodeURIComponent);
     for (const a of document.querySelectorAll("[data-nav]")) {
       if (a.dataset.nav === parts[0]) a.setAttribute("aria-current", "page");
