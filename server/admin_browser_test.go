@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,12 +195,7 @@ func admFileVisitor(t *testing.T, s *server.Server) (visitorID string, data []by
 // cards and sees the usage chart, taking screenshots on the way.
 func TestAdminBrowser_Console(t *testing.T) {
 	b := admBrowser(t)
-	s, err := server.New(server.Config{DataDir: t.TempDir(), AdminToken: admToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close(); s.Close() })
+	s, ts := startServer(t, server.Config{AdminToken: admToken})
 	admFixture(t, s)
 	fileVisitor, fileData := admFileVisitor(t, s)
 

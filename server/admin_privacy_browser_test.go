@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -20,12 +19,7 @@ import (
 // happens only after the typed confirmation.
 func TestAdminBrowser_EraseAndExport(t *testing.T) {
 	b := admBrowser(t)
-	s, err := server.New(server.Config{DataDir: t.TempDir(), AdminToken: admToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close(); s.Close() })
+	s, ts := startServer(t, server.Config{AdminToken: admToken})
 	visitor, _ := admFileVisitor(t, s)
 
 	b.do(chromedp.Navigate(ts.URL + "/admin/"))

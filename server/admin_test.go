@@ -31,17 +31,7 @@ var admNow = time.Date(2025, 3, 31, 12, 0, 0, 0, time.UTC)
 // admServer starts Parley with an empty store behind httptest.
 func admServer(tb testing.TB) (*server.Server, *httptest.Server) {
 	tb.Helper()
-	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: admToken, Now: func() time.Time { return admNow }})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	tb.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-		s.Close()
-	})
-	return s, ts
+	return startServer(tb, server.Config{AdminToken: admToken, Now: func() time.Time { return admNow }})
 }
 
 // admDo sends a request with the given headers and returns the answer and

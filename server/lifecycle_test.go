@@ -325,21 +325,8 @@ func (c *lcClient) story(tb testing.TB, ctx context.Context) {
 // lcServer starts Parley with a clock the test moves, behind httptest.
 func lcServer(tb testing.TB, cfg server.Config) (*server.Server, *httptest.Server) {
 	tb.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = tb.TempDir()
-	}
 	cfg.AdminToken = lcToken
-	s, err := server.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	tb.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-		s.Close()
-	})
-	return s, ts
+	return startServer(tb, cfg)
 }
 
 const lcToken = "lifecycle-test-token-0123456789"

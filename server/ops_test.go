@@ -17,17 +17,7 @@ import (
 // mustServer runs a Parley on a temp data dir behind httptest.
 func mustServer(tb testing.TB) (*server.Server, *httptest.Server) {
 	tb.Helper()
-	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: "test-admin-token-0123456789"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	tb.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-		s.Close()
-	})
-	return s, ts
+	return startServer(tb, server.Config{AdminToken: "test-admin-token-0123456789"})
 }
 
 func get(tb testing.TB, url string, h http.Header) (*http.Response, string) {

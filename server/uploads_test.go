@@ -56,16 +56,7 @@ func upStart(tb testing.TB) *upEnv {
 	free := server.DemoSite()
 	free.ID, free.FreeUploads, free.UploadMaxBytes = "free", true, upMaxBytes
 	free.FreeUploadAccept = []string{"image/*", "application/pdf"}
-	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: upAdminToken, Sites: []*widget.Site{demo, free}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	tb.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		s.Close()
-	})
+	s, srv := startServer(tb, server.Config{AdminToken: upAdminToken, Sites: []*widget.Site{demo, free}})
 	return &upEnv{tb: tb, s: s, srv: srv}
 }
 
