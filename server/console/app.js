@@ -224,15 +224,21 @@
   // cursor; the button goes after anchor (the list itself by default).
   function pager(container, load, renderItems, emptyText, anchor) {
     let cursor = null;
+    let generation = 0; // a reset starts a new one; answers of older ones are dropped
     const more = h("button", { type: "button", class: "more", hidden: true, onclick: () => next(false) }, "Load more");
     const status = h("p", { class: "muted", "aria-live": "polite" });
     (anchor || container).after(more, status);
     async function next(reset) {
-      if (reset) cursor = null;
+      if (reset) {
+        cursor = null;
+        generation++;
+      }
+      const mine = generation;
       more.disabled = true;
       status.textContent = "Loading…";
       try {
         const page = await load(cursor);
+        if (mine !== generation) return;
         if (reset) container.replaceChildren();
         renderItems(page.items);
         cursor = page.next;
@@ -503,9 +509,14 @@
       select(f, "channel", "Channel", any(fc.channels), reload),
       h("button", { type: "button", class: "secondary", onclick: () => download("/admin/api/usage/sessions.csv", usageParams(f), "usage-sessions.csv") }, "Export sessions CSV"));
     main().replaceChildren(h("h1", {}, "Session usage"), h("p", { class: "muted" }, "Sessions consumed, by the UTC day they started."), bar, out);
+    // Filters change faster than answers come back: only the latest
+    // request may draw, so an older answer never overwrites a newer one.
+    let latest = 0;
     async function render() {
+      const mine = ++latest;
       let u;
       try { u = await api("/admin/api/usage", usageParams(f)); } catch (e) { handle(e); return; }
+      if (mine !== latest) return;
       const C = window.ParleyChart;
       const short = d => d.slice(5);
       out.replaceChildren(
