@@ -3,9 +3,9 @@
 GO ?= go
 FUZZTIME ?= 5s
 
-.PHONY: test check unit fuzz bench run
+.PHONY: test check unit size fuzz bench run
 
-test: check unit fuzz
+test: check unit size fuzz
 
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
@@ -14,6 +14,10 @@ check:
 
 unit:
 	$(GO) test -race -count=1 ./...
+
+# size reports the gzipped bytes of widget.js as served (budget 15 KB).
+size:
+	@$(GO) test -count=1 -run '^TestBrowser_WidgetGzipSize$$' -v ./server | grep -E 'widget.js:|FAIL'
 
 # fuzz runs every Fuzz target in the tree for FUZZTIME each.
 fuzz:
