@@ -17,7 +17,8 @@ unit:
 
 # size reports the gzipped bytes of widget.js as served (budget 15 KB).
 size:
-	@$(GO) test -count=1 -run '^TestBrowser_WidgetGzipSize$$' -v ./server | grep -E 'widget.js:|FAIL'
+	@out=$$($(GO) test -count=1 -run '^TestBrowser_WidgetGzipSize$$' -v ./server 2>&1); status=$$?; \
+	  echo "$$out" | grep -E 'widget.js:|FAIL|panic' || echo "$$out"; exit $$status
 
 # fuzz runs every Fuzz target in the tree for FUZZTIME each.
 fuzz:
