@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -87,8 +87,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		sites[i] = s.ID
 	}
 	log.Info("parley listening", "addr", ln.Addr().String(), "demo", base+"/", "console", base+"/admin/", "data", cfg.DataDir, "sites", sites)
-	if getenv("PARLEY_ADMIN_TOKEN") == "" {
-		log.Info("admin token is kept in the data directory", "file", cfg.DataDir+string(os.PathSeparator)+"admin.token")
+	switch {
+	case srv.AdminTokenCreated:
+		// Logged this once, at the start that made it, so the operator can
+		// sign in; later starts only say where it is kept.
+		log.Info("generated an admin token: sign in to the console with it", "console", base+"/admin/", "token", srv.AdminToken(), "file", filepath.Join(cfg.DataDir, "admin.token"))
+	case getenv("PARLEY_ADMIN_TOKEN") == "":
+		log.Info("admin token is kept in the data directory", "file", filepath.Join(cfg.DataDir, "admin.token"))
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

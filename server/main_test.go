@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -107,8 +108,10 @@ func TestMain_ServeAndStop(t *testing.T) {
 	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, b, err := ws.Read(ctx); err != nil || !strings.Contains(string(b), `"welcome"`) {
-		t.Fatalf("got %s, %v; want welcome", b, err)
+	_, b, err := ws.Read(ctx)
+	var welcome struct{ Type, Token string }
+	if err != nil || json.Unmarshal(b, &welcome) != nil || welcome.Type != "welcome" || welcome.Token == "" {
+		t.Fatalf("got %s, %v; want welcome with a token", b, err)
 	}
 	// Keep reading so the close handshake completes, as a browser would.
 	closed := make(chan error, 1)
@@ -132,8 +135,23 @@ func TestMain_ServeAndStop(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(data, "admin.token")); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("admin.token: %v; want 0600", err)
 	}
-	if strings.Contains(logs.String(), "token\":\"") {
-		t.Error("a token appeared in the logs")
+	if strings.Contains(logs.String(), welcome.Token) {
+		t.Error("the visitor's token appeared in the logs")
+	}
+	// The generated admin token is shown once, with the console URL, at the
+	// start that made it; a later start only says where it is kept.
+	adminToken, _ := os.ReadFile(filepath.Join(data, "admin.token"))
+	if first := logs.String(); !strings.Contains(first, strings.TrimSpace(string(adminToken))) || !strings.Contains(first, "/admin/") {
+		t.Errorf("the first start did not show the generated admin token with the console URL:\n%s", first)
+	}
+	addr2 := freeAddr(t)
+	stop2, logs2 := runMain(t, []string{"--addr", addr2, "--data", data}, map[string]string{})
+	waitHealthy(t, addr2)
+	if code := stop2(); code != 0 {
+		t.Fatalf("second start: exit %d", code)
+	}
+	if strings.Contains(logs2.String(), strings.TrimSpace(string(adminToken))) {
+		t.Error("a later start logged the admin token again")
 	}
 }
 

@@ -11,30 +11,39 @@ import (
 )
 
 // loadOrCreateAdminToken reads DataDir/admin.token, creating it (0600)
-// with a random token on first start.
-func loadOrCreateAdminToken(dir string) (string, error) {
+// with a random token on first start; created says it was made now.
+func loadOrCreateAdminToken(dir string) (tok string, created bool, err error) {
 	path := filepath.Join(dir, "admin.token")
 	b, err := os.ReadFile(path)
 	if err == nil {
 		tok := strings.TrimSpace(string(b))
 		if len(tok) < 16 {
-			return "", fmt.Errorf("admin token in %s is shorter than 16 characters", path)
+			return "", false, fmt.Errorf("admin token in %s is shorter than 16 characters", path)
 		}
-		return tok, nil
+		return tok, false, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read admin token: %w", err)
+		return "", false, fmt.Errorf("read admin token: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create data dir: %w", err)
+		return "", false, fmt.Errorf("create data dir: %w", err)
 	}
 	raw := make([]byte, 24)
 	rand.Read(raw)
-	tok := hex.EncodeToString(raw)
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write admin token: %w", err)
+	tok = hex.EncodeToString(raw)
+	// O_EXCL: of two processes starting at once, one makes the token.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", false, fmt.Errorf("write admin token: %w", err)
 	}
-	return tok, nil
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("write admin token: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", false, fmt.Errorf("write admin token: %w", err)
+	}
+	return tok, true, nil
 }
 
 // explainOpenError turns a failure to open the store into advice.
