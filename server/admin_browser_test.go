@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,23 +18,6 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// admChromium returns the Chromium binary; without one the test skips,
-// except under CI=true, where it fails.
-func admChromium(tb testing.TB) string {
-	tb.Helper()
-	for _, name := range []string{"chromium", "/usr/bin/chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const hint = "no Chromium: install it with `apt-get install -y chromium` to run the console test"
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(hint)
-	}
-	tb.Skip(hint)
-	return ""
-}
-
 // admTab is a headless Chromium tab driving the console.
 type admTab struct {
 	t         *testing.T
@@ -47,7 +29,7 @@ type admTab struct {
 
 func admBrowser(t *testing.T) *admTab {
 	t.Helper()
-	exe := admChromium(t)
+	exe := btChromium(t)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe),
 		chromedp.UserDataDir(t.TempDir()),
