@@ -28,7 +28,7 @@
 //	                                    goal=, tag=, blk=): the sessions dashboard
 //	iq/{term}/{visitor}                 search words of names, emails, phones
 //	meta/indexes                        the layout of ia/ iv/ is/ iq/ (BuildIndexes)
-//	vl/{site}/{lastSeen}/{visitor}      visitors by last activity: what retention
+//	vl/{site}/{lastSeen hour}/{visitor} visitors by last activity (to the hour): what retention
 //	                                    sweeps read (retention.go)
 //	meta/seen-index                     set once vl/ holds every visitor (BuildSeenIndex)
 //

@@ -13,7 +13,7 @@ import (
 
 // The retention index lists every visitor by site and last-seen time:
 //
-//	vl/{site}/{lastSeen}/{visitor} -> nil
+//	vl/{site}/{lastSeen hour}/{visitor} -> nil
 //
 // so the visitors of a site not seen since a cutoff are one key range from
 // the start of vl/{site}/, and a sweep reads only the keys it deletes. It
@@ -22,10 +22,16 @@ import (
 // marks a store whose index holds every visitor (see BuildSeenIndex).
 var seenIndexBuilt = []byte("meta/seen-index")
 
-// seenKey is the retention index entry of a visitor of site last seen at t.
+// seenKey is the retention index entry of a visitor of site last seen at
+// t. The entry holds the hour, not the instant: retention counts in days,
+// and a visitor chatting away then moves its entry once an hour instead of
+// on every turn.
 func seenKey(site string, t time.Time, visitorID string) []byte {
-	return key("vl", url.PathEscape(site), timeKey(t), visitorID)
+	return key("vl", url.PathEscape(site), timeKey(seenHour(t)), visitorID)
 }
+
+// seenHour is the hour of t that the retention index keeps.
+func seenHour(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
 // seenSitePrefix is vl/{site}/.
 func seenSitePrefix(site string) []byte { return key("vl", url.PathEscape(site), "") }
@@ -34,7 +40,7 @@ func seenSitePrefix(site string) []byte { return key("vl", url.PathEscape(site),
 // for a visitor that was not stored yet) to v.LastSeenAt.
 func indexSeen(w kvWriter, before time.Time, v *Visitor) error {
 	if !before.IsZero() {
-		if before.Equal(v.LastSeenAt) {
+		if seenHour(before).Equal(seenHour(v.LastSeenAt)) {
 			return nil
 		}
 		if err := w.Delete(seenKey(v.Site, before, v.ID)); err != nil {
@@ -242,7 +248,7 @@ func (s *Store) expire(ctx context.Context, site string, e seenEntry, cutoff tim
 	case err != nil:
 		return err
 	}
-	if v == nil || v.Site != site || !v.LastSeenAt.Equal(e.at) {
+	if v == nil || v.Site != site || !seenHour(v.LastSeenAt).Equal(e.at) {
 		// The visitor moved on (its newer entry is further up) or is gone.
 		if err := s.updateAnyway(ctx, func(txn *badger.Txn) error { return txn.Delete(seenKey(site, e.at, e.visitorID)) }); err != nil {
 			return err
