@@ -86,7 +86,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		st := sess.State
 		reply := site.Story.Begin(&st, now)
 		t := &storage.Turn{SessionID: sess.ID, Messages: reply.Messages, State: &st, Touch: now}
-		if _, err = g.record(ctx, site, ls, t); err != nil {
+		if _, _, err = g.record(ctx, site, ls, t); err != nil {
 			return err
 		}
 		opening = t.Messages
@@ -134,17 +134,9 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	defer ls.mu.Unlock()
 	now := g.cfg.Now()
 
-	if f.ID != "" {
-		// A resend gets the original ack and stores nothing, whatever it says.
-		ack, err := g.store.Ack(ctx, ls.id, f.ID)
-		if err == nil {
-			c.enqueue(encode(toAck(f.ID, ack)))
-			return nil
-		}
-		if !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-	}
+	// A resend of a stored client ID gets the original ack and stores
+	// nothing, whatever it says: RecordTurn finds it in the same
+	// transaction, and a resend the story refuses is looked up below.
 	sess, err := g.session(ctx, ls)
 	if err != nil {
 		return err
@@ -156,6 +148,9 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	case frameChoice:
 		label, r, err := bot.Choose(&st, f.Block, f.Option, now)
 		if err != nil {
+			if c.ackResend(ctx, ls, f.ID) {
+				return nil
+			}
 			return err
 		}
 		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Option = storage.KindChoice, label, f.Block, f.Option
@@ -175,7 +170,9 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		}
 		r, err := bot.Answer(&st, block, value, c.site.Input, now)
 		if err != nil {
-			c.reask(ctx, ls, f.ID, err, r.Messages, now)
+			if !c.ackResend(ctx, ls, f.ID) {
+				c.reask(ctx, ls, f.ID, err, r.Messages, now)
+			}
 			return nil
 		}
 		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Value = storage.KindInput, r.Input.Value, block, r.Input.Value
@@ -185,7 +182,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 			st.HostVariables = map[string]string{}
 		}
 		maps.Copy(st.HostVariables, f.Variables)
-		_, err := g.record(ctx, c.site, ls, &storage.Turn{SessionID: ls.id, State: &st})
+		_, _, err := g.record(ctx, c.site, ls, &storage.Turn{SessionID: ls.id, State: &st})
 		return err
 	}
 
@@ -193,16 +190,33 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	if reply.Input != nil {
 		t.Inputs = []storage.Input{*reply.Input}
 	}
-	ack, err := g.record(ctx, c.site, ls, t)
+	ack, dup, err := g.record(ctx, c.site, ls, t)
 	if err != nil {
 		return err
 	}
 	c.enqueue(encode(toAck(f.ID, ack)))
+	if dup {
+		return nil
+	}
 	ls.broadcast(encode(toFrame(&t.Messages[0])), c)
 	for i := range t.Messages[1:] {
 		ls.broadcast(encode(toFrame(&t.Messages[1+i])), nil)
 	}
 	return nil
+}
+
+// ackResend answers a refused frame whose client ID is already stored
+// with the original ack, and reports whether it did.
+func (c *conn) ackResend(ctx context.Context, ls *liveSession, ref string) bool {
+	if ref == "" {
+		return false
+	}
+	ack, err := c.g.store.Ack(ctx, ls.id, ref)
+	if err != nil {
+		return false
+	}
+	c.enqueue(encode(toAck(ref, ack)))
+	return true
 }
 
 // reask answers an invalid input: the error frame to the sender, then the
@@ -213,7 +227,7 @@ func (c *conn) reask(ctx context.Context, ls *liveSession, ref string, cause err
 		return
 	}
 	t := &storage.Turn{SessionID: ls.id, Messages: msgs, Touch: now}
-	if _, err := c.g.record(ctx, c.site, ls, t); err != nil {
+	if _, _, err := c.g.record(ctx, c.site, ls, t); err != nil {
 		c.fail("", err)
 		return
 	}
@@ -236,9 +250,10 @@ func (g *Gateway) session(ctx context.Context, ls *liveSession) (*storage.Sessio
 	return sess, nil
 }
 
-// record stores a turn, timing the write, and refreshes the cache.
+// record stores a turn, timing the write, and refreshes the cache; dup
+// says the turn's client ID was stored before and nothing was written.
 // Callers hold ls.mu.
-func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *storage.Turn) (storage.Ack, error) {
+func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *storage.Turn) (ack storage.Ack, dup bool, err error) {
 	// An upload prompt without its own cap carries the site's, so the
 	// widget can check a file's size before sending it.
 	for i := range t.Messages {
@@ -248,17 +263,20 @@ func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *st
 	}
 	t.Prev, t.Visitor = ls.cache, ls.visitor
 	start := time.Now()
-	sess, ack, _, err := g.store.RecordTurn(ctx, t)
+	sess, ack, dup, err := g.store.RecordTurn(ctx, t)
 	g.Stats.observeWrite(time.Since(start))
 	if err != nil {
 		ls.cache, ls.visitor = nil, nil
 		if errors.Is(err, storage.ErrTooLarge) {
-			return storage.Ack{}, &FrameError{"session_too_large", "this conversation has reached its size limit"}
+			return storage.Ack{}, false, &FrameError{"session_too_large", "this conversation has reached its size limit"}
 		}
-		return storage.Ack{}, err
+		return storage.Ack{}, false, err
 	}
-	ls.cache, ls.visitor = sess, t.Visitor
-	return ack, nil
+	ls.cache = sess
+	if !dup {
+		ls.visitor = t.Visitor
+	}
+	return ack, dup, nil
 }
 
 // cloneState deep-copies st so the story can change the copy while the

@@ -204,6 +204,23 @@ func TestSend_Idempotent(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("stored %d visitor messages, want 1", n)
 	}
+
+	// A resend the story would now refuse (the question is answered) still
+	// gets its original ack, not an error.
+	c2.send(map[string]any{"type": "choice", "id": "c2", "block": "menu", "option": "demo"})
+	choiceAck := c2.expect("ack")
+	c2.untilPrompt()
+	c2.send(map[string]any{"type": "choice", "id": "c2", "block": "menu", "option": "pricing"})
+	if again := c2.expect("ack"); again.ID != choiceAck.ID {
+		t.Fatalf("resent choice got ack %+v, want the original %+v", again, choiceAck)
+	}
+	c2.send(map[string]any{"type": "input", "id": "c3", "block": "ask_name", "value": "Ann"})
+	nameAck := c2.expect("ack")
+	c2.untilPrompt()
+	c2.send(map[string]any{"type": "input", "id": "c3", "block": "ask_name", "value": "   "})
+	if again := c2.expect("ack"); again.ID != nameAck.ID {
+		t.Fatalf("resent input got %+v, want the original ack %+v", again, nameAck)
+	}
 }
 
 func TestIdentity(t *testing.T) {
