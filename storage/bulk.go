@@ -97,35 +97,8 @@ func (b *Bulk) replay(sess *Session, v *Visitor, t *Turn) error {
 	if t.State != nil {
 		sess.State = *t.State
 	}
-	var ack Ack
-	for i := range t.Messages {
-		m := &t.Messages[i]
-		if m.ID == "" {
-			m.ID = NewID(m.At)
-		}
-		m.SessionID = t.SessionID
-		if err := setJSON(b.wb, key("m", t.SessionID, m.ID), m); err != nil {
-			return err
-		}
-		sess.rollMessage(m, v)
-		if m.From == FromVisitor && ack.ID == "" {
-			ack = Ack{ID: m.ID, At: m.At, Text: m.Text}
-		}
-	}
-	for _, in := range t.Inputs {
-		sess.Inputs = append(sess.Inputs, in)
-		sess.HasInputs = true
-		sess.LastInputAt = laterOf(sess.LastInputAt, in.At)
-		v.applyInput(in)
-	}
-	if t.Touch.After(sess.LastActivityAt) {
-		sess.LastActivityAt = t.Touch
-	}
-	v.LastSeenAt = laterOf(v.LastSeenAt, sess.LastActivityAt)
-	if t.ClientID != "" && ack.ID != "" {
-		return setJSON(b.wb, key("c", t.SessionID, t.ClientID), ack)
-	}
-	return nil
+	_, err := applyTurn(b.wb, t, sess, v)
+	return err
 }
 
 // Close writes what is pending and adds the sessions to the usage counters.

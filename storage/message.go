@@ -155,35 +155,9 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 		if t.State != nil {
 			next.State = *t.State
 		}
-		ack = Ack{}
-		for i := range t.Messages {
-			m := &t.Messages[i]
-			if m.ID == "" {
-				m.ID = NewID(m.At)
-			}
-			m.SessionID = t.SessionID
-			if err := putJSON(txn, key("m", t.SessionID, m.ID), m); err != nil {
-				return err
-			}
-			next.rollMessage(m, &v)
-			if m.From == FromVisitor && ack.ID == "" {
-				ack = Ack{ID: m.ID, At: m.At, Text: m.Text}
-			}
-		}
-		for _, in := range t.Inputs {
-			next.Inputs = append(next.Inputs, in)
-			next.HasInputs = true
-			next.LastInputAt = laterOf(next.LastInputAt, in.At)
-			v.applyInput(in)
-		}
-		if t.Touch.After(next.LastActivityAt) {
-			next.LastActivityAt = t.Touch
-		}
-		v.LastSeenAt = laterOf(v.LastSeenAt, next.LastActivityAt)
-		if t.ClientID != "" && ack.ID != "" {
-			if err := putJSON(txn, key("c", t.SessionID, t.ClientID), ack); err != nil {
-				return err
-			}
+		var err error
+		if ack, err = applyTurn(txn, t, &next, &v); err != nil {
+			return err
 		}
 		b, err := json.Marshal(&next)
 		if err != nil {
@@ -219,6 +193,44 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 		}
 	}
 	return sess, ack, dup, nil
+}
+
+// applyTurn writes the turn's messages and its ledger entry to w and rolls
+// them and its inputs into sess and v. RecordTurn and Bulk share it, so the
+// bulk loader cannot drift from the write path. It returns the ack of the
+// turn's first visitor message.
+func applyTurn(w kvWriter, t *Turn, sess *Session, v *Visitor) (Ack, error) {
+	var ack Ack
+	for i := range t.Messages {
+		m := &t.Messages[i]
+		if m.ID == "" {
+			m.ID = NewID(m.At)
+		}
+		m.SessionID = t.SessionID
+		if err := setJSON(w, key("m", t.SessionID, m.ID), m); err != nil {
+			return Ack{}, err
+		}
+		sess.rollMessage(m, v)
+		if m.From == FromVisitor && ack.ID == "" {
+			ack = Ack{ID: m.ID, At: m.At, Text: m.Text}
+		}
+	}
+	for _, in := range t.Inputs {
+		sess.Inputs = append(sess.Inputs, in)
+		sess.HasInputs = true
+		sess.LastInputAt = laterOf(sess.LastInputAt, in.At)
+		v.applyInput(in)
+	}
+	if t.Touch.After(sess.LastActivityAt) {
+		sess.LastActivityAt = t.Touch
+	}
+	v.LastSeenAt = laterOf(v.LastSeenAt, sess.LastActivityAt)
+	if t.ClientID != "" && ack.ID != "" {
+		if err := setJSON(w, key("c", t.SessionID, t.ClientID), ack); err != nil {
+			return Ack{}, err
+		}
+	}
+	return ack, nil
 }
 
 // rollMessage counts m into the session's counters and flags and the visitor's rollups.
