@@ -237,20 +237,7 @@ func (s *Store) eraseVisitorRecord(ctx context.Context, id string, res *EraseRes
 // updateAnyway is update for deletions: it goes on while the disk is
 // nearly full, since deleting is how space comes back.
 func (s *Store) updateAnyway(ctx context.Context, fn func(txn *badger.Txn) error) error {
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := s.db.Update(fn)
-		if errors.Is(err, badger.ErrConflict) && attempt < 16 {
-			continue
-		}
-		if errors.Is(err, badger.ErrBlockedWrites) && attempt < 16 {
-			time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
-			continue
-		}
-		return err
-	}
+	return s.retryUpdate(ctx, false, fn)
 }
 
 // keySuffixes returns what follows prefix in each key under it.

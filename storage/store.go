@@ -87,13 +87,20 @@ func (s *Store) Close() error {
 // value-log GC) that live outside this package's record API.
 func (s *Store) DB() *badger.DB { return s.db }
 
-// update runs fn in a read-write transaction, retrying on conflicts.
+// update runs fn in a read-write transaction, retrying on conflicts. It
+// refuses to write while the disk is nearly full.
 func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	return s.retryUpdate(ctx, true, fn)
+}
+
+// retryUpdate is update; refuseWhenFull=false lets deletions through while
+// the disk is nearly full, since deleting is how space comes back.
+func (s *Store) retryUpdate(ctx context.Context, refuseWhenFull bool, fn func(txn *badger.Txn) error) error {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if s.diskFull.Load() {
+		if refuseWhenFull && s.diskFull.Load() {
 			return ErrDiskFull
 		}
 		err := s.db.Update(fn)
