@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,7 +105,13 @@ func (s *Store) retryUpdate(ctx context.Context, refuseWhenFull bool, fn func(tx
 			return ErrDiskFull
 		}
 		err := s.db.Update(fn)
-		if errors.Is(err, badger.ErrConflict) && attempt < 16 {
+		if errors.Is(err, badger.ErrConflict) && attempt < 32 {
+			// Writers of one record (a visitor's sessions, an erase) collide;
+			// after a few quick retries, back off a random while so they
+			// stop colliding in lockstep.
+			if attempt >= 3 {
+				time.Sleep(time.Duration(rand.IntN(attempt*200)+1) * time.Microsecond)
+			}
 			continue
 		}
 		if errors.Is(err, badger.ErrBlockedWrites) && attempt < 16 {
