@@ -369,25 +369,18 @@ func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, 
 		}
 		ew.end(len(sids), "],\n")
 		ew.raw(`  "files": [`)
-		fids, err := suffixesIn(txn, key("vf", visitorID, ""))
+		files, err := visitorFiles(txn, visitorID)
 		if err != nil {
 			return err
 		}
-		for i, fid := range fids {
-			var f File
-			switch err := getJSON(txn, fileKey(fid), &f); {
-			case errors.Is(err, ErrNotFound):
-				continue
-			case err != nil:
-				return err
-			}
-			ef := ExportFile{File: &f}
+		for i, f := range files {
+			ef := ExportFile{File: f}
 			if download != nil {
-				ef.Download = download(&f)
+				ef.Download = download(f)
 			}
 			ew.item(i, ef)
 		}
-		ew.end(len(fids), "]\n}\n")
+		ew.end(len(files), "]\n}\n")
 		return ew.flush()
 	})
 	if err != nil {
@@ -489,25 +482,33 @@ func messagesIn(txn *badger.Txn, sid string) ([]Message, error) {
 // VisitorFiles returns the records of the visitor's files, oldest first.
 func (s *Store) VisitorFiles(ctx context.Context, visitorID string) ([]*File, error) {
 	var files []*File
-	err := s.db.View(func(txn *badger.Txn) error {
-		fids, err := suffixesIn(txn, key("vf", visitorID, ""))
-		if err != nil {
-			return err
-		}
-		for _, fid := range fids {
-			var f File
-			switch err := getJSON(txn, fileKey(fid), &f); {
-			case errors.Is(err, ErrNotFound):
-				continue
-			case err != nil:
-				return err
-			}
-			files = append(files, &f)
-		}
-		return nil
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		files, err = visitorFiles(txn, visitorID)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: visitor files: %w", err)
+	}
+	return files, nil
+}
+
+// visitorFiles reads the records of the visitor's files, oldest first,
+// skipping an index entry whose record is gone.
+func visitorFiles(txn *badger.Txn, visitorID string) ([]*File, error) {
+	fids, err := suffixesIn(txn, key("vf", visitorID, ""))
+	if err != nil {
+		return nil, err
+	}
+	var files []*File
+	for _, fid := range fids {
+		var f File
+		switch err := getJSON(txn, fileKey(fid), &f); {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		files = append(files, &f)
 	}
 	return files, nil
 }
