@@ -79,11 +79,9 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		s.writeQueryError(w, r, err)
 		return
 	}
-	items := make([]sessionJSON, len(page.Items))
-	for i, row := range page.Items {
-		items[i] = s.toSession(row.Session, row.Visitor)
-	}
-	writeJSON(w, http.StatusOK, newList(items, page.Next))
+	writeJSON(w, http.StatusOK, listOf(page.Items, page.Next, func(row storage.SessionRow) sessionJSON {
+		return s.toSession(row.Session, row.Visitor)
+	}))
 }
 
 // stateJSON is where the story stands in a session.

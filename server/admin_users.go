@@ -14,10 +14,11 @@ type listJSON[T any] struct {
 	Next  *string `json:"next"`
 }
 
-func newList[T any](items []T, next string) listJSON[T] {
-	l := listJSON[T]{Items: items}
-	if l.Items == nil {
-		l.Items = []T{}
+// listOf builds a list answer from a page of rows, converted by toJSON.
+func listOf[R, T any](rows []R, next string, toJSON func(R) T) listJSON[T] {
+	l := listJSON[T]{Items: make([]T, len(rows))}
+	for i, row := range rows {
+		l.Items[i] = toJSON(row)
 	}
 	if next != "" {
 		l.Next = &next
@@ -91,11 +92,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		s.writeQueryError(w, r, err)
 		return
 	}
-	items := make([]userJSON, len(page.Items))
-	for i, row := range page.Items {
-		items[i] = toUser(row)
-	}
-	writeJSON(w, http.StatusOK, newList(items, page.Next))
+	writeJSON(w, http.StatusOK, listOf(page.Items, page.Next, toUser))
 }
 
 // profileJSON is a visitor's profile (seed 001).
@@ -222,9 +219,5 @@ func (s *Server) listUserSessions(w http.ResponseWriter, r *http.Request) {
 		s.writeQueryError(w, r, err)
 		return
 	}
-	items := make([]visitorSessionJSON, len(page.Items))
-	for i, sess := range page.Items {
-		items[i] = toVisitorSession(sess)
-	}
-	writeJSON(w, http.StatusOK, newList(items, page.Next))
+	writeJSON(w, http.StatusOK, listOf(page.Items, page.Next, toVisitorSession))
 }
