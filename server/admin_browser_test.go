@@ -29,26 +29,7 @@ type admTab struct {
 
 func admBrowser(t *testing.T) *admTab {
 	t.Helper()
-	exe := btChromium(t)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.WindowSize(1280, 800),
-	)
-	ctx, cancel := chromedp.NewContext(actx)
-	ctx, tcancel := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { tcancel(); cancel(); acancel() })
+	ctx := headlessChromium(t, btChromium(t), t.TempDir(), 2*time.Minute)
 	b := &admTab{t: t, ctx: ctx, shots: t.ArtifactDir(), downloads: t.TempDir(), done: make(chan string, 4)}
 	t.Logf("screenshots go to %s (kept with go test -artifacts)", b.shots)
 	if err := chromedp.ListenBrowser(ctx, func(ev any) {

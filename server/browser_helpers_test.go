@@ -300,6 +300,40 @@ const btPrelude = `(() => {
   }});
 })();`
 
+// headlessChromium starts Chromium on a profile directory with the flags
+// these machines need (TESTING.md: no background networking on a closed
+// network) and returns its first tab's context. One deadline for the whole
+// test keeps a hung browser from hanging CI; all ends with the test.
+func headlessChromium(tb testing.TB, exe, profile string, timeout time.Duration) context.Context {
+	tb.Helper()
+	actx, acancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.UserDataDir(profile),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.WindowSize(1280, 800),
+	)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, tcancel := context.WithTimeout(ctx, timeout)
+	tb.Cleanup(func() {
+		tcancel()
+		cancel()
+		acancel()
+	})
+	return ctx
+}
+
 // browserOptions tune a browser.
 type browserOptions struct {
 	// BlockCookiesFor is an origin whose cookies the profile blocks, like
@@ -331,32 +365,7 @@ func btBrowser(tb testing.TB, opts browserOptions) *browserTab {
 			tb.Fatal(err)
 		}
 	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(profile),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.WindowSize(1280, 800),
-	)
-	ctx, cancel := chromedp.NewContext(actx)
-	// One deadline for the whole test keeps a hung browser from hanging CI.
-	ctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
-	tb.Cleanup(func() {
-		tcancel()
-		cancel()
-		acancel()
-	})
+	ctx := headlessChromium(tb, exe, profile, 90*time.Second)
 	b := &browserTab{tb: tb, ctx: ctx}
 	b.do(
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
