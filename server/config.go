@@ -24,6 +24,7 @@ type Config struct {
 	ConfigFile string // optional JSON file listing sites
 	AdminToken string // admin bearer token; generated into DataDir when empty
 	SyncWrites bool   // fsync every commit (survives power loss, costs latency)
+	DebugAddr  string // if set, pprof is served here (debug.go); never on Addr
 
 	// RetentionDays maps a site ID to the days a visitor's data is kept
 	// after its last activity, 0 for ever; sites not in it keep
@@ -47,6 +48,7 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&cfg.Addr, "addr", envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"), "listen address (PARLEY_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data", envOr(getenv, "PARLEY_DATA", "./parley-data"), "data directory (PARLEY_DATA)")
 	fs.StringVar(&cfg.ConfigFile, "config", getenv("PARLEY_CONFIG"), "sites config file, JSON (PARLEY_CONFIG)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", getenv("PARLEY_DEBUG_ADDR"), "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060; off when empty (PARLEY_DEBUG_ADDR)")
 	fs.BoolVar(&cfg.SyncWrites, "sync", getenv("PARLEY_SYNC") == "1", "fsync every write: survives power loss, slower (PARLEY_SYNC=1)")
 	checkLimits := bindLimitFlags(fs, getenv, cfg) // limits.go
 	if err := fs.Parse(args); err != nil {

@@ -95,6 +95,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	case getenv("PARLEY_ADMIN_TOKEN") == "":
 		log.Info("admin token is kept in the data directory", "file", filepath.Join(cfg.DataDir, "admin.token"))
 	}
+	if cfg.DebugAddr != "" {
+		stop, err := serveDebug(cfg.DebugAddr, log) // debug.go
+		if err != nil {
+			srv.Close()
+			ln.Close()
+			return err
+		}
+		defer stop()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
