@@ -14,8 +14,8 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// conn is one WebSocket. Its handler goroutine is the only one it owns: it
-// reads, runs turns and then writes what the turn queued. Frames queued by
+// conn is one WebSocket. Its reading goroutine (Gateway.serve) is the only
+// one it owns: it reads, runs turns and then writes what the turn queued. Frames queued by
 // others (a second tab's turn, an upload) start a writer goroutine that
 // lives only until the queue is empty, and pings come from the gateway's
 // one keepalive timer, so an idle connection holds a goroutine blocked in
