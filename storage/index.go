@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -56,7 +57,7 @@ func sessionSuffix(t time.Time, id string) string { return timeKey(t) + "/" + id
 // activityKey is the overview's entry of a session under one subset (mask)
 // of its flags.
 func activityKey(mask byte, sess *Session) []byte {
-	return key("ia", fmt.Sprintf("%d", mask), timeKey(sess.LastActivityAt), sess.ID)
+	return key("ia", strconv.Itoa(int(mask)), timeKey(sess.LastActivityAt), sess.ID)
 }
 
 // visitorActivityKey is the visitor's own entry of a session.
@@ -149,6 +150,9 @@ func indexActivity(w kvWriter, old, next *Session) error {
 // indexFacets adds the facets the session gained and drops those it lost.
 // The start time never changes, so a turn usually writes nothing here.
 func indexFacets(w kvWriter, old, next *Session) error {
+	if old != nil && sameFacets(old, next) {
+		return nil
+	}
 	var before []string
 	if old != nil {
 		before = old.facets()
@@ -171,6 +175,17 @@ func indexFacets(w kvWriter, old, next *Session) error {
 		}
 	}
 	return nil
+}
+
+// sameFacets reports whether old and next have the same facets, start and
+// start value, so that a turn which changed none of them (most turns do
+// not) skips building and comparing the two facet lists.
+func sameFacets(old, next *Session) bool {
+	return old.StartedAt.Equal(next.StartedAt) && old.HasResponses == next.HasResponses &&
+		old.VisitorID == next.VisitorID && old.Site == next.Site && old.Channel == next.Channel &&
+		old.Bot == next.Bot && old.Version == next.Version &&
+		slices.Equal(old.State.Goals, next.State.Goals) && slices.Equal(old.State.Tags, next.State.Tags) &&
+		slices.Equal(old.State.Reached, next.State.Reached)
 }
 
 // indexTerms adds the search words of the inputs given since old. Terms are

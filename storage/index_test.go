@@ -157,3 +157,53 @@ func TestIndex_Build(t *testing.T) {
 		t.Errorf("second build: %d, %v; want nothing to do", n, err)
 	}
 }
+
+// TestSameFacets checks the shortcut that lets most turns skip the facet
+// index: it may say "same" only when the facet entries are the same, and
+// every change of a field the entries depend on must be seen.
+func TestSameFacets(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	base := Session{
+		ID: "S1", Site: "demo", VisitorID: "V1", Bot: "demo", Version: "1", Channel: "web",
+		StartedAt: at, LastActivityAt: at, HasResponses: true,
+		State: State{Goals: []string{"lead"}, Tags: []string{"pricing"}, Reached: []string{"welcome", "menu"}},
+	}
+	changes := map[string]func(s *Session){
+		"started":   func(s *Session) { s.StartedAt = at.Add(time.Second) },
+		"responses": func(s *Session) { s.HasResponses = false },
+		"visitor":   func(s *Session) { s.VisitorID = "V2" },
+		"site":      func(s *Session) { s.Site = "other" },
+		"channel":   func(s *Session) { s.Channel = "app" },
+		"bot":       func(s *Session) { s.Bot = "sales" },
+		"version":   func(s *Session) { s.Version = "2" },
+		"goal":      func(s *Session) { s.State.Goals = append(slices.Clone(s.State.Goals), "demo") },
+		"tag":       func(s *Session) { s.State.Tags = nil },
+		"block":     func(s *Session) { s.State.Reached = append(slices.Clone(s.State.Reached), "bye") },
+	}
+	entries := func(s *Session) string {
+		var b strings.Builder
+		for _, f := range s.facets() {
+			fmt.Fprintf(&b, "%q=%q\n", startKey(f, s), startValue(s))
+		}
+		return b.String()
+	}
+	for name, change := range changes {
+		next := base
+		change(&next)
+		if sameFacets(&base, &next) {
+			t.Errorf("%s changed, sameFacets says the facets are the same", name)
+		}
+		if entries(&base) == entries(&next) {
+			t.Errorf("%s: the test's change does not move any facet entry", name)
+		}
+	}
+	// What a plain turn changes leaves the facets alone.
+	next := base
+	next.LastActivityAt = at.Add(time.Minute)
+	next.MessageCount = 9
+	next.State.Current = "fallback"
+	next.State.Goals = slices.Clone(base.State.Goals)
+	if !sameFacets(&base, &next) || entries(&base) != entries(&next) {
+		t.Error("a turn that changed no facet: sameFacets should say same")
+	}
+}

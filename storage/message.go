@@ -146,8 +146,11 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 		if _, err := getCached(txn, key("v", old.VisitorID), prevV, prevVRaw, &v); err != nil {
 			return err
 		}
-		// v may share its map with the caller's copy: never change it in place.
-		v.Variables = maps.Clone(v.Variables)
+		// v may share its map with the caller's copy: inputs (applyInput)
+		// write into a copy, never into the shared map.
+		if len(t.Inputs) > 0 {
+			v.Variables = maps.Clone(v.Variables)
+		}
 		seen := v.LastSeenAt
 		next := old
 		next.Inputs = append([]Input(nil), old.Inputs...)
