@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -459,4 +462,67 @@ func TestLimit_IdleFootprint(t *testing.T) {
 	if stack > limit {
 		t.Errorf("stack per idle connection = %.0f B, want at most %.0f", stack, limit)
 	}
+}
+
+// lockedBuffer is a log sink the server's goroutines may write at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestProtect_PanicInTurn(t *testing.T) {
+	// Sockets are served from goroutines of the gateway's own, which
+	// net/http does not guard: a panic in a turn must drop that socket and
+	// be logged, and the server must go on serving everyone else.
+	var boom atomic.Bool
+	var logs lockedBuffer
+	clock := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	e := mustEnv(t, widget.Config{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Now: func() time.Time {
+			if boom.Load() {
+				panic("clock exploded")
+			}
+			return clock
+		},
+	})
+	victim := e.dial(newBrowser())
+	victim.hello(map[string]any{})
+	victim.untilPrompt()
+	other := e.dial(newBrowser())
+	other.hello(map[string]any{})
+	other.untilPrompt()
+
+	boom.Store(true)
+	victim.send(map[string]any{"type": "text", "id": "c1", "text": "hello?"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := victim.ws.Read(ctx); err == nil {
+		t.Fatal("the socket whose turn panicked is still open")
+	}
+	boom.Store(false)
+	if !strings.Contains(logs.String(), "panic serving a connection") || !strings.Contains(logs.String(), "clock exploded") {
+		t.Errorf("the panic was not logged; logs:\n%s", logs.String())
+	}
+
+	// The other socket and new ones are served as before.
+	other.send(map[string]any{"type": "text", "id": "c1", "text": "still there?"})
+	if f := other.expect("ack"); f.Ref != "c1" {
+		t.Errorf("ack ref = %q", f.Ref)
+	}
+	late := e.dial(newBrowser())
+	late.hello(map[string]any{})
+	late.untilPrompt()
 }
