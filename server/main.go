@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 )
@@ -72,6 +74,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg.Logger = log
+	if soft := memoryLimit(getenv, os.DirFS("/")); soft > 0 { // memlimit.go
+		debug.SetMemoryLimit(soft)
+		log.Info("Go memory limit set from the container's", "bytes", soft, "share", memoryLimitShare)
+	}
 	srv, err := New(*cfg)
 	if err != nil {
 		return err
