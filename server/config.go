@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chat/parley/fileupload"
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/story"
 )
@@ -33,6 +34,9 @@ type Config struct {
 
 	Sites  []*widget.Site
 	Limits widget.Config
+	// UploadLimits bound uploads (quota, concurrency, stalls); a file's
+	// size cap is per site (uploadMaxBytes in the config file).
+	UploadLimits fileupload.Limits
 
 	Logger *slog.Logger
 	// Now is the clock; tests inject one.

@@ -30,6 +30,12 @@ func bindLimitFlags(fs *flag.FlagSet, getenv func(string) string, cfg *Config) (
 	b.int(&l.TurnWorkers, "turn-workers", "PARLEY_TURN_WORKERS", "conversation turns run at once over all sockets; more wait (0: 8 × cores)")
 	b.dur(&l.IdleTimeout, "idle-timeout", "PARLEY_IDLE_TIMEOUT", "close a socket nothing was read from for this long (0: ping-interval + pong-timeout + 5s)")
 
+	u := &cfg.UploadLimits
+	b.int(&u.Quota.Files, "upload-quota-files", "PARLEY_UPLOAD_QUOTA_FILES", "files one visitor may upload per UTC day; more get 429 (0: 50; -1: off)")
+	b.int64(&u.Quota.Bytes, "upload-quota-bytes", "PARLEY_UPLOAD_QUOTA_BYTES", "bytes one visitor may upload per UTC day, all files together; more get 429 (0: 200 MiB; -1: off)")
+	b.int(&u.MaxConcurrent, "upload-concurrency", "PARLEY_UPLOAD_CONCURRENCY", "uploads streaming at once; more wait for a slot, then get 503 (0: 16)")
+	b.dur(&u.IdleTimeout, "upload-idle-timeout", "PARLEY_UPLOAD_IDLE_TIMEOUT", "end an upload whose body stops arriving for this long (0: 30s)")
+
 	set := func(s string) error {
 		t, err := ParseTrustedProxies(s)
 		if err != nil {

@@ -68,6 +68,15 @@ func TestLimit_Flags(t *testing.T) {
 		t.Errorf("ClientIP = %q", got)
 	}
 
+	env["PARLEY_UPLOAD_IDLE_TIMEOUT"] = "5s"
+	cfg, err = ParseServeFlags([]string{"--upload-quota-files", "3", "--upload-quota-bytes", "-1", "--upload-concurrency", "2"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := cfg.UploadLimits; u.Quota.Files != 3 || u.Quota.Bytes != -1 || u.MaxConcurrent != 2 || u.IdleTimeout != 5*time.Second {
+		t.Fatalf("upload limits = %+v", u)
+	}
+
 	env["PARLEY_MSG_BURST"] = "lots"
 	if _, err := ParseServeFlags(nil, func(k string) string { return env[k] }, io.Discard); err == nil {
 		t.Error("a bad PARLEY_MSG_BURST was accepted")

@@ -30,6 +30,7 @@ func (s *Server) uploadRoutes() {
 		Records:  s.Store,
 		Files:    files,
 		Keys:     s.Keys,
+		Limits:   s.cfg.UploadLimits,
 		Logger:   s.log,
 		Now:      s.cfg.Now,
 	})

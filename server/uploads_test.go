@@ -11,6 +11,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -27,6 +28,7 @@ import (
 	"github.com/coder/websocket"
 	badger "github.com/dgraph-io/badger/v4"
 
+	"github.com/parley-chat/parley/fileupload"
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
@@ -51,12 +53,17 @@ type upEnv struct {
 }
 
 func upStart(tb testing.TB) *upEnv {
+	return upStartWith(tb, fileupload.Limits{})
+}
+
+// upStartWith is upStart with upload limits other than the defaults.
+func upStartWith(tb testing.TB, limits fileupload.Limits) *upEnv {
 	tb.Helper()
 	demo := server.DemoSite()
 	free := server.DemoSite()
 	free.ID, free.FreeUploads, free.UploadMaxBytes = "free", true, upMaxBytes
 	free.FreeUploadAccept = []string{"image/*", "application/pdf"}
-	s, srv := startServer(tb, server.Config{AdminToken: upAdminToken, Sites: []*widget.Site{demo, free}})
+	s, srv := startServer(tb, server.Config{AdminToken: upAdminToken, Sites: []*widget.Site{demo, free}, UploadLimits: limits})
 	return &upEnv{tb: tb, s: s, srv: srv}
 }
 
@@ -885,4 +892,24 @@ func TestUpload_ManyParts(t *testing.T) {
 		t.Errorf("huge part header: %d %q, want 400 header_too_large", a.Status, a.Code)
 	}
 	e.expectNothingStored()
+}
+
+func TestUpload_ConfiguredQuota(t *testing.T) {
+	// The operator's quota (--upload-quota-files) reaches the upload
+	// handler: a second file in a day is refused, and nothing of it stays.
+	e := upStartWith(t, fileupload.Limits{Quota: storage.Quota{Files: 1}})
+	v := e.visitor("free")
+	v.expect("message")
+	png := upPNG(t, 8, 8)
+	if a := v.upload(upFile("one.png", "image/png", png)); a.Status != http.StatusCreated {
+		t.Fatalf("first upload: %d %s %s", a.Status, a.Code, a.Message)
+	}
+	before := e.fileKeys()
+	a := v.upload(upFile("two.png", "image/png", png))
+	if a.Status != http.StatusTooManyRequests || a.Code != "quota_exceeded" {
+		t.Fatalf("second upload: %d %s %s, want 429 quota_exceeded", a.Status, a.Code, a.Message)
+	}
+	if after := e.fileKeys(); !maps.Equal(before, after) {
+		t.Errorf("file keys %v after the refused upload, %v before", after, before)
+	}
 }
