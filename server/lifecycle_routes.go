@@ -53,8 +53,11 @@ func (s *Server) eraseUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusInternalServerError, "internal", "the visitor could not be erased completely; try again")
 		return
 	}
+	// Its open sockets would fail every frame from now on: close them, and
+	// the widget starts a new, empty conversation.
+	dropped := s.Gateway.DropVisitor(id)
 	s.log.Info("visitor erased", "visitor", id, "existed", res.Visitor, "sessions", res.Sessions,
-		"messages", res.Messages, "files", res.Files, "keys", res.Keys)
+		"messages", res.Messages, "files", res.Files, "keys", res.Keys, "socketsClosed", dropped)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget"
 )
 
 // lcFrame is a server frame, decoded loosely.
@@ -761,4 +762,34 @@ func dumpKV(tb testing.TB, st *storage.Store) map[string][]byte {
 		tb.Fatal(err)
 	}
 	return all
+}
+
+func TestLifecycle_EraseClosesLiveSockets(t *testing.T) {
+	// DELETE /admin/api/users/{id} while the visitor's tab is open: its
+	// socket is closed with 4001 (the widget starts afresh), another
+	// visitor's socket is untouched.
+	e := upStart(t)
+	ada, bob := e.visitor("demo"), e.visitor("demo")
+	ada.prompt("menu")
+	bob.prompt("menu")
+	req, _ := http.NewRequest("DELETE", e.srv.URL+"/admin/api/users/"+ada.visitor, nil)
+	req.Header = upAdmin.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("erase: %s", resp.Status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, err = ada.ws.Read(ctx)
+	if got := websocket.CloseStatus(err); got != widget.StatusErased {
+		t.Fatalf("erased visitor's socket: %v (status %d), want %d", err, got, widget.StatusErased)
+	}
+	bob.send(map[string]any{"type": "choice", "id": "b1", "block": "menu", "option": "demo"})
+	if f := bob.expect("ack"); f.ID == "" {
+		t.Errorf("the other visitor's ack: %+v", f)
+	}
 }

@@ -74,6 +74,7 @@ type upVisitor struct {
 	jar     http.CookieJar
 	ws      *websocket.Conn
 	token   string
+	visitor string
 	session string
 }
 
@@ -95,7 +96,7 @@ func (e *upEnv) visitor(site string) *upVisitor {
 	v.ws = ws
 	v.send(map[string]any{"type": "hello"})
 	w := v.expect("welcome")
-	v.token, v.session = w.Token, w.Session
+	v.token, v.visitor, v.session = w.Token, w.Visitor, w.Session
 	if v.token == "" || v.session == "" {
 		e.tb.Fatalf("welcome without token or session: %+v", w)
 	}
@@ -106,6 +107,7 @@ func (e *upEnv) visitor(site string) *upVisitor {
 type upFrame struct {
 	Type    string           `json:"type"`
 	Token   string           `json:"token"`
+	Visitor string           `json:"visitor"`
 	Session string           `json:"session"`
 	ID      string           `json:"id"`
 	From    string           `json:"from"`

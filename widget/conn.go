@@ -309,6 +309,14 @@ func (c *conn) closeFromReader(code websocket.StatusCode, reason string) {
 
 // fail sends an error frame for a refused frame; the connection stays up.
 func (c *conn) fail(ref string, err error) {
+	if errors.Is(err, storage.ErrNotFound) && c.live != nil {
+		// The session was erased under the conversation (DropVisitor's
+		// race, or a retention sweep): start afresh rather than fail
+		// every frame from now on.
+		c.g.Stats.countClosed(closedErased)
+		c.closeWith(StatusErased, "visitor data erased")
+		return
+	}
 	var fe *FrameError
 	if !errors.As(err, &fe) {
 		var se *storyError

@@ -92,6 +92,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		opening = t.Messages
 	}
 	ls.join(c)
+	g.settle(c, c.visitor)
 	c.enqueue(encode(welcomeFrame{
 		Type: "welcome", Visitor: c.visitor, Token: g.keys.Sign(site.ID, c.visitor),
 		Session: sess.ID, Resumed: resumed, History: toFrames(history),

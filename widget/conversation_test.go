@@ -461,3 +461,71 @@ func TestConversation_UploadPromptCarriesSiteCap(t *testing.T) {
 		t.Fatalf("upload prompt = %+v, want the site's 10 MiB cap and an accept list", up)
 	}
 }
+
+func TestErase_LiveSockets(t *testing.T) {
+	// A visitor erased while its tab is open: the socket is closed with
+	// StatusErased (not left to fail every frame with "internal"), other
+	// visitors go on, and the same browser comes back to a new, empty
+	// conversation.
+	ctx := context.Background()
+	e := mustEnv(t, widget.Config{})
+	ann := newBrowser()
+	a := e.dial(ann)
+	wa := a.hello(map[string]any{})
+	a.untilPrompt()
+	b := e.dial(newBrowser())
+	b.hello(map[string]any{})
+	b.untilPrompt()
+
+	if _, err := e.store.EraseVisitor(ctx, wa.Visitor); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.gw.DropVisitor(wa.Visitor); n != 1 {
+		t.Errorf("DropVisitor closed %d sockets, want 1", n)
+	}
+	expectClosed(t, a, widget.StatusErased)
+	if got := e.gw.Stats.Closed("erased"); got != 1 {
+		t.Errorf("closed for erased = %d, want 1", got)
+	}
+
+	b.send(map[string]any{"type": "choice", "id": "b1", "block": "menu", "option": "demo"})
+	if f := b.expect("ack"); f.Ref != "b1" {
+		t.Errorf("the other visitor's ack: %+v", f)
+	}
+
+	a2 := e.dial(ann)
+	w2 := a2.hello(map[string]any{"session": wa.Session, "token": wa.Token})
+	if w2.Resumed == nil || *w2.Resumed || len(w2.History) != 0 || w2.Session == wa.Session {
+		t.Errorf("after the erase: welcome %+v, want a new, empty session", w2)
+	}
+	a2.untilPrompt()
+
+	// Erased without DropVisitor (a retention sweep, or the erase racing a
+	// turn): the socket's next frame finds its session gone and closes it
+	// the same way.
+	if _, err := e.store.EraseVisitor(ctx, w2.Visitor); err != nil {
+		t.Fatal(err)
+	}
+	a2.send(map[string]any{"type": "text", "id": "a1", "text": "still there?"})
+	expectClosed(t, a2, widget.StatusErased)
+}
+
+// expectClosed reads until the socket closes and checks its status.
+func expectClosed(t *testing.T, c *client, want websocket.StatusCode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		_, b, err := c.ws.Read(ctx)
+		if err == nil {
+			if strings.Contains(string(b), `"type":"ack"`) {
+				t.Errorf("an ack after the erase: %s", b)
+			}
+			continue
+		}
+		if got := websocket.CloseStatus(err); got != want {
+			t.Fatalf("socket ended with %v (status %d), want status %d", err, got, want)
+		}
+		return
+	}
+}

@@ -154,7 +154,7 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	closing  bool
-	conns    map[*conn]struct{}
+	conns    map[*conn]string     // every open socket, with its visitor once hello settled it
 	perIP    map[netip.Addr]int32 // sockets open (or being opened) per client address
 	reserved int                  // sockets admitted and not yet gone, for MaxConns
 	connsWG  sync.WaitGroup
@@ -171,7 +171,7 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 		store:   store,
 		keys:    keys,
 		sites:   make(map[string]*Site, len(sites)),
-		conns:   make(map[*conn]struct{}),
+		conns:   make(map[*conn]string),
 		perIP:   make(map[netip.Addr]int32),
 		hub:     hub{sessions: make(map[string]*liveSession)},
 		epoch:   time.Now(),
@@ -344,7 +344,7 @@ func (g *Gateway) track(c *conn) bool {
 	if g.closing {
 		return false
 	}
-	g.conns[c] = struct{}{}
+	g.conns[c] = ""
 	g.Stats.ConnectionsOpen.Add(1)
 	g.Stats.ConnectionsTotal.Add(1)
 	return true
@@ -355,6 +355,40 @@ func (g *Gateway) untrack(c *conn) {
 	delete(g.conns, c)
 	g.mu.Unlock()
 	g.Stats.ConnectionsOpen.Add(-1)
+}
+
+// settle records the visitor hello settled for c, for DropVisitor.
+func (g *Gateway) settle(c *conn, visitorID string) {
+	g.mu.Lock()
+	if _, ok := g.conns[c]; ok {
+		g.conns[c] = visitorID
+	}
+	g.mu.Unlock()
+}
+
+// StatusErased closes the sockets of a visitor whose data was erased
+// (DropVisitor), and a socket whose session is gone when it next speaks.
+// The widget reconnects as usual and starts a new, empty conversation.
+const StatusErased websocket.StatusCode = 4001
+
+// DropVisitor closes every socket of the visitor with StatusErased, after
+// its data was erased: its sessions are gone, so rather than answer each
+// later frame with an error the widget reconnects and starts afresh. It
+// returns how many sockets it closed.
+func (g *Gateway) DropVisitor(visitorID string) int {
+	g.mu.Lock()
+	var drop []*conn
+	for c, v := range g.conns {
+		if v == visitorID {
+			drop = append(drop, c)
+		}
+	}
+	g.mu.Unlock()
+	for _, c := range drop {
+		g.Stats.countClosed(closedErased)
+		c.closeWith(StatusErased, "visitor data erased")
+	}
+	return len(drop)
 }
 
 // mono is monotonic nanoseconds since the gateway started.

@@ -41,9 +41,10 @@ const (
 	closedNoPong              // a ping unanswered within PongTimeout (dropped)
 	closedIdle                // nothing read within IdleTimeout (dropped)
 	closedSlow                // 1013 queue full, or a write timed out
+	closedErased              // 4001 the visitor's data was erased
 )
 
-var closedReasons = [...]string{"rate_limit", "hello_timeout", "no_pong", "idle", "slow"}
+var closedReasons = [...]string{"rate_limit", "hello_timeout", "no_pong", "idle", "slow", "erased"}
 
 func (s *Stats) countRefused(reason string) {
 	for i, r := range refusedReasons {
@@ -67,7 +68,7 @@ func (s *Stats) Refused(reason string) int64 {
 }
 
 // Closed returns how many sockets a protection closed for reason
-// (rate_limit, hello_timeout, no_pong, idle or slow).
+// (rate_limit, hello_timeout, no_pong, idle, slow or erased).
 func (s *Stats) Closed(reason string) int64 {
 	for i, r := range closedReasons {
 		if r == reason {
