@@ -124,9 +124,9 @@ var lastGC struct {
 }
 
 // WriteProcessMetrics writes the Go runtime's and the process's memory,
-// goroutines and open files as parley_* gauges in the Prometheus text
-// format. Parley's /metrics and the echo baseline both use it, so the load
-// tool reads their memory the same way. With gc set it first collects
+// goroutines, open files and CPU time as parley_* gauges and a counter in
+// the Prometheus text format. Parley's /metrics and the echo baseline both
+// use it, so the load tool reads their memory and CPU the same way. With gc set it first collects
 // garbage, at most once a second, so heap figures count live memory.
 func WriteProcessMetrics(w io.Writer, gc bool) {
 	if gc {
@@ -154,6 +154,10 @@ func WriteProcessMetrics(w io.Writer, gc bool) {
 		if _, err := fmt.Sscan(string(b), &size, &resident); err == nil {
 			gauge("parley_process_resident_bytes", "Resident set size of the process.", resident*uint64(os.Getpagesize()))
 		}
+	}
+	if cpu, ok := cpuSeconds(); ok {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %.6f\n", "parley_process_cpu_seconds_total",
+			"CPU time the process used, user and system, in seconds.", "parley_process_cpu_seconds_total", "parley_process_cpu_seconds_total", cpu)
 	}
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
 		gauge("parley_process_open_fds", "Open file descriptors.", uint64(len(fds)))

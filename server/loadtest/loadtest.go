@@ -229,6 +229,7 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 	rep.Connect, rep.Welcome = r.connect.Summary(), r.welcome.Summary()
 	rep.Ack, rep.Reply = r.ack.Summary(), r.reply.Summary()
 	rep.Sent, rep.Acked = r.sent.Load(), acks
+	rep.CPU = cpuOf(before, after, acks)
 	if s := elapsed.Seconds(); s > 0 {
 		rep.AckedPerSec = float64(acks) / s
 	}

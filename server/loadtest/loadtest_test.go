@@ -72,11 +72,17 @@ func TestLoadtest_Story(t *testing.T) {
 	if rep.Memory == nil || rep.Memory.Conns != 8 || rep.Memory.HeapAfter == 0 {
 		t.Errorf("memory %+v", rep.Memory)
 	}
+	if rep.CPU == nil || rep.CPU.Seconds <= 0 || rep.CPU.PerAckedMicros <= 0 {
+		t.Errorf("server CPU %+v", rep.CPU)
+	}
 	b := rep.Baseline
 	if b == nil || b.Server != "echo" || b.Held != 8 || b.Acked < 32 || b.Reply.Count != 0 || b.Memory == nil {
 		t.Fatalf("baseline %+v", b)
 	}
-	for _, want := range []string{"connections held", "8 / 8", "message → bot reply", "parley / echo"} {
+	if b.CPU == nil || b.CPU.PerAckedMicros <= 0 {
+		t.Errorf("echo CPU %+v", b.CPU)
+	}
+	for _, want := range []string{"connections held", "8 / 8", "message → bot reply", "server CPU per acked message", "parley / echo"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}

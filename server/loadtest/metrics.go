@@ -88,3 +88,26 @@ func memoryOf(before, after metrics, conns int) *Memory {
 	}
 	return m
 }
+
+// CPU is the CPU time the server used from before the visitors connected
+// until the end of the run, and that per acked message: the cost of a
+// message on the server, comparable with the echo's in the same run. It
+// includes the handshakes and hellos of the ramp.
+type CPU struct {
+	Seconds        float64 `json:"seconds"`
+	PerAckedMicros float64 `json:"perAckedMicros,omitempty"`
+}
+
+func cpuOf(before, after metrics, acked int64) *CPU {
+	const name = "parley_process_cpu_seconds_total"
+	b, okb := before[name]
+	a, oka := after[name]
+	if !okb || !oka {
+		return nil
+	}
+	c := &CPU{Seconds: a - b}
+	if acked > 0 {
+		c.PerAckedMicros = c.Seconds / float64(acked) * 1e6
+	}
+	return c
+}

@@ -35,6 +35,7 @@ type Report struct {
 	Closes  map[string]int64 `json:"closes"`            // sockets lost during the run, by close code or cause
 	Stalled *Stalled         `json:"stalled,omitempty"` // visitors that stopped reading (--stalled)
 	Memory  *Memory          `json:"serverMemory,omitempty"`
+	CPU     *CPU             `json:"serverCPU,omitempty"`
 	Notes   []string         `json:"notes,omitempty"`
 
 	Baseline *Report `json:"baseline,omitempty"`
@@ -92,6 +93,15 @@ func (r *Report) WriteTable(w io.Writer) {
 			return fmt.Sprintf("%d, sent %d, dropped %d (server: %d slow clients dropped)", s.Count, s.Sent, s.Dropped, s.ServerSD)
 		})
 	}
+	row("server CPU per acked message", func(c *Report) string {
+		switch {
+		case c.CPU == nil:
+			return "-"
+		case c.CPU.PerAckedMicros > 0:
+			return fmt.Sprintf("%.0f µs (%.1f s CPU in the run)", c.CPU.PerAckedMicros, c.CPU.Seconds)
+		}
+		return fmt.Sprintf("- (%.1f s CPU in the run)", c.CPU.Seconds)
+	})
 	row("server memory / connection", func(c *Report) string {
 		if c.Memory == nil || c.Memory.Conns == 0 {
 			return "-"
@@ -120,6 +130,9 @@ func (r *Report) WriteTable(w io.Writer) {
 				fmt.Fprintf(w, ", ack p99 %.2f×", r.Ack.P99/b.Ack.P99)
 			}
 			fmt.Fprintln(w)
+		}
+		if r.CPU != nil && b.CPU != nil && b.CPU.PerAckedMicros > 0 && r.CPU.PerAckedMicros > 0 {
+			fmt.Fprintf(w, "parley / echo: server CPU per acked message %.2f×\n", r.CPU.PerAckedMicros/b.CPU.PerAckedMicros)
 		}
 		if r.Memory != nil && b.Memory != nil && b.Memory.PerConnKiB > 0 {
 			fmt.Fprintf(w, "parley / echo: memory per connection %.2f×\n", r.Memory.PerConnKiB/b.Memory.PerConnKiB)
