@@ -13,14 +13,35 @@ import (
 // The CSV exports stream every row a list's filters select, a page of
 // storage.MaxLimit at a time, without the limit and cursor of the JSON API.
 
-// csvWriter starts a CSV download named name-DATE.csv.
-func (s *Server) csvWriter(w http.ResponseWriter, name string, header ...string) *csv.Writer {
+// writeCSV streams, as the download name-DATE.csv, a header and then the
+// cells of every row that fetch pages through, starting from the empty
+// cursor. An error on the first page answers the request as the JSON API
+// would; a later one can only cut the file short, and is logged.
+func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, name string, header []string,
+	fetch func(cursor string) (*storage.Page[T], error), cells func(T) []string) {
+	page, err := fetch("")
+	if err != nil {
+		s.writeQueryError(w, r, err)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="parley-%s-%s.csv"`, name, s.cfg.Now().UTC().Format("20060102")))
 	cw := csv.NewWriter(w)
+	defer cw.Flush()
 	cw.Write(header)
-	return cw
+	for {
+		for _, row := range page.Items {
+			cw.Write(cells(row))
+		}
+		if page.Next == "" {
+			return
+		}
+		if page, err = fetch(page.Next); err != nil {
+			s.log.Error("admin export failed", "path", r.URL.Path, "err", err)
+			return
+		}
+	}
 }
 
 // cell makes a value safe for a spreadsheet: text that a spreadsheet would
@@ -46,29 +67,17 @@ func (s *Server) exportUsers(w http.ResponseWriter, r *http.Request) {
 	if !p.check(w) {
 		return
 	}
-	q.Limit, q.Cursor = storage.MaxLimit, ""
-	page, err := s.Store.Users(r.Context(), q)
-	if err != nil {
-		s.writeQueryError(w, r, err)
-		return
-	}
-	cw := s.csvWriter(w, "users", "id", "label", "os", "browser", "mobile", "lastFileAt", "lastInputAt", "lastInteractionAt", "createdAt")
-	for {
-		for _, row := range page.Items {
+	q.Limit = storage.MaxLimit
+	writeCSV(s, w, r, "users", []string{"id", "label", "os", "browser", "mobile", "lastFileAt", "lastInputAt", "lastInteractionAt", "createdAt"},
+		func(cursor string) (*storage.Page[storage.UserRow], error) {
+			q.Cursor = cursor
+			return s.Store.Users(r.Context(), q)
+		},
+		func(row storage.UserRow) []string {
 			u := toUser(row)
-			cw.Write([]string{u.ID, cell(u.Label), cell(u.Device.OS), cell(u.Device.Browser), strconv.FormatBool(u.Device.Mobile),
-				cellTime(u.LastFileAt), cellTime(u.LastInputAt), u.LastInteractionAt, u.CreatedAt})
-		}
-		if page.Next == "" {
-			break
-		}
-		q.Cursor = page.Next
-		if page, err = s.Store.Users(r.Context(), q); err != nil {
-			s.log.Error("admin export failed", "path", r.URL.Path, "err", err)
-			break // the body is on its way: a short file is all we can do
-		}
-	}
-	cw.Flush()
+			return []string{u.ID, cell(u.Label), cell(u.Device.OS), cell(u.Device.Browser), strconv.FormatBool(u.Device.Mobile),
+				cellTime(u.LastFileAt), cellTime(u.LastInputAt), u.LastInteractionAt, u.CreatedAt}
+		})
 }
 
 // exportSessions serves GET /admin/api/sessions.csv with the dashboard's
@@ -79,19 +88,15 @@ func (s *Server) exportSessions(w http.ResponseWriter, r *http.Request) {
 	if !p.check(w) {
 		return
 	}
-	var cw *csv.Writer
-	s.eachSession(w, r, q, func() {
-		cw = s.csvWriter(w, "sessions", "id", "visitor", "label", "status", "bot", "version", "channel", "startedAt",
-			"lastActivityAt", "durationSeconds", "messages", "hasResponses", "goals", "tags", "lastBlock")
-	}, func(row storage.SessionRow) {
-		j := s.toSession(row.Session, row.Visitor)
-		cw.Write([]string{j.ID, j.Visitor.ID, cell(j.Visitor.Label), j.Status, cell(j.Bot), cell(j.Version), cell(j.Channel),
-			j.StartedAt, j.LastActivityAt, strconv.FormatInt(j.DurationSeconds, 10), strconv.Itoa(j.MessageCount),
-			strconv.FormatBool(j.HasResponses), cell(strings.Join(j.Goals, " ")), cell(strings.Join(j.Tags, " ")), cell(j.LastBlock)})
-	})
-	if cw != nil {
-		cw.Flush()
-	}
+	writeCSV(s, w, r, "sessions", []string{"id", "visitor", "label", "status", "bot", "version", "channel", "startedAt",
+		"lastActivityAt", "durationSeconds", "messages", "hasResponses", "goals", "tags", "lastBlock"},
+		s.sessionPages(r, q),
+		func(row storage.SessionRow) []string {
+			j := s.toSession(row.Session, row.Visitor)
+			return []string{j.ID, j.Visitor.ID, cell(j.Visitor.Label), j.Status, cell(j.Bot), cell(j.Version), cell(j.Channel),
+				j.StartedAt, j.LastActivityAt, strconv.FormatInt(j.DurationSeconds, 10), strconv.Itoa(j.MessageCount),
+				strconv.FormatBool(j.HasResponses), cell(strings.Join(j.Goals, " ")), cell(strings.Join(j.Tags, " ")), cell(j.LastBlock)}
+		})
 }
 
 // exportUsageSessions serves GET /admin/api/usage/sessions.csv: the
@@ -103,43 +108,20 @@ func (s *Server) exportUsageSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := storage.SessionQuery{From: uq.From, To: uq.To, Site: uq.Site, Bot: uq.Bot, Version: uq.Version, Channel: uq.Channel}
-	var cw *csv.Writer
-	s.eachSession(w, r, q, func() {
-		cw = s.csvWriter(w, "usage-sessions", "sessionId", "visitor", "bot", "version", "channel", "startedAt", "conversations", "messages")
-	}, func(row storage.SessionRow) {
-		sess := row.Session
-		// A session is one conversation with one story here.
-		cw.Write([]string{sess.ID, sess.VisitorID, cell(sess.Bot), cell(sess.Version), cell(sess.Channel), stamp(sess.StartedAt), "1", strconv.Itoa(sess.MessageCount)})
-	})
-	if cw != nil {
-		cw.Flush()
-	}
+	writeCSV(s, w, r, "usage-sessions", []string{"sessionId", "visitor", "bot", "version", "channel", "startedAt", "conversations", "messages"},
+		s.sessionPages(r, q),
+		func(row storage.SessionRow) []string {
+			sess := row.Session
+			// A session is one conversation with one story here.
+			return []string{sess.ID, sess.VisitorID, cell(sess.Bot), cell(sess.Version), cell(sess.Channel), stamp(sess.StartedAt), "1", strconv.Itoa(sess.MessageCount)}
+		})
 }
 
-// eachSession calls header once the first page is read, then row for
-// every session q selects, page by page. An error on the first page
-// answers it; a later one cuts the file short.
-func (s *Server) eachSession(w http.ResponseWriter, r *http.Request, q storage.SessionQuery, header func(), row func(storage.SessionRow)) {
-	q.Limit, q.Cursor = storage.MaxLimit, ""
-	for first := true; ; first = false {
-		page, err := s.Store.Sessions(r.Context(), q)
-		if err != nil {
-			if first {
-				s.writeQueryError(w, r, err)
-			} else {
-				s.log.Error("admin export failed", "path", r.URL.Path, "err", err)
-			}
-			return
-		}
-		if first {
-			header()
-		}
-		for _, it := range page.Items {
-			row(it)
-		}
-		if page.Next == "" {
-			return
-		}
-		q.Cursor = page.Next
+// sessionPages fetches the pages of the sessions q selects for writeCSV.
+func (s *Server) sessionPages(r *http.Request, q storage.SessionQuery) func(cursor string) (*storage.Page[storage.SessionRow], error) {
+	q.Limit = storage.MaxLimit
+	return func(cursor string) (*storage.Page[storage.SessionRow], error) {
+		q.Cursor = cursor
+		return s.Store.Sessions(r.Context(), q)
 	}
 }
