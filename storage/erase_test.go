@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -353,5 +354,38 @@ func TestWriteExport(t *testing.T) {
 	}
 	if err := s.WriteExport(ctx, &buf, storage.NewID(lcDay), at, nil); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("export of an unknown visitor: %v, want ErrNotFound", err)
+	}
+}
+
+func TestVerify_OwnerIndexes(t *testing.T) {
+	// Verify reads the visitor's session list (vs/) and file list (vf/)
+	// back to their records: an entry under the wrong visitor or naming a
+	// record that is gone is reported.
+	s, _ := MustOpen(t)
+	ada := lcSeed(t, s, "demo", lcDay, "Ada", "ada@example.org", 1, true)
+	bob := lcSeed(t, s, "demo", lcDay.Add(time.Minute), "Bob", "bob@example.org", 1, false)
+	assertSound(t, s)
+	missing := storage.NewID(lcDay)
+	err := s.DB().Update(func(txn *badger.Txn) error {
+		if err := txn.Set([]byte("vs/"+bob.ID+"/"+ada.Sessions[0]), nil); err != nil {
+			return err
+		}
+		return txn.Set([]byte("vf/"+ada.ID+"/"+missing), nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Verify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"session belongs to " + ada.ID, missing + `": file:`}
+	for _, w := range want {
+		if !slices.ContainsFunc(r.Problems, func(p string) bool { return strings.Contains(p, w) }) {
+			t.Errorf("no problem mentions %q; problems: %q", w, r.Problems)
+		}
+	}
+	if len(r.Problems) != len(want) {
+		t.Errorf("problems %q, want %d", r.Problems, len(want))
 	}
 }

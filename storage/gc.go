@@ -266,20 +266,8 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 		if err != nil {
 			return err
 		}
-		err = eachKey(ctx, txn, []byte("vs/"), func(k []byte) error {
-			parts := strings.Split(string(k), "/")
-			if len(parts) != 3 {
-				r.problem("%q: bad key", k)
-				return nil
-			}
-			var sess Session
-			if err := getJSON(txn, key("s", parts[2]), &sess); err != nil {
-				r.problem("%q: session: %v", k, err)
-			} else if sess.VisitorID != parts[1] {
-				r.problem("%q: session belongs to %s", k, sess.VisitorID)
-			}
-			return nil
-		})
+		err = verifyOwned(ctx, txn, r, "vs/", "session", func(id string) []byte { return key("s", id) },
+			func(sess *Session) string { return sess.VisitorID })
 		if err != nil {
 			return err
 		}
@@ -375,20 +363,7 @@ func (s *Store) verifyFiles(ctx context.Context, txn *badger.Txn, r *VerifyRepor
 	if err != nil {
 		return err
 	}
-	err = eachKey(ctx, txn, []byte("vf/"), func(k []byte) error {
-		parts := strings.Split(string(k), "/")
-		if len(parts) != 3 {
-			r.problem("%q: bad key", k)
-			return nil
-		}
-		var f File
-		if err := getJSON(txn, fileKey(parts[2]), &f); err != nil {
-			r.problem("%q: file: %v", k, err)
-		} else if f.VisitorID != parts[1] {
-			r.problem("%q: file belongs to %s", k, f.VisitorID)
-		}
-		return nil
-	})
+	err = verifyOwned(ctx, txn, r, "vf/", "file", fileKey, func(f *File) string { return f.VisitorID })
 	if err != nil {
 		return err
 	}
@@ -411,6 +386,26 @@ func (s *Store) verifyFiles(ctx context.Context, txn *badger.Txn, r *VerifyRepor
 }
 
 // eachKey calls fn with every key under prefix.
+// verifyOwned checks an index of keys prefix{owner}/{id} (a visitor's
+// sessions, a visitor's files): each names a record, at recordKey(id), that
+// exists and whose ownerOf is owner.
+func verifyOwned[T any](ctx context.Context, txn *badger.Txn, r *VerifyReport, prefix, what string, recordKey func(id string) []byte, ownerOf func(*T) string) error {
+	return eachKey(ctx, txn, []byte(prefix), func(k []byte) error {
+		parts := strings.Split(string(k), "/")
+		if len(parts) != 3 {
+			r.problem("%q: bad key", k)
+			return nil
+		}
+		var rec T
+		if err := getJSON(txn, recordKey(parts[2]), &rec); err != nil {
+			r.problem("%q: %s: %v", k, what, err)
+		} else if owner := ownerOf(&rec); owner != parts[1] {
+			r.problem("%q: %s belongs to %s", k, what, owner)
+		}
+		return nil
+	})
+}
+
 func eachKey(ctx context.Context, txn *badger.Txn, prefix []byte, fn func(k []byte) error) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
