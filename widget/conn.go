@@ -291,6 +291,17 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	}
 }
 
+// closeErased closes the socket of a visitor whose data was erased with
+// StatusErased, once, and counts it; it reports whether this call did.
+func (c *conn) closeErased() bool {
+	if !c.markClosing() {
+		return false
+	}
+	c.g.Stats.countClosed(closedErased)
+	go c.ws.Close(StatusErased, "visitor data erased")
+	return true
+}
+
 // closeDead drops a peer that answers nothing: no close handshake, which
 // it would not answer either, so its socket is freed at once.
 func (c *conn) closeDead() {
@@ -313,8 +324,7 @@ func (c *conn) fail(ref string, err error) {
 		// The session was erased under the conversation (DropVisitor's
 		// race, or a retention sweep): start afresh rather than fail
 		// every frame from now on.
-		c.g.Stats.countClosed(closedErased)
-		c.closeWith(StatusErased, "visitor data erased")
+		c.closeErased()
 		return
 	}
 	var fe *FrameError

@@ -385,11 +385,13 @@ func (g *Gateway) DropVisitor(visitorID string) int {
 		}
 	}
 	g.mu.Unlock()
+	closed := 0
 	for _, c := range drop {
-		g.Stats.countClosed(closedErased)
-		c.closeWith(StatusErased, "visitor data erased")
+		if c.closeErased() {
+			closed++
+		}
 	}
-	return len(drop)
+	return closed
 }
 
 // mono is monotonic nanoseconds since the gateway started.
