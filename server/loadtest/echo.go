@@ -156,8 +156,8 @@ func WriteProcessMetrics(w io.Writer, gc bool) {
 		}
 	}
 	if cpu, ok := cpuSeconds(); ok {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %.6f\n", "parley_process_cpu_seconds_total",
-			"CPU time the process used, user and system, in seconds.", "parley_process_cpu_seconds_total", "parley_process_cpu_seconds_total", cpu)
+		const name = "parley_process_cpu_seconds_total"
+		fmt.Fprintf(w, "# HELP %s CPU time the process used, user and system, in seconds.\n# TYPE %s counter\n%s %.6f\n", name, name, name, cpu)
 	}
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
 		gauge("parley_process_open_fds", "Open file descriptors.", uint64(len(fds)))
