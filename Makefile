@@ -3,14 +3,36 @@
 GO ?= go
 FUZZTIME ?= 5s
 
-.PHONY: test check unit size fuzz bench run
+.PHONY: test setup check unit size fuzz bench run
 
-test: check unit size fuzz
+test: setup check unit size fuzz
+
+# setup installs what the browser tests need where it can: Chromium through
+# apt-get when running as root, axe-core (pinned by server/testdata's lock
+# file) through npm. Where it cannot, the browser tests skip and say what to
+# install, except under CI=true, where they fail.
+setup:
+	@$(GO) mod download
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo 'setup: installing chromium with apt-get'; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo 'setup: no chromium (apt-get install -y chromium): the browser tests will skip'; fi; \
+	fi
+	@if [ ! -f server/testdata/node_modules/axe-core/axe.min.js ]; then \
+	  if command -v npm >/dev/null 2>&1; then \
+	    npm ci --prefix server/testdata --no-audit --no-fund --loglevel=error; \
+	  elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo 'setup: installing npm with apt-get'; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	    npm ci --prefix server/testdata --no-audit --no-fund --loglevel=error; \
+	  else echo 'setup: no npm (apt-get install -y npm): the accessibility test will skip'; fi; \
+	fi
 
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
-	staticcheck ./...
+	$(GO) tool staticcheck ./...
 
 unit:
 	$(GO) test -race -count=1 ./...
