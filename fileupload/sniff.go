@@ -3,15 +3,18 @@ package fileupload
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/gabriel-vasile/mimetype"
 )
 
-// sniffLen is how much of a file is read before its type is decided: more
-// than http.DetectContentType's 512 bytes, so the entry names of an
+// sniffLen is how much of a file is read before its type is decided (the
+// mimetype library's default is 3 KiB): enough that the entry names of an
 // Office (zip) file are in view.
 const sniffLen = 8 << 10
 
@@ -70,10 +73,10 @@ var fileTypes = []*fileType{
 	{mime: "application/vnd.oasis.opendocument.text", exts: []string{".odt"}},
 	{mime: "application/vnd.oasis.opendocument.spreadsheet", exts: []string{".ods"}},
 	{mime: "application/vnd.oasis.opendocument.presentation", exts: []string{".odp"}},
-	{mime: "application/msword", exts: []string{".doc"}, sniffs: []string{sniffOLE}},
-	{mime: "application/vnd.ms-excel", exts: []string{".xls"}, sniffs: []string{sniffOLE}},
-	{mime: "application/vnd.ms-powerpoint", exts: []string{".ppt"}, sniffs: []string{sniffOLE}},
-	{mime: "application/vnd.ms-outlook", exts: []string{".msg"}, sniffs: []string{sniffOLE}},
+	{mime: "application/msword", exts: []string{".doc"}, sniffs: []string{"application/msword", sniffOLE}},
+	{mime: "application/vnd.ms-excel", exts: []string{".xls"}, sniffs: []string{"application/vnd.ms-excel", sniffOLE}},
+	{mime: "application/vnd.ms-powerpoint", exts: []string{".ppt"}, sniffs: []string{"application/vnd.ms-powerpoint", sniffOLE}},
+	{mime: "application/vnd.ms-outlook", exts: []string{".msg"}, sniffs: []string{"application/vnd.ms-outlook", sniffOLE}},
 	{mime: "application/rtf", aliases: []string{"text/rtf"}, exts: []string{".rtf"}},
 	{mime: "text/plain", exts: []string{".txt", ".text", ".log"}},
 	// Windows browsers declare .csv as Excel's type.
@@ -91,8 +94,8 @@ var fileTypes = []*fileType{
 	{mime: "video/webm", exts: []string{".webm"}},
 	{mime: "audio/mpeg", aliases: []string{"audio/mp3"}, exts: []string{".mp3"}},
 	{mime: "audio/mp4", aliases: []string{"audio/x-m4a"}, exts: []string{".m4a"}},
-	{mime: "audio/wav", aliases: []string{"audio/wave", "audio/x-wav", "audio/vnd.wave"}, exts: []string{".wav"}, sniffs: []string{"audio/wave"}},
-	{mime: "audio/ogg", aliases: []string{"application/ogg"}, exts: []string{".ogg", ".oga", ".opus"}, sniffs: []string{"application/ogg"}},
+	{mime: "audio/wav", aliases: []string{"audio/wave", "audio/x-wav", "audio/vnd.wave"}, exts: []string{".wav"}},
+	{mime: "audio/ogg", aliases: []string{"application/ogg"}, exts: []string{".ogg", ".oga", ".opus"}},
 
 	// Active content: only ever accepted by name.
 	{mime: "text/html", aliases: []string{"application/xhtml+xml"}, exts: []string{".html", ".htm", ".xhtml"}, active: true},
@@ -101,13 +104,14 @@ var fileTypes = []*fileType{
 		exts: []string{".exe", ".dll", ".com", ".scr"}, active: true},
 	{mime: "application/x-executable", aliases: []string{"application/x-elf", "application/x-sharedlib"}, exts: []string{".elf", ".so"}, active: true},
 	{mime: "application/x-mach-binary", exts: []string{".dylib"}, active: true},
-	{mime: "application/java-vm", exts: []string{".class"}, active: true},
+	{mime: "application/java-vm", aliases: []string{"application/x-java-applet"}, exts: []string{".class"}, active: true},
 	{mime: "application/wasm", exts: []string{".wasm"}, active: true},
 }
 
 var (
 	typeByExt  = map[string]*fileType{}
-	typeByMIME = map[string]*fileType{}
+	typeByMIME = map[string]*fileType{} // canonical names only
+	typeByName = map[string]*fileType{} // canonical names and aliases
 )
 
 func init() {
@@ -117,6 +121,15 @@ func init() {
 		}
 		typeByMIME[t.mime] = t
 	}
+	// Aliases first, so a name that is one type's own and another's alias
+	// (text/plain, application/vnd.ms-excel) names its own type.
+	for _, t := range fileTypes {
+		for _, a := range t.aliases {
+			typeByName[a] = t
+		}
+	}
+	maps.Copy(typeByName, typeByMIME)
+	mimetype.SetLimit(sniffLen)
 }
 
 // genericDeclared are the types clients declare when they do not know.
@@ -133,96 +146,49 @@ func serveAs(mimeType string) string {
 	return mimeType
 }
 
-// sniff names the content's type from its first bytes: signatures Go does
-// not know (executables, Office, HEIC, TIFF, RTF, SVG) first, then
-// http.DetectContentType. Parameters are dropped.
+// sniff names the content's type from its first bytes. The mimetype
+// library says what the content is; the name it gives is mapped onto the
+// types Parley knows (its own name or an alias, else the nearest parent
+// that Parley knows). Two policies sit on top: any text that opens an
+// <svg element is SVG, so it counts as active content whatever else it
+// could be; and text of any kind (CSV, JSON, Markdown...) sniffs as plain
+// text, since only the name can tell those apart.
 func sniff(b []byte) string {
+	m := mimetype.Detect(b)
 	switch {
-	case bytes.HasPrefix(b, []byte("\x7fELF")):
-		return "application/x-executable"
-	case bytes.HasPrefix(b, []byte("MZ")):
-		return "application/x-msdownload"
-	case hasAnyPrefix(b, "\xfe\xed\xfa\xce", "\xfe\xed\xfa\xcf", "\xce\xfa\xed\xfe", "\xcf\xfa\xed\xfe"):
-		return "application/x-mach-binary"
-	case bytes.HasPrefix(b, []byte("\xca\xfe\xba\xbe")): // Java class or universal Mach-O: code either way
-		return "application/java-vm"
-	case bytes.HasPrefix(b, []byte("\x00asm")):
-		return "application/wasm"
-	case bytes.HasPrefix(b, []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")):
-		return sniffOLE
-	case bytes.HasPrefix(b, []byte("PK\x03\x04")):
-		return sniffZip(b)
-	case hasAnyPrefix(b, "II*\x00", "MM\x00*"):
-		return "image/tiff"
-	case bytes.HasPrefix(b, []byte(`{\rtf`)):
-		return "application/rtf"
-	}
-	if t := sniffFtyp(b); t != "" {
-		return t
-	}
-	t, _, _ := strings.Cut(http.DetectContentType(b), ";")
-	if (t == "text/xml" || t == "text/plain") && looksLikeSVG(b) {
+	case isText(m) && looksLikeSVG(b):
 		return "image/svg+xml"
+	case m.Is("application/zip") && isOOXML(b):
+		return sniffOOXML
+	case m.Is(sniffOLE): // a legacy Office file the library cannot name
+		return sniffOLE
 	}
-	return t
+	for ; m != nil; m = m.Parent() {
+		name, _, _ := strings.Cut(m.String(), ";")
+		if t := typeByName[name]; t != nil {
+			if t.sniffedAs("text/plain") {
+				return "text/plain"
+			}
+			return t.mime
+		}
+	}
+	return "application/octet-stream"
 }
 
-func hasAnyPrefix(b []byte, prefixes ...string) bool {
-	for _, p := range prefixes {
-		if bytes.HasPrefix(b, []byte(p)) {
+// isText reports whether the library counts m as some kind of text.
+func isText(m *mimetype.MIME) bool {
+	for ; m != nil; m = m.Parent() {
+		if m.Is("text/plain") {
 			return true
 		}
 	}
 	return false
 }
 
-// sniffZip tells OpenDocument (a first entry "mimetype" holding the type)
-// and Office Open XML (entries [Content_Types].xml, word/, xl/, ppt/) from
-// other zips.
-func sniffZip(b []byte) string {
-	// Local file header: name length at 26, extra length at 28, name at 30.
-	if len(b) >= 30 {
-		nameLen := int(b[26]) | int(b[27])<<8
-		extraLen := int(b[28]) | int(b[29])<<8
-		if nameLen == 8 && len(b) >= 30+8 && string(b[30:38]) == "mimetype" {
-			data := b[min(len(b), 38+extraLen):]
-			for _, t := range []string{"application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet", "application/vnd.oasis.opendocument.presentation"} {
-				if bytes.HasPrefix(data, []byte(t)) && !bytes.HasPrefix(data, []byte(t+"-")) {
-					return t
-				}
-			}
-		}
-	}
-	switch {
-	case bytes.Contains(b, []byte("word/")):
-		return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-	case bytes.Contains(b, []byte("xl/")):
-		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-	case bytes.Contains(b, []byte("ppt/")):
-		return "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-	case bytes.Contains(b, []byte("[Content_Types].xml")), bytes.Contains(b, []byte("_rels/.rels")):
-		return sniffOOXML
-	}
-	return "application/zip"
-}
-
-// sniffFtyp reads the brand of an ISO media file for the types Go's
-// sniffer leaves out: HEIC and AVIF photos, QuickTime, M4A.
-func sniffFtyp(b []byte) string {
-	if len(b) < 12 || string(b[4:8]) != "ftyp" {
-		return ""
-	}
-	switch string(b[8:12]) {
-	case "heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs", "mif1", "msf1":
-		return "image/heic"
-	case "avif", "avis":
-		return "image/avif"
-	case "qt  ":
-		return "video/quicktime"
-	case "M4A ", "M4B ":
-		return "audio/mp4"
-	}
-	return ""
+// isOOXML reports whether a zip the library calls plain holds Office Open
+// XML parts whose kind (word, sheet, slides) lies beyond what was read.
+func isOOXML(b []byte) bool {
+	return bytes.Contains(b, []byte("[Content_Types].xml")) || bytes.Contains(b, []byte("_rels/.rels"))
 }
 
 // looksLikeSVG reports whether text starts (after a BOM, white space, an

@@ -119,6 +119,20 @@ func TestSniff(t *testing.T) {
 		{"svg", sampleSVG, "image/svg+xml"},
 		{"bare svg", []byte("  <svg><script>x</script></svg>"), "image/svg+xml"},
 		{"text", sampleText, "text/plain"},
+		{"tsv", []byte("a\tb\nc\td\n"), "text/plain"},
+		{"json", []byte(`{"a":1}`), "text/plain"},
+		{"rtf", []byte(`{\rtf1 hi}`), "application/rtf"},
+		{"tiff", []byte("II*\x00\x08\x00\x00\x00"), "image/tiff"},
+		{"office zip, kind beyond the window", sampleZip(t, [2]string{"[Content_Types].xml", "<Types/>"}), sniffOOXML},
+		{"xhtml", []byte(`<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body/></html>`), "text/html"},
+		{"svg behind a comment", []byte("<?xml version=\"1.0\"?><!-- x --><svg><script>x</script></svg>"), "image/svg+xml"},
+		{"java class", []byte("\xca\xfe\xba\xbe\x00\x00\x00\x34"), "application/java-vm"},
+		{"wasm", []byte("\x00asm\x01\x00\x00\x00"), "application/wasm"},
+		{"mach-o", []byte("\xcf\xfa\xed\xfe\x07\x00\x00\x01"), "application/x-mach-binary"},
+		{"wav", []byte("RIFF\x24\x00\x00\x00WAVEfmt "), "audio/wav"},
+		{"ogg", []byte("OggS\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00"), "audio/ogg"},
+		{"gzip", []byte("\x1f\x8b\x08\x00\x00\x00\x00\x00"), "application/x-gzip"},
+		{"unknown binary", []byte{1, 2, 3, 4, 5, 0, 0, 7}, "application/octet-stream"},
 	} {
 		if got := sniff(tt.data); got != tt.want {
 			t.Errorf("sniff(%s) = %q, want %q", tt.name, got, tt.want)
