@@ -127,8 +127,12 @@ func backupOnline(ctx context.Context, rawURL string, since uint64, getenv func(
 // backupOffline writes a backup of the store in dir, which no server may
 // be using.
 func backupOffline(dir string, since uint64, w io.Writer) (storage.BackupInfo, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return storage.BackupInfo{}, fmt.Errorf("--data: %w", err)
+	d, err := readDataDir(dir) // datadir.go
+	if err != nil {
+		return storage.BackupInfo{}, err
+	}
+	if err := d.requireStore(); err != nil {
+		return storage.BackupInfo{}, err
 	}
 	store, err := storage.Open(dir, storage.Options{})
 	if err != nil {
@@ -265,7 +269,13 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 	if len(wrote) > 0 {
 		fmt.Fprintf(stdout, ", with %s", strings.Join(wrote, ", "))
 	}
-	fmt.Fprintf(stdout, "\nstart it with: parley serve --data %s (a new admin token is made unless PARLEY_ADMIN_TOKEN is set)\n", *dir)
+	// The sites config is not in a backup; without it only the demo site
+	// would serve.
+	config := getenv("PARLEY_CONFIG")
+	if config == "" {
+		config = "SITES.json"
+	}
+	fmt.Fprintf(stdout, "\nstart it with: parley serve --data %s --config %s (the sites file the backed-up Parley served; a new admin token is made unless PARLEY_ADMIN_TOKEN is set)\n", *dir, config)
 	return nil
 }
 
@@ -303,44 +313,31 @@ func loadBackupFile(store *storage.Store, path string, files map[string][]byte) 
 
 // prepareRestoreDir makes dir ready for a restore: created if missing,
 // accepted if empty; with force, a Parley data directory that no process
-// holds is emptied.
+// holds is emptied of the store's files. A directory holding anything
+// else is refused, force or not: restore deletes only what Parley wrote.
 func prepareRestoreDir(dir string, force bool) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return os.MkdirAll(dir, 0o700)
-	}
+	d, err := readDataDir(dir) // datadir.go
 	if err != nil {
-		return fmt.Errorf("--data: %w", err)
+		return err
 	}
-	var names []string
-	parley := false
-	for _, e := range entries {
-		if e.Name() == "lost+found" {
-			continue
-		}
-		names = append(names, e.Name())
-		switch e.Name() {
-		case "MANIFEST", "visitor.key", "admin.token":
-			parley = true
-		}
-	}
-	if len(names) == 0 {
+	switch {
+	case !d.exists:
+		return os.MkdirAll(dir, 0o700)
+	case d.empty():
 		return nil
-	}
-	if !force {
-		return fmt.Errorf("%s is not empty: restore into an empty or new directory, or pass --force to replace what is in it", dir)
-	}
-	if !parley {
-		return fmt.Errorf("%s is not empty and does not look like a Parley data directory (no MANIFEST, visitor.key or admin.token): refusing to empty it, even with --force", dir)
+	case !force:
+		return fmt.Errorf("%s is not empty: restore into an empty or new directory, or pass --force to replace the Parley data in it", dir)
+	case len(d.foreign) > 0:
+		return fmt.Errorf("%s holds %s, which Parley did not write: it is not a Parley data directory, so --force will not empty it; restore into an empty or new directory", dir, listNames(d.foreign))
 	}
 	// Badger's directory lock tells whether a Parley holds it.
-	if s, err := storage.Open(dir, storage.Options{}); err == nil {
+	if s, err := storage.Open(dir, storage.Options{ReadOnly: true}); err == nil {
 		s.Close()
 	} else if isLockError(err) {
 		return fmt.Errorf("%s is in use by a running Parley: stop it before restoring into it", dir)
 	}
-	for _, n := range names {
-		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
+	for _, n := range d.store {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("--force: emptying %s: %w", dir, err)
 		}
 	}
@@ -357,27 +354,24 @@ func isLockError(err error) bool {
 // runCheck is `parley check [--data DIR]`: it reads the whole store of a
 // stopped Parley and reports where records and indexes disagree
 // (storage.Store.Verify), for after a crash or a restore. Exit 1 if any.
+// It never writes into DIR and refuses a directory that is not a Parley
+// data directory.
 func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("parley check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("data", envOr(getenv, "PARLEY_DATA", "./parley-data"), "data directory of a stopped Parley (PARLEY_DATA)")
+	scratch := fs.String("scratch", os.TempDir(), "where to copy a store that was not closed cleanly, to replay its log there and not in --data")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if _, err := os.Stat(*dir); err != nil {
-		return fmt.Errorf("--data: %w", err)
-	}
-	store, err := storage.Open(*dir, storage.Options{})
+	store, closeStore, err := openReadOnly(*dir, *scratch, stdout) // datadir.go
 	if err != nil {
-		if isLockError(err) {
-			return fmt.Errorf("a running Parley holds %s: stop it first", *dir)
-		}
-		return explainOpenError(*dir, err)
+		return err
 	}
-	defer store.Close()
+	defer closeStore()
 	r, err := store.Verify(ctx)
 	if err != nil {
 		return err

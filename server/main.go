@@ -67,12 +67,26 @@ func usage() string {
 	return b.String()
 }
 
+// NewLogger is the server's log: JSON lines at level info, durations as
+// Go duration text ("1.5s", "230ms") instead of slog's bare nanoseconds.
+func NewLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: slog.LevelInfo,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		},
+	}))
+}
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, err := ParseServeFlags(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := NewLogger(stderr)
 	cfg.Logger = log
 	if soft := memoryLimit(getenv, os.DirFS("/")); soft > 0 { // memlimit.go
 		debug.SetMemoryLimit(soft)

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +34,20 @@ type Options struct {
 	Logger *slog.Logger
 	// InMemory keeps everything in memory (tests and benchmarks only).
 	InMemory bool
+	// ReadOnly opens an existing store without writing to it: it fails
+	// with ErrNotAStore where there is no store and ErrUnclean where
+	// Badger must replay its log first (a crash); writes fail.
+	ReadOnly bool
 }
+
+// ErrNotAStore is returned by a read-only Open of a directory that holds
+// no store.
+var ErrNotAStore = errors.New("storage: no store in the directory")
+
+// ErrUnclean is returned by a read-only Open of a store that was not
+// closed cleanly (a crash or a kill): its log must be replayed, which
+// writes, before it can be read.
+var ErrUnclean = errors.New("storage: the store was not closed cleanly")
 
 // Store is Parley's record store. It is safe for concurrent use.
 type Store struct {
@@ -54,6 +70,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithSyncWrites(opts.SyncWrites).
 		WithLogger(badgerLogger{opts.Logger}).
 		WithInMemory(opts.InMemory).
+		WithReadOnly(opts.ReadOnly).
 		// Sized for a small server: two 16 MiB memtables, modest caches,
 		// values over 4 KiB (file chunks) go to the value log.
 		WithMemTableSize(16 << 20).
@@ -69,7 +86,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.InMemory {
 		bo = bo.WithDir("").WithValueDir("")
 	}
+	if opts.ReadOnly {
+		// Badger would create the directory and its files otherwise.
+		if _, err := os.Stat(filepath.Join(dir, badger.ManifestFilename)); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("storage: open %s: %w", dir, ErrNotAStore)
+		}
+	}
 	db, err := badger.Open(bo)
+	// Badger flattens the error to text on the way up.
+	if err != nil && opts.ReadOnly && strings.Contains(err.Error(), badger.ErrTruncateNeeded.Error()) {
+		return nil, fmt.Errorf("storage: open %s: %w: %v", dir, ErrUnclean, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}

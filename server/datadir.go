@@ -1,0 +1,182 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// A Parley data directory holds Badger's MANIFEST and nothing but the files
+// of Badger and of Parley. The commands that read a stopped store (check,
+// backup --data) and the one that empties it (restore --force) refuse any
+// other directory, so they neither write into a website's folder nor
+// delete what Parley did not create. Stores made by older Parley versions
+// (serve, seed, restore) hold only such files and are recognised as well.
+
+// parleyFiles are the files Parley itself keeps in a data directory.
+var parleyFiles = map[string]bool{"visitor.key": true, "admin.token": true}
+
+// badgerFiles are the fixed names of Badger's files; its tables, value
+// logs and memtables are numbered (badgerNumbered).
+var badgerFiles = map[string]bool{
+	"MANIFEST": true, "MANIFEST-REWRITE": true, "KEYREGISTRY": true,
+	"REWRITE-KEYREGISTRY": true, "DISCARD": true, "LOCK": true,
+}
+
+var badgerNumbered = regexp.MustCompile(`^[0-9]+\.(sst|vlog|mem)$`)
+
+// isStoreFile reports whether name is a file Badger or Parley writes in
+// a data directory (the write check's temporary file too, which a crash
+// may leave).
+func isStoreFile(name string) bool {
+	return parleyFiles[name] || badgerFiles[name] || badgerNumbered.MatchString(name) ||
+		strings.HasPrefix(name, ".parley-write-check-")
+}
+
+// dataDir is what a directory holds, sorted into the store's files and
+// the rest.
+type dataDir struct {
+	path    string
+	store   []string // Badger's and Parley's files
+	foreign []string // anything else
+	exists  bool
+}
+
+// readDataDir lists dir; a missing directory is no error (exists false).
+func readDataDir(dir string) (dataDir, error) {
+	d := dataDir{path: dir}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return d, nil
+	}
+	if err != nil {
+		return d, fmt.Errorf("--data: %w", err)
+	}
+	d.exists = true
+	for _, e := range entries {
+		switch {
+		case e.Name() == "lost+found": // a mount point's, never ours to judge
+		case e.Type().IsRegular() && isStoreFile(e.Name()):
+			d.store = append(d.store, e.Name())
+		default:
+			d.foreign = append(d.foreign, e.Name())
+		}
+	}
+	return d, nil
+}
+
+// empty reports whether the directory is missing or holds nothing.
+func (d dataDir) empty() bool { return len(d.store) == 0 && len(d.foreign) == 0 }
+
+// requireStore returns an error unless d is a Parley data directory: a
+// store (MANIFEST) and no file Parley did not write.
+func (d dataDir) requireStore() error {
+	if !d.exists {
+		return fmt.Errorf("--data %s: no such directory", d.path)
+	}
+	if len(d.foreign) > 0 {
+		return fmt.Errorf("%s is not a Parley data directory: it holds %s, which Parley did not write (a data directory holds only Badger's files, visitor.key and admin.token)",
+			d.path, listNames(d.foreign))
+	}
+	if !d.has("MANIFEST") {
+		return fmt.Errorf("%s is not a Parley data directory: it holds no store (no MANIFEST)", d.path)
+	}
+	return nil
+}
+
+func (d dataDir) has(name string) bool {
+	for _, n := range d.store {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// listNames quotes up to five names for a message.
+func listNames(names []string) string {
+	q := make([]string, 0, 6)
+	for i, n := range names {
+		if i == 5 {
+			q = append(q, fmt.Sprintf("and %d more", len(names)-5))
+			break
+		}
+		q = append(q, fmt.Sprintf("%q", n))
+	}
+	return strings.Join(q, ", ")
+}
+
+// openReadOnly opens the store of the Parley data directory dir without
+// writing to it. A store a crash left unclean cannot be read in place
+// (Badger must first replay its log, which writes), so it is copied into
+// a temporary directory under scratch and that copy is opened; note says
+// so. close closes the store and removes any copy.
+func openReadOnly(dir, scratch string, note io.Writer) (store *storage.Store, close func(), err error) {
+	d, err := readDataDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := d.requireStore(); err != nil {
+		return nil, nil, err
+	}
+	store, err = storage.Open(dir, storage.Options{ReadOnly: true})
+	switch {
+	case err == nil:
+		return store, func() { store.Close() }, nil
+	case isLockError(err):
+		return nil, nil, fmt.Errorf("a running Parley holds %s: stop it first", dir)
+	case !errors.Is(err, storage.ErrUnclean):
+		return nil, nil, explainOpenError(dir, err)
+	}
+	tmp, err := os.MkdirTemp(scratch, "parley-check-*")
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s was not closed cleanly and a copy to read cannot be made: %w", dir, err)
+	}
+	fmt.Fprintf(note, "%s was not closed cleanly (a crash or a kill): checking a copy in %s, where its log is replayed; %s itself is left as it is (the next start replays it)\n", dir, tmp, dir)
+	if err := copyStoreFiles(dir, tmp, d.store); err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, fmt.Errorf("copy %s to %s: %w", dir, tmp, err)
+	}
+	if store, err = storage.Open(tmp, storage.Options{}); err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, explainOpenError(dir, err)
+	}
+	return store, func() { store.Close(); os.RemoveAll(tmp) }, nil
+}
+
+// copyStoreFiles copies the named files of src into dst, leaving out the
+// lock a crash left behind.
+func copyStoreFiles(src, dst string, names []string) error {
+	for _, n := range names {
+		if n == "LOCK" {
+			continue
+		}
+		if err := copyFile(filepath.Join(src, n), filepath.Join(dst, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
