@@ -4,12 +4,11 @@
 package story
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
+
+	"github.com/parley-chat/parley/conffile"
 )
 
 // Block kinds.
@@ -94,34 +93,52 @@ func (b *Block) waits() bool {
 // Block returns the block with the given ID, or nil.
 func (s *Story) Block(id string) *Block { return s.byID[id] }
 
-// LoadFile reads and validates a story file.
+// LoadFile reads and validates a story file. The error lists every
+// problem, each with the file's name, line and column.
 func LoadFile(path string) (*Story, error) {
+	st, ps := CheckFile(path)
+	return st, ps.Err()
+}
+
+// CheckFile reads and checks a story file: the story (nil if it has
+// errors) and every problem, warnings included (see Check).
+func CheckFile(path string) (*Story, conffile.Problems) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("story: %w", err)
+		return nil, conffile.Problems{{File: path, Msg: fmt.Sprintf("cannot read the story: %v", err)}}
 	}
-	st, err := Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return st, nil
+	return Check(path, b)
 }
 
 // Parse decodes and validates a story. Unknown fields are errors, so a
 // typo in a story file fails at start instead of silently doing nothing.
-// Errors name the block and what is wrong with it.
+// The error lists every problem, naming the block and what is wrong.
 func Parse(b []byte) (*Story, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
+	st, ps := Check("story", b)
+	return st, ps.Err()
+}
+
+// Check decodes and validates a story read from file, going on past each
+// problem so that all of them are reported at once: JSON syntax, unknown
+// fields (with the field probably meant), wrong types, missing or dangling
+// references (with the block probably meant), loops that never wait for
+// the visitor. Warnings, which do not stop the story from loading: texts
+// inserting a variable no block sets, blocks nothing leads to, accept
+// patterns that match no file. The story is nil when there are errors.
+func Check(file string, b []byte) (*Story, conffile.Problems) {
+	doc, ps := conffile.Parse(file, b)
+	if doc == nil {
+		return nil, ps
+	}
+	if doc.Root.Kind != conffile.Object {
+		return nil, conffile.Problems{doc.Errorf(doc.Root.Off, "", "a story is a JSON object: {\"bot\": …, \"blocks\": […]}")}
+	}
 	var s Story
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("story: %w", err)
+	c := &checker{s: &s, doc: doc}
+	c.decode()
+	c.validate()
+	if len(c.ps.Errors()) > 0 {
+		return nil, c.ps
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("story: trailing data after the story object")
-	}
-	if err := s.validate(); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return &s, c.ps
 }
