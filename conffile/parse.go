@@ -243,3 +243,12 @@ func At(n *Node, name string) int {
 	}
 	return n.Off
 }
+
+// Offset returns the offset of element i of n's list field name, else
+// that of the field, else n's: where to point a problem about the element.
+func (n *Node) Offset(name string, i int) int {
+	if v := n.Get(name); v != nil && i < len(v.Elems) {
+		return v.Elems[i].Off
+	}
+	return At(n, name)
+}

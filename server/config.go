@@ -1,8 +1,6 @@
 package server
 
 import (
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chat/parley/conffile"
 	"github.com/parley-chat/parley/fileupload"
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/story"
@@ -32,7 +31,15 @@ type Config struct {
 	// DefaultRetentionDays (lifecycle.go).
 	RetentionDays map[string]int
 
-	Sites  []*widget.Site
+	Sites []*widget.Site
+	// ConfigWarnings are the config's problems that did not stop it
+	// (conffile); runServe logs them.
+	ConfigWarnings conffile.Problems
+	// ConfigFiles are the config file and its story files, which
+	// WatchConfig polls for a change every ConfigPoll (reload.go).
+	ConfigFiles []string
+	ConfigPoll  time.Duration
+
 	Limits widget.Config
 	// UploadLimits bound uploads (quota, concurrency, stalls); a file's
 	// size cap is per site (uploadMaxBytes in the config file).
@@ -54,6 +61,10 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&cfg.ConfigFile, "config", getenv("PARLEY_CONFIG"), "sites config file, JSON (PARLEY_CONFIG)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", getenv("PARLEY_DEBUG_ADDR"), "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060; off when empty (PARLEY_DEBUG_ADDR)")
 	fs.BoolVar(&cfg.SyncWrites, "sync", getenv("PARLEY_SYNC") == "1", "fsync every write: survives power loss, slower (PARLEY_SYNC=1)")
+	poll := limitBinder{fs: fs, getenv: getenv} // limits.go
+	cfg.ConfigPoll = DefaultConfigPoll
+	poll.dur(&cfg.ConfigPoll, "config-poll", "PARLEY_CONFIG_POLL",
+		"how often to check the config and story files for a change that reloads them; -1s: only on SIGHUP")
 	checkLimits := bindLimitFlags(fs, getenv, cfg) // limits.go
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -61,18 +72,21 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	if err := checkLimits(); err != nil {
 		return nil, err
 	}
+	if len(poll.errs) > 0 {
+		return nil, poll.errs[0]
+	}
+	if cfg.ConfigPoll == 0 {
+		cfg.ConfigPoll = DefaultConfigPoll
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.AdminToken = getenv("PARLEY_ADMIN_TOKEN")
-	sites, err := LoadSites(cfg.ConfigFile)
-	if err != nil {
-		return nil, err
+	sc, ps := LoadConfig(cfg.ConfigFile)
+	if err := ps.Err(); err != nil {
+		return nil, fmt.Errorf("the config has errors:\n%w", err)
 	}
-	cfg.Sites = sites
-	if cfg.RetentionDays, err = loadRetentionDays(cfg.ConfigFile); err != nil { // lifecycle.go
-		return nil, err
-	}
+	cfg.Sites, cfg.RetentionDays, cfg.ConfigWarnings, cfg.ConfigFiles = sc.Sites, sc.RetentionDays, ps.Warnings(), sc.Files
 	return cfg, nil
 }
 
@@ -108,62 +122,108 @@ type siteFile struct {
 	UploadMaxBytes   int64    `json:"uploadMaxBytes"`
 	FreeUploads      bool     `json:"freeUploads"`
 	FreeUploadAccept []string `json:"freeUploadAccept"`
-	RetentionDays    *int     `json:"retentionDays"` // read by loadRetentionDays (lifecycle.go)
+	RetentionDays    *int     `json:"retentionDays"`
 }
 
-type configFile struct {
-	Sites []siteFile `json:"sites"`
+// SiteConfig is what a config file sets up.
+type SiteConfig struct {
+	Sites []*widget.Site
+	// RetentionDays holds the retentionDays of the sites that set it.
+	RetentionDays map[string]int
+	// Files are the config file and the story files it names, which a
+	// change reloads (reload.go).
+	Files []string
 }
 
-// LoadSites reads the sites of a config file; an empty path means the
-// built-in demo site. Errors name the file, the site and what is wrong.
-func LoadSites(path string) ([]*widget.Site, error) {
+// LoadConfig reads the config file at path and the stories it names; an
+// empty path means the built-in demo site. It returns every problem (see
+// CheckConfig); the config is nil when any is an error.
+func LoadConfig(path string) (*SiteConfig, conffile.Problems) {
 	if path == "" {
-		return []*widget.Site{DemoSite()}, nil
+		return &SiteConfig{Sites: []*widget.Site{DemoSite()}}, nil
 	}
+	return CheckConfig(path)
+}
+
+// CheckConfig reads the config file at path and every story it names and
+// reports every problem at once, each with its file, line and column, the
+// site (and block) and, for a near-miss name, the one probably meant:
+// errors (the config cannot be used) and warnings (it can, but something
+// looks wrong). The config is nil when there are errors.
+func CheckConfig(path string) (*SiteConfig, conffile.Problems) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, conffile.Problems{{File: path, Msg: fmt.Sprintf("cannot read the config: %v", err)}}
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	var cf configFile
-	if err := dec.Decode(&cf); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	doc, ps := conffile.Parse(path, b)
+	if doc == nil {
+		return nil, ps
 	}
-	if len(cf.Sites) == 0 {
-		return nil, fmt.Errorf("config %s: no sites", path)
+	var siteNodes []*conffile.Node
+	if doc.Root.Kind != conffile.Object {
+		return nil, conffile.Problems{doc.Errorf(doc.Root.Off, "", `a config is a JSON object: {"sites": […]}`)}
 	}
+	for _, f := range doc.Root.Fields {
+		if f.Name != "sites" {
+			ps = append(ps, doc.Errorf(f.Off, "", "unknown field %q%s", f.Name, conffile.DidYouMean(f.Name, []string{"sites"})))
+		}
+	}
+	switch sites := doc.Root.Get("sites"); {
+	case sites == nil || sites.Kind == conffile.Array && len(sites.Elems) == 0:
+		ps = append(ps, doc.Errorf(conffile.At(doc.Root, "sites"), "", `no sites: list them in "sites": […]`))
+	case sites.Kind != conffile.Array:
+		ps = append(ps, doc.Errorf(sites.Off, "", "sites: want a list […] of sites"))
+	default:
+		siteNodes = sites.Elems
+	}
+	out := &SiteConfig{RetentionDays: map[string]int{}, Files: []string{path}}
 	seen := map[string]bool{}
-	var sites []*widget.Site
-	for i, sf := range cf.Sites {
-		site, err := sf.site(filepath.Dir(path))
-		if err != nil {
-			name := sf.ID
-			if name == "" {
-				name = fmt.Sprintf("#%d", i+1)
-			}
-			return nil, fmt.Errorf("config %s: site %s: %w", path, name, err)
+	for i, n := range siteNodes {
+		where := fmt.Sprintf("site #%d", i+1)
+		if id := n.Get("id"); id != nil && id.Kind == conffile.String && id.Str != "" {
+			where = "site " + id.Str
+		}
+		var sf siteFile
+		ps = append(ps, doc.Decode(n, &sf, where)...)
+		site, storyFile, sps := sf.check(doc, n, filepath.Dir(path), where)
+		ps = append(ps, sps...)
+		if storyFile != "" {
+			out.Files = append(out.Files, storyFile)
+		}
+		if site == nil {
+			continue
 		}
 		if seen[site.ID] {
-			return nil, fmt.Errorf("config %s: site %s: duplicate id", path, site.ID)
+			ps = append(ps, doc.Errorf(conffile.At(n, "id"), where, "duplicate id: another site above has it"))
 		}
 		seen[site.ID] = true
-		sites = append(sites, site)
+		out.Sites = append(out.Sites, site)
+		if sf.RetentionDays != nil {
+			out.RetentionDays[site.ID] = *sf.RetentionDays
+		}
 	}
-	return sites, nil
+	if len(ps.Errors()) > 0 {
+		return nil, ps
+	}
+	return out, ps
 }
 
-func (sf siteFile) site(dir string) (*widget.Site, error) {
+// check turns a decoded site into a widget.Site, with every problem of
+// its values and its story; storyFile is the story's path, if a file.
+func (sf siteFile) check(doc *conffile.Doc, n *conffile.Node, dir, where string) (site *widget.Site, storyFile string, ps conffile.Problems) {
+	bad := func(field, format string, a ...any) {
+		ps = append(ps, doc.Errorf(conffile.At(n, field), where, format, a...))
+	}
 	if sf.ID == "" || strings.ContainsAny(sf.ID, "/ ?&#") {
-		return nil, errors.New("id must be set and contain no '/', space, '?', '&' or '#'")
+		bad("id", "id must be set and contain no '/', space, '?', '&' or '#'")
 	}
 	if len(sf.Origins) == 0 {
-		return nil, errors.New("no allowed origins")
+		bad("origins", "no allowed origins: list the pages' origins in \"origins\", e.g. [\"https://example.org\"]")
 	}
-	for _, o := range sf.Origins {
+	for i, o := range sf.Origins {
 		if scheme, host, ok := strings.Cut(o, "://"); !ok || (scheme != "http" && scheme != "https") || host == "" || strings.Contains(host, "/") {
-			return nil, fmt.Errorf("origin %q: want scheme://host[:port], e.g. https://example.org", o)
+			at := n.Offset("origins", i)
+			ps = append(ps, doc.Errorf(at, where, "origin %q: want scheme://host[:port], e.g. https://example.org", o))
 		}
 	}
 	s := DemoSite()
@@ -171,20 +231,22 @@ func (sf siteFile) site(dir string) (*widget.Site, error) {
 	switch sf.Story {
 	case "", "builtin:demo":
 	default:
-		p := sf.Story
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
+		storyFile = sf.Story
+		if !filepath.IsAbs(storyFile) {
+			storyFile = filepath.Join(dir, storyFile)
 		}
-		st, err := story.LoadFile(p)
-		if err != nil {
-			return nil, err
+		if _, err := os.Stat(storyFile); err != nil {
+			bad("story", "story %q: %v (a path relative to the config file, or builtin:demo)", sf.Story, err)
+			break
 		}
+		st, sps := story.CheckFile(storyFile)
+		ps = append(ps, sps.Within(where)...)
 		s.Story = st
 	}
 	if sf.SessionTimeout != "" {
 		d, err := time.ParseDuration(sf.SessionTimeout)
 		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("sessionTimeout %q: want a positive duration like 30m", sf.SessionTimeout)
+			bad("sessionTimeout", "sessionTimeout %q: want a positive duration like 30m", sf.SessionTimeout)
 		}
 		s.SessionTimeout = d
 	}
@@ -192,11 +254,11 @@ func (sf siteFile) site(dir string) (*widget.Site, error) {
 		s.Input.PhoneRegion = strings.ToUpper(sf.PhoneRegion)
 	}
 	if sf.TextLimit < 0 {
-		return nil, errors.New("textLimit is negative")
+		bad("textLimit", "textLimit is negative")
 	}
 	s.Input.MaxText = sf.TextLimit
 	if sf.UploadMaxBytes < 0 {
-		return nil, errors.New("uploadMaxBytes is negative")
+		bad("uploadMaxBytes", "uploadMaxBytes is negative")
 	}
 	if sf.UploadMaxBytes > 0 {
 		s.UploadMaxBytes = sf.UploadMaxBytes
@@ -205,5 +267,16 @@ func (sf siteFile) site(dir string) (*widget.Site, error) {
 	if len(sf.FreeUploadAccept) > 0 {
 		s.FreeUploadAccept = sf.FreeUploadAccept
 	}
-	return s, nil
+	for i, a := range sf.FreeUploadAccept {
+		if msg := story.AcceptProblem(a); msg != "" {
+			ps = append(ps, doc.Warnf(n.Offset("freeUploadAccept", i), where, "freeUploadAccept %q: %s", a, msg))
+		}
+	}
+	if sf.RetentionDays != nil && *sf.RetentionDays < 0 {
+		bad("retentionDays", "retentionDays is negative (0 keeps data forever)")
+	}
+	if len(ps.Errors()) > 0 {
+		return nil, storyFile, ps
+	}
+	return s, storyFile, ps
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -113,8 +112,9 @@ func (s *Server) maintain(ctx context.Context) {
 // keep their data: deleting is not done on a guess.
 func (s *Server) Retention() storage.Retention {
 	r := storage.Retention{Sites: map[string]time.Duration{}}
-	for _, site := range s.cfg.Sites {
-		days, ok := s.cfg.RetentionDays[site.ID]
+	conf := s.conf.Load()
+	for _, site := range conf.Sites {
+		days, ok := conf.RetentionDays[site.ID]
 		if !ok {
 			days = DefaultRetentionDays
 		}
@@ -188,31 +188,4 @@ func explainDirError(dir, act string, err error) error {
 		return fmt.Errorf("no space left for the data directory %s (free some disk space, then start again): %w", dir, err)
 	}
 	return fmt.Errorf("cannot %s the data directory %s: %w", act, dir, err)
-}
-
-// loadRetentionDays reads the sites' retentionDays from the config file:
-// site ID to days, for the sites that set it. No file means none.
-func loadRetentionDays(path string) (map[string]int, error) {
-	if path == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	var cf configFile
-	if err := json.NewDecoder(strings.NewReader(string(b))).Decode(&cf); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	days := map[string]int{}
-	for _, sf := range cf.Sites {
-		if sf.RetentionDays == nil {
-			continue
-		}
-		if *sf.RetentionDays < 0 {
-			return nil, fmt.Errorf("config %s: site %s: %w", path, sf.ID, errors.New("retentionDays is negative (0 keeps data forever)"))
-		}
-		days[sf.ID] = *sf.RetentionDays
-	}
-	return days, nil
 }

@@ -10,10 +10,12 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // Main runs the parley command with args (without the program name) and
@@ -88,6 +90,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := NewLogger(stderr)
 	cfg.Logger = log
+	for _, p := range cfg.ConfigWarnings {
+		log.Warn("config: "+p.String(), "file", p.File, "line", p.Line, "col", p.Col)
+	}
 	if soft := memoryLimit(getenv, os.DirFS("/")); soft > 0 { // memlimit.go
 		debug.SetMemoryLimit(soft)
 		log.Info("Go memory limit set from the container's", "bytes", soft, "share", memoryLimitShare)
@@ -124,6 +129,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		defer stop()
 	}
+	// SIGHUP and a change of the config or story files reload them
+	// (reload.go); stopped with the server by ctx.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go srv.WatchConfig(wctx, hup, cfg.ConfigPoll)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -184,7 +184,10 @@ func TestMain_BadConfig(t *testing.T) {
 			if code == 0 {
 				t.Fatal("a bad config started")
 			}
-			for _, w := range append(tt.want, cfg) {
+			if tt.name != "BrokenStory" { // its problem names the story file
+				tt.want = append(tt.want, cfg)
+			}
+			for _, w := range tt.want {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("error %q does not mention %q", out.String(), w)
 				}

@@ -39,7 +39,7 @@ func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
 
 // hello settles the visitor and the session and answers welcome.
 func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
-	g, site := c.g, c.site
+	g, site := c.g, c.siteOf() // the current version, after a reload (reload.go)
 	now := g.cfg.Now()
 	known := c.knownByCookie
 	if !known && f.Token != "" {
@@ -130,7 +130,8 @@ func (g *Gateway) resumable(ctx context.Context, site *Site, visitor, named stri
 // ID, runs the story on a copy of the state, stores the turn and only then
 // acks it and pushes the answers to every tab of the session.
 func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
-	g, ls, bot := c.g, c.live, c.site.Story
+	g, ls, site := c.g, c.live, c.siteOf() // the current version, after a reload (reload.go)
+	bot := site.Story
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	now := g.cfg.Now()
@@ -145,7 +146,12 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	st := cloneState(sess.State)
 	visitorMsg := storage.Message{From: storage.FromVisitor, At: now, ClientID: f.ID}
 	var reply story.Reply
-	switch f.Type {
+	kind := f.Type
+	if kind != frameVariables && bot.Lost(&st) {
+		visitorMsg, reply = rejoin(bot, f, &st, now)
+		kind = "" // none of the cases below
+	}
+	switch kind {
 	case frameChoice:
 		label, r, err := bot.Choose(&st, f.Block, f.Option, now)
 		if err != nil {
@@ -169,7 +175,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 			reply = bot.Text(&st, f.Text, now)
 			break
 		}
-		r, err := bot.Answer(&st, block, value, c.site.Input, now)
+		r, err := bot.Answer(&st, block, value, site.Input, now)
 		if err != nil {
 			if !c.ackResend(ctx, ls, f.ID) {
 				c.reask(ctx, ls, f.ID, err, r.Messages, now)
@@ -183,7 +189,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 			st.HostVariables = map[string]string{}
 		}
 		maps.Copy(st.HostVariables, f.Variables)
-		_, _, err := g.record(ctx, c.site, ls, &storage.Turn{SessionID: ls.id, State: &st})
+		_, _, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st})
 		return err
 	}
 
@@ -191,7 +197,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	if reply.Input != nil {
 		t.Inputs = []storage.Input{*reply.Input}
 	}
-	ack, dup, err := g.record(ctx, c.site, ls, t)
+	ack, dup, err := g.record(ctx, site, ls, t)
 	if err != nil {
 		return err
 	}
@@ -228,7 +234,7 @@ func (c *conn) reask(ctx context.Context, ls *liveSession, ref string, cause err
 		return
 	}
 	t := &storage.Turn{SessionID: ls.id, Messages: msgs, Touch: now}
-	if _, _, err := c.g.record(ctx, c.site, ls, t); err != nil {
+	if _, _, err := c.g.record(ctx, c.siteOf(), ls, t); err != nil {
 		c.fail("", err)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -141,7 +142,7 @@ type Gateway struct {
 	cfg   Config
 	store *storage.Store
 	keys  *identity.Keyring
-	sites map[string]*Site
+	sites atomic.Pointer[map[string]*Site] // swapped whole by SetSites (reload.go)
 	hub   hub
 	// workers run the turns, off the connections' own goroutines.
 	workers workers
@@ -170,7 +171,6 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 		cfg:     cfg,
 		store:   store,
 		keys:    keys,
-		sites:   make(map[string]*Site, len(sites)),
 		conns:   make(map[*conn]string),
 		perIP:   make(map[netip.Addr]int32),
 		hub:     hub{sessions: make(map[string]*liveSession)},
@@ -178,18 +178,13 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 		workers: newWorkers(cfg.TurnWorkers),
 	}
 	g.baseCtx, g.cancelFn = context.WithCancel(context.Background())
-	for _, s := range sites {
-		if s.SessionTimeout <= 0 {
-			s.SessionTimeout = 30 * time.Minute
-		}
-		g.sites[s.ID] = s
-	}
+	g.SetSites(sites)
 	go g.keepalive()
 	return g
 }
 
 // Site returns the site with the given ID, or nil.
-func (g *Gateway) Site(id string) *Site { return g.sites[id] }
+func (g *Gateway) Site(id string) *Site { return (*g.sites.Load())[id] }
 
 // Active reports whether a socket is open on the session now.
 func (g *Gateway) Active(sessionID string) bool { return g.hub.active(sessionID) }
@@ -240,7 +235,7 @@ func (g *Gateway) serve(c *conn) {
 //
 //go:noinline
 func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
-	site := g.sites[r.URL.Query().Get("site")]
+	site := g.Site(r.URL.Query().Get("site"))
 	if site == nil {
 		http.Error(w, "unknown site", http.StatusNotFound)
 		return nil

@@ -16,7 +16,7 @@ var ErrNoUpload = errors.New("widget: the session is not expecting a file")
 // none), else the site's free-upload rules. It returns ErrNoUpload when
 // neither applies and storage.ErrNotFound for an unknown site or session.
 func (g *Gateway) UploadRules(ctx context.Context, siteID, sessionID string) (accept []string, maxBytes int64, err error) {
-	site := g.sites[siteID]
+	site := g.Site(siteID)
 	if site == nil {
 		return nil, 0, storage.ErrNotFound
 	}
@@ -50,7 +50,7 @@ func (g *Gateway) UploadRules(ctx context.Context, siteID, sessionID string) (ac
 // the bot's answers to every socket of the session. It returns the stored
 // visitor message.
 func (g *Gateway) FileUploaded(ctx context.Context, siteID, sessionID string, f storage.FileRef) (storage.Message, error) {
-	site := g.sites[siteID]
+	site := g.Site(siteID)
 	if site == nil {
 		return storage.Message{}, storage.ErrNotFound
 	}

@@ -1,0 +1,125 @@
+package server_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/server"
+)
+
+// reloadStory is a small shop story; v2 drops the "ask" block.
+func reloadStory(version string, withAsk bool) string {
+	ask := `{"id":"ask","kind":"input","input":"text","variable":"name","text":"Your name?","next":"bye"},`
+	next := "ask"
+	if !withAsk {
+		ask, next = "", "bye"
+	}
+	return `{"bot":"shop","version":"` + version + `","start":"welcome","fallback":"fb","blocks":[
+{"id":"welcome","kind":"message","text":"Welcome (v` + version + `)","next":"menu"},
+{"id":"menu","kind":"choice","text":"Menu v` + version + `","options":[{"id":"a","label":"Ask me","next":"` + next + `"},{"id":"b","label":"Bye","next":"bye"}]},
+` + ask + `
+{"id":"bye","kind":"end","text":"Bye"},
+{"id":"fb","kind":"message","text":"Please use the buttons.","next":"menu"}]}`
+}
+
+// reloadEnv starts a server on a config file naming story.json.
+func reloadEnv(t *testing.T) (e *upEnv, dir string, logs *syncBuffer) {
+	dir = t.TempDir()
+	os.WriteFile(filepath.Join(dir, "story.json"), []byte(reloadStory("1", true)), 0o600)
+	os.WriteFile(filepath.Join(dir, "sites.json"), []byte(`{"sites":[{"id":"shop","origins":["http://localhost:*"],"story":"story.json"}]}`), 0o600)
+	cfg, err := server.ParseServeFlags([]string{"--config", filepath.Join(dir, "sites.json"), "--data", t.TempDir()}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs = &syncBuffer{}
+	cfg.Logger, cfg.AdminToken = server.NewLogger(logs), upAdminToken
+	s, srv := startServer(t, *cfg)
+	return &upEnv{tb: t, s: s, srv: srv}, dir, logs
+}
+
+// TestReload_KeepsConversations reloads a changed story under two live
+// WebSocket conversations: both go on with the new story on the same
+// socket; the one waiting on a removed block goes back to the start. A
+// broken story is then refused with its problems logged, and the running
+// story stays.
+func TestReload_KeepsConversations(t *testing.T) {
+	e, dir, logs := reloadEnv(t)
+	waiting, browsing := e.visitor("shop"), e.visitor("shop")
+	waiting.prompt("menu")
+	browsing.prompt("menu")
+	waiting.send(map[string]any{"type": "choice", "id": "w1", "block": "menu", "option": "a"})
+	waiting.expect("ack")
+	waiting.prompt("ask")
+
+	os.WriteFile(filepath.Join(dir, "story.json"), []byte(reloadStory("2", false)), 0o600)
+	if err := e.s.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	// The session waiting on "ask", removed, speaks: back to the start.
+	waiting.send(map[string]any{"type": "text", "id": "w2", "text": "Ann"})
+	if a := waiting.expect("ack"); a.Type != "ack" {
+		t.Fatal(a)
+	}
+	if m := waiting.next(); m.Block != "welcome" || m.Text != "Welcome (v2)" {
+		t.Errorf("after the reload the lost session got %+v, want the new start", m)
+	}
+	if m := waiting.prompt("menu"); m.Text != "Menu v2" {
+		t.Errorf("menu after the reload: %+v", m)
+	}
+	// The other conversation goes on with the new story.
+	browsing.send(map[string]any{"type": "choice", "id": "b1", "block": "menu", "option": "a"})
+	browsing.expect("ack")
+	if m := browsing.next(); m.Block != "bye" {
+		t.Errorf("option a of the new story: %+v, want bye", m)
+	}
+
+	t.Run("BrokenRefused", func(t *testing.T) {
+		os.WriteFile(filepath.Join(dir, "story.json"), []byte(strings.Replace(reloadStory("3", true), `"next":"bye"}`, `"next":"bey"}`, 1)), 0o600)
+		err := e.s.Reload()
+		want := filepath.Join(dir, "story.json") + `:3:130: site shop: block "menu": option "b": next "bey": no such block (did you mean "bye"?)`
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("reload of a broken story: %v", err)
+		}
+		if !strings.Contains(logs.String(), "config reload refused") || !strings.Contains(logs.String(), "no such block") {
+			t.Errorf("the refusal is not logged:\n%s", logs)
+		}
+		v := e.visitor("shop")
+		if m := v.next(); m.Text != "Welcome (v2)" {
+			t.Errorf("after a refused reload a new visitor got %+v, want story v2", m)
+		}
+	})
+}
+
+// TestReload_Watch changes the config file under a running `parley serve`
+// and sends it SIGHUP: both reload it.
+func TestReload_Watch(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "sites.json")
+	os.WriteFile(cfgPath, []byte(`{"sites":[{"id":"shop","origins":["http://localhost:*"]}]}`), 0o600)
+	addr := freeAddr(t)
+	stop, logs := runMain(t, []string{"--addr", addr, "--data", t.TempDir(), "--config", cfgPath, "--config-poll", "50ms"}, map[string]string{"PARLEY_ADMIN_TOKEN": lcToken})
+	defer stop()
+	waitHealthy(t, addr)
+	waitLog := func(what string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if strings.Count(logs.String(), what) >= n {
+				return
+			}
+		}
+		t.Fatalf("no %q (%d) in the log:\n%s", what, n, logs)
+	}
+	time.Sleep(20 * time.Millisecond) // a new modification time
+	os.WriteFile(cfgPath, []byte(`{"sites":[{"id":"shop","origins":["http://localhost:*"]},{"id":"bikes","origins":["https://bikes.example"]}]}`), 0o600)
+	waitLog(`"msg":"config reloaded"`, 1)
+	if !strings.Contains(logs.String(), `"sites":["shop","bikes"]`) {
+		t.Errorf("the reload did not log the new sites:\n%s", logs)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitLog(`"msg":"config reloaded"`, 2)
+}
