@@ -6,8 +6,10 @@
 package conffile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -81,6 +83,22 @@ func (ps Problems) Within(where string) Problems {
 		}
 		out[i] = p
 	}
+	return out
+}
+
+// Sorted returns the problems ordered as they appear: files in the order
+// first named, then by line and column.
+func (ps Problems) Sorted() Problems {
+	order := map[string]int{}
+	for _, p := range ps {
+		if _, ok := order[p.File]; !ok {
+			order[p.File] = len(order)
+		}
+	}
+	out := slices.Clone(ps)
+	slices.SortStableFunc(out, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(order[a.File], order[b.File]), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	})
 	return out
 }
 

@@ -33,23 +33,21 @@ func TestConfigCheck(t *testing.T) {
 ]}`, false, []string{
 			`C.json:2:19: site bikes: unknown field "orgins" (did you mean "origins"?)`,
 			`C.json:2:73: site bikes: retentionDays: want a number, got "30"`,
-			`C.json:2:3: site bikes: no allowed origins`,
-			`C.json:3:89: site shop: sessionTimeout: want text in quotes, got 30`,
 			`C.json:3:30: site shop: origin "shop.example": want scheme://host[:port]`,
+			`C.json:3:89: site shop: sessionTimeout: want text in quotes, got 30`,
 			`broken.json:2:50: site shop: block "hi": next "ned": no such block (did you mean "end"?)`,
-			`broken.json:3:9: warning: site shop: block "end": unreachable`,
 		}},
 		{"Syntax", "{\"sites\": [\n  {\"id\": \"bikes\",}\n]}", false, []string{
 			`C.json:2:18: JSON syntax: invalid character '}' looking for beginning of object key string (a comma before a closing bracket is not allowed in JSON)`,
 		}},
 		{"TopLevel", `{"site": []}`, false, []string{
-			`C.json:1:2: unknown field "site" (did you mean "sites"?)`,
 			`C.json:1:1: no sites`,
+			`C.json:1:2: unknown field "site" (did you mean "sites"?)`,
 		}},
 		{"WarningsOnly", `{"sites": [{"id": "bikes", "origins": ["https://bikes.example"], "story": "bikes.json", "freeUploadAccept": ["pdf"]}]}`, true, []string{
+			`bikes.json:2:38: warning: site bikes: block "hi": text: no input or upload block sets {{nme}}, so it shows as empty text (did you mean "name"?)`,
 			`bikes.json:4:43: warning: site bikes: block "photo": accept "images": matches no file: want a MIME type (application/pdf), a wildcard (image/*) or an extension (.pdf) (did you mean "image/*"?)`,
 			`bikes.json:6:9: warning: site bikes: block "old": unreachable: neither start nor fallback leads here`,
-			`bikes.json:2:38: warning: site bikes: block "hi": text: no input or upload block sets {{nme}}, so it shows as empty text (did you mean "name"?)`,
 			`C.json:1:110: warning: site bikes: freeUploadAccept "pdf": matches no file`,
 		}},
 	}

@@ -202,10 +202,23 @@ func CheckConfig(path string) (*SiteConfig, conffile.Problems) {
 			out.RetentionDays[site.ID] = *sf.RetentionDays
 		}
 	}
+	ps = ps.Sorted()
 	if len(ps.Errors()) > 0 {
 		return nil, ps
 	}
 	return out, ps
+}
+
+// misspelt reports whether object n has an unknown field that is a near
+// miss of name: decode reported it, and saying name is missing too would
+// only repeat it.
+func misspelt(n *conffile.Node, name string) bool {
+	for _, f := range n.Fields {
+		if f.Name != name && conffile.Nearest(f.Name, []string{name}) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // check turns a decoded site into a widget.Site, with every problem of
@@ -217,7 +230,7 @@ func (sf siteFile) check(doc *conffile.Doc, n *conffile.Node, dir, where string)
 	if sf.ID == "" || strings.ContainsAny(sf.ID, "/ ?&#") {
 		bad("id", "id must be set and contain no '/', space, '?', '&' or '#'")
 	}
-	if len(sf.Origins) == 0 {
+	if len(sf.Origins) == 0 && !misspelt(n, "origins") {
 		bad("origins", "no allowed origins: list the pages' origins in \"origins\", e.g. [\"https://example.org\"]")
 	}
 	for i, o := range sf.Origins {

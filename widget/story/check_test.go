@@ -26,12 +26,12 @@ func TestCheck_Problems(t *testing.T) {
   {"id": "up", "kind": "upload", "accept": ["images", "pdf", "image/*"], "maxBytes": "10MB", "next": "end"}
  ]}`, []string{
 			`s.json:1:25: version: want text in quotes, got 1`,
-			`s.json:3:39: block "welcome": unknown field "txt" (did you mean "text"?)`,
-			`s.json:6:86: block "up": maxBytes: want a number, got "10MB"`,
+			`s.json:1:37: start "welcom": no such block (did you mean "welcome"?)`,
 			`s.json:3:29: block "welcome": unknown kind "mesage" (did you mean "message"?)`,
+			`s.json:3:39: block "welcome": unknown field "txt" (did you mean "text"?)`,
 			`s.json:4:43: block "ask": input kind "emial": want text, email or phone (did you mean "email"?)`,
 			`s.json:4:80: block "ask": next "ned": no such block (did you mean "end"?)`,
-			`s.json:1:37: start "welcom": no such block (did you mean "welcome"?)`,
+			`s.json:6:86: block "up": maxBytes: want a number, got "10MB"`,
 		}, []string{
 			`s.json:6:45: warning: block "up": accept "images": matches no file: want a MIME type (application/pdf), a wildcard (image/*) or an extension (.pdf) (did you mean "image/*"?)`,
 			`s.json:6:55: warning: block "up": accept "pdf": matches no file`,

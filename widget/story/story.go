@@ -137,8 +137,9 @@ func Check(file string, b []byte) (*Story, conffile.Problems) {
 	c := &checker{s: &s, doc: doc}
 	c.decode()
 	c.validate()
-	if len(c.ps.Errors()) > 0 {
-		return nil, c.ps
+	ps = c.ps.Sorted()
+	if len(ps.Errors()) > 0 {
+		return nil, ps
 	}
-	return &s, c.ps
+	return &s, ps
 }

@@ -18,6 +18,9 @@ type checker struct {
 	s   *Story
 	doc *conffile.Doc
 	ps  conffile.Problems
+	// dangling says a reference names no block: what is unreachable is
+	// then unknown.
+	dangling bool
 }
 
 func (c *checker) errorf(n *conffile.Node, field, where, format string, a ...any) {
@@ -113,7 +116,7 @@ func (c *checker) validate() {
 	c.ref(root, "start", "", s.Start, true)
 	c.ref(root, "fallback", "", s.Fallback, true)
 	c.checkLoops()
-	if s.byID[s.Start] != nil && s.byID[s.Fallback] != nil {
+	if !c.dangling {
 		c.warnUnreachable()
 	}
 	c.warnVariables()
@@ -129,6 +132,7 @@ func (c *checker) ref(n *conffile.Node, field, where, id string, required bool) 
 		return
 	}
 	if c.s.byID[id] == nil {
+		c.dangling = true
 		c.errorf(n, field, where, "%s %q: no such block%s", field, id, conffile.DidYouMean(id, c.blockIDs()))
 	}
 }
