@@ -79,6 +79,15 @@ func TestConfigCheck(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ServeLogsWarnings", func(t *testing.T) {
+		addr := freeAddr(t)
+		stop, logs := runMain(t, []string{"--addr", addr, "--data", t.TempDir(), "--config", filepath.Join(dir, "WarningsOnly.json")}, map[string]string{"PARLEY_ADMIN_TOKEN": lcToken})
+		waitHealthy(t, addr)
+		stop()
+		if !strings.Contains(logs.String(), `"level":"WARN","msg":"config: `+dir+`/bikes.json:4:43: warning: site bikes: block \"photo\": accept \"images\"`) {
+			t.Errorf("the warnings are not logged at start:\n%s", logs)
+		}
+	})
 	t.Run("ServeRefuses", func(t *testing.T) {
 		code, _, errOut := parley(nil, "--data", t.TempDir(), "--config", filepath.Join(dir, "NearMisses.json"))
 		if code == 0 || !strings.Contains(errOut, `unknown field "orgins" (did you mean "origins"?)`) || !strings.Contains(errOut, "broken.json:2:50") {

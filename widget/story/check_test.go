@@ -1,6 +1,7 @@
 package story_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -69,5 +70,16 @@ func match(t *testing.T, what string, got, want []string) {
 		if !strings.HasPrefix(got[i], want[i]) {
 			t.Errorf("%s %d:\n got %s\nwant %s", what, i, got[i], want[i])
 		}
+	}
+}
+
+// TestDemo_NoProblems keeps the built-in demo story free of warnings too.
+func TestDemo_NoProblems(t *testing.T) {
+	b, err := os.ReadFile("demo.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ps := story.Check("demo.json", b); len(ps) > 0 {
+		t.Errorf("the demo story has problems:\n%s", strings.Join(ps.Strings(), "\n"))
 	}
 }
