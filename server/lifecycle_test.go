@@ -662,6 +662,12 @@ func TestBackup_OnlineCLI(t *testing.T) {
 			t.Error("a partial file was left behind")
 		}
 	})
+	t.Run("CheckRefusedWhileServing", func(t *testing.T) {
+		code, _, errOut := run("check", "--data", data)
+		if code == 0 || !strings.Contains(errOut, "running Parley") {
+			t.Errorf("check of a serving store: exit %d, %q", code, errOut)
+		}
+	})
 	t.Run("ForceRefusedWhileServing", func(t *testing.T) {
 		code, _, errOut := run("restore", "--in", full, "--data", data, "--force")
 		if code == 0 || !strings.Contains(errOut, "running Parley") {
