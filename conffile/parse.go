@@ -252,3 +252,23 @@ func (n *Node) Offset(name string, i int) int {
 	}
 	return At(n, name)
 }
+
+// OffsetIn returns the offset of sub inside the string value n as written
+// in the file, or n's own offset when it is not written there as is (an
+// escape inside it, or n is no string): to point at a word in a text.
+func (d *Doc) OffsetIn(n *Node, sub string) int {
+	if n == nil || n.Kind != String || n.Off >= len(d.src) || d.src[n.Off] != '"' {
+		return At(n, "")
+	}
+	end := n.Off + 1
+	for end < len(d.src) && d.src[end] != '"' {
+		if d.src[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	if i := bytes.Index(d.src[n.Off+1:min(end, len(d.src))], []byte(sub)); i >= 0 {
+		return n.Off + 1 + i
+	}
+	return n.Off
+}

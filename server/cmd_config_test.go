@@ -45,7 +45,7 @@ func TestConfigCheck(t *testing.T) {
 			`C.json:1:2: unknown field "site" (did you mean "sites"?)`,
 		}},
 		{"WarningsOnly", `{"sites": [{"id": "bikes", "origins": ["https://bikes.example"], "story": "bikes.json", "freeUploadAccept": ["pdf"]}]}`, true, []string{
-			`bikes.json:2:38: warning: site bikes: block "hi": text: no input or upload block sets {{nme}}, so it shows as empty text (did you mean "name"?)`,
+			`bikes.json:2:42: warning: site bikes: block "hi": text: no input or upload block sets {{nme}}, so it shows as empty text (did you mean "name"?)`,
 			`bikes.json:4:43: warning: site bikes: block "photo": accept "images": matches no file: want a MIME type (application/pdf), a wildcard (image/*) or an extension (.pdf) (did you mean "image/*"?)`,
 			`bikes.json:6:9: warning: site bikes: block "old": unreachable: neither start nor fallback leads here`,
 			`C.json:1:110: warning: site bikes: freeUploadAccept "pdf": matches no file`,

@@ -44,7 +44,7 @@ func TestCheck_Problems(t *testing.T) {
 		{"UnknownVariable", `{"bot":"b","version":"1","start":"ask","fallback":"ask","blocks":[
 {"id":"ask","kind":"input","input":"text","variable":"name","text":"Name?","next":"hi"},
 {"id":"hi","kind":"end","text":"Hi {{nme}}, {{ name }}"}]}`, nil, []string{
-			`s.json:3:32: warning: block "hi": text: no input or upload block sets {{nme}}, so it shows as empty text (did you mean "name"?)`}},
+			`s.json:3:36: warning: block "hi": text: no input or upload block sets {{nme}}, so it shows as empty text (did you mean "name"?)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -314,8 +314,9 @@ func (c *checker) warnVariables() {
 	for i, b := range c.s.Blocks {
 		for _, m := range placeholder.FindAllStringSubmatch(b.Text, -1) {
 			if !slices.Contains(set, m[1]) {
-				c.warnf(c.blockNode(i), "text", c.blockWhere(i), "text: no input or upload block sets {{%s}}, so it shows as empty text%s",
-					m[1], conffile.DidYouMean(m[1], set))
+				at := c.doc.OffsetIn(c.blockNode(i).Get("text"), m[0])
+				c.ps = append(c.ps, c.doc.Warnf(at, c.blockWhere(i), "text: no input or upload block sets {{%s}}, so it shows as empty text%s",
+					m[1], conffile.DidYouMean(m[1], set)))
 			}
 		}
 		if b.Kind == KindCondition && b.Variable != "" && !slices.Contains(set, b.Variable) {
