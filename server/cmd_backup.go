@@ -64,7 +64,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	if *rawURL != "" {
 		info, err = backupOnline(ctx, *rawURL, *since, getenv, *tokenFile, w)
 	} else {
-		info, err = backupOffline(*dataDir, *since, w)
+		info, err = backupOffline(*dataDir, *since, w, stderr)
 	}
 	if err != nil {
 		return err
@@ -125,24 +125,18 @@ func backupOnline(ctx context.Context, rawURL string, since uint64, getenv func(
 }
 
 // backupOffline writes a backup of the store in dir, which no server may
-// be using.
-func backupOffline(dir string, since uint64, w io.Writer) (storage.BackupInfo, error) {
-	d, err := readDataDir(dir) // datadir.go
+// be using, reading it without writing to it (openReadOnly); a note on a
+// store that was not closed cleanly goes to note.
+func backupOffline(dir string, since uint64, w io.Writer, note io.Writer) (storage.BackupInfo, error) {
+	store, closeStore, err := openReadOnly(dir, os.TempDir(), note) // datadir.go
+	if errors.Is(err, errHeld) {
+		return storage.BackupInfo{}, fmt.Errorf("a running Parley holds %s: back it up through the server with --url http://HOST:PORT (the admin token is in %s)",
+			dir, filepath.Join(dir, "admin.token"))
+	}
 	if err != nil {
 		return storage.BackupInfo{}, err
 	}
-	if err := d.requireStore(); err != nil {
-		return storage.BackupInfo{}, err
-	}
-	store, err := storage.Open(dir, storage.Options{})
-	if err != nil {
-		if isLockError(err) {
-			return storage.BackupInfo{}, fmt.Errorf("a running Parley holds %s: back it up through the server with --url http://HOST:PORT (the admin token is in %s)",
-				dir, filepath.Join(dir, "admin.token"))
-		}
-		return storage.BackupInfo{}, explainOpenError(dir, err)
-	}
-	defer store.Close()
+	defer closeStore()
 	files, err := readBackupFiles(dir)
 	if err != nil {
 		return storage.BackupInfo{}, err

@@ -112,6 +112,9 @@ func listNames(names []string) string {
 	return strings.Join(q, ", ")
 }
 
+// errHeld is openReadOnly's error for a store a running Parley holds.
+var errHeld = errors.New("a running Parley holds the data directory")
+
 // openReadOnly opens the store of the Parley data directory dir without
 // writing to it. A store a crash left unclean cannot be read in place
 // (Badger must first replay its log, which writes), so it is copied into
@@ -130,7 +133,7 @@ func openReadOnly(dir, scratch string, note io.Writer) (store *storage.Store, cl
 	case err == nil:
 		return store, func() { store.Close() }, nil
 	case isLockError(err):
-		return nil, nil, fmt.Errorf("a running Parley holds %s: stop it first", dir)
+		return nil, nil, fmt.Errorf("%w (%s): stop it first", errHeld, dir)
 	case !errors.Is(err, storage.ErrUnclean):
 		return nil, nil, explainOpenError(dir, err)
 	}

@@ -78,8 +78,12 @@ func newDataDir(tb testing.TB) string {
 func TestCheck_ReadOnly(t *testing.T) {
 	data := newDataDir(t)
 	full := filepath.Join(t.TempDir(), "full.backup")
+	before := dirSnapshot(t, data)
 	if code, _, errOut := parley(nil, "backup", "--data", data, "--out", full); code != 0 {
 		t.Fatalf("backup: exit %d: %s", code, errOut)
+	}
+	if after := dirSnapshot(t, data); after != before {
+		t.Errorf("backup --data wrote into the data directory:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 
 	website := func(t *testing.T) string {
