@@ -238,7 +238,7 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		last = info
 	}
-	if err := prepareRestoreDir(*dir, *force); err != nil {
+	if err := prepareRestoreDir(*dir, *force, stderr); err != nil {
 		return err
 	}
 	store, err := storage.Open(*dir, storage.Options{})
@@ -307,9 +307,10 @@ func loadBackupFile(store *storage.Store, path string, files map[string][]byte) 
 
 // prepareRestoreDir makes dir ready for a restore: created if missing,
 // accepted if empty; with force, a Parley data directory that no process
-// holds is emptied of the store's files. A directory holding anything
-// else is refused, force or not: restore deletes only what Parley wrote.
-func prepareRestoreDir(dir string, force bool) error {
+// holds is emptied of the files of Badger and Parley, and any other file
+// in it is kept and named on note. A directory that is not a Parley data
+// directory is refused, force or not.
+func prepareRestoreDir(dir string, force bool, note io.Writer) error {
 	d, err := readDataDir(dir) // datadir.go
 	if err != nil {
 		return err
@@ -321,8 +322,9 @@ func prepareRestoreDir(dir string, force bool) error {
 		return nil
 	case !force:
 		return fmt.Errorf("%s is not empty: restore into an empty or new directory, or pass --force to replace the Parley data in it", dir)
-	case len(d.foreign) > 0:
-		return fmt.Errorf("%s holds %s, which Parley did not write: it is not a Parley data directory, so --force will not empty it; restore into an empty or new directory", dir, listNames(d.foreign))
+	case !d.parley():
+		return fmt.Errorf("%s holds %s, which Parley did not write, and no visitor.key or admin.token: it is not a Parley data directory, so --force will not touch it; restore into an empty or new directory",
+			dir, listNames(d.foreign))
 	}
 	// Badger's directory lock tells whether a Parley holds it.
 	if s, err := storage.Open(dir, storage.Options{ReadOnly: true}); err == nil {
@@ -334,6 +336,9 @@ func prepareRestoreDir(dir string, force bool) error {
 		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("--force: emptying %s: %w", dir, err)
 		}
+	}
+	if len(d.foreign) > 0 {
+		fmt.Fprintf(note, "parley restore: kept %s in %s: not Parley's files\n", listNames(d.foreign), dir)
 	}
 	return nil
 }

@@ -12,12 +12,14 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// A Parley data directory holds Badger's MANIFEST and nothing but the files
-// of Badger and of Parley. The commands that read a stopped store (check,
-// backup --data) and the one that empties it (restore --force) refuse any
-// other directory, so they neither write into a website's folder nor
-// delete what Parley did not create. Stores made by older Parley versions
-// (serve, seed, restore) hold only such files and are recognised as well.
+// A Parley data directory is one Parley has written: it holds Parley's
+// own visitor.key or admin.token, or it holds Badger's MANIFEST and
+// nothing but the files of Badger and Parley (a store made by `parley
+// seed`). Stores made by any Parley version are such directories. The
+// commands that read a stopped store (check, backup --data) refuse any
+// other directory, so they never take a website's folder for a store,
+// and restore --force refuses it too; in a Parley data directory it
+// removes only the files of Badger and Parley, never another file.
 
 // parleyFiles are the files Parley itself keeps in a data directory.
 var parleyFiles = map[string]bool{"visitor.key": true, "admin.token": true}
@@ -74,17 +76,21 @@ func readDataDir(dir string) (dataDir, error) {
 // empty reports whether the directory is missing or holds nothing.
 func (d dataDir) empty() bool { return len(d.store) == 0 && len(d.foreign) == 0 }
 
-// requireStore returns an error unless d is a Parley data directory: a
-// store (MANIFEST) and no file Parley did not write.
+// parley reports whether d is a Parley data directory.
+func (d dataDir) parley() bool {
+	return d.has("visitor.key") || d.has("admin.token") || d.has("MANIFEST") && len(d.foreign) == 0
+}
+
+// requireStore returns an error unless d is a Parley data directory with
+// a store in it.
 func (d dataDir) requireStore() error {
-	if !d.exists {
+	switch {
+	case !d.exists:
 		return fmt.Errorf("--data %s: no such directory", d.path)
-	}
-	if len(d.foreign) > 0 {
-		return fmt.Errorf("%s is not a Parley data directory: it holds %s, which Parley did not write (a data directory holds only Badger's files, visitor.key and admin.token)",
+	case !d.parley() && len(d.foreign) > 0:
+		return fmt.Errorf("%s is not a Parley data directory: it holds %s, which Parley did not write, and no visitor.key or admin.token",
 			d.path, listNames(d.foreign))
-	}
-	if !d.has("MANIFEST") {
+	case !d.has("MANIFEST"):
 		return fmt.Errorf("%s is not a Parley data directory: it holds no store (no MANIFEST)", d.path)
 	}
 	return nil

@@ -108,7 +108,7 @@ func TestCheck_ReadOnly(t *testing.T) {
 	t.Run("Website", func(t *testing.T) {
 		dir := website(t)
 		refused(t, dir, "not a Parley data directory", "check", "--data", dir)
-		refused(t, dir, "Parley did not write", "restore", "--in", full, "--data", dir, "--force")
+		refused(t, dir, "not a Parley data directory", "restore", "--in", full, "--data", dir, "--force")
 		refused(t, dir, "not a Parley data directory", "backup", "--data", dir, "--out", filepath.Join(t.TempDir(), "x.backup"))
 	})
 	t.Run("WebsiteWithBadgerFiles", func(t *testing.T) {
@@ -178,6 +178,21 @@ func TestCheck_ReadOnly(t *testing.T) {
 		}
 		if left, _ := os.ReadDir(scratch); len(left) > 0 {
 			t.Errorf("check left its copy behind: %v", left)
+		}
+	})
+	t.Run("RestoreForceKeepsOtherFiles", func(t *testing.T) {
+		// A data directory an operator also keeps a note in.
+		dir := newDataDir(t)
+		os.WriteFile(filepath.Join(dir, "NOTES.txt"), []byte("restored on Monday"), 0o600)
+		if code, out, errOut := parley(nil, "check", "--data", dir); code != 0 {
+			t.Fatalf("check: exit %d: %s %s", code, out, errOut)
+		}
+		code, _, errOut := parley(nil, "restore", "--in", full, "--data", dir, "--force")
+		if code != 0 || !strings.Contains(errOut, `kept "NOTES.txt"`) {
+			t.Fatalf("restore --force: exit %d: %s", code, errOut)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "NOTES.txt")); string(b) != "restored on Monday" {
+			t.Errorf("NOTES.txt after restore --force: %q, %v", b, err)
 		}
 	})
 	t.Run("RestoreForce", func(t *testing.T) {

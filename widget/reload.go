@@ -36,10 +36,10 @@ func (c *conn) siteOf() *Site {
 // story starts again from its start, so the visitor always has a way on.
 func rejoin(bot *story.Story, f *ClientFrame, st *storage.State, now time.Time) (storage.Message, story.Reply) {
 	text := f.Text
-	switch {
-	case f.Type == frameInput:
+	switch f.Type {
+	case frameInput:
 		text = f.Value
-	case f.Type == frameChoice:
+	case frameChoice:
 		text = f.Option
 	}
 	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindText, At: now, ClientID: f.ID, Text: text}
