@@ -123,5 +123,14 @@ func FuzzParse(f *testing.F) {
 		var st storage.State
 		s.Begin(&st, time.Now())
 		s.Text(&st, "hi", time.Now())
+		// A session waiting on a block the story lacks restarts.
+		st.Pending = "\x00gone"
+		if s.Block(st.Pending) == nil && !s.Lost(&st) {
+			t.Fatal("a pending block the story lacks is not lost")
+		}
+		s.Restart(&st, time.Now())
+		if s.Lost(&st) {
+			t.Fatalf("still lost after Restart: pending %q", st.Pending)
+		}
 	})
 }
