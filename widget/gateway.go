@@ -1,7 +1,7 @@
-// Package widget is the server side of the chat: the WebSocket protocol of
-// DESIGN.md, the session lifecycle (start, resume, idle timeout) and the
-// story engine that answers, writing every turn to the store before it is
-// acknowledged.
+// Package widget is the server side of the chat: the WebSocket protocol
+// (README.md, Wire contract), the session lifecycle (start, resume, idle
+// timeout) and the story engine that answers, writing every turn to the
+// store before it is acknowledged.
 package widget
 
 import (
