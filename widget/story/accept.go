@@ -4,7 +4,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/parley-chat/parley/conffile"
+	"github.com/parley-chat/parley/widget/conffile"
 )
 
 // acceptPattern is what an upload accept list may hold: an extension

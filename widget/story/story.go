@@ -8,7 +8,7 @@ import (
 	"os"
 	"regexp"
 
-	"github.com/parley-chat/parley/conffile"
+	"github.com/parley-chat/parley/widget/conffile"
 )
 
 // Block kinds.

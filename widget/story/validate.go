@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/parley-chat/parley/conffile"
+	"github.com/parley-chat/parley/widget/conffile"
 )
 
 const maxBlocks = 10000

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parley-chat/parley/conffile"
+	"github.com/parley-chat/parley/widget/conffile"
 )
 
 type site struct {
