@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/parley-chat/parley/storage"
 )
 
 // MaxNameBytes caps a cleaned file name, in bytes of UTF-8.
@@ -38,7 +40,7 @@ func CleanFilename(raw string) string {
 		case unicode.IsSpace(r): // tabs and line breaks too
 			space = true
 			continue
-		case dropRune(r):
+		case storage.Hidden(r):
 			continue
 		}
 		if space && b.Len() > 0 {
@@ -55,22 +57,6 @@ func CleanFilename(raw string) string {
 		return defaultName
 	}
 	return s
-}
-
-// dropRune reports whether r is removed from names: controls, separators
-// that break lines, bidirectional formatting and invisible characters.
-func dropRune(r rune) bool {
-	switch {
-	case unicode.IsControl(r), r == '\u2028', r == '\u2029':
-		return true
-	case r == '\u061c', r == '\u200e', r == '\u200f', // bidi marks
-		'\u202a' <= r && r <= '\u202e', // embeddings and overrides
-		'\u2066' <= r && r <= '\u2069': // isolates
-		return true
-	case r == '\u200b', r == '\u2060', r == '\ufeff', r == '\u00ad': // zero-width, soft hyphen
-		return true
-	}
-	return false
 }
 
 // trimName drops leading and trailing dots and spaces.

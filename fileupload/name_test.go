@@ -5,6 +5,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/parley-chat/parley/storage"
 )
 
 func TestCleanFilename(t *testing.T) {
@@ -60,7 +62,7 @@ func checkCleanName(t *testing.T, in, got string) {
 		t.Fatalf("CleanFilename(%q) = %q has a run of spaces", in, got)
 	}
 	for _, r := range got {
-		if dropRune(r) || (unicode.IsSpace(r) && r != ' ') {
+		if storage.Hidden(r) || (unicode.IsSpace(r) && r != ' ') {
 			t.Fatalf("CleanFilename(%q) = %q keeps %U", in, got, r)
 		}
 	}

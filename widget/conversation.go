@@ -160,7 +160,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 			}
 			return err
 		}
-		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Option = storage.KindChoice, label, f.Block, f.Option
+		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Option = storage.KindChoice, storage.CleanText(label), f.Block, f.Option
 		reply = r
 	case frameInput, frameText:
 		value, block := f.Value, f.Block

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/storage"
@@ -95,6 +96,9 @@ func ParseClientFrame(b []byte) (*ClientFrame, error) {
 			if k == "" || len(k) > 64 || len(v) > maxVarValue {
 				return nil, &FrameError{"bad_frame", "a variable name or value is too long"}
 			}
+			if storage.CleanText(k) != k || strings.ContainsAny(k, "\n\t") {
+				return nil, &FrameError{"bad_frame", "a variable name has control characters"}
+			}
 		}
 	case frameTyping:
 	case "":
@@ -102,7 +106,21 @@ func ParseClientFrame(b []byte) (*ClientFrame, error) {
 	default:
 		return nil, &FrameError{"unknown_type", fmt.Sprintf("unknown frame type %q", f.Type)}
 	}
+	f.clean()
 	return &f, nil
+}
+
+// clean removes control characters and bidi overrides from what the
+// visitor typed and the page sent (storage.CleanText), before anything
+// stores or shows it; newlines and tabs stay.
+func (f *ClientFrame) clean() {
+	f.Text = storage.CleanText(f.Text)
+	f.Value = storage.CleanText(f.Value)
+	f.Page = storage.CleanText(f.Page)
+	f.Lang = storage.CleanText(f.Lang)
+	for k, v := range f.Variables {
+		f.Variables[k] = storage.CleanText(v)
+	}
 }
 
 // Server frames.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
 )
 
@@ -69,6 +70,11 @@ func FuzzParseClientFrame(f *testing.F) {
 		}
 		if fr.Type != "hello" && fr.Type != "typing" && fr.Type != "variables" && fr.ID == "" {
 			t.Fatalf("accepted a %s without id", fr.Type)
+		}
+		for _, s := range []string{fr.Text, fr.Value, fr.Page} {
+			if storage.CleanText(s) != s {
+				t.Fatalf("kept control characters in %q", s)
+			}
 		}
 		if _, err := json.Marshal(fr); err != nil {
 			t.Fatal(err)

@@ -30,6 +30,7 @@ type env struct {
 	gw    *widget.Gateway
 	srv   *httptest.Server
 	clock *clock
+	sites []*widget.Site // nil: the demo site
 }
 
 // clock is an injectable time source.
@@ -64,6 +65,16 @@ func mustEnv(tb testing.TB, cfg widget.Config) *env {
 	return mustEnvWith(tb, cfg, storage.Options{})
 }
 
+// mustEnvSite is mustEnv serving site instead of the demo site; its ID
+// must be "demo", which wsURL names.
+func mustEnvSite(tb testing.TB, cfg widget.Config, site *widget.Site) *env {
+	tb.Helper()
+	e := &env{tb: tb, dir: tb.TempDir(), clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, sites: []*widget.Site{site}}
+	e.open(cfg)
+	tb.Cleanup(e.close)
+	return e
+}
+
 // mustEnvWith is mustEnv with store options.
 func mustEnvWith(tb testing.TB, cfg widget.Config, opts storage.Options) *env {
 	tb.Helper()
@@ -85,7 +96,11 @@ func (e *env) open(cfg widget.Config) {
 	if cfg.Now == nil {
 		cfg.Now = e.clock.Now
 	}
-	e.gw = widget.New(cfg, e.store, e.keys, []*widget.Site{demoSite()})
+	sites := e.sites
+	if sites == nil {
+		sites = []*widget.Site{demoSite()}
+	}
+	e.gw = widget.New(cfg, e.store, e.keys, sites)
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", e.gw)
 	e.srv = httptest.NewServer(mux)
