@@ -27,6 +27,8 @@ func bindLimitFlags(fs *flag.FlagSet, getenv func(string) string, cfg *Config) (
 	b.dur(&l.HandshakeTimeout, "handshake-timeout", "PARLEY_HANDSHAKE_TIMEOUT", "time from the upgrade to hello (0: 10s)")
 	b.dur(&l.PingInterval, "ping-interval", "PARLEY_PING_INTERVAL", "ping a socket quiet this long (0: 30s)")
 	b.dur(&l.PongTimeout, "pong-timeout", "PARLEY_PONG_TIMEOUT", "close a socket whose ping is not answered in this time (0: 10s)")
+	b.int(&l.HostVariables, "host-variables", "PARLEY_HOST_VARIABLES", "host variables one session keeps; a frame past it gets too_many_variables (0: 100)")
+	b.int(&l.HostVariableBytes, "host-variable-bytes", "PARLEY_HOST_VARIABLE_BYTES", "bytes of host variable names and values one session keeps (0: 16384)")
 	b.int(&l.TurnWorkers, "turn-workers", "PARLEY_TURN_WORKERS", "conversation turns run at once over all sockets; more wait (0: 8 × cores)")
 	b.dur(&l.IdleTimeout, "idle-timeout", "PARLEY_IDLE_TIMEOUT", "close a socket nothing was read from for this long (0: ping-interval + pong-timeout + 5s)")
 

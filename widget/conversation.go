@@ -185,10 +185,9 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Value = storage.KindInput, r.Input.Value, block, r.Input.Value
 		reply = r
 	case frameVariables:
-		if st.HostVariables == nil {
-			st.HostVariables = map[string]string{}
+		if changed, err := g.mergeHostVariables(&st, f.Variables); err != nil || !changed {
+			return err
 		}
-		maps.Copy(st.HostVariables, f.Variables)
 		_, _, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st})
 		return err
 	}

@@ -70,6 +70,13 @@ type Config struct {
 	// an IPv6 client counting by its /64; beyond it the handshake gets 503
 	// (default 200; < 0 disables).
 	MaxConnsPerIP int
+	// HostVariables caps the host variables one session keeps, and
+	// HostVariableBytes their names and values together; a variables frame
+	// that would pass either is refused with too_many_variables and stores
+	// nothing (defaults 100 and 16 KiB).
+	HostVariables     int
+	HostVariableBytes int
+
 	// TurnWorkers is how many turns run at once, over all connections;
 	// more wait for a free worker (default 8 × GOMAXPROCS).
 	TurnWorkers int
@@ -122,6 +129,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 200
+	}
+	if c.HostVariables <= 0 {
+		c.HostVariables = 100
+	}
+	if c.HostVariableBytes <= 0 {
+		c.HostVariableBytes = 16 << 10
 	}
 	if c.TurnWorkers <= 0 {
 		c.TurnWorkers = 8 * runtime.GOMAXPROCS(0)
