@@ -19,6 +19,9 @@
 //	vf/{visitor}/{file}                 the visitor's files
 //	u/{site}/{yyyymmdd}/{bot}\x00{version}\x00{channel}
 //	                                    sessions started that day (uint64, big-endian)
+//	ur/{site}/{yyyymmddhh}/{reason}\x00{bot}\x00{version}\x00{channel}
+//	                                    session starts refused for a rate limit that
+//	                                    hour (uint64, big-endian; refused.go)
 //	ia/{mask}/{time}/{session}          sessions by last activity, one entry per
 //	                                    subset (mask) of the session's flags (index.go)
 //	iv/{visitor}/{time}/{session}       the visitor's sessions by last activity,

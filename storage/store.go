@@ -61,6 +61,10 @@ type Store struct {
 	diskFull atomic.Bool
 	// erasedBytes counts file bytes erased since the last ReclaimSpace (gc.go).
 	erasedBytes atomic.Int64
+
+	// refused counts refused starts not yet stored (refused.go).
+	refusedMu sync.Mutex
+	refused   map[refusalCell]uint64
 }
 
 // Open opens (creating if needed) the store in dir. It fails if another
@@ -103,12 +107,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-// Close flushes and closes the store.
+// Close stores the refusals still counted in memory, flushes and closes
+// the store.
 func (s *Store) Close() error {
+	errFlush := s.FlushRefused(context.Background())
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("storage: close: %w", err)
 	}
-	return nil
+	return errFlush
 }
 
 // DB exposes the underlying Badger handle for maintenance tasks (backup,

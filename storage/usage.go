@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,19 +17,8 @@ import (
 // and channel. Callers hold usageMu, so the read-modify-write never conflicts.
 func countSession(txn *badger.Txn, sess *Session) error {
 	k := usageKey(sess.Site, sess.StartedAt.UTC().Format("20060102"), sess.Bot, sess.Version, sess.Channel)
-	var n uint64
-	item, err := txn.Get(k)
-	switch {
-	case err == nil:
-		if err := item.Value(func(b []byte) error {
-			if len(b) == 8 {
-				n = binary.BigEndian.Uint64(b)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-	case !errors.Is(err, badger.ErrKeyNotFound):
+	n, err := getCounter(txn, k)
+	if err != nil {
 		return err
 	}
 	var b [8]byte
@@ -68,6 +56,14 @@ type UsageReport struct {
 	Bots     []Count // most first
 	Versions []VersionCount
 	Channels []Count
+
+	// Refused counts the session starts refused for a rate limit (see
+	// Refusal), to the hour: every hour that overlaps the period counts
+	// whole. RefusedDays has one entry per entry of Days; RefusedReasons
+	// is most first.
+	Refused        int64
+	RefusedDays    []Count
+	RefusedReasons []Count
 }
 
 // Count is one bucket of the usage report.
@@ -134,7 +130,11 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: usage: %w", err)
 	}
-	return buildReport(from, to, cells), nil
+	r := buildReport(from, to, cells)
+	if err := s.refusedIn(&q, r); err != nil {
+		return nil, fmt.Errorf("storage: usage: %w", err)
+	}
+	return r, nil
 }
 
 // countDays adds the counters of the days marked in use, of every site.
