@@ -30,7 +30,7 @@ func BenchmarkAckedMessages(b *testing.B) {
 			name = "Sync"
 		}
 		b.Run(name, func(b *testing.B) {
-			e := mustEnvWith(b, widget.Config{MsgRate: -1, MaxConnsPerIP: -1}, storage.Options{SyncWrites: sync})
+			e := mustEnvWith(b, widget.Config{MsgRate: -1, MaxConnsPerIP: -1, NewVisitorsPerIP: -1, NewSessionsPerIP: -1}, storage.Options{SyncWrites: sync})
 			var n atomic.Int64
 			b.SetParallelism(8)
 			b.ResetTimer()

@@ -51,6 +51,10 @@ type conn struct {
 	refilled int64
 	refused  int // frames refused in a row for the rate
 
+	// closeAfterTurn: the turn refused the hello for good (refuseStart);
+	// the reader closes the socket once its answer is written.
+	closeAfterTurn bool
+
 	qmu     sync.Mutex
 	queue   [][]byte // frames waiting to be written, oldest first
 	writing bool     // someone is writing: the reader after its turn, or a writer goroutine
@@ -112,6 +116,10 @@ func (c *conn) run() {
 		readBufs.Put(buf)
 		c.flags.Or(flagCached)
 		c.endTurn()
+		if c.closeAfterTurn {
+			c.closeFromReader(websocket.StatusPolicyViolation, "try again later")
+			return
+		}
 	}
 }
 

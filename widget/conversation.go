@@ -60,6 +60,10 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	resumed := sess != nil
 	var opening []storage.Message
 	if !resumed {
+		if reason, wait := g.starts.admitStart(c.ip, c.visitor, !known, now); reason != "" {
+			c.refuseStart(reason, wait, now)
+			return nil
+		}
 		sess = &storage.Session{
 			ID: storage.NewID(now), Site: site.ID, VisitorID: c.visitor,
 			Bot: site.Story.Bot, Version: site.Story.Version, Channel: "web",

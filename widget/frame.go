@@ -170,10 +170,11 @@ func toAck(ref string, a storage.Ack) ackFrame {
 }
 
 type errorFrame struct {
-	Type    string `json:"type"` // error
-	Ref     string `json:"ref,omitempty"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type       string `json:"type"` // error
+	Ref        string `json:"ref,omitempty"`
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	RetryAfter int    `json:"retryAfter,omitempty"` // seconds, where waiting helps
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -70,6 +70,16 @@ type Config struct {
 	// an IPv6 client counting by its /64; beyond it the handshake gets 503
 	// (default 200; < 0 disables).
 	MaxConnsPerIP int
+	// NewVisitorsPerIP is how many new visitors one client address (an IPv6
+	// client by its /64) may start a minute, NewSessionsPerIP how many new
+	// sessions, and NewSessionsPerVisitor how many new sessions one visitor
+	// may start; each is also the burst. A hello past one is refused with
+	// error too_many_visitors or too_many_sessions and the socket closed
+	// with 1008 (defaults 60, 120 and 20; < 0 disables).
+	NewVisitorsPerIP      int
+	NewSessionsPerIP      int
+	NewSessionsPerVisitor int
+
 	// HostVariables caps the host variables one session keeps, and
 	// HostVariableBytes their names and values together; a variables frame
 	// that would pass either is refused with too_many_variables and stores
@@ -130,6 +140,15 @@ func (c *Config) setDefaults() {
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 200
 	}
+	if c.NewVisitorsPerIP == 0 {
+		c.NewVisitorsPerIP = 60
+	}
+	if c.NewSessionsPerIP == 0 {
+		c.NewSessionsPerIP = 120
+	}
+	if c.NewSessionsPerVisitor == 0 {
+		c.NewSessionsPerVisitor = 20
+	}
 	if c.HostVariables <= 0 {
 		c.HostVariables = 100
 	}
@@ -159,6 +178,8 @@ type Gateway struct {
 	hub   hub
 	// workers run the turns, off the connections' own goroutines.
 	workers workers
+	// starts limit new visitors and sessions (startlimit.go).
+	starts startLimits
 	// Stats counts connections, frames, errors and store latency.
 	Stats Stats
 
@@ -189,6 +210,7 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 		hub:     hub{sessions: make(map[string]*liveSession)},
 		epoch:   time.Now(),
 		workers: newWorkers(cfg.TurnWorkers),
+		starts:  newStartLimits(&cfg),
 	}
 	g.baseCtx, g.cancelFn = context.WithCancel(context.Background())
 	g.SetSites(sites)

@@ -67,17 +67,32 @@ func (g *Gateway) keepalive() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var due []sweepAction
+	flushed := time.Now()
 	for {
 		select {
 		case <-g.baseCtx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			if now.Sub(flushed) >= refusedFlushEvery {
+				flushed = now
+				g.flushRefused()
+			}
 			due = g.sweep(due[:0])
 			for i, a := range due {
 				a.do()
 				due[i] = sweepAction{}
 			}
 		}
+	}
+}
+
+// refusedFlushEvery is how often refused starts counted in memory are
+// stored (storage.Store.CountRefused): one small write, however many.
+const refusedFlushEvery = 10 * time.Second
+
+func (g *Gateway) flushRefused() {
+	if err := g.store.FlushRefused(g.baseCtx); err != nil {
+		g.cfg.Logger.Warn("storing refused session starts", "err", err)
 	}
 }
 

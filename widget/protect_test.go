@@ -373,7 +373,7 @@ func TestProtect_SlowReader(t *testing.T) {
 }
 
 func TestProtect_NoGoroutineLeak(t *testing.T) {
-	e := mustEnv(t, widget.Config{MaxConnsPerIP: -1, MsgRate: -1})
+	e := mustEnv(t, widget.Config{MaxConnsPerIP: -1, MsgRate: -1, NewVisitorsPerIP: -1, NewSessionsPerIP: -1})
 	// Warm up the store and the HTTP server's own goroutines.
 	c := e.dial(newBrowser())
 	c.hello(map[string]any{})
@@ -429,7 +429,7 @@ func TestLimit_IdleFootprint(t *testing.T) {
 	// An idle connection holds its reading goroutine, on a stack that
 	// neither a turn nor net/http's handler frames have grown (4 KiB), and
 	// nothing else: no writer, no ticker.
-	e := mustEnv(t, widget.Config{MaxConnsPerIP: -1, MsgRate: -1})
+	e := mustEnv(t, widget.Config{MaxConnsPerIP: -1, MsgRate: -1, NewVisitorsPerIP: -1, NewSessionsPerIP: -1})
 	const n = 200
 	warm := e.dial(newBrowser())
 	warm.hello(map[string]any{})

@@ -19,8 +19,9 @@ type Stats struct {
 	FramesOut        atomic.Int64
 	SlowDropped      atomic.Int64
 
-	refused [len(refusedReasons)]atomic.Int64 // handshakes answered 503, by reason
-	closed  [len(closedReasons)]atomic.Int64  // sockets closed by a protection, by reason
+	refused [len(refusedReasons)]atomic.Int64      // handshakes answered 503, by reason
+	closed  [len(closedReasons)]atomic.Int64       // sockets closed by a protection, by reason
+	starts  [len(startRefusedReasons)]atomic.Int64 // hellos whose new session was refused, by reason
 
 	mu     sync.Mutex
 	errors map[string]int64
@@ -55,6 +56,25 @@ func (s *Stats) countRefused(reason string) {
 }
 
 func (s *Stats) countClosed(reason int) { s.closed[reason].Add(1) }
+
+func (s *Stats) countStartRefused(reason string) {
+	for i, r := range startRefusedReasons {
+		if r == reason {
+			s.starts[i].Add(1)
+		}
+	}
+}
+
+// StartsRefused returns how many new sessions were refused for reason
+// (visitors_per_ip, sessions_per_ip or sessions_per_visitor).
+func (s *Stats) StartsRefused(reason string) int64 {
+	for i, r := range startRefusedReasons {
+		if r == reason {
+			return s.starts[i].Load()
+		}
+	}
+	return 0
+}
 
 // Refused returns how many handshakes were refused with 503 for reason
 // (shutting_down, capacity or per_ip).
@@ -123,6 +143,11 @@ func (s *Stats) WritePrometheus(w io.Writer) {
 	fmt.Fprint(w, "# HELP parley_connections_closed_total Sockets closed by a protection, by reason.\n# TYPE parley_connections_closed_total counter\n")
 	for i, r := range closedReasons {
 		fmt.Fprintf(w, "parley_connections_closed_total{reason=%q} %d\n", r, s.closed[i].Load())
+	}
+
+	fmt.Fprint(w, "# HELP parley_starts_refused_total Hellos whose new visitor or session a rate limit refused, by reason.\n# TYPE parley_starts_refused_total counter\n")
+	for i, r := range startRefusedReasons {
+		fmt.Fprintf(w, "parley_starts_refused_total{reason=%q} %d\n", r, s.starts[i].Load())
 	}
 
 	fmt.Fprint(w, "# HELP parley_errors_total Error frames sent, by code.\n# TYPE parley_errors_total counter\n")
