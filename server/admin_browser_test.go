@@ -239,13 +239,18 @@ func TestAdminBrowser_Console(t *testing.T) {
 	b.wait(`document.querySelectorAll("#session-cards article").length === 2`, "the two sessions that reached the lead goal")
 	b.shot("06-sessions")
 
-	// The usage report of March 2025: 9 sessions, a 31-day trend line and bars.
+	// The usage report of March 2025: 9 sessions, a 31-day trend line and
+	// bars, and apart the two starts a rate limit refused.
+	for range 2 {
+		s.Store.CountRefused(storage.Refusal{Site: "demo", Bot: "demo", Version: "1", Channel: "web", Reason: "visitors_per_ip", At: admDay(10)})
+	}
 	b.do(chromedp.Navigate(ts.URL + "/admin/#/usage"))
 	b.wait(`document.querySelector("#usage-total")`, "the usage report")
 	b.set("#period", "custom")
 	b.set(`input[aria-label="From (first day)"]`, "2025-03-01")
 	b.set(`input[aria-label="To (last day)"]`, "2025-03-31")
 	b.wait(`document.querySelector("#usage-total").textContent === "9"`, "nine sessions in March")
+	b.wait(`/Refused, not consumed: 2 .*visitors_per_ip 2/.test(document.querySelector("#usage-refused")?.textContent)`, "the two refused starts")
 	if n := admEval[int](b, `document.querySelectorAll("svg.chart-line circle").length`); n != 31 {
 		t.Errorf("the trend line has %d points, want 31", n)
 	}

@@ -657,12 +657,21 @@ func TestAdminAPI_Sessions(t *testing.T) {
 func TestAdminAPI_Usage(t *testing.T) {
 	s, ts := admServer(t)
 	admFixture(t, s)
+	// Starts a rate limit refused: counted apart, never in the total.
+	for i, reason := range []string{"visitors_per_ip", "visitors_per_ip", "sessions_per_visitor"} {
+		s.Store.CountRefused(storage.Refusal{Site: "demo", Bot: "demo", Version: "1", Channel: "web", Reason: reason, At: admDay(10).Add(time.Duration(i) * time.Hour)})
+	}
 	type usage struct {
 		From, To string
 		Total    int64
 		Days     []struct {
-			Date  string
-			Count int64
+			Date           string
+			Count, Refused int64
+		}
+		Refused        int64
+		RefusedReasons []struct {
+			Reason string
+			Count  int64
 		}
 		Months []struct {
 			Month string
@@ -700,6 +709,16 @@ func TestAdminAPI_Usage(t *testing.T) {
 		if d.Count != want {
 			t.Errorf("%s: %d, want %d", d.Date, d.Count, want)
 		}
+		wantRefused := int64(0)
+		if d.Date == admDay(10).Format(time.DateOnly) {
+			wantRefused = 3
+		}
+		if d.Refused != wantRefused {
+			t.Errorf("%s: %d refused, want %d", d.Date, d.Refused, wantRefused)
+		}
+	}
+	if u.Refused != 3 || len(u.RefusedReasons) != 2 || u.RefusedReasons[0].Reason != "visitors_per_ip" || u.RefusedReasons[0].Count != 2 {
+		t.Errorf("refused %d by %+v, want 3: 2 visitors_per_ip, 1 sessions_per_visitor", u.Refused, u.RefusedReasons)
 	}
 	// A period that cuts days: from day 2 at noon (after v2b's 9:00 start) to day 5 at 9:00 exactly.
 	admGet(t, ts, "/admin/api/usage?from="+admDay(2).Add(3*time.Hour).Format(time.RFC3339)+"&to="+admDay(5).Format(time.RFC3339), &u)

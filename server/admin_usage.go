@@ -17,11 +17,23 @@ type usageJSON struct {
 	Bots     []botCountJSON     `json:"bots"`
 	Versions []versionCountJSON `json:"versions"`
 	Channels []channelCountJSON `json:"channels"`
+
+	// Refused counts the session starts a rate limit refused (new visitors
+	// or sessions per address, sessions per visitor): not consumed, shown
+	// apart; per day in days[].refused, per limit in refusedReasons.
+	Refused        int64             `json:"refused"`
+	RefusedReasons []reasonCountJSON `json:"refusedReasons"`
 }
 
 type dayCountJSON struct {
-	Date  string `json:"date"`
-	Count int64  `json:"count"`
+	Date    string `json:"date"`
+	Count   int64  `json:"count"`
+	Refused int64  `json:"refused"`
+}
+
+type reasonCountJSON struct {
+	Reason string `json:"reason"`
+	Count  int64  `json:"count"`
 }
 
 type monthCountJSON struct {
@@ -78,9 +90,13 @@ func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) {
 	out := usageJSON{
 		From: stamp(rep.From), To: stamp(rep.To), Total: rep.Total,
 		Days: []dayCountJSON{}, Months: []monthCountJSON{}, Bots: []botCountJSON{}, Versions: []versionCountJSON{}, Channels: []channelCountJSON{},
+		Refused: rep.Refused, RefusedReasons: []reasonCountJSON{},
 	}
-	for _, c := range rep.Days {
-		out.Days = append(out.Days, dayCountJSON{c.Key, c.Count})
+	for i, c := range rep.Days {
+		out.Days = append(out.Days, dayCountJSON{c.Key, c.Count, rep.RefusedDays[i].Count})
+	}
+	for _, c := range rep.RefusedReasons {
+		out.RefusedReasons = append(out.RefusedReasons, reasonCountJSON{c.Key, c.Count})
 	}
 	for _, c := range rep.Months {
 		out.Months = append(out.Months, monthCountJSON{c.Key, c.Count})

@@ -521,7 +521,8 @@
       const short = d => d.slice(5);
       out.replaceChildren(
         h("section", { class: "card total" }, h("h2", {}, "Sessions consumed"), h("p", { class: "big", id: "usage-total" }, u.total.toLocaleString()),
-          h("p", { class: "muted" }, `${when(u.from)} – ${when(u.to)}`)),
+          h("p", { class: "muted" }, `${when(u.from)} – ${when(u.to)}`),
+          u.refused ? h("p", { id: "usage-refused" }, `Refused, not consumed: ${u.refused.toLocaleString()} starts over a rate limit (${u.refusedReasons.map(r => `${r.reason} ${r.count}`).join(", ")})`) : ""),
         h("section", { class: "card wide" }, h("h2", {}, "Session consumption trend"),
           C.line(u.days.map(d => ({ label: short(d.date), value: d.count })), { label: `Sessions per day, ${u.days.length} days` })),
         h("div", { class: "grid2" },
