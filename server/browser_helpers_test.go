@@ -65,10 +65,11 @@ type btRequest struct {
 // btParley is Parley behind httptest on a fixed 127.0.0.1 port, so the
 // widget sees the same origin after a restart. It records every request.
 type btParley struct {
-	tb   testing.TB
-	dir  string
-	addr string
-	URL  string // http://127.0.0.1:PORT
+	tb     testing.TB
+	dir    string
+	addr   string
+	URL    string        // http://127.0.0.1:PORT
+	limits widget.Config // the gateway's limits, kept across restarts
 
 	mu    sync.Mutex
 	srv   *server.Server
@@ -80,11 +81,17 @@ type btParley struct {
 // btStartParley starts Parley on a new data dir and a free port.
 func btStartParley(tb testing.TB) *btParley {
 	tb.Helper()
+	return btStartParleyWith(tb, widget.Config{})
+}
+
+// btStartParleyWith is btStartParley with the gateway's limits.
+func btStartParleyWith(tb testing.TB, limits widget.Config) *btParley {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &btParley{tb: tb, dir: tb.TempDir(), addr: ln.Addr().String()}
+	p := &btParley{tb: tb, dir: tb.TempDir(), addr: ln.Addr().String(), limits: limits}
 	p.URL = "http://" + p.addr
 	p.serve(ln)
 	tb.Cleanup(p.Stop)
@@ -103,7 +110,7 @@ func (p *btParley) Server() *server.Server {
 
 func (p *btParley) serve(ln net.Listener) {
 	p.tb.Helper()
-	srv, err := server.New(server.Config{DataDir: p.dir, AdminToken: btAdminToken, Sites: []*widget.Site{server.DemoSite()}})
+	srv, err := server.New(server.Config{DataDir: p.dir, AdminToken: btAdminToken, Sites: []*widget.Site{server.DemoSite()}, Limits: p.limits})
 	if err != nil {
 		ln.Close()
 		p.tb.Fatal(err)

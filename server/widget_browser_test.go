@@ -26,6 +26,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget"
 )
 
 // The browser tests drive the real widget (js/widget.js, served by Parley)
@@ -836,5 +837,37 @@ func TestBrowser_WidgetGzipSize(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotModified {
 		t.Errorf("GET /widget.js with If-None-Match: %s, want 304", resp.Status)
+	}
+}
+
+// TestBrowser_StartRefused: a visitor whose new session a rate limit
+// refuses sees why in the widget, and the widget does not hammer Parley.
+func TestBrowser_StartRefused(t *testing.T) {
+	p := btStartParleyWith(t, widget.Config{NewVisitorsPerIP: 1})
+	site := btHostSite(t, p.URL)
+	first := btBrowser(t, browserOptions{})
+	first.navigate(site + "/")
+	first.open()
+	first.waitJS(`__ready.length === 1`, "the first visitor's welcome")
+
+	// A second browser from the same address is one new visitor too many.
+	b := btBrowser(t, browserOptions{})
+	b.navigate(site + "/")
+	b.open()
+	b.waitJS(`/too many new visitors from your network; please try again in \d+ s/.test(__q('#parley-error').textContent)`, "the refusal in the widget")
+	if n := len(b.welcomes()); n != 0 {
+		t.Fatalf("the refused browser got %d welcomes", n)
+	}
+	// The socket is closed with 1008: the widget waits at least 30 s.
+	time.Sleep(2 * time.Second)
+	if n := len(p.Handshakes()); n != 2 {
+		t.Errorf("parley saw %d handshakes, want 2 (no reconnect storm)", n)
+	}
+	r, err := p.Server().Store.Usage(context.Background(), storage.UsageQuery{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Total != 1 || r.Refused != 1 {
+		t.Errorf("usage: %d sessions, %d refused; want 1 and 1", r.Total, r.Refused)
 	}
 }
