@@ -66,7 +66,7 @@ func (b *Bulk) Add(v *Visitor, sessions []BulkSession) error {
 				return err
 			}
 		}
-		if err := setJSON(b.wb, key("s", sess.ID), sess); err != nil {
+		if err := putNewSession(b.wb, sess); err != nil {
 			return err
 		}
 		if err := b.wb.Set(key("vs", v.ID, sess.ID), nil); err != nil {

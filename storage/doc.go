@@ -13,6 +13,8 @@
 //	s/{session}                         Session record (JSON)
 //	vs/{visitor}/{session}              the visitor's sessions, oldest first
 //	m/{session}/{message}               Message record (JSON), oldest first
+//	hv/{session}/{name}                 a host variable's value (State.HostVariables,
+//	                                    kept out of the session record: hostvars.go)
 //	c/{session}/{clientID}              Ack for a client message ID (idempotent sends)
 //	f/{file}                            File record (JSON)
 //	fc/{file}/{n}                       file bytes, chunk n (uint32, big-endian)

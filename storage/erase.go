@@ -136,6 +136,11 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 	if err != nil {
 		return err
 	}
+	n, err = s.deletePrefix(ctx, hostVarsPrefix(sid))
+	res.Keys += n
+	if err != nil {
+		return err
+	}
 	if err := s.updateAnyway(ctx, func(txn *badger.Txn) error { return txn.Delete(key("vs", visitorID, sid)) }); err != nil {
 		return err
 	}
@@ -359,6 +364,9 @@ func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, 
 			case errors.Is(err, ErrNotFound):
 				continue // erased meanwhile
 			case err != nil:
+				return err
+			}
+			if err := loadHostVariables(txn, &sess); err != nil {
 				return err
 			}
 			msgs, err := messagesIn(txn, sid)

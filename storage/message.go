@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,21 +130,18 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 				return err
 			}
 		}
-		var old Session
-		var prevRaw []byte
-		if t.Prev != nil {
-			prevRaw = t.Prev.raw
-		}
-		if _, err := getCached(txn, key("s", t.SessionID), t.Prev, prevRaw, &old); err != nil {
+		stored, err := getSession(txn, t.SessionID, t.Prev)
+		if err != nil {
 			return err
 		}
+		old := *stored
 		var v Visitor
 		var prevV *Visitor
 		var prevVRaw []byte
 		if t.Visitor != nil && t.Visitor.ID == old.VisitorID {
 			prevV, prevVRaw = t.Visitor, t.Visitor.raw
 		}
-		if _, err := getCached(txn, key("v", old.VisitorID), prevV, prevVRaw, &v); err != nil {
+		if v.raw, err = getCached(txn, key("v", old.VisitorID), prevV, prevVRaw, &v); err != nil {
 			return err
 		}
 		// v may share its map with the caller's copy: inputs (applyInput)
@@ -158,26 +156,36 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 		if t.State != nil {
 			next.State = *t.State
 		}
-		var err error
 		if ack, err = applyTurn(txn, t, &next, &v); err != nil {
 			return err
 		}
-		b, err := json.Marshal(&next)
+		if err := putHostVariables(txn, &old, &next); err != nil {
+			return err
+		}
+		next.hostInRecord = false
+		// Records that did not change (a turn that only set host
+		// variables) are not written again.
+		b, err := marshalSession(&next)
 		if err != nil {
 			return err
 		}
 		if len(b) > MaxStateBytes {
 			return ErrTooLarge
 		}
-		if err := txn.Set(key("s", next.ID), b); err != nil {
-			return err
+		if !bytes.Equal(b, old.raw) || old.hostInRecord {
+			if err := txn.Set(key("s", next.ID), b); err != nil {
+				return err
+			}
 		}
 		next.raw = b
+		vRaw := v.raw
 		if v.raw, err = json.Marshal(&v); err != nil {
 			return err
 		}
-		if err := txn.Set(key("v", v.ID), v.raw); err != nil {
-			return err
+		if !bytes.Equal(v.raw, vRaw) {
+			if err := txn.Set(key("v", v.ID), v.raw); err != nil {
+				return err
+			}
 		}
 		if err := indexSeen(txn, seen, &v); err != nil { // retention.go
 			return err

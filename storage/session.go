@@ -43,6 +43,9 @@ type Session struct {
 
 	// raw is the JSON this record was read from or written as (see getCached).
 	raw []byte
+	// hostInRecord: raw carries host variables, as records written before
+	// they had keys of their own did (hostvars.go).
+	hostInRecord bool
 
 	Inputs []Input   `json:"inputs,omitempty"`
 	Files  []FileRef `json:"files,omitempty"`
@@ -141,7 +144,7 @@ func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) er
 			return err
 		}
 		*v = stored
-		if err := putJSON(txn, key("s", sess.ID), sess); err != nil {
+		if err := putNewSession(txn, sess); err != nil {
 			return err
 		}
 		if err := txn.Set(key("vs", v.ID, sess.ID), nil); err != nil {
@@ -160,22 +163,22 @@ func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) er
 
 // Session returns the session with the given ID, or ErrNotFound.
 func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
-	var sess Session
+	var sess *Session
 	err := s.db.View(func(txn *badger.Txn) (err error) {
-		sess.raw, err = getCached(txn, key("s", id), nil, nil, &sess)
+		sess, err = getSession(txn, id, nil)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: get session: %w", err)
 	}
-	return &sess, nil
+	return sess, nil
 }
 
 // LatestSession returns the visitor's most recently started session, or
 // ErrNotFound if it has none.
 func (s *Store) LatestSession(ctx context.Context, visitorID string) (*Session, error) {
-	var sess Session
-	err := s.db.View(func(txn *badger.Txn) error {
+	var sess *Session
+	err := s.db.View(func(txn *badger.Txn) (err error) {
 		prefix := key("vs", visitorID, "")
 		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: prefix})
 		defer it.Close()
@@ -185,12 +188,13 @@ func (s *Store) LatestSession(ctx context.Context, visitorID string) (*Session, 
 			return ErrNotFound
 		}
 		id := string(it.Item().Key()[len(prefix):])
-		return getJSON(txn, key("s", id), &sess)
+		sess, err = getSession(txn, id, nil)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: latest session: %w", err)
 	}
-	return &sess, nil
+	return sess, nil
 }
 
 // VisitorSessionIDs returns the IDs of the visitor's sessions, oldest first.
