@@ -162,8 +162,9 @@ func (r *VerifyReport) problem(format string, a ...any) {
 // Verify reads the whole store, in one snapshot, and checks that records
 // and indexes agree: every session has exactly the index entries indexing
 // it afresh would write, and no index entry names anything else; its
-// message count is the number of its messages; every ack names a message
-// of its session with its client ID, and no client ID was stored twice;
+// message count is the number of its messages; every host variable names
+// a session; every ack names a message of its session with its client ID,
+// and no client ID was stored twice;
 // every visitor has its retention entry and every retention entry its
 // visitor; every file has its record, its visitor's entry and all its
 // chunks. It is for tests, and for checking a restored or crashed store:
@@ -226,6 +227,17 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 			vid := string(k[strings.LastIndexByte(string(k), '/')+1:])
 			if !exists(key("v", vid)) {
 				r.problem("search entry %q names no visitor", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Host variables: each belongs to a session that exists.
+		err = eachKey(ctx, txn, []byte("hv/"), func(k []byte) error {
+			sid, _, _ := strings.Cut(string(k[len("hv/"):]), "/")
+			if !exists(key("s", sid)) {
+				r.problem("host variable %q names no session", k)
 			}
 			return nil
 		})

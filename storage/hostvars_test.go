@@ -113,6 +113,21 @@ func TestHostVariables_OwnKeys(t *testing.T) {
 		t.Fatalf("the export lacks the host variables:\n%s", export.String())
 	}
 
+	// An orphan host variable is a problem Verify names; the store so far has none.
+	r, err := s.Verify(ctx)
+	if err != nil || len(r.Problems) != 0 {
+		t.Fatalf("verify: %v, %v", r.Problems, err)
+	}
+	if err := s.DB().Update(func(txn *badger.Txn) error { return txn.Set([]byte("hv/gone/x"), []byte("1")) }); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = s.Verify(ctx); err != nil || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "hv/gone/x") {
+		t.Fatalf("verify with an orphan host variable: %v, %v", r.Problems, err)
+	}
+	if err := s.DB().Update(func(txn *badger.Txn) error { return txn.Delete([]byte("hv/gone/x")) }); err != nil {
+		t.Fatal(err)
+	}
+
 	// Erasing the visitor leaves no host variable behind.
 	if _, err := s.EraseVisitor(ctx, sess.VisitorID); err != nil {
 		t.Fatal(err)
