@@ -62,6 +62,15 @@ func TestLimit_Flags(t *testing.T) {
 	if l.MsgRate != 2.5 || l.MaxConnsPerIP != 7 || l.PingInterval != time.Minute || l.MaxConns != -1 || l.ClientIP == nil {
 		t.Fatalf("limits = %+v", l)
 	}
+	// The limits of new visitors, sessions and host variables (issue 11).
+	env = map[string]string{"PARLEY_NEW_VISITORS_PER_IP": "30", "PARLEY_HOST_VARIABLE_BYTES": "4096"}
+	cfg2, err := ParseServeFlags([]string{"--new-sessions-per-ip", "-1", "--new-sessions-per-visitor", "5", "--host-variables", "10"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg2.Limits; l.NewVisitorsPerIP != 30 || l.NewSessionsPerIP != -1 || l.NewSessionsPerVisitor != 5 || l.HostVariables != 10 || l.HostVariableBytes != 4096 {
+		t.Fatalf("start and host variable limits = %+v", l)
+	}
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.RemoteAddr, r.Header = "10.0.0.1:1", http.Header{"X-Forwarded-For": {"198.51.100.9"}}
 	if got := l.ClientIP(r); got != "198.51.100.9" {
