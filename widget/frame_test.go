@@ -20,6 +20,8 @@ func TestParseClientFrame(t *testing.T) {
 		{"Input", `{"type":"input","id":"c3","block":"B","value":"a@b.org"}`, ""},
 		{"Typing", `{"type":"typing"}`, ""},
 		{"Variables", `{"type":"variables","variables":{"plan":"pro"}}`, ""},
+		{"VariableNameControl", `{"type":"variables","variables":{"a\u001bb":"x"}}`, "bad_frame"},
+		{"VariableNameBidi", `{"type":"variables","variables":{"a\u202eb":"x"}}`, "bad_frame"},
 		{"NoType", `{"id":"c1"}`, "bad_frame"},
 		{"Unknown", `{"type":"nope"}`, "unknown_type"},
 		{"NotJSON", `hello`, "bad_frame"},
