@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parley-chat/parley/widget/conffile"
 	"github.com/parley-chat/parley/fileupload"
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/conffile"
 	"github.com/parley-chat/parley/widget/story"
 )
 
