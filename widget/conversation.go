@@ -52,7 +52,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	// A visitor first seen now has no session to resume.
 	var sess *storage.Session
 	var err error
-	if known {
+	if known && !f.New {
 		if sess, err = g.resumable(ctx, site, c.visitor, f.Session, now); err != nil {
 			return err
 		}
@@ -104,12 +104,16 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	for i := range opening {
 		ls.broadcast(encode(toFrame(&opening[i])), nil)
 	}
+	if !resumed {
+		announceEnd(ls, false, ls.cache)
+	}
 	return nil
 }
 
 // resumable returns the session a hello may resume: the one it names, or
-// the visitor's latest, if it is this visitor's, on this site, and idle for
-// less than the site's timeout. It returns nil when a new session is due.
+// the visitor's latest, if it is this visitor's, on this site, idle for
+// less than the site's timeout and not ended (an ended conversation is
+// never reopened). It returns nil when a new session is due.
 func (g *Gateway) resumable(ctx context.Context, site *Site, visitor, named string, now time.Time) (*storage.Session, error) {
 	var sess *storage.Session
 	var err error
@@ -124,7 +128,7 @@ func (g *Gateway) resumable(ctx context.Context, site *Site, visitor, named stri
 	if err != nil {
 		return nil, err
 	}
-	if sess.VisitorID != visitor || sess.Site != site.ID || now.Sub(sess.LastActivityAt) >= site.SessionTimeout {
+	if sess.VisitorID != visitor || sess.Site != site.ID || sess.State.Ended || now.Sub(sess.LastActivityAt) >= site.SessionTimeout {
 		return nil, nil
 	}
 	return sess, nil
@@ -148,6 +152,13 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		return err
 	}
 	st := cloneState(sess.State)
+	wasEnded := st.Ended
+	if f.Type == frameText {
+		// The label of an open question's option, typed: the click itself.
+		if block, option := bot.TypedOption(&st, f.Text); option != "" {
+			f = &ClientFrame{Type: frameChoice, ID: f.ID, Block: block, Option: option}
+		}
+	}
 	visitorMsg := storage.Message{From: storage.FromVisitor, At: now, ClientID: f.ID}
 	var reply story.Reply
 	kind := f.Type
@@ -176,7 +187,12 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		}
 		if block == "" {
 			visitorMsg.Kind, visitorMsg.Text = storage.KindText, f.Text
-			reply = bot.Text(&st, f.Text, now)
+			if reply, err = bot.Text(&st, f.Text, now); err != nil {
+				if c.ackResend(ctx, ls, f.ID) {
+					return nil
+				}
+				return err
+			}
 			break
 		}
 		r, err := bot.Answer(&st, block, value, site.Input, now)
@@ -212,7 +228,17 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	for i := range t.Messages[1:] {
 		ls.broadcast(encode(toFrame(&t.Messages[1+i])), nil)
 	}
+	announceEnd(ls, wasEnded, ls.cache)
 	return nil
+}
+
+// announceEnd tells every tab of the session that the story has ended,
+// when the turn just stored (now the cached record) ended it. Callers
+// hold ls.mu.
+func announceEnd(ls *liveSession, wasEnded bool, sess *storage.Session) {
+	if sess != nil && sess.State.Ended && !wasEnded {
+		ls.broadcast(encode(endedFrame{Type: "ended", Session: ls.id}), nil)
+	}
 }
 
 // ackResend answers a refused frame whose client ID is already stored

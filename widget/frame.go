@@ -31,6 +31,7 @@ type ClientFrame struct {
 	Session string `json:"session,omitempty"`
 	Page    string `json:"page,omitempty"`
 	Lang    string `json:"lang,omitempty"`
+	New     bool   `json:"new,omitempty"` // start a new session, resuming none
 
 	Text      string            `json:"text,omitempty"`      // text
 	Block     string            `json:"block,omitempty"`     // choice, input
@@ -132,6 +133,13 @@ type welcomeFrame struct {
 	Session string         `json:"session"`
 	Resumed bool           `json:"resumed"`
 	History []messageFrame `json:"history"`
+}
+
+// endedFrame says the story has ended: the session takes no more turns
+// and is never resumed; a hello with new starts the next one.
+type endedFrame struct {
+	Type    string `json:"type"` // ended
+	Session string `json:"session"`
 }
 
 // messageFrame is a stored message as the wire contract shows it.

@@ -107,13 +107,13 @@ func TestProtect_RateLimit(t *testing.T) {
 		t.Errorf("rate_limited refs %v, want %v", limited, want)
 	}
 	// Refused frames are not stored: the bot's opening, two texts and the
-	// two fallback answers.
+	// two fallback answers, each with the open question asked again.
 	msgs, err := e.store.Messages(context.Background(), w.Session, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2+2*2 {
-		t.Errorf("stored %d messages, want 6", len(msgs))
+	if len(msgs) != 2+2*3 {
+		t.Errorf("stored %d messages, want 8", len(msgs))
 	}
 	if n := e.gw.Stats.Closed("rate_limit"); n != 1 {
 		t.Errorf("closed for rate_limit = %d, want 1", n)
@@ -130,7 +130,7 @@ func TestProtect_RateLimit(t *testing.T) {
 			if f := c.expect("ack"); f.Ref != fmt.Sprintf("c%d", i) {
 				t.Fatalf("got %+v", f)
 			}
-			c.expect("message")
+			c.untilPrompt() // the fallback, then the question again
 		}
 	})
 }
@@ -290,7 +290,7 @@ func roundTrips(tb testing.TB, c *client, prefix string, d time.Duration) []time
 		start := time.Now()
 		c.send(map[string]any{"type": "text", "id": fmt.Sprintf("%s%d", prefix, i), "text": "hello?"})
 		c.expect("ack")
-		c.expect("message")
+		c.untilPrompt() // the fallback, then the open question again
 		rtts = append(rtts, time.Since(start))
 	}
 	return rtts

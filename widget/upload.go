@@ -28,8 +28,9 @@ func (g *Gateway) UploadRules(ctx context.Context, siteID, sessionID string) (ac
 	if err != nil {
 		return nil, 0, err
 	}
-	// A session idle past its timeout is over: a file cannot move it on.
-	if g.cfg.Now().Sub(sess.LastActivityAt) >= site.SessionTimeout {
+	// A session idle past its timeout, or whose story ended, is over: a
+	// file cannot move it on.
+	if sess.State.Ended || g.cfg.Now().Sub(sess.LastActivityAt) >= site.SessionTimeout {
 		return nil, 0, ErrNoUpload
 	}
 	if b := site.Story.PendingUpload(&sess.State); b != nil {
@@ -64,6 +65,7 @@ func (g *Gateway) FileUploaded(ctx context.Context, siteID, sessionID string, f 
 	}
 	now := g.cfg.Now()
 	st := cloneState(sess.State)
+	wasEnded := st.Ended
 	f.Block = st.Pending
 	reply := site.Story.Uploaded(&st, f, now)
 	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f}
@@ -74,5 +76,6 @@ func (g *Gateway) FileUploaded(ctx context.Context, siteID, sessionID string, f 
 	for i := range t.Messages {
 		ls.broadcast(encode(toFrame(&t.Messages[i])), nil)
 	}
+	announceEnd(ls, wasEnded, ls.cache)
 	return t.Messages[0], nil
 }

@@ -1,6 +1,7 @@
 package story
 
 import (
+	"cmp"
 	"regexp"
 	"slices"
 	"strings"
@@ -34,32 +35,79 @@ func (s *Story) Begin(st *storage.State, now time.Time) Reply {
 	return Reply{Messages: s.run(st, s.Start, now)}
 }
 
-// Choose applies a click on option of the choice block. It fails with
-// unknown_option when the block or option does not exist and not_pending
-// when the block is not the one waiting for an answer.
+// errEnded refuses a visitor action after the story's end: the
+// conversation is over, and only a new session goes on.
+var errEnded = &Error{"ended", "this conversation has ended; start a new one"}
+
+// Choose applies a click on option of the choice block, or on the skip
+// button (option SkipOption) of an upload block. It fails with ended after
+// the story's end, unknown_option when the block or option does not exist
+// and not_pending when the block is not the one waiting for an answer.
 func (s *Story) Choose(st *storage.State, block, option string, now time.Time) (label string, r Reply, err error) {
+	if st.Ended {
+		return "", Reply{}, errEnded
+	}
 	b := s.byID[block]
-	if b == nil || b.Kind != KindChoice {
+	opts := options(b)
+	if opts == nil {
 		return "", Reply{}, &Error{"unknown_option", "there is no such choice"}
 	}
-	i := slices.IndexFunc(b.Options, func(o Option) bool { return o.ID == option })
+	i := slices.IndexFunc(opts, func(o Option) bool { return o.ID == option })
 	if i < 0 {
 		return "", Reply{}, &Error{"unknown_option", "there is no such option"}
 	}
 	if st.Pending != block {
 		return "", Reply{}, &Error{"not_pending", "this question is no longer open"}
 	}
-	o := b.Options[i]
+	o := opts[i]
 	st.Pending = ""
 	st.LastMessageType = "postback"
 	st.LastMessageContent = o.Label
 	return o.Label, Reply{Messages: s.run(st, o.Next, now)}, nil
 }
 
+// options returns the buttons a block offers: a choice's options, an
+// upload's skip button; nil for any other block (or none).
+func options(b *Block) []Option {
+	switch {
+	case b == nil:
+		return nil
+	case b.Kind == KindChoice:
+		return b.Options
+	case b.Kind == KindUpload && b.Skip != nil:
+		return []Option{{ID: SkipOption, Label: b.Skip.Label, Next: cmp.Or(b.Skip.Next, b.Next)}}
+	}
+	return nil
+}
+
+// TypedOption returns the option of the open question whose label the
+// visitor typed instead of clicking it, ignoring case and white space, or
+// "" when text names none: typing "show me a demo" counts as the click.
+func (s *Story) TypedOption(st *storage.State, text string) (block, option string) {
+	b := s.byID[st.Pending]
+	typed := foldLabel(text)
+	for _, o := range options(b) {
+		if typed != "" && foldLabel(o.Label) == typed {
+			return b.ID, o.ID
+		}
+	}
+	return "", ""
+}
+
+// foldLabel is a label as typed labels are compared: lower case, without
+// white space.
+func foldLabel(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(s), ""))
+}
+
 // Answer applies a typed answer to the input block. An invalid value fails
 // with invalid_email, invalid_phone or invalid_text and a reply that
-// re-asks; the state stays waiting for the block.
+// re-asks; the state stays waiting for the block. After the story's end
+// it fails with ended.
 func (s *Story) Answer(st *storage.State, block, value string, opts InputOptions, now time.Time) (Reply, error) {
+	if st.Ended {
+		return Reply{}, errEnded
+	}
 	b := s.byID[block]
 	if b == nil || b.Kind != KindInput {
 		return Reply{}, &Error{"unknown_block", "there is no such question"}
@@ -106,21 +154,45 @@ func (s *Story) PendingUpload(st *storage.State) *Block {
 }
 
 // Text applies free text nobody asked for: the fallback block answers.
-func (s *Story) Text(st *storage.State, text string, now time.Time) Reply {
+// While a choice or upload is open, the fallback is followed by that
+// question again (unless the fallback asks one of its own), so the
+// visitor always sees a way on. After the story's end it fails with ended.
+func (s *Story) Text(st *storage.State, text string, now time.Time) (Reply, error) {
+	if st.Ended {
+		return Reply{}, errEnded
+	}
 	st.LastMessageType = "text"
 	st.LastMessageContent = text
-	return Reply{Messages: s.run(st, s.Fallback, now)}
+	open := st.Pending
+	st.Pending = ""
+	msgs := s.run(st, s.Fallback, now)
+	return Reply{Messages: s.reopen(st, open, msgs, now)}, nil
+}
+
+// reopen asks the question that was open before an action that did not
+// answer it again, after msgs, unless msgs asked another or ended.
+func (s *Story) reopen(st *storage.State, open string, msgs []storage.Message, now time.Time) []storage.Message {
+	b := s.byID[open]
+	if b == nil || st.Pending != "" || st.Ended {
+		return msgs
+	}
+	st.Previous, st.Current = st.Current, b.ID
+	st.Pending = b.ID
+	return append(msgs, s.prompt(st, b, now))
 }
 
 // Uploaded applies an uploaded file. If an upload block was waiting, the
 // file satisfies it (its variable gets the file ID) and the story goes on;
-// otherwise the file is just a message and the story stays where it is.
+// otherwise the file is just a message and a question still open is asked
+// again.
 func (s *Story) Uploaded(st *storage.State, f storage.FileRef, now time.Time) Reply {
 	st.LastMessageType = "upload"
 	st.LastMessageContent = f.Name
 	b := s.PendingUpload(st)
 	if b == nil {
-		return Reply{}
+		open := st.Pending
+		st.Pending = ""
+		return Reply{Messages: s.reopen(st, open, nil, now)}
 	}
 	if b.Variable != "" {
 		if st.Variables == nil {
@@ -142,7 +214,6 @@ func (s *Story) run(st *storage.State, id string, now time.Time) []storage.Messa
 			break
 		}
 		st.Previous, st.Current = st.Current, b.ID
-		st.Ended = false
 		if !slices.Contains(st.Reached, b.ID) {
 			st.Reached = append(st.Reached, b.ID)
 		}
@@ -188,14 +259,13 @@ func (s *Story) run(st *storage.State, id string, now time.Time) []storage.Messa
 func (s *Story) prompt(st *storage.State, b *Block, now time.Time) storage.Message {
 	m := s.say(st, b, now)
 	switch b.Kind {
-	case KindChoice:
-		for _, o := range b.Options {
-			m.Options = append(m.Options, storage.Option{ID: o.ID, Label: o.Label})
-		}
 	case KindInput:
 		m.Input = &storage.InputPrompt{Kind: b.Input, Placeholder: b.Placeholder}
 	case KindUpload:
 		m.Upload = &storage.UploadPrompt{Accept: b.Accept, MaxBytes: b.MaxBytes}
+	}
+	for _, o := range options(b) {
+		m.Options = append(m.Options, storage.Option{ID: o.ID, Label: o.Label})
 	}
 	return m
 }

@@ -66,6 +66,7 @@ type Block struct {
 
 	Accept   []string `json:"accept,omitempty"`   // upload: MIME types (image/*) and extensions (.pdf)
 	MaxBytes int64    `json:"maxBytes,omitempty"` // upload: 0 means the site's limit
+	Skip     *Skip    `json:"skip,omitempty"`     // upload: a button that goes on without a file
 
 	Op    string `json:"op,omitempty"`    // condition: set, equals or matches
 	Value string `json:"value,omitempty"` // condition: the value or pattern
@@ -84,6 +85,16 @@ type Option struct {
 	Label string `json:"label"`
 	Next  string `json:"next"`
 }
+
+// Skip lets the visitor go on from an upload block without a file: a
+// button labelled Label, sent as the choice of option SkipOption.
+type Skip struct {
+	Label string `json:"label"`
+	Next  string `json:"next,omitempty"` // where to go; empty means the block's next
+}
+
+// SkipOption is the option ID of an upload block's skip button.
+const SkipOption = "skip"
 
 // waits reports whether the block stops the run to wait for the visitor.
 func (b *Block) waits() bool {

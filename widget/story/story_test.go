@@ -26,6 +26,9 @@ func TestParse_Errors(t *testing.T) {
 		{"Loop", `{"bot":"b","version":"1","start":"a","fallback":"a","blocks":[{"id":"a","kind":"message","next":"b"},{"id":"b","kind":"tag","tag":"t","next":"a"}]}`, "loops back"},
 		{"ChoiceNoOptions", `{"bot":"b","version":"1","start":"a","fallback":"a","blocks":[{"id":"a","kind":"choice"}]}`, "choice without options"},
 		{"UploadNoAccept", `{"bot":"b","version":"1","start":"a","fallback":"a","blocks":[{"id":"a","kind":"upload"}]}`, "upload without an accept list"},
+		{"SkipNoLabel", `{"bot":"b","version":"1","start":"a","fallback":"a","blocks":[{"id":"a","kind":"upload","accept":["image/*"],"skip":{"next":"a"}}]}`, "upload skip without a label"},
+		{"SkipDangling", `{"bot":"b","version":"1","start":"a","fallback":"a","blocks":[{"id":"a","kind":"upload","accept":["image/*"],"skip":{"label":"No","next":"zz"}}]}`, `skip: next "zz": no such block`},
+		{"SkipOnChoice", `{"bot":"b","version":"1","start":"a","fallback":"a","blocks":[{"id":"a","kind":"choice","options":[{"id":"o","label":"O","next":"a"}],"skip":{"label":"No"}}]}`, "only upload blocks have one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,6 +126,7 @@ func FuzzParse(f *testing.F) {
 		var st storage.State
 		s.Begin(&st, time.Now())
 		s.Text(&st, "hi", time.Now())
+		s.TypedOption(&st, "hi")
 		// A session waiting on a block the story lacks restarts.
 		st.Pending = "\x00gone"
 		if s.Block(st.Pending) == nil && !s.Lost(&st) {

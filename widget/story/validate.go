@@ -194,6 +194,16 @@ func (c *checker) validateBlock(i int) {
 		if b.MaxBytes < 0 {
 			c.errorf(n, "maxBytes", where, "upload maxBytes is negative")
 		}
+		if b.Skip != nil {
+			sn := n
+			if x := n.Get("skip"); x != nil {
+				sn = x
+			}
+			if strings.TrimSpace(b.Skip.Label) == "" {
+				c.errorf(sn, "label", where, "upload skip without a label")
+			}
+			c.ref(sn, "next", where+": skip", b.Skip.Next, false)
+		}
 	case KindCondition:
 		if b.Variable == "" {
 			c.errorf(n, "variable", where, "condition without a variable")
@@ -223,6 +233,9 @@ func (c *checker) validateBlock(i int) {
 	if b.Kind == KindTag && b.Tag == "" {
 		c.errorf(n, "tag", where, "tag without a name")
 	}
+	if b.Skip != nil && b.Kind != KindUpload {
+		c.errorf(n, "skip", where, "skip on a %s block: only upload blocks have one", b.Kind)
+	}
 	if b.Kind == KindEnd && b.Next != "" {
 		c.errorf(n, "next", where, "end block with a next")
 		return
@@ -237,6 +250,9 @@ func successors(b *Block) []string {
 	next := []string{b.Next, b.Then, b.Else}
 	for _, o := range b.Options {
 		next = append(next, o.Next)
+	}
+	if b.Skip != nil {
+		next = append(next, b.Skip.Next)
 	}
 	return next
 }

@@ -1,0 +1,175 @@
+package widget_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget"
+)
+
+// walkToFileOffer walks the demo story from a new session to the offer
+// of a file and returns the welcome.
+func walkToFileOffer(t *testing.T, c *client) frame {
+	t.Helper()
+	w := walkToEmail(t, c)
+	c.send(map[string]any{"type": "input", "id": "e1", "block": "ask_email", "value": "ann@example.org"})
+	c.expect("ack")
+	c.untilPrompt()
+	c.send(map[string]any{"type": "input", "id": "e2", "block": "ask_phone", "value": "+49 30 1234567"})
+	c.expect("ack")
+	if p := c.untilPrompt(); p.Block != "offer_file" {
+		t.Fatalf("got %q, want offer_file", p.Block)
+	}
+	return w
+}
+
+func TestConversation_OpenQuestion(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	c := e.dial(newBrowser())
+	w := c.hello(map[string]any{})
+	c.untilPrompt()
+
+	// Free text while the menu is open: the fallback, then the menu again.
+	c.send(map[string]any{"type": "text", "id": "t1", "text": "I want a bike"})
+	c.expect("ack")
+	if f := c.expect("message"); f.From != "visitor" && !strings.Contains(f.Text, "please use the buttons") {
+		t.Fatalf("got %+v, want the fallback", f)
+	}
+	if p := c.untilPrompt(); p.Block != "menu" || len(p.Options) != 2 {
+		t.Fatalf("after the fallback got %+v, want the menu with its options again", p)
+	}
+
+	// The option's label, typed carelessly, is the click.
+	c.send(map[string]any{"type": "text", "id": "t2", "text": "  show me A  demo "})
+	if ack := c.expect("ack"); ack.Text != "Show me a demo" {
+		t.Errorf("ack text = %q, want the option's label", ack.Text)
+	}
+	if p := c.untilPrompt(); p.Block != "ask_name" {
+		t.Fatalf("after the typed label got %q, want ask_name", p.Block)
+	}
+	msgs, err := e.store.Messages(context.Background(), w.Session, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var typed *storage.Message
+	for i := range msgs {
+		if msgs[i].ClientID == "t2" {
+			typed = &msgs[i]
+		}
+	}
+	if typed == nil || typed.Kind != storage.KindChoice || typed.Block != "menu" || typed.Option != "demo" || typed.Text != "Show me a demo" {
+		t.Fatalf("the typed label is stored as %+v, want the choice menu/demo", typed)
+	}
+	sess, err := e.store.Session(context.Background(), w.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.Engaged {
+		t.Error("a typed label does not count as an engagement")
+	}
+}
+
+func TestConversation_UploadSkip(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	c := e.dial(newBrowser())
+	w := walkToFileOffer(t, c)
+	c.send(map[string]any{"type": "choice", "id": "u1", "block": "offer_file", "option": "yes"})
+	c.expect("ack")
+	p := c.untilPrompt()
+	if p.Upload == nil || len(p.Options) != 1 || p.Options[0].ID != "skip" || p.Options[0].Label != "Skip the file" {
+		t.Fatalf("upload prompt = %+v, want the upload with a skip button", p)
+	}
+	// Text while the file is asked for keeps the upload open.
+	c.send(map[string]any{"type": "text", "id": "u2", "text": "I have none"})
+	c.expect("ack")
+	if p := c.untilPrompt(); p.Block != "ask_file" || p.Upload == nil {
+		t.Fatalf("after the fallback got %+v, want the upload again", p)
+	}
+	c.send(map[string]any{"type": "choice", "id": "u3", "block": "ask_file", "option": "skip"})
+	c.expect("ack")
+	if bye := c.expect("message"); bye.Block != "bye" {
+		t.Fatalf("after the skip got %+v, want bye", bye)
+	}
+	if f := c.expect("ended"); f.Session != w.Session {
+		t.Errorf("ended frame %+v, want session %s", f, w.Session)
+	}
+	sess, err := e.store.Session(context.Background(), w.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.State.Ended || sess.HasFiles || sess.State.Variables["attachment"] != "" {
+		t.Errorf("after the skip: ended %v files %v vars %v", sess.State.Ended, sess.HasFiles, sess.State.Variables)
+	}
+}
+
+func TestConversation_Ended(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	b := newBrowser()
+	c := e.dial(b)
+	w := walkToFileOffer(t, c)
+	c.send(map[string]any{"type": "choice", "id": "n1", "block": "offer_file", "option": "no"})
+	c.expect("ack")
+	c.expect("message")
+	c.expect("ended")
+
+	// Nothing reopens the ended conversation: text gets ended, a resend of
+	// the last answer its original ack, and the state stays ended.
+	c.send(map[string]any{"type": "text", "id": "n2", "text": "one more thing"})
+	if f := c.expect("error"); f.Code != "ended" || f.Ref != "n2" {
+		t.Fatalf("text after the end: %+v, want error ended", f)
+	}
+	c.send(map[string]any{"type": "choice", "id": "n1", "block": "offer_file", "option": "no"})
+	if f := c.expect("ack"); f.Ref != "n1" {
+		t.Fatalf("resend after the end: %+v, want its ack", f)
+	}
+	c.send(map[string]any{"type": "choice", "id": "n3", "block": "menu", "option": "demo"})
+	if f := c.expect("error"); f.Code != "ended" {
+		t.Fatalf("choice after the end: %+v, want error ended", f)
+	}
+	ctx := context.Background()
+	before, _ := e.store.Messages(ctx, w.Session, 0)
+	sess, err := e.store.Session(ctx, w.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.State.Ended {
+		t.Fatal("the session is no longer ended")
+	}
+
+	// Coming back within the timeout starts a new conversation, whether
+	// the hello names the ended session or not.
+	for _, hello := range []map[string]any{{}, {"session": w.Session}} {
+		c2 := e.dial(b)
+		w2 := c2.hello(hello)
+		if *w2.Resumed || w2.Session == w.Session || w2.Visitor != w.Visitor || len(w2.History) != 0 {
+			t.Fatalf("hello %v after the end: %+v, want a new session of the same visitor", hello, w2)
+		}
+		if p := c2.untilPrompt(); p.Block != "menu" {
+			t.Fatalf("the new session opens with %q, want menu", p.Block)
+		}
+	}
+	after, _ := e.store.Messages(ctx, w.Session, 0)
+	if len(after) != len(before) {
+		t.Errorf("the ended session grew from %d to %d messages", len(before), len(after))
+	}
+}
+
+func TestSessions_HelloNew(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	b := newBrowser()
+	c := e.dial(b)
+	w1 := c.hello(map[string]any{})
+	c.untilPrompt()
+	c2 := e.dial(b)
+	w2 := c2.hello(map[string]any{"session": w1.Session, "new": true})
+	if *w2.Resumed || w2.Session == w1.Session || w2.Visitor != w1.Visitor {
+		t.Fatalf("hello new: %+v, want a new session of visitor %s", w2, w1.Visitor)
+	}
+	// Without new the live session is resumed as before.
+	c3 := e.dial(b)
+	if w3 := c3.hello(map[string]any{"session": w1.Session}); !*w3.Resumed || w3.Session != w1.Session {
+		t.Fatalf("hello without new: %+v, want session %s resumed", w3, w1.Session)
+	}
+}
