@@ -70,6 +70,7 @@ type lcClient struct {
 	steps   int            // frames sent in the current session
 	files   bool           // answer "yes" when the story offers to take a file
 	pending map[string]any // the frame in flight, resent after a reconnect
+	ended   bool           // the story ended: the next step starts a new session
 
 	mu      sync.Mutex
 	acked   map[string]string // session + "/" + client ID -> ack ID
@@ -177,6 +178,9 @@ func (c *lcClient) receive(d time.Duration) (f *lcFrame, ok bool, err error) {
 		if !open {
 			return nil, false, errors.New("connection lost")
 		}
+		if f.Type == "ended" {
+			c.ended = true
+		}
 		if f.Type == "message" && f.From == "bot" {
 			// The last bot message says what the story waits for.
 			c.prompt = nil
@@ -236,6 +240,14 @@ func (c *lcClient) next() map[string]any {
 // error, or uploads a file when the story asks for one. An error means the
 // connection is gone.
 func (c *lcClient) step(ctx context.Context) error {
+	if c.ended && c.pending == nil {
+		// An ended session takes no more turns: start a new one, as the
+		// widget's "Start a new conversation" does.
+		c.ended, c.session = false, ""
+		if err := c.connect(ctx); err != nil {
+			return err
+		}
+	}
 	if c.pending == nil {
 		if c.prompt != nil && c.prompt.Upload != nil {
 			return c.upload(ctx)
@@ -310,13 +322,13 @@ func (c *lcClient) upload(ctx context.Context) error {
 }
 
 // story runs the client through the demo story: hello, the menu, a name,
-// an email, a phone number, sometimes a file, then a few texts.
+// an email, a phone number, sometimes a file, until the story ends.
 func (c *lcClient) story(tb testing.TB, ctx context.Context) {
 	tb.Helper()
 	if err := c.connect(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	for i := 0; i < 9; i++ {
+	for i := 0; i < 9 && !c.ended; i++ {
 		if err := c.step(ctx); err != nil {
 			tb.Fatal(err)
 		}

@@ -31,7 +31,9 @@ type conn struct {
 	knownByCookie bool   // the cookie named an existing visitor: hello's token cannot change it
 	device        storage.Device
 
-	live *liveSession // the session, after hello
+	// live is the session, after hello; a hello with new moves the
+	// socket to a new one. Atomic: the keepalive timer reads it.
+	live atomic.Pointer[liveSession]
 
 	// Transport timers, in Gateway.mono nanoseconds.
 	opened     int64
@@ -79,12 +81,7 @@ func (c *conn) run() {
 		// return on every other path too.
 		c.flags.Or(flagClosing)
 		c.ws.CloseNow()
-		if c.live != nil {
-			c.live.mu.Lock()
-			c.live.leave(c)
-			c.live.mu.Unlock()
-			c.g.hub.release(c.live)
-		}
+		c.leaveSession()
 	}()
 	for {
 		typ, buf, err := c.read()
@@ -121,6 +118,18 @@ func (c *conn) run() {
 			return
 		}
 	}
+}
+
+// leaveSession detaches the socket from its session, if it has one.
+func (c *conn) leaveSession() {
+	ls := c.live.Swap(nil)
+	if ls == nil {
+		return
+	}
+	ls.mu.Lock()
+	ls.leave(c)
+	ls.mu.Unlock()
+	c.g.hub.release(ls)
 }
 
 // readBufs hold frames between the socket and the turn that parses them,
@@ -167,7 +176,7 @@ func (c *conn) runFrame() {
 	if err := c.handle(c.g.baseCtx, f); err != nil {
 		c.fail(f.ID, err)
 	}
-	if c.live != nil {
+	if c.live.Load() != nil {
 		c.flags.Or(flagHello)
 	}
 }
@@ -328,7 +337,7 @@ func (c *conn) closeFromReader(code websocket.StatusCode, reason string) {
 
 // fail sends an error frame for a refused frame; the connection stays up.
 func (c *conn) fail(ref string, err error) {
-	if errors.Is(err, storage.ErrNotFound) && c.live != nil {
+	if errors.Is(err, storage.ErrNotFound) && c.live.Load() != nil {
 		// The session was erased under the conversation (DropVisitor's
 		// race, or a retention sweep): start afresh rather than fail
 		// every frame from now on.

@@ -18,12 +18,18 @@ type storyError = story.Error
 // handle runs one client frame.
 func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
 	if f.Type == frameHello {
-		if c.live != nil {
-			return &FrameError{"bad_frame", "hello was already said"}
+		if c.live.Load() != nil {
+			if !f.New {
+				return &FrameError{"bad_frame", "hello was already said"}
+			}
+			// Start over on the same socket, as the same visitor: leave
+			// the session for a new one.
+			c.leaveSession()
+			c.knownByCookie = true
 		}
 		return c.hello(ctx, f)
 	}
-	if c.live == nil {
+	if c.live.Load() == nil {
 		return &FrameError{"hello_first", "the first frame must be hello"}
 	}
 	switch f.Type {
@@ -80,7 +86,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	ls := g.hub.acquire(sess.ID)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	c.live = ls
+	c.live.Store(ls)
 	var history []storage.Message
 	if resumed {
 		if history, err = g.store.Messages(ctx, sess.ID, 0); err != nil {
@@ -138,7 +144,7 @@ func (g *Gateway) resumable(ctx context.Context, site *Site, visitor, named stri
 // ID, runs the story on a copy of the state, stores the turn and only then
 // acks it and pushes the answers to every tab of the session.
 func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
-	g, ls, site := c.g, c.live, c.siteOf() // the current version, after a reload (reload.go)
+	g, ls, site := c.g, c.live.Load(), c.siteOf() // the current version, after a reload (reload.go)
 	bot := site.Story
 	ls.mu.Lock()
 	defer ls.mu.Unlock()

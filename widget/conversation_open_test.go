@@ -172,4 +172,31 @@ func TestSessions_HelloNew(t *testing.T) {
 	if w3 := c3.hello(map[string]any{"session": w1.Session}); !*w3.Resumed || w3.Session != w1.Session {
 		t.Fatalf("hello without new: %+v, want session %s resumed", w3, w1.Session)
 	}
+	c3.send(map[string]any{"type": "hello"})
+	if f := c3.expect("error"); f.Code != "bad_frame" {
+		t.Fatalf("a second hello without new: %+v, want bad_frame", f)
+	}
+
+	t.Run("SameSocket", func(t *testing.T) {
+		// A second hello with new moves the socket to a new session of the
+		// same visitor (the widget's "Start a new conversation").
+		w4 := c3.hello(map[string]any{"new": true, "token": "v1.k1.someone-else.x"})
+		if *w4.Resumed || w4.Session == w1.Session || w4.Session == w2.Session || w4.Visitor != w1.Visitor {
+			t.Fatalf("second hello with new: %+v, want a new session of visitor %s", w4, w1.Visitor)
+		}
+		c3.untilPrompt()
+		c3.send(map[string]any{"type": "choice", "id": "s1", "block": "menu", "option": "demo"})
+		c3.expect("ack")
+		c3.untilPrompt()
+		// The old session's other tab hears nothing of the new one.
+		c.send(map[string]any{"type": "text", "id": "s2", "text": "still here"})
+		c.expect("ack")
+		if f := c.expect("message"); f.Type != "message" || f.Text == "What's your first name?" {
+			t.Fatalf("the old session's tab got %+v", f)
+		}
+		msgs, err := e.store.Messages(context.Background(), w4.Session, 0)
+		if err != nil || len(msgs) != 4 {
+			t.Fatalf("new session holds %d messages (%v), want 4", len(msgs), err)
+		}
+	})
 }

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,6 +186,8 @@ type Gateway struct {
 	// transport timers (never cfg.Now, which tests move by hours).
 	epoch time.Time
 
+	refusals refusalLog // rate-limits the log of refused handshakes
+
 	mu       sync.Mutex
 	closing  bool
 	conns    map[*conn]string     // every open socket, with its visitor once hello settled it
@@ -227,7 +228,9 @@ func (g *Gateway) Active(sessionID string) bool { return g.hub.active(sessionID)
 // ServeHTTP accepts a WebSocket for GET /v1/ws?site=SITE: 404 for an
 // unknown site, 403 for an Origin the site does not allow, 503 while
 // shutting down or when the global or per-address connection cap is
-// reached. The visitor cookie is (re)set on the handshake response.
+// reached, each with a JSON reason (see refuse); a plain GET that passes
+// the site and origin checks gets 426. The visitor cookie is (re)set on
+// the handshake response.
 //
 // Its goroutine then reads the socket for as long as it is open; the
 // handshake runs in a function of its own so that its large frame is off
@@ -272,18 +275,20 @@ func (g *Gateway) serve(c *conn) {
 func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
 	site := g.Site(r.URL.Query().Get("site"))
 	if site == nil {
-		http.Error(w, "unknown site", http.StatusNotFound)
+		g.refuse(w, r, http.StatusNotFound, refusedUnknownSite)
 		return nil
 	}
 	if !site.AllowsOrigin(r.Header.Get("Origin")) {
-		http.Error(w, "origin not allowed for this site", http.StatusForbidden)
+		g.refuse(w, r, http.StatusForbidden, refusedOrigin)
+		return nil
+	}
+	if !isUpgrade(r) {
+		answerProbe(w)
 		return nil
 	}
 	ip := ipKey(g.cfg.ClientIP(r), r)
 	if refused := g.admit(ip); refused != "" {
-		g.Stats.countRefused(refused)
-		w.Header().Set("Retry-After", strconv.Itoa(5))
-		http.Error(w, refusedText[refused], http.StatusServiceUnavailable)
+		g.refuse(w, r, http.StatusServiceUnavailable, refused)
 		return nil
 	}
 
@@ -322,19 +327,6 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
 	c.lastRead.Store(c.opened)
 	c.tokens, c.refilled = float64(g.cfg.MsgBurst), c.opened
 	return c
-}
-
-// Reasons a handshake is refused with 503, for the error text and metrics.
-const (
-	refusedShutdown = "shutting_down"
-	refusedCapacity = "capacity"
-	refusedPerIP    = "per_ip"
-)
-
-var refusedText = map[string]string{
-	refusedShutdown: "shutting down",
-	refusedCapacity: "the server is at its connection limit; try again later",
-	refusedPerIP:    "too many connections from your address; try again later",
 }
 
 // admit reserves a connection slot for a client address, or names why it

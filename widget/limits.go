@@ -161,8 +161,11 @@ func (a sweepAction) do() {
 			go c.ping()
 		}
 	case sweepTrim:
-		// c.live was set before flagHello, and never changes after.
+		// c.live was set before flagHello; a new session may have
+		// replaced it since, and trimming either is harmless.
 		c.flags.And(^flagCached)
-		c.live.trim()
+		if ls := c.live.Load(); ls != nil {
+			ls.trim()
+		}
 	}
 }

@@ -19,7 +19,7 @@ type Stats struct {
 	FramesOut        atomic.Int64
 	SlowDropped      atomic.Int64
 
-	refused [len(refusedReasons)]atomic.Int64      // handshakes answered 503, by reason
+	refused [len(refusedReasons)]atomic.Int64      // handshakes refused, by reason
 	closed  [len(closedReasons)]atomic.Int64       // sockets closed by a protection, by reason
 	starts  [len(startRefusedReasons)]atomic.Int64 // hellos whose new session was refused, by reason
 
@@ -32,8 +32,8 @@ type Stats struct {
 	writeSumNS   atomic.Int64
 }
 
-// Why a handshake was refused with 503, in the order of Stats.refused.
-var refusedReasons = [...]string{refusedShutdown, refusedCapacity, refusedPerIP}
+// Why a handshake was refused, in the order of Stats.refused.
+var refusedReasons = [...]string{refusedUnknownSite, refusedOrigin, refusedShutdown, refusedCapacity, refusedPerIP}
 
 // Why a protection closed a socket, in the order of Stats.closed.
 const (
@@ -76,8 +76,9 @@ func (s *Stats) StartsRefused(reason string) int64 {
 	return 0
 }
 
-// Refused returns how many handshakes were refused with 503 for reason
-// (shutting_down, capacity or per_ip).
+// Refused returns how many WebSocket handshakes were refused for reason:
+// unknown_site (404), origin_not_allowed (403), shutting_down, capacity
+// or per_ip (503).
 func (s *Stats) Refused(reason string) int64 {
 	for i, r := range refusedReasons {
 		if r == reason {
@@ -136,7 +137,7 @@ func (s *Stats) WritePrometheus(w io.Writer) {
 	counter("parley_frames_out_total", "Frames sent to clients.", s.FramesOut.Load())
 	counter("parley_slow_clients_dropped_total", "Connections dropped because their send queue filled or a write timed out.", s.SlowDropped.Load())
 
-	fmt.Fprint(w, "# HELP parley_connections_refused_total Handshakes answered 503, by reason.\n# TYPE parley_connections_refused_total counter\n")
+	fmt.Fprint(w, "# HELP parley_connections_refused_total WebSocket handshakes refused (404, 403, 503), by reason.\n# TYPE parley_connections_refused_total counter\n")
 	for i, r := range refusedReasons {
 		fmt.Fprintf(w, "parley_connections_refused_total{reason=%q} %d\n", r, s.refused[i].Load())
 	}

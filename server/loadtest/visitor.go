@@ -30,6 +30,7 @@ type visitor struct {
 	awaiting []time.Time // acked, awaiting the bot's answer
 	prompt   prompt      // what the bot asked last
 	fresh    bool        // prompt is not answered yet
+	over     bool        // the story ended; a new conversation is on its way
 	timer    *time.Timer
 }
 
@@ -138,7 +139,15 @@ func (v *visitor) read() {
 				welcomed = true
 				r.welcome.Observe(now.Sub(v.hi))
 				close(v.wel)
+				break
 			}
+			// The new conversation after an end.
+			v.mu.Lock()
+			v.over = false
+			v.mu.Unlock()
+			v.next()
+		case "ended":
+			v.startOver()
 		case "ack":
 			v.acked(f.Ref, now)
 		case "error":
@@ -236,6 +245,21 @@ func (v *visitor) botSaid(f *inFrame, now time.Time) {
 	}
 }
 
+// startOver begins a new conversation on the same socket after the
+// story's end, as a visitor clicking "Start a new conversation" does;
+// nothing is sent until its welcome.
+func (v *visitor) startOver() {
+	v.mu.Lock()
+	v.over, v.prompt, v.fresh, v.awaiting = true, prompt{}, false, nil
+	v.mu.Unlock()
+	if v.r.stopping.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), v.r.o.Timeout)
+	v.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","new":true}`))
+	cancel()
+}
+
 // send sends the visitor's next frame: an answer to the bot's question,
 // or, now and then and whenever there is none, free text. Free text never
 // goes where an input is pending (it would answer it): a visitor whose
@@ -243,6 +267,10 @@ func (v *visitor) botSaid(f *inFrame, now time.Time) {
 // the server refuses as not_pending if it has moved on.
 func (v *visitor) send() {
 	v.mu.Lock()
+	if v.over {
+		v.mu.Unlock()
+		return
+	}
 	v.seq++
 	id := "c" + strconv.Itoa(v.seq)
 	var b []byte
