@@ -33,6 +33,7 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.Gateway.Stats.WritePrometheus(w)
+	fmt.Fprintf(w, "# HELP parley_widget_loads_total Requests for /widget.js (page views that loaded the script; a browser's cache hides repeats within 5 min).\n# TYPE parley_widget_loads_total counter\nparley_widget_loads_total %d\n", s.widgetLoads.Load())
 	// The same gauges as the load tool's echo baseline, by the same code.
 	loadtest.WriteProcessMetrics(w, r.URL.Query().Get("gc") == "1")
 }

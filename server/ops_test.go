@@ -103,6 +103,13 @@ func TestStatic_WidgetJS(t *testing.T) {
 	if plainResp, _ := get(t, ts.URL+"/widget.js", nil); plainResp.Header.Get("Content-Encoding") != "" {
 		t.Error("gzip sent to a client that did not ask for it")
 	}
+	// Each load counts as a widget load, none as a session.
+	_, metrics := get(t, ts.URL+"/metrics", nil)
+	for _, want := range []string{"parley_widget_loads_total 3\n", "parley_sessions_started_total 0\n"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", strings.TrimSpace(want))
+		}
+	}
 }
 
 func TestStatic_DemoPage(t *testing.T) {

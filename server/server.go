@@ -38,6 +38,10 @@ type Server struct {
 	mux  *http.ServeMux
 	http *http.Server
 	life lifecycle // retention sweeps and value-log GC (lifecycle.go)
+
+	// widgetLoads counts GET /widget.js: page views that loaded the
+	// script, none of which is a visitor or a session until the chat opens.
+	widgetLoads atomic.Int64
 }
 
 // New opens the store and keys in cfg.DataDir and builds the routes. The

@@ -41,6 +41,7 @@ func loadAsset(name string) asset {
 // cache lifetime so a new release reaches sites within minutes.
 func (s *Server) serveWidgetJS(w http.ResponseWriter, r *http.Request) {
 	widgetOnce.Do(func() { widgetAsset = loadAsset("widget.js") })
+	s.widgetLoads.Add(1)
 	a := widgetAsset
 	h := w.Header()
 	h.Set("Content-Type", "text/javascript; charset=utf-8")
