@@ -2,9 +2,13 @@
  *
  * Embed:  <script src="https://HOST/widget.js" data-site="SITE" async></script>
  * Options (data-*): title, accent, position (left|right), lang (en|de),
- * open ("true"), consent ("required").
+ * open ("true"), consent ("required"), greet (seconds).
  * API:    window.Parley.open() close() toggle() send(text) setVariables(obj)
  *         consent() on(event, fn) with events ready, open, close, message.
+ *
+ * A page view opens no socket: the widget connects when the chat is opened
+ * (by the visitor, data-open, Parley.open(), data-greet) or when this tab
+ * has a conversation going.
  *
  * Plain ES2020, no dependencies, no build step. All data reaches the DOM through
  * textContent, text nodes and attribute values, never through HTML parsing.
@@ -20,7 +24,8 @@
   const SITE = ds.site;
   if (!me || !SITE) return;
   const ORIGIN = new URL(me.src, location.href).origin;
-  const WS_URL = ORIGIN.replace(/^http/, 'ws') + '/v1/ws?site=' + encodeURIComponent(SITE);
+  const PROBE = ORIGIN + '/v1/ws?site=' + encodeURIComponent(SITE);
+  const WS_URL = PROBE.replace(/^http/, 'ws');
   const KEY = 'parley:' + SITE + ':';
   const CONSENT = ds.consent === 'required';
   const MAX_FRAME = 8000; // stay below the server's 8 KiB read limit, which closes the socket
@@ -33,7 +38,8 @@
       type: 'This file type is not accepted.', email: 'Please enter a valid email address.',
       phone: 'Please enter a valid phone number.', long: 'This message is too long.',
       fail: 'Upload failed. Please try again.', log: 'Messages', visitor: 'You', bot: 'Bot',
-      agent: 'Agent',
+      agent: 'Agent', over: 'This conversation has ended.', again: 'Start a new conversation',
+      gone: 'Chat unavailable',
       consent: 'By chatting you agree that this site stores an ID in your browser to keep the conversation.',
     },
     de: {
@@ -46,6 +52,7 @@
       phone: 'Bitte geben Sie eine g\u00fcltige Telefonnummer ein.',
       long: 'Diese Nachricht ist zu lang.', fail: 'Hochladen fehlgeschlagen. Bitte erneut versuchen.',
       log: 'Nachrichten', visitor: 'Sie', bot: 'Bot', agent: 'Mitarbeiter',
+      over: 'Dieses Gespr\u00e4ch ist beendet.', again: 'Neues Gespr\u00e4ch beginnen', gone: 'Chat nicht verf\u00fcgbar',
       consent: 'Wenn Sie chatten, stimmen Sie zu, dass diese Website eine ID in Ihrem Browser speichert, um das Gespr\u00e4ch fortzuf\u00fchren.',
     },
   };
@@ -54,14 +61,12 @@
   const T = STR[LANG];
   const TITLE = ds.title || T.title;
   // Server error codes we can say in the visitor's language.
-  const CODES = { invalid_email: 'email', invalid_phone: 'phone', text_too_long: 'long' };
+  const CODES = { invalid_email: 'email', invalid_phone: 'phone', text_too_long: 'long', ended: 'over' };
   // Input kind -> [type, inputmode, autocomplete].
   const KINDS = {
     text: ['text', 'text', 'off'], email: ['email', 'email', 'email'], phone: ['tel', 'tel', 'tel'],
     url: ['url', 'url', 'url'], number: ['text', 'decimal', 'off'],
   };
-  const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
-  const validPhone = v => /^\+?[\d\s\-()]+$/.test(v) && /^(\D*\d){6,20}\D*$/.test(v);
 
   // Storage of the host page; any access may throw (blocked, sandboxed, full).
   const store = (area, key, val) => {
@@ -90,6 +95,10 @@
   // State.
   let ws = null, online = false, dropped = false, consented = false, isOpen = false;
   let token = null, session = null, welcome = null, vars = null, pending = null, up = null;
+  // over: the story ended; gone: the server refused this page for good;
+  // fresh: the next hello asks for a new session; saved: the log's scroll
+  // to restore; stuck: the log is scrolled to its end.
+  let over = false, gone = false, fresh = false, saved = null, stuck = true;
   let attempt = 0, retryTimer = 0, typingTimer = 0, lastTyping = 0, unread = 0, uploading = false;
   let outbox = []; // [{f: frame, t: text shown}] sent or to send, not yet acknowledged
   const msgs = [], byId = new Map(), byCid = new Map(), choices = new Map(), blobs = [];
@@ -154,6 +163,8 @@ button{cursor:pointer}
 .opt{padding:6px 12px;border:1px solid var(--ab);border-radius:16px;background:#fff;color:var(--at);font-size:14px;text-align:left}
 .opt:disabled{cursor:default;opacity:.6}
 .opt.chosen{background:var(--a);color:var(--af);opacity:1}
+.again{margin:8px 12px 0;padding:8px 14px;border-radius:20px;background:var(--a);color:var(--af);font-weight:600}
+.in:disabled,.send:disabled{cursor:default;opacity:.6}
 .typing{display:flex;gap:4px;padding:0 16px 8px}
 .typing i{width:7px;height:7px;border-radius:50%;background:#5f6368;animation:pb 1s infinite}
 .typing i:nth-child(2){animation-delay:.15s}
@@ -214,17 +225,23 @@ button{cursor:pointer}
   const file = el('input', 'file', { type: 'file', tabindex: '-1', 'aria-hidden': 'true' });
   const input = el('input', 'in', { type: 'text', 'aria-describedby': 'parley-error', autocomplete: 'off' });
   const sendBtn = el('button', 'send', { type: 'submit' }, T.send);
+  const again = el('button', 'again', { type: 'button' }, T.again);
   form.append(attach, file, input, sendBtn);
-  panel.append(head, status, hint, log, typing, prog, err, form);
+  panel.append(head, status, hint, log, typing, prog, err, again, form);
   w.append(launcher, panel);
   root.append(w);
-  panel.hidden = status.hidden = typing.hidden = prog.hidden = attach.hidden = file.hidden = true;
+  panel.hidden = status.hidden = typing.hidden = prog.hidden = attach.hidden = file.hidden = again.hidden = true;
   hint.hidden = !CONSENT;
 
   const scrollDown = () => { log.scrollTop = log.scrollHeight; };
+  // toEnd shows the log's end, or once the position saved before a
+  // navigation, when the panel is open with the history in it.
+  const toEnd = () => {
+    if (saved != null && isOpen && msgs.length) { log.scrollTop = +saved; saved = null; } else scrollDown();
+  };
   const showErr = text => { err.textContent = text; input.setAttribute('aria-invalid', 'true'); };
   const clearErr = () => { err.textContent = ''; input.removeAttribute('aria-invalid'); };
-  const paintStatus = () => { status.textContent = T.offline; status.hidden = online || !dropped; };
+  const paintStatus = () => { status.textContent = gone ? T.gone : T.offline; status.hidden = !gone && (online || !dropped); };
   const paintLauncher = () => {
     lname.textContent = isOpen ? T.close : T.open;
     badge.hidden = isOpen || !unread;
@@ -269,7 +286,7 @@ button{cursor:pointer}
         const u = URL.createObjectURL(new Blob([b], { type }));
         blobs.push(u);
         const img = el('img', 'thumb', { alt: String(x.name || '') });
-        img.addEventListener('load', scrollDown);
+        img.addEventListener('load', () => stuck && scrollDown());
         img.src = u;
         box.prepend(img);
       }).catch(() => {});
@@ -292,7 +309,7 @@ button{cursor:pointer}
     }
     if (httpURL(f.image)) {
       const img = el('img', 'img', { alt: '', referrerpolicy: 'no-referrer' });
-      img.addEventListener('load', scrollDown);
+      img.addEventListener('load', () => stuck && scrollDown());
       img.src = f.image;
       row.append(img);
     }
@@ -354,32 +371,41 @@ button{cursor:pointer}
     return true;
   };
 
-  // refresh derives the buttons' state and the pending input or upload from the list.
+  // refresh derives from the list which question is open: the latest bot
+  // prompt with no visitor answer after it (free text in flight is none;
+  // the server asks the question again after it). Its buttons, input kind,
+  // paperclip and skip stay usable until it is answered; nothing is after
+  // the story's end.
   const refresh = () => {
-    let lastV = -1;
-    msgs.forEach((m, i) => { if (m.from === 'visitor') lastV = i; });
+    let q = null;
+    for (let i = msgs.length; i-- && !over;) {
+      const m = msgs[i], f = m.f;
+      if (m.from === 'visitor') { if (m.pending && m.free) continue; break; }
+      if (f.options || f.input || f.upload) { q = m; break; }
+    }
     msgs.forEach((m, i) => m.opts && [...m.opts.children].forEach(b => {
       // After a reload the choice is known from the visitor's next message.
       const next = m.chosen == null && msgs.slice(i + 1).find(x => x.from === 'visitor');
       if (next && next.text === b.textContent) m.chosen = b.dataset.option;
       const on = m.chosen === b.dataset.option;
-      b.disabled = m.chosen != null || i < lastV;
+      b.disabled = !q || m.f.block !== q.f.block || m.chosen != null;
       b.classList.toggle('chosen', on);
       b.setAttribute('aria-pressed', String(on));
     }));
-    const last = msgs[msgs.length - 1];
-    const f = last && last.from !== 'visitor' ? last.f : {};
+    const f = q ? q.f : {};
     pending = f.input && typeof f.input === 'object' ? { block: f.block, kind: String(f.input.kind || 'text'), ph: f.input.placeholder } : null;
     const kind = pending && Object.prototype.hasOwnProperty.call(KINDS, pending.kind) ? pending.kind : 'text';
     const [type, mode, ac] = KINDS[kind];
     if (input.type !== type) input.type = type;
     input.inputMode = mode;
     input.autocomplete = ac;
-    const ph = (pending && typeof pending.ph === 'string' && pending.ph) || T.ph;
+    input.disabled = sendBtn.disabled = over || gone;
+    const ph = over ? T.over : gone ? T.gone : (pending && typeof pending.ph === 'string' && pending.ph) || T.ph;
     input.placeholder = ph;
     input.setAttribute('aria-label', ph);
     up = f.upload && typeof f.upload === 'object' ? f.upload : null;
     attach.hidden = !up;
+    again.hidden = !over;
     file.accept = up && Array.isArray(up.accept) ? up.accept.join(',') : '';
   };
 
@@ -395,10 +421,10 @@ button{cursor:pointer}
     // Unacked messages stay pending, unless the history shows them stored
     // (the ack was lost); the resend still gets their ack.
     const refs = new Set(list.map(f => f && f.ref));
-    outbox.forEach(o => refs.has(o.f.id) || build({ cid: o.f.id, from: 'visitor', f: {}, text: o.t, pending: true }));
+    outbox.forEach(o => refs.has(o.f.id) || build({ cid: o.f.id, from: 'visitor', f: {}, text: o.t, pending: true, free: o.f.type === 'text' }));
     log.setAttribute('aria-busy', 'false');
     refresh();
-    scrollDown();
+    toEnd();
   };
 
   // ---- sending ----
@@ -413,25 +439,24 @@ button{cursor:pointer}
   const queue = (f, text) => {
     outbox.push({ f, t: text });
     saveOutbox();
-    build({ cid: f.id, from: 'visitor', f: {}, text, pending: true });
+    build({ cid: f.id, from: 'visitor', f: {}, text, pending: true, free: f.type === 'text' });
     refresh();
     scrollDown();
     raw(f);
+    if (consented) connect();
   };
 
-  // submit sends text as the answer to the pending input, else as free text.
-  // It returns the client id, or '' when nothing was sent.
+  // submit sends text as the answer to the pending input, else as free text
+  // (an option's label typed counts as its click on the server). Whether an
+  // answer is valid is the server's to say, in the story's words. It
+  // returns the client id, or '' when nothing was sent.
   const submit = value => {
     const v = String(value ?? '').trim();
-    if (!v) return '';
-    const kind = pending && pending.kind;
+    if (!v || over || gone) return '';
     const id = cid();
     const f = pending ? { type: 'input', id, block: pending.block, value: v } : { type: 'text', id, text: v };
-    const bad = kind === 'email' && !EMAIL.test(v) ? T.email
-      : kind === 'phone' && !validPhone(v) ? T.phone
-        : !fits(JSON.stringify(f)) ? T.long : '';
-    if (bad) {
-      showErr(bad);
+    if (!fits(JSON.stringify(f))) {
+      showErr(T.long);
       return '';
     }
     clearErr();
@@ -492,7 +517,7 @@ button{cursor:pointer}
   // ---- connection ----
   const onWelcome = f => {
     online = true;
-    dropped = false;
+    dropped = over = fresh = false;
     attempt = 0;
     token = f.token || token;
     session = f.session || session;
@@ -512,6 +537,30 @@ button{cursor:pointer}
     choices.delete(f.ref);
     const m = byCid.get(f.ref);
     if (m) settle(m, f.id, f.at, f.text);
+  };
+
+  // onEnded: the story is over. The session is never resumed, so this tab
+  // forgets it; the visitor may start a new one.
+  const onEnded = () => {
+    const had = isOpen && root.activeElement; // the message box is about to be disabled
+    over = true;
+    session = null;
+    sess('session', null);
+    clearErr();
+    refresh();
+    scrollDown();
+    if (had) again.focus({ preventScroll: true });
+  };
+
+  // restart starts a new conversation after the end: a hello asking for a
+  // new session, on the open socket or a new one.
+  const restart = () => {
+    fresh = true;
+    over = false;
+    reset([]);
+    if (online) raw(hello());
+    else connect();
+    focusIn();
   };
 
   // onError shows a rejected answer's error and gives the visitor the value back.
@@ -537,6 +586,7 @@ button{cursor:pointer}
     switch (f.type) {
       case 'welcome': return onWelcome(f);
       case 'ack': return onAck(f);
+      case 'ended': return onEnded();
       case 'error': return onError(f);
       case 'typing':
         typing.hidden = false;
@@ -562,15 +612,29 @@ button{cursor:pointer}
     retryTimer = setTimeout(connect, d);
   };
 
+  const hello = () => ({
+    type: 'hello', token: token || undefined, session: session || undefined, page: location.href.slice(0, 2000),
+    lang: LANG, new: fresh || undefined,
+  });
+
+  // probe asks Parley why a socket failed before it opened: a browser
+  // hides the handshake's status. A refusal (403 origin, 404 site) is for
+  // good: stop and say so; anything else is passing: retry.
+  const probe = code => fetch(PROBE, { cache: 'no-store' }).then(r => r.json().then(j => {
+    if (r.status !== 403 && r.status !== 404) return retry(code);
+    gone = true;
+    console.warn(`Parley: chat unavailable: ${j.message} (${r.status} ${j.code}, site "${SITE}", origin ${location.origin})`);
+    paintStatus();
+    refresh();
+  })).catch(() => retry(code));
+
   const connect = () => {
     clearTimeout(retryTimer);
-    if (ws) return;
-    let s;
+    if (ws || gone) return;
+    let s, opened = false;
     try { s = new WebSocket(WS_URL); } catch (e) { return retry(0); }
     ws = s;
-    s.addEventListener('open', () => s.send(JSON.stringify({
-      type: 'hello', token: token || undefined, session: session || undefined, page: location.href.slice(0, 2000), lang: LANG,
-    })));
+    s.addEventListener('open', () => { opened = true; s.send(JSON.stringify(hello())); });
     s.addEventListener('message', e => {
       let f;
       try { f = JSON.parse(e.data); } catch (x) { return; }
@@ -580,30 +644,34 @@ button{cursor:pointer}
       if (ws !== s) return;
       ws = null;
       online = false;
-      dropped = true;
+      dropped = !over;
       paintStatus();
       hideTyping();
-      retry(e.code);
+      if (over) return; // nothing to resume; a new conversation connects anew
+      if (opened) retry(e.code);
+      else probe(e.code);
     });
   };
 
-  // consent lets the widget use storage and open its socket.
+  // consent lets the widget use storage, and so connect when the chat opens.
   function consent() {
     if (consented) return;
     consented = true;
     token = local('token');
     session = sess('session');
-    let saved = [];
-    try { saved = JSON.parse(sess('outbox')) || []; } catch (e) { /* ignore a bad outbox */ }
-    if (Array.isArray(saved)) outbox = saved.filter(o => o && o.f && o.f.id && !byCid.has(o.f.id)).concat(outbox);
+    saved = sess('scroll');
+    let kept = [];
+    try { kept = JSON.parse(sess('outbox')) || []; } catch (e) { /* ignore a bad outbox */ }
+    if (Array.isArray(kept)) outbox = kept.filter(o => o && o.f && o.f.id && !byCid.has(o.f.id)).concat(outbox);
     saveOutbox();
-    connect();
   }
+  // start: the chat is opened, so it may connect (a session starts or resumes).
+  const start = () => { consent(); connect(); };
 
   // ---- panel ----
   // focusIn moves focus into the panel: the message box, or the log on touch
   // screens, where focusing the box would pop up the keyboard.
-  const focusIn = () => (matchMedia('(pointer:coarse)').matches ? log : input).focus({ preventScroll: true });
+  const focusIn = () => (matchMedia('(pointer:coarse)').matches || input.disabled ? (over ? again : log) : input).focus({ preventScroll: true });
   const open = (focus = true) => {
     if (isOpen) return;
     isOpen = true;
@@ -612,7 +680,8 @@ button{cursor:pointer}
     launcher.setAttribute('aria-expanded', 'true');
     unread = 0;
     paintLauncher();
-    scrollDown();
+    if (consented) sess('open', '1');
+    toEnd();
     if (focus) focusIn();
     emit('open');
   };
@@ -622,15 +691,22 @@ button{cursor:pointer}
     panel.hidden = true;
     w.classList.remove('open', 'drag');
     launcher.setAttribute('aria-expanded', 'false');
+    if (consented) sess('open', null);
     paintLauncher();
     launcher.focus({ preventScroll: true });
     emit('close');
   };
   // A visitor's or the host's open() counts as consent; data-open alone does not.
-  const userOpen = () => { consent(); open(); };
+  const userOpen = () => { start(); open(); };
 
   launcher.addEventListener('click', () => isOpen ? close() : userOpen());
   closeBtn.addEventListener('click', close);
+  again.addEventListener('click', restart);
+  // The scroll position survives a navigation (sessionStorage, this tab).
+  log.addEventListener('scroll', () => {
+    stuck = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+    if (consented && isOpen && saved == null) sess('scroll', stuck ? null : String(log.scrollTop | 0));
+  });
   w.addEventListener('keydown', e => {
     if (e.key === 'Escape' && isOpen) { e.stopPropagation(); close(); }
   });
@@ -689,10 +765,16 @@ button{cursor:pointer}
     if (ds.accent) fitAccent();
     paintLauncher();
     refresh();
-    if (ds.open === 'true') open(false);
+    // data-open, or the panel left open on the site's last page.
+    if (ds.open === 'true' || (consented && sess('open'))) open(false);
   };
+  // Without data-consent="required", or after an earlier consent (a stored
+  // token), storage may be used.
+  if (!CONSENT || local('token')) consent();
   if (document.body) mount();
   else document.addEventListener('DOMContentLoaded', mount);
-  // Without data-consent="required", or after an earlier consent (a stored token), connect now.
-  if (!CONSENT || local('token')) consent();
+  // A page view is no visitor and no session: connect only when the chat
+  // is open, this tab has a conversation going, or the site greets.
+  if (consented && (sess('open') || ds.open === 'true' || session || outbox.length)) connect();
+  if (ds.greet != null && ds.greet !== '') setTimeout(() => consented && connect(), (+ds.greet || 0) * 1000);
 })();

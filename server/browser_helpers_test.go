@@ -254,9 +254,36 @@ func (p *btParley) Handshakes() []btRequest {
 //	/consent   host.html with data-consent="required"
 //	/hostile   hostile.html, hostile CSS around the same widget
 //	/options   host.html with every data-* option set
+//	/page2     host.html again: a second page of the same site
+//	/greet     host.html with data-greet="0", a proactive greeting
+//	/nosite    host.html naming a site Parley does not know, in German
 //
 // It returns the site's origin, http://localhost:PORT.
 func btHostSite(tb testing.TB, parleyURL string) string {
+	tb.Helper()
+	ts := httptest.NewServer(btHostMux(tb, parleyURL))
+	tb.Cleanup(ts.Close)
+	return "http://localhost:" + ts.URL[strings.LastIndexByte(ts.URL, ':')+1:]
+}
+
+// btForeignHost serves the same pages from http://127.0.0.2:PORT, an
+// origin the demo site does not allow, and returns that origin.
+func btForeignHost(tb testing.TB, parleyURL string) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		tb.Skipf("no 127.0.0.2 on this machine: %v", err)
+	}
+	ts := httptest.NewUnstartedServer(btHostMux(tb, parleyURL))
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	tb.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// btHostMux is the host site's pages (see btHostSite).
+func btHostMux(tb testing.TB, parleyURL string) *http.ServeMux {
 	tb.Helper()
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -279,10 +306,11 @@ func btHostSite(tb testing.TB, parleyURL string) string {
 	mux.Handle("GET /consent", page(host, ` data-consent="required"`))
 	mux.Handle("GET /hostile", page(hostile, ""))
 	mux.Handle("GET /options", page(host, ` data-title="Garden help" data-accent="#ffd400" data-position="left" data-lang="de" data-open="true"`))
+	mux.Handle("GET /page2", page(host, ""))
+	mux.Handle("GET /greet", page(host, ` data-greet="0"`))
+	mux.Handle("GET /nosite", page(strings.Replace(host, `data-site="demo"`, `data-site="nope"`, 1), ` data-lang="de"`))
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	ts := httptest.NewServer(mux)
-	tb.Cleanup(ts.Close)
-	return "http://localhost:" + ts.URL[strings.LastIndexByte(ts.URL, ':')+1:]
+	return mux
 }
 
 // btPrelude runs in every document before the page's scripts: shadow-DOM
@@ -300,6 +328,10 @@ const btPrelude = `(() => {
   // __has: a stored (acked) message from whom whose text contains text.
   window.__has = (from, text) => __msgs().some(m => m.from === from && m.id && !m.pending && m.text.includes(text));
   window.__ready = [];
+  // __warn: what the page logged with console.warn.
+  window.__warn = [];
+  const warn = console.warn;
+  console.warn = (...a) => { __warn.push(a.join(' ')); warn.apply(console, a); };
   let P;
   Object.defineProperty(window, 'Parley', { configurable: true, get: () => P, set: v => {
     P = v;
