@@ -691,7 +691,7 @@ button{cursor:pointer}
     panel.hidden = true;
     w.classList.remove('open', 'drag');
     launcher.setAttribute('aria-expanded', 'false');
-    if (consented) sess('open', null);
+    if (consented) sess('open', '0');
     paintLauncher();
     launcher.focus({ preventScroll: true });
     emit('close');
@@ -765,8 +765,12 @@ button{cursor:pointer}
     if (ds.accent) fitAccent();
     paintLauncher();
     refresh();
-    // data-open, or the panel left open on the site's last page.
-    if (ds.open === 'true' || (consented && sess('open'))) open(false);
+    if (opened()) open(false);
+  };
+  // opened: the panel as the visitor left it on the site's last page, else data-open.
+  const opened = () => {
+    const o = consented && sess('open');
+    return o ? o === '1' : ds.open === 'true';
   };
   // Without data-consent="required", or after an earlier consent (a stored
   // token), storage may be used.
@@ -775,6 +779,6 @@ button{cursor:pointer}
   else document.addEventListener('DOMContentLoaded', mount);
   // A page view is no visitor and no session: connect only when the chat
   // is open, this tab has a conversation going, or the site greets.
-  if (consented && (sess('open') || ds.open === 'true' || session || outbox.length)) connect();
+  if (consented && (opened() || session || outbox.length)) connect();
   if (ds.greet != null && ds.greet !== '') setTimeout(() => consented && connect(), (+ds.greet || 0) * 1000);
 })();

@@ -249,11 +249,17 @@ func TestBrowser_PanelAcrossPages(t *testing.T) {
 
 	// Closed on one page, closed on the next; the conversation reconnects.
 	b.click("button.close")
-	b.waitJS(`__q('#parley-panel').hidden && !sessionStorage.getItem('parley:demo:open')`, "the panel closed")
+	b.waitJS(`__q('#parley-panel').hidden && sessionStorage.getItem('parley:demo:open') === '0'`, "the panel closed")
 	b.navigate(site + "/")
 	b.waitJS(`__ready.length === 1 && __ready[0].resumed`, "the conversation reconnected")
 	if !btEval[bool](b, `__q('#parley-panel').hidden`) {
 		t.Error("the panel opened on the next page although it was closed")
+	}
+	// Closed by the visitor wins over the page's data-open.
+	b.navigate(site + "/options")
+	b.waitJS(`__ready.length === 1`, "the conversation reconnected")
+	if !btEval[bool](b, `__q('#parley-panel').hidden`) {
+		t.Error("data-open reopened the panel the visitor had closed")
 	}
 }
 
