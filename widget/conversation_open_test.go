@@ -2,6 +2,7 @@ package widget_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -136,6 +137,13 @@ func TestConversation_Ended(t *testing.T) {
 	}
 	if !sess.State.Ended {
 		t.Fatal("the session is no longer ended")
+	}
+	// Not even a site's free uploads reach an ended session.
+	free := demoSite()
+	free.FreeUploads, free.FreeUploadAccept = true, []string{"image/*"}
+	e.gw.SetSites([]*widget.Site{free})
+	if _, _, err := e.gw.UploadRules(ctx, "demo", w.Session); !errors.Is(err, widget.ErrNoUpload) {
+		t.Errorf("upload rules after the end: %v, want ErrNoUpload", err)
 	}
 
 	// Coming back within the timeout starts a new conversation, whether
