@@ -1,7 +1,7 @@
 package server
 
 import (
-	"encoding/csv"
+	"bufio"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -15,8 +15,10 @@ import (
 
 // writeCSV streams, as the download name-DATE.csv, a header and then the
 // cells of every row that fetch pages through, starting from the empty
-// cursor. An error on the first page answers the request as the JSON API
-// would; a later one can only cut the file short, and is logged.
+// cursor. Every cell goes through csvCell, so no value a visitor wrote
+// reaches a spreadsheet as a formula. An error on the first page answers
+// the request as the JSON API would; a later one can only cut the file
+// short, and is logged.
 func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, name string, header []string,
 	fetch func(cursor string) (*storage.Page[T], error), cells func(T) []string) {
 	page, err := fetch("")
@@ -27,12 +29,12 @@ func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, name str
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="parley-%s-%s.csv"`, name, s.cfg.Now().UTC().Format("20060102")))
-	cw := csv.NewWriter(w)
-	defer cw.Flush()
-	cw.Write(header)
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	writeCSVRow(bw, header)
 	for {
 		for _, row := range page.Items {
-			cw.Write(cells(row))
+			writeCSVRow(bw, cells(row))
 		}
 		if page.Next == "" {
 			return
@@ -44,13 +46,49 @@ func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, name str
 	}
 }
 
-// cell makes a value safe for a spreadsheet: text that a spreadsheet would
-// run as a formula gets a leading apostrophe.
-func cell(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
+// writeCSVRow writes one RFC 4180 record with every cell quoted.
+func writeCSVRow(w *bufio.Writer, cells []string) {
+	for i, c := range cells {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		w.WriteString(csvCell(c))
 	}
-	return v
+	w.WriteByte('\n')
+}
+
+// formulaStarts are the characters a spreadsheet may take as the start of
+// a formula (OWASP, CSV injection).
+const formulaStarts = "=+-@\t\r"
+
+// cellBreaks are where a spreadsheet may start a new cell or row when it
+// splits a line its own way: the list separators of other locales and
+// import dialogs (, ; tab |) and line ends.
+const cellBreaks = ",;\t|\r\n"
+
+// csvCell makes v safe for a spreadsheet, as OWASP's CSV-injection
+// guidance says: quoted, quotes doubled, and an apostrophe before a
+// formula character that starts the value or follows a cell break (after
+// spaces), so a spreadsheet that splits the line on ; | or tab still
+// shows text. Values without such a character are only quoted.
+func csvCell(v string) string {
+	var b strings.Builder
+	b.Grow(len(v) + 4)
+	b.WriteByte('"')
+	start := true // a spreadsheet may begin a cell here
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if start && strings.IndexByte(formulaStarts, c) >= 0 {
+			b.WriteByte('\'')
+		}
+		if c == '"' {
+			b.WriteByte('"')
+		}
+		b.WriteByte(c)
+		start = strings.IndexByte(cellBreaks, c) >= 0 || (start && c == ' ')
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 func cellTime(t *string) string {
@@ -75,7 +113,7 @@ func (s *Server) exportUsers(w http.ResponseWriter, r *http.Request) {
 		},
 		func(row storage.UserRow) []string {
 			u := toUser(row)
-			return []string{u.ID, cell(u.Label), cell(u.Device.OS), cell(u.Device.Browser), strconv.FormatBool(u.Device.Mobile),
+			return []string{u.ID, u.Label, u.Device.OS, u.Device.Browser, strconv.FormatBool(u.Device.Mobile),
 				cellTime(u.LastFileAt), cellTime(u.LastInputAt), u.LastInteractionAt, u.CreatedAt}
 		})
 }
@@ -93,9 +131,9 @@ func (s *Server) exportSessions(w http.ResponseWriter, r *http.Request) {
 		s.sessionPages(r, q),
 		func(row storage.SessionRow) []string {
 			j := s.toSession(row.Session, row.Visitor)
-			return []string{j.ID, j.Visitor.ID, cell(j.Visitor.Label), j.Status, cell(j.Bot), cell(j.Version), cell(j.Channel),
+			return []string{j.ID, j.Visitor.ID, j.Visitor.Label, j.Status, j.Bot, j.Version, j.Channel,
 				j.StartedAt, j.LastActivityAt, strconv.FormatInt(j.DurationSeconds, 10), strconv.Itoa(j.MessageCount),
-				strconv.FormatBool(j.HasResponses), cell(strings.Join(j.Goals, " ")), cell(strings.Join(j.Tags, " ")), cell(j.LastBlock)}
+				strconv.FormatBool(j.HasResponses), strings.Join(j.Goals, " "), strings.Join(j.Tags, " "), j.LastBlock}
 		})
 }
 
@@ -113,7 +151,7 @@ func (s *Server) exportUsageSessions(w http.ResponseWriter, r *http.Request) {
 		func(row storage.SessionRow) []string {
 			sess := row.Session
 			// A session is one conversation with one story here.
-			return []string{sess.ID, sess.VisitorID, cell(sess.Bot), cell(sess.Version), cell(sess.Channel), stamp(sess.StartedAt), "1", strconv.Itoa(sess.MessageCount)}
+			return []string{sess.ID, sess.VisitorID, sess.Bot, sess.Version, sess.Channel, stamp(sess.StartedAt), "1", strconv.Itoa(sess.MessageCount)}
 		})
 }
 

@@ -81,13 +81,21 @@ type upVisitor struct {
 // visitor opens a socket on site, says hello and reads the welcome.
 func (e *upEnv) visitor(site string) *upVisitor {
 	e.tb.Helper()
+	return e.visitorWith(site, nil)
+}
+
+// visitorWith is visitor with more handshake headers (a User-Agent).
+func (e *upEnv) visitorWith(site string, header http.Header) *upVisitor {
+	e.tb.Helper()
+	h := http.Header{"Origin": {upOrigin}}
+	maps.Copy(h, header)
 	jar, _ := cookiejar.New(nil)
 	v := &upVisitor{e: e, site: site, jar: jar}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/v1/ws?site="+site, &websocket.DialOptions{
 		HTTPClient: &http.Client{Jar: jar},
-		HTTPHeader: http.Header{"Origin": {upOrigin}},
+		HTTPHeader: h,
 	})
 	if err != nil {
 		e.tb.Fatalf("dial: %v", err)
