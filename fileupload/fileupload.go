@@ -87,8 +87,17 @@ type Limits struct {
 	// MaxConcurrent caps the uploads streaming at once; more wait for a
 	// slot (default 16). Each holds two 256 KiB chunk buffers.
 	MaxConcurrent int
+	// MaxConcurrentPerVisitor and MaxConcurrentPerAddr cap the slots one
+	// visitor and one client address (Config.ClientAddr) may hold at once
+	// (default 2 and 4; -1: no cap); past them an upload gets 429 at once,
+	// so one of them cannot take every slot.
+	MaxConcurrentPerVisitor int
+	MaxConcurrentPerAddr    int
 	// IdleTimeout ends an upload whose body stops arriving (default 30 s).
 	IdleTimeout time.Duration
+	// MaxDuration ends an upload still reading its body this long after
+	// it got its slot, however steadily bytes trickle in (default 5 min).
+	MaxDuration time.Duration
 }
 
 func (l *Limits) setDefaults() {
@@ -113,8 +122,17 @@ func (l *Limits) setDefaults() {
 	if l.MaxConcurrent <= 0 {
 		l.MaxConcurrent = 16
 	}
+	if l.MaxConcurrentPerVisitor == 0 {
+		l.MaxConcurrentPerVisitor = 2
+	}
+	if l.MaxConcurrentPerAddr == 0 {
+		l.MaxConcurrentPerAddr = 4
+	}
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = 30 * time.Second
+	}
+	if l.MaxDuration <= 0 {
+		l.MaxDuration = 5 * time.Minute
 	}
 }
 
@@ -125,8 +143,12 @@ type Config struct {
 	Files    Store
 	Keys     *identity.Keyring
 	Limits   Limits
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// ClientAddr names the client of a request for the per-address share
+	// of the upload slots (behind a proxy, the address it names; an IPv6
+	// client by its /64). Default: the TCP peer's address.
+	ClientAddr func(*http.Request) string
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Handler serves uploads and downloads. Its methods are http.HandlerFuncs;
@@ -135,7 +157,7 @@ type Handler struct {
 	cfg   Config
 	lim   Limits
 	log   *slog.Logger
-	slots chan struct{}
+	slots *slots
 }
 
 // New returns a handler. Sessions, Records, Files and Keys must be set.
@@ -146,9 +168,12 @@ func New(cfg Config) *Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = peerAddr
+	}
 	lim := cfg.Limits
 	lim.setDefaults()
-	return &Handler{cfg: cfg, lim: lim, log: cfg.Logger, slots: make(chan struct{}, lim.MaxConcurrent)}
+	return &Handler{cfg: cfg, lim: lim, log: cfg.Logger, slots: newSlots(lim)}
 }
 
 // Error is an answer other than success: an HTTP status and a code the

@@ -33,18 +33,20 @@ var (
 	errBusy          = &Error{http.StatusServiceUnavailable, "busy", "too many uploads at once; try again in a moment"}
 )
 
+// errTooSlow is the 408 for an upload past its overall deadline d.
+func errTooSlow(d time.Duration) *Error {
+	return &Error{http.StatusRequestTimeout, "upload_too_slow",
+		fmt.Sprintf("the upload took longer than %s and was stopped; nothing was kept", d)}
+}
+
 // errTooLarge is the 413 for a cap of max bytes.
 func errTooLarge(max int64) *Error {
 	return &Error{http.StatusRequestEntityTooLarge, "file_too_large", fmt.Sprintf("the file is larger than %d bytes", max)}
 }
 
-const (
-	// readAhead is what the multipart reader may buffer beyond the part
-	// it parses; budgets allow for it.
-	readAhead = 4 << 10
-	// slotWait is how long an upload waits for a free slot.
-	slotWait = 10 * time.Second
-)
+// readAhead is what the multipart reader may buffer beyond the part it
+// parses; budgets allow for it.
+const readAhead = 4 << 10
 
 // uploaded is the 201 answer.
 type uploaded struct {
@@ -106,24 +108,25 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (*storage.File,
 	if err != nil {
 		return nil, err
 	}
-	release, err := h.acquire(ctx)
+	release, err := h.slots.acquire(ctx, sess.VisitorID, h.cfg.ClientAddr(r))
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 
-	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, limit+slack), rc: http.NewResponseController(w), idle: h.lim.IdleTimeout}
+	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, limit+slack), rc: http.NewResponseController(w),
+		idle: h.lim.IdleTimeout, end: time.Now().Add(h.lim.MaxDuration)}
 	form := newForm(body, boundary, h.lim)
 	part, rawName, err := form.nextFile()
 	if err != nil {
-		return nil, classify(err, body, tooLarge)
+		return nil, h.classify(err, body, tooLarge)
 	}
 	name := CleanFilename(rawName)
 	file := &limitReader{r: part, left: limit}
 	head := make([]byte, sniffLen)
 	n, err := fill(file, head)
 	if err != nil && err != io.EOF {
-		return nil, classify(err, body, tooLarge)
+		return nil, h.classify(err, body, tooLarge)
 	}
 	if n == 0 {
 		return nil, errEmptyFile
@@ -146,7 +149,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (*storage.File,
 		case errors.Is(err, storage.ErrQuotaExceeded):
 			return nil, errQuota
 		case src.err != nil && errors.Is(err, src.err):
-			return nil, classify(err, body, tooLarge)
+			return nil, h.classify(err, body, tooLarge)
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			// The client went away between chunks.
 			return nil, errIncomplete
@@ -222,22 +225,8 @@ func multipartBoundary(r *http.Request) (string, error) {
 	return params["boundary"], nil
 }
 
-// acquire waits for an upload slot; release gives it back.
-func (h *Handler) acquire(ctx context.Context) (release func(), err error) {
-	t := time.NewTimer(slotWait)
-	defer t.Stop()
-	select {
-	case h.slots <- struct{}{}:
-		return func() { <-h.slots }, nil
-	case <-t.C:
-		return nil, errBusy
-	case <-ctx.Done():
-		return nil, errIncomplete
-	}
-}
-
 // classify turns an error met while reading the body into the answer.
-func classify(err error, body *bodyReader, tooLarge *Error) error {
+func (h *Handler) classify(err error, body *bodyReader, tooLarge *Error) error {
 	var e *Error
 	var mbe *http.MaxBytesError
 	switch {
@@ -245,6 +234,9 @@ func classify(err error, body *bodyReader, tooLarge *Error) error {
 		return tooLarge
 	case errors.As(err, &e):
 		return e
+	case body.err != nil && !time.Now().Before(body.end):
+		// The read deadline was the overall one: a trickle, not a stall.
+		return errTooSlow(h.lim.MaxDuration)
 	case body.err != nil:
 		// The connection failed or was cut: the multipart reader's
 		// complaint is a symptom.
@@ -318,11 +310,13 @@ func fill(r io.Reader, buf []byte) (int, error) {
 // bodyReader is the request body under the multipart reader: it records
 // the body's failures (a cut connection, the size cap) and pushes the
 // read deadline on while bytes keep coming, so a stalled upload ends
-// after idle instead of holding its slot.
+// after idle instead of holding its slot, but never past end, so a
+// trickle of bytes cannot hold it either.
 type bodyReader struct {
 	r       io.Reader
 	rc      *http.ResponseController
 	idle    time.Duration
+	end     time.Time
 	err     error
 	renewAt time.Time
 }
@@ -331,7 +325,11 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	if now := time.Now(); now.After(b.renewAt) {
 		// Not every ResponseWriter supports deadlines (httptest's
 		// recorder does not); then there is nothing to push on.
-		_ = b.rc.SetReadDeadline(now.Add(b.idle))
+		deadline := now.Add(b.idle)
+		if deadline.After(b.end) {
+			deadline = b.end
+		}
+		_ = b.rc.SetReadDeadline(deadline)
 		b.renewAt = now.Add(b.idle / 30)
 	}
 	n, err := b.r.Read(p)

@@ -513,3 +513,56 @@ func TestUpload_Stalled(t *testing.T) {
 		t.Errorf("next upload: %d %s", a.status, a.Code)
 	}
 }
+
+func TestUpload_Trickle(t *testing.T) {
+	// A body that keeps coming a byte at a time, never idle for long, is
+	// cut at the overall deadline with 408 upload_too_slow, leaving
+	// nothing, and its slot is free again.
+	e := newTestEnv(t, Limits{IdleTimeout: time.Second, MaxDuration: 700 * time.Millisecond, MaxConcurrent: 1}, storage.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(e.h.Upload))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const boundary = "trickleboundary"
+	fmt.Fprintf(conn, "POST /v1/upload?site=%s&session=%s HTTP/1.1\r\nHost: x\r\n%s: %s\r\nContent-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n",
+		testSite, testSession, TokenHeader, e.keys.Sign(testSite, testVisitor), boundary, 900<<10)
+	conn.Write([]byte("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"))
+	// A chunk's worth goes to the store first, then the trickle.
+	conn.Write(append(samplePNG(t), make([]byte, 300<<10)...))
+	start := time.Now()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if _, err := conn.Write([]byte{0}); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a struct{ Code, Message string }
+	json.NewDecoder(resp.Body).Decode(&a)
+	if resp.StatusCode != http.StatusRequestTimeout || a.Code != "upload_too_slow" || !strings.Contains(a.Message, "700ms") {
+		t.Errorf("got %d %+v, want 408 upload_too_slow", resp.StatusCode, a)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("answered after %v, the deadline is 700ms", d)
+	}
+	e.expectNothingStored()
+	if a := e.upload(filePart("a.png", "image/png", samplePNG(t))); a.status != http.StatusCreated {
+		t.Errorf("next upload: %d %s", a.status, a.Code)
+	}
+}

@@ -39,7 +39,10 @@ func bindLimitFlags(fs *flag.FlagSet, getenv func(string) string, cfg *Config) (
 	b.int(&u.Quota.Files, "upload-quota-files", "PARLEY_UPLOAD_QUOTA_FILES", "files one visitor may upload per UTC day; more get 429 (0: 50; -1: off)")
 	b.int64(&u.Quota.Bytes, "upload-quota-bytes", "PARLEY_UPLOAD_QUOTA_BYTES", "bytes one visitor may upload per UTC day, all files together; more get 429 (0: 200 MiB; -1: off)")
 	b.int(&u.MaxConcurrent, "upload-concurrency", "PARLEY_UPLOAD_CONCURRENCY", "uploads streaming at once; more wait for a slot, then get 503 (0: 16)")
+	b.int(&u.MaxConcurrentPerVisitor, "upload-concurrency-per-visitor", "PARLEY_UPLOAD_CONCURRENCY_PER_VISITOR", "uploads one visitor may stream at once; more get 429 (0: 2; -1: off)")
+	b.int(&u.MaxConcurrentPerAddr, "upload-concurrency-per-ip", "PARLEY_UPLOAD_CONCURRENCY_PER_IP", "uploads one client address, IPv6 per /64, may stream at once; more get 429 (0: 4; -1: off)")
 	b.dur(&u.IdleTimeout, "upload-idle-timeout", "PARLEY_UPLOAD_IDLE_TIMEOUT", "end an upload whose body stops arriving for this long (0: 30s)")
+	b.dur(&u.MaxDuration, "upload-max-duration", "PARLEY_UPLOAD_MAX_DURATION", "end an upload still arriving this long after it started, however steadily (0: 5m)")
 
 	set := func(s string) error {
 		t, err := ParseTrustedProxies(s)

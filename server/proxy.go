@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/parley-chat/parley/widget"
 )
 
 // TrustedProxies are the networks of the reverse proxies in front of
@@ -92,4 +94,20 @@ func (t TrustedProxies) ClientIP(r *http.Request) string {
 		}
 	}
 	return client.String()
+}
+
+// clientKey names the client of r for the per-address limits outside the
+// gateway (upload slots, failed sign-ins), as the gateway's per-IP cap
+// does: the address ClientIP gives (behind a trusted proxy, the client it
+// names), an IPv6 client by its /64.
+func (s *Server) clientKey(r *http.Request) string {
+	ip := s.cfg.Limits.ClientIP
+	if ip == nil {
+		ip = widget.PeerIP
+	}
+	addr := ip(r)
+	if key, ok := widget.AddrKey(addr); ok {
+		return key.String()
+	}
+	return addr
 }

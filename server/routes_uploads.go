@@ -31,8 +31,10 @@ func (s *Server) uploadRoutes() {
 		Files:    files,
 		Keys:     s.Keys,
 		Limits:   s.cfg.UploadLimits,
-		Logger:   s.log,
-		Now:      s.cfg.Now,
+		// The same client as for the gateway's per-IP cap.
+		ClientAddr: s.clientKey,
+		Logger:     s.log,
+		Now:        s.cfg.Now,
 	})
 	s.mux.Handle("POST /v1/upload", s.siteCORS("POST", http.HandlerFunc(up.Upload)))
 	s.mux.Handle("OPTIONS /v1/upload", s.siteCORS("POST", nil))

@@ -19,23 +19,31 @@ func PeerIP(r *http.Request) string {
 	return host
 }
 
-// ipKey is the per-address cap's key for a client address: the address
-// itself for IPv4, the /64 for IPv6 (one household or phone gets a whole
-// /64). An address that does not parse counts as the TCP peer's.
+// ipKey is the per-address cap's key for a client address (see AddrKey).
+// An address that does not parse counts as the TCP peer's.
 func ipKey(s string, r *http.Request) netip.Addr {
-	a, err := netip.ParseAddr(s)
+	if a, ok := AddrKey(s); ok {
+		return a
+	}
+	a, _ := AddrKey(PeerIP(r))
+	return a
+}
+
+// AddrKey is what a per-address limit counts a client address by: the
+// address itself for IPv4, its /64 for IPv6 (one household or phone gets
+// a whole /64). ok is false when addr does not parse.
+func AddrKey(addr string) (key netip.Addr, ok bool) {
+	a, err := netip.ParseAddr(addr)
 	if err != nil {
-		if a, err = netip.ParseAddr(PeerIP(r)); err != nil {
-			return netip.Addr{}
-		}
+		return netip.Addr{}, false
 	}
 	a = a.Unmap().WithZone("")
 	if a.Is6() {
 		if p, err := a.Prefix(64); err == nil {
-			return p.Addr()
+			return p.Addr(), true
 		}
 	}
-	return a
+	return a, true
 }
 
 // allow takes a token from the connection's bucket, refilled at MsgRate
