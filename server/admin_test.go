@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget"
 )
 
 // Helpers of the admin API tests start with "adm" so they do not collide
@@ -437,12 +440,94 @@ func TestAdminAPI_Auth(t *testing.T) {
 				t.Fatalf("failure %d: %d", i+1, resp.StatusCode)
 			}
 		}
-		// Past the allowance even the right token waits: guessing gains nothing.
-		for _, h := range []map[string]string{wrong, admAuth} {
+		for _, h := range []map[string]string{wrong, nil} {
 			resp, _ := admDo(t, "GET", ts.URL+"/admin/api/users", h)
 			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 				t.Errorf("after 10 failures: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 			}
+		}
+		// The right token still passes: whoever shares the admin's
+		// address cannot lock the admin out by failing.
+		if resp, body := admDo(t, "GET", ts.URL+"/admin/api/users", admAuth); resp.StatusCode != 200 {
+			t.Errorf("the right token from a blocked address: %d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+func TestAdminAPI_OneFailureBudget(t *testing.T) {
+	// Every route that takes the admin token counts against one budget of
+	// 10 failures per address: the API, a file download, the privacy
+	// routes (export, erase), the backup.
+	t.Run("AcrossRoutes", func(t *testing.T) {
+		_, ts := admServer(t)
+		wrong := map[string]string{"Authorization": "Bearer wrong"}
+		id := "01JAAAAAAAAAAAAAAAAAAAAAAA"
+		routes := [][2]string{
+			{"GET", "/admin/api/users"}, {"GET", "/admin/api/files/" + id}, {"GET", "/admin/api/users/" + id + "/export"},
+			{"DELETE", "/admin/api/users/" + id}, {"GET", "/admin/api/backup"}, {"GET", "/admin/api/usage"},
+		}
+		for i := range 10 {
+			rt := routes[i%len(routes)]
+			if resp, body := admDo(t, rt[0], ts.URL+rt[1], wrong); resp.StatusCode != 401 {
+				t.Fatalf("failure %d on %s: %d %s", i+1, rt[1], resp.StatusCode, body)
+			}
+		}
+		for _, rt := range routes {
+			if resp, _ := admDo(t, rt[0], ts.URL+rt[1], wrong); resp.StatusCode != http.StatusTooManyRequests {
+				t.Errorf("%s %s after 10 failures elsewhere: %d, want 429", rt[0], rt[1], resp.StatusCode)
+			}
+		}
+	})
+	t.Run("IPv6Per64", func(t *testing.T) {
+		// Behind a trusted proxy the client is the address it names; the
+		// addresses of one IPv6 /64 share a budget, another /64 has its own.
+		proxies, _ := server.ParseTrustedProxies("127.0.0.1")
+		_, ts := startServer(t, server.Config{AdminToken: admToken, Limits: widget.Config{ClientIP: proxies.ClientIP}})
+		from := func(ip, token string) int {
+			resp, _ := admDo(t, "GET", ts.URL+"/admin/api/users", map[string]string{"Authorization": "Bearer " + token, "X-Forwarded-For": ip})
+			return resp.StatusCode
+		}
+		for i := range 10 {
+			if got := from(fmt.Sprintf("2001:db8:1:2::%x", i+1), "wrong"); got != 401 {
+				t.Fatalf("failure %d: %d", i+1, got)
+			}
+		}
+		if got := from("2001:db8:1:2:ffff::1", "wrong"); got != http.StatusTooManyRequests {
+			t.Errorf("another address of the /64: %d, want 429", got)
+		}
+		if got := from("2001:db8:1:3::1", "wrong"); got != 401 {
+			t.Errorf("another /64: %d, want 401", got)
+		}
+		if got := from("2001:db8:1:2::1", admToken); got != 200 {
+			t.Errorf("the right token from the blocked /64: %d", got)
+		}
+	})
+}
+
+func TestAdminToken_MinLength(t *testing.T) {
+	t.Run("Config", func(t *testing.T) {
+		_, err := server.New(server.Config{DataDir: t.TempDir(), AdminToken: "a"})
+		if err == nil || !strings.Contains(err.Error(), "PARLEY_ADMIN_TOKEN") || !strings.Contains(err.Error(), "at least 32") {
+			t.Errorf("a 1-character token: %v", err)
+		}
+	})
+	t.Run("Env", func(t *testing.T) {
+		var out syncBuffer
+		// Bounded, so a start that wrongly succeeds fails the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		code := server.Main(ctx, []string{"--addr", freeAddr(t), "--data", t.TempDir()},
+			func(k string) string { return map[string]string{"PARLEY_ADMIN_TOKEN": "short-token"}[k] }, &out, &out)
+		if code == 0 || !strings.Contains(out.String(), "has 11 characters; it needs at least 32") {
+			t.Errorf("PARLEY_ADMIN_TOKEN=short-token: exit %d, %q", code, out.String())
+		}
+	})
+	t.Run("File", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "admin.token"), []byte("0123456789abcdef\n"), 0o600)
+		_, err := server.New(server.Config{DataDir: dir})
+		if err == nil || !strings.Contains(err.Error(), "at least 32") {
+			t.Errorf("a 16-character admin.token: %v", err)
 		}
 	})
 }

@@ -35,7 +35,7 @@ import (
 // actions the tests need. Names start with "bt" or "browser" so they do
 // not collide with other tests of package server_test.
 
-const btAdminToken = "test-admin-token-123456"
+const btAdminToken = "test-admin-token-0123456789abcdef"
 
 // btChromium returns the Chromium binary. Without one the test is skipped
 // with an install hint, except under CI=true, where it fails.

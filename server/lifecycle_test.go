@@ -342,7 +342,7 @@ func lcServer(tb testing.TB, cfg server.Config) (*server.Server, *httptest.Serve
 	return startServer(tb, cfg)
 }
 
-const lcToken = "lifecycle-test-token-0123456789"
+const lcToken = "lifecycle-test-token-0123456789abcdef"
 
 // lcDo sends an admin request and returns the answer with its body.
 func lcDo(tb testing.TB, method, url string) (*http.Response, []byte) {

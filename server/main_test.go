@@ -199,7 +199,7 @@ func TestMain_BadConfig(t *testing.T) {
 func TestMain_EnvTwins(t *testing.T) {
 	addr := freeAddr(t)
 	data := t.TempDir()
-	stop, logs := runMain(t, nil, map[string]string{"PARLEY_ADDR": addr, "PARLEY_DATA": data, "PARLEY_ADMIN_TOKEN": "from-env-token-0123456789"})
+	stop, logs := runMain(t, nil, map[string]string{"PARLEY_ADDR": addr, "PARLEY_DATA": data, "PARLEY_ADMIN_TOKEN": "from-env-token-0123456789abcdefghij"})
 	waitHealthy(t, addr)
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d: %s", code, logs)

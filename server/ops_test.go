@@ -17,7 +17,7 @@ import (
 // mustServer runs a Parley on a temp data dir behind httptest.
 func mustServer(tb testing.TB) (*server.Server, *httptest.Server) {
 	tb.Helper()
-	return startServer(tb, server.Config{AdminToken: "test-admin-token-0123456789"})
+	return startServer(tb, server.Config{AdminToken: "test-admin-token-0123456789abcdef"})
 }
 
 func get(tb testing.TB, url string, h http.Header) (*http.Response, string) {

@@ -42,6 +42,9 @@ type Server struct {
 	// widgetLoads counts GET /widget.js: page views that loaded the
 	// script, none of which is a visitor or a session until the chat opens.
 	widgetLoads atomic.Int64
+	// adminFails counts failed admin sign-ins per address over every route
+	// that takes the admin token (admin_auth.go).
+	adminFails *failureLimiter
 }
 
 // New opens the store and keys in cfg.DataDir and builds the routes. The
@@ -64,6 +67,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	tokenCreated := false
+	if n := len(cfg.AdminToken); n > 0 && n < minAdminToken {
+		return nil, fmt.Errorf("server: the admin token (PARLEY_ADMIN_TOKEN) has %d characters; it needs at least %d, random (e.g. `openssl rand -hex 24`), or leave it unset to have one generated", n, minAdminToken)
+	}
 	if cfg.AdminToken == "" {
 		if cfg.AdminToken, tokenCreated, err = loadOrCreateAdminToken(cfg.DataDir); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
@@ -82,6 +88,8 @@ func New(cfg Config) (*Server, error) {
 		Keys:    keys,
 		Gateway: widget.New(limits, store, keys, cfg.Sites),
 		mux:     http.NewServeMux(),
+
+		adminFails: newFailureLimiter(adminFailBurst, adminFailWindow),
 
 		AdminTokenCreated: tokenCreated,
 	}

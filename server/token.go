@@ -10,6 +10,12 @@ import (
 	"strings"
 )
 
+// minAdminToken is the fewest characters an admin token may have: a
+// token has to resist guessing on its own, since the right one passes
+// even from an address blocked for failed sign-ins. Generated tokens have
+// 48 (24 random bytes, hex).
+const minAdminToken = 32
+
 // loadOrCreateAdminToken reads DataDir/admin.token, creating it (0600)
 // with a random token on first start; created says it was made now.
 func loadOrCreateAdminToken(dir string) (tok string, created bool, err error) {
@@ -17,8 +23,8 @@ func loadOrCreateAdminToken(dir string) (tok string, created bool, err error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		tok := strings.TrimSpace(string(b))
-		if len(tok) < 16 {
-			return "", false, fmt.Errorf("admin token in %s is shorter than 16 characters", path)
+		if len(tok) < minAdminToken {
+			return "", false, fmt.Errorf("the admin token in %s has %d characters; it needs at least %d (delete the file to have a new one generated)", path, len(tok), minAdminToken)
 		}
 		return tok, false, nil
 	}

@@ -39,7 +39,7 @@ import (
 // "up" so they do not collide with other tests of package server_test.
 
 const (
-	upAdminToken = "upload-test-admin-token"
+	upAdminToken = "upload-test-admin-token-0123456789"
 	upOrigin     = "http://localhost:5173"
 	upMaxBytes   = 1 << 20 // the "free" site's cap
 )

@@ -27,7 +27,7 @@ func mustParley(tb testing.TB, limits widget.Config) string {
 // mustParleyOn is mustParley with a wrapper for the listener.
 func mustParleyOn(tb testing.TB, limits widget.Config, wrap func(net.Listener) net.Listener) string {
 	tb.Helper()
-	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: "test-admin-token-0123456789", Limits: limits})
+	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: "test-admin-token-0123456789abcdef", Limits: limits})
 	if err != nil {
 		tb.Fatal(err)
 	}
