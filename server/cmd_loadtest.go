@@ -23,7 +23,8 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("parley loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o loadtest.Options
-	fs.StringVar(&o.Addr, "addr", envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"), "the Parley to load, host:port; the only address the tool connects to")
+	fs.StringVar(&o.Addr, "addr", envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"), "the Parley to load, host:port; the only address the tool makes load on")
+	fs.StringVar(&o.MetricsURL, "metrics-url", "", "where to read the server's metrics (default http://ADDR/metrics, with the admin token from PARLEY_ADMIN_TOKEN); e.g. http://127.0.0.1:6060/metrics on Parley's --debug-addr, which needs no token")
 	fs.StringVar(&o.Site, "site", "demo", "site ID")
 	fs.StringVar(&o.Origin, "origin", "http://localhost", "Origin header, allowed by the site")
 	fs.IntVar(&o.Visitors, "visitors", 100, "simulated visitors")
@@ -46,6 +47,10 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.MetricsURL == "" {
+		// The admin token goes only to the address under load.
+		o.MetricsToken = getenv("PARLEY_ADMIN_TOKEN")
 	}
 	if *echoAddr != "" {
 		return loadtest.ServeEcho(ctx, *echoAddr, stdout)

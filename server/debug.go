@@ -9,22 +9,32 @@ import (
 	"time"
 )
 
-// serveDebug serves Go's pprof profiles on addr, a listener of its own so
-// they are never reachable through the public address; bind it to
-// loopback. It returns a function that stops it.
-func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("debug listen: %w", err)
-	}
+// DebugHandler serves what must not be public: Go's pprof profiles under
+// /debug/pprof/ and the Prometheus metrics at /metrics (with ?gc=1, a
+// forced collection first), without a token. --debug-addr serves it on a
+// listener of its own; bind that to loopback or a private network.
+func (s *Server) DebugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	return mux
+}
+
+// serveDebug serves h on addr, a listener of its own so it is never
+// reachable through the public address. It returns a function that stops
+// it.
+func serveDebug(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	log.Info("pprof profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	base := "http://" + ln.Addr().String()
+	log.Info("debug address: pprof profiles and metrics", "pprof", base+"/debug/pprof/", "metrics", base+"/metrics")
 	return func() { srv.Close() }, nil
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func TestDebugAddr_ServesPprofOnItsOwnListener(t *testing.T) {
+func TestDebugAddr_ServesPprofAndMetricsOnItsOwnListener(t *testing.T) {
 	cfg, err := ParseServeFlags([]string{"--debug-addr", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +24,12 @@ func TestDebugAddr_ServesPprofOnItsOwnListener(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	stop, err := serveDebug(addr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := New(Config{DataDir: t.TempDir(), AdminToken: "debug-test-token-0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	stop, err := serveDebug(addr, srv.DebugHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,8 +43,18 @@ func TestDebugAddr_ServesPprofOnItsOwnListener(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile:") {
 		t.Fatalf("status %d, body %.200q", res.StatusCode, body)
 	}
+	// The metrics, with a forced collection, need no token here.
+	res, err = http.Get("http://" + addr + "/metrics?gc=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "parley_go_heap_inuse_bytes") {
+		t.Fatalf("metrics: status %d, body %.200q", res.StatusCode, body)
+	}
 	// A taken address is an error at start, not a silent no-op.
-	if _, err := serveDebug(addr, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+	if _, err := serveDebug(addr, srv.DebugHandler(), slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
 		t.Fatal("serveDebug on a taken address: no error")
 	}
 }

@@ -121,7 +121,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("admin token is kept in the data directory", "file", filepath.Join(cfg.DataDir, "admin.token"))
 	}
 	if cfg.DebugAddr != "" {
-		stop, err := serveDebug(cfg.DebugAddr, log) // debug.go
+		stop, err := serveDebug(cfg.DebugAddr, srv.DebugHandler(), log) // debug.go
 		if err != nil {
 			srv.Close()
 			ln.Close()

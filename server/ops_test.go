@@ -14,10 +14,12 @@ import (
 	"github.com/parley-chat/parley/server"
 )
 
+const opsToken = "test-admin-token-0123456789abcdef"
+
 // mustServer runs a Parley on a temp data dir behind httptest.
 func mustServer(tb testing.TB) (*server.Server, *httptest.Server) {
 	tb.Helper()
-	return startServer(tb, server.Config{AdminToken: "test-admin-token-0123456789abcdef"})
+	return startServer(tb, server.Config{AdminToken: opsToken})
 }
 
 func get(tb testing.TB, url string, h http.Header) (*http.Response, string) {
@@ -63,7 +65,14 @@ func TestOps_HealthReadyMetrics(t *testing.T) {
 			break
 		}
 	}
-	_, body := get(t, ts.URL+"/metrics", nil)
+	// Not public: the metrics and the forced GC need the admin token on
+	// the visitors' address (the token-less way is --debug-addr).
+	for _, path := range []string{"/metrics", "/metrics?gc=1"} {
+		if resp, body := get(t, ts.URL+path, nil); resp.StatusCode != 401 || strings.Contains(body, "parley_") {
+			t.Errorf("%s without the token: %d %.100q", path, resp.StatusCode, body)
+		}
+	}
+	_, body := get(t, ts.URL+"/metrics", http.Header{"Authorization": {"Bearer " + opsToken}})
 	for _, want := range []string{
 		"parley_connections_open 1",
 		"parley_sessions_started_total 1",
@@ -104,7 +113,7 @@ func TestStatic_WidgetJS(t *testing.T) {
 		t.Error("gzip sent to a client that did not ask for it")
 	}
 	// Each load counts as a widget load, none as a session.
-	_, metrics := get(t, ts.URL+"/metrics", nil)
+	_, metrics := get(t, ts.URL+"/metrics", http.Header{"Authorization": {"Bearer " + opsToken}})
 	for _, want := range []string{"parley_widget_loads_total 3\n", "parley_sessions_started_total 0\n"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", strings.TrimSpace(want))
@@ -121,5 +130,21 @@ func TestStatic_DemoPage(t *testing.T) {
 	}
 	if resp, _ := get(t, ts.URL+"/nope", nil); resp.StatusCode != 404 {
 		t.Errorf("unknown path = %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestOps_ReadyzSaysNoMore(t *testing.T) {
+	// A store that does not answer makes /readyz 503 for the load
+	// balancer, with no detail for the public.
+	s, err := server.New(server.Config{DataDir: t.TempDir(), AdminToken: opsToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	s.Store.Close()
+	resp, body := get(t, ts.URL+"/readyz", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || body != "not ready\n" {
+		t.Errorf("readyz with the store closed: %d %q", resp.StatusCode, body)
 	}
 }

@@ -11,10 +11,12 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/ws", s.Gateway)
 	s.mux.HandleFunc("GET /{$}", s.serveDemoPage)
 
-	// Operations.
+	// Operations: health and readiness for load balancers, public; the
+	// metrics (and the forced GC of ?gc=1) only with the admin token here,
+	// or without one on --debug-addr (debug.go).
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
-	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
+	s.mux.Handle("GET /metrics", s.requireAdmin(http.HandlerFunc(s.serveMetrics)))
 
 	// Uploads and the visitor's own files (routes_uploads.go), the admin
 	// API and console (admin_routes.go).

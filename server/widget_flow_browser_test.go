@@ -36,10 +36,13 @@ func btAdminJSON[T any](tb testing.TB, p *btParley, path string) T {
 	return v
 }
 
-// btMetrics returns Parley's /metrics text.
+// btMetrics returns Parley's /metrics text (with the admin token, which
+// it needs on the public address).
 func btMetrics(tb testing.TB, p *btParley) string {
 	tb.Helper()
-	resp, err := http.Get(p.URL + "/metrics")
+	req, _ := http.NewRequest("GET", p.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+btAdminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}

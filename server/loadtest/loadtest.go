@@ -25,8 +25,15 @@ import (
 // Options say what load to make.
 type Options struct {
 	// Addr is the server, host:port. It is the only address the tool
-	// connects to (and its /metrics the only other URL it reads).
-	Addr   string
+	// makes load on.
+	Addr string
+	// MetricsURL is where the server's Prometheus metrics are read, with
+	// ?gc=1, for its memory and CPU: default http://Addr/metrics. Parley
+	// serves them there only with the admin token, sent as MetricsToken,
+	// and without one on its --debug-addr.
+	MetricsURL   string
+	MetricsToken string
+
 	Site   string // the site to talk to (default "demo")
 	Origin string // the Origin header; must be allowed by the site (default "http://localhost")
 
@@ -69,6 +76,9 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
+	if o.MetricsURL == "" {
+		o.MetricsURL = "http://" + o.Addr + "/metrics"
+	}
 	if o.Site == "" {
 		o.Site = "demo"
 	}
@@ -180,8 +190,13 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 	if echo {
 		rep.Server = "echo"
 	}
+	// The echo's metrics are its own; Parley's where the options say.
+	m := metricsSource{url: o.MetricsURL, token: o.MetricsToken}
+	if echo {
+		m = metricsSource{url: "http://" + addr + "/metrics"}
+	}
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
-	before, merr := scrape(mctx, r.client, addr)
+	before, merr := m.scrape(mctx)
 	cancel()
 	if merr != nil {
 		rep.Notes = append(rep.Notes, "no server memory figures: "+merr.Error())
@@ -209,7 +224,7 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 		r.mu.Lock()
 		held := r.held
 		r.mu.Unlock()
-		if after, merr = scrape(ctx, r.client, addr); merr != nil {
+		if after, merr = m.scrape(ctx); merr != nil {
 			rep.Notes = append(rep.Notes, "no server memory figures after the run: "+merr.Error())
 		}
 		rep.Memory = memoryOf(before, after, held)

@@ -17,6 +17,9 @@ import (
 	"github.com/parley-chat/parley/widget"
 )
 
+// testToken is the admin token of the test servers: /metrics needs it.
+const testToken = "test-admin-token-0123456789abcdef"
+
 // mustParley runs a Parley with limits on a temp data dir and returns its
 // host:port.
 func mustParley(tb testing.TB, limits widget.Config) string {
@@ -27,7 +30,7 @@ func mustParley(tb testing.TB, limits widget.Config) string {
 // mustParleyOn is mustParley with a wrapper for the listener.
 func mustParleyOn(tb testing.TB, limits widget.Config, wrap func(net.Listener) net.Listener) string {
 	tb.Helper()
-	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: "test-admin-token-0123456789abcdef", Limits: limits})
+	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: testToken, Limits: limits})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -47,7 +50,7 @@ func mustParleyOn(tb testing.TB, limits widget.Config, wrap func(net.Listener) n
 func TestLoadtest_Story(t *testing.T) {
 	addr := mustParley(t, widget.Config{})
 	rep, err := loadtest.Run(context.Background(), loadtest.Options{
-		Addr: addr, Visitors: 8, Rate: 4, Duration: 2 * time.Second, Spread: "127.0.0.0/8", Baseline: true,
+		Addr: addr, MetricsToken: testToken, Visitors: 8, Rate: 4, Duration: 2 * time.Second, Spread: "127.0.0.0/8", Baseline: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,10 +98,53 @@ func TestLoadtest_Story(t *testing.T) {
 	}
 }
 
+func TestLoadtest_Metrics(t *testing.T) {
+	// Parley's /metrics is not public: the tool reads it with the admin
+	// token, or from the debug address, and says what to do without.
+	s, err := server.New(server.Config{DataDir: t.TempDir(), AdminToken: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	debug := httptest.NewServer(s.DebugHandler())
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		debug.Close()
+		s.Close()
+	})
+	addr := ts.Listener.Addr().String()
+	for _, tc := range []struct {
+		name string
+		o    loadtest.Options
+		note string
+	}{
+		{"Token", loadtest.Options{MetricsToken: testToken}, ""},
+		{"DebugAddr", loadtest.Options{MetricsURL: debug.URL + "/metrics"}, ""},
+		{"NoToken", loadtest.Options{}, "PARLEY_ADMIN_TOKEN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.Addr, o.Visitors, o.Rate, o.Duration = addr, 3, 0, 200*time.Millisecond
+			rep, err := loadtest.Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			notes := strings.Join(rep.Notes, " ")
+			if tc.note == "" && (rep.Memory == nil || rep.Memory.Conns != 3 || rep.Memory.HeapAfter == 0) {
+				t.Errorf("memory %+v, notes %q", rep.Memory, notes)
+			}
+			if tc.note != "" && (rep.Memory != nil || !strings.Contains(notes, tc.note)) {
+				t.Errorf("memory %+v, notes %q: want a note naming %s", rep.Memory, notes, tc.note)
+			}
+		})
+	}
+}
+
 func TestLoadtest_Modes(t *testing.T) {
 	t.Run("Idle", func(t *testing.T) {
 		addr := mustParley(t, widget.Config{})
-		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 20, Rate: 0, Duration: 500 * time.Millisecond})
+		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, MetricsToken: testToken, Visitors: 20, Rate: 0, Duration: 500 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +154,7 @@ func TestLoadtest_Modes(t *testing.T) {
 	})
 	t.Run("AsFastAsAcked", func(t *testing.T) {
 		addr := mustParley(t, widget.Config{MsgRate: -1})
-		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 4, Rate: -1, Duration: time.Second})
+		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, MetricsToken: testToken, Visitors: 4, Rate: -1, Duration: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +165,7 @@ func TestLoadtest_Modes(t *testing.T) {
 	t.Run("RateLimited", func(t *testing.T) {
 		// The server's limit shows up as error codes and 1008 closes.
 		addr := mustParley(t, widget.Config{MsgRate: 1, MsgBurst: 2, RateLimitClose: 3})
-		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 3, Rate: 50, Duration: time.Second})
+		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, MetricsToken: testToken, Visitors: 3, Rate: 50, Duration: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +177,7 @@ func TestLoadtest_Modes(t *testing.T) {
 		// Small server-side buffers, so a client that does not read blocks
 		// the server's writes after a few KiB rather than MiBs.
 		addr := mustParleyOn(t, widget.Config{MsgRate: -1, WriteTimeout: 300 * time.Millisecond}, func(ln net.Listener) net.Listener { return smallSendBuffers{ln} })
-		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 4, Rate: 5, Duration: 3 * time.Second, Stalled: 1, StalledRate: 300})
+		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, MetricsToken: testToken, Visitors: 4, Rate: 5, Duration: 3 * time.Second, Stalled: 1, StalledRate: 300})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +214,7 @@ func TestLoadtest_OpenFileLimit(t *testing.T) {
 	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
 
 	start := time.Now()
-	rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, Visitors: 500, Rate: 0, Duration: 100 * time.Millisecond, Timeout: 2 * time.Second, Concurrency: 10})
+	rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, MetricsToken: testToken, Visitors: 500, Rate: 0, Duration: 100 * time.Millisecond, Timeout: 2 * time.Second, Concurrency: 10})
 	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -13,21 +14,44 @@ import (
 // metrics is one scrape of /metrics: unlabelled samples by name.
 type metrics map[string]float64
 
-// scrape reads http://addr/metrics?gc=1, so heap figures are live memory.
-func scrape(ctx context.Context, client *http.Client, addr string) (metrics, error) {
+// metricsSource is where a server's metrics are read: a URL and the
+// bearer token it needs, if any.
+type metricsSource struct {
+	url, token string
+}
+
+// metricsClient reads metrics; it follows no redirect, so the tool reads
+// only the URL it was given.
+var metricsClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// scrape reads the metrics with gc=1, so heap figures are live memory.
+func (src metricsSource) scrape(ctx context.Context) (metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics?gc=1", nil)
+	u, err := url.Parse(src.url)
+	if err != nil {
+		return nil, fmt.Errorf("metrics URL: %w", err)
+	}
+	q := u.Query()
+	q.Set("gc", "1")
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, "GET", u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
+	if src.token != "" {
+		req.Header.Set("Authorization", "Bearer "+src.token)
+	}
+	resp, err := metricsClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics: %s", resp.Status)
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusTooManyRequests:
+		return nil, fmt.Errorf("metrics: %s from %s (set PARLEY_ADMIN_TOKEN to the server's admin token, or --metrics-url to its --debug-addr's /metrics)", resp.Status, src.url)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("metrics: %s from %s", resp.Status, src.url)
 	}
 	m := metrics{}
 	sc := bufio.NewScanner(resp.Body)
