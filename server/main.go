@@ -111,7 +111,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	for i, s := range cfg.Sites {
 		sites[i] = s.ID
 	}
-	log.Info("parley listening", "addr", ln.Addr().String(), "demo", base+"/", "console", base+"/admin/", "data", cfg.DataDir, "sites", sites)
+	attrs := []any{"addr", ln.Addr().String(), "console", base + "/admin/", "data", cfg.DataDir, "sites", sites}
+	if srv.demo != nil {
+		attrs = append(attrs, "demo", base+"/")
+	}
+	log.Info("parley listening", attrs...)
 	switch {
 	case srv.AdminTokenCreated:
 		// Logged this once, at the start that made it, so the operator can

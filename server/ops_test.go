@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -122,15 +124,69 @@ func TestStatic_WidgetJS(t *testing.T) {
 }
 
 func TestStatic_DemoPage(t *testing.T) {
-	_, ts := mustServer(t)
-	resp, body := get(t, ts.URL+"/", nil)
-	want := `src="` + ts.URL + `/widget.js" data-site="demo"`
-	if resp.StatusCode != 200 || !strings.Contains(body, want) {
-		t.Fatalf("demo page (%d) does not embed %s", resp.StatusCode, want)
-	}
-	if resp, _ := get(t, ts.URL+"/nope", nil); resp.StatusCode != 404 {
-		t.Errorf("unknown path = %d, want 404", resp.StatusCode)
-	}
+	t.Run("BuiltinSite", func(t *testing.T) {
+		_, ts := mustServer(t)
+		// The Host header is the client's to write: nothing of it reaches
+		// the page.
+		req, _ := http.NewRequest("GET", ts.URL+"/", nil)
+		req.Host = "evil.example"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(b)
+		if resp.StatusCode != 200 || !strings.Contains(body, `<script src="/widget.js" data-site="demo" async></script>`) {
+			t.Fatalf("demo page (%d) does not embed the widget: %s", resp.StatusCode, body)
+		}
+		if strings.Contains(body, "evil.example") {
+			t.Error("the page repeats the Host header")
+		}
+		// The embed snippet names the configured address.
+		if !strings.Contains(body, `&lt;script src="http://127.0.0.1:8080/widget.js" data-site="demo" async&gt;`) {
+			t.Errorf("the snippet does not name the listen address: %s", body)
+		}
+		h := resp.Header
+		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") ||
+			strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("CSP %q", csp)
+		}
+		for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+			if got := h.Get(k); got != v {
+				t.Errorf("%s: %q, want %q", k, got, v)
+			}
+		}
+		if resp, _ := get(t, ts.URL+"/nope", nil); resp.StatusCode != 404 {
+			t.Errorf("unknown path = %d, want 404", resp.StatusCode)
+		}
+	})
+	t.Run("CustomConfig", func(t *testing.T) {
+		// A config of its own, even one that runs the demo story, has no
+		// demo page: it could not connect from here.
+		dir := t.TempDir()
+		path := filepath.Join(dir, "sites.json")
+		os.WriteFile(path, []byte(`{"sites":[{"id":"acme","origins":["https://acme.example"],"story":"builtin:demo"}]}`), 0o600)
+		sc, ps := server.LoadConfig(path)
+		if err := ps.Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, ts := startServer(t, server.Config{AdminToken: opsToken, ConfigFile: path, Sites: sc.Sites})
+		resp, body := get(t, ts.URL+"/", nil)
+		if resp.StatusCode != 404 || strings.Contains(body, "widget.js") {
+			t.Errorf("/ with a custom config: %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("ListenAddress", func(t *testing.T) {
+		addr := freeAddr(t)
+		stop, _ := runMain(t, []string{"--addr", addr, "--data", t.TempDir()}, map[string]string{"PARLEY_ADMIN_TOKEN": opsToken})
+		defer stop()
+		waitHealthy(t, addr)
+		_, body := get(t, "http://"+addr+"/", nil)
+		if !strings.Contains(body, `&lt;script src="http://`+addr+`/widget.js"`) {
+			t.Errorf("the snippet does not name the listen address %s: %s", addr, body)
+		}
+	})
 }
 
 func TestOps_ReadyzSaysNoMore(t *testing.T) {

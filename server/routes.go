@@ -6,10 +6,13 @@ import (
 
 // routes lists every endpoint, one block per area.
 func (s *Server) routes() {
-	// The widget: its script, its socket, the demo host page.
+	// The widget: its script, its socket, and the demo host page when the
+	// built-in demo site is served (demo.go).
 	s.mux.HandleFunc("GET /widget.js", s.serveWidgetJS)
 	s.mux.Handle("GET /v1/ws", s.Gateway)
-	s.mux.HandleFunc("GET /{$}", s.serveDemoPage)
+	if s.demo != nil {
+		s.mux.HandleFunc("GET /{$}", s.serveDemoPage)
+	}
 
 	// Operations: health and readiness for load balancers, public; the
 	// metrics (and the forced GC of ?gc=1) only with the admin token here,

@@ -45,6 +45,10 @@ type Server struct {
 	// adminFails counts failed admin sign-ins per address over every route
 	// that takes the admin token (admin_auth.go).
 	adminFails *failureLimiter
+	// demo is the site the demo page at / embeds, nil for no demo page;
+	// origin is the listen address's origin once Serve knows it (demo.go).
+	demo   *widget.Site
+	origin atomic.Pointer[string]
 }
 
 // New opens the store and keys in cfg.DataDir and builds the routes. The
@@ -58,6 +62,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if len(cfg.Sites) == 0 {
 		cfg.Sites = []*widget.Site{DemoSite()}
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
 	}
 	if err := checkDataDir(cfg.DataDir); err != nil { // lifecycle.go
 		return nil, fmt.Errorf("server: %w", err)
@@ -90,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		mux:     http.NewServeMux(),
 
 		adminFails: newFailureLimiter(adminFailBurst, adminFailWindow),
+		demo:       builtinDemo(cfg),
 
 		AdminTokenCreated: tokenCreated,
 	}
@@ -112,6 +120,8 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	origin := listenOrigin(ln.Addr().String())
+	s.origin.Store(&origin)
 	s.startLifecycle()
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {

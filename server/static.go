@@ -71,21 +71,3 @@ func acceptsGzip(r *http.Request) bool {
 	}
 	return false
 }
-
-// serveDemoPage serves the demo host page that embeds the widget for the
-// demo site, pointing at this server's own origin.
-func (s *Server) serveDemoPage(w http.ResponseWriter, r *http.Request) {
-	b, err := js.FS.ReadFile("demo.html")
-	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, "internal", "demo page missing")
-		return
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	page := strings.NewReplacer("{{PARLEY_ORIGIN}}", scheme+"://"+r.Host, "{{SITE}}", s.cfg.Sites[0].ID).Replace(string(b))
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Write([]byte(page))
-}
