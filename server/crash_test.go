@@ -35,6 +35,9 @@ func buildParley(tb testing.TB) string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build: %v\n%s", err, out)
 	}
+	// The test process's umask is 077 once a store has opened in it
+	// (storage.Open), and go build inherits it.
+	os.Chmod(bin, 0o755)
 	return bin
 }
 

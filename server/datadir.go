@@ -189,3 +189,31 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// makePrivate takes every permission of group and others off the store's
+// files in the data directory (isStoreFile): what an older Parley or a
+// copy left readable to other users. The directory itself keeps the mode
+// its owner gave it, and files Parley did not write stay as they are. New
+// files are private already (the store's umask, storage.Open; the key and
+// token are written 0600).
+func makePrivate(dir string) error {
+	d, err := readDataDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range d.store {
+		p := filepath.Join(dir, name)
+		info, err := os.Lstat(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(p, perm&^0o077); err != nil {
+				errs = append(errs, fmt.Errorf("make %s private: %w", p, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -69,6 +69,10 @@ func New(cfg Config) (*Server, error) {
 	if err := checkDataDir(cfg.DataDir); err != nil { // lifecycle.go
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	if err := makePrivate(cfg.DataDir); err != nil { // datadir.go
+		// Readable to others is no reason not to serve; the owner is told.
+		cfg.Logger.Warn("some files in the data directory stay readable to other users", "dir", cfg.DataDir, "err", err)
+	}
 	keys, err := identity.LoadOrCreateKeyring(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -68,8 +68,13 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the store in dir. It fails if another
-// process holds the directory.
+// process holds the directory. Every file the store creates is 0600 (and
+// any directory 0700), whatever dir's mode: Open sets the process's umask
+// to 077 (see privateUmask).
 func Open(dir string, opts Options) (*Store, error) {
+	if !opts.InMemory {
+		privateUmask()
+	}
 	bo := badger.DefaultOptions(dir).
 		WithSyncWrites(opts.SyncWrites).
 		WithLogger(badgerLogger{opts.Logger}).

@@ -1,0 +1,73 @@
+package storage_test
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// checkPrivate fails for every file under dir (dir itself aside) that is
+// not 0600 and every directory that is not 0700.
+func checkPrivate(tb testing.TB, dir string) (files int) {
+	tb.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		} else {
+			files++
+		}
+		if info.Mode().Perm() != want {
+			tb.Errorf("%s: %v, want %v", p, info.Mode().Perm(), want)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return files
+}
+
+func TestOpen_PrivateFiles(t *testing.T) {
+	// A data directory someone else made 0755: Badger's files in it
+	// (manifest, key registry, memtables, tables, value logs, lock) are
+	// still 0600.
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755) // whatever the test's umask
+	st, err := storage.Open(dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file's chunks go to the value log, records to the tree.
+	now := time.Now()
+	f := &storage.File{ID: storage.NewID(now), Site: "demo", VisitorID: storage.NewID(now), SessionID: storage.NewID(now), Name: "a.bin", Type: "application/octet-stream", UploadedAt: now}
+	if err := storage.NewFiles(st).Put(context.Background(), f, bytes.NewReader(make([]byte, 600<<10)), storage.Quota{Files: -1, Bytes: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DB().Flatten(1); err != nil {
+		t.Fatal(err)
+	}
+	checkPrivate(t, dir)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := checkPrivate(t, dir); n < 4 {
+		t.Errorf("only %d files in the store", n)
+	}
+}
