@@ -506,9 +506,13 @@ func TestAdminAPI_OneFailureBudget(t *testing.T) {
 
 func TestAdminToken_MinLength(t *testing.T) {
 	t.Run("Config", func(t *testing.T) {
-		_, err := server.New(server.Config{DataDir: t.TempDir(), AdminToken: "a"})
+		dir := t.TempDir()
+		_, err := server.New(server.Config{DataDir: dir, AdminToken: "a"})
 		if err == nil || !strings.Contains(err.Error(), "PARLEY_ADMIN_TOKEN") || !strings.Contains(err.Error(), "at least 32") {
 			t.Errorf("a 1-character token: %v", err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("a refused start wrote %d files", len(entries))
 		}
 	})
 	t.Run("Env", func(t *testing.T) {

@@ -66,6 +66,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
 	}
+	// Refused before anything is written.
+	if n := len(cfg.AdminToken); n > 0 && n < minAdminToken {
+		return nil, fmt.Errorf("server: the admin token (PARLEY_ADMIN_TOKEN) has %d characters; it needs at least %d, random (e.g. `openssl rand -hex 24`), or leave it unset to have one generated", n, minAdminToken)
+	}
 	if err := checkDataDir(cfg.DataDir); err != nil { // lifecycle.go
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -78,9 +82,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	tokenCreated := false
-	if n := len(cfg.AdminToken); n > 0 && n < minAdminToken {
-		return nil, fmt.Errorf("server: the admin token (PARLEY_ADMIN_TOKEN) has %d characters; it needs at least %d, random (e.g. `openssl rand -hex 24`), or leave it unset to have one generated", n, minAdminToken)
-	}
 	if cfg.AdminToken == "" {
 		if cfg.AdminToken, tokenCreated, err = loadOrCreateAdminToken(cfg.DataDir); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
