@@ -78,11 +78,15 @@ func TestLimit_Flags(t *testing.T) {
 	}
 
 	env["PARLEY_UPLOAD_IDLE_TIMEOUT"] = "5s"
-	cfg, err = ParseServeFlags([]string{"--upload-quota-files", "3", "--upload-quota-bytes", "-1", "--upload-concurrency", "2"}, func(k string) string { return env[k] }, io.Discard)
+	env["PARLEY_UPLOAD_MAX_DURATION"] = "90s"
+	env["PARLEY_UPLOAD_CONCURRENCY_PER_IP"] = "-1"
+	cfg, err = ParseServeFlags([]string{"--upload-quota-files", "3", "--upload-quota-bytes", "-1", "--upload-concurrency", "2",
+		"--upload-concurrency-per-visitor", "1"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := cfg.UploadLimits; u.Quota.Files != 3 || u.Quota.Bytes != -1 || u.MaxConcurrent != 2 || u.IdleTimeout != 5*time.Second {
+	if u := cfg.UploadLimits; u.Quota.Files != 3 || u.Quota.Bytes != -1 || u.MaxConcurrent != 2 || u.IdleTimeout != 5*time.Second ||
+		u.MaxDuration != 90*time.Second || u.MaxConcurrentPerVisitor != 1 || u.MaxConcurrentPerAddr != -1 {
 		t.Fatalf("upload limits = %+v", u)
 	}
 
