@@ -75,8 +75,8 @@ func (v *upVisitor) uploadFrom(src string, parts ...upPart) upAnswer {
 
 func TestUpload_FairShare(t *testing.T) {
 	// 16 uploads trickling from one visitor, or from one address, take
-	// only their share of the 16 slots: another visitor's upload goes
-	// through at once, the trickles are cut at the overall deadline with
+	// only their share of the 16 slots: another visitor's upload (and
+	// turn) goes through at once, the trickles are cut at the overall deadline with
 	// 408 upload_too_slow (the ones past the share get 429 at once), and
 	// nothing of them stays stored.
 	for _, tc := range []struct {
@@ -106,6 +106,13 @@ func TestUpload_FairShare(t *testing.T) {
 			}
 			if d := time.Since(start); d > 1500*time.Millisecond {
 				t.Errorf("another visitor's upload done after %v", d)
+			}
+			// And its conversation goes on: a turn is acked.
+			other.send(map[string]any{"type": "text", "id": "t1", "text": "still there?"})
+			for f := other.next(); f.Type != "ack"; f = other.next() {
+				if f.Type == "error" {
+					t.Fatalf("another visitor's turn during the attack: %+v", f)
+				}
 			}
 			codes := map[string]int{}
 			for _, ch := range answers {
