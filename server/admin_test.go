@@ -457,14 +457,14 @@ func TestAdminAPI_Auth(t *testing.T) {
 func TestAdminAPI_OneFailureBudget(t *testing.T) {
 	// Every route that takes the admin token counts against one budget of
 	// 10 failures per address: the API, a file download, the privacy
-	// routes (export, erase), the backup.
+	// routes (export, erase), the backup, the metrics.
 	t.Run("AcrossRoutes", func(t *testing.T) {
 		_, ts := admServer(t)
 		wrong := map[string]string{"Authorization": "Bearer wrong"}
 		id := "01JAAAAAAAAAAAAAAAAAAAAAAA"
 		routes := [][2]string{
 			{"GET", "/admin/api/users"}, {"GET", "/admin/api/files/" + id}, {"GET", "/admin/api/users/" + id + "/export"},
-			{"DELETE", "/admin/api/users/" + id}, {"GET", "/admin/api/backup"}, {"GET", "/admin/api/usage"},
+			{"DELETE", "/admin/api/users/" + id}, {"GET", "/admin/api/backup"}, {"GET", "/admin/api/usage"}, {"GET", "/metrics"},
 		}
 		for i := range 10 {
 			rt := routes[i%len(routes)]
