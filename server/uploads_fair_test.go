@@ -100,12 +100,15 @@ func TestUpload_FairShare(t *testing.T) {
 			}
 			time.Sleep(300 * time.Millisecond) // every trickle is in
 			other := e.visitor("free")
+			sent := time.Now()
 			a := other.uploadFrom("127.0.0.2", upFile("ok.png", "image/png", upPNG(t, 8, 8)))
 			if a.Status != http.StatusCreated {
 				t.Fatalf("another visitor's upload during the attack: %d %s %s", a.Status, a.Code, a.Message)
 			}
-			if d := time.Since(start); d > 1500*time.Millisecond {
-				t.Errorf("another visitor's upload done after %v", d)
+			d := time.Since(sent)
+			t.Logf("another visitor's upload took %v during the attack", d.Round(time.Millisecond))
+			if d > time.Second {
+				t.Errorf("another visitor's upload took %v", d)
 			}
 			// And its conversation goes on: a turn is acked.
 			other.send(map[string]any{"type": "text", "id": "t1", "text": "still there?"})
@@ -127,7 +130,9 @@ func TestUpload_FairShare(t *testing.T) {
 			if fmt.Sprint(codes) != fmt.Sprint(want) {
 				t.Errorf("the trickles got %v, want %v", codes, want)
 			}
-			if d := time.Since(start); d > 6*time.Second {
+			d = time.Since(start)
+			t.Logf("the trickles got %v, the last %v after they began", codes, d.Round(time.Millisecond))
+			if d > 6*time.Second {
 				t.Errorf("the trickles ended after %v, the deadline is 2s", d)
 			}
 			if got := e.fileKeys(); got["f/"] != 1 || got["vf/"] != 1 || got["fc/"] != 1 {
