@@ -147,6 +147,9 @@ type Config struct {
 	// of the upload slots (behind a proxy, the address it names; an IPv6
 	// client by its /64). Default: the TCP peer's address.
 	ClientAddr func(*http.Request) string
+	// WriteError writes an error answer in Parley's one JSON shape; the
+	// server passes its own. Default: a {"code","message"} body.
+	WriteError func(w http.ResponseWriter, r *http.Request, status int, code, message string)
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
@@ -171,13 +174,16 @@ func New(cfg Config) *Handler {
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = peerAddr
 	}
+	if cfg.WriteError == nil {
+		cfg.WriteError = writeError
+	}
 	lim := cfg.Limits
 	lim.setDefaults()
 	return &Handler{cfg: cfg, lim: lim, log: cfg.Logger, slots: newSlots(lim)}
 }
 
 // Error is an answer other than success: an HTTP status and a code the
-// widget can show, sent as {"code","message"}.
+// widget can show, sent as {"code","message"} by Config.WriteError.
 type Error struct {
 	Status  int
 	Code    string
@@ -212,12 +218,17 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.Error("upload: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &Error{http.StatusInternalServerError, "internal", "something went wrong on our side"}
 	}
-	writeJSON(w, e.Status, struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}{e.Code, e.Message})
+	w.Header().Set("Cache-Control", "no-store")
+	h.cfg.WriteError(w, r, e.Status, e.Code, e.Message)
 }
 
+// writeError is Config.WriteError's default: the body a server answers in
+// Parley's JSON error shape, without its logging.
+func writeError(w http.ResponseWriter, _ *http.Request, status int, code, message string) {
+	writeJSON(w, status, map[string]string{"code": code, "message": message})
+}
+
+// writeJSON answers status with v as JSON, never cached.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -31,7 +31,7 @@ func BenchmarkAdmin(b *testing.B) {
 	if dir == "" {
 		b.Skip("set PARLEY_BENCH_DATA to a store directory (seeded on first use with PARLEY_BENCH_VISITORS visitors, default 100000)")
 	}
-	s, err := server.New(server.Config{DataDir: dir, AdminToken: admToken})
+	s, err := server.Open(server.Config{DataDir: dir, AdminToken: admToken})
 	if err != nil {
 		b.Fatal(err)
 	}

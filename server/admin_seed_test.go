@@ -26,7 +26,7 @@ func TestAdminSeed(t *testing.T) {
 		&visitors, &sessions, new(int), &files); err != nil || visitors != 300 || sessions < 400 || files == 0 {
 		t.Fatalf("seed said %q (%v)", out.String(), err)
 	}
-	s, err := server.New(server.Config{DataDir: dir, AdminToken: admToken})
+	s, err := server.Open(server.Config{DataDir: dir, AdminToken: admToken})
 	if err != nil {
 		t.Fatal(err)
 	}

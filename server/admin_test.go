@@ -507,7 +507,7 @@ func TestAdminAPI_OneFailureBudget(t *testing.T) {
 func TestAdminToken_MinLength(t *testing.T) {
 	t.Run("Config", func(t *testing.T) {
 		dir := t.TempDir()
-		_, err := server.New(server.Config{DataDir: dir, AdminToken: "a"})
+		_, err := server.Open(server.Config{DataDir: dir, AdminToken: "a"})
 		if err == nil || !strings.Contains(err.Error(), "PARLEY_ADMIN_TOKEN") || !strings.Contains(err.Error(), "at least 32") {
 			t.Errorf("a 1-character token: %v", err)
 		}
@@ -529,7 +529,7 @@ func TestAdminToken_MinLength(t *testing.T) {
 	t.Run("File", func(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "admin.token"), []byte("0123456789abcdef\n"), 0o600)
-		_, err := server.New(server.Config{DataDir: dir})
+		_, err := server.Open(server.Config{DataDir: dir})
 		if err == nil || !strings.Contains(err.Error(), "at least 32") {
 			t.Errorf("a 16-character admin.token: %v", err)
 		}

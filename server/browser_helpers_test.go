@@ -110,7 +110,7 @@ func (p *btParley) Server() *server.Server {
 
 func (p *btParley) serve(ln net.Listener) {
 	p.tb.Helper()
-	srv, err := server.New(server.Config{DataDir: p.dir, AdminToken: btAdminToken, Sites: []*widget.Site{server.DemoSite()}, Limits: p.limits})
+	srv, err := server.Open(server.Config{DataDir: p.dir, AdminToken: btAdminToken, Sites: []*widget.Site{server.DemoSite()}, Limits: p.limits})
 	if err != nil {
 		ln.Close()
 		p.tb.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chat/parley/server/admin"
+	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -110,7 +112,7 @@ func backupOnline(ctx context.Context, rawURL string, since uint64, getenv func(
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e apiError
+		var e respond.Error
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		if json.Unmarshal(body, &e) != nil || e.Message == "" {
 			e.Message = strings.TrimSpace(string(body))
@@ -137,7 +139,7 @@ func backupOffline(dir string, since uint64, w io.Writer, note io.Writer) (stora
 		return storage.BackupInfo{}, err
 	}
 	defer closeStore()
-	files, err := readBackupFiles(dir)
+	files, err := admin.ReadBackupFiles(dir)
 	if err != nil {
 		return storage.BackupInfo{}, err
 	}
@@ -255,7 +257,7 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 	if err := store.Close(); err != nil {
 		return err
 	}
-	wrote, err := writeBackupFiles(*dir, files)
+	wrote, err := admin.WriteBackupFiles(*dir, files)
 	if err != nil {
 		return err
 	}

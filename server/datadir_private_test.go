@@ -49,7 +49,7 @@ func ddServe(t *testing.T, data string) (serving []string) {
 	t.Helper()
 	free := server.DemoSite()
 	free.ID, free.FreeUploads = "free", true
-	s, err := server.New(server.Config{DataDir: data, Sites: []*widget.Site{server.DemoSite(), free}, UploadLimits: fileupload.Limits{}})
+	s, err := server.Open(server.Config{DataDir: data, Sites: []*widget.Site{server.DemoSite(), free}, UploadLimits: fileupload.Limits{}})
 	if err != nil {
 		t.Fatal(err)
 	}

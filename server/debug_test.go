@@ -24,7 +24,7 @@ func TestDebugAddr_ServesPprofAndMetricsOnItsOwnListener(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	srv, err := New(Config{DataDir: t.TempDir(), AdminToken: "debug-test-token-0123456789abcdef"})
+	srv, err := Open(Config{DataDir: t.TempDir(), AdminToken: "debug-test-token-0123456789abcdef"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestDebugAddr_ServesPprofAndMetricsOnItsOwnListener(t *testing.T) {
 	}
 	body, _ = io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != 200 || !strings.Contains(string(body), "parley_go_heap_inuse_bytes") {
+	if res.StatusCode != 200 || !strings.Contains(string(body), "go_memstats_heap_inuse_bytes") {
 		t.Fatalf("metrics: status %d, body %.200q", res.StatusCode, body)
 	}
 	// A taken address is an error at start, not a silent no-op.

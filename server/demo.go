@@ -46,7 +46,7 @@ func listenOrigin(addr string) string {
 func (s *Server) serveDemoPage(w http.ResponseWriter, r *http.Request) {
 	b, err := js.FS.ReadFile("demo.html")
 	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, "internal", "demo page missing")
+		s.errs.Error(w, r, http.StatusInternalServerError, "internal", "demo page missing")
 		return
 	}
 	origin := listenOrigin(s.cfg.Addr)

@@ -14,7 +14,7 @@ func startServer(tb testing.TB, cfg server.Config) (*server.Server, *httptest.Se
 	if cfg.DataDir == "" {
 		cfg.DataDir = tb.TempDir()
 	}
-	s, err := server.New(cfg)
+	s, err := server.Open(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

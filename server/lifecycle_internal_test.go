@@ -17,7 +17,7 @@ func TestLifecycle_Schedule(t *testing.T) {
 	sweepDelay, sweepInterval, gcInterval = 20*time.Millisecond, 20*time.Millisecond, 10*time.Millisecond
 
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	s, err := New(Config{DataDir: t.TempDir(), AdminToken: "lifecycle-test-token-0123456789abcdef", Now: func() time.Time { return now }})
+	s, err := Open(Config{DataDir: t.TempDir(), AdminToken: "lifecycle-test-token-0123456789abcdef", Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		debug.SetMemoryLimit(soft)
 		log.Info("Go memory limit set from the container's", "bytes", soft, "share", memoryLimitShare)
 	}
-	srv, err := New(*cfg)
+	srv, err := Open(*cfg)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,10 @@ func TestOps_HealthReadyMetrics(t *testing.T) {
 		"parley_sessions_started_total 1",
 		`parley_errors_total{code="unknown_type"} 1`,
 		"parley_store_write_seconds_count 1",
-		"parley_go_heap_inuse_bytes",
+		"go_memstats_heap_inuse_bytes",
+		"go_goroutines ",
+		"process_resident_memory_bytes ",
+		"process_cpu_seconds_total ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
@@ -192,7 +195,7 @@ func TestStatic_DemoPage(t *testing.T) {
 func TestOps_ReadyzSaysNoMore(t *testing.T) {
 	// A store that does not answer makes /readyz 503 for the load
 	// balancer, with no detail for the public.
-	s, err := server.New(server.Config{DataDir: t.TempDir(), AdminToken: opsToken})
+	s, err := server.Open(server.Config{DataDir: t.TempDir(), AdminToken: opsToken})
 	if err != nil {
 		t.Fatal(err)
 	}

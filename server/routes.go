@@ -4,7 +4,8 @@ import (
 	"net/http"
 )
 
-// routes lists every endpoint, one block per area.
+// routes lists every endpoint, one block per area. It only lists: the
+// store is prepared before (prepareStore).
 func (s *Server) routes() {
 	// The widget: its script, its socket, and the demo host page when the
 	// built-in demo site is served (demo.go).
@@ -19,15 +20,22 @@ func (s *Server) routes() {
 	// or without one on --debug-addr (debug.go).
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
-	s.mux.Handle("GET /metrics", s.requireAdmin(http.HandlerFunc(s.serveMetrics)))
+	s.mux.Handle("GET /metrics", s.admin.Guard(s.metricsHandler()))
 
-	// Uploads and the visitor's own files (routes_uploads.go), the admin
-	// API and console (admin_routes.go).
-	s.uploadRoutes()
-	s.adminRoutes()
-	s.lifecycleRoutes()
+	// Uploads and the visitor's own files, with their CORS preflights
+	// (uploads.go); an admin's download of a file.
+	up := s.uploads()
+	s.mux.Handle("POST /v1/upload", s.siteCORS("POST", http.HandlerFunc(up.Upload)))
+	s.mux.Handle("OPTIONS /v1/upload", s.siteCORS("POST", nil))
+	s.mux.Handle("GET /v1/files/{id}", s.siteCORS("GET", http.HandlerFunc(up.ServeVisitorFile)))
+	s.mux.Handle("OPTIONS /v1/files/{id}", s.siteCORS("GET", nil))
+	s.mux.Handle("GET /admin/api/files/{id}", s.admin.Guard(http.HandlerFunc(up.ServeAdminFile)))
+
+	// The admin API, the privacy requests, the backup and the console
+	// (package admin).
+	s.admin.Routes(s.mux)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
+		s.errs.Error(w, r, http.StatusNotFound, "not_found", "no such endpoint")
 	})
 }

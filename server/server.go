@@ -1,6 +1,7 @@
-// Package server wires Parley together: configuration, the store, HTTP
-// routing and middleware, the widget gateway, uploads, the admin API and
-// console, and a graceful start and stop.
+// Package server wires Parley together: configuration, the store, the
+// widget gateway, uploads and the admin side (package admin), HTTP routing
+// and middleware, and a graceful start and stop; and the parley commands
+// (cmd_*.go).
 package server
 
 import (
@@ -14,8 +15,11 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/identity"
+	"github.com/parley-chat/parley/server/admin"
+	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ShutdownTimeout bounds a graceful stop.
@@ -35,25 +39,26 @@ type Server struct {
 	// conf is the running sites config; Reload swaps it (reload.go).
 	conf atomic.Pointer[SiteConfig]
 
-	mux  *http.ServeMux
-	http *http.Server
-	life lifecycle // retention sweeps and value-log GC (lifecycle.go)
+	mux   *http.ServeMux
+	http  *http.Server
+	life  lifecycle      // retention sweeps and value-log GC (lifecycle.go)
+	admin *admin.Admin   // the admin API, console and privacy routes
+	errs  respond.Writer // every error answer of the routes here
+	// metrics is what /metrics serves (metrics.go).
+	metrics *prometheus.Registry
 
 	// widgetLoads counts GET /widget.js: page views that loaded the
 	// script, none of which is a visitor or a session until the chat opens.
 	widgetLoads atomic.Int64
-	// adminFails counts failed admin sign-ins per address over every route
-	// that takes the admin token (admin_auth.go).
-	adminFails *failureLimiter
 	// demo is the site the demo page at / embeds, nil for no demo page;
 	// origin is the listen address's origin once Serve knows it (demo.go).
 	demo   *widget.Site
 	origin atomic.Pointer[string]
 }
 
-// New opens the store and keys in cfg.DataDir and builds the routes. The
-// caller must Close it.
-func New(cfg Config) (*Server, error) {
+// Open opens the store and keys in cfg.DataDir, prepares the store
+// (prepareStore), then builds the routes. The caller must Close it.
+func Open(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -91,22 +96,27 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", explainOpenError(cfg.DataDir, err))
 	}
-	limits := cfg.Limits
-	limits.Logger, limits.Now = cfg.Logger, cfg.Now
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		Store:   store,
-		Keys:    keys,
-		Gateway: widget.New(limits, store, keys, cfg.Sites),
-		mux:     http.NewServeMux(),
-
-		adminFails: newFailureLimiter(adminFailBurst, adminFailWindow),
-		demo:       builtinDemo(cfg),
+		cfg:   cfg,
+		log:   cfg.Logger,
+		Store: store,
+		Keys:  keys,
+		mux:   http.NewServeMux(),
+		errs:  respond.Writer{Log: cfg.Logger},
+		demo:  builtinDemo(cfg),
 
 		AdminTokenCreated: tokenCreated,
 	}
 	s.conf.Store(&SiteConfig{Sites: cfg.Sites, RetentionDays: cfg.RetentionDays, Files: cfg.ConfigFiles})
+	limits := cfg.Limits
+	limits.Logger, limits.Now, limits.WriteError = cfg.Logger, cfg.Now, s.errs.Error
+	s.Gateway = widget.New(limits, store, keys, cfg.Sites)
+	s.admin = admin.New(admin.Config{
+		Store: store, Gateway: s.Gateway, Token: cfg.AdminToken, DataDir: cfg.DataDir,
+		ClientAddr: s.clientKey, Now: cfg.Now, Logger: cfg.Logger,
+	})
+	s.metrics = s.newMetrics()
+	s.prepareStore()
 	s.routes()
 	s.http = &http.Server{
 		Handler:           s.mux,
@@ -115,6 +125,27 @@ func New(cfg Config) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// prepareStore brings the store up to what the routes expect, before any
+// of them exists: the admin indexes of a store written before them (or
+// with an older layout), and no chunks of the uploads a crash cut short
+// (none can be running yet). A failure is logged, not fatal: the admin
+// views may miss records, or the chunks wait for the next start.
+func (s *Server) prepareStore() {
+	start := time.Now()
+	if n, err := s.Store.BuildIndexes(context.Background()); err != nil {
+		s.log.Error("admin: building the indexes failed; the admin views may miss records", "err", err)
+	} else if n > 0 {
+		s.log.Info("admin: indexed the stored sessions", "sessions", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if n, err := storage.NewFiles(s.Store).DeleteOrphans(ctx, time.Time{}); err != nil {
+		s.log.Error("uploads: removing chunks of unfinished uploads failed", "err", err)
+	} else if n > 0 {
+		s.log.Info("uploads: removed chunks of unfinished uploads", "files", n)
+	}
 }
 
 // AdminToken is the bearer token the admin API and console accept.

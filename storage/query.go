@@ -27,22 +27,24 @@ type Page[T any] struct {
 	Next  string
 }
 
-// ParamError is a bad query value; Param names it as the API spells it.
-type ParamError struct {
-	Param string
+// FieldError is a bad value in a query: Field names the query struct's
+// field at fault (From, To, Limit, Cursor, Status, Flags), Msg says what
+// is wrong with it. An HTTP layer maps the field to its own parameter.
+type FieldError struct {
+	Field string
 	Msg   string
 }
 
-func (e *ParamError) Error() string { return "storage: " + e.Param + ": " + e.Msg }
+func (e *FieldError) Error() string { return "storage: " + e.Field + ": " + e.Msg }
 
-// ErrBadCursor is wrapped by the ParamError of a cursor that was not made
+// ErrBadCursor is wrapped by the FieldError of a cursor that was not made
 // by this process for this query (forged, altered or from another filter).
 var ErrBadCursor = errors.New("storage: bad cursor")
 
 // checkPeriod validates a period [from, to); zero times are open ends.
 func checkPeriod(from, to time.Time) error {
 	if !from.IsZero() && !to.IsZero() && from.After(to) {
-		return &ParamError{"from", "is after to"}
+		return &FieldError{"From", "is after to"}
 	}
 	return nil
 }
@@ -53,7 +55,7 @@ func checkLimit(n int) (int, error) {
 	case n == 0:
 		return DefaultLimit, nil
 	case n < 0 || n > MaxLimit:
-		return 0, &ParamError{"limit", "must be between 1 and 500"}
+		return 0, &FieldError{"Limit", "must be between 1 and 500"}
 	}
 	return n, nil
 }
@@ -110,7 +112,7 @@ func decodeCursor(c string, kind byte, fp uint64) (string, error) {
 	if c == "" {
 		return "", nil
 	}
-	bad := &ParamError{"cursor", "is not a cursor of this list (it may have expired with a restart)"}
+	bad := &FieldError{"Cursor", "is not a cursor of this list (it may have expired with a restart)"}
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) != 1+8+suffixLen+cursorMACLen {
 		return "", bad

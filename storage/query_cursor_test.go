@@ -19,9 +19,9 @@ func FuzzDecodeCursor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, c string) {
 		got, err := decodeCursor(c, cursorUsers, 42)
 		if err != nil {
-			var pe *ParamError
-			if !errors.As(err, &pe) || pe.Param != "cursor" {
-				t.Fatalf("error %v is not a ParamError naming cursor", err)
+			var pe *FieldError
+			if !errors.As(err, &pe) || pe.Field != "Cursor" {
+				t.Fatalf("error %v is not a FieldError naming Cursor", err)
 			}
 			return
 		}

@@ -98,7 +98,7 @@ func (q *SessionQuery) statusOK(id string) bool {
 // filters are index facets joined on their keys, so a page reads about a
 // page of keys per facet; the status filter is checked on each key and a
 // page stops early (with a Next cursor) after maxScan rejected keys. Bad
-// values return a *ParamError.
+// values return a *FieldError.
 func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow], error) {
 	limit, err := checkLimit(q.Limit)
 	if err != nil {
@@ -110,10 +110,10 @@ func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow]
 	switch q.Status {
 	case "", StatusActive, StatusInactive:
 	default:
-		return nil, &ParamError{"status", "must be active or inactive"}
+		return nil, &FieldError{"Status", "must be active or inactive"}
 	}
 	if q.Status != "" && q.Active == nil {
-		return nil, &ParamError{"status", "no live status available"}
+		return nil, &FieldError{"Status", "no live status available"}
 	}
 	fp := q.fingerprint()
 	pos, err := decodeCursor(q.Cursor, cursorSessions, fp)
@@ -265,7 +265,7 @@ type VisitorSessionQuery struct {
 
 // VisitorSessions returns one page of the visitor's sessions, newest
 // activity first. It reads the visitor's own index entries, skipping those
-// without the flags. Bad values return a *ParamError.
+// without the flags. Bad values return a *FieldError.
 func (s *Store) VisitorSessions(ctx context.Context, q VisitorSessionQuery) (*Page[*Session], error) {
 	limit, err := checkLimit(q.Limit)
 	if err != nil {
@@ -275,7 +275,7 @@ func (s *Store) VisitorSessions(ctx context.Context, q VisitorSessionQuery) (*Pa
 		return nil, err
 	}
 	if q.Flags > 7 {
-		return nil, &ParamError{"flags", "unknown flag"}
+		return nil, &FieldError{"Flags", "unknown flag"}
 	}
 	fp := fingerprint(q.VisitorID, timeParam(q.From), timeParam(q.To), string('0'+q.Flags))
 	pos, err := decodeCursor(q.Cursor, cursorVisitor, fp)

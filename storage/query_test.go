@@ -138,28 +138,28 @@ func TestUsers_BadParams(t *testing.T) {
 	tests := []struct {
 		name  string
 		q     UserQuery
-		param string
+		field string
 	}{
-		{"LimitHigh", UserQuery{Limit: 501}, "limit"},
-		{"LimitNegative", UserQuery{Limit: -1}, "limit"},
-		{"FromAfterTo", UserQuery{From: t0, To: t0.Add(-time.Second)}, "from"},
-		{"Garbage", UserQuery{Cursor: "not a cursor"}, "cursor"},
-		{"Tampered", UserQuery{Cursor: string(tamper)}, "cursor"},
-		{"OtherFilter", UserQuery{Cursor: p.Next, Flags: FlagEngaged}, "cursor"},
+		{"LimitHigh", UserQuery{Limit: 501}, "Limit"},
+		{"LimitNegative", UserQuery{Limit: -1}, "Limit"},
+		{"FromAfterTo", UserQuery{From: t0, To: t0.Add(-time.Second)}, "From"},
+		{"Garbage", UserQuery{Cursor: "not a cursor"}, "Cursor"},
+		{"Tampered", UserQuery{Cursor: string(tamper)}, "Cursor"},
+		{"OtherFilter", UserQuery{Cursor: p.Next, Flags: FlagEngaged}, "Cursor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := f.s.Users(ctx, tt.q)
-			var pe *ParamError
-			if !errors.As(err, &pe) || pe.Param != tt.param {
-				t.Fatalf("got %v, want a ParamError for %s", err, tt.param)
+			var pe *FieldError
+			if !errors.As(err, &pe) || pe.Field != tt.field {
+				t.Fatalf("got %v, want a FieldError for %s", err, tt.field)
 			}
 		})
 	}
 	t.Run("OtherList", func(t *testing.T) {
 		_, err := f.s.Sessions(ctx, SessionQuery{Cursor: p.Next})
-		var pe *ParamError
-		if !errors.As(err, &pe) || pe.Param != "cursor" {
+		var pe *FieldError
+		if !errors.As(err, &pe) || pe.Field != "Cursor" {
 			t.Fatalf("users cursor on sessions: %v", err)
 		}
 	})
@@ -356,8 +356,8 @@ func TestUsage_MatchesBruteForce(t *testing.T) {
 	}
 	t.Run("BadPeriod", func(t *testing.T) {
 		_, err := f.s.Usage(context.Background(), UsageQuery{From: end, To: end.Add(-time.Hour)})
-		var pe *ParamError
-		if !errors.As(err, &pe) || pe.Param != "from" {
+		var pe *FieldError
+		if !errors.As(err, &pe) || pe.Field != "From" {
 			t.Fatalf("got %v", err)
 		}
 	})

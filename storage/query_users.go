@@ -47,7 +47,7 @@ func (q *UserQuery) fingerprint() uint64 {
 // about one page of index keys: each visitor is listed at its newest
 // matching session, and a session of a visitor already listed above it is
 // skipped after one seek in the visitor's own index. Bad values return a
-// *ParamError.
+// *FieldError.
 func (s *Store) Users(ctx context.Context, q UserQuery) (*Page[UserRow], error) {
 	limit, err := checkLimit(q.Limit)
 	if err != nil {
@@ -57,7 +57,7 @@ func (s *Store) Users(ctx context.Context, q UserQuery) (*Page[UserRow], error) 
 		return nil, err
 	}
 	if q.Flags > 7 {
-		return nil, &ParamError{"flags", "unknown flag"}
+		return nil, &FieldError{"Flags", "unknown flag"}
 	}
 	fp := q.fingerprint()
 	pos, err := decodeCursor(q.Cursor, cursorUsers, fp)

@@ -91,17 +91,17 @@ type usageCell struct {
 // counters; a day the period cuts comes from the counter too when no
 // session of that day falls outside the period (one seek each way), else
 // from the sessions started in the cut part. Bad values return a
-// *ParamError.
+// *FieldError.
 func (s *Store) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
 	switch {
 	case q.From.IsZero():
-		return nil, &ParamError{"from", "is required"}
+		return nil, &FieldError{"From", "is required"}
 	case q.To.IsZero():
-		return nil, &ParamError{"to", "is required"}
+		return nil, &FieldError{"To", "is required"}
 	case q.From.After(q.To):
-		return nil, &ParamError{"from", "is after to"}
+		return nil, &FieldError{"From", "is after to"}
 	case q.To.Sub(q.From) > MaxUsageDays*24*time.Hour:
-		return nil, &ParamError{"from", fmt.Sprintf("the period may span at most %d days", MaxUsageDays)}
+		return nil, &FieldError{"From", fmt.Sprintf("the period may span at most %d days", MaxUsageDays)}
 	}
 	from, to := q.From.UTC(), q.To.UTC()
 	cells := map[usageCell]int64{}

@@ -95,6 +95,11 @@ type Config struct {
 	// a function that trusts X-Forwarded-For from that proxy only.
 	ClientIP func(*http.Request) string
 
+	// WriteError writes an HTTP error answer (the handshake's refusals)
+	// in Parley's one JSON shape; the server passes its own. Default: a
+	// {"code","message"} body.
+	WriteError func(w http.ResponseWriter, r *http.Request, status int, code, message string)
+
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -165,6 +170,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.WriteError == nil {
+		c.WriteError = writeError
 	}
 }
 
@@ -283,7 +291,7 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
 		return nil
 	}
 	if !isUpgrade(r) {
-		answerProbe(w)
+		g.answerProbe(w, r)
 		return nil
 	}
 	ip := ipKey(g.cfg.ClientIP(r), r)

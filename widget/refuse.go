@@ -49,27 +49,31 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, rea
 		g.logRefusal(r, reason)
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	if status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", strconv.Itoa(5))
 	}
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"code": reason, "message": refusedText[reason]})
+	g.cfg.WriteError(w, r, status, reason, refusedText[reason])
 }
 
 // answerProbe answers a plain GET of /v1/ws that passed the site and
 // origin checks: the socket would be accepted, so whatever failed for the
 // widget was passing (the network, a full server) and it may retry.
-func answerProbe(w http.ResponseWriter) {
+func (g *Gateway) answerProbe(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUpgradeRequired)
-	w.Write([]byte(`{"code":"websocket_required","message":"this site and origin may connect; open a WebSocket"}` + "\n"))
+	g.cfg.WriteError(w, r, http.StatusUpgradeRequired, "websocket_required", "this site and origin may connect; open a WebSocket")
+}
+
+// writeError is Config.WriteError's default: the body a server answers
+// in Parley's JSON error shape, without its logging.
+func writeError(w http.ResponseWriter, _ *http.Request, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": message})
 }
 
 func isUpgrade(r *http.Request) bool {

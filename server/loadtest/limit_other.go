@@ -10,5 +10,3 @@ func fileLimit() string { return "unknown" }
 
 // FileLimit returns the process's open-file limit, or 0 if unknown.
 func FileLimit() int { return 0 }
-
-func cpuSeconds() (float64, bool) { return 0, false }

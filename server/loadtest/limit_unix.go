@@ -37,13 +37,3 @@ func FileLimit() int {
 	}
 	return int(rl.Cur)
 }
-
-// cpuSeconds returns the CPU time the process has used, user and system.
-func cpuSeconds() (float64, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, false
-	}
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime), true
-}

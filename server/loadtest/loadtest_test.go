@@ -30,7 +30,7 @@ func mustParley(tb testing.TB, limits widget.Config) string {
 // mustParleyOn is mustParley with a wrapper for the listener.
 func mustParleyOn(tb testing.TB, limits widget.Config, wrap func(net.Listener) net.Listener) string {
 	tb.Helper()
-	s, err := server.New(server.Config{DataDir: tb.TempDir(), AdminToken: testToken, Limits: limits})
+	s, err := server.Open(server.Config{DataDir: tb.TempDir(), AdminToken: testToken, Limits: limits})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestLoadtest_Story(t *testing.T) {
 func TestLoadtest_Metrics(t *testing.T) {
 	// Parley's /metrics is not public: the tool reads it with the admin
 	// token, or from the debug address, and says what to do without.
-	s, err := server.New(server.Config{DataDir: t.TempDir(), AdminToken: testToken})
+	s, err := server.Open(server.Config{DataDir: t.TempDir(), AdminToken: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,16 +92,26 @@ type Memory struct {
 	PerConnRSSKiB   float64 `json:"perConnRssKiB"`
 }
 
+// The series of the Go and process collectors (client_golang) that Parley
+// and the echo baseline both serve.
+const (
+	heapInuse  = "go_memstats_heap_inuse_bytes"
+	stackInuse = "go_memstats_stack_inuse_bytes"
+	goroutines = "go_goroutines"
+	resident   = "process_resident_memory_bytes"
+	cpuSeconds = "process_cpu_seconds_total"
+)
+
 func memoryOf(before, after metrics, conns int) *Memory {
 	if before == nil || after == nil {
 		return nil
 	}
 	m := &Memory{
 		Conns:      conns,
-		HeapBefore: before["parley_go_heap_inuse_bytes"], HeapAfter: after["parley_go_heap_inuse_bytes"],
-		StackBefore: before["parley_go_stack_inuse_bytes"], StackAfter: after["parley_go_stack_inuse_bytes"],
-		RSSBefore: before["parley_process_resident_bytes"], RSSAfter: after["parley_process_resident_bytes"],
-		GoroutinesBefore: before["parley_go_goroutines"], GoroutinesAfter: after["parley_go_goroutines"],
+		HeapBefore: before[heapInuse], HeapAfter: after[heapInuse],
+		StackBefore: before[stackInuse], StackAfter: after[stackInuse],
+		RSSBefore: before[resident], RSSAfter: after[resident],
+		GoroutinesBefore: before[goroutines], GoroutinesAfter: after[goroutines],
 	}
 	if conns > 0 {
 		n := float64(conns) * 1024
@@ -123,9 +133,8 @@ type CPU struct {
 }
 
 func cpuOf(before, after metrics, acked int64) *CPU {
-	const name = "parley_process_cpu_seconds_total"
-	b, okb := before[name]
-	a, oka := after[name]
+	b, okb := before[cpuSeconds]
+	a, oka := after[cpuSeconds]
 	if !okb || !oka {
 		return nil
 	}

@@ -3,8 +3,8 @@ package loadtest
 import "testing"
 
 func TestCPUOf(t *testing.T) {
-	before := metrics{"parley_process_cpu_seconds_total": 10}
-	after := metrics{"parley_process_cpu_seconds_total": 13}
+	before := metrics{cpuSeconds: 10}
+	after := metrics{cpuSeconds: 13}
 	c := cpuOf(before, after, 10000)
 	if c == nil || c.Seconds != 3 || c.PerAckedMicros != 300 {
 		t.Errorf("cpuOf = %+v, want 3 s and 300 µs per acked message", c)

@@ -1,4 +1,4 @@
-package server
+package admin
 
 import (
 	"crypto/sha256"
@@ -12,41 +12,47 @@ import (
 	"github.com/parley-chat/parley/server/console"
 )
 
+// consoleFile is one of the console's files with its checksum as ETag.
+type consoleFile struct {
+	body []byte
+	etag string
+}
+
 var (
-	consoleOnce   sync.Once
-	consoleAssets map[string]asset
+	consoleOnce  sync.Once
+	consoleFiles map[string]consoleFile
 )
 
 // loadConsole reads the console's embedded files once, with checksums.
-func loadConsole() map[string]asset {
+func loadConsole() map[string]consoleFile {
 	consoleOnce.Do(func() {
-		consoleAssets = map[string]asset{}
+		consoleFiles = map[string]consoleFile{}
 		for _, name := range []string{"index.html", "app.css", "app.js", "chart.js"} {
 			b, err := console.FS.ReadFile(name)
 			if err != nil {
-				panic("server: embedded console file missing: " + name)
+				panic("admin: embedded console file missing: " + name)
 			}
 			sum := sha256.Sum256(b)
-			consoleAssets[name] = asset{body: b, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+			consoleFiles[name] = consoleFile{body: b, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 		}
 	})
-	return consoleAssets
+	return consoleFiles
 }
 
 // serveConsole serves the console: its files by name, and index.html for
 // /admin/ itself. It holds no data: that comes from the API with the token.
-func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) serveConsole(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeAdminError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "", "the console only reads")
+		a.errs.Error(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "the console only reads")
 		return
 	}
 	name := strings.TrimPrefix(r.URL.Path, "/admin/")
 	if name == "" {
 		name = "index.html"
 	}
-	a, ok := loadConsole()[name]
+	f, ok := loadConsole()[name]
 	if !ok {
-		writeAdminError(w, r, http.StatusNotFound, "not_found", "", "no such console file")
+		a.errs.Error(w, r, http.StatusNotFound, "not_found", "no such console file")
 		return
 	}
 	ctype := mime.TypeByExtension(path.Ext(name))
@@ -55,12 +61,12 @@ func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", ctype)
-	h.Set("ETag", a.etag)
+	h.Set("ETag", f.etag)
 	// Revalidate every time (no-store is set for all of /admin/): the
 	// files are small and a new release must show at once.
-	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.etag) {
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, f.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	w.Write(a.body)
+	w.Write(f.body)
 }

@@ -1,9 +1,10 @@
-package server
+package admin
 
 import (
 	"net/http"
 	"time"
 
+	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -60,10 +61,10 @@ type channelCountJSON struct {
 // usageQuery reads the report's filters. A missing to is now; a missing
 // from is the start of the UTC day 29 days before to's, so the default is
 // the last 30 days, today included.
-func (s *Server) usageQuery(p *params) storage.UsageQuery {
+func (a *Admin) usageQuery(p *params) storage.UsageQuery {
 	from, to := p.period()
 	if to.IsZero() {
-		to = s.cfg.Now().UTC()
+		to = a.now().UTC()
 	}
 	if from.IsZero() {
 		last := to.Add(-time.Nanosecond)
@@ -76,15 +77,15 @@ func (s *Server) usageQuery(p *params) storage.UsageQuery {
 }
 
 // getUsage serves GET /admin/api/usage.
-func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) getUsage(w http.ResponseWriter, r *http.Request) {
 	p := &params{r: r}
-	q := s.usageQuery(p)
-	if !p.check(w) {
+	q := a.usageQuery(p)
+	if !a.check(w, p) {
 		return
 	}
-	rep, err := s.Store.Usage(r.Context(), q)
+	rep, err := a.store.Usage(r.Context(), q)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		a.writeQueryError(w, r, err)
 		return
 	}
 	out := usageJSON{
@@ -110,5 +111,5 @@ func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) {
 	for _, c := range rep.Channels {
 		out.Channels = append(out.Channels, channelCountJSON{c.Key, c.Count})
 	}
-	writeJSON(w, http.StatusOK, out)
+	respond.JSON(w, http.StatusOK, out)
 }

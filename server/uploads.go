@@ -5,42 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/parley-chat/parley/fileupload"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
 )
 
-// uploadRoutes registers POST /v1/upload, GET /v1/files/{id} (with their
-// CORS preflights) and GET /admin/api/files/{id}. It first removes the
-// chunks a crash may have left of unfinished uploads: none can be running
-// yet.
-func (s *Server) uploadRoutes() {
-	files := storage.NewFiles(s.Store)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if n, err := files.DeleteOrphans(ctx, time.Time{}); err != nil {
-		s.log.Error("uploads: removing chunks of unfinished uploads failed", "err", err)
-	} else if n > 0 {
-		s.log.Info("uploads: removed chunks of unfinished uploads", "files", n)
-	}
-	up := fileupload.New(fileupload.Config{
+// uploads is the upload handler, wired to the gateway and the store.
+func (s *Server) uploads() *fileupload.Handler {
+	return fileupload.New(fileupload.Config{
 		Sessions: gatewayUploads{s.Gateway},
 		Records:  s.Store,
-		Files:    files,
+		Files:    storage.NewFiles(s.Store),
 		Keys:     s.Keys,
 		Limits:   s.cfg.UploadLimits,
 		// The same client as for the gateway's per-IP cap.
 		ClientAddr: s.clientKey,
+		WriteError: s.errs.Error,
 		Logger:     s.log,
 		Now:        s.cfg.Now,
 	})
-	s.mux.Handle("POST /v1/upload", s.siteCORS("POST", http.HandlerFunc(up.Upload)))
-	s.mux.Handle("OPTIONS /v1/upload", s.siteCORS("POST", nil))
-	s.mux.Handle("GET /v1/files/{id}", s.siteCORS("GET", http.HandlerFunc(up.ServeVisitorFile)))
-	s.mux.Handle("OPTIONS /v1/files/{id}", s.siteCORS("GET", nil))
-	s.mux.Handle("GET /admin/api/files/{id}", s.requireAdmin(http.HandlerFunc(up.ServeAdminFile)))
 }
 
 // siteCORS answers for the site named by ?site=: 404 for an unknown site,
@@ -55,12 +39,12 @@ func (s *Server) siteCORS(method string, next http.Handler) http.Handler {
 		h.Add("Vary", "Origin")
 		site := s.Gateway.Site(r.URL.Query().Get("site"))
 		if site == nil {
-			writeError(w, r, http.StatusNotFound, "not_found", "unknown site")
+			s.errs.Error(w, r, http.StatusNotFound, "not_found", "unknown site")
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" {
 			if !site.AllowsOrigin(origin) {
-				writeError(w, r, http.StatusForbidden, "origin_not_allowed", "this site does not allow requests from "+origin)
+				s.errs.Error(w, r, http.StatusForbidden, "origin_not_allowed", "this site does not allow requests from "+origin)
 				return
 			}
 			h.Set("Access-Control-Allow-Origin", origin)

@@ -1,4 +1,4 @@
-package server
+package admin
 
 import (
 	"bufio"
@@ -19,16 +19,16 @@ import (
 // reaches a spreadsheet as a formula. An error on the first page answers
 // the request as the JSON API would; a later one can only cut the file
 // short, and is logged.
-func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, name string, header []string,
+func writeCSV[T any](a *Admin, w http.ResponseWriter, r *http.Request, name string, header []string,
 	fetch func(cursor string) (*storage.Page[T], error), cells func(T) []string) {
 	page, err := fetch("")
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		a.writeQueryError(w, r, err)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="parley-%s-%s.csv"`, name, s.cfg.Now().UTC().Format("20060102")))
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="parley-%s-%s.csv"`, name, a.now().UTC().Format("20060102")))
 	bw := bufio.NewWriter(w)
 	defer bw.Flush()
 	writeCSVRow(bw, header)
@@ -40,7 +40,7 @@ func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, name str
 			return
 		}
 		if page, err = fetch(page.Next); err != nil {
-			s.log.Error("admin export failed", "path", r.URL.Path, "err", err)
+			a.log.Error("admin export failed", "path", r.URL.Path, "err", err)
 			return
 		}
 	}
@@ -99,17 +99,17 @@ func cellTime(t *string) string {
 }
 
 // exportUsers serves GET /admin/api/users.csv with the overview's filters.
-func (s *Server) exportUsers(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) exportUsers(w http.ResponseWriter, r *http.Request) {
 	p := &params{r: r}
 	q := userQuery(p)
-	if !p.check(w) {
+	if !a.check(w, p) {
 		return
 	}
 	q.Limit = storage.MaxLimit
-	writeCSV(s, w, r, "users", []string{"id", "label", "os", "browser", "mobile", "lastFileAt", "lastInputAt", "lastInteractionAt", "createdAt"},
+	writeCSV(a, w, r, "users", []string{"id", "label", "os", "browser", "mobile", "lastFileAt", "lastInputAt", "lastInteractionAt", "createdAt"},
 		func(cursor string) (*storage.Page[storage.UserRow], error) {
 			q.Cursor = cursor
-			return s.Store.Users(r.Context(), q)
+			return a.store.Users(r.Context(), q)
 		},
 		func(row storage.UserRow) []string {
 			u := toUser(row)
@@ -120,17 +120,17 @@ func (s *Server) exportUsers(w http.ResponseWriter, r *http.Request) {
 
 // exportSessions serves GET /admin/api/sessions.csv with the dashboard's
 // filters.
-func (s *Server) exportSessions(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) exportSessions(w http.ResponseWriter, r *http.Request) {
 	p := &params{r: r}
-	q := s.sessionQuery(p)
-	if !p.check(w) {
+	q := a.sessionQuery(p)
+	if !a.check(w, p) {
 		return
 	}
-	writeCSV(s, w, r, "sessions", []string{"id", "visitor", "label", "status", "bot", "version", "channel", "startedAt",
+	writeCSV(a, w, r, "sessions", []string{"id", "visitor", "label", "status", "bot", "version", "channel", "startedAt",
 		"lastActivityAt", "durationSeconds", "messages", "hasResponses", "goals", "tags", "lastBlock"},
-		s.sessionPages(r, q),
+		a.sessionPages(r, q),
 		func(row storage.SessionRow) []string {
-			j := s.toSession(row.Session, row.Visitor)
+			j := a.toSession(row.Session, row.Visitor)
 			return []string{j.ID, j.Visitor.ID, j.Visitor.Label, j.Status, j.Bot, j.Version, j.Channel,
 				j.StartedAt, j.LastActivityAt, strconv.FormatInt(j.DurationSeconds, 10), strconv.Itoa(j.MessageCount),
 				strconv.FormatBool(j.HasResponses), strings.Join(j.Goals, " "), strings.Join(j.Tags, " "), j.LastBlock}
@@ -139,15 +139,15 @@ func (s *Server) exportSessions(w http.ResponseWriter, r *http.Request) {
 
 // exportUsageSessions serves GET /admin/api/usage/sessions.csv: the
 // sessions the usage report counts (seed 002's underlying data).
-func (s *Server) exportUsageSessions(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) exportUsageSessions(w http.ResponseWriter, r *http.Request) {
 	p := &params{r: r}
-	uq := s.usageQuery(p)
-	if !p.check(w) {
+	uq := a.usageQuery(p)
+	if !a.check(w, p) {
 		return
 	}
 	q := storage.SessionQuery{From: uq.From, To: uq.To, Site: uq.Site, Bot: uq.Bot, Version: uq.Version, Channel: uq.Channel}
-	writeCSV(s, w, r, "usage-sessions", []string{"sessionId", "visitor", "bot", "version", "channel", "startedAt", "conversations", "messages"},
-		s.sessionPages(r, q),
+	writeCSV(a, w, r, "usage-sessions", []string{"sessionId", "visitor", "bot", "version", "channel", "startedAt", "conversations", "messages"},
+		a.sessionPages(r, q),
 		func(row storage.SessionRow) []string {
 			sess := row.Session
 			// A session is one conversation with one story here.
@@ -156,10 +156,10 @@ func (s *Server) exportUsageSessions(w http.ResponseWriter, r *http.Request) {
 }
 
 // sessionPages fetches the pages of the sessions q selects for writeCSV.
-func (s *Server) sessionPages(r *http.Request, q storage.SessionQuery) func(cursor string) (*storage.Page[storage.SessionRow], error) {
+func (a *Admin) sessionPages(r *http.Request, q storage.SessionQuery) func(cursor string) (*storage.Page[storage.SessionRow], error) {
 	q.Limit = storage.MaxLimit
 	return func(cursor string) (*storage.Page[storage.SessionRow], error) {
 		q.Cursor = cursor
-		return s.Store.Sessions(r.Context(), q)
+		return a.store.Sessions(r.Context(), q)
 	}
 }

@@ -1,9 +1,10 @@
-package server
+package admin
 
 import (
 	"net/http"
 	"time"
 
+	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -81,18 +82,18 @@ func userQuery(p *params) storage.UserQuery {
 }
 
 // listUsers serves GET /admin/api/users.
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) listUsers(w http.ResponseWriter, r *http.Request) {
 	p := &params{r: r}
 	q := userQuery(p)
-	if !p.check(w) {
+	if !a.check(w, p) {
 		return
 	}
-	page, err := s.Store.Users(r.Context(), q)
+	page, err := a.store.Users(r.Context(), q)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		a.writeQueryError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listOf(page.Items, page.Next, toUser))
+	respond.JSON(w, http.StatusOK, listOf(page.Items, page.Next, toUser))
 }
 
 // profileJSON is a visitor's profile (seed 001).
@@ -123,17 +124,17 @@ func orNull(s string) *string {
 }
 
 // getUser serves GET /admin/api/users/{id}.
-func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
-	v, err := s.Store.Visitor(r.Context(), r.PathValue("id"))
+func (a *Admin) getUser(w http.ResponseWriter, r *http.Request) {
+	v, err := a.store.Visitor(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		a.writeQueryError(w, r, err)
 		return
 	}
 	vars := v.Variables
 	if vars == nil {
 		vars = map[string]string{}
 	}
-	writeJSON(w, http.StatusOK, profileJSON{
+	respond.JSON(w, http.StatusOK, profileJSON{
 		ID: v.ID, Site: v.Site, Label: v.Label(), Name: orNull(v.Name), Email: orNull(v.Email), Phone: orNull(v.Phone),
 		SourcePlatform: v.Channel, Device: toDevice(v.Device),
 		CreatedAt: stamp(v.CreatedAt), LastSeenAt: stamp(v.LastSeenAt),
@@ -201,23 +202,23 @@ func toVisitorSession(s *storage.Session) visitorSessionJSON {
 
 // listUserSessions serves GET /admin/api/users/{id}/sessions with the
 // overview's filters.
-func (s *Server) listUserSessions(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) listUserSessions(w http.ResponseWriter, r *http.Request) {
 	p := &params{r: r}
 	uq := userQuery(p)
-	if !p.check(w) {
+	if !a.check(w, p) {
 		return
 	}
 	id := r.PathValue("id")
-	if _, err := s.Store.Visitor(r.Context(), id); err != nil {
-		s.writeQueryError(w, r, err)
+	if _, err := a.store.Visitor(r.Context(), id); err != nil {
+		a.writeQueryError(w, r, err)
 		return
 	}
-	page, err := s.Store.VisitorSessions(r.Context(), storage.VisitorSessionQuery{
+	page, err := a.store.VisitorSessions(r.Context(), storage.VisitorSessionQuery{
 		VisitorID: id, From: uq.From, To: uq.To, Flags: uq.Flags, Limit: uq.Limit, Cursor: uq.Cursor,
 	})
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		a.writeQueryError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listOf(page.Items, page.Next, toVisitorSession))
+	respond.JSON(w, http.StatusOK, listOf(page.Items, page.Next, toVisitorSession))
 }

@@ -1,8 +1,9 @@
-package server
+package admin
 
 import (
 	"net/http"
 
+	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -32,16 +33,16 @@ type sessionJSON struct {
 	Device          deviceJSON     `json:"device"`
 }
 
-func (s *Server) status(id string) string {
-	if s.Gateway.Active(id) {
+func (a *Admin) status(id string) string {
+	if a.gw.Active(id) {
 		return storage.StatusActive
 	}
 	return storage.StatusInactive
 }
 
-func (s *Server) toSession(sess *storage.Session, v *storage.Visitor) sessionJSON {
+func (a *Admin) toSession(sess *storage.Session, v *storage.Visitor) sessionJSON {
 	return sessionJSON{
-		ID: sess.ID, Site: sess.Site, Visitor: visitorRefJSON{v.ID, v.Label()}, Status: s.status(sess.ID),
+		ID: sess.ID, Site: sess.Site, Visitor: visitorRefJSON{v.ID, v.Label()}, Status: a.status(sess.ID),
 		StartedAt: stamp(sess.StartedAt), LastActivityAt: stamp(sess.LastActivityAt),
 		DurationSeconds: int64(sess.LastActivityAt.Sub(sess.StartedAt).Seconds()),
 		MessageCount:    sess.MessageCount, HasResponses: sess.HasResponses,
@@ -52,12 +53,12 @@ func (s *Server) toSession(sess *storage.Session, v *storage.Visitor) sessionJSO
 
 // sessionQuery reads the dashboard's filters: from, to, site, channel,
 // bot, version, status, responses, goal, block, tag, q, limit, cursor.
-func (s *Server) sessionQuery(p *params) storage.SessionQuery {
+func (a *Admin) sessionQuery(p *params) storage.SessionQuery {
 	from, to := p.period()
 	q := storage.SessionQuery{
 		From: from, To: to, Site: p.str("site"), Channel: p.str("channel"), Bot: p.str("bot"), Version: p.str("version"),
 		Responses: p.flag("responses"), Goal: p.str("goal"), Block: p.str("block"), Tag: p.str("tag"),
-		Status: p.str("status"), Active: s.Gateway.Active, Q: p.str("q"), Limit: p.limit(), Cursor: p.str("cursor"),
+		Status: p.str("status"), Active: a.gw.Active, Q: p.str("q"), Limit: p.limit(), Cursor: p.str("cursor"),
 	}
 	switch q.Status {
 	case "", storage.StatusActive, storage.StatusInactive:
@@ -68,19 +69,19 @@ func (s *Server) sessionQuery(p *params) storage.SessionQuery {
 }
 
 // listSessions serves GET /admin/api/sessions.
-func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) listSessions(w http.ResponseWriter, r *http.Request) {
 	p := &params{r: r}
-	q := s.sessionQuery(p)
-	if !p.check(w) {
+	q := a.sessionQuery(p)
+	if !a.check(w, p) {
 		return
 	}
-	page, err := s.Store.Sessions(r.Context(), q)
+	page, err := a.store.Sessions(r.Context(), q)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		a.writeQueryError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listOf(page.Items, page.Next, func(row storage.SessionRow) sessionJSON {
-		return s.toSession(row.Session, row.Visitor)
+	respond.JSON(w, http.StatusOK, listOf(page.Items, page.Next, func(row storage.SessionRow) sessionJSON {
+		return a.toSession(row.Session, row.Visitor)
 	}))
 }
 
@@ -123,21 +124,21 @@ type transcriptJSON struct {
 }
 
 // getTranscript serves GET /admin/api/sessions/{id}.
-func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) {
-	sess, msgs, err := s.Store.Transcript(r.Context(), r.PathValue("id"))
+func (a *Admin) getTranscript(w http.ResponseWriter, r *http.Request) {
+	sess, msgs, err := a.store.Transcript(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		a.writeQueryError(w, r, err)
 		return
 	}
-	v, err := s.Store.Visitor(r.Context(), sess.VisitorID)
+	v, err := a.store.Visitor(r.Context(), sess.VisitorID)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		a.writeQueryError(w, r, err)
 		return
 	}
 	vs := toVisitorSession(sess)
 	st := sess.State
 	out := transcriptJSON{
-		Session: s.toSession(sess, v), Visitor: visitorRefJSON{v.ID, v.Label()},
+		Session: a.toSession(sess, v), Visitor: visitorRefJSON{v.ID, v.Label()},
 		Inputs: vs.Inputs, Files: vs.Files, Messages: make([]messageJSON, 0, len(msgs)),
 		State: stateJSON{
 			Current: st.Current, Previous: st.Previous, Pending: st.Pending, Ended: st.Ended,
@@ -159,7 +160,7 @@ func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Messages = append(out.Messages, mj)
 	}
-	writeJSON(w, http.StatusOK, out)
+	respond.JSON(w, http.StatusOK, out)
 }
 
 func nonNilMap(m map[string]string) map[string]string {

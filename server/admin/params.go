@@ -1,60 +1,49 @@
-package server
+package admin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/storage"
 )
 
-// adminError is the JSON body of an admin error; Param names the query
-// parameter at fault, when one is.
-type adminError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Param   string `json:"param,omitempty"`
-}
-
-// writeAdminError answers with an adminError; 5xx answers are logged.
-func writeAdminError(w http.ResponseWriter, r *http.Request, status int, code, param, msg string) {
-	if param != "" {
-		msg = param + ": " + msg
-	}
-	if status >= 500 {
-		writeError(w, r, status, code, msg)
-		return
-	}
-	writeJSON(w, status, adminError{Code: code, Message: msg, Param: param})
-}
-
 // writeQueryError answers a failed query: 400 naming the parameter for a
 // bad value, 404 for a missing record, 500 (logged) for anything else.
-func (s *Server) writeQueryError(w http.ResponseWriter, r *http.Request, err error) {
-	var pe *storage.ParamError
+func (a *Admin) writeQueryError(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *storage.FieldError
 	switch {
-	case errors.As(err, &pe):
-		writeAdminError(w, r, http.StatusBadRequest, "invalid_parameter", pe.Param, pe.Msg)
+	case errors.As(err, &fe):
+		a.errs.Param(w, r, http.StatusBadRequest, "invalid_parameter", queryParam(fe.Field), fe.Msg)
 	case isNotFound(err):
-		writeAdminError(w, r, http.StatusNotFound, "not_found", "", "no such record")
+		a.errs.Error(w, r, http.StatusNotFound, "not_found", "no such record")
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 	default:
-		s.log.Error("admin query failed", "path", r.URL.Path, "err", err)
-		writeError(w, r, http.StatusInternalServerError, "internal", "the query failed")
+		a.errs.Internal(w, r, fmt.Errorf("admin: query: %w", err), "the query failed")
 	}
 }
+
+// queryParam is the query parameter that sets a field of the store's
+// queries (storage.UserQuery, SessionQuery, UsageQuery): the API spells
+// each as its field in lower case (From is from, Cursor is cursor).
+func queryParam(field string) string { return strings.ToLower(field) }
 
 // params reads query parameters, keeping the first error.
 type params struct {
 	r   *http.Request
-	err *storage.ParamError
+	err *paramError
 }
+
+// paramError is a bad query parameter.
+type paramError struct{ name, msg string }
 
 func (p *params) fail(name, msg string) {
 	if p.err == nil {
-		p.err = &storage.ParamError{Param: name, Msg: msg}
+		p.err = &paramError{name, msg}
 	}
 }
 
@@ -135,10 +124,10 @@ func (p *params) flags() byte {
 
 // check answers 400 for the first bad parameter and reports whether all
 // were good.
-func (p *params) check(w http.ResponseWriter) bool {
+func (a *Admin) check(w http.ResponseWriter, p *params) bool {
 	if p.err == nil {
 		return true
 	}
-	writeAdminError(w, p.r, http.StatusBadRequest, "invalid_parameter", p.err.Param, p.err.Msg)
+	a.errs.Param(w, p.r, http.StatusBadRequest, "invalid_parameter", p.err.name, p.err.msg)
 	return false
 }

@@ -1,4 +1,4 @@
-package server
+package admin
 
 import (
 	"crypto/subtle"
@@ -15,12 +15,12 @@ import (
 const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
-// adminHeaders sets the security headers of every /admin/ answer, refuses
+// headers sets the security headers of every /admin/ answer, refuses
 // a token in the URL and cross-origin unsafe requests.
-func (s *Server) adminHeaders(next http.Handler) http.Handler {
+func (a *Admin) headers(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusForbidden, "cross_origin", "cross-origin requests that change state are refused")
+		a.errs.Error(w, r, http.StatusForbidden, "cross_origin", "cross-origin requests that change state are refused")
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -31,11 +31,11 @@ func (s *Server) adminHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
-			writeAdminError(w, r, http.StatusBadRequest, "invalid_parameter", "query", "malformed query string")
+			a.errs.Param(w, r, http.StatusBadRequest, "invalid_parameter", "query", "malformed query string")
 			return
 		}
 		if name := tokenInURL(r); name != "" {
-			writeAdminError(w, r, http.StatusBadRequest, "token_in_url", name,
+			a.errs.Param(w, r, http.StatusBadRequest, "token_in_url", name,
 				"credentials are never accepted in the URL: send the admin token as an Authorization: Bearer header")
 			return
 		}
@@ -56,25 +56,25 @@ func tokenInURL(r *http.Request) string {
 }
 
 // Failed sign-ins: each client address (an IPv6 client by its /64) has
-// adminFailBurst failures, regained one every adminFailWindow /
-// adminFailBurst, over every route that takes the admin token.
+// failBurst failures, regained one every failWindow / failBurst, over
+// every route that takes the admin token.
 const (
-	adminFailBurst  = 10
-	adminFailWindow = time.Minute
+	failBurst  = 10
+	failWindow = time.Minute
 )
 
-// requireAdmin lets a request through only with the admin bearer token,
+// Guard lets a request through only with the admin bearer token,
 // compared in constant time. A wrong or missing token gets a 401 JSON
 // error and counts against the client's address; an address past its
 // failures gets 429 for a wrong token instead, for a while. The right
 // token always passes: a blocked address shared with an attacker (an
 // office, a proxy without --trusted-proxies) cannot lock the admin out,
-// and guessing a token of at least minAdminToken random characters is
-// hopeless at any rate. Every route shares the server's one failure
-// count (Server.adminFails). It includes adminHeaders.
-func (s *Server) requireAdmin(next http.Handler) http.Handler {
-	want := []byte(s.cfg.AdminToken)
-	return s.adminHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// and guessing a long random token is hopeless at any rate. Every route
+// Guard wraps shares the Admin's one failure count. It includes the
+// headers of every /admin/ answer (headers).
+func (a *Admin) Guard(next http.Handler) http.Handler {
+	want := []byte(a.token)
+	return a.headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if ok && len(want) > 0 && subtle.ConstantTimeCompare([]byte(got), want) == 1 {
 			next.ServeHTTP(w, r)
@@ -82,15 +82,15 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		}
 		// Behind a trusted reverse proxy the client is in
 		// X-Forwarded-For, as for the widget's per-address caps.
-		ip, now := s.clientKey(r), time.Now()
-		if wait := s.adminFails.blocked(ip, now); wait > 0 {
+		ip, now := a.clientAddr(r), time.Now()
+		if wait := a.fails.blocked(ip, now); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			writeError(w, r, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later")
+			a.errs.Error(w, r, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later")
 			return
 		}
-		s.adminFails.fail(ip, now)
+		a.fails.fail(ip, now)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="parley-admin"`)
-		writeError(w, r, http.StatusUnauthorized, "unauthorized", "a valid admin token is required")
+		a.errs.Error(w, r, http.StatusUnauthorized, "unauthorized", "a valid admin token is required")
 	}))
 }
 

@@ -1,0 +1,78 @@
+// Package admin is Parley's admin side: the JSON API under /admin/api/
+// (users, sessions, transcripts, usage, CSV exports), the privacy
+// requests (erase, export), the online backup, the console's files under
+// /admin/, and the admin token check every admin route shares.
+//
+// It needs the store, a clock, a logger and a small view of the widget
+// gateway (Gateway); the server wires it in and routes to it.
+package admin
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/parley-chat/parley/server/respond"
+	"github.com/parley-chat/parley/storage"
+)
+
+// Gateway is what the admin side asks of the live conversations.
+type Gateway interface {
+	// Active reports whether a socket is open on the session.
+	Active(sessionID string) bool
+	// DropVisitor closes the visitor's open sockets and returns how many.
+	DropVisitor(visitorID string) int
+}
+
+// Config is what an Admin needs. Store, Gateway and Token must be set.
+type Config struct {
+	Store   *storage.Store
+	Gateway Gateway
+	// Token is the bearer token every admin route takes.
+	Token string
+	// DataDir holds the files a backup carries beside the store.
+	DataDir string
+	// ClientAddr names the client of a request for the failed sign-in
+	// count (behind a trusted proxy, the address it names; an IPv6
+	// client by its /64). Default: the TCP peer's address.
+	ClientAddr func(*http.Request) string
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Admin serves the admin API and console.
+type Admin struct {
+	store      *storage.Store
+	gw         Gateway
+	token      string
+	dataDir    string
+	clientAddr func(*http.Request) string
+	now        func() time.Time
+	log        *slog.Logger
+	errs       respond.Writer
+	// fails counts failed sign-ins per address over every route that
+	// takes the admin token (auth.go).
+	fails *failureLimiter
+}
+
+// New returns an Admin for cfg.
+func New(cfg Config) *Admin {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = func(r *http.Request) string { return r.RemoteAddr }
+	}
+	return &Admin{
+		store: cfg.Store, gw: cfg.Gateway, token: cfg.Token, dataDir: cfg.DataDir,
+		clientAddr: cfg.ClientAddr, now: cfg.Now, log: cfg.Logger,
+		errs:  respond.Writer{Log: cfg.Logger},
+		fails: newFailureLimiter(failBurst, failWindow),
+	}
+}
+
+func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

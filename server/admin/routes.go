@@ -1,0 +1,40 @@
+package admin
+
+import (
+	"net/http"
+)
+
+// Routes registers the admin API, the privacy and backup routes and the
+// console on mux. The API has its own mux behind one Guard, so every
+// route of it (and every unknown path under it) needs the token and
+// shares one failure count; the console's files are public (they hold no
+// data) and ask for the token in a login form.
+func (a *Admin) Routes(mux *http.ServeMux) {
+	api := http.NewServeMux()
+	api.HandleFunc("GET /admin/api/users", a.listUsers)
+	api.HandleFunc("GET /admin/api/users.csv", a.exportUsers)
+	api.HandleFunc("GET /admin/api/users/{id}", a.getUser)
+	api.HandleFunc("GET /admin/api/users/{id}/sessions", a.listUserSessions)
+	api.HandleFunc("GET /admin/api/sessions", a.listSessions)
+	api.HandleFunc("GET /admin/api/sessions.csv", a.exportSessions)
+	api.HandleFunc("GET /admin/api/sessions/{id}", a.getTranscript)
+	api.HandleFunc("GET /admin/api/usage", a.getUsage)
+	api.HandleFunc("GET /admin/api/usage/sessions.csv", a.exportUsageSessions)
+	// Privacy requests (privacy.go) and the online backup (backup.go).
+	api.HandleFunc("DELETE /admin/api/users/{id}", a.eraseUser)
+	api.HandleFunc("GET /admin/api/users/{id}/export", a.exportUser)
+	api.HandleFunc("GET /admin/api/backup", a.serveBackup)
+	api.HandleFunc("/admin/api/", a.unknown)
+	mux.Handle("/admin/api/", a.Guard(api))
+	mux.Handle("/admin/", a.headers(http.HandlerFunc(a.serveConsole)))
+	mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
+}
+
+// unknown answers a path under /admin/api/ that no route takes.
+func (a *Admin) unknown(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		a.errs.Error(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "the admin API only reads")
+		return
+	}
+	a.errs.Error(w, r, http.StatusNotFound, "not_found", "no such admin endpoint")
+}

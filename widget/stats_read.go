@@ -1,0 +1,54 @@
+package widget
+
+// Readers of the counters by reason, for the server's metrics collector
+// (server/metrics), so this package needs no metrics library.
+
+// RefusedByReason returns the refused handshakes per reason.
+func (s *Stats) RefusedByReason() map[string]int64 {
+	out := make(map[string]int64, len(refusedReasons))
+	for i, r := range refusedReasons {
+		out[r] = s.refused[i].Load()
+	}
+	return out
+}
+
+// ClosedByReason returns the sockets a protection closed per reason.
+func (s *Stats) ClosedByReason() map[string]int64 {
+	out := make(map[string]int64, len(closedReasons))
+	for i, r := range closedReasons {
+		out[r] = s.closed[i].Load()
+	}
+	return out
+}
+
+// StartsRefusedByReason returns the hellos whose new visitor or session a
+// rate limit refused, per reason.
+func (s *Stats) StartsRefusedByReason() map[string]int64 {
+	out := make(map[string]int64, len(startRefusedReasons))
+	for i, r := range startRefusedReasons {
+		out[r] = s.starts[i].Load()
+	}
+	return out
+}
+
+// ErrorsByCode returns the error frames sent per code.
+func (s *Stats) ErrorsByCode() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int64, len(s.errors))
+	for c, n := range s.errors {
+		out[c] = n
+	}
+	return out
+}
+
+// StoreWrites returns the latency histogram of the turns' store writes:
+// cumulative counts per upper bound in seconds, the count and the sum in
+// seconds.
+func (s *Stats) StoreWrites() (buckets map[float64]uint64, count uint64, sum float64) {
+	buckets = make(map[float64]uint64, len(writeBounds))
+	for i, b := range writeBounds {
+		buckets[b] = uint64(s.writeBuckets[i].Load())
+	}
+	return buckets, uint64(s.writeCount.Load()), float64(s.writeSumNS.Load()) / 1e9
+}
