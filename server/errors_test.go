@@ -1,0 +1,82 @@
+package server_test
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/parley-chat/parley/server"
+)
+
+// TestErrors_OneShape asks every kind of endpoint for an error and
+// checks each answers the one shape: a JSON object of code, message and
+// at most param, served as JSON and not sniffed.
+func TestErrors_OneShape(t *testing.T) {
+	_, ts := mustServer(t)
+	token := http.Header{"Authorization": {"Bearer " + opsToken}}
+	origin := http.Header{"Origin": {"https://elsewhere.example"}}
+	tests := []struct {
+		name   string
+		path   string
+		h      http.Header
+		status int
+		code   string
+	}{
+		{"UnknownEndpoint", "/nothing", nil, 404, "not_found"},
+		{"AdminParam", "/admin/api/users?limit=0", token, 400, "invalid_parameter"},
+		{"AdminNoToken", "/admin/api/users", nil, 401, "unauthorized"},
+		{"ConsoleFile", "/admin/nothing.js", nil, 404, "not_found"},
+		{"UploadUnknownSite", "/v1/files/x?site=nope", nil, 404, "not_found"},
+		{"DownloadNoToken", "/v1/files/01JAAAAAAAAAAAAAAAAAAAAAAA?site=demo", nil, 401, "unauthorized"},
+		{"SocketUnknownSite", "/v1/ws?site=nope", nil, 404, "unknown_site"},
+		{"SocketOrigin", "/v1/ws?site=demo", origin, 403, "origin_not_allowed"},
+		{"SocketProbe", "/v1/ws?site=demo", http.Header{"Origin": {ts.URL}}, 426, "websocket_required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(t, ts.URL+tt.path, tt.h)
+			var fields map[string]string
+			if err := json.Unmarshal([]byte(body), &fields); err != nil {
+				t.Fatalf("%d %q is not a JSON object of strings: %v", resp.StatusCode, body, err)
+			}
+			if resp.StatusCode != tt.status || fields["code"] != tt.code || fields["message"] == "" {
+				t.Errorf("got %d %s, want %d %s with a message", resp.StatusCode, body, tt.status, tt.code)
+			}
+			for k := range fields {
+				if k != "code" && k != "message" && k != "param" {
+					t.Errorf("field %q in %s", k, body)
+				}
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q", got)
+			}
+		})
+	}
+}
+
+// TestErrors_LoggedThroughTheConfiguredLogger makes the admin API fail
+// (its store closed) and finds the failure in the server's own log, not
+// in slog's default logger.
+func TestErrors_LoggedThroughTheConfiguredLogger(t *testing.T) {
+	var logs syncBuffer
+	s, err := server.Open(server.Config{DataDir: t.TempDir(), AdminToken: opsToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	s.Store.Close()
+	resp, body := get(t, ts.URL+"/admin/api/users", http.Header{"Authorization": {"Bearer " + opsToken}})
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, `"code":"internal"`) {
+		t.Fatalf("a query on a closed store: %d %s", resp.StatusCode, body)
+	}
+	if got := logs.String(); !strings.Contains(got, `"msg":"request failed"`) || !strings.Contains(got, `"path":"/admin/api/users"`) || !strings.Contains(got, `"err":`) {
+		t.Errorf("the server's log lacks the failed request with its cause:\n%s", got)
+	}
+}
