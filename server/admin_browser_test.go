@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/server/admin/admintest"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -121,7 +122,7 @@ func (b *admTab) waitRows(n int, what string) {
 func admFileVisitor(t *testing.T, s *server.Server) (visitorID string, data []byte) {
 	t.Helper()
 	ctx := context.Background()
-	at := admDay(8)
+	at := admintest.Day(8)
 	visitorID = "01JAAAAAAAAAAAAAAAAAAAAAA7"
 	v := &storage.Visitor{ID: visitorID, Site: "demo", Channel: "web", CreatedAt: at, Device: storage.Device{OS: "iOS 17", Browser: "Safari 17", Mobile: true}}
 	sess := &storage.Session{ID: storage.NewID(at), Site: "demo", VisitorID: visitorID, Bot: "demo", Version: "2", Channel: "web", Device: v.Device, StartedAt: at}
@@ -159,7 +160,7 @@ func admFileVisitor(t *testing.T, s *server.Server) (visitorID string, data []by
 func TestAdminBrowser_Console(t *testing.T) {
 	b := admBrowser(t)
 	s, ts := startServer(t, server.Config{AdminToken: admToken})
-	admFixture(t, s)
+	admintest.Fixture(t, s.Store)
 	fileVisitor, fileData := admFileVisitor(t, s)
 
 	// Sign in: a wrong token is refused in the form, the right one opens
@@ -207,7 +208,7 @@ func TestAdminBrowser_Console(t *testing.T) {
 	// The download route belongs to the uploads (routes_uploads.go); the
 	// console links to it either way.
 	fileURL := admEval[string](b, `[...document.querySelectorAll("button[data-file]")].map(e => "/admin/api/files/" + e.dataset.file)[0]`)
-	if resp, body := admDo(t, "GET", ts.URL+fileURL, admAuth); resp.StatusCode == 404 && strings.Contains(string(body), "no such admin endpoint") {
+	if resp, body := admintest.Do(t, "GET", ts.URL+fileURL, admAuth); resp.StatusCode == 404 && strings.Contains(string(body), "no such admin endpoint") {
 		t.Log("no GET /admin/api/files/{id} route: the download is not tried")
 	} else {
 		b.do(chromedp.Click(`button[data-file]`))
@@ -242,7 +243,7 @@ func TestAdminBrowser_Console(t *testing.T) {
 	// The usage report of March 2025: 9 sessions, a 31-day trend line and
 	// bars, and apart the two starts a rate limit refused.
 	for range 2 {
-		s.Store.CountRefused(storage.Refusal{Site: "demo", Bot: "demo", Version: "1", Channel: "web", Reason: "visitors_per_ip", At: admDay(10)})
+		s.Store.CountRefused(storage.Refusal{Site: "demo", Bot: "demo", Version: "1", Channel: "web", Reason: "visitors_per_ip", At: admintest.Day(10)})
 	}
 	b.do(chromedp.Navigate(ts.URL + "/admin/#/usage"))
 	b.wait(`document.querySelector("#usage-total")`, "the usage report")

@@ -10,6 +10,7 @@ package admin
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -35,7 +36,7 @@ type Config struct {
 	DataDir string
 	// ClientAddr names the client of a request for the failed sign-in
 	// count (behind a trusted proxy, the address it names; an IPv6
-	// client by its /64). Default: the TCP peer's address.
+	// client by its /64). Default: the TCP peer's IP address.
 	ClientAddr func(*http.Request) string
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -65,7 +66,7 @@ func New(cfg Config) *Admin {
 		cfg.Now = time.Now
 	}
 	if cfg.ClientAddr == nil {
-		cfg.ClientAddr = func(r *http.Request) string { return r.RemoteAddr }
+		cfg.ClientAddr = peerIP
 	}
 	return &Admin{
 		store: cfg.Store, gw: cfg.Gateway, token: cfg.Token, dataDir: cfg.DataDir,
@@ -73,6 +74,14 @@ func New(cfg Config) *Admin {
 		errs:  respond.Writer{Log: cfg.Logger},
 		fails: newFailureLimiter(failBurst, failWindow),
 	}
+}
+
+// peerIP is the IP address of the request's TCP peer, without its port.
+func peerIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

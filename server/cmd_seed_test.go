@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/server/admin/admintest"
 )
 
 // TestAdminSeed runs `parley seed` and reads the result through the admin
@@ -34,29 +35,29 @@ func TestAdminSeed(t *testing.T) {
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 
-	if got := len(admAllUsers(t, ts, "", 500)); got != 300 {
+	if got := len(admintest.AllUsers(t, ts.URL, admToken, "", 500)); got != 300 {
 		t.Errorf("the overview lists %d visitors, want 300", got)
 	}
 	for _, q := range []string{"engaged=1", "files=1", "inputs=1", "engaged=1&files=1&inputs=1"} {
-		if got := len(admAllUsers(t, ts, q, 500)); got == 0 || got == 300 {
+		if got := len(admintest.AllUsers(t, ts.URL, admToken, q, 500)); got == 0 || got == 300 {
 			t.Errorf("%s: %d visitors, want some but not all", q, got)
 		}
 	}
 	var u struct{ Total int }
-	admGet(t, ts, "/admin/api/usage?from="+time.Now().AddDate(-1, 0, -2).UTC().Format(time.RFC3339), &u)
+	admintest.Get(t, ts.URL, admToken, "/admin/api/usage?from="+time.Now().AddDate(-1, 0, -2).UTC().Format(time.RFC3339), &u)
 	if u.Total != sessions {
 		t.Errorf("usage counts %d sessions over the year, seed wrote %d", u.Total, sessions)
 	}
-	var page admList[struct {
+	var page admintest.List[struct {
 		ID    string
 		Files []struct{ URL string }
 	}]
 	var fileURL string
 	for cursor := ""; fileURL == ""; cursor = *page.Next {
-		admGet(t, ts, "/admin/api/sessions?goal=lead&limit=500&cursor="+cursor, &page)
+		admintest.Get(t, ts.URL, admToken, "/admin/api/sessions?goal=lead&limit=500&cursor="+cursor, &page)
 		for _, it := range page.Items {
 			var tr struct{ Files []struct{ URL string } }
-			admGet(t, ts, "/admin/api/sessions/"+it.ID, &tr)
+			admintest.Get(t, ts.URL, admToken, "/admin/api/sessions/"+it.ID, &tr)
 			if len(tr.Files) > 0 {
 				fileURL = tr.Files[0].URL
 				break
@@ -69,7 +70,7 @@ func TestAdminSeed(t *testing.T) {
 	if fileURL == "" {
 		t.Fatal("no seeded session with a file reached the lead goal")
 	}
-	resp, body := admDo(t, "GET", ts.URL+fileURL, admAuth)
+	resp, body := admintest.Do(t, "GET", ts.URL+fileURL, admAuth)
 	switch {
 	case resp.StatusCode == 404 && strings.Contains(string(body), "no such admin endpoint"):
 		t.Log("no file download route yet: skipping the download check")
