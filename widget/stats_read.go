@@ -1,32 +1,30 @@
 package widget
 
+import (
+	"maps"
+	"sync/atomic"
+)
+
 // Readers of the counters by reason, for the server's metrics collector
 // (server/metrics), so this package needs no metrics library.
 
 // RefusedByReason returns the refused handshakes per reason.
-func (s *Stats) RefusedByReason() map[string]int64 {
-	out := make(map[string]int64, len(refusedReasons))
-	for i, r := range refusedReasons {
-		out[r] = s.refused[i].Load()
-	}
-	return out
-}
+func (s *Stats) RefusedByReason() map[string]int64 { return byName(refusedReasons[:], s.refused[:]) }
 
 // ClosedByReason returns the sockets a protection closed per reason.
-func (s *Stats) ClosedByReason() map[string]int64 {
-	out := make(map[string]int64, len(closedReasons))
-	for i, r := range closedReasons {
-		out[r] = s.closed[i].Load()
-	}
-	return out
-}
+func (s *Stats) ClosedByReason() map[string]int64 { return byName(closedReasons[:], s.closed[:]) }
 
 // StartsRefusedByReason returns the hellos whose new visitor or session a
 // rate limit refused, per reason.
 func (s *Stats) StartsRefusedByReason() map[string]int64 {
-	out := make(map[string]int64, len(startRefusedReasons))
-	for i, r := range startRefusedReasons {
-		out[r] = s.starts[i].Load()
+	return byName(startRefusedReasons[:], s.starts[:])
+}
+
+// byName pairs names with the counters in the same order.
+func byName(names []string, counts []atomic.Int64) map[string]int64 {
+	out := make(map[string]int64, len(names))
+	for i, n := range names {
+		out[n] = counts[i].Load()
 	}
 	return out
 }
@@ -35,11 +33,7 @@ func (s *Stats) StartsRefusedByReason() map[string]int64 {
 func (s *Stats) ErrorsByCode() map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int64, len(s.errors))
-	for c, n := range s.errors {
-		out[c] = n
-	}
-	return out
+	return maps.Clone(s.errors)
 }
 
 // StoreWrites returns the latency histogram of the turns' store writes:

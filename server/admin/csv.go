@@ -100,9 +100,8 @@ func cellTime(t *string) string {
 
 // exportUsers serves GET /admin/api/users.csv with the overview's filters.
 func (a *Admin) exportUsers(w http.ResponseWriter, r *http.Request) {
-	p := &params{r: r}
-	q := userQuery(p)
-	if !a.check(w, p) {
+	q, ok := readQuery(a, w, r, userQuery)
+	if !ok {
 		return
 	}
 	q.Limit = storage.MaxLimit
@@ -121,9 +120,8 @@ func (a *Admin) exportUsers(w http.ResponseWriter, r *http.Request) {
 // exportSessions serves GET /admin/api/sessions.csv with the dashboard's
 // filters.
 func (a *Admin) exportSessions(w http.ResponseWriter, r *http.Request) {
-	p := &params{r: r}
-	q := a.sessionQuery(p)
-	if !a.check(w, p) {
+	q, ok := readQuery(a, w, r, a.sessionQuery)
+	if !ok {
 		return
 	}
 	writeCSV(a, w, r, "sessions", []string{"id", "visitor", "label", "status", "bot", "version", "channel", "startedAt",
@@ -140,9 +138,8 @@ func (a *Admin) exportSessions(w http.ResponseWriter, r *http.Request) {
 // exportUsageSessions serves GET /admin/api/usage/sessions.csv: the
 // sessions the usage report counts (seed 002's underlying data).
 func (a *Admin) exportUsageSessions(w http.ResponseWriter, r *http.Request) {
-	p := &params{r: r}
-	uq := a.usageQuery(p)
-	if !a.check(w, p) {
+	uq, ok := readQuery(a, w, r, a.usageQuery)
+	if !ok {
 		return
 	}
 	q := storage.SessionQuery{From: uq.From, To: uq.To, Site: uq.Site, Bot: uq.Bot, Version: uq.Version, Channel: uq.Channel}

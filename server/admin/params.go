@@ -122,12 +122,14 @@ func (p *params) flags() byte {
 	return f
 }
 
-// check answers 400 for the first bad parameter and reports whether all
-// were good.
-func (a *Admin) check(w http.ResponseWriter, p *params) bool {
-	if p.err == nil {
-		return true
+// readQuery reads the request's query with read and answers 400 for the
+// first bad parameter; ok says whether the handler goes on.
+func readQuery[Q any](a *Admin, w http.ResponseWriter, r *http.Request, read func(*params) Q) (q Q, ok bool) {
+	p := &params{r: r}
+	q = read(p)
+	if p.err != nil {
+		a.errs.Param(w, r, http.StatusBadRequest, "invalid_parameter", p.err.name, p.err.msg)
+		return q, false
 	}
-	a.errs.Param(w, p.r, http.StatusBadRequest, "invalid_parameter", p.err.name, p.err.msg)
-	return false
+	return q, true
 }

@@ -70,19 +70,14 @@ func (a *Admin) sessionQuery(p *params) storage.SessionQuery {
 
 // listSessions serves GET /admin/api/sessions.
 func (a *Admin) listSessions(w http.ResponseWriter, r *http.Request) {
-	p := &params{r: r}
-	q := a.sessionQuery(p)
-	if !a.check(w, p) {
+	q, ok := readQuery(a, w, r, a.sessionQuery)
+	if !ok {
 		return
 	}
 	page, err := a.store.Sessions(r.Context(), q)
-	if err != nil {
-		a.writeQueryError(w, r, err)
-		return
-	}
-	respond.JSON(w, http.StatusOK, listOf(page.Items, page.Next, func(row storage.SessionRow) sessionJSON {
+	writeList(a, w, r, page, err, func(row storage.SessionRow) sessionJSON {
 		return a.toSession(row.Session, row.Visitor)
-	}))
+	})
 }
 
 // stateJSON is where the story stands in a session.

@@ -78,9 +78,8 @@ func (a *Admin) usageQuery(p *params) storage.UsageQuery {
 
 // getUsage serves GET /admin/api/usage.
 func (a *Admin) getUsage(w http.ResponseWriter, r *http.Request) {
-	p := &params{r: r}
-	q := a.usageQuery(p)
-	if !a.check(w, p) {
+	q, ok := readQuery(a, w, r, a.usageQuery)
+	if !ok {
 		return
 	}
 	rep, err := a.store.Usage(r.Context(), q)

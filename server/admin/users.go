@@ -15,6 +15,16 @@ type listJSON[T any] struct {
 	Next  *string `json:"next"`
 }
 
+// writeList answers a page of rows as a list, each converted by toJSON,
+// or the error of the query that fetched it.
+func writeList[R, T any](a *Admin, w http.ResponseWriter, r *http.Request, page *storage.Page[R], err error, toJSON func(R) T) {
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	respond.JSON(w, http.StatusOK, listOf(page.Items, page.Next, toJSON))
+}
+
 // listOf builds a list answer from a page of rows, converted by toJSON.
 func listOf[R, T any](rows []R, next string, toJSON func(R) T) listJSON[T] {
 	l := listJSON[T]{Items: make([]T, len(rows))}
@@ -83,17 +93,12 @@ func userQuery(p *params) storage.UserQuery {
 
 // listUsers serves GET /admin/api/users.
 func (a *Admin) listUsers(w http.ResponseWriter, r *http.Request) {
-	p := &params{r: r}
-	q := userQuery(p)
-	if !a.check(w, p) {
+	q, ok := readQuery(a, w, r, userQuery)
+	if !ok {
 		return
 	}
 	page, err := a.store.Users(r.Context(), q)
-	if err != nil {
-		a.writeQueryError(w, r, err)
-		return
-	}
-	respond.JSON(w, http.StatusOK, listOf(page.Items, page.Next, toUser))
+	writeList(a, w, r, page, err, toUser)
 }
 
 // profileJSON is a visitor's profile (seed 001).
@@ -203,9 +208,8 @@ func toVisitorSession(s *storage.Session) visitorSessionJSON {
 // listUserSessions serves GET /admin/api/users/{id}/sessions with the
 // overview's filters.
 func (a *Admin) listUserSessions(w http.ResponseWriter, r *http.Request) {
-	p := &params{r: r}
-	uq := userQuery(p)
-	if !a.check(w, p) {
+	uq, ok := readQuery(a, w, r, userQuery)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
@@ -216,9 +220,5 @@ func (a *Admin) listUserSessions(w http.ResponseWriter, r *http.Request) {
 	page, err := a.store.VisitorSessions(r.Context(), storage.VisitorSessionQuery{
 		VisitorID: id, From: uq.From, To: uq.To, Flags: uq.Flags, Limit: uq.Limit, Cursor: uq.Cursor,
 	})
-	if err != nil {
-		a.writeQueryError(w, r, err)
-		return
-	}
-	respond.JSON(w, http.StatusOK, listOf(page.Items, page.Next, toVisitorSession))
+	writeList(a, w, r, page, err, toVisitorSession)
 }
