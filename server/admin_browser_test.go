@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,19 +18,26 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// admTab is a headless Chromium tab driving the console.
-type admTab struct {
+// consoleTab is a headless Chromium tab driving the console, which
+// downloads files and, on a failure, saves a screenshot and tells what
+// the page says.
+type consoleTab struct {
+	*browserTab
 	t         *testing.T
-	ctx       context.Context
 	shots     string // where screenshots go
 	downloads string
 	done      chan string // paths of completed downloads
 }
 
-func admBrowser(t *testing.T) *admTab {
+func consoleBrowser(t *testing.T) *consoleTab {
 	t.Helper()
 	ctx := headlessChromium(t, btChromium(t), t.TempDir(), 2*time.Minute)
-	b := &admTab{t: t, ctx: ctx, shots: t.ArtifactDir(), downloads: t.TempDir(), done: make(chan string, 4)}
+	b := &consoleTab{browserTab: &browserTab{tb: t, ctx: ctx}, t: t, shots: t.ArtifactDir(), downloads: t.TempDir(), done: make(chan string, 4)}
+	b.describe = func() string {
+		b.shot("failure")
+		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string]("document.body.innerText.slice(0, 800)"))
+		return "page says: " + text
+	}
 	t.Logf("screenshots go to %s (kept with go test -artifacts)", b.shots)
 	if err := chromedp.ListenBrowser(ctx, func(ev any) {
 		if e, ok := ev.(*browser.EventDownloadProgress); ok && e.State == browser.DownloadProgressStateCompleted {
@@ -50,47 +56,8 @@ func admBrowser(t *testing.T) *admTab {
 	return b
 }
 
-func (b *admTab) do(actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
-		b.t.Fatalf("browser: %v", err)
-	}
-}
-
-// eval runs a JavaScript expression and returns its value.
-func admEval[T any](b *admTab, expr string) T {
-	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		b.t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
-}
-
-// wait polls a JavaScript condition until it holds.
-func (b *admTab) wait(expr, what string) {
-	b.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
-		var exc *chromedp.ExceptionError
-		if err != nil && !errors.As(err, &exc) {
-			b.t.Fatalf("waiting for %s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.shot("timeout")
-			b.t.Fatalf("timed out waiting for %s (%s); page says: %s", what, expr,
-				admEval[string](b, "document.body.innerText.slice(0, 800)"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // shot saves a screenshot of the page.
-func (b *admTab) shot(name string) {
+func (b *consoleTab) shot(name string) {
 	b.t.Helper()
 	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -105,16 +72,16 @@ func (b *admTab) shot(name string) {
 
 // set gives a form field a value the way a person does: value, then the
 // change event.
-func (b *admTab) set(sel, value string) {
+func (b *consoleTab) set(sel, value string) {
 	b.t.Helper()
-	admEval[bool](b, fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = %q;
+	btEval[bool](b.browserTab, fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = %q;
 		el.dispatchEvent(new Event("change", {bubbles: true})); return true })()`, sel, value))
 }
 
 // waitRows waits until the users table shows n rows and no load is running.
-func (b *admTab) waitRows(n int, what string) {
+func (b *consoleTab) waitRows(n int, what string) {
 	b.t.Helper()
-	b.wait(fmt.Sprintf(`document.querySelectorAll("#users-body tr").length === %d && !document.querySelector("main").innerText.includes("Loading…")`, n), what)
+	b.waitJS(fmt.Sprintf(`document.querySelectorAll("#users-body tr").length === %d && !document.querySelector("main").innerText.includes("Loading…")`, n), what)
 }
 
 // admFileVisitor adds a visitor who clicked a choice and uploaded a real
@@ -158,7 +125,7 @@ func admFileVisitor(t *testing.T, s *server.Server) (visitorID string, data []by
 // visitor, downloads its file, reads a transcript, browses the sessions
 // cards and sees the usage chart, taking screenshots on the way.
 func TestAdminBrowser_Console(t *testing.T) {
-	b := admBrowser(t)
+	b := consoleBrowser(t)
 	s, ts := startServer(t, server.Config{AdminToken: admToken})
 	admintest.Fixture(t, s.Store)
 	fileVisitor, fileData := admFileVisitor(t, s)
@@ -166,17 +133,17 @@ func TestAdminBrowser_Console(t *testing.T) {
 	// Sign in: a wrong token is refused in the form, the right one opens
 	// the console; the token is in the tab's storage and never in the URL.
 	b.do(chromedp.Navigate(ts.URL + "/admin/"))
-	b.wait(`document.querySelector("#token") && !document.querySelector("#login").hidden`, "the login form")
+	b.waitJS(`document.querySelector("#token") && !document.querySelector("#login").hidden`, "the login form")
 	b.shot("01-login")
 	b.do(chromedp.SendKeys("#token", "not-the-token"), chromedp.Click("#login-form button[type=submit]"))
-	b.wait(`document.querySelector("#login-error").textContent.length > 0`, "the refusal")
-	admEval[string](b, `document.querySelector("#token").value = ""`)
+	b.waitJS(`document.querySelector("#login-error").textContent.length > 0`, "the refusal")
+	btEval[string](b.browserTab, `document.querySelector("#token").value = ""`)
 	b.do(chromedp.SendKeys("#token", admToken), chromedp.Click("#login-form button[type=submit]"))
-	b.wait(`!document.querySelector("#app").hidden`, "the console")
-	if got := admEval[string](b, `sessionStorage.getItem("parley.adminToken")`); got != admToken {
+	b.waitJS(`!document.querySelector("#app").hidden`, "the console")
+	if got := btEval[string](b.browserTab, `sessionStorage.getItem("parley.adminToken")`); got != admToken {
 		t.Errorf("sessionStorage holds %q", got)
 	}
-	if loc := admEval[string](b, "location.href"); strings.Contains(loc, admToken) {
+	if loc := btEval[string](b.browserTab, "location.href"); strings.Contains(loc, admToken) {
 		t.Errorf("the token is in the URL: %s", loc)
 	}
 
@@ -185,7 +152,7 @@ func TestAdminBrowser_Console(t *testing.T) {
 	b.set(`input[aria-label="From (first day)"]`, "2025-03-01")
 	b.set(`input[aria-label="To (last day)"]`, "2025-03-31")
 	b.waitRows(7, "the seven visitors of March")
-	noCells := admEval[int](b, `[...document.querySelectorAll("#users-body td")].filter(td => td.innerText.trim() === "No").length`)
+	noCells := btEval[int](b.browserTab, `[...document.querySelectorAll("#users-body td")].filter(td => td.innerText.trim() === "No").length`)
 	if noCells == 0 {
 		t.Error(`no «No» cell for a visitor without files or inputs`)
 	}
@@ -202,12 +169,12 @@ func TestAdminBrowser_Console(t *testing.T) {
 
 	// The visitor page, its sessions and the file download.
 	b.do(chromedp.Click(fmt.Sprintf(`#users-body tr[data-id="%s"] a.user`, fileVisitor)))
-	b.wait(`document.querySelector("#visitor-sessions article")`, "the visitor's sessions")
-	b.wait(`document.querySelector(".profile") && document.querySelector(".profile").innerText.includes("iOS 17")`, "the profile")
+	b.waitJS(`document.querySelector("#visitor-sessions article")`, "the visitor's sessions")
+	b.waitJS(`document.querySelector(".profile") && document.querySelector(".profile").innerText.includes("iOS 17")`, "the profile")
 	b.shot("04-visitor")
 	// The download route belongs to the uploads (routes_uploads.go); the
 	// console links to it either way.
-	fileURL := admEval[string](b, `[...document.querySelectorAll("button[data-file]")].map(e => "/admin/api/files/" + e.dataset.file)[0]`)
+	fileURL := btEval[string](b.browserTab, `[...document.querySelectorAll("button[data-file]")].map(e => "/admin/api/files/" + e.dataset.file)[0]`)
 	if resp, body := admintest.Do(t, "GET", ts.URL+fileURL, admAuth); resp.StatusCode == 404 && strings.Contains(string(body), "no such admin endpoint") {
 		t.Log("no GET /admin/api/files/{id} route: the download is not tried")
 	} else {
@@ -225,19 +192,19 @@ func TestAdminBrowser_Console(t *testing.T) {
 
 	// The transcript of that session.
 	b.do(chromedp.Click(`a.transcript-link`))
-	b.wait(`document.querySelectorAll("#transcript li").length === 5`, "the transcript's five messages")
-	if txt := admEval[string](b, `document.querySelector(".state").innerText`); !strings.Contains(txt, "got_file") || !strings.Contains(txt, "attachment") {
+	b.waitJS(`document.querySelectorAll("#transcript li").length === 5`, "the transcript's five messages")
+	if txt := btEval[string](b.browserTab, `document.querySelector(".state").innerText`); !strings.Contains(txt, "got_file") || !strings.Contains(txt, "attachment") {
 		t.Errorf("state panel: %q", txt)
 	}
 	b.shot("05-transcript")
 
 	// The sessions cards.
 	b.do(chromedp.Navigate(ts.URL + "/admin/#/sessions"))
-	b.wait(`document.querySelector("#session-cards")`, "the sessions view")
+	b.waitJS(`document.querySelector("#session-cards")`, "the sessions view")
 	b.set("#period", "all")
-	b.wait(`document.querySelectorAll("#session-cards article").length === 9`, "nine session cards")
+	b.waitJS(`document.querySelectorAll("#session-cards article").length === 9`, "nine session cards")
 	b.set("#f-goal", "lead")
-	b.wait(`document.querySelectorAll("#session-cards article").length === 2`, "the two sessions that reached the lead goal")
+	b.waitJS(`document.querySelectorAll("#session-cards article").length === 2`, "the two sessions that reached the lead goal")
 	b.shot("06-sessions")
 
 	// The usage report of March 2025: 9 sessions, a 31-day trend line and
@@ -246,29 +213,29 @@ func TestAdminBrowser_Console(t *testing.T) {
 		s.Store.CountRefused(storage.Refusal{Site: "demo", Bot: "demo", Version: "1", Channel: "web", Reason: "visitors_per_ip", At: admintest.Day(10)})
 	}
 	b.do(chromedp.Navigate(ts.URL + "/admin/#/usage"))
-	b.wait(`document.querySelector("#usage-total")`, "the usage report")
+	b.waitJS(`document.querySelector("#usage-total")`, "the usage report")
 	b.set("#period", "custom")
 	b.set(`input[aria-label="From (first day)"]`, "2025-03-01")
 	b.set(`input[aria-label="To (last day)"]`, "2025-03-31")
-	b.wait(`document.querySelector("#usage-total").textContent === "9"`, "nine sessions in March")
-	b.wait(`/Refused, not consumed: 2 .*visitors_per_ip 2/.test(document.querySelector("#usage-refused")?.textContent)`, "the two refused starts")
-	if n := admEval[int](b, `document.querySelectorAll("svg.chart-line circle").length`); n != 31 {
+	b.waitJS(`document.querySelector("#usage-total").textContent === "9"`, "nine sessions in March")
+	b.waitJS(`/Refused, not consumed: 2 .*visitors_per_ip 2/.test(document.querySelector("#usage-refused")?.textContent)`, "the two refused starts")
+	if n := btEval[int](b.browserTab, `document.querySelectorAll("svg.chart-line circle").length`); n != 31 {
 		t.Errorf("the trend line has %d points, want 31", n)
 	}
-	if n := admEval[int](b, `document.querySelectorAll("svg.chart-bars rect").length`); n < 4 {
+	if n := btEval[int](b.browserTab, `document.querySelectorAll("svg.chart-bars rect").length`); n < 4 {
 		t.Errorf("%d bars", n)
 	}
 	b.shot("07-usage")
 
 	// On a phone the users table turns into cards and stays usable.
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Navigate(ts.URL+"/admin/#/users"))
-	b.wait(`document.querySelectorAll("#users-body tr").length > 0`, "the users on a phone")
-	if w := admEval[int](b, `document.documentElement.scrollWidth`); w > 400 {
+	b.waitJS(`document.querySelectorAll("#users-body tr").length > 0`, "the users on a phone")
+	if w := btEval[int](b.browserTab, `document.documentElement.scrollWidth`); w > 400 {
 		t.Errorf("the phone layout is %dpx wide", w)
 	}
 	b.shot("08-phone")
 
 	// Signing out forgets the token.
 	b.do(chromedp.Click("#logout"))
-	b.wait(`!document.querySelector("#login").hidden && sessionStorage.getItem("parley.adminToken") === null`, "signed out")
+	b.waitJS(`!document.querySelector("#login").hidden && sessionStorage.getItem("parley.adminToken") === null`, "signed out")
 }

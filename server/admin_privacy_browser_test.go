@@ -18,16 +18,16 @@ import (
 // console: the export downloads the visitor's document, and the erase
 // happens only after the typed confirmation.
 func TestAdminBrowser_EraseAndExport(t *testing.T) {
-	b := admBrowser(t)
+	b := consoleBrowser(t)
 	s, ts := startServer(t, server.Config{AdminToken: admToken})
 	visitor, _ := admFileVisitor(t, s)
 
 	b.do(chromedp.Navigate(ts.URL + "/admin/"))
-	b.wait(`document.querySelector("#token")`, "the login form")
+	b.waitJS(`document.querySelector("#token")`, "the login form")
 	b.do(chromedp.SendKeys("#token", admToken), chromedp.Click("#login-form button[type=submit]"))
-	b.wait(`!document.querySelector("#app").hidden`, "the console")
+	b.waitJS(`!document.querySelector("#app").hidden`, "the console")
 	b.do(chromedp.Navigate(ts.URL + "/admin/#/users/" + visitor))
-	b.wait(`document.querySelector("button.erase")`, "the privacy requests")
+	b.waitJS(`document.querySelector("button.erase")`, "the privacy requests")
 
 	// Export: the JSON document of this visitor, saved as a download.
 	b.do(chromedp.Click("button.export"))
@@ -43,9 +43,9 @@ func TestAdminBrowser_EraseAndExport(t *testing.T) {
 
 	// Erase without the confirmation word does nothing.
 	b.do(chromedp.Click("button.erase"))
-	b.wait(`document.querySelector("dialog.confirm[open]")`, "the confirmation")
+	b.waitJS(`document.querySelector("dialog.confirm[open]")`, "the confirmation")
 	b.do(chromedp.Click("#erase-do"))
-	b.wait(`document.querySelector("dialog.confirm .error").textContent.includes("ERASE")`, "the refusal")
+	b.waitJS(`document.querySelector("dialog.confirm .error").textContent.includes("ERASE")`, "the refusal")
 	if _, err := s.Store.Visitor(context.Background(), visitor); err != nil {
 		t.Fatalf("the visitor went before the confirmation: %v", err)
 	}
@@ -53,7 +53,7 @@ func TestAdminBrowser_EraseAndExport(t *testing.T) {
 
 	// With it, the visitor is erased and the console goes back to the list.
 	b.do(chromedp.SendKeys("#erase-confirm", "ERASE"), chromedp.Click("#erase-do"))
-	b.wait(`location.hash === "#/users" && document.querySelector("#flash").textContent.includes("erased")`, "the list after the erase")
+	b.waitJS(`location.hash === "#/users" && document.querySelector("#flash").textContent.includes("erased")`, "the list after the erase")
 	if _, err := s.Store.Visitor(context.Background(), visitor); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("after the erase the visitor lookup says %v, want not found", err)
 	}

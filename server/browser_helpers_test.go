@@ -384,6 +384,9 @@ type browserOptions struct {
 type browserTab struct {
 	tb  testing.TB
 	ctx context.Context
+	// describe says what the page shows, for a failure message; nil for
+	// the widget's state.
+	describe func() string
 }
 
 // btBrowser starts Chromium with a fresh profile and opens a 1280x800 tab.
@@ -477,8 +480,11 @@ func (b *browserTab) waitJSFor(expr, what string, d time.Duration) {
 	}
 }
 
-// state describes the widget for a failure message.
+// state describes the page (by default the widget) for a failure message.
 func (b *browserTab) state() string {
+	if b.describe != nil {
+		return b.describe()
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({

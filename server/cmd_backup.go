@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,8 +34,7 @@ func init() {
 // which only then becomes FILE; the new version, to pass as --since to the
 // next incremental backup, is printed on stdout.
 func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("parley backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("backup", stderr)
 	out := fs.String("out", "", "backup file to write (required; - for stdout)")
 	since := fs.Uint64("since", 0, "write only what changed after this version (printed by the previous backup); 0 for a full backup")
 	rawURL := fs.String("url", getenv("PARLEY_BACKUP_URL"), "base URL of the running Parley, e.g. http://127.0.0.1:8080 (PARLEY_BACKUP_URL)")
@@ -207,8 +205,7 @@ func (f *inFlags) Set(v string) error { *f = append(*f, v); return nil }
 // DIR must be empty or missing, unless --force, which replaces a Parley
 // data directory's contents (never one a running Parley holds).
 func runRestore(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("parley restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("restore", stderr)
 	var ins inFlags
 	fs.Var(&ins, "in", "backup file to load; repeat for a full backup followed by its incremental ones, in order")
 	dir := fs.String("data", "", "data directory to restore into (required; empty or missing unless --force)")

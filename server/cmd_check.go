@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,8 +17,7 @@ func init() {
 // It never writes into DIR and refuses a directory that is not a Parley
 // data directory.
 func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("parley check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("check", stderr)
 	dir := fs.String("data", envOr(getenv, "PARLEY_DATA", "./parley-data"), "data directory of a stopped Parley (PARLEY_DATA)")
 	scratch := fs.String("scratch", os.TempDir(), "where to copy a store that was not closed cleanly, to replay its log there and not in --data")
 	if err := fs.Parse(args); err != nil {

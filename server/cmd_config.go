@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 )
@@ -16,8 +15,7 @@ func init() {
 // story it names as `parley serve` would, prints every problem (errors
 // and warnings, each with file, line and column) and fails on errors.
 func runConfig(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("parley config check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("config check", stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: parley config check FILE\n\nchecks a sites config and the stories it names; exit 1 on errors, 0 with warnings only")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +19,7 @@ func init() {
 }
 
 func runLoadtest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("parley loadtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("loadtest", stderr)
 	var o loadtest.Options
 	fs.StringVar(&o.Addr, "addr", envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"), "the Parley to load, host:port; the only address the tool makes load on")
 	fs.StringVar(&o.MetricsURL, "metrics-url", "", "where to read the server's metrics (default http://ADDR/metrics, with the admin token from PARLEY_ADMIN_TOKEN); e.g. http://127.0.0.1:6060/metrics on Parley's --debug-addr, which needs no token")

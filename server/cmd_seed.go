@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -42,8 +41,7 @@ type SeedStats struct {
 }
 
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("parley seed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("seed", stderr)
 	o := SeedOptions{End: time.Now().UTC()}
 	dir := fs.String("data", envOr(getenv, "PARLEY_DATA", "./parley-data"), "data directory to fill (PARLEY_DATA); Parley must not be running on it")
 	fs.IntVar(&o.Visitors, "visitors", 1000, "visitors to add, each with several sessions")

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,8 +52,7 @@ type Config struct {
 // ParseServeFlags reads the serve flags, with PARLEY_* environment twins
 // as defaults, and loads the sites from the config file or the built-in demo.
 func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
-	fs := flag.NewFlagSet("parley serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("serve", stderr)
 	cfg := &Config{}
 	fs.StringVar(&cfg.Addr, "addr", envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"), "listen address (PARLEY_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data", envOr(getenv, "PARLEY_DATA", "./parley-data"), "data directory (PARLEY_DATA)")

@@ -23,6 +23,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/server/admin/admintest"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
 )
@@ -347,15 +348,7 @@ const lcToken = "lifecycle-test-token-0123456789abcdef"
 // lcDo sends an admin request and returns the answer with its body.
 func lcDo(tb testing.TB, method, url string) (*http.Response, []byte) {
 	tb.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	req.Header.Set("Authorization", "Bearer "+lcToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return admintest.Do(tb, method, url, admintest.Auth(lcToken))
 }
 
 // storeMentions returns the keys of the store whose key or value mentions

@@ -58,6 +58,14 @@ var commands = map[string]command{
 	}},
 }
 
+// newFlags is the flag set of the command name ("backup", "config
+// check"): parse errors are returned, usage and errors go to stderr.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("parley "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
 func usage() string {
 	names := slices.Sorted(maps.Keys(commands))
 	var b strings.Builder

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/server/admin/admintest"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -40,14 +40,7 @@ func btAdminJSON[T any](tb testing.TB, p *btParley, path string) T {
 // it needs on the public address).
 func btMetrics(tb testing.TB, p *btParley) string {
 	tb.Helper()
-	req, _ := http.NewRequest("GET", p.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+btAdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	_, b := admintest.Do(tb, "GET", p.URL+"/metrics", admintest.Auth(btAdminToken))
 	return string(b)
 }
 
