@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -147,9 +148,10 @@ type Config struct {
 	// of the upload slots (behind a proxy, the address it names; an IPv6
 	// client by its /64). Default: the TCP peer's address.
 	ClientAddr func(*http.Request) string
-	// WriteError writes an error answer in Parley's one JSON shape; the
-	// server passes its own. Default: a {"code","message"} body.
-	WriteError func(w http.ResponseWriter, r *http.Request, status int, code, message string)
+	// WriteError writes an error answer in Parley's one JSON shape and
+	// logs the cause of an internal one (nil for none); the server passes
+	// its own. Default: a {"code","message"} body, the cause to Logger.
+	WriteError func(w http.ResponseWriter, r *http.Request, status int, code, message string, cause error)
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
@@ -175,7 +177,7 @@ func New(cfg Config) *Handler {
 		cfg.ClientAddr = peerAddr
 	}
 	if cfg.WriteError == nil {
-		cfg.WriteError = writeError
+		cfg.WriteError = errorWriter(cfg.Logger)
 	}
 	lim := cfg.Limits
 	lim.setDefaults()
@@ -214,18 +216,23 @@ var errUnauthorized = &Error{http.StatusUnauthorized, "unauthorized", "a valid v
 // logged.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
+	var cause error
 	if !errors.As(err, &e) {
-		h.log.Error("upload: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		e = &Error{http.StatusInternalServerError, "internal", "something went wrong on our side"}
+		e, cause = &Error{http.StatusInternalServerError, "internal", "something went wrong on our side"}, fmt.Errorf("fileupload: %w", err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	h.cfg.WriteError(w, r, e.Status, e.Code, e.Message)
+	h.cfg.WriteError(w, r, e.Status, e.Code, e.Message, cause)
 }
 
-// writeError is Config.WriteError's default: the body a server answers in
-// Parley's JSON error shape, without its logging.
-func writeError(w http.ResponseWriter, _ *http.Request, status int, code, message string) {
-	writeJSON(w, status, map[string]string{"code": code, "message": message})
+// errorWriter is Config.WriteError's default: the body a server answers
+// in Parley's JSON error shape, and the cause to log.
+func errorWriter(log *slog.Logger) func(http.ResponseWriter, *http.Request, int, string, string, error) {
+	return func(w http.ResponseWriter, r *http.Request, status int, code, message string, cause error) {
+		if cause != nil {
+			log.Error("upload: internal error", "method", r.Method, "path", r.URL.Path, "err", cause)
+		}
+		writeJSON(w, status, map[string]string{"code": code, "message": message})
+	}
 }
 
 // writeJSON answers status with v as JSON, never cached.

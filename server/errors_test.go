@@ -60,9 +60,9 @@ func TestErrors_OneShape(t *testing.T) {
 	}
 }
 
-// TestErrors_LoggedThroughTheConfiguredLogger makes the admin API fail
-// (its store closed) and finds the failure in the server's own log, not
-// in slog's default logger.
+// TestErrors_LoggedThroughTheConfiguredLogger makes the admin API and a
+// download fail (the store closed) and finds each failure once, with its
+// cause, in the server's own log, not in slog's default logger.
 func TestErrors_LoggedThroughTheConfiguredLogger(t *testing.T) {
 	var logs syncBuffer
 	s, err := server.Open(server.Config{DataDir: t.TempDir(), AdminToken: opsToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
@@ -78,5 +78,19 @@ func TestErrors_LoggedThroughTheConfiguredLogger(t *testing.T) {
 	}
 	if got := logs.String(); !strings.Contains(got, `"msg":"request failed"`) || !strings.Contains(got, `"path":"/admin/api/users"`) || !strings.Contains(got, `"err":`) {
 		t.Errorf("the server's log lacks the failed request with its cause:\n%s", got)
+	}
+	file := "/v1/files/01JAAAAAAAAAAAAAAAAAAAAAAA"
+	token := http.Header{"X-Parley-Token": {s.Keys.Sign("demo", "01JAAAAAAAAAAAAAAAAAAAAAA1")}}
+	if resp, body := get(t, ts.URL+file+"?site=demo", token); resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("a download from a closed store: %d %s", resp.StatusCode, body)
+	}
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, file) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], `"msg":"request failed"`) || !strings.Contains(lines[0], `"err":`) {
+		t.Errorf("want the failed download logged once with its cause, got:\n%s", strings.Join(lines, "\n"))
 	}
 }

@@ -21,7 +21,7 @@ func (s *Server) uploads() *fileupload.Handler {
 		Limits:   s.cfg.UploadLimits,
 		// The same client as for the gateway's per-IP cap.
 		ClientAddr: s.clientKey,
-		WriteError: s.errs.Error,
+		WriteError: s.errs.Fail,
 		Logger:     s.log,
 		Now:        s.cfg.Now,
 	})

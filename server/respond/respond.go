@@ -46,7 +46,13 @@ func (wr Writer) Param(w http.ResponseWriter, r *http.Request, status int, code,
 
 // Internal answers 500 "internal" with message and logs cause.
 func (wr Writer) Internal(w http.ResponseWriter, r *http.Request, cause error, message string) {
-	wr.write(w, r, http.StatusInternalServerError, Error{Code: "internal", Message: message}, cause)
+	wr.Fail(w, r, http.StatusInternalServerError, "internal", message, cause)
+}
+
+// Fail answers status with the error code and message; an answer of 500
+// or more is logged with cause (nil for none).
+func (wr Writer) Fail(w http.ResponseWriter, r *http.Request, status int, code, message string, cause error) {
+	wr.write(w, r, status, Error{Code: code, Message: message}, cause)
 }
 
 func (wr Writer) write(w http.ResponseWriter, r *http.Request, status int, e Error, cause error) {
