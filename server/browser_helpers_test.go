@@ -389,6 +389,17 @@ type browserTab struct {
 	describe func() string
 }
 
+// btHostPage starts a Parley, a host site for it and a browser, and opens
+// the host site's page at path with the widget on it.
+func btHostPage(t *testing.T, path string) (*btParley, string, *browserTab) {
+	t.Helper()
+	p := btStartParley(t)
+	site := btHostSite(t, p.URL)
+	b := btBrowser(t, browserOptions{})
+	b.navigate(site + path)
+	return p, site, b
+}
+
 // btBrowser starts Chromium with a fresh profile and opens a 1280x800 tab.
 // The browser stops when the test ends.
 func btBrowser(tb testing.TB, opts browserOptions) *browserTab {

@@ -111,10 +111,7 @@ func storedMessages(tb testing.TB, p *btParley, session string) []storage.Messag
 }
 
 func TestBrowser_DemoStory(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	p, _, b := btHostPage(t, "/")
 	b.open()
 	b.waitJS(`__ready.length === 1`, "the welcome")
 	b.waitJS(`__has('bot', 'What brings you here?')`, "the opening messages")
@@ -290,7 +287,7 @@ func btRequireUploads(t *testing.T, p *btParley, session, token string) {
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
-		t.Skipf("uploads are not served yet: POST /v1/upload answers 404 (%s); this subtest runs once fileupload and server/routes_uploads.go land", bytes.TrimSpace(msg))
+		t.Skipf("uploads are not served yet: POST /v1/upload answers 404 (%s); this subtest runs once fileupload and server/uploads.go land", bytes.TrimSpace(msg))
 	}
 }
 
@@ -356,10 +353,7 @@ func TestBrowser_CookiesBlocked(t *testing.T) {
 }
 
 func TestBrowser_ServerRestart(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	p, _, b := btHostPage(t, "/")
 	b.ensureOpen()
 	w := b.welcomes()[0]
 	b.walkToName()
@@ -415,10 +409,7 @@ func TestBrowser_ServerRestart(t *testing.T) {
 }
 
 func TestBrowser_LostAck(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	p, _, b := btHostPage(t, "/")
 	b.ensureOpen()
 	w := b.welcomes()[0]
 	b.walkToName()
@@ -510,10 +501,7 @@ func TestBrowser_Consent(t *testing.T) {
 	}
 
 	t.Run("RequiredThenOpened", func(t *testing.T) {
-		p := btStartParley(t)
-		site := btHostSite(t, p.URL)
-		b := btBrowser(t, browserOptions{})
-		b.navigate(site + "/consent")
+		p, _, b := btHostPage(t, "/consent")
 		noTrace(t, p, b)
 		b.open()
 		if btEval[bool](b, `__q('p.hint').hidden`) {
@@ -527,10 +515,7 @@ func TestBrowser_Consent(t *testing.T) {
 		b.waitJS(`__ready.length === 1 && __ready[0].resumed && !__q('#parley-panel').hidden`, "the welcome after the reload, the panel still open")
 	})
 	t.Run("RequiredThenAPI", func(t *testing.T) {
-		p := btStartParley(t)
-		site := btHostSite(t, p.URL)
-		b := btBrowser(t, browserOptions{})
-		b.navigate(site + "/consent")
+		p, _, b := btHostPage(t, "/consent")
 		noTrace(t, p, b)
 		// Consent alone opens no conversation: a page view is no session.
 		btEval[bool](b, `Parley.consent(), true`)
@@ -545,10 +530,7 @@ func TestBrowser_Consent(t *testing.T) {
 		traces(t, p, b)
 	})
 	t.Run("NotRequired", func(t *testing.T) {
-		p := btStartParley(t)
-		site := btHostSite(t, p.URL)
-		b := btBrowser(t, browserOptions{})
-		b.navigate(site + "/")
+		p, _, b := btHostPage(t, "/")
 		b.open()
 		traces(t, p, b)
 		if !btEval[bool](b, `__q('p.hint').hidden`) {
@@ -558,10 +540,7 @@ func TestBrowser_Consent(t *testing.T) {
 }
 
 func TestBrowser_OptionsAndAPI(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/options")
+	p, _, b := btHostPage(t, "/options")
 	b.waitJS(`__ready.length === 1 && __has('bot', 'What brings you here?')`, "the opening messages")
 
 	// data-open opens the panel without taking the page's focus.
@@ -735,10 +714,7 @@ func (b *browserTab) axe(t *testing.T, src, state string) {
 
 func TestBrowser_Accessibility(t *testing.T) {
 	src := btAxeSource(t)
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	_, _, b := btHostPage(t, "/")
 	b.axe(t, src, "closed, no conversation")
 	b.walkToName()
 	b.axe(t, src, "open, name question")
@@ -778,10 +754,7 @@ func TestBrowser_Accessibility(t *testing.T) {
 }
 
 func TestBrowser_Screenshots(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	_, _, b := btHostPage(t, "/")
 	b.screenshot(t, "widget-closed-desktop.png")
 	b.walkToName()
 	b.typeText("input.in", "Ann\n")

@@ -62,10 +62,7 @@ func (b *browserTab) walkToFileOffer() {
 }
 
 func TestBrowser_TypeThenClick(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	p, _, b := btHostPage(t, "/")
 	b.open()
 	b.waitJS(optionsUsable("demo"), "the menu")
 
@@ -93,10 +90,7 @@ func TestBrowser_TypeThenClick(t *testing.T) {
 }
 
 func TestBrowser_TypeLabel(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	p, _, b := btHostPage(t, "/")
 	b.open()
 	b.waitJS(optionsUsable("demo"), "the menu")
 	b.typeText("input.in", "  show me a DEMO\n")
@@ -113,10 +107,7 @@ func TestBrowser_TypeLabel(t *testing.T) {
 }
 
 func TestBrowser_UploadStaysOpenAndSkips(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	p, _, b := btHostPage(t, "/")
 	b.walkToFileOffer()
 	b.click(`button.opt[data-option="yes"]`)
 	b.waitJS(`__has('bot', 'Pick an image or a PDF') && !__q('button.att').hidden`, "the upload prompt")
@@ -157,10 +148,7 @@ func TestBrowser_UploadStaysOpenAndSkips(t *testing.T) {
 }
 
 func TestBrowser_EndThenStartOver(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	p, _, b := btHostPage(t, "/")
 	b.walkToFileOffer()
 	w := b.welcomes()[0]
 	b.click(`button.opt[data-option="no"]`)
@@ -205,10 +193,7 @@ func TestBrowser_EndThenStartOver(t *testing.T) {
 }
 
 func TestBrowser_ValidationIsTheStorys(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	_, _, b := btHostPage(t, "/")
 	b.walkToName()
 	b.typeText("input.in", "Alex\n")
 	b.waitJS(`__has('bot', "What's your email address?")`, "the email question")
@@ -220,10 +205,7 @@ func TestBrowser_ValidationIsTheStorys(t *testing.T) {
 }
 
 func TestBrowser_PanelAcrossPages(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	_, site, b := btHostPage(t, "/")
 	b.open()
 	b.waitJS(optionsUsable("demo"), "the menu")
 	for i := range 4 {
@@ -260,10 +242,7 @@ func TestBrowser_PanelAcrossPages(t *testing.T) {
 }
 
 func TestBrowser_PageViewIsNoVisitor(t *testing.T) {
-	p := btStartParley(t)
-	site := btHostSite(t, p.URL)
-	b := btBrowser(t, browserOptions{})
-	b.navigate(site + "/")
+	p, site, b := btHostPage(t, "/")
 	b.navigate(site + "/page2")
 	time.Sleep(700 * time.Millisecond) // time enough to misbehave
 	if n := len(p.Requests("/v1/ws")); n != 0 {

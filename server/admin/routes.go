@@ -20,14 +20,19 @@ func (a *Admin) Routes(mux *http.ServeMux) {
 	api.HandleFunc("GET /admin/api/sessions/{id}", a.getTranscript)
 	api.HandleFunc("GET /admin/api/usage", a.getUsage)
 	api.HandleFunc("GET /admin/api/usage/sessions.csv", a.exportUsageSessions)
-	// Privacy requests (privacy.go) and the online backup (backup.go).
-	api.HandleFunc("DELETE /admin/api/users/{id}", a.eraseUser)
-	api.HandleFunc("GET /admin/api/users/{id}/export", a.exportUser)
-	api.HandleFunc("GET /admin/api/backup", a.serveBackup)
+	a.lifecycleRoutes(api)
 	api.HandleFunc("/admin/api/", a.unknown)
 	mux.Handle("/admin/api/", a.Guard(api))
 	mux.Handle("/admin/", a.headers(http.HandlerFunc(a.serveConsole)))
 	mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
+}
+
+// lifecycleRoutes registers the data-lifecycle routes: the privacy
+// requests (privacy.go) and the online backup (backup.go).
+func (a *Admin) lifecycleRoutes(api *http.ServeMux) {
+	api.HandleFunc("DELETE /admin/api/users/{id}", a.eraseUser)
+	api.HandleFunc("GET /admin/api/users/{id}/export", a.exportUser)
+	api.HandleFunc("GET /admin/api/backup", a.serveBackup)
 }
 
 // unknown answers a path under /admin/api/ that no route takes.
