@@ -172,7 +172,7 @@ func TestAdminBrowser_Console(t *testing.T) {
 	b.waitJS(`document.querySelector("#visitor-sessions article")`, "the visitor's sessions")
 	b.waitJS(`document.querySelector(".profile") && document.querySelector(".profile").innerText.includes("iOS 17")`, "the profile")
 	b.shot("04-visitor")
-	// The download route belongs to the uploads (routes_uploads.go); the
+	// The download route belongs to the uploads (uploads.go); the
 	// console links to it either way.
 	fileURL := btEval[string](b.browserTab, `[...document.querySelectorAll("button[data-file]")].map(e => "/admin/api/files/" + e.dataset.file)[0]`)
 	if resp, body := admintest.Do(t, "GET", ts.URL+fileURL, admAuth); resp.StatusCode == 404 && strings.Contains(string(body), "no such admin endpoint") {
