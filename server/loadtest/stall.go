@@ -2,10 +2,10 @@ package loadtest
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // Stalled is what became of the visitors that stopped reading.
@@ -18,7 +18,7 @@ type Stalled struct {
 
 // stalledVisitor says hello, reads its welcome, and never reads again.
 type stalledVisitor struct {
-	ws   *websocket.Conn
+	ws   *widgettest.Conn
 	stop chan struct{}
 	done chan struct{}
 }
@@ -32,12 +32,12 @@ func (r *run) stall(ctx context.Context) []*stalledVisitor {
 		if src := r.source(r.o.Visitors + i); src != "" {
 			ctx = context.WithValue(ctx, sourceKey{}, src)
 		}
-		ws, _, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{HTTPClient: r.client, HTTPHeader: map[string][]string{"Origin": {r.o.Origin}}})
+		ws, _, err := widgettest.Dial(ctx, r.url, widgettest.Options{Origin: r.o.Origin, HTTPClient: r.client})
 		if err == nil {
-			err = ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`))
+			err = ws.SendHello(ctx, widgettest.Hello{})
 		}
 		if err == nil {
-			_, _, err = ws.Read(ctx) // the welcome, and nothing after it
+			_, err = ws.Read(ctx) // the welcome, and nothing after it
 		}
 		cancel()
 		if err != nil {
@@ -65,7 +65,7 @@ func (sv *stalledVisitor) send(r *run, n int) {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), r.o.Timeout)
-		err := sv.ws.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"text","id":"s%d","text":"are you there? I am not reading (%d)"}`, i, n))
+		err := sv.ws.Text(ctx, "s"+strconv.Itoa(i), "are you there? I am not reading ("+strconv.Itoa(n)+")")
 		cancel()
 		r.mu.Lock()
 		if err != nil {

@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // visitor is one simulated browser: one socket, a goroutine reading it,
@@ -20,7 +19,7 @@ import (
 type visitor struct {
 	r   *run
 	n   int
-	ws  *websocket.Conn
+	ws  *widgettest.Conn
 	hi  time.Time     // when hello was sent
 	wel chan struct{} // closed on welcome
 
@@ -47,23 +46,6 @@ type prompt struct {
 	upload  bool
 }
 
-// inFrame is a server frame, as much as the tool needs of it.
-type inFrame struct {
-	Type    string `json:"type"`
-	ID      string `json:"id"`
-	Ref     string `json:"ref"`
-	From    string `json:"from"`
-	Block   string `json:"block"`
-	Code    string `json:"code"`
-	Options []struct {
-		ID string `json:"id"`
-	} `json:"options"`
-	Input *struct {
-		Kind string `json:"kind"`
-	} `json:"input"`
-	Upload json.RawMessage `json:"upload"`
-}
-
 // connect dials, says hello and waits for the welcome.
 func (v *visitor) connect(ctx context.Context) error {
 	r := v.r
@@ -73,9 +55,10 @@ func (v *visitor) connect(ctx context.Context) error {
 		ctx = context.WithValue(ctx, sourceKey{}, src)
 	}
 	start := time.Now()
-	ws, resp, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{
+	ws, resp, err := widgettest.Dial(ctx, r.url, widgettest.Options{
+		Origin:     r.o.Origin,
 		HTTPClient: r.client,
-		HTTPHeader: http.Header{"Origin": {r.o.Origin}, "User-Agent": {userAgent}},
+		Header:     http.Header{"User-Agent": {userAgent}},
 	})
 	if err != nil {
 		if resp != nil {
@@ -84,13 +67,12 @@ func (v *visitor) connect(ctx context.Context) error {
 		return err
 	}
 	r.connect.Observe(time.Since(start))
-	ws.SetReadLimit(1 << 20)
 	v.ws = ws
 	v.wel = make(chan struct{})
 	go v.read()
 	v.hi = time.Now()
-	hello := fmt.Appendf(nil, `{"type":"hello","page":"http://localhost/loadtest/%d","lang":"en"}`, v.n)
-	if err := ws.Write(ctx, websocket.MessageText, hello); err != nil {
+	hello := widgettest.Hello{Page: "http://localhost/loadtest/" + strconv.Itoa(v.n), Lang: "en"}
+	if err := ws.SendHello(ctx, hello); err != nil {
 		ws.CloseNow()
 		return err
 	}
@@ -111,17 +93,16 @@ func (v *visitor) read() {
 	ctx := context.Background()
 	welcomed := false
 	for {
-		_, b, err := v.ws.Read(ctx)
+		f, err := v.ws.Read(ctx)
+		if errors.Is(err, widgettest.ErrNotAFrame) {
+			r.countError("bad_server_frame")
+			continue
+		}
 		if err != nil {
 			if !r.stopping.Load() {
 				r.lost(v, err, welcomed)
 			}
 			return
-		}
-		var f inFrame
-		if err := json.Unmarshal(b, &f); err != nil {
-			r.countError("bad_server_frame")
-			continue
 		}
 		now := time.Now()
 		if r.echo {
@@ -134,7 +115,7 @@ func (v *visitor) read() {
 			}
 		}
 		switch f.Type {
-		case "welcome":
+		case widgettest.TypeWelcome:
 			if !welcomed {
 				welcomed = true
 				r.welcome.Observe(now.Sub(v.hi))
@@ -146,16 +127,16 @@ func (v *visitor) read() {
 			v.over = false
 			v.mu.Unlock()
 			v.next()
-		case "ended":
+		case widgettest.TypeEnded:
 			v.startOver()
-		case "ack":
+		case widgettest.TypeAck:
 			v.acked(f.Ref, now)
-		case "error":
+		case widgettest.TypeError:
 			r.countError(f.Code)
 			if f.Ref != "" {
 				v.refused(f.Ref, f.Code)
 			}
-		case "message":
+		case widgettest.TypeMessage:
 			if f.From == "bot" {
 				v.botSaid(&f, now)
 			}
@@ -221,15 +202,15 @@ func (v *visitor) take(ref string) (time.Time, bool) {
 
 // botSaid times the bot's first answer to the oldest acked frame and
 // remembers a question.
-func (v *visitor) botSaid(f *inFrame, now time.Time) {
+func (v *visitor) botSaid(f *widgettest.Frame, now time.Time) {
 	v.mu.Lock()
 	var at time.Time
 	if len(v.awaiting) > 0 {
 		at = v.awaiting[0]
 		v.awaiting = v.awaiting[1:]
 	}
-	if len(f.Options) > 0 || f.Input != nil || len(f.Upload) > 0 {
-		p := prompt{block: f.Block, upload: len(f.Upload) > 0}
+	if f.IsPrompt() {
+		p := prompt{block: f.Block, upload: f.Upload != nil}
 		for _, o := range f.Options {
 			p.options = append(p.options, o.ID)
 		}
@@ -256,7 +237,7 @@ func (v *visitor) startOver() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), v.r.o.Timeout)
-	v.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","new":true}`))
+	v.ws.SendHello(ctx, widgettest.Hello{New: true})
 	cancel()
 }
 
@@ -273,17 +254,20 @@ func (v *visitor) send() {
 	}
 	v.seq++
 	id := "c" + strconv.Itoa(v.seq)
-	var b []byte
 	p := v.prompt
+	var send func(ctx context.Context) error
 	switch {
 	case v.r.echo:
-		b = fmt.Appendf(nil, `{"type":"text","id":%q,"text":"how much does it cost? (visitor %d)"}`, id, v.n)
+		send = func(ctx context.Context) error {
+			return v.ws.Text(ctx, id, "how much does it cost? (visitor "+strconv.Itoa(v.n)+")")
+		}
 	case p.input != "":
-		b = fmt.Appendf(nil, `{"type":"input","id":%q,"block":%q,"value":%q}`, id, p.block, inputValue(p.input, v.n))
+		send = func(ctx context.Context) error { return v.ws.Input(ctx, id, p.block, inputValue(p.input, v.n)) }
 	case v.fresh && len(p.options) > 0 && v.seq%5 != 0:
-		b = fmt.Appendf(nil, `{"type":"choice","id":%q,"block":%q,"option":%q}`, id, p.block, p.options[rand.IntN(len(p.options))])
+		option := p.options[rand.IntN(len(p.options))]
+		send = func(ctx context.Context) error { return v.ws.Choice(ctx, id, p.block, option) }
 	default:
-		b = fmt.Appendf(nil, `{"type":"text","id":%q,"text":"how much does it cost?"}`, id)
+		send = func(ctx context.Context) error { return v.ws.Text(ctx, id, "how much does it cost?") }
 	}
 	v.fresh = false
 	now := time.Now()
@@ -294,7 +278,7 @@ func (v *visitor) send() {
 	}
 	v.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), v.r.o.Timeout)
-	err := v.ws.Write(ctx, websocket.MessageText, b)
+	err := send(ctx)
 	cancel()
 	if err != nil {
 		return // the reader sees the socket go
