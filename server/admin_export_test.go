@@ -12,19 +12,19 @@ import (
 const csvAttack = "Bob;=cmd|' /C calc'!A0;"
 
 func TestAdminExport_FormulaInjection(t *testing.T) {
-	e := upStart(t)
+	e := startEnv(t)
 	// A visitor whose User-Agent and first name carry the payload: the
 	// browser column (from the User-Agent) and the label (the name).
 	v := e.visitorWith("demo", http.Header{"User-Agent": {csvAttack}})
-	v.prompt("menu")
-	v.send(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
-	v.prompt("ask_name")
-	v.send(map[string]any{"type": "text", "id": "c2", "text": csvAttack})
-	v.prompt("ask_email")
+	v.UntilPrompt("menu")
+	v.MustChoice("c1", "menu", "demo")
+	v.UntilPrompt("ask_name")
+	v.MustText("c2", csvAttack)
+	v.UntilPrompt("ask_email")
 
 	for _, path := range []string{"/admin/api/users.csv", "/admin/api/sessions.csv"} {
 		t.Run(strings.TrimPrefix(path, "/admin/api/"), func(t *testing.T) {
-			resp, body := e.get(path, upAdmin)
+			resp, body := e.get(path, adminHeader)
 			if resp.StatusCode != 200 {
 				t.Fatalf("%d %s", resp.StatusCode, body)
 			}

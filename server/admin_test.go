@@ -12,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
-
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/server/admin/admintest"
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // Helpers of the admin API tests start with "adm" so they do not collide
@@ -134,28 +132,15 @@ func TestAdminAPI_ActiveWhileSocketOpen(t *testing.T) {
 		return out
 	}
 	all := len(sess)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/v1/ws?site=demo",
-		&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {ts.URL}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	if err := wsjson.Write(ctx, c, map[string]string{"type": "hello"}); err != nil {
-		t.Fatal(err)
-	}
-	var welcome struct{ Type, Session string }
-	if err := wsjson.Read(ctx, c, &welcome); err != nil || welcome.Type != "welcome" {
-		t.Fatalf("welcome: %+v %v", welcome, err)
-	}
+	c := widgettest.MustDial(t, widgettest.URL(ts.URL, "demo"), widgettest.Options{Origin: ts.URL})
+	welcome := c.MustHello(widgettest.Hello{})
 	if got := ids("status=active"); !slices.Equal(got, []string{welcome.Session}) {
 		t.Errorf("active: got %v, want the open session %s", got, welcome.Session)
 	}
 	if got := ids("status=inactive"); slices.Contains(got, welcome.Session) || len(got) != all {
 		t.Errorf("inactive: got %v", got)
 	}
-	c.Close(websocket.StatusNormalClosure, "")
+	c.Close()
 	for deadline := time.Now().Add(5 * time.Second); len(ids("status=active")) > 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the session stays active after its socket closed")

@@ -81,7 +81,7 @@ func TestConfigCheck(t *testing.T) {
 	}
 	t.Run("ServeLogsWarnings", func(t *testing.T) {
 		addr := freeAddr(t)
-		stop, logs := runMain(t, []string{"--addr", addr, "--data", t.TempDir(), "--config", filepath.Join(dir, "WarningsOnly.json")}, map[string]string{"PARLEY_ADMIN_TOKEN": lcToken})
+		stop, logs := runMain(t, []string{"--addr", addr, "--data", t.TempDir(), "--config", filepath.Join(dir, "WarningsOnly.json")}, map[string]string{"PARLEY_ADMIN_TOKEN": adminToken})
 		waitHealthy(t, addr)
 		stop()
 		if !strings.Contains(logs.String(), `"level":"WARN","msg":"config: `+dir+`/bikes.json:4:43: warning: site bikes: block \"photo\": accept \"images\"`) {

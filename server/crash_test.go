@@ -118,7 +118,7 @@ func TestCrash_KillNine(t *testing.T) {
 	bin := buildParley(t)
 	data, addr := t.TempDir(), freeAddr(t)
 	base := "http://" + addr
-	env := []string{"PARLEY_ADMIN_TOKEN=" + lcToken}
+	env := []string{"PARLEY_ADMIN_TOKEN=" + adminToken}
 	args := []string{"serve", "--addr", addr, "--data", data, "--msg-rate", "-1", "--max-conns-per-ip", "-1"}
 	p := startChild(t, bin, env, nil, args...)
 	waitHealthy(t, addr)
@@ -139,7 +139,7 @@ func TestCrash_KillNine(t *testing.T) {
 	var wg sync.WaitGroup
 	var (
 		mu       sync.Mutex
-		clients  []*lcClient
+		clients  []*storyClient
 		failures []string
 	)
 	for i := 0; i < nClients; i++ {
@@ -148,9 +148,9 @@ func TestCrash_KillNine(t *testing.T) {
 			defer wg.Done()
 			ctx := context.Background()
 			gen := 0
-			newClient := func() *lcClient {
+			newClient := func() *storyClient {
 				gen++
-				c := newLCClient(base, fmt.Sprintf("k%d.%d", i, gen))
+				c := newStoryClient(base, fmt.Sprintf("k%d.%d", i, gen))
 				c.files = (i+gen)%2 == 0
 				mu.Lock()
 				clients = append(clients, c)
@@ -238,7 +238,7 @@ func TestCrash_KillNine(t *testing.T) {
 // checkAcked checks that every acked message is stored exactly once, under
 // its ack's ID, and every 201-answered upload has its record and exactly
 // one message. It returns how many of each it checked.
-func checkAcked(tb testing.TB, st *storage.Store, clients []*lcClient) (acks, uploads int) {
+func checkAcked(tb testing.TB, st *storage.Store, clients []*storyClient) (acks, uploads int) {
 	tb.Helper()
 	ctx := context.Background()
 	msgs := map[string][]storage.Message{}
@@ -352,7 +352,7 @@ func TestCrash_OpenFailures(t *testing.T) {
 	bin := buildParley(t)
 	run := func(t *testing.T, cred *syscall.Credential, data string) (int, string) {
 		t.Helper()
-		c := startChild(t, bin, []string{"PARLEY_ADMIN_TOKEN=" + lcToken}, cred, "serve", "--addr", freeAddr(t), "--data", data)
+		c := startChild(t, bin, []string{"PARLEY_ADMIN_TOKEN=" + adminToken}, cred, "serve", "--addr", freeAddr(t), "--data", data)
 		code := c.wait(t, 15*time.Second)
 		t.Logf("exit %d: %s", code, strings.TrimSpace(c.out.String()))
 		return code, c.out.String()
@@ -412,10 +412,10 @@ func TestCrash_DiskFull(t *testing.T) {
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	bin := buildParley(t)
 	data, addr := filepath.Join(mnt, "data"), freeAddr(t)
-	p := startChild(t, bin, []string{"PARLEY_ADMIN_TOKEN=" + lcToken}, nil, "serve", "--addr", addr, "--data", data, "--msg-rate", "-1")
+	p := startChild(t, bin, []string{"PARLEY_ADMIN_TOKEN=" + adminToken}, nil, "serve", "--addr", addr, "--data", data, "--msg-rate", "-1")
 	waitHealthy(t, addr)
 	ctx := context.Background()
-	c := newLCClient("http://"+addr, "full")
+	c := newStoryClient("http://"+addr, "full")
 	c.files = false
 	if err := c.connect(ctx); err != nil {
 		t.Fatal(err)
@@ -478,7 +478,7 @@ func TestCrash_DiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	checkAcked(t, store, []*lcClient{c})
+	checkAcked(t, store, []*storyClient{c})
 	r, err := store.Verify(ctx)
 	if err != nil {
 		t.Fatal(err)

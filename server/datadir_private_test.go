@@ -54,13 +54,13 @@ func ddServe(t *testing.T, data string) (serving []string) {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(s.Handler())
-	e := &upEnv{tb: t, s: s, srv: ts}
+	e := &env{tb: t, s: s, srv: ts}
 	v := e.visitor("free")
-	if a := v.upload(upFile("a.png", "image/png", upPNG(t, 300, 300))); a.Status != http.StatusCreated {
+	if a := v.upload(filePart("a.png", "image/png", samplePNG(t, 300, 300))); a.Status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", a.Status, a.Code)
 	}
 	serving, _ = ddPerms(t, data)
-	v.ws.CloseNow()
+	v.CloseNow()
 	ts.Close()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

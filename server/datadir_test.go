@@ -60,9 +60,9 @@ func parley(env map[string]string, args ...string) (int, string, string) {
 func newDataDir(tb testing.TB) string {
 	tb.Helper()
 	data := filepath.Join(tb.TempDir(), "data")
-	cfg := server.Config{DataDir: data, AdminToken: lcToken}
-	s, ts := lcServer(tb, cfg)
-	c := newLCClient(ts.URL, "ada")
+	cfg := server.Config{DataDir: data, AdminToken: adminToken}
+	s, ts := startAdminServer(tb, cfg)
+	c := newStoryClient(ts.URL, "ada")
 	c.story(tb, context.Background())
 	c.close()
 	ts.Close()

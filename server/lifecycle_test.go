@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,337 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/parley-chat/parley/server"
-	"github.com/parley-chat/parley/server/admin/admintest"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
 )
-
-// lcFrame is a server frame, decoded loosely.
-type lcFrame struct {
-	Type    string    `json:"type"`
-	Visitor string    `json:"visitor"`
-	Token   string    `json:"token"`
-	Session string    `json:"session"`
-	History []lcFrame `json:"history"`
-	ID      string    `json:"id"`
-	Ref     string    `json:"ref"`
-	Code    string    `json:"code"`
-	From    string    `json:"from"`
-	Block   string    `json:"block"`
-	Options []struct {
-		ID string `json:"id"`
-	} `json:"options"`
-	Input *struct {
-		Kind string `json:"kind"`
-	} `json:"input"`
-	Upload *json.RawMessage `json:"upload"`
-}
-
-func (f *lcFrame) isPrompt() bool { return len(f.Options) > 0 || f.Input != nil || f.Upload != nil }
-
-// errNotStored is a step whose frame the server could not store.
-var errNotStored = errors.New("not stored")
-
-// lcClient is one browser going through the demo story over a WebSocket,
-// noting every ack and every 201-answered upload. After a lost connection
-// it reconnects to its session and sends the unacknowledged frame again
-// with the same client ID, as the widget does.
-type lcClient struct {
-	base    string // http://host:port
-	name    string
-	token   string
-	visitor string
-	session string
-	ws      *websocket.Conn
-	frames  chan *lcFrame // from the socket's reader; closed when it fails
-	prompt  *lcFrame
-	n       int
-	steps   int            // frames sent in the current session
-	files   bool           // answer "yes" when the story offers to take a file
-	pending map[string]any // the frame in flight, resent after a reconnect
-	ended   bool           // the story ended: the next step starts a new session
-
-	mu      sync.Mutex
-	acked   map[string]string // session + "/" + client ID -> ack ID
-	uploads map[string]string // file ID -> session
-}
-
-func newLCClient(base, name string) *lcClient {
-	return &lcClient{base: base, name: name, files: true, acked: map[string]string{}, uploads: map[string]string{}}
-}
-
-func (c *lcClient) close() {
-	if c.ws != nil {
-		c.ws.CloseNow()
-		c.ws = nil
-	}
-}
-
-// connect opens the socket and says hello, resuming the client's session.
-func (c *lcClient) connect(ctx context.Context) (err error) {
-	c.close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.base, "http")+"/v1/ws?site=demo",
-		&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://localhost:3000"}}})
-	if err != nil {
-		return err
-	}
-	c.ws = ws
-	if err := c.write(ctx, map[string]any{"type": "hello", "token": c.token, "session": c.session}); err != nil {
-		return err
-	}
-	f, err := c.read(ctx)
-	if err != nil {
-		return err
-	}
-	if f.Type != "welcome" {
-		return fmt.Errorf("got %s, want welcome", f.Type)
-	}
-	// Read the rest in the background, so waits can time out without
-	// closing the socket.
-	frames := make(chan *lcFrame, 256)
-	c.frames = frames
-	go func() {
-		defer close(frames)
-		for {
-			f, err := c.readFrame(context.Background(), ws)
-			if err != nil {
-				return
-			}
-			frames <- f
-		}
-	}()
-	if f.Session != c.session {
-		c.steps = 0
-	}
-	c.token, c.visitor, c.session = f.Token, f.Visitor, f.Session
-	defer func() {
-		if err == nil && len(f.History) == 0 {
-			err = c.settle() // a new session's opening messages
-		}
-	}()
-	// The pending prompt is the last bot prompt with no visitor message after it.
-	c.prompt = nil
-	for i := range f.History {
-		switch h := &f.History[i]; {
-		case h.From == "visitor":
-			c.prompt = nil
-		case h.isPrompt():
-			c.prompt = h
-		}
-	}
-	return nil
-}
-
-func (c *lcClient) write(ctx context.Context, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return c.ws.Write(ctx, websocket.MessageText, b)
-}
-
-// read reads the welcome, before the background reader starts.
-func (c *lcClient) read(ctx context.Context) (*lcFrame, error) { return c.readFrame(ctx, c.ws) }
-
-func (c *lcClient) readFrame(ctx context.Context, ws *websocket.Conn) (*lcFrame, error) {
-	_, b, err := ws.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var f lcFrame
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, err
-	}
-	return &f, nil
-}
-
-// receive waits up to d for the next frame and notes a bot prompt; ok is
-// false on a timeout, err set when the socket is gone.
-func (c *lcClient) receive(d time.Duration) (f *lcFrame, ok bool, err error) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case f, open := <-c.frames:
-		if !open {
-			return nil, false, errors.New("connection lost")
-		}
-		if f.Type == "ended" {
-			c.ended = true
-		}
-		if f.Type == "message" && f.From == "bot" {
-			// The last bot message says what the story waits for.
-			c.prompt = nil
-			if f.isPrompt() {
-				c.prompt = f
-			}
-		}
-		return f, true, nil
-	case <-t.C:
-		return nil, false, nil
-	}
-}
-
-// settle reads the bot's answers to a turn: the first within a second,
-// then whatever follows without a pause.
-func (c *lcClient) settle() error {
-	wait := time.Second
-	for {
-		f, ok, err := c.receive(wait)
-		if err != nil || !ok {
-			return err
-		}
-		if f.Type == "message" && f.From == "bot" {
-			wait = 30 * time.Millisecond
-		}
-	}
-}
-
-// next returns the frame that answers the pending prompt.
-func (c *lcClient) next() map[string]any {
-	c.n++
-	id := fmt.Sprintf("%s-%d", c.name, c.n)
-	p := c.prompt
-	switch {
-	case p == nil:
-		return map[string]any{"type": "text", "id": id, "text": "tell me more"}
-	case len(p.Options) > 0:
-		opt := p.Options[0].ID
-		for _, o := range p.Options {
-			if o.ID == "demo" || (o.ID == "yes" && c.files) || (o.ID == "no" && !c.files) {
-				opt = o.ID
-			}
-		}
-		return map[string]any{"type": "choice", "id": id, "block": p.Block, "option": opt}
-	case p.Input != nil && p.Input.Kind == "email":
-		return map[string]any{"type": "input", "id": id, "block": p.Block, "value": c.name + "@example.org"}
-	case p.Input != nil && p.Input.Kind == "phone":
-		return map[string]any{"type": "input", "id": id, "block": p.Block, "value": "+49 30 1234567"}
-	case p.Input != nil:
-		// A text input answered by a free text, as people do.
-		return map[string]any{"type": "text", "id": id, "text": "Ada " + c.name}
-	}
-	return nil // an upload
-}
-
-// step sends one frame (the pending one first) and waits for its ack or
-// error, or uploads a file when the story asks for one. An error means the
-// connection is gone.
-func (c *lcClient) step(ctx context.Context) error {
-	if c.ended && c.pending == nil {
-		// An ended session takes no more turns: start a new one, as the
-		// widget's "Start a new conversation" does.
-		c.ended, c.session = false, ""
-		if err := c.connect(ctx); err != nil {
-			return err
-		}
-	}
-	if c.pending == nil {
-		if c.prompt != nil && c.prompt.Upload != nil {
-			return c.upload(ctx)
-		}
-		c.pending = c.next()
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	id := c.pending["id"].(string)
-	if err := c.write(ctx, c.pending); err != nil {
-		return err
-	}
-	for {
-		f, ok, err := c.receive(5 * time.Second)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errors.New("no ack within 5 s")
-		}
-		switch {
-		case f.Type == "ack" && f.Ref == id:
-			c.mu.Lock()
-			c.acked[c.session+"/"+id] = f.ID
-			c.mu.Unlock()
-			c.pending = nil
-			c.steps++
-			return c.settle()
-		case f.Type == "error" && f.Ref == id && f.Code == "internal":
-			// Not stored: keep it to send again.
-			return fmt.Errorf("error frame %s: %w", f.Code, errNotStored)
-		case f.Type == "error" && f.Ref == id:
-			// Refused, nothing stored: move on.
-			c.pending = nil
-			return nil
-		case f.Type == "error":
-			return fmt.Errorf("error frame %s", f.Code)
-		}
-	}
-}
-
-// upload sends a small PDF to the session's pending upload block.
-func (c *lcClient) upload(ctx context.Context) error {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("file", "scan.pdf")
-	fmt.Fprintf(fw, "%%PDF-1.4\n%% %s %d\n%%%%EOF\n", c.name, c.n)
-	mw.Close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/upload?site=demo&session="+c.session, &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("X-Parley-Token", c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var up struct {
-		ID string `json:"id"`
-	}
-	if resp.StatusCode == http.StatusCreated && json.NewDecoder(resp.Body).Decode(&up) == nil && up.ID != "" {
-		c.mu.Lock()
-		c.uploads[up.ID] = c.session
-		c.mu.Unlock()
-	} else if resp.StatusCode >= 500 {
-		return fmt.Errorf("upload: %s", resp.Status)
-	}
-	c.prompt = nil
-	c.steps++
-	return c.settle()
-}
-
-// story runs the client through the demo story: hello, the menu, a name,
-// an email, a phone number, sometimes a file, until the story ends.
-func (c *lcClient) story(tb testing.TB, ctx context.Context) {
-	tb.Helper()
-	if err := c.connect(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	for i := 0; i < 9 && !c.ended; i++ {
-		if err := c.step(ctx); err != nil {
-			tb.Fatal(err)
-		}
-	}
-}
-
-// lcServer starts Parley with a clock the test moves, behind httptest.
-func lcServer(tb testing.TB, cfg server.Config) (*server.Server, *httptest.Server) {
-	tb.Helper()
-	cfg.AdminToken = lcToken
-	return startServer(tb, cfg)
-}
-
-const lcToken = "lifecycle-test-token-0123456789abcdef"
-
-// lcDo sends an admin request and returns the answer with its body.
-func lcDo(tb testing.TB, method, url string) (*http.Response, []byte) {
-	tb.Helper()
-	return admintest.Do(tb, method, url, admintest.Auth(lcToken))
-}
 
 // storeMentions returns the keys of the store whose key or value mentions
 // any of ids.
@@ -400,8 +73,8 @@ func visitorIDs(tb testing.TB, st *storage.Store, visitorID string) []string {
 
 func TestLifecycle_EraseAndExport(t *testing.T) {
 	ctx := context.Background()
-	s, ts := lcServer(t, server.Config{})
-	ada, bob := newLCClient(ts.URL, "ada"), newLCClient(ts.URL, "bob")
+	s, ts := startAdminServer(t, server.Config{})
+	ada, bob := newStoryClient(ts.URL, "ada"), newStoryClient(ts.URL, "bob")
 	ada.story(t, ctx)
 	bob.story(t, ctx)
 	ada.close()
@@ -416,7 +89,7 @@ func TestLifecycle_EraseAndExport(t *testing.T) {
 	bobBefore := len(storeMentions(t, s.Store, []string{bob.visitor}))
 
 	t.Run("Export", func(t *testing.T) {
-		resp, body := lcDo(t, "GET", ts.URL+"/admin/api/users/"+ada.visitor+"/export")
+		resp, body := adminDo(t, "GET", ts.URL+"/admin/api/users/"+ada.visitor+"/export")
 		if resp.StatusCode != 200 {
 			t.Fatalf("export: %s %s", resp.Status, body)
 		}
@@ -445,13 +118,13 @@ func TestLifecycle_EraseAndExport(t *testing.T) {
 		if len(doc.Files) != 1 || doc.Files[0].Download != "/admin/api/files/"+doc.Files[0].ID {
 			t.Fatalf("files: %+v", doc.Files)
 		}
-		if resp, b := lcDo(t, "GET", ts.URL+doc.Files[0].Download); resp.StatusCode != 200 || !bytes.HasPrefix(b, []byte("%PDF")) {
+		if resp, b := adminDo(t, "GET", ts.URL+doc.Files[0].Download); resp.StatusCode != 200 || !bytes.HasPrefix(b, []byte("%PDF")) {
 			t.Errorf("download link: %s %.40q", resp.Status, b)
 		}
 		if bytes.Contains(body, []byte(bob.visitor)) || bytes.Contains(body, []byte("bob@example.org")) {
 			t.Error("the export holds another visitor's data")
 		}
-		resp, body = lcDo(t, "GET", ts.URL+"/admin/api/users/"+ada.visitor+"/export?format=zip")
+		resp, body = adminDo(t, "GET", ts.URL+"/admin/api/users/"+ada.visitor+"/export?format=zip")
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" {
 			t.Fatalf("zip export: %s", resp.Status)
 		}
@@ -479,7 +152,7 @@ func TestLifecycle_EraseAndExport(t *testing.T) {
 
 	t.Run("Erase", func(t *testing.T) {
 		for i := 0; i < 2; i++ { // idempotent
-			if resp, body := lcDo(t, "DELETE", ts.URL+"/admin/api/users/"+ada.visitor); resp.StatusCode != 204 {
+			if resp, body := adminDo(t, "DELETE", ts.URL+"/admin/api/users/"+ada.visitor); resp.StatusCode != 204 {
 				t.Fatalf("erase #%d: %s %s", i+1, resp.Status, body)
 			}
 		}
@@ -494,24 +167,24 @@ func TestLifecycle_EraseAndExport(t *testing.T) {
 			t.Errorf("verify: %v %v", err, r.Problems)
 		}
 		for _, path := range []string{"/admin/api/users/" + ada.visitor, "/admin/api/users/" + ada.visitor + "/export", "/admin/api/sessions/" + ada.session} {
-			if resp, _ := lcDo(t, "GET", ts.URL+path); resp.StatusCode != 404 {
+			if resp, _ := adminDo(t, "GET", ts.URL+path); resp.StatusCode != 404 {
 				t.Errorf("GET %s after erase: %s, want 404", path, resp.Status)
 			}
 		}
 		for fid := range ada.uploads {
-			if resp, _ := lcDo(t, "GET", ts.URL+"/admin/api/files/"+fid); resp.StatusCode != 404 {
+			if resp, _ := adminDo(t, "GET", ts.URL+"/admin/api/files/"+fid); resp.StatusCode != 404 {
 				t.Errorf("file after erase: %s, want 404", resp.Status)
 			}
 		}
 		for _, list := range []string{"/admin/api/users", "/admin/api/users?q=ada", "/admin/api/sessions"} {
-			if _, body := lcDo(t, "GET", ts.URL+list); bytes.Contains(body, []byte(ada.visitor)) || bytes.Contains(body, []byte(ada.session)) {
+			if _, body := adminDo(t, "GET", ts.URL+list); bytes.Contains(body, []byte(ada.visitor)) || bytes.Contains(body, []byte(ada.session)) {
 				t.Errorf("%s still lists the erased visitor", list)
 			}
-			if _, body := lcDo(t, "GET", ts.URL+list); list != "/admin/api/users?q=ada" && !bytes.Contains(body, []byte(bob.visitor)) {
+			if _, body := adminDo(t, "GET", ts.URL+list); list != "/admin/api/users?q=ada" && !bytes.Contains(body, []byte(bob.visitor)) {
 				t.Errorf("%s lost the other visitor", list)
 			}
 		}
-		if resp, _ := lcDo(t, "DELETE", ts.URL+"/admin/api/users/not-an-id"); resp.StatusCode != 400 {
+		if resp, _ := adminDo(t, "DELETE", ts.URL+"/admin/api/users/not-an-id"); resp.StatusCode != 400 {
 			t.Errorf("erase of a bad id: %s, want 400", resp.Status)
 		}
 		req, _ := http.NewRequest("DELETE", ts.URL+"/admin/api/users/"+bob.visitor, nil)
@@ -537,14 +210,14 @@ func TestLifecycle_EraseAndExport(t *testing.T) {
 	})
 }
 
-// lcClock is a clock the test moves.
-type lcClock struct {
+// testClock is a clock the test moves.
+type testClock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-func (c *lcClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *lcClock) Add(d time.Duration) {
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *testClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
@@ -552,7 +225,7 @@ func (c *lcClock) Add(d time.Duration) {
 
 func TestLifecycle_Retention(t *testing.T) {
 	ctx := context.Background()
-	clock := &lcClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "parley.json")
 	os.WriteFile(cfgPath, []byte(`{"sites":[
@@ -564,13 +237,13 @@ func TestLifecycle_Retention(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Now = clock.Now
-	s, ts := lcServer(t, *cfg)
+	s, ts := startAdminServer(t, *cfg)
 	r := s.Retention()
 	if r.For("demo") != 7*24*time.Hour || r.For("archive") != 0 || r.For("plain") != server.DefaultRetentionDays*24*time.Hour || r.For("removed") != 0 {
 		t.Errorf("retention %+v", r)
 	}
 
-	old, recent := newLCClient(ts.URL, "old"), newLCClient(ts.URL, "recent")
+	old, recent := newStoryClient(ts.URL, "old"), newStoryClient(ts.URL, "recent")
 	old.story(t, ctx)
 	old.close()
 	clock.Add(5 * 24 * time.Hour)
@@ -586,14 +259,14 @@ func TestLifecycle_Retention(t *testing.T) {
 	if found := storeMentions(t, s.Store, oldIDs); len(found) > 0 {
 		t.Errorf("after the sweep the store still has:\n%s", strings.Join(found, "\n"))
 	}
-	if _, body := lcDo(t, "GET", ts.URL+"/admin/api/users"); bytes.Contains(body, []byte(old.visitor)) || !bytes.Contains(body, []byte(recent.visitor)) {
+	if _, body := adminDo(t, "GET", ts.URL+"/admin/api/users"); bytes.Contains(body, []byte(old.visitor)) || !bytes.Contains(body, []byte(recent.visitor)) {
 		t.Errorf("users after the sweep: %.300s", body)
 	}
 	// Usage counters are aggregates: both sessions still count.
 	var usage struct {
 		Total int `json:"total"`
 	}
-	if resp, body := lcDo(t, "GET", ts.URL+"/admin/api/usage?from=2026-02-01T00:00:00Z&to=2026-04-01T00:00:00Z"); resp.StatusCode != 200 || json.Unmarshal(body, &usage) != nil || usage.Total != 2 {
+	if resp, body := adminDo(t, "GET", ts.URL+"/admin/api/usage?from=2026-02-01T00:00:00Z&to=2026-04-01T00:00:00Z"); resp.StatusCode != 200 || json.Unmarshal(body, &usage) != nil || usage.Total != 2 {
 		t.Errorf("usage after the sweep: %s %s; want 2 sessions", resp.Status, body)
 	}
 
@@ -613,7 +286,7 @@ func TestLifecycle_Retention(t *testing.T) {
 func TestBackup_OnlineCLI(t *testing.T) {
 	ctx := context.Background()
 	data, addr := t.TempDir(), freeAddr(t)
-	env := map[string]string{"PARLEY_ADMIN_TOKEN": lcToken}
+	env := map[string]string{"PARLEY_ADMIN_TOKEN": adminToken}
 	getenv := func(k string) string { return env[k] }
 	stop, logs := runMain(t, []string{"--addr", addr, "--data", data}, env)
 	waitHealthy(t, addr)
@@ -624,7 +297,7 @@ func TestBackup_OnlineCLI(t *testing.T) {
 		return code, out.String(), errOut.String()
 	}
 
-	a := newLCClient(base, "ada")
+	a := newStoryClient(base, "ada")
 	a.story(t, ctx)
 	out := t.TempDir()
 	full, incr := filepath.Join(out, "full.backup"), filepath.Join(out, "incr.backup")
@@ -633,7 +306,7 @@ func TestBackup_OnlineCLI(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		b := newLCClient(base, "bob")
+		b := newStoryClient(base, "bob")
 		b.story(t, ctx)
 		b.close()
 	}()
@@ -779,12 +452,12 @@ func TestLifecycle_EraseClosesLiveSockets(t *testing.T) {
 	// DELETE /admin/api/users/{id} while the visitor's tab is open: its
 	// socket is closed with 4001 (the widget starts afresh), another
 	// visitor's socket is untouched.
-	e := upStart(t)
+	e := startEnv(t)
 	ada, bob := e.visitor("demo"), e.visitor("demo")
-	ada.prompt("menu")
-	bob.prompt("menu")
+	ada.UntilPrompt("menu")
+	bob.UntilPrompt("menu")
 	req, _ := http.NewRequest("DELETE", e.srv.URL+"/admin/api/users/"+ada.visitor, nil)
-	req.Header = upAdmin.Clone()
+	req.Header = adminHeader.Clone()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -793,14 +466,9 @@ func TestLifecycle_EraseClosesLiveSockets(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("erase: %s", resp.Status)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, _, err = ada.ws.Read(ctx)
-	if got := websocket.CloseStatus(err); got != widget.StatusErased {
-		t.Fatalf("erased visitor's socket: %v (status %d), want %d", err, got, widget.StatusErased)
-	}
-	bob.send(map[string]any{"type": "choice", "id": "b1", "block": "menu", "option": "demo"})
-	if f := bob.expect("ack"); f.ID == "" {
+	ada.ExpectClose(widget.StatusErased)
+	bob.MustChoice("b1", "menu", "demo")
+	if f := bob.Expect("ack"); f.ID == "" {
 		t.Errorf("the other visitor's ack: %+v", f)
 	}
 }

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's logger and the test.
@@ -99,25 +99,16 @@ func TestMain_ServeAndStop(t *testing.T) {
 		t.Errorf("second process: exit %d, output %q; want a failure naming the lock", code, errOut)
 	}
 
-	ctx := context.Background()
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/v1/ws?site=demo", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://localhost:3000"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`)); err != nil {
-		t.Fatal(err)
-	}
-	_, b, err := ws.Read(ctx)
-	var welcome struct{ Type, Token string }
-	if err != nil || json.Unmarshal(b, &welcome) != nil || welcome.Type != "welcome" || welcome.Token == "" {
-		t.Fatalf("got %s, %v; want welcome with a token", b, err)
+	c := widgettest.MustDial(t, widgettest.URL("http://"+addr, "demo"), widgettest.Options{Origin: "http://localhost:3000"})
+	welcome := c.MustHello(widgettest.Hello{})
+	if welcome.Token == "" {
+		t.Fatalf("got %+v; want welcome with a token", welcome)
 	}
 	// Keep reading so the close handshake completes, as a browser would.
 	closed := make(chan error, 1)
 	go func() {
 		for {
-			if _, _, err := ws.Read(ctx); err != nil {
+			if _, err := c.Read(context.Background()); err != nil {
 				closed <- err
 				return
 			}
@@ -126,7 +117,7 @@ func TestMain_ServeAndStop(t *testing.T) {
 	if code := stop(); code != 0 {
 		t.Fatalf("exit code %d, logs:\n%s", code, logs)
 	}
-	if got := websocket.CloseStatus(<-closed); got != websocket.StatusGoingAway {
+	if got := widgettest.CloseStatus(<-closed); got != websocket.StatusGoingAway {
 		t.Errorf("socket closed with %v, want 1001", got)
 	}
 	if info, err := os.Stat(filepath.Join(data, "visitor.key")); err != nil || info.Mode().Perm() != 0o600 {

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"compress/gzip"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coder/websocket"
-
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 const opsToken = "test-admin-token-0123456789abcdef"
@@ -50,22 +48,10 @@ func TestOps_HealthReadyMetrics(t *testing.T) {
 	}
 
 	// One conversation turn, then the counters show it.
-	ctx := context.Background()
-	ws, _, err := websocket.Dial(ctx, "ws"+ts.URL[4:]+"/v1/ws?site=demo", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://localhost:1234"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`))
-	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"bogus"}`))
-	for {
-		_, b, err := ws.Read(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(b), `"error"`) {
-			break
-		}
+	c := widgettest.MustDial(t, widgettest.URL(ts.URL, "demo"), widgettest.Options{Origin: "http://localhost:1234"})
+	c.MustHello(widgettest.Hello{})
+	c.MustSendRaw([]byte(`{"type":"bogus"}`))
+	for c.Next().Type != widgettest.TypeError {
 	}
 	// Not public: the metrics and the forced GC need the admin token on
 	// the visitors' address (the token-less way is --debug-addr).

@@ -26,7 +26,7 @@ func reloadStory(version string, withAsk bool) string {
 }
 
 // reloadEnv starts a server on a config file naming story.json.
-func reloadEnv(t *testing.T) (e *upEnv, dir string, logs *syncBuffer) {
+func reloadEnv(t *testing.T) (e *env, dir string, logs *syncBuffer) {
 	dir = t.TempDir()
 	os.WriteFile(filepath.Join(dir, "story.json"), []byte(reloadStory("1", true)), 0o600)
 	os.WriteFile(filepath.Join(dir, "sites.json"), []byte(`{"sites":[{"id":"shop","origins":["http://localhost:*"],"story":"story.json"}]}`), 0o600)
@@ -35,9 +35,9 @@ func reloadEnv(t *testing.T) (e *upEnv, dir string, logs *syncBuffer) {
 		t.Fatal(err)
 	}
 	logs = &syncBuffer{}
-	cfg.Logger, cfg.AdminToken = server.NewLogger(logs), upAdminToken
+	cfg.Logger, cfg.AdminToken = server.NewLogger(logs), adminToken
 	s, srv := startServer(t, *cfg)
-	return &upEnv{tb: t, s: s, srv: srv}, dir, logs
+	return &env{tb: t, s: s, srv: srv}, dir, logs
 }
 
 // TestReload_KeepsConversations reloads a changed story under two live
@@ -48,31 +48,31 @@ func reloadEnv(t *testing.T) (e *upEnv, dir string, logs *syncBuffer) {
 func TestReload_KeepsConversations(t *testing.T) {
 	e, dir, logs := reloadEnv(t)
 	waiting, browsing := e.visitor("shop"), e.visitor("shop")
-	waiting.prompt("menu")
-	browsing.prompt("menu")
-	waiting.send(map[string]any{"type": "choice", "id": "w1", "block": "menu", "option": "a"})
-	waiting.expect("ack")
-	waiting.prompt("ask")
+	waiting.UntilPrompt("menu")
+	browsing.UntilPrompt("menu")
+	waiting.MustChoice("w1", "menu", "a")
+	waiting.Expect("ack")
+	waiting.UntilPrompt("ask")
 
 	os.WriteFile(filepath.Join(dir, "story.json"), []byte(reloadStory("2", false)), 0o600)
 	if err := e.s.Reload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	// The session waiting on "ask", removed, speaks: back to the start.
-	waiting.send(map[string]any{"type": "text", "id": "w2", "text": "Ann"})
-	if a := waiting.expect("ack"); a.Type != "ack" {
+	waiting.MustText("w2", "Ann")
+	if a := waiting.Expect("ack"); a.Type != "ack" {
 		t.Fatal(a)
 	}
-	if m := waiting.next(); m.Block != "welcome" || m.Text != "Welcome (v2)" {
+	if m := waiting.Next(); m.Block != "welcome" || m.Text != "Welcome (v2)" {
 		t.Errorf("after the reload the lost session got %+v, want the new start", m)
 	}
-	if m := waiting.prompt("menu"); m.Text != "Menu v2" {
+	if m := waiting.UntilPrompt("menu"); m.Text != "Menu v2" {
 		t.Errorf("menu after the reload: %+v", m)
 	}
 	// The other conversation goes on with the new story.
-	browsing.send(map[string]any{"type": "choice", "id": "b1", "block": "menu", "option": "a"})
-	browsing.expect("ack")
-	if m := browsing.next(); m.Block != "bye" {
+	browsing.MustChoice("b1", "menu", "a")
+	browsing.Expect("ack")
+	if m := browsing.Next(); m.Block != "bye" {
 		t.Errorf("option a of the new story: %+v, want bye", m)
 	}
 
@@ -87,7 +87,7 @@ func TestReload_KeepsConversations(t *testing.T) {
 			t.Errorf("the refusal is not logged:\n%s", logs)
 		}
 		v := e.visitor("shop")
-		if m := v.next(); m.Text != "Welcome (v2)" {
+		if m := v.Next(); m.Text != "Welcome (v2)" {
 			t.Errorf("after a refused reload a new visitor got %+v, want story v2", m)
 		}
 	})

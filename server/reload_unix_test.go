@@ -18,7 +18,7 @@ func TestReload_Watch(t *testing.T) {
 	cfgPath := filepath.Join(dir, "sites.json")
 	os.WriteFile(cfgPath, []byte(`{"sites":[{"id":"shop","origins":["http://localhost:*"]}]}`), 0o600)
 	addr := freeAddr(t)
-	stop, logs := runMain(t, []string{"--addr", addr, "--data", t.TempDir(), "--config", cfgPath, "--config-poll", "50ms"}, map[string]string{"PARLEY_ADMIN_TOKEN": lcToken})
+	stop, logs := runMain(t, []string{"--addr", addr, "--data", t.TempDir(), "--config", cfgPath, "--config-poll", "50ms"}, map[string]string{"PARLEY_ADMIN_TOKEN": adminToken})
 	defer stop()
 	waitHealthy(t, addr)
 	waitLog := func(what string, n int) {

@@ -18,7 +18,7 @@ import (
 // that sends a chunk's worth of a PNG at once and then one byte every
 // 100 ms, as an attacker holding an upload slot would; the answer arrives
 // on the channel.
-func (v *upVisitor) trickle(src string) <-chan upAnswer {
+func (v *siteVisitor) trickle(src string) <-chan uploadAnswer {
 	v.e.tb.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	conn, err := d.Dial("tcp", v.e.srv.Listener.Addr().String())
@@ -29,10 +29,10 @@ func (v *upVisitor) trickle(src string) <-chan upAnswer {
 	const boundary = "trickleboundary"
 	fmt.Fprintf(conn, "POST /v1/upload?site=%s&session=%s HTTP/1.1\r\nHost: x\r\nX-Parley-Token: %s\r\nOrigin: %s\r\n"+
 		"Content-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n",
-		v.site, url.QueryEscape(v.session), v.token, upOrigin, boundary, 900<<10)
+		v.site, url.QueryEscape(v.session), v.token, testOrigin, boundary, 900<<10)
 	fmt.Fprintf(conn, "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.png\"\r\nContent-Type: image/png\r\n\r\n", boundary)
-	conn.Write(upPNG(v.e.tb, 300, 300)[:300<<10])
-	out := make(chan upAnswer, 1)
+	conn.Write(samplePNG(v.e.tb, 300, 300)[:300<<10])
+	out := make(chan uploadAnswer, 1)
 	go func() {
 		for {
 			time.Sleep(100 * time.Millisecond)
@@ -45,11 +45,11 @@ func (v *upVisitor) trickle(src string) <-chan upAnswer {
 		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {
-			out <- upAnswer{Code: "read: " + err.Error()}
+			out <- uploadAnswer{Code: "read: " + err.Error()}
 			return
 		}
 		defer resp.Body.Close()
-		a := upAnswer{Status: resp.StatusCode}
+		a := uploadAnswer{Status: resp.StatusCode}
 		json.NewDecoder(resp.Body).Decode(&a)
 		out <- a
 	}()
@@ -57,9 +57,9 @@ func (v *upVisitor) trickle(src string) <-chan upAnswer {
 }
 
 // uploadFrom is upload sent from the local address src.
-func (v *upVisitor) uploadFrom(src string, parts ...upPart) upAnswer {
+func (v *siteVisitor) uploadFrom(src string, parts ...formPart) uploadAnswer {
 	v.e.tb.Helper()
-	body, ct := upForm(parts...)
+	body, ct := multipartBody(parts...)
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 	defer c.CloseIdleConnections()
@@ -68,7 +68,7 @@ func (v *upVisitor) uploadFrom(src string, parts ...upPart) upAnswer {
 		v.e.tb.Fatal(err)
 	}
 	defer resp.Body.Close()
-	a := upAnswer{Status: resp.StatusCode}
+	a := uploadAnswer{Status: resp.StatusCode}
 	json.NewDecoder(resp.Body).Decode(&a)
 	return a
 }
@@ -88,20 +88,20 @@ func TestUpload_FairShare(t *testing.T) {
 		{"OneAddress", 16, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := upStartWith(t, fileupload.Limits{MaxDuration: 2 * time.Second})
-			var attackers []*upVisitor
+			e := startEnvWith(t, fileupload.Limits{MaxDuration: 2 * time.Second})
+			var attackers []*siteVisitor
 			for range tc.visitors {
 				attackers = append(attackers, e.visitor("free"))
 			}
 			start := time.Now()
-			var answers []<-chan upAnswer
+			var answers []<-chan uploadAnswer
 			for i := range 16 {
 				answers = append(answers, attackers[i%len(attackers)].trickle("127.0.0.1"))
 			}
 			time.Sleep(300 * time.Millisecond) // every trickle is in
 			other := e.visitor("free")
 			sent := time.Now()
-			a := other.uploadFrom("127.0.0.2", upFile("ok.png", "image/png", upPNG(t, 8, 8)))
+			a := other.uploadFrom("127.0.0.2", filePart("ok.png", "image/png", samplePNG(t, 8, 8)))
 			if a.Status != http.StatusCreated {
 				t.Fatalf("another visitor's upload during the attack: %d %s %s", a.Status, a.Code, a.Message)
 			}
@@ -111,8 +111,8 @@ func TestUpload_FairShare(t *testing.T) {
 				t.Errorf("another visitor's upload took %v", d)
 			}
 			// And its conversation goes on: a turn is acked.
-			other.send(map[string]any{"type": "text", "id": "t1", "text": "still there?"})
-			for f := other.next(); f.Type != "ack"; f = other.next() {
+			other.MustText("t1", "still there?")
+			for f := other.Next(); f.Type != "ack"; f = other.Next() {
 				if f.Type == "error" {
 					t.Fatalf("another visitor's turn during the attack: %+v", f)
 				}

@@ -16,8 +16,6 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/textproto"
 	"net/url"
 	"runtime"
@@ -25,200 +23,34 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/parley-chat/parley/fileupload"
-	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/storage"
-	"github.com/parley-chat/parley/widget"
 )
 
 // Tests of uploads and downloads through the whole server: a real Badger
-// store, a real HTTP server, a real WebSocket client. Names start with
-// "up" so they do not collide with other tests of package server_test.
+// store, a real HTTP server, a real WebSocket client (env, visitor).
 
-const (
-	upAdminToken = "upload-test-admin-token-0123456789"
-	upOrigin     = "http://localhost:5173"
-	upMaxBytes   = 1 << 20 // the "free" site's cap
-)
-
-// upEnv is a server with two sites: "demo" (the demo story, 10 MB cap)
-// and "free" (free uploads of images and PDFs, 1 MiB cap).
-type upEnv struct {
-	tb  testing.TB
-	s   *server.Server
-	srv *httptest.Server
-}
-
-func upStart(tb testing.TB) *upEnv {
-	return upStartWith(tb, fileupload.Limits{})
-}
-
-// upStartWith is upStart with upload limits other than the defaults.
-func upStartWith(tb testing.TB, limits fileupload.Limits) *upEnv {
-	tb.Helper()
-	demo := server.DemoSite()
-	free := server.DemoSite()
-	free.ID, free.FreeUploads, free.UploadMaxBytes = "free", true, upMaxBytes
-	free.FreeUploadAccept = []string{"image/*", "application/pdf"}
-	s, srv := startServer(tb, server.Config{AdminToken: upAdminToken, Sites: []*widget.Site{demo, free}, UploadLimits: limits})
-	return &upEnv{tb: tb, s: s, srv: srv}
-}
-
-// upVisitor is one browser: a cookie jar and a socket.
-type upVisitor struct {
-	e       *upEnv
-	site    string
-	jar     http.CookieJar
-	ws      *websocket.Conn
-	token   string
-	visitor string
-	session string
-}
-
-// visitor opens a socket on site, says hello and reads the welcome.
-func (e *upEnv) visitor(site string) *upVisitor {
-	e.tb.Helper()
-	return e.visitorWith(site, nil)
-}
-
-// visitorWith is visitor with more handshake headers (a User-Agent).
-func (e *upEnv) visitorWith(site string, header http.Header) *upVisitor {
-	e.tb.Helper()
-	h := http.Header{"Origin": {upOrigin}}
-	maps.Copy(h, header)
-	jar, _ := cookiejar.New(nil)
-	v := &upVisitor{e: e, site: site, jar: jar}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/v1/ws?site="+site, &websocket.DialOptions{
-		HTTPClient: &http.Client{Jar: jar},
-		HTTPHeader: h,
-	})
-	if err != nil {
-		e.tb.Fatalf("dial: %v", err)
-	}
-	e.tb.Cleanup(func() { ws.CloseNow() })
-	v.ws = ws
-	v.send(map[string]any{"type": "hello"})
-	w := v.expect("welcome")
-	v.token, v.visitor, v.session = w.Token, w.Visitor, w.Session
-	if v.token == "" || v.session == "" {
-		e.tb.Fatalf("welcome without token or session: %+v", w)
-	}
-	return v
-}
-
-// upFrame is any server frame, loosely.
-type upFrame struct {
-	Type    string           `json:"type"`
-	Token   string           `json:"token"`
-	Visitor string           `json:"visitor"`
-	Session string           `json:"session"`
-	ID      string           `json:"id"`
-	From    string           `json:"from"`
-	Text    string           `json:"text"`
-	Block   string           `json:"block"`
-	Code    string           `json:"code"`
-	Options []storage.Option `json:"options"`
-	Input   *json.RawMessage `json:"input"`
-	Upload  *struct {
-		Accept   []string `json:"accept"`
-		MaxBytes int64    `json:"maxBytes"`
-	} `json:"upload"`
-	File *struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-		Size int64  `json:"size"`
-		Type string `json:"type"`
-	} `json:"file"`
-}
-
-func (v *upVisitor) send(f map[string]any) {
-	v.e.tb.Helper()
-	b, _ := json.Marshal(f)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := v.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		v.e.tb.Fatalf("write: %v", err)
-	}
-}
-
-func (v *upVisitor) next() upFrame {
-	v.e.tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, b, err := v.ws.Read(ctx)
-	if err != nil {
-		v.e.tb.Fatalf("read: %v", err)
-	}
-	var f upFrame
-	if err := json.Unmarshal(b, &f); err != nil {
-		v.e.tb.Fatalf("decode %s: %v", b, err)
-	}
-	return f
-}
-
-func (v *upVisitor) expect(typ string) upFrame {
-	v.e.tb.Helper()
-	f := v.next()
-	if f.Type != typ {
-		v.e.tb.Fatalf("got frame %+v, want %q", f, typ)
-	}
-	return f
-}
-
-// prompt reads frames (acks, bot messages) up to the next prompt of block.
-func (v *upVisitor) prompt(block string) upFrame {
-	v.e.tb.Helper()
-	for {
-		f := v.next()
-		if f.Type == "error" {
-			v.e.tb.Fatalf("error frame %+v", f)
-		}
-		if f.Type == "message" && f.Block == block && (len(f.Options) > 0 || f.Input != nil || f.Upload != nil) {
-			return f
-		}
-	}
-}
-
-// walkToUpload walks the demo story to its upload step.
-func (v *upVisitor) walkToUpload() upFrame {
-	v.e.tb.Helper()
-	v.prompt("menu")
-	v.send(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
-	v.prompt("ask_name")
-	v.send(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
-	v.prompt("ask_email")
-	v.send(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@example.org"})
-	v.prompt("ask_phone")
-	v.send(map[string]any{"type": "input", "id": "c4", "block": "ask_phone", "value": "+49 30 1234567"})
-	v.prompt("offer_file")
-	v.send(map[string]any{"type": "choice", "id": "c5", "block": "offer_file", "option": "yes"})
-	return v.prompt("ask_file")
-}
-
-// upPart is one part of a multipart body.
-type upPart struct {
+// formPart is one part of a multipart body.
+type formPart struct {
 	header textproto.MIMEHeader
 	body   []byte
 }
 
-// upFile is a file part as browsers send it: the name in UTF-8, with '"'
+// filePart is a file part as browsers send it: the name in UTF-8, with '"'
 // and line breaks percent-encoded (the HTML form encoding).
-func upFile(name, typ string, body []byte) upPart {
+func filePart(name, typ string, body []byte) formPart {
 	name = strings.NewReplacer(`"`, "%22", "\r", "%0D", "\n", "%0A").Replace(name)
 	h := textproto.MIMEHeader{}
 	h.Set("Content-Disposition", `form-data; name="file"; filename="`+name+`"`)
 	if typ != "" {
 		h.Set("Content-Type", typ)
 	}
-	return upPart{h, body}
+	return formPart{h, body}
 }
 
-func upForm(parts ...upPart) (body []byte, contentType string) {
+func multipartBody(parts ...formPart) (body []byte, contentType string) {
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
 	for _, p := range parts {
@@ -230,7 +62,7 @@ func upForm(parts ...upPart) (body []byte, contentType string) {
 }
 
 // uploadRequest is a POST /v1/upload of the visitor's session with its token.
-func (v *upVisitor) uploadRequest(body io.Reader, contentType string) *http.Request {
+func (v *siteVisitor) uploadRequest(body io.Reader, contentType string) *http.Request {
 	v.e.tb.Helper()
 	r, err := http.NewRequest("POST", v.e.srv.URL+"/v1/upload?site="+v.site+"&session="+v.session, body)
 	if err != nil {
@@ -238,12 +70,12 @@ func (v *upVisitor) uploadRequest(body io.Reader, contentType string) *http.Requ
 	}
 	r.Header.Set("Content-Type", contentType)
 	r.Header.Set("X-Parley-Token", v.token)
-	r.Header.Set("Origin", upOrigin)
+	r.Header.Set("Origin", testOrigin)
 	return r
 }
 
-// upAnswer is an upload's answer: the file or the error.
-type upAnswer struct {
+// uploadAnswer is an upload's answer: the file or the error.
+type uploadAnswer struct {
 	Status  int
 	Header  http.Header
 	Code    string `json:"code"`
@@ -255,14 +87,14 @@ type upAnswer struct {
 	SHA256  string `json:"sha256"`
 }
 
-func (e *upEnv) do(r *http.Request) upAnswer {
+func (e *env) do(r *http.Request) uploadAnswer {
 	e.tb.Helper()
 	resp, err := http.DefaultClient.Do(r)
 	if err != nil {
 		e.tb.Fatalf("%s %s: %v", r.Method, r.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	a := upAnswer{Status: resp.StatusCode, Header: resp.Header}
+	a := uploadAnswer{Status: resp.StatusCode, Header: resp.Header}
 	b, _ := io.ReadAll(resp.Body)
 	if len(b) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(b, &a); err != nil {
@@ -272,14 +104,14 @@ func (e *upEnv) do(r *http.Request) upAnswer {
 	return a
 }
 
-func (v *upVisitor) upload(parts ...upPart) upAnswer {
+func (v *siteVisitor) upload(parts ...formPart) uploadAnswer {
 	v.e.tb.Helper()
-	body, ct := upForm(parts...)
+	body, ct := multipartBody(parts...)
 	return v.e.do(v.uploadRequest(bytes.NewReader(body), ct))
 }
 
 // get fetches a path with headers; it returns the response and its body.
-func (e *upEnv) get(path string, header http.Header) (*http.Response, []byte) {
+func (e *env) get(path string, header http.Header) (*http.Response, []byte) {
 	e.tb.Helper()
 	r, _ := http.NewRequest("GET", e.srv.URL+path, nil)
 	for k, v := range header {
@@ -297,10 +129,8 @@ func (e *upEnv) get(path string, header http.Header) (*http.Response, []byte) {
 	return resp, b
 }
 
-var upAdmin = http.Header{"Authorization": {"Bearer " + upAdminToken}}
-
 // fileKeys counts the store's keys under f/, fc/ and vf/.
-func (e *upEnv) fileKeys() map[string]int {
+func (e *env) fileKeys() map[string]int {
 	e.tb.Helper()
 	got := map[string]int{}
 	err := e.s.Store.DB().View(func(txn *badger.Txn) error {
@@ -321,7 +151,7 @@ func (e *upEnv) fileKeys() map[string]int {
 	return got
 }
 
-func (e *upEnv) expectNothingStored() {
+func (e *env) expectNothingStored() {
 	e.tb.Helper()
 	if got := e.fileKeys(); len(got) != 0 {
 		e.tb.Errorf("the store holds file keys: %v", got)
@@ -329,7 +159,7 @@ func (e *upEnv) expectNothingStored() {
 }
 
 // waitNothingStored waits for a handler still running to clean up.
-func (e *upEnv) waitNothingStored() {
+func (e *env) waitNothingStored() {
 	e.tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for len(e.fileKeys()) != 0 {
@@ -340,7 +170,7 @@ func (e *upEnv) waitNothingStored() {
 	}
 }
 
-func upPNG(tb testing.TB, w, h int) []byte {
+func samplePNG(tb testing.TB, w, h int) []byte {
 	tb.Helper()
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
 	for i := range img.Pix {
@@ -355,14 +185,14 @@ func upPNG(tb testing.TB, w, h int) []byte {
 }
 
 func TestUpload_DemoStory(t *testing.T) {
-	e := upStart(t)
+	e := startEnv(t)
 	v := e.visitor("demo")
 	ask := v.walkToUpload()
 	if ask.Upload == nil || !strings.Contains(strings.Join(ask.Upload.Accept, ","), "image/*") {
 		t.Fatalf("upload prompt %+v", ask)
 	}
-	img := upPNG(t, 40, 30)
-	a := v.upload(upFile("screenshot.png", "image/png", img))
+	img := samplePNG(t, 40, 30)
+	a := v.upload(filePart("screenshot.png", "image/png", img))
 	if a.Status != http.StatusCreated {
 		t.Fatalf("upload: %d %s %s", a.Status, a.Code, a.Message)
 	}
@@ -370,19 +200,19 @@ func TestUpload_DemoStory(t *testing.T) {
 	if a.Name != "screenshot.png" || a.Size != int64(len(img)) || a.Type != "image/png" || a.SHA256 != hex.EncodeToString(sum[:]) || !storage.ValidID(a.ID) {
 		t.Errorf("answer %+v", a)
 	}
-	if got := a.Header.Get("Access-Control-Allow-Origin"); got != upOrigin {
-		t.Errorf("Access-Control-Allow-Origin %q, want %q", got, upOrigin)
+	if got := a.Header.Get("Access-Control-Allow-Origin"); got != testOrigin {
+		t.Errorf("Access-Control-Allow-Origin %q, want %q", got, testOrigin)
 	}
 
 	// The socket shows the visitor's file message, then the story goes on.
-	f := v.expect("message")
+	f := v.Expect("message")
 	if f.From != "visitor" || f.File == nil || f.File.ID != a.ID || f.File.Name != "screenshot.png" || f.File.Size != a.Size || f.File.Type != "image/png" {
 		t.Errorf("file message %+v (file %+v)", f, f.File)
 	}
-	if got := v.expect("message"); got.From != "bot" || got.Text != "Got it, thanks!" {
+	if got := v.Expect("message"); got.From != "bot" || got.Text != "Got it, thanks!" {
 		t.Errorf("after the file: %+v, want the bot's thanks", got)
 	}
-	if got := v.expect("message"); got.Block != "bye" {
+	if got := v.Expect("message"); got.Block != "bye" {
 		t.Errorf("then: %+v, want the goodbye", got)
 	}
 
@@ -403,7 +233,7 @@ func TestUpload_DemoStory(t *testing.T) {
 	}
 
 	// The story has moved past the upload: another file is not expected.
-	if a := v.upload(upFile("again.png", "image/png", img)); a.Status != http.StatusConflict || a.Code != "no_upload_expected" {
+	if a := v.upload(filePart("again.png", "image/png", img)); a.Status != http.StatusConflict || a.Code != "no_upload_expected" {
 		t.Errorf("second upload: %d %s, want 409 no_upload_expected", a.Status, a.Code)
 	}
 
@@ -413,21 +243,21 @@ func TestUpload_DemoStory(t *testing.T) {
 		path   string
 		header http.Header
 	}{
-		{"Visitor", "/v1/files/" + a.ID + "?site=demo", http.Header{"X-Parley-Token": {v.token}, "Origin": {upOrigin}}},
-		{"Admin", "/admin/api/files/" + a.ID, upAdmin},
+		{"Visitor", "/v1/files/" + a.ID + "?site=demo", http.Header{"X-Parley-Token": {v.token}, "Origin": {testOrigin}}},
+		{"Admin", "/admin/api/files/" + a.ID, adminHeader},
 	} {
 		t.Run(who.name, func(t *testing.T) {
 			resp, body := e.get(who.path, who.header)
 			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, img) {
 				t.Fatalf("status %d, %d bytes (want %d)", resp.StatusCode, len(body), len(img))
 			}
-			upCheckDownloadHeaders(t, resp.Header, "screenshot.png", a.SHA256, "image/png")
+			checkDownloadHeaders(t, resp.Header, "screenshot.png", a.SHA256, "image/png")
 		})
 	}
 }
 
-// upCheckDownloadHeaders checks what every download carries.
-func upCheckDownloadHeaders(t *testing.T, h http.Header, name, sha, typ string) {
+// checkDownloadHeaders checks what every download carries.
+func checkDownloadHeaders(t *testing.T, h http.Header, name, sha, typ string) {
 	t.Helper()
 	want := map[string]string{
 		"Content-Type":            typ,
@@ -451,15 +281,15 @@ func upCheckDownloadHeaders(t *testing.T, h http.Header, name, sha, typ string) 
 }
 
 func TestUpload_Download(t *testing.T) {
-	e := upStart(t)
+	e := startEnv(t)
 	v := e.visitor("free")
-	v.expect("message") // the demo story's opening
+	v.Expect("message") // the demo story's opening
 	// A PNG spanning a chunk boundary (chunks are 256 KiB).
-	img := upPNG(t, 300, 256)
-	if len(img) <= 262150 || len(img) > upMaxBytes {
+	img := samplePNG(t, 300, 256)
+	if len(img) <= 262150 || len(img) > freeMaxBytes {
 		t.Fatalf("sample is %d bytes", len(img))
 	}
-	a := v.upload(upFile("Grüße \u202eblob.png", "image/png", img))
+	a := v.upload(filePart("Grüße \u202eblob.png", "image/png", img))
 	if a.Status != http.StatusCreated {
 		t.Fatalf("upload: %d %s %s", a.Status, a.Code, a.Message)
 	}
@@ -467,21 +297,21 @@ func TestUpload_Download(t *testing.T) {
 	etag := `"` + a.SHA256 + `"`
 
 	t.Run("Whole", func(t *testing.T) {
-		resp, body := e.get(path, upAdmin)
+		resp, body := e.get(path, adminHeader)
 		if resp.StatusCode != 200 || !bytes.Equal(body, img) {
 			t.Fatalf("status %d, %d bytes", resp.StatusCode, len(body))
 		}
-		upCheckDownloadHeaders(t, resp.Header, "Grüße blob.png", a.SHA256, "image/png")
+		checkDownloadHeaders(t, resp.Header, "Grüße blob.png", a.SHA256, "image/png")
 		if resp.Header.Get("Accept-Ranges") != "bytes" {
 			t.Errorf("Accept-Ranges %q", resp.Header.Get("Accept-Ranges"))
 		}
 	})
 	t.Run("IfNoneMatch", func(t *testing.T) {
-		resp, body := e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "If-None-Match": {etag}})
+		resp, body := e.get(path, http.Header{"Authorization": adminHeader["Authorization"], "If-None-Match": {etag}})
 		if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
 			t.Errorf("status %d, %d bytes; want 304 and nothing", resp.StatusCode, len(body))
 		}
-		resp, _ = e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "If-None-Match": {`"other"`}})
+		resp, _ = e.get(path, http.Header{"Authorization": adminHeader["Authorization"], "If-None-Match": {`"other"`}})
 		if resp.StatusCode != 200 {
 			t.Errorf("other etag: status %d, want 200", resp.StatusCode)
 		}
@@ -498,7 +328,7 @@ func TestUpload_Download(t *testing.T) {
 		{"bytes=100-100", 100, 101},
 	} {
 		t.Run("Range "+tt.rng, func(t *testing.T) {
-			resp, body := e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "Range": {tt.rng}})
+			resp, body := e.get(path, http.Header{"Authorization": adminHeader["Authorization"], "Range": {tt.rng}})
 			if resp.StatusCode != http.StatusPartialContent {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
@@ -511,7 +341,7 @@ func TestUpload_Download(t *testing.T) {
 		})
 	}
 	t.Run("MultiRange", func(t *testing.T) {
-		resp, body := e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "Range": {"bytes=0-3,262143-262144"}})
+		resp, body := e.get(path, http.Header{"Authorization": adminHeader["Authorization"], "Range": {"bytes=0-3,262143-262144"}})
 		mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 		if resp.StatusCode != http.StatusPartialContent || mt != "multipart/byteranges" {
 			t.Fatalf("status %d, type %q", resp.StatusCode, mt)
@@ -529,14 +359,14 @@ func TestUpload_Download(t *testing.T) {
 		}
 	})
 	t.Run("Unsatisfiable", func(t *testing.T) {
-		resp, _ := e.get(path, http.Header{"Authorization": upAdmin["Authorization"], "Range": {fmt.Sprintf("bytes=%d-", n+10)}})
+		resp, _ := e.get(path, http.Header{"Authorization": adminHeader["Authorization"], "Range": {fmt.Sprintf("bytes=%d-", n+10)}})
 		if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
 			t.Errorf("status %d, want 416", resp.StatusCode)
 		}
 	})
 	t.Run("Head", func(t *testing.T) {
 		r, _ := http.NewRequest("HEAD", e.srv.URL+path, nil)
-		r.Header.Set("Authorization", upAdmin.Get("Authorization"))
+		r.Header.Set("Authorization", adminHeader.Get("Authorization"))
 		resp, err := http.DefaultClient.Do(r)
 		if err != nil {
 			t.Fatal(err)
@@ -549,11 +379,11 @@ func TestUpload_Download(t *testing.T) {
 }
 
 func TestUpload_TooLarge(t *testing.T) {
-	big := append(upPNG(t, 4, 4), make([]byte, upMaxBytes+1)...)
+	big := append(samplePNG(t, 4, 4), make([]byte, freeMaxBytes+1)...)
 	t.Run("ContentLength", func(t *testing.T) {
-		e := upStart(t)
+		e := startEnv(t)
 		v := e.visitor("free")
-		a := v.upload(upFile("big.png", "image/png", big))
+		a := v.upload(filePart("big.png", "image/png", big))
 		if a.Status != http.StatusRequestEntityTooLarge || a.Code != "file_too_large" {
 			t.Errorf("got %d %q, want 413 file_too_large", a.Status, a.Code)
 		}
@@ -562,9 +392,9 @@ func TestUpload_TooLarge(t *testing.T) {
 	t.Run("Chunked", func(t *testing.T) {
 		// No Content-Length: the cap is found while streaming, after
 		// chunks were written, and they go again.
-		e := upStart(t)
+		e := startEnv(t)
 		v := e.visitor("free")
-		body, ct := upForm(upFile("big.png", "image/png", big))
+		body, ct := multipartBody(filePart("big.png", "image/png", big))
 		r := v.uploadRequest(io.MultiReader(bytes.NewReader(body)), ct)
 		r.ContentLength = -1
 		a := e.do(r)
@@ -574,16 +404,16 @@ func TestUpload_TooLarge(t *testing.T) {
 		e.waitNothingStored()
 	})
 	t.Run("JustFits", func(t *testing.T) {
-		e := upStart(t)
+		e := startEnv(t)
 		v := e.visitor("free")
-		if a := v.upload(upFile("fits.png", "image/png", big[:upMaxBytes])); a.Status != http.StatusCreated || a.Size != upMaxBytes {
+		if a := v.upload(filePart("fits.png", "image/png", big[:freeMaxBytes])); a.Status != http.StatusCreated || a.Size != freeMaxBytes {
 			t.Errorf("a file of exactly the cap: %d %s, size %d", a.Status, a.Code, a.Size)
 		}
 	})
 }
 
 func TestUpload_Types(t *testing.T) {
-	e := upStart(t)
+	e := startEnv(t)
 	v := e.visitor("free")
 	for _, tt := range []struct {
 		name, file, typ string
@@ -595,11 +425,11 @@ func TestUpload_Types(t *testing.T) {
 		{"HTMLNamedPNG", "cat.png", "image/png", []byte("<!DOCTYPE html><html><script>alert(1)</script></html>")},
 		{"SVGNamedPNG", "cat.png", "image/png", []byte(`<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>`)},
 		{"SVG", "cat.svg", "image/svg+xml", []byte(`<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>`)},
-		{"PNGDeclaredPDF", "cat.png", "application/pdf", upPNG(t, 2, 2)},
-		{"PNGNamedPHP", "cat.php", "image/png", upPNG(t, 2, 2)},
+		{"PNGDeclaredPDF", "cat.png", "application/pdf", samplePNG(t, 2, 2)},
+		{"PNGNamedPHP", "cat.php", "image/png", samplePNG(t, 2, 2)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			a := v.upload(upFile(tt.file, tt.typ, tt.body))
+			a := v.upload(filePart(tt.file, tt.typ, tt.body))
 			if a.Status != http.StatusUnsupportedMediaType || (a.Code != "type_mismatch" && a.Code != "unsupported_type") {
 				t.Errorf("got %d %q, want 415", a.Status, a.Code)
 			}
@@ -607,15 +437,15 @@ func TestUpload_Types(t *testing.T) {
 	}
 	e.expectNothingStored()
 	pdf := []byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
-	if a := v.upload(upFile("cv.pdf", "application/pdf", pdf)); a.Status != http.StatusCreated || a.Type != "application/pdf" {
+	if a := v.upload(filePart("cv.pdf", "application/pdf", pdf)); a.Status != http.StatusCreated || a.Type != "application/pdf" {
 		t.Errorf("a PDF: %d %s %s", a.Status, a.Code, a.Type)
 	}
 }
 
 func TestUpload_Filenames(t *testing.T) {
-	e := upStart(t)
+	e := startEnv(t)
 	v := e.visitor("free")
-	img := upPNG(t, 3, 3)
+	img := samplePNG(t, 3, 3)
 	long := strings.Repeat("x", 10<<10)
 	for _, tt := range []struct {
 		name        string
@@ -635,7 +465,7 @@ func TestUpload_Filenames(t *testing.T) {
 		{"NoFilename", `form-data; name="file"`, 201, "file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			a := v.upload(upPart{textproto.MIMEHeader{"Content-Disposition": {tt.disposition}, "Content-Type": {"image/png"}}, img})
+			a := v.upload(formPart{textproto.MIMEHeader{"Content-Disposition": {tt.disposition}, "Content-Type": {"image/png"}}, img})
 			if a.Status != tt.status {
 				t.Fatalf("status %d %s %s, want %d", a.Status, a.Code, a.Message, tt.status)
 			}
@@ -645,7 +475,7 @@ func TestUpload_Filenames(t *testing.T) {
 			if a.Name != tt.stored {
 				t.Errorf("stored name %q, want %q", a.Name, tt.stored)
 			}
-			resp, _ := e.get("/admin/api/files/"+a.ID, upAdmin)
+			resp, _ := e.get("/admin/api/files/"+a.ID, adminHeader)
 			_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
 			if err != nil || params["filename"] != tt.stored {
 				t.Errorf("download name %q (%v), want %q", params["filename"], err, tt.stored)
@@ -655,11 +485,11 @@ func TestUpload_Filenames(t *testing.T) {
 }
 
 func TestUpload_Access(t *testing.T) {
-	e := upStart(t)
+	e := startEnv(t)
 	ann, bob := e.visitor("free"), e.visitor("free")
-	img := upPNG(t, 3, 3)
-	body, ct := upForm(upFile("a.png", "image/png", img))
-	up := func(v *upVisitor, mod func(r *http.Request)) upAnswer {
+	img := samplePNG(t, 3, 3)
+	body, ct := multipartBody(filePart("a.png", "image/png", img))
+	up := func(v *siteVisitor, mod func(r *http.Request)) uploadAnswer {
 		r := v.uploadRequest(bytes.NewReader(body), ct)
 		mod(r)
 		return e.do(r)
@@ -722,7 +552,7 @@ func TestUpload_Access(t *testing.T) {
 		status int
 	}{
 		{"Owner", "/v1/files/" + a.ID + "?site=free", http.Header{"X-Parley-Token": {ann.token}}, 200},
-		{"OwnerByCookie", "/v1/files/" + a.ID + "?site=free", http.Header{"Cookie": {upCookie(t, ann)}}, 200},
+		{"OwnerByCookie", "/v1/files/" + a.ID + "?site=free", http.Header{"Cookie": {vidCookie(t, ann)}}, 200},
 		{"OtherVisitor", "/v1/files/" + a.ID + "?site=free", http.Header{"X-Parley-Token": {bob.token}}, 404},
 		{"NoToken", "/v1/files/" + a.ID + "?site=free", nil, 401},
 		{"UnknownFile", "/v1/files/01J00000000000000000000000?site=free", http.Header{"X-Parley-Token": {ann.token}}, 404},
@@ -731,8 +561,8 @@ func TestUpload_Access(t *testing.T) {
 		{"AdminNoToken", "/admin/api/files/" + a.ID, nil, 401},
 		{"AdminBadToken", "/admin/api/files/" + a.ID, http.Header{"Authorization": {"Bearer nope"}}, 401},
 		{"AdminVisitorToken", "/admin/api/files/" + a.ID, http.Header{"X-Parley-Token": {ann.token}}, 401},
-		{"Admin", "/admin/api/files/" + a.ID, upAdmin, 200},
-		{"AdminUnknown", "/admin/api/files/01J00000000000000000000000", upAdmin, 404},
+		{"Admin", "/admin/api/files/" + a.ID, adminHeader, 200},
+		{"AdminUnknown", "/admin/api/files/01J00000000000000000000000", adminHeader, 404},
 	} {
 		t.Run("Download"+tt.name, func(t *testing.T) {
 			resp, b := e.get(tt.path, tt.header)
@@ -749,11 +579,11 @@ func TestUpload_Access(t *testing.T) {
 	}
 }
 
-// upCookie returns the visitor's parley_vid cookie as a Cookie header.
-func upCookie(tb testing.TB, v *upVisitor) string {
+// vidCookie returns the visitor's parley_vid cookie as a Cookie header.
+func vidCookie(tb testing.TB, v *siteVisitor) string {
 	tb.Helper()
 	u, _ := url.Parse(v.e.srv.URL)
-	for _, c := range v.jar.Cookies(u) {
+	for _, c := range v.Jar().Cookies(u) {
 		if c.Name == "parley_vid" {
 			return c.Name + "=" + c.Value
 		}
@@ -763,7 +593,7 @@ func upCookie(tb testing.TB, v *upVisitor) string {
 }
 
 func TestUpload_CORS(t *testing.T) {
-	e := upStart(t)
+	e := startEnv(t)
 	v := e.visitor("free")
 	preflight := func(path, origin string) *http.Response {
 		r, _ := http.NewRequest("OPTIONS", e.srv.URL+path, nil)
@@ -778,9 +608,9 @@ func TestUpload_CORS(t *testing.T) {
 		return resp
 	}
 	for _, path := range []string{"/v1/upload?site=free&session=" + v.session, "/v1/files/01J00000000000000000000000?site=free"} {
-		resp := preflight(path, upOrigin)
+		resp := preflight(path, testOrigin)
 		h := resp.Header
-		if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != upOrigin ||
+		if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != testOrigin ||
 			h.Get("Access-Control-Allow-Credentials") != "true" || !strings.EqualFold(h.Get("Access-Control-Allow-Headers"), "X-Parley-Token") ||
 			!strings.Contains(h.Get("Vary"), "Origin") {
 			t.Errorf("preflight %s: %d %v", path, resp.StatusCode, h)
@@ -789,15 +619,15 @@ func TestUpload_CORS(t *testing.T) {
 			t.Errorf("preflight from a foreign origin: %d %v", resp.StatusCode, resp.Header)
 		}
 	}
-	if resp := preflight("/v1/upload?site=nope", upOrigin); resp.StatusCode != http.StatusNotFound {
+	if resp := preflight("/v1/upload?site=nope", testOrigin); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("preflight for an unknown site: %d", resp.StatusCode)
 	}
 
 	// The answers carry the headers too, errors included, so the widget
 	// can read the code.
-	body, ct := upForm(upFile("a.html", "text/html", []byte("<html></html>")))
+	body, ct := multipartBody(filePart("a.html", "text/html", []byte("<html></html>")))
 	a := e.do(v.uploadRequest(bytes.NewReader(body), ct))
-	if a.Status != http.StatusUnsupportedMediaType || a.Header.Get("Access-Control-Allow-Origin") != upOrigin || a.Header.Get("Access-Control-Allow-Credentials") != "true" {
+	if a.Status != http.StatusUnsupportedMediaType || a.Header.Get("Access-Control-Allow-Origin") != testOrigin || a.Header.Get("Access-Control-Allow-Credentials") != "true" {
 		t.Errorf("error answer: %d %v", a.Status, a.Header)
 	}
 	r := v.uploadRequest(bytes.NewReader(body), ct)
@@ -813,12 +643,12 @@ func TestUpload_CORS(t *testing.T) {
 }
 
 func TestUpload_ConnectionCut(t *testing.T) {
-	e := upStart(t)
+	e := startEnv(t)
 	v := e.visitor("demo") // 10 MB cap
 	v.walkToUpload()
 	const boundary = "cutboundary"
 	head := "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
-	file := append(upPNG(t, 4, 4), make([]byte, 2<<20)...)
+	file := append(samplePNG(t, 4, 4), make([]byte, 2<<20)...)
 	u, _ := url.Parse(e.srv.URL)
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
@@ -841,29 +671,29 @@ func TestUpload_ConnectionCut(t *testing.T) {
 	conn.Close()
 	e.waitNothingStored()
 	// The story still waits for the file.
-	a := v.upload(upFile("a.png", "image/png", upPNG(t, 4, 4)))
+	a := v.upload(filePart("a.png", "image/png", samplePNG(t, 4, 4)))
 	if a.Status != http.StatusCreated {
 		t.Errorf("upload after the cut one: %d %s", a.Status, a.Code)
 	}
 }
 
 func TestUpload_ManyParts(t *testing.T) {
-	e := upStart(t)
+	e := startEnv(t)
 	demo := e.visitor("demo") // 10 MB cap, so the body's length passes
 	demo.walkToUpload()
 	free := e.visitor("free") // 1 MiB cap
-	var parts []upPart
+	var parts []formPart
 	for i := range 5000 {
 		h := textproto.MIMEHeader{}
 		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="field%d"`, i))
-		parts = append(parts, upPart{h, []byte(strings.Repeat("v", 200))})
+		parts = append(parts, formPart{h, []byte(strings.Repeat("v", 200))})
 	}
-	parts = append(parts, upFile("a.png", "image/png", upPNG(t, 3, 3)))
-	body, ct := upForm(parts...)
+	parts = append(parts, filePart("a.png", "image/png", samplePNG(t, 3, 3)))
+	body, ct := multipartBody(parts...)
 
 	for _, tt := range []struct {
 		name    string
-		v       *upVisitor
+		v       *siteVisitor
 		chunked bool
 	}{
 		{"ContentLength", demo, false},
@@ -898,7 +728,7 @@ func TestUpload_ManyParts(t *testing.T) {
 	h := textproto.MIMEHeader{}
 	h.Set("Content-Disposition", `form-data; name="file"; filename="a.png"`)
 	h.Set("X-Padding", strings.Repeat("p", 64<<10))
-	if a := free.upload(upPart{h, upPNG(t, 3, 3)}); a.Status != http.StatusBadRequest || a.Code != "header_too_large" {
+	if a := free.upload(formPart{h, samplePNG(t, 3, 3)}); a.Status != http.StatusBadRequest || a.Code != "header_too_large" {
 		t.Errorf("huge part header: %d %q, want 400 header_too_large", a.Status, a.Code)
 	}
 	e.expectNothingStored()
@@ -907,15 +737,15 @@ func TestUpload_ManyParts(t *testing.T) {
 func TestUpload_ConfiguredQuota(t *testing.T) {
 	// The operator's quota (--upload-quota-files) reaches the upload
 	// handler: a second file in a day is refused, and nothing of it stays.
-	e := upStartWith(t, fileupload.Limits{Quota: storage.Quota{Files: 1}})
+	e := startEnvWith(t, fileupload.Limits{Quota: storage.Quota{Files: 1}})
 	v := e.visitor("free")
-	v.expect("message")
-	png := upPNG(t, 8, 8)
-	if a := v.upload(upFile("one.png", "image/png", png)); a.Status != http.StatusCreated {
+	v.Expect("message")
+	png := samplePNG(t, 8, 8)
+	if a := v.upload(filePart("one.png", "image/png", png)); a.Status != http.StatusCreated {
 		t.Fatalf("first upload: %d %s %s", a.Status, a.Code, a.Message)
 	}
 	before := e.fileKeys()
-	a := v.upload(upFile("two.png", "image/png", png))
+	a := v.upload(filePart("two.png", "image/png", png))
 	if a.Status != http.StatusTooManyRequests || a.Code != "quota_exceeded" {
 		t.Fatalf("second upload: %d %s %s, want 429 quota_exceeded", a.Status, a.Code, a.Message)
 	}
