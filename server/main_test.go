@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/widget/widgettest"
 )
@@ -117,7 +115,7 @@ func TestMain_ServeAndStop(t *testing.T) {
 	if code := stop(); code != 0 {
 		t.Fatalf("exit code %d, logs:\n%s", code, logs)
 	}
-	if got := widgettest.CloseStatus(<-closed); got != websocket.StatusGoingAway {
+	if got := widgettest.CloseStatus(<-closed); got != widgettest.StatusGoingAway {
 		t.Errorf("socket closed with %v, want 1001", got)
 	}
 	if info, err := os.Stat(filepath.Join(data, "visitor.key")); err != nil || info.Mode().Perm() != 0o600 {

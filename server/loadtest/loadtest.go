@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // Options say what load to make.
@@ -377,7 +377,7 @@ func (r *run) progress(phase string) (stop func()) {
 // lost records a welcomed socket that closed before the end.
 func (r *run) lost(v *visitor, err error, welcomed bool) {
 	cause := "closed"
-	if code := websocket.CloseStatus(err); code != -1 {
+	if code := widgettest.CloseStatus(err); code != -1 {
 		cause = fmt.Sprintf("%d %s", int(code), code)
 	} else if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF") {
 		cause = "eof"

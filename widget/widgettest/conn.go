@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
@@ -13,10 +14,11 @@ import (
 
 // Close statuses the server ends a socket with (README, Wire contract).
 const (
-	StatusPolicy   = websocket.StatusPolicyViolation // 1008: a refused hello, no hello in time, too many refused frames
-	StatusTooBig   = websocket.StatusMessageTooBig   // 1009: a frame over the read limit
-	StatusTryLater = websocket.StatusTryAgainLater   // 1013: the client stopped reading
-	StatusErased   = websocket.StatusCode(4001)      // the visitor's data was erased
+	StatusGoingAway = websocket.StatusGoingAway       // 1001: the server is stopping
+	StatusPolicy    = websocket.StatusPolicyViolation // 1008: a refused hello, no hello in time, too many refused frames
+	StatusTooBig    = websocket.StatusMessageTooBig   // 1009: a frame over the read limit
+	StatusTryLater  = websocket.StatusTryAgainLater   // 1013: the client stopped reading
+	StatusErased    = websocket.StatusCode(4001)      // the visitor's data was erased
 )
 
 // URL returns the socket's URL for site on the server at base, an
@@ -29,8 +31,12 @@ func URL(base, site string) string {
 type Options struct {
 	Origin string         // the page's origin; the server refuses a socket without an allowed one
 	Jar    http.CookieJar // keeps parley_vid as a browser does; nil sends no cookie
-	// HTTPClient dials the handshake (a client address, a transport of
-	// its own); its Jar is used when Jar is nil.
+	// Source is the client address to dial from, a loopback address
+	// like 127.0.0.2 for a test of per-address limits; "" lets the
+	// system choose.
+	Source string
+	// HTTPClient dials the handshake (a transport of its own); its Jar is
+	// used when Jar is nil. Source, where set, replaces its transport.
 	HTTPClient *http.Client
 	Header     http.Header // more handshake headers (User-Agent)
 	ReadLimit  int64       // the largest frame read; 0 is 1 MiB
@@ -53,12 +59,22 @@ func Dial(ctx context.Context, url string, o Options) (*Conn, *http.Response, er
 		h.Set("Origin", o.Origin)
 	}
 	client := o.HTTPClient
-	if o.Jar != nil {
+	if o.Jar != nil || o.Source != "" {
 		c := http.Client{}
 		if client != nil {
 			c = *client
 		}
-		c.Jar = o.Jar
+		if o.Jar != nil {
+			c.Jar = o.Jar
+		}
+		if o.Source != "" {
+			ip := net.ParseIP(o.Source)
+			if ip == nil {
+				return nil, nil, fmt.Errorf("widgettest: dial: source %q is not an IP address", o.Source)
+			}
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+			c.Transport = &http.Transport{DialContext: d.DialContext}
+		}
 		client = &c
 	}
 	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: client, HTTPHeader: h})
