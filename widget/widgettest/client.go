@@ -86,6 +86,18 @@ func (c *Client) MustInput(id, block, value string) {
 	c.must(func(ctx context.Context) error { return c.Input(ctx, id, block, value) })
 }
 
+// MustVariables sends host-page variables.
+func (c *Client) MustVariables(vars map[string]string) {
+	c.tb.Helper()
+	c.must(func(ctx context.Context) error { return c.Variables(ctx, vars) })
+}
+
+// MustTyping says the visitor is typing.
+func (c *Client) MustTyping() {
+	c.tb.Helper()
+	c.must(func(ctx context.Context) error { return c.Typing(ctx) })
+}
+
 // MustHello says hello and returns the welcome, which it also keeps in
 // c.Welcome; anything else first fails the test.
 func (c *Client) MustHello(h Hello) Frame {

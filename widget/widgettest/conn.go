@@ -186,6 +186,7 @@ func (c *Conn) Await(ctx context.Context, typ string) (Frame, error) {
 // FrameError is an error frame where another frame was awaited.
 type FrameError struct{ Frame Frame }
 
+// Error names the frame's code and message.
 func (e *FrameError) Error() string {
 	return "widgettest: error frame " + e.Frame.Code + ": " + e.Frame.Message
 }

@@ -55,8 +55,9 @@ func TestClient_Conversation(t *testing.T) {
 	if menu := c.UntilPrompt("menu"); len(menu.Options) == 0 || menu.Options[0].Label == "" || menu.ID == "" || menu.From != "bot" {
 		t.Errorf("menu %+v", menu)
 	}
-	c.MustSend(map[string]any{"type": "variables", "variables": map[string]string{"plan": "pro"}})
-	c.MustSend(map[string]any{"type": "typing"})
+	// Neither is answered: the next frame is the choice's ack.
+	c.MustVariables(map[string]string{"plan": "pro"})
+	c.MustTyping()
 	c.MustChoice("c1", "menu", "demo")
 	if a := c.Expect(widgettest.TypeAck); a.Ref != "c1" || a.ID == "" || a.At == "" {
 		t.Errorf("ack %+v", a)
