@@ -60,8 +60,7 @@ func parley(env map[string]string, args ...string) (int, string, string) {
 func newDataDir(tb testing.TB) string {
 	tb.Helper()
 	data := filepath.Join(tb.TempDir(), "data")
-	cfg := server.Config{DataDir: data, AdminToken: adminToken}
-	s, ts := startAdminServer(tb, cfg)
+	s, ts := startAdminServer(tb, server.Config{DataDir: data})
 	c := newStoryClient(ts.URL, "ada")
 	c.story(tb, context.Background())
 	c.close()

@@ -129,8 +129,8 @@ func TestMain_ServeAndStop(t *testing.T) {
 	}
 	// The generated admin token is shown once, with the console URL, at the
 	// start that made it; a later start only says where it is kept.
-	adminToken, _ := os.ReadFile(filepath.Join(data, "admin.token"))
-	if first := logs.String(); !strings.Contains(first, strings.TrimSpace(string(adminToken))) || !strings.Contains(first, "/admin/") {
+	generated, _ := os.ReadFile(filepath.Join(data, "admin.token"))
+	if first := logs.String(); !strings.Contains(first, strings.TrimSpace(string(generated))) || !strings.Contains(first, "/admin/") {
 		t.Errorf("the first start did not show the generated admin token with the console URL:\n%s", first)
 	}
 	addr2 := freeAddr(t)
@@ -139,7 +139,7 @@ func TestMain_ServeAndStop(t *testing.T) {
 	if code := stop2(); code != 0 {
 		t.Fatalf("second start: exit %d", code)
 	}
-	if strings.Contains(logs2.String(), strings.TrimSpace(string(adminToken))) {
+	if strings.Contains(logs2.String(), strings.TrimSpace(string(generated))) {
 		t.Error("a later start logged the admin token again")
 	}
 }
