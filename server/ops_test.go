@@ -51,8 +51,7 @@ func TestOps_HealthReadyMetrics(t *testing.T) {
 	c := widgettest.MustDial(t, widgettest.URL(ts.URL, "demo"), widgettest.Options{Origin: "http://localhost:1234"})
 	c.MustHello(widgettest.Hello{})
 	c.MustSendRaw([]byte(`{"type":"bogus"}`))
-	for c.Next().Type != widgettest.TypeError {
-	}
+	c.Until(widgettest.TypeError)
 	// Not public: the metrics and the forced GC need the admin token on
 	// the visitors' address (the token-less way is --debug-addr).
 	for _, path := range []string{"/metrics", "/metrics?gc=1"} {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/fileupload"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // trickle starts an upload of v's session from the local address src
@@ -112,11 +113,7 @@ func TestUpload_FairShare(t *testing.T) {
 			}
 			// And its conversation goes on: a turn is acked.
 			other.MustText("t1", "still there?")
-			for f := other.Next(); f.Type != "ack"; f = other.Next() {
-				if f.Type == "error" {
-					t.Fatalf("another visitor's turn during the attack: %+v", f)
-				}
-			}
+			other.Until(widgettest.TypeAck)
 			codes := map[string]int{}
 			for _, ch := range answers {
 				select {

@@ -130,6 +130,19 @@ func (c *Client) Expect(typ string) Frame {
 	return f
 }
 
+// Until reads frames up to the first of type typ and returns it; an
+// error frame first fails the test (unless typ is "error").
+func (c *Client) Until(typ string) Frame {
+	c.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	f, err := c.Await(ctx, typ)
+	if err != nil {
+		c.tb.Fatalf("waiting for %s: %v", typ, err)
+	}
+	return f
+}
+
 // UntilPrompt reads frames (acks, messages) up to the next prompt of
 // block, any block when block is "", and returns it; an error frame
 // first fails the test.
