@@ -30,7 +30,8 @@ import (
 )
 
 // Tests of uploads and downloads through the whole server: a real Badger
-// store, a real HTTP server, a real WebSocket client (env, visitor).
+// store, a real HTTP server, a real WebSocket client (env and siteVisitor,
+// helpers_test.go).
 
 // formPart is one part of a multipart body.
 type formPart struct {
