@@ -151,6 +151,13 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 		}
 		seen := v.LastSeenAt
 		next := old
+		if next.LastMessageID == "" && next.MessageCount > 0 {
+			// A session stored before LastMessageID was kept: its latest
+			// message is its last key.
+			if next.LastMessageID, err = lastMessageID(txn, next.ID); err != nil {
+				return err
+			}
+		}
 		next.Inputs = append([]Input(nil), old.Inputs...)
 		next.Files = append([]FileRef(nil), old.Files...)
 		if t.State != nil {
@@ -215,7 +222,7 @@ func applyTurn(w kvWriter, t *Turn, sess *Session, v *Visitor) (Ack, error) {
 	for i := range t.Messages {
 		m := &t.Messages[i]
 		if m.ID == "" {
-			m.ID = NewID(m.At)
+			m.ID = NextID(m.At, sess.LastMessageID)
 		}
 		m.SessionID = t.SessionID
 		if err := setJSON(w, key("m", t.SessionID, m.ID), m); err != nil {
@@ -244,9 +251,25 @@ func applyTurn(w kvWriter, t *Turn, sess *Session, v *Visitor) (Ack, error) {
 	return ack, nil
 }
 
+// lastMessageID returns the ID of the session's last message by key, ""
+// for none.
+func lastMessageID(txn *badger.Txn, sid string) (string, error) {
+	prefix := key("m", sid, "")
+	it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: prefix})
+	defer it.Close()
+	it.Seek(append(prefix, 0xff))
+	if !it.Valid() {
+		return "", nil
+	}
+	return string(it.Item().Key()[len(prefix):]), nil
+}
+
 // rollMessage counts m into the session's counters and flags and the visitor's rollups.
 func (s *Session) rollMessage(m *Message, v *Visitor) {
 	s.MessageCount++
+	if m.ID > s.LastMessageID {
+		s.LastMessageID = m.ID
+	}
 	s.LastActivityAt = laterOf(s.LastActivityAt, m.At)
 	if m.From != FromVisitor {
 		return

@@ -32,6 +32,10 @@ type Session struct {
 	LastInputAt       time.Time `json:"lastInputAt"`
 	LastFileAt        time.Time `json:"lastFileAt"`
 	MessageCount      int       `json:"messageCount"`
+	// LastMessageID is the ID of the session's latest message: the next
+	// one's ID sorts after it (NextID), so the session's own sequence, not
+	// the wall clock, orders its messages.
+	LastMessageID string `json:"lastMessageId,omitempty"`
 
 	// Flags for the admin filters. Engaged: a choice was clicked (seed 000's
 	// engagement). HasInputs: a text, email or phone input was given.
