@@ -148,6 +148,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (*storage.File,
 		switch {
 		case errors.Is(err, storage.ErrQuotaExceeded):
 			return nil, errQuota
+		case errors.Is(err, storage.ErrNotFound):
+			// The visitor was erased while the file came in.
+			return nil, errNoSession
 		case src.err != nil && errors.Is(err, src.err):
 			return nil, h.classify(err, body, tooLarge)
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -84,6 +84,11 @@ func newTestEnv(tb testing.TB, lim Limits, opts storage.Options) *testEnv {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
+	// A file is stored only for a visitor the store knows.
+	v := &storage.Visitor{ID: testVisitor, Site: testSite, CreatedAt: time.Now()}
+	if err := store.CreateVisitor(context.Background(), v); err != nil {
+		tb.Fatal(err)
+	}
 	keys, err := identity.NewKeyring("k1", map[string][]byte{"k1": bytes.Repeat([]byte{7}, 32)})
 	if err != nil {
 		tb.Fatal(err)

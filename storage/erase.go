@@ -41,8 +41,11 @@ const deleteBatch = 10000
 // transaction (a turn in flight on it conflicts, and later turns find no
 // session), then its messages and acks, last the visitor's pointer to it,
 // so a second EraseVisitor finds and finishes what is left. Files go the
-// same way: record, chunks, pointer. The visitor record goes last, in a
-// transaction that checks no session or file was added meanwhile.
+// same way: record, chunks, pointer. It begins by fencing the visitor
+// (fence): from then on no session, turn or file is added for it, and a
+// crash half-way leaves the fence for the next erase to finish. The
+// visitor record goes last, in a transaction that checks that no session
+// or file is left.
 //
 // A browser that comes back with the visitor's cookie after the erase is
 // recorded afresh, as a new visitor with the same ID.
@@ -51,23 +54,79 @@ func (s *Store) EraseVisitor(ctx context.Context, id string) (EraseResult, error
 	if id == "" || strings.Contains(id, "/") {
 		return res, fmt.Errorf("storage: erase visitor: bad id %q", id)
 	}
+	if _, _, err := s.fence(ctx, id, nil); err != nil {
+		return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
+	}
+	err := s.eraseFenced(ctx, id, &res)
+	return res, err
+}
+
+// ErrErasing is returned for a write to a visitor whose erasure has begun.
+// It is an ErrNotFound: the visitor is as good as gone.
+var ErrErasing = fmt.Errorf("%w: the visitor is being erased", ErrNotFound)
+
+// fenceHook, if set (tests only), runs inside fence's transaction after
+// the visitor was read, before the decision is committed.
+var fenceHook func(visitorID string)
+
+// fence marks the visitor Erasing, in one transaction with the decision
+// erase(v) (nil: erase whatever the record says), and returns the visitor
+// as read (nil when it has no record) and whether it was fenced. Every
+// writer of a visitor's data (StartSession, RecordTurn, an upload's
+// commit) reads the record in its own transaction and refuses an Erasing
+// one, so a writer either commits before the fence, and the erase that
+// follows sees its keys, or conflicts with it and then refuses: a visitor
+// who comes back while a sweep decides keeps what was acked, and nothing
+// new outlives an erase. A visitor with no record is fenced trivially.
+func (s *Store) fence(ctx context.Context, id string, erase func(v *Visitor) bool) (*Visitor, bool, error) {
+	var got *Visitor
+	fenced := false
+	err := s.updateAnyway(ctx, func(txn *badger.Txn) error {
+		got, fenced = nil, false
+		var v Visitor
+		switch err := getJSON(txn, key("v", id), &v); {
+		case errors.Is(err, ErrNotFound):
+			fenced = erase == nil
+			return nil
+		case err != nil:
+			return err
+		}
+		got = &v
+		if fenceHook != nil {
+			fenceHook(id)
+		}
+		if erase != nil && !erase(&v) {
+			return nil
+		}
+		fenced = true
+		if v.Erasing {
+			return nil
+		}
+		v.Erasing = true
+		return putJSON(txn, key("v", id), &v)
+	})
+	return got, fenced, err
+}
+
+// eraseFenced erases a fenced visitor: EraseVisitor after the fence.
+func (s *Store) eraseFenced(ctx context.Context, id string, res *EraseResult) error {
 	for round := 0; round < eraseRounds; round++ {
 		sids, err := s.keySuffixes(key("vs", id, ""))
 		if err != nil {
-			return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
+			return fmt.Errorf("storage: erase visitor %s: %w", id, err)
 		}
 		for _, sid := range sids {
-			if err := s.eraseSession(ctx, id, sid, &res); err != nil {
-				return res, fmt.Errorf("storage: erase visitor %s: session %s: %w", id, sid, err)
+			if err := s.eraseSession(ctx, id, sid, res); err != nil {
+				return fmt.Errorf("storage: erase visitor %s: session %s: %w", id, sid, err)
 			}
 		}
 		fids, err := s.keySuffixes(key("vf", id, ""))
 		if err != nil {
-			return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
+			return fmt.Errorf("storage: erase visitor %s: %w", id, err)
 		}
 		for _, fid := range fids {
-			if err := s.eraseFile(ctx, id, fid, &res); err != nil {
-				return res, fmt.Errorf("storage: erase visitor %s: file %s: %w", id, fid, err)
+			if err := s.eraseFile(ctx, id, fid, res); err != nil {
+				return fmt.Errorf("storage: erase visitor %s: file %s: %w", id, fid, err)
 			}
 		}
 		// The visitor's own activity index is emptied session by session
@@ -75,17 +134,17 @@ func (s *Store) EraseVisitor(ctx context.Context, id string) (EraseResult, error
 		n, err := s.deletePrefix(ctx, key("iv", id, ""))
 		res.Keys += n
 		if err != nil {
-			return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
+			return fmt.Errorf("storage: erase visitor %s: %w", id, err)
 		}
-		done, err := s.eraseVisitorRecord(ctx, id, &res)
+		done, err := s.eraseVisitorRecord(ctx, id, res)
 		if err != nil {
-			return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
+			return fmt.Errorf("storage: erase visitor %s: %w", id, err)
 		}
 		if done {
-			return res, nil
+			return nil
 		}
 	}
-	return res, fmt.Errorf("storage: erase visitor %s: it kept getting new sessions or files; try again", id)
+	return fmt.Errorf("storage: erase visitor %s: it kept getting new sessions or files; try again", id)
 }
 
 // eraseSession deletes one session of the visitor and everything under it.

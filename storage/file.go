@@ -85,6 +85,7 @@ func (f *File) Ref() FileRef {
 // Use one Files per Store: commits that check the daily quota are
 // serialised by its lock.
 type Files struct {
+	st        *Store
 	db        *badger.DB
 	chunkSize int
 	bufs      sync.Pool
@@ -99,7 +100,7 @@ type Files struct {
 
 // NewFiles returns the file store of s.
 func NewFiles(s *Store) *Files {
-	fs := &Files{db: s.db, chunkSize: FileChunkSize, diskFull: &s.diskFull}
+	fs := &Files{st: s, db: s.db, chunkSize: FileChunkSize, diskFull: &s.diskFull}
 	fs.bufs.New = func() any { b := make([]byte, fs.chunkSize); return &b }
 	return fs
 }
@@ -245,10 +246,19 @@ func (fs *Files) commit(ctx context.Context, f *File, q Quota) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("storage: put file: %w", err)
 	}
-	if fs.diskFull.Load() {
-		return fmt.Errorf("storage: put file: %w", ErrDiskFull)
-	}
-	err = fs.db.Update(func(txn *badger.Txn) error {
+	// update retries a conflict with a turn of the same visitor (both
+	// read its record) and refuses while the disk is nearly full.
+	err = fs.st.update(ctx, func(txn *badger.Txn) error {
+		// Reading the visitor makes this commit conflict with an erase
+		// that fences it meanwhile (fence, erase.go): a file never
+		// outlives its visitor.
+		var v Visitor
+		if err := getJSON(txn, key("v", f.VisitorID), &v); err != nil {
+			return err
+		}
+		if v.Erasing {
+			return ErrErasing
+		}
 		if !q.unlimited() {
 			used, err := dayUsage(txn, f.VisitorID, ulid.Time(uid.Time()))
 			if err != nil {

@@ -26,6 +26,11 @@ func mustOpenFiles(tb testing.TB) (*storage.Store, *storage.Files) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
+	// A file needs its visitor (newFile's).
+	v := &storage.Visitor{ID: "01HV0000000000000000000000", Site: "demo", CreatedAt: fileTestDay}
+	if err := s.CreateVisitor(context.Background(), v); err != nil {
+		tb.Fatal(err)
+	}
 	return s, storage.NewFiles(s)
 }
 
@@ -180,6 +185,9 @@ func TestFiles_Quota(t *testing.T) {
 		return fs.Put(ctx, f, bytes.NewReader(make([]byte, n)), q)
 	}
 	const v1, v2 = "01HV0000000000000000000000", "01HV0000000000000000000009"
+	if err := s.CreateVisitor(ctx, &storage.Visitor{ID: v2, Site: "demo", CreatedAt: fileTestDay}); err != nil {
+		t.Fatal(err)
+	}
 	if err := put(fileTestDay, v1, 600); err != nil {
 		t.Fatal(err)
 	}

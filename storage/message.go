@@ -144,6 +144,9 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 		if v.raw, err = getCached(txn, key("v", old.VisitorID), prevV, prevVRaw, &v); err != nil {
 			return err
 		}
+		if v.Erasing {
+			return ErrErasing
+		}
 		// v may share its map with the caller's copy: inputs (applyInput)
 		// write into a copy, never into the shared map.
 		if len(t.Inputs) > 0 {

@@ -239,16 +239,23 @@ func (s *Store) sweepSite(ctx context.Context, site string, cutoff time.Time, re
 }
 
 // expire erases the visitor of a retention entry if the entry is still
-// its current one and older than cutoff; a stale entry is dropped.
+// its current one and older than cutoff; a stale entry is dropped. The
+// decision and the fence that starts the erase are one transaction
+// (fence, erase.go): a visitor who comes back meanwhile either moved its
+// last-seen time before the decision, and is kept, or finds the fence and
+// is refused, so nothing acked is ever erased for being too old.
 func (s *Store) expire(ctx context.Context, site string, e seenEntry, cutoff time.Time, res *SweepResult) error {
-	v, err := s.Visitor(ctx, e.visitorID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		v = nil
-	case err != nil:
+	current := func(v *Visitor) bool { return v.Site == site && seenHour(v.LastSeenAt).Equal(e.at) }
+	v, fenced, err := s.fence(ctx, e.visitorID, func(v *Visitor) bool {
+		return current(v) && v.LastSeenAt.Before(cutoff)
+	})
+	if err != nil {
 		return err
 	}
-	if v == nil || v.Site != site || !seenHour(v.LastSeenAt).Equal(e.at) {
+	if !fenced {
+		if v != nil && current(v) {
+			return nil // seen since the cutoff
+		}
 		// The visitor moved on (its newer entry is further up) or is gone.
 		if err := s.updateAnyway(ctx, func(txn *badger.Txn) error { return txn.Delete(seenKey(site, e.at, e.visitorID)) }); err != nil {
 			return err
@@ -256,10 +263,8 @@ func (s *Store) expire(ctx context.Context, site string, e seenEntry, cutoff tim
 		res.Stale++
 		return nil
 	}
-	if !v.LastSeenAt.Before(cutoff) {
-		return nil
-	}
-	er, err := s.EraseVisitor(ctx, e.visitorID)
+	var er EraseResult
+	err = s.eraseFenced(ctx, e.visitorID, &er)
 	res.add(er)
 	return err
 }

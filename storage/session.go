@@ -135,6 +135,8 @@ func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) er
 			stored = *v
 		case err != nil:
 			return err
+		case stored.Erasing:
+			return ErrErasing
 		default:
 			seen = stored.LastSeenAt
 		}

@@ -43,6 +43,11 @@ type Visitor struct {
 	LastMessage string            `json:"lastMessage,omitempty"` // the last text the visitor sent
 	Variables   map[string]string `json:"variables,omitempty"`
 
+	// Erasing marks a visitor whose erasure has begun (fence, erase.go):
+	// from then on nothing new is written for it, and a crash half-way
+	// leaves the mark for the next erase or sweep to finish.
+	Erasing bool `json:"erasing,omitempty"`
+
 	raw []byte // the JSON this record was read from or written as (see getCached)
 }
 
