@@ -57,6 +57,9 @@ func TestOpen_PrivateFiles(t *testing.T) {
 	// A file's chunks go to the value log, records to the tree.
 	now := time.Now()
 	f := &storage.File{ID: storage.NewID(now), Site: "demo", VisitorID: storage.NewID(now), SessionID: storage.NewID(now), Name: "a.bin", Type: "application/octet-stream", UploadedAt: now}
+	if err := st.CreateVisitor(context.Background(), &storage.Visitor{ID: f.VisitorID, Site: "demo", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
 	if err := storage.NewFiles(st).Put(context.Background(), f, bytes.NewReader(make([]byte, 600<<10)), storage.Quota{Files: -1, Bytes: -1}); err != nil {
 		t.Fatal(err)
 	}

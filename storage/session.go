@@ -114,8 +114,20 @@ func (s *Session) flags() byte {
 
 // CreateSession stores a new session for an existing or new visitor v,
 // counts it in the usage report and indexes it. v is created when it does
-// not exist yet, else its LastSeenAt moves on.
+// not exist yet, else its LastSeenAt moves on. It is StartSession with no
+// opening turn.
 func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) error {
+	return s.StartSession(ctx, v, sess, nil)
+}
+
+// StartSession stores a new session and its opening turn (the story's
+// first messages and state; nil for none) in one transaction, so a crash
+// can never leave a session without its opening. It counts the session in
+// the usage report and indexes it; v is created when it does not exist
+// yet, else its LastSeenAt moves on. On return sess and v hold what was
+// stored, and the opening's messages their IDs. It returns ErrErasing for
+// a visitor being erased and ErrTooLarge past MaxStateBytes.
+func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, opening *Turn) error {
 	if err := sess.Validate(); err != nil {
 		return err
 	}
@@ -125,11 +137,13 @@ func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) er
 	if sess.LastActivityAt.IsZero() {
 		sess.LastActivityAt = sess.StartedAt
 	}
+	var next Session
+	var stored Visitor
 	s.usageMu.Lock()
 	defer s.usageMu.Unlock()
 	err := s.update(ctx, func(txn *badger.Txn) error {
-		var stored Visitor
 		var seen time.Time // the stored visitor's LastSeenAt; zero for a new one
+		stored = Visitor{} // afresh on a retry
 		switch err := getJSON(txn, key("v", v.ID), &stored); {
 		case errors.Is(err, ErrNotFound):
 			stored = *v
@@ -143,27 +157,48 @@ func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) er
 		if sess.StartedAt.After(stored.LastSeenAt) {
 			stored.LastSeenAt = sess.StartedAt
 		}
+		next = *sess
+		if opening != nil {
+			opening.SessionID = sess.ID
+			if opening.State != nil {
+				next.State = *opening.State
+			}
+			if _, err := applyTurn(txn, opening, &next, &stored); err != nil {
+				return err
+			}
+		}
+		b, err := marshalSession(&next)
+		if err != nil {
+			return err
+		}
+		if len(b) > MaxStateBytes {
+			return ErrTooLarge
+		}
+		if err := txn.Set(key("s", sess.ID), b); err != nil {
+			return err
+		}
+		if err := putHostVariables(txn, &Session{}, &next); err != nil { // hostvars.go
+			return err
+		}
+		next.raw = b
 		if err := putJSON(txn, key("v", v.ID), &stored); err != nil {
 			return err
 		}
 		if err := indexSeen(txn, seen, &stored); err != nil { // retention.go
 			return err
 		}
-		*v = stored
-		if err := putNewSession(txn, sess); err != nil {
-			return err
-		}
 		if err := txn.Set(key("vs", v.ID, sess.ID), nil); err != nil {
 			return err
 		}
-		if err := countSession(txn, sess); err != nil {
+		if err := countSession(txn, &next); err != nil {
 			return err
 		}
-		return indexSession(txn, nil, sess)
+		return indexSession(txn, nil, &next)
 	})
 	if err != nil {
 		return fmt.Errorf("storage: create session: %w", err)
 	}
+	*sess, *v = next, stored
 	return nil
 }
 

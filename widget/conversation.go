@@ -70,14 +70,27 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 			c.refuseStart(reason, wait, now)
 			return nil
 		}
+		// The session and its opening messages are one write: a crash
+		// cannot leave a session that resumes without them.
 		sess = &storage.Session{
 			ID: storage.NewID(now), Site: site.ID, VisitorID: c.visitor,
 			Bot: site.Story.Bot, Version: site.Story.Version, Channel: "web",
 			Device: c.device, Page: f.Page, Lang: f.Lang, StartedAt: now,
 		}
-		if err := g.store.CreateSession(ctx, visitor, sess); err != nil {
+		st := sess.State
+		reply := site.Story.Begin(&st, now)
+		t := &storage.Turn{Messages: reply.Messages, State: &st, Touch: now}
+		withUploadCaps(site, t)
+		start := time.Now()
+		err := g.store.StartSession(ctx, visitor, sess, t)
+		g.Stats.observeWrite(time.Since(start))
+		if err != nil {
+			if errors.Is(err, storage.ErrTooLarge) {
+				return errTooLarge
+			}
 			return err
 		}
+		opening = t.Messages
 		g.Stats.SessionsStarted.Add(1)
 	} else {
 		g.Stats.SessionsResumed.Add(1)
@@ -93,13 +106,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 			return err
 		}
 	} else {
-		st := sess.State
-		reply := site.Story.Begin(&st, now)
-		t := &storage.Turn{SessionID: sess.ID, Messages: reply.Messages, State: &st, Touch: now}
-		if _, _, err = g.record(ctx, site, ls, t); err != nil {
-			return err
-		}
-		opening = t.Messages
+		ls.cache, ls.visitor = sess, nil
 	}
 	ls.join(c)
 	g.settle(c, c.visitor)
@@ -296,13 +303,7 @@ func (g *Gateway) session(ctx context.Context, ls *liveSession) (*storage.Sessio
 // says the turn's client ID was stored before and nothing was written.
 // Callers hold ls.mu.
 func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *storage.Turn) (ack storage.Ack, dup bool, err error) {
-	// An upload prompt without its own cap carries the site's, so the
-	// widget can check a file's size before sending it.
-	for i := range t.Messages {
-		if u := t.Messages[i].Upload; u != nil && u.MaxBytes <= 0 {
-			t.Messages[i].Upload = &storage.UploadPrompt{Accept: u.Accept, MaxBytes: site.UploadMaxBytes}
-		}
-	}
+	withUploadCaps(site, t)
 	t.Prev, t.Visitor = ls.cache, ls.visitor
 	start := time.Now()
 	sess, ack, dup, err := g.store.RecordTurn(ctx, t)
@@ -310,7 +311,7 @@ func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *st
 	if err != nil {
 		ls.cache, ls.visitor = nil, nil
 		if errors.Is(err, storage.ErrTooLarge) {
-			return storage.Ack{}, false, &FrameError{"session_too_large", "this conversation has reached its size limit"}
+			return storage.Ack{}, false, errTooLarge
 		}
 		return storage.Ack{}, false, err
 	}
@@ -319,6 +320,19 @@ func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *st
 		ls.visitor = t.Visitor
 	}
 	return ack, dup, nil
+}
+
+// errTooLarge answers a turn that would pass storage.MaxStateBytes.
+var errTooLarge = &FrameError{"session_too_large", "this conversation has reached its size limit"}
+
+// withUploadCaps gives an upload prompt without its own cap the site's, so
+// the widget can check a file's size before sending it.
+func withUploadCaps(site *Site, t *storage.Turn) {
+	for i := range t.Messages {
+		if u := t.Messages[i].Upload; u != nil && u.MaxBytes <= 0 {
+			t.Messages[i].Upload = &storage.UploadPrompt{Accept: u.Accept, MaxBytes: site.UploadMaxBytes}
+		}
+	}
 }
 
 // cloneState deep-copies st so the story can change the copy while the
