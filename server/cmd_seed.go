@@ -96,7 +96,6 @@ func Seed(ctx context.Context, store *storage.Store, o SeedOptions) (SeedStats, 
 		return st, fmt.Errorf("seed: %w", err)
 	}
 	bulk := store.NewBulk()
-	files := storage.NewFiles(store)
 	var next, done atomic.Int64
 	var mu sync.Mutex // guards st
 	var wg sync.WaitGroup
@@ -113,7 +112,7 @@ func Seed(ctx context.Context, store *storage.Store, o SeedOptions) (SeedStats, 
 				g := seedGen{r: rand.New(rand.NewPCG(o.Seed, uint64(i))), o: &o}
 				v, sessions, fileData := g.visitor()
 				for _, f := range fileData {
-					if err := files.Put(ctx, f.file, bytes.NewReader(f.data), storage.Quota{}); err != nil {
+					if err := bulk.AddFile(f.file, f.data); err != nil {
 						errc <- err
 						return
 					}

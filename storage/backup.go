@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -61,6 +62,10 @@ type BackupInfo struct {
 // the store keeps serving. It returns the backup's header and trailer; the
 // trailer's Version is the Since of the next incremental backup.
 func (s *Store) Backup(w io.Writer, h BackupHeader) (BackupInfo, error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(context.Background()); err != nil {
+		return BackupInfo{}, err
+	}
 	info := BackupInfo{BackupHeader: h}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	hb, err := json.Marshal(h)
@@ -256,6 +261,12 @@ func VerifyBackup(r io.Reader) (BackupInfo, error) {
 func (s *Store) LoadBackup(br *BackupReader) error {
 	if err := s.db.Load(br, 256); err != nil {
 		return fmt.Errorf("storage: load backup: %w", err)
+	}
+	// A backup of a live store holds the turns not yet folded then.
+	if s.commits != nil {
+		if _, err := s.recoverTurns(context.Background()); err != nil {
+			return fmt.Errorf("storage: load backup: %w", err)
+		}
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,6 +91,31 @@ func (b *Bulk) Add(v *Visitor, sessions []BulkSession) error {
 	}
 	b.mu.Unlock()
 	return nil
+}
+
+// AddFile loads a file of a visitor of this bulk load, stored as
+// Files.Put would store it (chunks, record, the visitor's entry); it fills
+// in f's Size, SHA256, ChunkSize and Chunks. Files.Put itself refuses a
+// file whose visitor has no record, which a bulk load writes only at Close.
+func (b *Bulk) AddFile(f *File, data []byte) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	n := 0
+	for off := 0; off < len(data); off += FileChunkSize {
+		if err := b.wb.Set(chunkKey(f.ID, n), data[off:min(off+FileChunkSize, len(data))]); err != nil {
+			return err
+		}
+		n++
+	}
+	sum := sha256.Sum256(data)
+	f.Size, f.SHA256, f.ChunkSize, f.Chunks = int64(len(data)), hex.EncodeToString(sum[:]), FileChunkSize, n
+	if err := setJSON(b.wb, fileKey(f.ID), f); err != nil {
+		return err
+	}
+	var size [8]byte
+	binary.BigEndian.PutUint64(size[:], uint64(f.Size))
+	return b.wb.Set(visitorFileKey(f.VisitorID, f.ID), size[:])
 }
 
 // replay applies a turn to the in-memory session and visitor as RecordTurn

@@ -65,8 +65,8 @@ func (s *Store) EraseVisitor(ctx context.Context, id string) (EraseResult, error
 // It is an ErrNotFound: the visitor is as good as gone.
 var ErrErasing = fmt.Errorf("%w: the visitor is being erased", ErrNotFound)
 
-// fenceHook, if set (tests only), runs inside fence's transaction after
-// the visitor was read, before the decision is committed.
+// fenceHook, if set (tests only), runs as fence begins: after a sweep
+// found the visitor's retention entry old, before it decides.
 var fenceHook func(visitorID string)
 
 // fence marks the visitor Erasing, in one transaction with the decision
@@ -78,9 +78,36 @@ var fenceHook func(visitorID string)
 // follows sees its keys, or conflicts with it and then refuses: a visitor
 // who comes back while a sweep decides keeps what was acked, and nothing
 // new outlives an erase. A visitor with no record is fenced trivially.
+//
+// Turns are group-committed without reading the visitor (commit.go): the
+// fence holds the committer between two batches, folds every committed
+// turn into the records first (so the decision sees the visitor's latest
+// activity), and marks the visitor for the committer to refuse its turns.
 func (s *Store) fence(ctx context.Context, id string, erase func(v *Visitor) bool) (*Visitor, bool, error) {
+	if fenceHook != nil {
+		fenceHook(id)
+	}
+	v, fenced, err := s.fenceLocked(ctx, id, erase)
+	if err == nil && fenced {
+		if fn := s.onErase.Load(); fn != nil {
+			// Not under the committer's lock: the owner may wait for a
+			// turn of its own that the committer is about to refuse.
+			(*fn)(id)
+		}
+	}
+	return v, fenced, err
+}
+
+func (s *Store) fenceLocked(ctx context.Context, id string, erase func(v *Visitor) bool) (*Visitor, bool, error) {
 	var got *Visitor
 	fenced := false
+	if s.commits != nil {
+		s.commits.mu.Lock()
+		defer s.commits.mu.Unlock()
+		if err := s.settle(ctx); err != nil {
+			return nil, false, err
+		}
+	}
 	err := s.updateAnyway(ctx, func(txn *badger.Txn) error {
 		got, fenced = nil, false
 		var v Visitor
@@ -92,9 +119,6 @@ func (s *Store) fence(ctx context.Context, id string, erase func(v *Visitor) boo
 			return err
 		}
 		got = &v
-		if fenceHook != nil {
-			fenceHook(id)
-		}
 		if erase != nil && !erase(&v) {
 			return nil
 		}
@@ -105,7 +129,21 @@ func (s *Store) fence(ctx context.Context, id string, erase func(v *Visitor) boo
 		v.Erasing = true
 		return putJSON(txn, key("v", id), &v)
 	})
+	if err == nil && fenced && s.commits != nil {
+		s.commits.fenced[id] = true
+	}
 	return got, fenced, err
+}
+
+// unfence lets turns of the visitor through again once it is erased: the
+// owners of its old sessions were stopped (OnErase), and a browser that
+// comes back is a new visitor with the same ID.
+func (s *Store) unfence(id string) {
+	if s.commits != nil {
+		s.commits.mu.Lock()
+		delete(s.commits.fenced, id)
+		s.commits.mu.Unlock()
+	}
 }
 
 // eraseFenced erases a fenced visitor: EraseVisitor after the fence.
@@ -141,6 +179,7 @@ func (s *Store) eraseFenced(ctx context.Context, id string, res *EraseResult) er
 			return fmt.Errorf("storage: erase visitor %s: %w", id, err)
 		}
 		if done {
+			s.unfence(id)
 			return nil
 		}
 	}
@@ -196,6 +235,11 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 		return err
 	}
 	n, err = s.deletePrefix(ctx, hostVarsPrefix(sid))
+	res.Keys += n
+	if err != nil {
+		return err
+	}
+	n, err = s.deletePrefix(ctx, deltaPrefix(sid))
 	res.Keys += n
 	if err != nil {
 		return err
@@ -399,6 +443,10 @@ type ExportFile struct {
 // with the visitor's history. It returns ErrNotFound, having written
 // nothing, for an unknown visitor.
 func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, at time.Time, download func(f *File) string) error {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return err
+	}
 	err := s.db.View(func(txn *badger.Txn) error {
 		var v Visitor
 		if err := getJSON(txn, key("v", visitorID), &v); err != nil {

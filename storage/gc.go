@@ -170,6 +170,10 @@ func (r *VerifyReport) problem(format string, a ...any) {
 // chunks. It is for tests, and for checking a restored or crashed store:
 // its cost grows with the store.
 func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	r := &VerifyReport{}
 	err := s.db.View(func(txn *badger.Txn) error {
 		exists := func(k []byte) bool {
@@ -273,6 +277,15 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 			} else if string(seenKey(vis.Site, vis.LastSeenAt, vis.ID)) != string(k) {
 				r.problem("retention entry %q is stale", k)
 			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Turns not folded into their records: none once the store was
+		// opened for writing (Open folds them) or closed cleanly.
+		err = eachKey(ctx, txn, []byte("d/"), func(k []byte) error {
+			r.problem("turn %q not folded into its session yet: start Parley on this store once", k)
 			return nil
 		})
 		if err != nil {

@@ -18,7 +18,7 @@ import (
 func dumpKeys(tb testing.TB, s *Store, prefixes ...string) map[string]string {
 	tb.Helper()
 	out := map[string]string{}
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.DB().View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.DefaultIteratorOptions)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

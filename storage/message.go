@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
+	"slices"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -101,119 +101,215 @@ type Turn struct {
 	// Touch, when set and there are no messages, moves LastActivityAt.
 	Touch time.Time
 
-	// Prev and Visitor are the caller's copies of the session and its
-	// visitor as last returned by the store, if it keeps them; they save
-	// decoding the stored records when those are unchanged. After the turn,
-	// Visitor holds the visitor as stored.
-	Prev    *Session
-	Visitor *Visitor
+	// Prev, if set, is the session as its owner holds it: the record as
+	// RecordTurn (or StartSession, or Session) last returned it, with every
+	// turn since. The owner serialises the session's turns and has checked
+	// ClientID against the session's acks itself, so RecordTurn reads
+	// nothing. Without it, RecordTurn reads the session and the client-ID
+	// ledger, under a lock of the session.
+	Prev *Session
 }
 
-// RecordTurn appends a turn to its session and rolls it into the session's
-// counters and flags and the visitor's rollups, all in one transaction that
-// is durable (as far as Options.SyncWrites says) when it returns.
+// RecordTurn appends a turn to its session: its messages, its ack and a
+// delta of the session's state, in a group commit with the turns of other
+// sessions (commit.go) that is durable (as far as Options.SyncWrites says)
+// when it returns. The session's record, its visitor's rollups and the
+// admin indexes take the turn behind it (indexer.go); every read of them
+// folds it in first.
 //
 // It returns the updated session, the ack of the turn's visitor message (zero
 // when there is none) and dup=true when the client ID was already stored, in
 // which case nothing is written and ack is the original one. It returns
-// ErrNotFound for an unknown session and ErrTooLarge past MaxStateBytes.
+// ErrNotFound for an unknown session, ErrErasing for a visitor being erased
+// and ErrTooLarge past MaxStateBytes.
 func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack, dup bool, err error) {
-	err = s.update(ctx, func(txn *badger.Txn) error {
-		dup = false
+	prev := t.Prev
+	if prev == nil {
+		mu := &s.turnLocks[sessionStripe(t.SessionID)]
+		mu.Lock()
+		defer mu.Unlock()
 		if t.ClientID != "" {
-			err := getJSON(txn, key("c", t.SessionID, t.ClientID), &ack)
-			if err == nil {
-				dup = true
-				return nil
-			}
-			if !errors.Is(err, ErrNotFound) {
-				return err
+			switch a, err := s.Ack(ctx, t.SessionID, t.ClientID); {
+			case err == nil:
+				sess, err := s.Session(ctx, t.SessionID)
+				if err != nil {
+					return nil, Ack{}, false, err
+				}
+				return sess, a, true, nil
+			case !errors.Is(err, ErrNotFound):
+				return nil, Ack{}, false, err
 			}
 		}
-		stored, err := getSession(txn, t.SessionID, t.Prev)
+		if prev, err = s.Session(ctx, t.SessionID); err != nil {
+			return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
+		}
+	}
+	if s.commits == nil {
+		return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", errReadOnly)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
+	}
+	next := *prev
+	// Appends must not write into the owner's copy.
+	next.Inputs, next.Files = slices.Clip(next.Inputs), slices.Clip(next.Files)
+	d, ack := foldTurn(t, &next)
+	w := turnWrites.Get().(*turnWrite)
+	defer putTurnWrite(w)
+	if err := encodeTurn(w, t, &d, &next, prev, ack); err != nil {
+		return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
+	}
+	if err := s.commits.write(w); err != nil {
+		return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
+	}
+	return &next, ack, false, nil
+}
+
+var errReadOnly = errors.New("storage: the store is read-only")
+
+// turnStripes serialise RecordTurn calls without an owner per session.
+const turnStripes = 64
+
+func sessionStripe(id string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return int(h % turnStripes)
+}
+
+// encodeTurn fills w with the turn's keys: messages, ack and delta. It
+// checks the session's size against MaxStateBytes, tracking the record's
+// JSON size without encoding the record (sessionSize).
+func encodeTurn(w *turnWrite, t *Turn, d *turnDelta, next, prev *Session, ack Ack) error {
+	w.session, w.visitor = t.SessionID, prev.VisitorID
+	stateLen := prev.stateLen()
+	var st json.RawMessage
+	if d.State != nil {
+		// Host variables live under hv/ (hostvars.go), written here as
+		// they change, not in the delta or the record.
+		rec := *d.State
+		rec.HostVariables = nil
+		b, err := json.Marshal(&rec)
 		if err != nil {
 			return err
 		}
-		old := *stored
-		var v Visitor
-		var prevV *Visitor
-		var prevVRaw []byte
-		if t.Visitor != nil && t.Visitor.ID == old.VisitorID {
-			prevV, prevVRaw = t.Visitor, t.Visitor.raw
-		}
-		if v.raw, err = getCached(txn, key("v", old.VisitorID), prevV, prevVRaw, &v); err != nil {
-			return err
-		}
-		if v.Erasing {
-			return ErrErasing
-		}
-		// v may share its map with the caller's copy: inputs (applyInput)
-		// write into a copy, never into the shared map.
-		if len(t.Inputs) > 0 {
-			v.Variables = maps.Clone(v.Variables)
-		}
-		seen := v.LastSeenAt
-		next := old
-		if next.LastMessageID == "" && next.MessageCount > 0 {
-			// A session stored before LastMessageID was kept: its latest
-			// message is its last key.
-			if next.LastMessageID, err = lastMessageID(txn, next.ID); err != nil {
-				return err
-			}
-		}
-		next.Inputs = append([]Input(nil), old.Inputs...)
-		next.Files = append([]FileRef(nil), old.Files...)
-		if t.State != nil {
-			next.State = *t.State
-		}
-		if ack, err = applyTurn(txn, t, &next, &v); err != nil {
-			return err
-		}
-		if err := putHostVariables(txn, &old, &next); err != nil {
+		st, stateLen = b, len(b)
+	}
+	if d.State != nil || prev.hostInRecord {
+		if err := putHostVariables(w, prev, next); err != nil { // hostvars.go
 			return err
 		}
 		next.hostInRecord = false
-		// Records that did not change (a turn that only set host
-		// variables) are not written again.
-		b, err := marshalSession(&next)
+	}
+	grown := 0
+	for _, in := range d.Inputs {
+		grown += len(in.Block) + len(in.Variable) + len(in.Kind) + len(in.Value) + 96
+	}
+	for _, f := range d.Files {
+		grown += len(f.ID) + len(f.Name) + len(f.Type) + len(f.Block) + 128
+	}
+	next.size = prev.sizeOf() - prev.stateLen() + stateLen + grown
+	next.stLen = stateLen
+	if next.size > MaxStateBytes {
+		return ErrTooLarge
+	}
+	for i := range t.Messages {
+		m := &t.Messages[i]
+		b, err := json.Marshal(m)
 		if err != nil {
 			return err
 		}
-		if len(b) > MaxStateBytes {
-			return ErrTooLarge
-		}
-		if !bytes.Equal(b, old.raw) || old.hostInRecord {
-			if err := txn.Set(key("s", next.ID), b); err != nil {
-				return err
-			}
-		}
-		next.raw = b
-		vRaw := v.raw
-		if v.raw, err = json.Marshal(&v); err != nil {
+		w.Set(key("m", t.SessionID, m.ID), b)
+	}
+	if t.ClientID != "" && ack.ID != "" {
+		b, err := json.Marshal(ack)
+		if err != nil {
 			return err
 		}
-		if !bytes.Equal(v.raw, vRaw) {
-			if err := txn.Set(key("v", v.ID), v.raw); err != nil {
-				return err
-			}
-		}
-		if err := indexSeen(txn, seen, &v); err != nil { // retention.go
-			return err
-		}
-		sess = &next
-		t.Visitor = &v
-		return indexSession(txn, &old, &next)
-	})
+		w.Set(key("c", t.SessionID, t.ClientID), b)
+	}
+	if len(t.Messages) == 0 && len(d.Inputs) == 0 && !prev.hostInRecord && d.Hot == hotOf(prev) && sameState(prev, st) {
+		// Only host variables changed (hv/ above): the records and
+		// indexes stay as they are, so there is nothing to fold.
+		return nil
+	}
+	b, err := json.Marshal(deltaOut{Hot: d.Hot, State: st, Inputs: d.Inputs, Files: d.Files, Text: d.Text, HasText: d.HasText, TextAt: d.TextAt})
 	if err != nil {
-		return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
+		return err
 	}
-	if dup {
-		sess, err = s.Session(ctx, t.SessionID)
-		if err != nil {
-			return nil, Ack{}, false, err
-		}
+	w.delta = b
+	w.size += len(b) + 48
+	return nil
+}
+
+// deltaOut is turnDelta as written, the state encoded once for both the
+// size check and the delta.
+type deltaOut struct {
+	Hot     sessionHot      `json:"h"`
+	State   json.RawMessage `json:"s,omitempty"`
+	Inputs  []Input         `json:"in,omitempty"`
+	Files   []FileRef       `json:"fi,omitempty"`
+	Text    string          `json:"t,omitempty"`
+	HasText bool            `json:"ht,omitempty"`
+	TextAt  time.Time       `json:"ta,omitzero"`
+}
+
+// Set and Delete make a turnWrite a kvWriter.
+func (w *turnWrite) Set(k, v []byte) error {
+	w.kv = append(w.kv, [2][]byte{k, v})
+	w.size += len(k) + len(v)
+	return nil
+}
+
+func (w *turnWrite) Delete(k []byte) error {
+	w.dels = append(w.dels, k)
+	w.size += len(k)
+	return nil
+}
+
+func putTurnWrite(w *turnWrite) {
+	clear(w.kv)
+	clear(w.dels)
+	w.kv, w.dels, w.delta, w.size = w.kv[:0], w.dels[:0], nil, 0
+	turnWrites.Put(w)
+}
+
+// sizeOf is the JSON size of the session record: as read or written, or
+// as tracked since (encodeTurn), or encoded now when unknown.
+func (s *Session) sizeOf() int {
+	switch {
+	case s.size > 0:
+		return s.size
+	case len(s.raw) > 0:
+		return len(s.raw)
 	}
-	return sess, ack, dup, nil
+	b, _ := marshalSession(s)
+	return len(b)
+}
+
+// sameState reports whether st (JSON, nil for unchanged) encodes the
+// session's state as it is, host variables aside.
+func sameState(s *Session, st json.RawMessage) bool {
+	if st == nil {
+		return true
+	}
+	cur := s.State
+	cur.HostVariables = nil
+	b, err := json.Marshal(&cur)
+	return err == nil && bytes.Equal(b, st)
+}
+
+// stateLen is the JSON size of the session's state.
+func (s *Session) stateLen() int {
+	if s.stLen > 0 {
+		return s.stLen
+	}
+	st := s.State
+	st.HostVariables = nil
+	b, _ := json.Marshal(&st)
+	s.stLen = len(b)
+	return s.stLen
 }
 
 // applyTurn writes the turn's messages and its ledger entry to w and rolls
@@ -337,4 +433,28 @@ func (s *Store) Ack(ctx context.Context, sessionID, clientID string) (Ack, error
 		return Ack{}, fmt.Errorf("storage: ack: %w", err)
 	}
 	return a, nil
+}
+
+// Acks returns the session's client-ID ledger: the ack of every client
+// message ID stored in it, for the owner of a live session to answer
+// resends from memory.
+func (s *Store) Acks(ctx context.Context, sessionID string) (map[string]Ack, error) {
+	acks := map[string]Ack{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := key("c", sessionID, "")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var a Ack
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &a) }); err != nil {
+				return err
+			}
+			acks[string(it.Item().Key()[len(prefix):])] = a
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: acks: %w", err)
+	}
+	return acks, nil
 }

@@ -100,6 +100,10 @@ func (q *SessionQuery) statusOK(id string) bool {
 // page stops early (with a Next cursor) after maxScan rejected keys. Bad
 // values return a *FieldError.
 func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow], error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	limit, err := checkLimit(q.Limit)
 	if err != nil {
 		return nil, err
@@ -267,6 +271,10 @@ type VisitorSessionQuery struct {
 // activity first. It reads the visitor's own index entries, skipping those
 // without the flags. Bad values return a *FieldError.
 func (s *Store) VisitorSessions(ctx context.Context, q VisitorSessionQuery) (*Page[*Session], error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	limit, err := checkLimit(q.Limit)
 	if err != nil {
 		return nil, err
@@ -316,6 +324,10 @@ func (s *Store) VisitorSessions(ctx context.Context, q VisitorSessionQuery) (*Pa
 
 // Transcript returns the session and all its messages, oldest first.
 func (s *Store) Transcript(ctx context.Context, id string) (*Session, []Message, error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return nil, nil, err
+	}
 	sess, err := s.Session(ctx, id)
 	if err != nil {
 		return nil, nil, err

@@ -49,6 +49,10 @@ func (q *UserQuery) fingerprint() uint64 {
 // skipped after one seek in the visitor's own index. Bad values return a
 // *FieldError.
 func (s *Store) Users(ctx context.Context, q UserQuery) (*Page[UserRow], error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	limit, err := checkLimit(q.Limit)
 	if err != nil {
 		return nil, err

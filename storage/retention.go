@@ -143,6 +143,10 @@ const sweepBatch = 512
 // visitor is erased as EraseVisitor does; usage counters stay. It returns
 // what it deleted so far with ctx's error if ctx ends first.
 func (s *Store) SweepRetention(ctx context.Context, now time.Time, r Retention) (SweepResult, error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return SweepResult{}, err
+	}
 	var res SweepResult
 	sites, err := s.seenSites()
 	if err != nil {

@@ -50,6 +50,9 @@ type Session struct {
 	// hostInRecord: raw carries host variables, as records written before
 	// they had keys of their own did (hostvars.go).
 	hostInRecord bool
+	// size and stLen track the JSON size of the record and of its state
+	// across turns that do not encode it (RecordTurn); 0 when unknown.
+	size, stLen int
 
 	Inputs []Input   `json:"inputs,omitempty"`
 	Files  []FileRef `json:"files,omitempty"`
@@ -204,10 +207,16 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 
 // Session returns the session with the given ID, or ErrNotFound.
 func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	var sess *Session
 	err := s.db.View(func(txn *badger.Txn) (err error) {
-		sess, err = getSession(txn, id, nil)
-		return err
+		if sess, err = getSession(txn, id, nil); err != nil {
+			return err
+		}
+		return withLastMessage(txn, sess)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: get session: %w", err)
@@ -215,9 +224,22 @@ func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
 	return sess, nil
 }
 
+// withLastMessage fills in LastMessageID of a session stored before it was
+// kept: its latest message is its last key.
+func withLastMessage(txn *badger.Txn, sess *Session) (err error) {
+	if sess.LastMessageID == "" && sess.MessageCount > 0 {
+		sess.LastMessageID, err = lastMessageID(txn, sess.ID)
+	}
+	return err
+}
+
 // LatestSession returns the visitor's most recently started session, or
 // ErrNotFound if it has none.
 func (s *Store) LatestSession(ctx context.Context, visitorID string) (*Session, error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	var sess *Session
 	err := s.db.View(func(txn *badger.Txn) (err error) {
 		prefix := key("vs", visitorID, "")
@@ -229,8 +251,10 @@ func (s *Store) LatestSession(ctx context.Context, visitorID string) (*Session, 
 			return ErrNotFound
 		}
 		id := string(it.Item().Key()[len(prefix):])
-		sess, err = getSession(txn, id, nil)
-		return err
+		if sess, err = getSession(txn, id, nil); err != nil {
+			return err
+		}
+		return withLastMessage(txn, sess)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: latest session: %w", err)

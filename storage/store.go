@@ -38,6 +38,11 @@ type Options struct {
 	// with ErrNotAStore where there is no store and ErrUnclean where
 	// Badger must replay its log first (a crash); writes fail.
 	ReadOnly bool
+	// IndexDelay is how long committed turns wait to be folded into the
+	// session records, visitor rollups and admin indexes (indexer.go);
+	// reads fold what is pending first, so it changes no answer. Zero
+	// means 200 ms.
+	IndexDelay time.Duration
 }
 
 // ErrNotAStore is returned by a read-only Open of a directory that holds
@@ -65,6 +70,18 @@ type Store struct {
 	// refused counts refused starts not yet stored (refused.go).
 	refusedMu sync.Mutex
 	refused   map[refusalCell]uint64
+
+	// commits group-commits the turns and idx folds them into the records
+	// behind them (commit.go, indexer.go); both nil when read-only.
+	commits *committer
+	idx     *indexer
+	log     *slog.Logger
+	// turnLocks serialise the turns of a session recorded without an
+	// owner (Turn.Prev nil).
+	turnLocks [turnStripes]sync.Mutex
+	closeOnce sync.Once
+	// onErase, if set, is told of a visitor whose erasure has begun.
+	onErase atomic.Pointer[func(visitorID string)]
 }
 
 // Open opens (creating if needed) the store in dir. It fails if another
@@ -109,22 +126,65 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, log: opts.Logger}
+	if opts.ReadOnly {
+		return s, nil
+	}
+	// Turns a crash left unfolded go into the records before anything else.
+	if _, err := s.recoverTurns(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: open %s: fold the turns left by a crash: %w", dir, err)
+	}
+	delay := opts.IndexDelay
+	if delay <= 0 {
+		delay = defaultIndexDelay
+	}
+	s.commits = newCommitter(s)
+	s.idx = newIndexer(s, delay)
+	return s, nil
 }
 
-// Close stores the refusals still counted in memory, flushes and closes
-// the store.
+// Close folds the pending turns, stores the refusals still counted in
+// memory, flushes and closes the store.
 func (s *Store) Close() error {
+	var ferr error
+	s.closeOnce.Do(func() {
+		if s.commits != nil {
+			s.commits.close()
+			if err := s.idx.close(); err != nil {
+				ferr = fmt.Errorf("storage: close: fold pending turns: %w", err)
+			}
+		}
+	})
 	errFlush := s.FlushRefused(context.Background())
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("storage: close: %w", err)
 	}
-	return errFlush
+	return errors.Join(ferr, errFlush)
+}
+
+// OnErase registers fn to be told (on the goroutine erasing) of every
+// visitor whose erasure begins, so the owner of its live sessions stops
+// them (widget.Gateway.DropVisitor).
+func (s *Store) OnErase(fn func(visitorID string)) { s.onErase.Store(&fn) }
+
+// logError logs a failure of work done behind the callers' backs.
+func (s *Store) logError(msg string, err error) {
+	if s.log != nil {
+		s.log.Error(msg, "err", err)
+	}
 }
 
 // DB exposes the underlying Badger handle for maintenance tasks (backup,
 // value-log GC) that live outside this package's record API.
-func (s *Store) DB() *badger.DB { return s.db }
+// It folds the committed turns first (indexer.go), so what it reads then
+// is as exact as the store's own reads.
+func (s *Store) DB() *badger.DB {
+	if err := s.settle(context.Background()); err != nil {
+		s.logError("storage: fold pending turns", err)
+	}
+	return s.db
+}
 
 // update runs fn in a read-write transaction, retrying on conflicts. It
 // refuses to write while the disk is nearly full.

@@ -93,6 +93,10 @@ type usageCell struct {
 // from the sessions started in the cut part. Bad values return a
 // *FieldError.
 func (s *Store) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	switch {
 	case q.From.IsZero():
 		return nil, &FieldError{"From", "is required"}

@@ -125,6 +125,10 @@ func (s *Store) CreateVisitor(ctx context.Context, v *Visitor) error {
 
 // Visitor returns the visitor with the given ID, or ErrNotFound.
 func (s *Store) Visitor(ctx context.Context, id string) (*Visitor, error) {
+	// Fold committed turns first, so the answer is exact (indexer.go).
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	var v Visitor
 	err := s.db.View(func(txn *badger.Txn) (err error) {
 		v.raw, err = getCached(txn, key("v", id), nil, nil, &v)
@@ -134,4 +138,21 @@ func (s *Store) Visitor(ctx context.Context, id string) (*Visitor, error) {
 		return nil, fmt.Errorf("storage: get visitor: %w", err)
 	}
 	return &v, nil
+}
+
+// HasVisitor reports whether the visitor has a record. Unlike Visitor it
+// folds no pending turns (existence does not depend on them), so the
+// gateway's handshake stays cheap under load.
+func (s *Store) HasVisitor(ctx context.Context, id string) (bool, error) {
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(key("v", id))
+		return err
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("storage: has visitor: %w", err)
 }

@@ -105,8 +105,11 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		if history, err = g.store.Messages(ctx, sess.ID, 0); err != nil {
 			return err
 		}
+		if ls.acks == nil {
+			ls.acks = acksOf(history)
+		}
 	} else {
-		ls.cache, ls.visitor = sess, nil
+		ls.cache, ls.acks = sess, map[string]storage.Ack{}
 	}
 	ls.join(c)
 	g.settle(c, c.visitor)
@@ -157,12 +160,14 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	defer ls.mu.Unlock()
 	now := g.cfg.Now()
 
-	// A resend of a stored client ID gets the original ack and stores
-	// nothing, whatever it says: RecordTurn finds it in the same
-	// transaction, and a resend the story refuses is looked up below.
 	sess, err := g.session(ctx, ls)
 	if err != nil {
 		return err
+	}
+	// A resend of a stored client ID gets the original ack and stores
+	// nothing, whatever it says: the owner holds the session's acks.
+	if c.ackResend(ls, f.ID) {
+		return nil
 	}
 	st := cloneState(sess.State)
 	wasEnded := st.Ended
@@ -183,9 +188,6 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	case frameChoice:
 		label, r, err := bot.Choose(&st, f.Block, f.Option, now)
 		if err != nil {
-			if c.ackResend(ctx, ls, f.ID) {
-				return nil
-			}
 			return err
 		}
 		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Option = storage.KindChoice, storage.CleanText(label), f.Block, f.Option
@@ -201,18 +203,13 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		if block == "" {
 			visitorMsg.Kind, visitorMsg.Text = storage.KindText, f.Text
 			if reply, err = bot.Text(&st, f.Text, now); err != nil {
-				if c.ackResend(ctx, ls, f.ID) {
-					return nil
-				}
 				return err
 			}
 			break
 		}
 		r, err := bot.Answer(&st, block, value, site.Input, now)
 		if err != nil {
-			if !c.ackResend(ctx, ls, f.ID) {
-				c.reask(ctx, ls, f.ID, err, r.Messages, now)
-			}
+			c.reask(ctx, ls, f.ID, err, r.Messages, now)
 			return nil
 		}
 		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Value = storage.KindInput, r.Input.Value, block, r.Input.Value
@@ -221,7 +218,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		if changed, err := g.mergeHostVariables(&st, f.Variables); err != nil || !changed {
 			return err
 		}
-		_, _, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st})
+		_, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st})
 		return err
 	}
 
@@ -229,14 +226,11 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	if reply.Input != nil {
 		t.Inputs = []storage.Input{*reply.Input}
 	}
-	ack, dup, err := g.record(ctx, site, ls, t)
+	ack, err := g.record(ctx, site, ls, t)
 	if err != nil {
 		return err
 	}
 	c.enqueue(encode(toAck(f.ID, ack)))
-	if dup {
-		return nil
-	}
 	ls.broadcast(encode(toFrame(&t.Messages[0])), c)
 	for i := range t.Messages[1:] {
 		ls.broadcast(encode(toFrame(&t.Messages[1+i])), nil)
@@ -254,18 +248,33 @@ func announceEnd(ls *liveSession, wasEnded bool, sess *storage.Session) {
 	}
 }
 
-// ackResend answers a refused frame whose client ID is already stored
-// with the original ack, and reports whether it did.
-func (c *conn) ackResend(ctx context.Context, ls *liveSession, ref string) bool {
+// ackResend answers a frame whose client ID is already stored with the
+// original ack, and reports whether it did. Callers hold ls.mu, after
+// Gateway.session.
+func (c *conn) ackResend(ls *liveSession, ref string) bool {
 	if ref == "" {
 		return false
 	}
-	ack, err := c.g.store.Ack(ctx, ls.id, ref)
-	if err != nil {
+	ack, ok := ls.acks[ref]
+	if !ok {
 		return false
 	}
 	c.enqueue(encode(toAck(ref, ack)))
 	return true
+}
+
+// acksOf rebuilds a session's client-ID ledger from its history.
+func acksOf(history []storage.Message) map[string]storage.Ack {
+	acks := map[string]storage.Ack{}
+	for i := range history {
+		m := &history[i]
+		if m.From == storage.FromVisitor && m.ClientID != "" {
+			if _, ok := acks[m.ClientID]; !ok {
+				acks[m.ClientID] = storage.Ack{ID: m.ID, At: m.At, Text: m.Text}
+			}
+		}
+	}
+	return acks
 }
 
 // reask answers an invalid input: the error frame to the sender, then the
@@ -276,7 +285,7 @@ func (c *conn) reask(ctx context.Context, ls *liveSession, ref string, cause err
 		return
 	}
 	t := &storage.Turn{SessionID: ls.id, Messages: msgs, Touch: now}
-	if _, _, err := c.g.record(ctx, c.siteOf(), ls, t); err != nil {
+	if _, err := c.g.record(ctx, c.siteOf(), ls, t); err != nil {
 		c.fail("", err)
 		return
 	}
@@ -285,41 +294,54 @@ func (c *conn) reask(ctx context.Context, ls *liveSession, ref string, cause err
 	}
 }
 
-// session returns the live session's record, loading it on first use.
-// Callers hold ls.mu.
+// session returns the live session as its owner holds it, loading it and
+// its acks from the store when the owner has none (a first turn after a
+// resume, or after the keepalive dropped them). Callers hold ls.mu.
 func (g *Gateway) session(ctx context.Context, ls *liveSession) (*storage.Session, error) {
-	if ls.cache != nil {
-		return ls.cache, nil
+	if ls.gone {
+		return nil, storage.ErrNotFound
 	}
-	sess, err := g.store.Session(ctx, ls.id)
-	if err != nil {
-		return nil, err
+	if ls.cache == nil {
+		sess, err := g.store.Session(ctx, ls.id)
+		if err != nil {
+			return nil, err
+		}
+		ls.cache = sess
 	}
-	ls.cache = sess
-	return sess, nil
+	if ls.acks == nil {
+		acks, err := g.store.Acks(ctx, ls.id)
+		if err != nil {
+			return nil, err
+		}
+		ls.acks = acks
+	}
+	return ls.cache, nil
 }
 
-// record stores a turn, timing the write, and refreshes the cache; dup
-// says the turn's client ID was stored before and nothing was written.
-// Callers hold ls.mu.
-func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *storage.Turn) (ack storage.Ack, dup bool, err error) {
+// record stores a turn of the live session from its owner's copy, timing
+// the write, and moves the owner on: the session as recorded, the ack
+// under its client ID. A failed write stores nothing, and the owner keeps
+// the session as it was. Callers hold ls.mu, after Gateway.session.
+func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *storage.Turn) (storage.Ack, error) {
+	if ls.gone || ls.cache == nil {
+		return storage.Ack{}, storage.ErrNotFound
+	}
 	withUploadCaps(site, t)
-	t.Prev, t.Visitor = ls.cache, ls.visitor
+	t.Prev = ls.cache
 	start := time.Now()
-	sess, ack, dup, err := g.store.RecordTurn(ctx, t)
+	sess, ack, _, err := g.store.RecordTurn(ctx, t)
 	g.Stats.observeWrite(time.Since(start))
 	if err != nil {
-		ls.cache, ls.visitor = nil, nil
 		if errors.Is(err, storage.ErrTooLarge) {
-			return storage.Ack{}, false, errTooLarge
+			return storage.Ack{}, errTooLarge
 		}
-		return storage.Ack{}, false, err
+		return storage.Ack{}, err
 	}
 	ls.cache = sess
-	if !dup {
-		ls.visitor = t.Visitor
+	if t.ClientID != "" && ack.ID != "" {
+		ls.acks[t.ClientID] = ack
 	}
-	return ack, dup, nil
+	return ack, nil
 }
 
 // errTooLarge answers a turn that would pass storage.MaxStateBytes.

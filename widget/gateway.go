@@ -223,6 +223,9 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 	}
 	g.baseCtx, g.cancelFn = context.WithCancel(context.Background())
 	g.SetSites(sites)
+	// An erase (an admin's, or a retention sweep's) stops the visitor's
+	// live sessions before it deletes them.
+	store.OnErase(func(visitorID string) { g.DropVisitor(visitorID) })
 	go g.keepalive()
 	return g
 }
@@ -304,7 +307,7 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
 	// ID is provisional: a token in hello may still name the visitor.
 	vid, fromCookie := g.keys.VisitorFromRequest(r, site.ID)
 	if fromCookie {
-		if _, err := g.store.Visitor(r.Context(), vid); err != nil {
+		if ok, err := g.store.HasVisitor(r.Context(), vid); err != nil || !ok {
 			fromCookie = false
 		}
 	} else {
@@ -409,12 +412,23 @@ const StatusErased websocket.StatusCode = 4001
 func (g *Gateway) DropVisitor(visitorID string) int {
 	g.mu.Lock()
 	var drop []*conn
+	var live []*liveSession
 	for c, v := range g.conns {
 		if v == visitorID {
 			drop = append(drop, c)
+			if ls := c.live.Load(); ls != nil {
+				live = append(live, ls)
+			}
 		}
 	}
 	g.mu.Unlock()
+	// The owners take no more turns: a turn in flight finishes (or is
+	// refused by the store's fence) before gone is set.
+	for _, ls := range live {
+		ls.mu.Lock()
+		ls.gone = true
+		ls.mu.Unlock()
+	}
 	closed := 0
 	for _, c := range drop {
 		if c.closeErased() {

@@ -26,11 +26,16 @@ type liveSession struct {
 	id   string
 	refs int // holders: sockets and in-flight uploads
 
-	mu      sync.Mutex
-	cache   *storage.Session // the latest stored record, under mu; nil when quiet
-	visitor *storage.Visitor // its visitor as last stored, under mu; nil when quiet
-	first   *conn            // the sockets, under mu: the first tab inline,
-	more    []*conn          // any others here
+	// mu serialises its turns. The session's owner is whoever holds mu:
+	// cache and acks are the truth while it has sockets (every turn is
+	// recorded from and into them, reading nothing from the store), and
+	// are loaded from the store again after the keepalive dropped them.
+	mu    sync.Mutex
+	cache *storage.Session       // the session with every turn recorded, under mu; nil when quiet
+	acks  map[string]storage.Ack // the client-ID ledger, under mu; nil when quiet
+	gone  bool                   // its visitor was erased: no more turns, under mu
+	first *conn                  // the sockets, under mu: the first tab inline,
+	more  []*conn                // any others here
 }
 
 // acquire returns the live session for id, creating it, and counts a holder.
@@ -110,7 +115,7 @@ func (ls *liveSession) broadcast(frame []byte, skip *conn) {
 // the session now; the next turn reads it from the store again.
 func (ls *liveSession) trim() {
 	if ls.mu.TryLock() {
-		ls.cache, ls.visitor = nil, nil
+		ls.cache, ls.acks = nil, nil
 		ls.mu.Unlock()
 	}
 }

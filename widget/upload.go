@@ -70,7 +70,7 @@ func (g *Gateway) FileUploaded(ctx context.Context, siteID, sessionID string, f 
 	reply := site.Story.Uploaded(&st, f, now)
 	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f}
 	t := &storage.Turn{SessionID: sessionID, Messages: append([]storage.Message{msg}, reply.Messages...), State: &st}
-	if _, _, err := g.record(ctx, site, ls, t); err != nil {
+	if _, err := g.record(ctx, site, ls, t); err != nil {
 		return storage.Message{}, err
 	}
 	for i := range t.Messages {

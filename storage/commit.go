@@ -1,0 +1,183 @@
+package storage
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// committer writes the turns of all sessions in group commits: one
+// goroutine takes whatever queued while the last batch committed and
+// writes it as one Badger transaction of blind sets (a turn reads nothing,
+// so the transaction tracks no reads and never conflicts), then answers
+// every turn of the batch. With Options.SyncWrites a batch is one fsync. A
+// batch that fails fails all its turns and leaves nothing: a transaction
+// is all or nothing.
+type committer struct {
+	s    *Store
+	reqs chan *turnWrite
+	stop chan struct{}
+	done chan struct{}
+
+	// mu is held while a batch is checked and committed; fence takes it to
+	// mark a visitor between two batches.
+	mu     sync.Mutex
+	fenced map[string]bool // visitors being erased: their turns are refused
+	seq    uint64          // the last delta key's sequence number, under mu
+
+	batches atomic.Int64 // batches committed, for tests and metrics
+}
+
+// commitHook, if set (tests only), runs after a batch's keys are set and
+// before it commits; an error fails the batch.
+var commitHook func() error
+
+// turnWrite is one turn's keys, ready to commit.
+type turnWrite struct {
+	visitor string
+	session string
+	kv      [][2][]byte // key, value; the delta's key is filled in by the committer
+	dels    [][]byte    // keys to delete (host variables gone)
+	delta   []byte
+	size    int
+	err     chan error
+}
+
+// maxBatchBytes bounds one group commit, far under Badger's transaction
+// limit (15 % of a 16 MiB memtable), so a batch never fails for its size.
+const maxBatchBytes = 1 << 20
+
+var turnWrites = sync.Pool{New: func() any { return &turnWrite{err: make(chan error, 1)} }}
+
+func newCommitter(s *Store) *committer {
+	c := &committer{s: s, reqs: make(chan *turnWrite, 1024), stop: make(chan struct{}), done: make(chan struct{}), fenced: map[string]bool{}}
+	go c.run()
+	return c
+}
+
+// write queues w and waits for its batch to commit.
+func (c *committer) write(w *turnWrite) error {
+	select {
+	case c.reqs <- w:
+	case <-c.stop:
+		return errClosed
+	}
+	return <-w.err
+}
+
+var errClosed = errors.New("storage: the store is closed")
+
+func (c *committer) close() {
+	close(c.stop)
+	<-c.done
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	var batch []*turnWrite
+	for {
+		var first *turnWrite
+		select {
+		case first = <-c.reqs:
+		case <-c.stop:
+			// Answer what is still queued.
+			for {
+				select {
+				case w := <-c.reqs:
+					w.err <- errClosed
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+		size := first.size
+	more:
+		for size < maxBatchBytes {
+			select {
+			case w := <-c.reqs:
+				batch = append(batch, w)
+				size += w.size
+			default:
+				break more
+			}
+		}
+		c.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit writes a batch as one transaction and answers its turns.
+func (c *committer) commit(batch []*turnWrite) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ok := batch[:0:0]
+	for _, w := range batch {
+		if c.fenced[w.visitor] {
+			w.err <- ErrErasing
+			continue
+		}
+		ok = append(ok, w)
+	}
+	if len(ok) == 0 {
+		return
+	}
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = c.commitOnce(ok)
+		if errors.Is(err, badger.ErrBlockedWrites) && attempt < 16 {
+			// ReclaimSpace (gc.go) holds writes for a few milliseconds.
+			time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	if err == nil {
+		c.s.idx.mark(ok)
+	}
+	for _, w := range ok {
+		w.err <- err
+	}
+}
+
+func (c *committer) commitOnce(batch []*turnWrite) error {
+	if c.s.diskFull.Load() {
+		return ErrDiskFull
+	}
+	txn := c.s.db.NewTransaction(true)
+	defer txn.Discard()
+	seq := c.seq
+	for _, w := range batch {
+		for _, kv := range w.kv {
+			if err := txn.Set(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		for _, k := range w.dels {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		if w.delta == nil {
+			continue // nothing to fold (encodeTurn)
+		}
+		seq++
+		if err := txn.Set(deltaKey(w.session, seq), w.delta); err != nil {
+			return err
+		}
+	}
+	if commitHook != nil {
+		if err := commitHook(); err != nil {
+			return err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return err
+	}
+	c.seq = seq
+	c.batches.Add(1)
+	return nil
+}
