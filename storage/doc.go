@@ -12,7 +12,11 @@
 //	v/{visitor}                         Visitor record (JSON)
 //	s/{session}                         Session record (JSON)
 //	vs/{visitor}/{session}              the visitor's sessions, oldest first
-//	m/{session}/{message}               Message record (JSON), oldest first
+//	m/{session}/{message}               Message record (JSON), in the session's own
+//	                                    order: each ID sorts after the last (NextID)
+//	d/{session}/{seq}                   a turn not yet folded into the session record,
+//	                                    the visitor's rollups and the indexes (JSON;
+//	                                    turnlog.go, indexer.go)
 //	hv/{session}/{name}                 a host variable's value (State.HostVariables,
 //	                                    kept out of the session record: hostvars.go)
 //	c/{session}/{clientID}              Ack for a client message ID (idempotent sends)
@@ -37,8 +41,22 @@
 //	                                    sweeps read (retention.go)
 //	meta/seen-index                     set once vl/ holds every visitor (BuildSeenIndex)
 //
-// Every record carries its site, so one store serves many sites. A turn of a
-// conversation (the visitor's message, the bot's answers, the new session state,
-// the visitor's rollups and the index entries) is written in one transaction, so
-// the views never see half a turn.
+// Every record carries its site, so one store serves many sites.
+//
+// # The turn path
+//
+// While a session has sockets, the gateway's owner of it holds the session
+// and its acks; a turn reads nothing. RecordTurn appends the turn's
+// messages, its ack and a small delta (d/) and hands them to the group
+// committer (commit.go), which writes whatever turns of all sessions queued
+// meanwhile as one transaction and acks each after that commit. The
+// indexer (indexer.go) folds the deltas into the session records, the
+// visitors' rollups and the ia/ iv/ is/ iq/ vl/ entries behind the turns,
+// one rewrite per session for many turns, deleting each delta in the
+// transaction that folds it; every read of those records folds what is
+// pending first, and Open folds what a crash left. A new session is
+// written with its opening turn in one transaction (StartSession). An
+// erase first fences the visitor (erase.go): in one step with retention's
+// decision, between two group commits, after folding; from then on its
+// turns, sessions and files are refused.
 package storage
