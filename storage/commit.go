@@ -41,7 +41,9 @@ type turnWrite struct {
 	session string
 	kv      [][2][]byte // key, value; the delta's key is filled in by the committer
 	dels    [][]byte    // keys to delete (host variables gone)
-	delta   []byte
+	delta   []byte      // d as stored; nil for a turn with nothing to fold
+	d       turnDelta   // what the indexer folds
+	dkey    []byte      // the delta's key, set by the committer
 	size    int
 	err     chan error
 }
@@ -165,7 +167,8 @@ func (c *committer) commitOnce(batch []*turnWrite) error {
 			continue // nothing to fold (encodeTurn)
 		}
 		seq++
-		if err := txn.Set(deltaKey(w.session, seq), w.delta); err != nil {
+		w.dkey = deltaKey(w.session, seq)
+		if err := txn.Set(w.dkey, w.delta); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,9 +20,9 @@ type indexer struct {
 	s     *Store
 	delay time.Duration // how long pending turns wait to be folded together
 
-	mu    sync.Mutex
-	dirty map[string]struct{} // sessions with deltas not yet folded
-	wake  chan struct{}
+	mu      sync.Mutex
+	pending map[string]*pendingFold // sessions with deltas not yet folded
+	wake    chan struct{}
 
 	foldMu sync.Mutex // one fold at a time
 	stop   chan struct{}
@@ -29,27 +30,57 @@ type indexer struct {
 }
 
 // defaultIndexDelay is how long the indexer lets turns gather before it
-// folds them: long enough that a busy session is rewritten a few times a
+// folds them: long enough that a busy session is rewritten once a
 // second, not on every turn; what is pending is folded at once when read.
-const defaultIndexDelay = 200 * time.Millisecond
+const defaultIndexDelay = time.Second
 
 // foldBatch is how many sessions one fold transaction rewrites.
 const foldBatch = 64
 
 func newIndexer(s *Store, delay time.Duration) *indexer {
-	x := &indexer{s: s, delay: delay, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1),
+	x := &indexer{s: s, delay: delay, pending: map[string]*pendingFold{}, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go x.run()
 	return x
 }
 
-// mark notes the sessions of a committed batch as pending.
+// pendingFold is what a session's committed turns change of its records,
+// merged in memory as they commit, and the keys of their deltas: a fold
+// decodes nothing the turns just encoded.
+type pendingFold struct {
+	sid  string
+	d    turnDelta
+	keys [][]byte
+}
+
+func (p *pendingFold) add(d *turnDelta, k []byte) {
+	if len(p.keys) == 0 {
+		p.d = *d
+	} else {
+		p.d.merge(d)
+	}
+	p.keys = append(p.keys, k)
+}
+
+// then merges the later pending fold q into p.
+func (p *pendingFold) then(q *pendingFold) {
+	p.d.merge(&q.d)
+	p.keys = append(p.keys, q.keys...)
+}
+
+// mark notes the turns of a committed batch as pending.
 func (x *indexer) mark(batch []*turnWrite) {
 	x.mu.Lock()
 	for _, w := range batch {
-		if w.delta != nil {
-			x.dirty[w.session] = struct{}{}
+		if w.delta == nil {
+			continue
 		}
+		p := x.pending[w.session]
+		if p == nil {
+			p = &pendingFold{sid: w.session}
+			x.pending[w.session] = p
+		}
+		p.add(&w.d, w.dkey)
 	}
 	x.mu.Unlock()
 	select {
@@ -94,22 +125,26 @@ func (x *indexer) fold(ctx context.Context) error {
 	x.foldMu.Lock()
 	defer x.foldMu.Unlock()
 	x.mu.Lock()
-	if len(x.dirty) == 0 {
+	if len(x.pending) == 0 {
 		x.mu.Unlock()
 		return nil
 	}
-	pending := make([]string, 0, len(x.dirty))
-	for sid := range x.dirty {
-		pending = append(pending, sid)
+	pending := make([]*pendingFold, 0, len(x.pending))
+	for _, p := range x.pending {
+		pending = append(pending, p)
 	}
-	clear(x.dirty)
+	clear(x.pending)
 	x.mu.Unlock()
 	for len(pending) > 0 {
 		n := min(len(pending), foldBatch)
 		if err := x.s.foldSessions(ctx, pending[:n]); err != nil {
+			// Back in front of what committed since.
 			x.mu.Lock()
-			for _, sid := range pending {
-				x.dirty[sid] = struct{}{}
+			for _, p := range pending {
+				if q := x.pending[p.sid]; q != nil {
+					p.then(q)
+				}
+				x.pending[p.sid] = p
 			}
 			x.mu.Unlock()
 			return err
@@ -132,16 +167,26 @@ func (s *Store) settle(ctx context.Context) error {
 }
 
 // foldSessions folds the deltas of the given sessions in one transaction.
-func (s *Store) foldSessions(ctx context.Context, sids []string) error {
+// It reads everything first and writes after: an iterator in a Badger
+// transaction that has writes pending sorts them all, every time.
+func (s *Store) foldSessions(ctx context.Context, pending []*pendingFold) error {
 	return s.updateAnyway(ctx, func(txn *badger.Txn) error {
 		visitors := map[string]*foldVisitor{}
-		for _, sid := range sids {
-			if err := foldSession(txn, sid, visitors); err != nil {
-				return fmt.Errorf("session %s: %w", sid, err)
+		folds := make([]sessionFold, 0, len(pending))
+		for _, p := range pending {
+			f, err := readFold(txn, p, visitors)
+			if err != nil {
+				return fmt.Errorf("session %s: %w", p.sid, err)
+			}
+			folds = append(folds, f)
+		}
+		for i := range folds {
+			if err := folds[i].write(txn); err != nil {
+				return fmt.Errorf("session %s: %w", folds[i].old.ID, err)
 			}
 		}
 		for _, fv := range visitors {
-			if fv.missing {
+			if fv.missing || !fv.changed {
 				continue
 			}
 			if err := putJSON(txn, key("v", fv.v.ID), &fv.v); err != nil {
@@ -160,131 +205,141 @@ type foldVisitor struct {
 	v       Visitor
 	seen    time.Time // LastSeenAt as stored
 	missing bool
+	changed bool // a delta was folded into it
 }
 
-// foldSession applies one session's deltas, in order, to its record, its
-// visitor (read into visitors once) and its index entries, and deletes
-// them. The deltas of a session that is gone (erased while a turn was in
-// flight) are dropped with whatever the turns wrote.
-func foldSession(txn *badger.Txn, sid string, visitors map[string]*foldVisitor) error {
-	prefix := deltaPrefix(sid)
+// sessionFold is one session's share of a fold: its record as stored and
+// as folded, and the keys to delete.
+type sessionFold struct {
+	old, next Session
+	gone      bool     // the session was erased under its turns
+	deletes   [][]byte // the deltas folded; for a gone session, all it left
+}
+
+// readFold reads one session's record and its visitor (into visitors,
+// once) and applies the session's pending turns to them. The turns of a
+// session that is gone (erased while a turn was in flight) are dropped
+// with whatever they wrote.
+func readFold(txn *badger.Txn, p *pendingFold, visitors map[string]*foldVisitor) (sessionFold, error) {
+	var f sessionFold
+	sid := p.sid
 	stored, err := getSession(txn, sid, nil) // hostvars.go
 	switch {
 	case errors.Is(err, ErrNotFound):
-		for _, p := range [][]byte{prefix, key("m", sid, ""), key("c", sid, ""), hostVarsPrefix(sid)} {
-			if err := deleteIn(txn, p); err != nil {
-				return err
-			}
+		f.gone = true
+		f.deletes = p.keys
+		for _, pre := range [][]byte{deltaPrefix(sid), key("m", sid, ""), key("c", sid, ""), hostVarsPrefix(sid)} {
+			f.deletes = append(f.deletes, keysIn(txn, pre)...)
 		}
-		return nil
+		return f, nil
 	case err != nil:
-		return err
+		return f, err
 	}
-	old := *stored
-	fv := visitors[old.VisitorID]
+	f.old = *stored
+	fv := visitors[f.old.VisitorID]
 	if fv == nil {
 		fv = &foldVisitor{}
-		switch err := getJSON(txn, key("v", old.VisitorID), &fv.v); {
+		switch err := getJSON(txn, key("v", f.old.VisitorID), &fv.v); {
 		case errors.Is(err, ErrNotFound):
 			fv.missing = true
 		case err != nil:
-			return err
+			return f, err
 		}
 		fv.seen = fv.v.LastSeenAt
-		visitors[old.VisitorID] = fv
+		visitors[f.old.VisitorID] = fv
 	}
 	var v *Visitor
 	if !fv.missing {
 		v = &fv.v
 	}
-	next := old
-	next.Inputs = append([]Input(nil), old.Inputs...)
-	next.Files = append([]FileRef(nil), old.Files...)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
-	var keys [][]byte
-	for it.Rewind(); it.Valid() && err == nil; it.Next() {
-		keys = append(keys, it.Item().KeyCopy(nil))
-		err = it.Item().Value(func(b []byte) error {
-			d, err := decodeDelta(b)
-			if err != nil {
-				return err
-			}
-			d.applyTo(&next, v)
-			return nil
-		})
+	f.next = f.old
+	f.next.Inputs = slices.Clip(f.old.Inputs)
+	f.next.Files = slices.Clip(f.old.Files)
+	if len(p.keys) > 0 {
+		p.d.applyTo(&f.next, v)
+		f.deletes = p.keys
+		fv.changed = true
 	}
-	it.Close()
-	if err != nil {
-		return err
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	for _, k := range keys {
+	return f, nil
+}
+
+// write writes a session's fold: its record (the host variables are under
+// hv/ already: the turns wrote them) and index entries, and deletes the
+// deltas.
+func (f *sessionFold) write(txn *badger.Txn) error {
+	for _, k := range f.deletes {
 		if err := txn.Delete(k); err != nil {
 			return err
 		}
 	}
-	// The host variables are under hv/ already: the turns wrote them.
-	b, err := marshalSession(&next)
+	if f.gone || len(f.deletes) == 0 {
+		return nil
+	}
+	b, err := marshalSession(&f.next)
 	if err != nil {
 		return err
 	}
-	if err := txn.Set(key("s", sid), b); err != nil {
+	if err := txn.Set(key("s", f.next.ID), b); err != nil {
 		return err
 	}
-	return indexSession(txn, &old, &next)
+	return indexSession(txn, &f.old, &f.next)
 }
 
-// deleteIn deletes every key under prefix in txn (a few keys: what turns
-// wrote into a session erased under them).
-func deleteIn(txn *badger.Txn, prefix []byte) error {
+// keysIn returns every key under prefix.
+func keysIn(txn *badger.Txn, prefix []byte) [][]byte {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
 	var keys [][]byte
 	for it.Rewind(); it.Valid(); it.Next() {
 		keys = append(keys, it.Item().KeyCopy(nil))
 	}
-	it.Close()
-	for _, k := range keys {
-		if err := txn.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return keys
 }
 
 // recoverTurns folds the deltas a crash left (run by Open before anything
 // else writes): every session with a d/ key.
 func (s *Store) recoverTurns(ctx context.Context) (int, error) {
-	var sids []string
+	var pending []*pendingFold
 	err := s.db.View(func(txn *badger.Txn) error {
 		prefix := []byte("d/")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
-		for it.Rewind(); it.Valid(); {
-			k := it.Item().Key()
+		var p *pendingFold
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
 			rest := k[len(prefix):]
 			end := len(rest) - 8 - 1 // {session}/{seq}
 			if end <= 0 || rest[end] != '/' {
-				it.Next() // not a delta key: leave it
-				continue
+				continue // not a delta key: leave it
 			}
-			sid := string(rest[:end])
-			sids = append(sids, sid)
-			it.Seek(append(deltaPrefix(sid), 0xff))
+			if sid := string(rest[:end]); p == nil || p.sid != sid {
+				p = &pendingFold{sid: sid}
+				pending = append(pending, p)
+			}
+			err := it.Item().Value(func(b []byte) error {
+				d, err := decodeDelta(b)
+				if err != nil {
+					return fmt.Errorf("%s: %w", k, err)
+				}
+				p.add(&d, k)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	found := len(sids)
-	for len(sids) > 0 {
-		n := min(len(sids), foldBatch)
-		if err := s.foldSessions(ctx, sids[:n]); err != nil {
+	found := len(pending)
+	for len(pending) > 0 {
+		n := min(len(pending), foldBatch)
+		if err := s.foldSessions(ctx, pending[:n]); err != nil {
 			return 0, err
 		}
-		sids = sids[n:]
+		pending = pending[n:]
 	}
 	return found, nil
 }

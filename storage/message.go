@@ -238,7 +238,7 @@ func encodeTurn(w *turnWrite, t *Turn, d *turnDelta, next, prev *Session, ack Ac
 	if err != nil {
 		return err
 	}
-	w.delta = b
+	w.delta, w.d = b, *d
 	w.size += len(b) + 48
 	return nil
 }
@@ -271,7 +271,7 @@ func (w *turnWrite) Delete(k []byte) error {
 func putTurnWrite(w *turnWrite) {
 	clear(w.kv)
 	clear(w.dels)
-	w.kv, w.dels, w.delta, w.size = w.kv[:0], w.dels[:0], nil, 0
+	w.kv, w.dels, w.delta, w.size, w.d = w.kv[:0], w.dels[:0], nil, 0, turnDelta{}
 	turnWrites.Put(w)
 }
 

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -140,10 +141,23 @@ func (d *turnDelta) applyTo(sess *Session, v *Visitor) {
 	v.LastSeenAt = laterOf(v.LastSeenAt, sess.LastActivityAt)
 }
 
-func encodeDelta(d *turnDelta) ([]byte, error) { return json.Marshal(d) }
-
 func decodeDelta(b []byte) (turnDelta, error) {
 	var d turnDelta
 	err := json.Unmarshal(b, &d)
 	return d, err
+}
+
+// merge folds the later delta b into a, as applying a then b would: the
+// latest hot fields and state win, inputs and files add up, the later
+// text wins.
+func (a *turnDelta) merge(b *turnDelta) {
+	a.Hot = b.Hot
+	if b.State != nil {
+		a.State = b.State
+	}
+	a.Inputs = append(slices.Clip(a.Inputs), b.Inputs...)
+	a.Files = append(slices.Clip(a.Files), b.Files...)
+	if b.HasText {
+		a.Text, a.HasText, a.TextAt = b.Text, true, b.TextAt
+	}
 }
