@@ -63,11 +63,27 @@ func newCommitter(s *Store) *committer {
 // write queues w and waits for its batch to commit.
 func (c *committer) write(w *turnWrite) error {
 	select {
+	case <-c.stop:
+		return errClosed
+	default:
+	}
+	select {
 	case c.reqs <- w:
 	case <-c.stop:
 		return errClosed
 	}
-	return <-w.err
+	select {
+	case err := <-w.err:
+		return err
+	case <-c.done:
+		// Queued as the store closed: answered before run ended, or never.
+		select {
+		case err := <-w.err:
+			return err
+		default:
+			return errClosed
+		}
+	}
 }
 
 var errClosed = errors.New("storage: the store is closed")

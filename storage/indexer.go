@@ -30,9 +30,10 @@ type indexer struct {
 }
 
 // defaultIndexDelay is how long the indexer lets turns gather before it
-// folds them: long enough that a busy session is rewritten once a
-// second, not on every turn; what is pending is folded at once when read.
-const defaultIndexDelay = time.Second
+// folds them: a busy session is rewritten every few seconds, not on every
+// turn (the fold writes about as many keys as the turns themselves); what
+// a read needs is folded at once, so the delay changes no answer.
+const defaultIndexDelay = 5 * time.Second
 
 // foldBatch is how many sessions one fold transaction rewrites.
 const foldBatch = 64
@@ -48,9 +49,10 @@ func newIndexer(s *Store, delay time.Duration) *indexer {
 // merged in memory as they commit, and the keys of their deltas: a fold
 // decodes nothing the turns just encoded.
 type pendingFold struct {
-	sid  string
-	d    turnDelta
-	keys [][]byte
+	sid     string
+	visitor string // "" when recovered from the store
+	d       turnDelta
+	keys    [][]byte
 }
 
 func (p *pendingFold) add(d *turnDelta, k []byte) {
@@ -77,7 +79,7 @@ func (x *indexer) mark(batch []*turnWrite) {
 		}
 		p := x.pending[w.session]
 		if p == nil {
-			p = &pendingFold{sid: w.session}
+			p = &pendingFold{sid: w.session, visitor: w.visitor}
 			x.pending[w.session] = p
 		}
 		p.add(&w.d, w.dkey)
@@ -121,7 +123,11 @@ func (x *indexer) close() error {
 
 // fold writes every pending session's deltas into the records and indexes.
 // On an error the sessions it did not finish stay pending.
-func (x *indexer) fold(ctx context.Context) error {
+func (x *indexer) fold(ctx context.Context) error { return x.foldWhere(ctx, nil) }
+
+// foldWhere folds the pending sessions that which selects (nil: all). It
+// waits for a fold in progress, which may hold the sessions it wants.
+func (x *indexer) foldWhere(ctx context.Context, which func(*pendingFold) bool) error {
 	x.foldMu.Lock()
 	defer x.foldMu.Unlock()
 	x.mu.Lock()
@@ -129,11 +135,13 @@ func (x *indexer) fold(ctx context.Context) error {
 		x.mu.Unlock()
 		return nil
 	}
-	pending := make([]*pendingFold, 0, len(x.pending))
-	for _, p := range x.pending {
-		pending = append(pending, p)
+	var pending []*pendingFold
+	for sid, p := range x.pending {
+		if which == nil || which(p) {
+			pending = append(pending, p)
+			delete(x.pending, sid)
+		}
 	}
-	clear(x.pending)
 	x.mu.Unlock()
 	for len(pending) > 0 {
 		n := min(len(pending), foldBatch)
@@ -156,11 +164,25 @@ func (x *indexer) fold(ctx context.Context) error {
 
 // settle folds every turn committed so far into the records and indexes,
 // so a read that follows is exact. A read-only store has nothing pending.
-func (s *Store) settle(ctx context.Context) error {
+func (s *Store) settle(ctx context.Context) error { return s.settleWhere(ctx, nil) }
+
+// settleSession folds the pending turns of one session: enough to read its
+// record.
+func (s *Store) settleSession(ctx context.Context, id string) error {
+	return s.settleWhere(ctx, func(p *pendingFold) bool { return p.sid == id })
+}
+
+// settleVisitor folds the pending turns of a visitor's sessions: enough to
+// read its record and rollups.
+func (s *Store) settleVisitor(ctx context.Context, id string) error {
+	return s.settleWhere(ctx, func(p *pendingFold) bool { return p.visitor == id })
+}
+
+func (s *Store) settleWhere(ctx context.Context, which func(*pendingFold) bool) error {
 	if s.idx == nil {
 		return nil
 	}
-	if err := s.idx.fold(ctx); err != nil {
+	if err := s.idx.foldWhere(ctx, which); err != nil {
 		return fmt.Errorf("storage: fold pending turns: %w", err)
 	}
 	return nil

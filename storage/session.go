@@ -207,8 +207,8 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 
 // Session returns the session with the given ID, or ErrNotFound.
 func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
-	// Fold committed turns first, so the answer is exact (indexer.go).
-	if err := s.settle(ctx); err != nil {
+	// Fold its committed turns first, so the answer is exact (indexer.go).
+	if err := s.settleSession(ctx, id); err != nil {
 		return nil, err
 	}
 	var sess *Session
@@ -236,8 +236,9 @@ func withLastMessage(txn *badger.Txn, sess *Session) (err error) {
 // LatestSession returns the visitor's most recently started session, or
 // ErrNotFound if it has none.
 func (s *Store) LatestSession(ctx context.Context, visitorID string) (*Session, error) {
-	// Fold committed turns first, so the answer is exact (indexer.go).
-	if err := s.settle(ctx); err != nil {
+	// Fold its visitor's committed turns first, so the answer is exact
+	// (indexer.go).
+	if err := s.settleVisitor(ctx, visitorID); err != nil {
 		return nil, err
 	}
 	var sess *Session

@@ -41,7 +41,7 @@ type Options struct {
 	// IndexDelay is how long committed turns wait to be folded into the
 	// session records, visitor rollups and admin indexes (indexer.go);
 	// reads fold what is pending first, so it changes no answer. Zero
-	// means 1 s.
+	// means 5 s.
 	IndexDelay time.Duration
 }
 

@@ -125,8 +125,8 @@ func (s *Store) CreateVisitor(ctx context.Context, v *Visitor) error {
 
 // Visitor returns the visitor with the given ID, or ErrNotFound.
 func (s *Store) Visitor(ctx context.Context, id string) (*Visitor, error) {
-	// Fold committed turns first, so the answer is exact (indexer.go).
-	if err := s.settle(ctx); err != nil {
+	// Fold its committed turns first, so the answer is exact (indexer.go).
+	if err := s.settleVisitor(ctx, id); err != nil {
 		return nil, err
 	}
 	var v Visitor
