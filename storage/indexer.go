@@ -1,10 +1,13 @@
 package storage
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,11 +51,24 @@ func newIndexer(s *Store, delay time.Duration) *indexer {
 // pendingFold is what a session's committed turns change of its records,
 // merged in memory as they commit, and the keys of their deltas: a fold
 // decodes nothing the turns just encoded.
+//
+// The visitor's rollups take the latest value by commit order (the email
+// given last, the last text), over all its sessions: each input and the
+// last text keep the sequence number of their turn's commit, and a
+// visitor's pending sessions are always folded together.
 type pendingFold struct {
 	sid     string
-	visitor string // "" when recovered from the store
+	visitor string // "" when recovered from the store, until read
 	d       turnDelta
 	keys    [][]byte
+	inputs  []seqInput // d.Inputs with their commit sequence
+	textSeq uint64     // the commit sequence of d.Text
+}
+
+// seqInput is an input with the commit sequence of its turn.
+type seqInput struct {
+	seq uint64
+	in  Input
 }
 
 func (p *pendingFold) add(d *turnDelta, k []byte) {
@@ -62,12 +78,23 @@ func (p *pendingFold) add(d *turnDelta, k []byte) {
 		p.d.merge(d)
 	}
 	p.keys = append(p.keys, k)
+	seq := binary.BigEndian.Uint64(k[len(k)-8:])
+	for _, in := range d.Inputs {
+		p.inputs = append(p.inputs, seqInput{seq, in})
+	}
+	if d.HasText {
+		p.textSeq = seq
+	}
 }
 
 // then merges the later pending fold q into p.
 func (p *pendingFold) then(q *pendingFold) {
 	p.d.merge(&q.d)
 	p.keys = append(p.keys, q.keys...)
+	p.inputs = append(p.inputs, q.inputs...)
+	if q.d.HasText {
+		p.textSeq = q.textSeq
+	}
 }
 
 // mark notes the turns of a committed batch as pending.
@@ -135,16 +162,24 @@ func (x *indexer) foldWhere(ctx context.Context, which func(*pendingFold) bool) 
 		x.mu.Unlock()
 		return nil
 	}
+	// A visitor's sessions go together (see pendingFold).
+	visitors := map[string]bool{}
+	for _, p := range x.pending {
+		if which == nil || which(p) {
+			visitors[p.visitor] = true
+		}
+	}
 	var pending []*pendingFold
 	for sid, p := range x.pending {
-		if which == nil || which(p) {
+		if visitors[p.visitor] {
 			pending = append(pending, p)
 			delete(x.pending, sid)
 		}
 	}
 	x.mu.Unlock()
+	slices.SortFunc(pending, func(a, b *pendingFold) int { return strings.Compare(a.visitor, b.visitor) })
 	for len(pending) > 0 {
-		n := min(len(pending), foldBatch)
+		n := foldChunk(pending)
 		if err := x.s.foldSessions(ctx, pending[:n]); err != nil {
 			// Back in front of what committed since.
 			x.mu.Lock()
@@ -162,6 +197,16 @@ func (x *indexer) foldWhere(ctx context.Context, which func(*pendingFold) bool) 
 	return nil
 }
 
+// foldChunk returns how many of pending (sorted by visitor) one fold
+// transaction takes: about foldBatch, never splitting a visitor's sessions.
+func foldChunk(pending []*pendingFold) int {
+	n := min(len(pending), foldBatch)
+	for n < len(pending) && pending[n].visitor == pending[n-1].visitor {
+		n++
+	}
+	return n
+}
+
 // settle folds every turn committed so far into the records and indexes,
 // so a read that follows is exact. A read-only store has nothing pending.
 func (s *Store) settle(ctx context.Context) error { return s.settleWhere(ctx, nil) }
@@ -169,7 +214,7 @@ func (s *Store) settle(ctx context.Context) error { return s.settleWhere(ctx, ni
 // settleSession folds the pending turns of one session: enough to read its
 // record.
 func (s *Store) settleSession(ctx context.Context, id string) error {
-	return s.settleWhere(ctx, func(p *pendingFold) bool { return p.sid == id })
+	return s.settleWhere(ctx, func(p *pendingFold) bool { return p.sid == id }) // with its visitor's others
 }
 
 // settleVisitor folds the pending turns of a visitor's sessions: enough to
@@ -211,6 +256,7 @@ func (s *Store) foldSessions(ctx context.Context, pending []*pendingFold) error 
 			if fv.missing || !fv.changed {
 				continue
 			}
+			fv.fold()
 			if err := putJSON(txn, key("v", fv.v.ID), &fv.v); err != nil {
 				return err
 			}
@@ -222,12 +268,41 @@ func (s *Store) foldSessions(ctx context.Context, pending []*pendingFold) error 
 	})
 }
 
-// foldVisitor is a visitor read once per fold transaction.
+// foldVisitor is a visitor read once per fold transaction, with what its
+// sessions' pending turns add to it.
 type foldVisitor struct {
 	v       Visitor
 	seen    time.Time // LastSeenAt as stored
 	missing bool
 	changed bool // a delta was folded into it
+
+	inputs  []seqInput
+	text    string
+	textSeq uint64 // 0: no text
+}
+
+// take adds a session's folded record and pending turns to the visitor.
+func (fv *foldVisitor) take(p *pendingFold, next *Session) {
+	fv.changed = true
+	fv.inputs = append(fv.inputs, p.inputs...)
+	if p.d.HasText && p.textSeq >= fv.textSeq {
+		fv.text, fv.textSeq = p.d.Text, p.textSeq
+	}
+	v := &fv.v
+	v.LastInteractionAt = laterOf(v.LastInteractionAt, next.LastInteractionAt)
+	v.LastFileAt = laterOf(v.LastFileAt, next.LastFileAt)
+	v.LastSeenAt = laterOf(v.LastSeenAt, next.LastActivityAt)
+}
+
+// fold applies the inputs and the last text, in the order they committed.
+func (fv *foldVisitor) fold() {
+	slices.SortStableFunc(fv.inputs, func(a, b seqInput) int { return cmp.Compare(a.seq, b.seq) })
+	for _, si := range fv.inputs {
+		fv.v.applyInput(si.in)
+	}
+	if fv.textSeq > 0 {
+		fv.v.LastMessage = fv.text
+	}
 }
 
 // sessionFold is one session's share of a fold: its record as stored and
@@ -270,17 +345,15 @@ func readFold(txn *badger.Txn, p *pendingFold, visitors map[string]*foldVisitor)
 		fv.seen = fv.v.LastSeenAt
 		visitors[f.old.VisitorID] = fv
 	}
-	var v *Visitor
-	if !fv.missing {
-		v = &fv.v
-	}
 	f.next = f.old
 	f.next.Inputs = slices.Clip(f.old.Inputs)
 	f.next.Files = slices.Clip(f.old.Files)
 	if len(p.keys) > 0 {
-		p.d.applyTo(&f.next, v)
+		p.d.applyTo(&f.next)
 		f.deletes = p.keys
-		fv.changed = true
+		if !fv.missing {
+			fv.take(p, &f.next)
+		}
 	}
 	return f, nil
 }
@@ -356,8 +429,25 @@ func (s *Store) recoverTurns(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	found := len(pending)
+	// Learn each session's visitor, so a visitor's sessions fold together.
+	err = s.db.View(func(txn *badger.Txn) error {
+		for _, p := range pending {
+			var sess Session
+			switch err := getJSON(txn, key("s", p.sid), &sess); {
+			case err == nil:
+				p.visitor = sess.VisitorID
+			case !errors.Is(err, ErrNotFound):
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	slices.SortFunc(pending, func(a, b *pendingFold) int { return strings.Compare(a.visitor, b.visitor) })
 	for len(pending) > 0 {
-		n := min(len(pending), foldBatch)
+		n := foldChunk(pending)
 		if err := s.foldSessions(ctx, pending[:n]); err != nil {
 			return 0, err
 		}

@@ -117,28 +117,16 @@ func foldTurn(t *Turn, next *Session) (turnDelta, Ack) {
 	return d, ack
 }
 
-// applyDelta folds a stored delta into the session record and its visitor.
-func (d *turnDelta) applyTo(sess *Session, v *Visitor) {
+// applyTo folds a delta (one turn's, or several merged) into the session
+// record. The visitor's share is folded by foldSessions, over all the
+// visitor's sessions at once, in the order their turns committed.
+func (d *turnDelta) applyTo(sess *Session) {
 	d.Hot.applyTo(sess)
 	if d.State != nil {
 		sess.State = *d.State
 	}
 	sess.Inputs = append(sess.Inputs, d.Inputs...)
 	sess.Files = append(sess.Files, d.Files...)
-	if v == nil {
-		return
-	}
-	for _, in := range d.Inputs {
-		v.applyInput(in)
-	}
-	// Sessions are folded in no particular order: a text is the visitor's
-	// last unless something later of another session was folded already.
-	if d.HasText && !d.TextAt.Before(v.LastInteractionAt) {
-		v.LastMessage = d.Text
-	}
-	v.LastInteractionAt = laterOf(v.LastInteractionAt, sess.LastInteractionAt)
-	v.LastFileAt = laterOf(v.LastFileAt, sess.LastFileAt)
-	v.LastSeenAt = laterOf(v.LastSeenAt, sess.LastActivityAt)
 }
 
 func decodeDelta(b []byte) (turnDelta, error) {
