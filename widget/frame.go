@@ -62,12 +62,14 @@ const (
 // unknown_type for a type this server does not speak.
 func ParseClientFrame(b []byte) (*ClientFrame, error) {
 	var f ClientFrame
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&f); err != nil {
+	// One Unmarshal, no Decoder per frame: it also refuses trailing data;
+	// only then does a Decoder tell which error it was.
+	if err := json.Unmarshal(b, &f); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if dec.Decode(&ClientFrame{}) == nil && dec.More() {
+			return nil, &FrameError{"bad_frame", "trailing data after the frame"}
+		}
 		return nil, &FrameError{"bad_frame", "the frame is not a JSON object of the protocol"}
-	}
-	if dec.More() {
-		return nil, &FrameError{"bad_frame", "trailing data after the frame"}
 	}
 	if len(f.ID) > maxClientID {
 		return nil, &FrameError{"bad_frame", fmt.Sprintf("id is longer than %d bytes", maxClientID)}
