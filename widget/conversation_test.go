@@ -3,6 +3,7 @@ package widget_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -529,5 +530,45 @@ func expectClosed(t *testing.T, c *client, want websocket.StatusCode) {
 			t.Fatalf("socket ended with %v (status %d), want status %d", err, got, want)
 		}
 		return
+	}
+}
+
+func TestRetention_LiveSockets(t *testing.T) {
+	// A retention sweep goes through the owners of live sessions: a visitor
+	// long gone whose tab is still open is erased and its socket closed
+	// with StatusErased (no later frame is acked for data that is gone); a
+	// visitor who just chatted is kept, whatever its tab's age.
+	ctx := context.Background()
+	e := mustEnv(t, widget.Config{})
+	old := e.dial(newBrowser())
+	wOld := old.hello(map[string]any{})
+	old.untilPrompt()
+	e.clock.Advance(40 * 24 * time.Hour)
+	recent := e.dial(newBrowser())
+	wRecent := recent.hello(map[string]any{})
+	recent.untilPrompt()
+	recent.send(map[string]any{"type": "choice", "id": "r1", "block": "menu", "option": "demo"})
+	if f := recent.expect("ack"); f.Ref != "r1" {
+		t.Fatalf("recent visitor's ack: %+v", f)
+	}
+	recent.untilPrompt()
+
+	res, err := e.store.SweepRetention(ctx, e.clock.Now(), storage.Retention{Default: 30 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Visitors != 1 {
+		t.Fatalf("sweep erased %d visitors, want the one long gone", res.Visitors)
+	}
+	expectClosed(t, old, widget.StatusErased)
+	if _, err := e.store.Visitor(ctx, wOld.Visitor); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("old visitor after the sweep: %v, want ErrNotFound", err)
+	}
+	if _, err := e.store.Visitor(ctx, wRecent.Visitor); err != nil {
+		t.Errorf("recent visitor after the sweep: %v, want it kept", err)
+	}
+	recent.send(map[string]any{"type": "text", "id": "r2", "text": "still here"})
+	if f := recent.expect("ack"); f.Ref != "r2" {
+		t.Errorf("recent visitor after the sweep: %+v, want its ack", f)
 	}
 }
