@@ -180,7 +180,7 @@ func sessionStripe(id string) int {
 
 // encodeTurn fills w with the turn's keys: messages, ack and delta. It
 // checks the session's size against MaxStateBytes, tracking the record's
-// JSON size without encoding the record (sessionSize).
+// JSON size without encoding the record (Session.sizeOf).
 func encodeTurn(w *turnWrite, t *Turn, d *turnDelta, next, prev *Session, ack Ack) error {
 	w.session, w.visitor = t.SessionID, prev.VisitorID
 	stateLen := prev.stateLen()
