@@ -362,8 +362,8 @@ func (c *conn) fail(ref string, err error) {
 // store) needs a deep stack; run on the reading goroutine it would grow
 // that stack for good, and every idle connection would keep it. Workers
 // are started when none is free, up to Config.TurnWorkers; beyond that a
-// turn waits for one. Bounding the turns in flight bounds the store's
-// concurrent transactions, whose conflict checks grow with their number.
+// turn waits for one. Bounding the turns in flight bounds their CPU and
+// stacks; their writes meet in the store's group commit either way.
 // A worker ends after idling for workerIdle.
 type workers struct {
 	tasks chan *conn
