@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // BenchmarkAckedMessages measures visitor messages per second acked through
@@ -38,14 +39,14 @@ func BenchmarkAckedMessages(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
-				c := e.dial(newBrowser())
-				c.hello(map[string]any{})
-				c.untilPrompt()
+				c := e.dial(widgettest.NewJar())
+				c.MustHello(widgettest.Hello{})
+				c.ExpectPrompt()
 				id := n.Add(1)
 				for i := 0; pb.Next(); i++ {
-					c.send(map[string]any{"type": "text", "id": fmt.Sprintf("c%d-%d", id, i), "text": "how much does it cost?"})
+					c.MustSend(map[string]any{"type": "text", "id": fmt.Sprintf("c%d-%d", id, i), "text": "how much does it cost?"})
 					for {
-						f := c.next()
+						f := c.Next()
 						if f.Type == "ack" {
 							break
 						}
@@ -87,18 +88,18 @@ func BenchmarkEchoBaseline(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
-		ws, _, err := websocket.Dial(ctx, "ws"+srv.URL[4:], nil)
+		ws, _, err := widgettest.Dial(ctx, "ws"+srv.URL[4:], widgettest.Options{})
 		if err != nil {
 			b.Error(err)
 			return
 		}
 		defer ws.CloseNow()
 		for pb.Next() {
-			if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
+			if err := ws.SendRaw(ctx, frame); err != nil {
 				b.Error(err)
 				return
 			}
-			if _, _, err := ws.Read(ctx); err != nil {
+			if _, err := ws.Read(ctx); err != nil {
 				b.Error(err)
 				return
 			}

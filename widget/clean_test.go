@@ -6,6 +6,7 @@ import (
 
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/story"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // dirty holds what a visitor must not get stored: NUL, ESC and other C0
@@ -28,31 +29,31 @@ func TestConversation_CleanText(t *testing.T) {
 	}
 	site.Story = st
 	e := mustEnvSite(t, widget.Config{}, site)
-	c := e.dial(newBrowser())
-	w := c.hello(map[string]any{"page": "http://localhost:5173/\x1b[2Jx"})
-	c.untilPrompt()
+	c := e.dial(widgettest.NewJar())
+	w := c.MustHello(widgettest.Hello{Page: "http://localhost:5173/\x1b[2Jx"})
+	c.ExpectPrompt()
 
-	c.send(map[string]any{"type": "choice", "id": "t2", "block": "menu", "option": "a"})
-	if ack := c.expect("ack"); ack.Text != "Yes please" {
+	c.MustSend(map[string]any{"type": "choice", "id": "t2", "block": "menu", "option": "a"})
+	if ack := c.Expect("ack"); ack.Text != "Yes please" {
 		t.Fatalf("choice ack = %q, want the label without controls", ack.Text)
 	}
-	if p := c.untilPrompt(); p.Block != "name" {
+	if p := c.ExpectPrompt(); p.Block != "name" {
 		t.Fatalf("prompt = %+v, want name", p)
 	}
-	c.send(map[string]any{"type": "input", "id": "t3", "block": "name", "value": "Ann\u202e\x00\x1b"})
-	if ack := c.expect("ack"); ack.Text != "Ann" {
+	c.MustSend(map[string]any{"type": "input", "id": "t3", "block": "name", "value": "Ann\u202e\x00\x1b"})
+	if ack := c.Expect("ack"); ack.Text != "Ann" {
 		t.Fatalf("input ack = %q, want Ann", ack.Text)
 	}
-	if bye := c.expect("message"); bye.Text != "Bye Ann" {
+	if bye := c.Expect("message"); bye.Text != "Bye Ann" {
 		t.Fatalf("bye = %q, want Bye Ann", bye.Text)
 	}
 
 	// Free text after the story ended: the fallback answers it.
-	c.send(map[string]any{"type": "text", "id": "t1", "text": dirty})
-	if ack := c.expect("ack"); ack.Text != clean {
+	c.MustSend(map[string]any{"type": "text", "id": "t1", "text": dirty})
+	if ack := c.Expect("ack"); ack.Text != clean {
 		t.Fatalf("text ack = %q, want %q", ack.Text, clean)
 	}
-	c.expect("message")
+	c.Expect("message")
 
 	ctx := context.Background()
 	msgs, err := e.store.Messages(ctx, w.Session, 0)

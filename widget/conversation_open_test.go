@@ -8,19 +8,20 @@ import (
 
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // walkToFileOffer walks the demo story from a new session to the offer
 // of a file and returns the welcome.
-func walkToFileOffer(t *testing.T, c *client) frame {
+func walkToFileOffer(t *testing.T, c *widgettest.Client) widgettest.Frame {
 	t.Helper()
 	w := walkToEmail(t, c)
-	c.send(map[string]any{"type": "input", "id": "e1", "block": "ask_email", "value": "ann@example.org"})
-	c.expect("ack")
-	c.untilPrompt()
-	c.send(map[string]any{"type": "input", "id": "e2", "block": "ask_phone", "value": "+49 30 1234567"})
-	c.expect("ack")
-	if p := c.untilPrompt(); p.Block != "offer_file" {
+	c.MustSend(map[string]any{"type": "input", "id": "e1", "block": "ask_email", "value": "ann@example.org"})
+	c.Expect("ack")
+	c.ExpectPrompt()
+	c.MustSend(map[string]any{"type": "input", "id": "e2", "block": "ask_phone", "value": "+49 30 1234567"})
+	c.Expect("ack")
+	if p := c.ExpectPrompt(); p.Block != "offer_file" {
 		t.Fatalf("got %q, want offer_file", p.Block)
 	}
 	return w
@@ -28,26 +29,26 @@ func walkToFileOffer(t *testing.T, c *client) frame {
 
 func TestConversation_OpenQuestion(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	c := e.dial(newBrowser())
-	w := c.hello(map[string]any{})
-	c.untilPrompt()
+	c := e.dial(widgettest.NewJar())
+	w := c.MustHello(widgettest.Hello{})
+	c.ExpectPrompt()
 
 	// Free text while the menu is open: the fallback, then the menu again.
-	c.send(map[string]any{"type": "text", "id": "t1", "text": "I want a bike"})
-	c.expect("ack")
-	if f := c.expect("message"); f.From != "visitor" && !strings.Contains(f.Text, "please use the buttons") {
+	c.MustSend(map[string]any{"type": "text", "id": "t1", "text": "I want a bike"})
+	c.Expect("ack")
+	if f := c.Expect("message"); f.From != "visitor" && !strings.Contains(f.Text, "please use the buttons") {
 		t.Fatalf("got %+v, want the fallback", f)
 	}
-	if p := c.untilPrompt(); p.Block != "menu" || len(p.Options) != 2 {
+	if p := c.ExpectPrompt(); p.Block != "menu" || len(p.Options) != 2 {
 		t.Fatalf("after the fallback got %+v, want the menu with its options again", p)
 	}
 
 	// The option's label, typed carelessly, is the click.
-	c.send(map[string]any{"type": "text", "id": "t2", "text": "  show me A  demo "})
-	if ack := c.expect("ack"); ack.Text != "Show me a demo" {
+	c.MustSend(map[string]any{"type": "text", "id": "t2", "text": "  show me A  demo "})
+	if ack := c.Expect("ack"); ack.Text != "Show me a demo" {
 		t.Errorf("ack text = %q, want the option's label", ack.Text)
 	}
-	if p := c.untilPrompt(); p.Block != "ask_name" {
+	if p := c.ExpectPrompt(); p.Block != "ask_name" {
 		t.Fatalf("after the typed label got %q, want ask_name", p.Block)
 	}
 	msgs, err := e.store.Messages(context.Background(), w.Session, 0)
@@ -74,26 +75,26 @@ func TestConversation_OpenQuestion(t *testing.T) {
 
 func TestConversation_UploadSkip(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	c := e.dial(newBrowser())
+	c := e.dial(widgettest.NewJar())
 	w := walkToFileOffer(t, c)
-	c.send(map[string]any{"type": "choice", "id": "u1", "block": "offer_file", "option": "yes"})
-	c.expect("ack")
-	p := c.untilPrompt()
+	c.MustSend(map[string]any{"type": "choice", "id": "u1", "block": "offer_file", "option": "yes"})
+	c.Expect("ack")
+	p := c.ExpectPrompt()
 	if p.Upload == nil || len(p.Options) != 1 || p.Options[0].ID != "skip" || p.Options[0].Label != "Skip the file" {
 		t.Fatalf("upload prompt = %+v, want the upload with a skip button", p)
 	}
 	// Text while the file is asked for keeps the upload open.
-	c.send(map[string]any{"type": "text", "id": "u2", "text": "I have none"})
-	c.expect("ack")
-	if p := c.untilPrompt(); p.Block != "ask_file" || p.Upload == nil {
+	c.MustSend(map[string]any{"type": "text", "id": "u2", "text": "I have none"})
+	c.Expect("ack")
+	if p := c.ExpectPrompt(); p.Block != "ask_file" || p.Upload == nil {
 		t.Fatalf("after the fallback got %+v, want the upload again", p)
 	}
-	c.send(map[string]any{"type": "choice", "id": "u3", "block": "ask_file", "option": "skip"})
-	c.expect("ack")
-	if bye := c.expect("message"); bye.Block != "bye" {
+	c.MustSend(map[string]any{"type": "choice", "id": "u3", "block": "ask_file", "option": "skip"})
+	c.Expect("ack")
+	if bye := c.Expect("message"); bye.Block != "bye" {
 		t.Fatalf("after the skip got %+v, want bye", bye)
 	}
-	if f := c.expect("ended"); f.Session != w.Session {
+	if f := c.Expect("ended"); f.Session != w.Session {
 		t.Errorf("ended frame %+v, want session %s", f, w.Session)
 	}
 	sess, err := e.store.Session(context.Background(), w.Session)
@@ -107,26 +108,26 @@ func TestConversation_UploadSkip(t *testing.T) {
 
 func TestConversation_Ended(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	b := newBrowser()
+	b := widgettest.NewJar()
 	c := e.dial(b)
 	w := walkToFileOffer(t, c)
-	c.send(map[string]any{"type": "choice", "id": "n1", "block": "offer_file", "option": "no"})
-	c.expect("ack")
-	c.expect("message")
-	c.expect("ended")
+	c.MustSend(map[string]any{"type": "choice", "id": "n1", "block": "offer_file", "option": "no"})
+	c.Expect("ack")
+	c.Expect("message")
+	c.Expect("ended")
 
 	// Nothing reopens the ended conversation: text gets ended, a resend of
 	// the last answer its original ack, and the state stays ended.
-	c.send(map[string]any{"type": "text", "id": "n2", "text": "one more thing"})
-	if f := c.expect("error"); f.Code != "ended" || f.Ref != "n2" {
+	c.MustSend(map[string]any{"type": "text", "id": "n2", "text": "one more thing"})
+	if f := c.Expect("error"); f.Code != "ended" || f.Ref != "n2" {
 		t.Fatalf("text after the end: %+v, want error ended", f)
 	}
-	c.send(map[string]any{"type": "choice", "id": "n1", "block": "offer_file", "option": "no"})
-	if f := c.expect("ack"); f.Ref != "n1" {
+	c.MustSend(map[string]any{"type": "choice", "id": "n1", "block": "offer_file", "option": "no"})
+	if f := c.Expect("ack"); f.Ref != "n1" {
 		t.Fatalf("resend after the end: %+v, want its ack", f)
 	}
-	c.send(map[string]any{"type": "choice", "id": "n3", "block": "menu", "option": "demo"})
-	if f := c.expect("error"); f.Code != "ended" {
+	c.MustSend(map[string]any{"type": "choice", "id": "n3", "block": "menu", "option": "demo"})
+	if f := c.Expect("error"); f.Code != "ended" {
 		t.Fatalf("choice after the end: %+v, want error ended", f)
 	}
 	ctx := context.Background()
@@ -148,13 +149,13 @@ func TestConversation_Ended(t *testing.T) {
 
 	// Coming back within the timeout starts a new conversation, whether
 	// the hello names the ended session or not.
-	for _, hello := range []map[string]any{{}, {"session": w.Session}} {
+	for _, hello := range []widgettest.Hello{{}, {Session: w.Session}} {
 		c2 := e.dial(b)
-		w2 := c2.hello(hello)
+		w2 := c2.MustHello(hello)
 		if *w2.Resumed || w2.Session == w.Session || w2.Visitor != w.Visitor || len(w2.History) != 0 {
 			t.Fatalf("hello %v after the end: %+v, want a new session of the same visitor", hello, w2)
 		}
-		if p := c2.untilPrompt(); p.Block != "menu" {
+		if p := c2.ExpectPrompt(); p.Block != "menu" {
 			t.Fatalf("the new session opens with %q, want menu", p.Block)
 		}
 	}
@@ -166,40 +167,40 @@ func TestConversation_Ended(t *testing.T) {
 
 func TestSessions_HelloNew(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	b := newBrowser()
+	b := widgettest.NewJar()
 	c := e.dial(b)
-	w1 := c.hello(map[string]any{})
-	c.untilPrompt()
+	w1 := c.MustHello(widgettest.Hello{})
+	c.ExpectPrompt()
 	c2 := e.dial(b)
-	w2 := c2.hello(map[string]any{"session": w1.Session, "new": true})
+	w2 := c2.MustHello(widgettest.Hello{Session: w1.Session, New: true})
 	if *w2.Resumed || w2.Session == w1.Session || w2.Visitor != w1.Visitor {
 		t.Fatalf("hello new: %+v, want a new session of visitor %s", w2, w1.Visitor)
 	}
 	// Without new the live session is resumed as before.
 	c3 := e.dial(b)
-	if w3 := c3.hello(map[string]any{"session": w1.Session}); !*w3.Resumed || w3.Session != w1.Session {
+	if w3 := c3.MustHello(widgettest.Hello{Session: w1.Session}); !*w3.Resumed || w3.Session != w1.Session {
 		t.Fatalf("hello without new: %+v, want session %s resumed", w3, w1.Session)
 	}
-	c3.send(map[string]any{"type": "hello"})
-	if f := c3.expect("error"); f.Code != "bad_frame" {
+	c3.MustSend(map[string]any{"type": "hello"})
+	if f := c3.Expect("error"); f.Code != "bad_frame" {
 		t.Fatalf("a second hello without new: %+v, want bad_frame", f)
 	}
 
 	t.Run("SameSocket", func(t *testing.T) {
 		// A second hello with new moves the socket to a new session of the
 		// same visitor (the widget's "Start a new conversation").
-		w4 := c3.hello(map[string]any{"new": true, "token": "v1.k1.someone-else.x"})
+		w4 := c3.MustHello(widgettest.Hello{New: true, Token: "v1.k1.someone-else.x"})
 		if *w4.Resumed || w4.Session == w1.Session || w4.Session == w2.Session || w4.Visitor != w1.Visitor {
 			t.Fatalf("second hello with new: %+v, want a new session of visitor %s", w4, w1.Visitor)
 		}
-		c3.untilPrompt()
-		c3.send(map[string]any{"type": "choice", "id": "s1", "block": "menu", "option": "demo"})
-		c3.expect("ack")
-		c3.untilPrompt()
+		c3.ExpectPrompt()
+		c3.MustSend(map[string]any{"type": "choice", "id": "s1", "block": "menu", "option": "demo"})
+		c3.Expect("ack")
+		c3.ExpectPrompt()
 		// The old session's other tab hears nothing of the new one.
-		c.send(map[string]any{"type": "text", "id": "s2", "text": "still here"})
-		c.expect("ack")
-		if f := c.expect("message"); f.Type != "message" || f.Text == "What's your first name?" {
+		c.MustSend(map[string]any{"type": "text", "id": "s2", "text": "still here"})
+		c.Expect("ack")
+		if f := c.Expect("message"); f.Type != "message" || f.Text == "What's your first name?" {
 			t.Fatalf("the old session's tab got %+v", f)
 		}
 		msgs, err := e.store.Messages(context.Background(), w4.Session, 0)

@@ -2,7 +2,6 @@ package widget_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -15,26 +14,27 @@ import (
 
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // walkToEmail starts a new session and answers the menu and the name.
-func walkToEmail(t *testing.T, c *client) (welcome frame) {
+func walkToEmail(t *testing.T, c *widgettest.Client) (welcome widgettest.Frame) {
 	t.Helper()
-	welcome = c.hello(map[string]any{"page": "http://localhost:5173/pricing", "lang": "en"})
-	menu := c.untilPrompt()
+	welcome = c.MustHello(widgettest.Hello{Page: "http://localhost:5173/pricing", Lang: "en"})
+	menu := c.ExpectPrompt()
 	if menu.Block != "menu" {
 		t.Fatalf("first prompt is %q, want menu", menu.Block)
 	}
-	c.send(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
-	if ack := c.expect("ack"); ack.Ref != "c1" || ack.ID == "" {
+	c.MustSend(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
+	if ack := c.Expect("ack"); ack.Ref != "c1" || ack.ID == "" {
 		t.Fatalf("ack = %+v", ack)
 	}
-	if p := c.untilPrompt(); p.Block != "ask_name" {
+	if p := c.ExpectPrompt(); p.Block != "ask_name" {
 		t.Fatalf("after the choice got %q, want ask_name", p.Block)
 	}
-	c.send(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
-	c.expect("ack")
-	p := c.untilPrompt()
+	c.MustSend(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
+	c.Expect("ack")
+	p := c.ExpectPrompt()
 	if p.Block != "ask_email" || !strings.Contains(p.Text, "Ann") {
 		t.Fatalf("after the name got %+v, want ask_email greeting Ann", p)
 	}
@@ -43,35 +43,35 @@ func walkToEmail(t *testing.T, c *client) (welcome frame) {
 
 func TestConversation_DemoStory(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	c := e.dial(newBrowser())
+	c := e.dial(widgettest.NewJar())
 	welcome := walkToEmail(t, c)
 	if welcome.Resumed == nil || *welcome.Resumed || len(welcome.History) != 0 || welcome.Token == "" {
 		t.Fatalf("welcome = %+v, want a new session with a token and empty history", welcome)
 	}
 
 	// An invalid email is refused with invalid_email and asked again.
-	c.send(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@"})
-	if f := c.expect("error"); f.Code != "invalid_email" || f.Ref != "c3" {
+	c.MustSend(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@"})
+	if f := c.Expect("error"); f.Code != "invalid_email" || f.Ref != "c3" {
 		t.Fatalf("error = %+v, want invalid_email for c3", f)
 	}
-	if p := c.untilPrompt(); p.Block != "ask_email" {
+	if p := c.ExpectPrompt(); p.Block != "ask_email" {
 		t.Fatalf("re-ask = %+v, want ask_email again", p)
 	}
-	c.send(map[string]any{"type": "input", "id": "c4", "block": "ask_email", "value": " ann@example.org "})
-	c.expect("ack")
-	if p := c.untilPrompt(); p.Block != "ask_phone" {
+	c.MustSend(map[string]any{"type": "input", "id": "c4", "block": "ask_email", "value": " ann@example.org "})
+	c.Expect("ack")
+	if p := c.ExpectPrompt(); p.Block != "ask_phone" {
 		t.Fatalf("after the email got %q, want ask_phone", p.Block)
 	}
-	c.send(map[string]any{"type": "input", "id": "c5", "block": "ask_phone", "value": "030 1234567"})
-	if ack := c.expect("ack"); ack.Text != "+49301234567" {
+	c.MustSend(map[string]any{"type": "input", "id": "c5", "block": "ask_phone", "value": "030 1234567"})
+	if ack := c.Expect("ack"); ack.Text != "+49301234567" {
 		t.Fatalf("phone ack text = %q, want the stored E.164 form", ack.Text)
 	}
-	if p := c.untilPrompt(); p.Block != "offer_file" {
+	if p := c.ExpectPrompt(); p.Block != "offer_file" {
 		t.Fatalf("after the phone got %q, want offer_file", p.Block)
 	}
-	c.send(map[string]any{"type": "choice", "id": "c6", "block": "offer_file", "option": "no"})
-	c.expect("ack")
-	if bye := c.expect("message"); bye.Block != "bye" || !strings.Contains(bye.Text, "Ann") {
+	c.MustSend(map[string]any{"type": "choice", "id": "c6", "block": "offer_file", "option": "no"})
+	c.Expect("ack")
+	if bye := c.Expect("message"); bye.Block != "bye" || !strings.Contains(bye.Text, "Ann") {
 		t.Fatalf("last message = %+v, want the bye block", bye)
 	}
 
@@ -112,13 +112,13 @@ func TestConversation_DemoStory(t *testing.T) {
 func TestSessions_Resume(t *testing.T) {
 	t.Run("SameVisitor", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
-		b := newBrowser()
+		b := widgettest.NewJar()
 		c := e.dial(b)
 		w1 := walkToEmail(t, c)
-		c.ws.Close(websocket.StatusNormalClosure, "reload")
+		c.Close()
 
 		c2 := e.dial(b)
-		w2 := c2.hello(map[string]any{"session": w1.Session})
+		w2 := c2.MustHello(widgettest.Hello{Session: w1.Session})
 		if !*w2.Resumed || w2.Session != w1.Session || w2.Visitor != w1.Visitor {
 			t.Fatalf("welcome = %+v, want session %s resumed", w2, w1.Session)
 		}
@@ -137,37 +137,37 @@ func TestSessions_Resume(t *testing.T) {
 	})
 	t.Run("NoSessionNamedResumesLatest", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
-		b := newBrowser()
-		w1 := e.dial(b).hello(map[string]any{})
-		w2 := e.dial(b).hello(map[string]any{})
+		b := widgettest.NewJar()
+		w1 := e.dial(b).MustHello(widgettest.Hello{})
+		w2 := e.dial(b).MustHello(widgettest.Hello{})
 		if !*w2.Resumed || w2.Session != w1.Session {
 			t.Fatalf("second hello got session %s resumed=%v, want %s resumed", w2.Session, *w2.Resumed, w1.Session)
 		}
 	})
 	t.Run("OtherVisitor", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
-		w1 := e.dial(newBrowser()).hello(map[string]any{})
-		w2 := e.dial(newBrowser()).hello(map[string]any{"session": w1.Session})
+		w1 := e.dial(widgettest.NewJar()).MustHello(widgettest.Hello{})
+		w2 := e.dial(widgettest.NewJar()).MustHello(widgettest.Hello{Session: w1.Session})
 		if *w2.Resumed || w2.Session == w1.Session || w2.Visitor == w1.Visitor {
 			t.Fatalf("another browser naming session %s got %+v, want a new visitor and session", w1.Session, w2)
 		}
 	})
 	t.Run("IdlePastTimeout", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
-		b := newBrowser()
-		w1 := e.dial(b).hello(map[string]any{})
+		b := widgettest.NewJar()
+		w1 := e.dial(b).MustHello(widgettest.Hello{})
 		e.clock.Advance(31 * time.Minute)
-		w2 := e.dial(b).hello(map[string]any{"session": w1.Session})
+		w2 := e.dial(b).MustHello(widgettest.Hello{Session: w1.Session})
 		if *w2.Resumed || w2.Session == w1.Session || w2.Visitor != w1.Visitor {
 			t.Fatalf("after 31 idle minutes got %+v, want a new session of the same visitor", w2)
 		}
 	})
 	t.Run("WithinTimeout", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
-		b := newBrowser()
-		w1 := e.dial(b).hello(map[string]any{})
+		b := widgettest.NewJar()
+		w1 := e.dial(b).MustHello(widgettest.Hello{})
 		e.clock.Advance(29 * time.Minute)
-		if w2 := e.dial(b).hello(map[string]any{"session": w1.Session}); !*w2.Resumed {
+		if w2 := e.dial(b).MustHello(widgettest.Hello{Session: w1.Session}); !*w2.Resumed {
 			t.Fatalf("after 29 idle minutes the session was not resumed")
 		}
 	})
@@ -175,20 +175,20 @@ func TestSessions_Resume(t *testing.T) {
 
 func TestSend_Idempotent(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	b := newBrowser()
+	b := widgettest.NewJar()
 	c := e.dial(b)
-	w := c.hello(map[string]any{})
-	c.untilPrompt()
-	c.send(map[string]any{"type": "text", "id": "c1", "text": "hello there"})
-	first := c.expect("ack")
-	c.expect("message") // the fallback's answer
-	c.ws.Close(websocket.StatusNormalClosure, "")
+	w := c.MustHello(widgettest.Hello{})
+	c.ExpectPrompt()
+	c.MustSend(map[string]any{"type": "text", "id": "c1", "text": "hello there"})
+	first := c.Expect("ack")
+	c.Expect("message") // the fallback's answer
+	c.Close()
 
 	// After a reconnect, from another tab, with other content: the same ack.
 	c2 := e.dial(b)
-	c2.hello(map[string]any{"session": w.Session})
-	c2.send(map[string]any{"type": "text", "id": "c1", "text": "something else"})
-	again := c2.expect("ack")
+	c2.MustHello(widgettest.Hello{Session: w.Session})
+	c2.MustSend(map[string]any{"type": "text", "id": "c1", "text": "something else"})
+	again := c2.Expect("ack")
 	if again.ID != first.ID || again.At != first.At {
 		t.Fatalf("resend ack = %+v, want the original %+v", again, first)
 	}
@@ -208,18 +208,18 @@ func TestSend_Idempotent(t *testing.T) {
 
 	// A resend the story would now refuse (the question is answered) still
 	// gets its original ack, not an error.
-	c2.send(map[string]any{"type": "choice", "id": "c2", "block": "menu", "option": "demo"})
-	choiceAck := c2.expect("ack")
-	c2.untilPrompt()
-	c2.send(map[string]any{"type": "choice", "id": "c2", "block": "menu", "option": "pricing"})
-	if again := c2.expect("ack"); again.ID != choiceAck.ID {
+	c2.MustSend(map[string]any{"type": "choice", "id": "c2", "block": "menu", "option": "demo"})
+	choiceAck := c2.Expect("ack")
+	c2.ExpectPrompt()
+	c2.MustSend(map[string]any{"type": "choice", "id": "c2", "block": "menu", "option": "pricing"})
+	if again := c2.Expect("ack"); again.ID != choiceAck.ID {
 		t.Fatalf("resent choice got ack %+v, want the original %+v", again, choiceAck)
 	}
-	c2.send(map[string]any{"type": "input", "id": "c3", "block": "ask_name", "value": "Ann"})
-	nameAck := c2.expect("ack")
-	c2.untilPrompt()
-	c2.send(map[string]any{"type": "input", "id": "c3", "block": "ask_name", "value": "   "})
-	if again := c2.expect("ack"); again.ID != nameAck.ID {
+	c2.MustSend(map[string]any{"type": "input", "id": "c3", "block": "ask_name", "value": "Ann"})
+	nameAck := c2.Expect("ack")
+	c2.ExpectPrompt()
+	c2.MustSend(map[string]any{"type": "input", "id": "c3", "block": "ask_name", "value": "   "})
+	if again := c2.Expect("ack"); again.ID != nameAck.ID {
 		t.Fatalf("resent input got %+v, want the original ack %+v", again, nameAck)
 	}
 }
@@ -227,52 +227,52 @@ func TestSend_Idempotent(t *testing.T) {
 func TestIdentity(t *testing.T) {
 	t.Run("CookieKeepsVisitor", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
-		b := newBrowser()
-		w1 := e.dial(b).hello(map[string]any{})
+		b := widgettest.NewJar()
+		w1 := e.dial(b).MustHello(widgettest.Hello{})
 		e.clock.Advance(time.Hour)
-		if w2 := e.dial(b).hello(map[string]any{}); w2.Visitor != w1.Visitor {
+		if w2 := e.dial(b).MustHello(widgettest.Hello{}); w2.Visitor != w1.Visitor {
 			t.Fatalf("same browser got visitor %s, want %s", w2.Visitor, w1.Visitor)
 		}
 	})
 	t.Run("TokenWithoutCookie", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
-		w1 := e.dial(newBrowser()).hello(map[string]any{})
-		w2 := e.dial(newBrowser()).hello(map[string]any{"token": w1.Token})
+		w1 := e.dial(widgettest.NewJar()).MustHello(widgettest.Hello{})
+		w2 := e.dial(widgettest.NewJar()).MustHello(widgettest.Hello{Token: w1.Token})
 		if w2.Visitor != w1.Visitor {
 			t.Fatalf("token of %s gave visitor %s", w1.Visitor, w2.Visitor)
 		}
 	})
 	t.Run("ForgedToken", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
-		w1 := e.dial(newBrowser()).hello(map[string]any{})
+		w1 := e.dial(widgettest.NewJar()).MustHello(widgettest.Hello{})
 		forged := w1.Token[:len(w1.Token)-2] + "xx"
-		w2 := e.dial(newBrowser()).hello(map[string]any{"token": forged})
+		w2 := e.dial(widgettest.NewJar()).MustHello(widgettest.Hello{Token: forged})
 		if w2.Visitor == w1.Visitor {
 			t.Fatal("a forged token was trusted")
 		}
 	})
 	t.Run("ForgedCookie", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
-		b := newBrowser()
-		w1 := e.dial(b).hello(map[string]any{})
+		b := widgettest.NewJar()
+		w1 := e.dial(b).MustHello(widgettest.Hello{})
 		u := mustParseURL(t, e.srv.URL)
 		// Keep the visitor ID, break the signature.
-		for _, ck := range b.jar.Cookies(u) {
+		for _, ck := range b.Cookies(u) {
 			ck.Value = ck.Value[:len(ck.Value)-2] + "xx"
-			b.jar.SetCookies(u, []*http.Cookie{ck})
+			b.SetCookies(u, []*http.Cookie{ck})
 		}
-		if w2 := e.dial(b).hello(map[string]any{}); w2.Visitor == w1.Visitor {
+		if w2 := e.dial(b).MustHello(widgettest.Hello{}); w2.Visitor == w1.Visitor {
 			t.Fatal("a forged cookie was trusted")
 		}
 	})
 	t.Run("CookieAttributes", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{})
 		ctx := context.Background()
-		ws, resp, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {testOrigin}}})
+		c, resp, err := widgettest.Dial(ctx, e.wsURL(), widgettest.Options{Origin: testOrigin})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ws.CloseNow()
+		defer c.CloseNow()
 		set := resp.Header.Get("Set-Cookie")
 		for _, want := range []string{"parley_vid=", "HttpOnly", "Secure", "SameSite=None", "Partitioned", "Path=/"} {
 			if !strings.Contains(set, want) {
@@ -285,21 +285,17 @@ func TestIdentity(t *testing.T) {
 func TestHandshake(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
 	tests := []struct {
-		name, url, origin string
-		want              int
+		name, site, origin string
+		want               int
 	}{
-		{"UnknownSite", e.srv.URL + "/v1/ws?site=nope", testOrigin, 404},
-		{"WrongOrigin", e.srv.URL + "/v1/ws?site=demo", "https://evil.example", 403},
-		{"WrongScheme", e.srv.URL + "/v1/ws?site=demo", "https://localhost:5173", 403},
-		{"NoOrigin", e.srv.URL + "/v1/ws?site=demo", "", 403},
+		{"UnknownSite", "nope", testOrigin, 404},
+		{"WrongOrigin", "demo", "https://evil.example", 403},
+		{"WrongScheme", "demo", "https://localhost:5173", 403},
+		{"NoOrigin", "demo", "", 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			if tt.origin != "" {
-				h.Set("Origin", tt.origin)
-			}
-			_, resp, err := websocket.Dial(context.Background(), "ws"+tt.url[4:], &websocket.DialOptions{HTTPHeader: h})
+			_, resp, err := widgettest.Dial(context.Background(), widgettest.URL(e.srv.URL, tt.site), widgettest.Options{Origin: tt.origin})
 			if err == nil || resp == nil || resp.StatusCode != tt.want {
 				t.Fatalf("got err=%v resp=%v, want status %d", err, resp, tt.want)
 			}
@@ -309,13 +305,13 @@ func TestHandshake(t *testing.T) {
 
 func TestFrames_Bad(t *testing.T) {
 	e := mustEnv(t, widget.Config{TextLimit: 100})
-	c := e.dial(newBrowser())
-	c.send(map[string]any{"type": "text", "id": "c0", "text": "before hello"})
-	if f := c.expect("error"); f.Code != "hello_first" {
+	c := e.dial(widgettest.NewJar())
+	c.MustSend(map[string]any{"type": "text", "id": "c0", "text": "before hello"})
+	if f := c.Expect("error"); f.Code != "hello_first" {
 		t.Fatalf("got %+v, want hello_first", f)
 	}
-	w := c.hello(map[string]any{})
-	c.untilPrompt()
+	w := c.MustHello(widgettest.Hello{})
+	c.ExpectPrompt()
 
 	for _, tt := range []struct{ name, raw, code string }{
 		{"Malformed", `{"type":"text",`, "bad_frame"},
@@ -327,15 +323,15 @@ func TestFrames_Bad(t *testing.T) {
 		{"UnknownOption", `{"type":"choice","id":"c7","block":"menu","option":"nope"}`, "unknown_option"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c.sendRaw([]byte(tt.raw))
-			if f := c.expect("error"); f.Code != tt.code {
+			c.MustSendRaw([]byte(tt.raw))
+			if f := c.Expect("error"); f.Code != tt.code {
 				t.Fatalf("got %+v, want %s", f, tt.code)
 			}
 		})
 	}
 	// The connection is still up and nothing was stored.
-	c.send(map[string]any{"type": "choice", "id": "ok", "block": "menu", "option": "demo"})
-	c.expect("ack")
+	c.MustSend(map[string]any{"type": "choice", "id": "ok", "block": "menu", "option": "demo"})
+	c.Expect("ack")
 	msgs, _ := e.store.Messages(context.Background(), w.Session, 0)
 	visitorMsgs := 0
 	for _, m := range msgs {
@@ -348,72 +344,61 @@ func TestFrames_Bad(t *testing.T) {
 	}
 
 	t.Run("OverReadLimit", func(t *testing.T) {
-		c.sendRaw([]byte(`{"type":"text","id":"big","text":"` + strings.Repeat("a", 9<<10) + `"}`))
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for {
-			_, _, err := c.ws.Read(ctx)
-			if err == nil {
-				continue // frames still queued from before
-			}
-			if got := websocket.CloseStatus(err); got != websocket.StatusMessageTooBig {
-				t.Fatalf("close status = %v (err %v), want 1009", got, err)
-			}
-			return
-		}
+		c.MustSendRaw([]byte(`{"type":"text","id":"big","text":"` + strings.Repeat("a", 9<<10) + `"}`))
+		c.ExpectClose(widgettest.StatusTooBig) // past frames still queued from before
 	})
 }
 
 func TestMultiTab(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	b := newBrowser()
+	b := widgettest.NewJar()
 	a := e.dial(b)
-	w := a.hello(map[string]any{})
-	a.untilPrompt()
+	w := a.MustHello(widgettest.Hello{})
+	a.ExpectPrompt()
 	tab2 := e.dial(b)
-	if w2 := tab2.hello(map[string]any{"session": w.Session}); !*w2.Resumed {
+	if w2 := tab2.MustHello(widgettest.Hello{Session: w.Session}); !*w2.Resumed {
 		t.Fatal("second tab did not join the session")
 	}
-	a.send(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "pricing"})
-	a.expect("ack")
-	got := tab2.expect("message")
+	a.MustSend(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "pricing"})
+	a.Expect("ack")
+	got := tab2.Expect("message")
 	if got.From != "visitor" || got.Text != "Pricing" || got.Ref != "c1" {
 		t.Fatalf("other tab got %+v, want the visitor's choice", got)
 	}
-	if p := tab2.untilPrompt(); p.Block != "ask_name" {
+	if p := tab2.ExpectPrompt(); p.Block != "ask_name" {
 		t.Fatalf("other tab got prompt %q, want ask_name", p.Block)
 	}
 }
 
 func TestStore_SurvivesReopen(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	b := newBrowser()
+	b := widgettest.NewJar()
 	c := e.dial(b)
 	w := walkToEmail(t, c)
-	c.ws.Close(websocket.StatusNormalClosure, "")
+	c.Close()
 	e.reopen()
 
 	c2 := e.dial(b)
-	w2 := c2.hello(map[string]any{"session": w.Session})
+	w2 := c2.MustHello(widgettest.Hello{Session: w.Session})
 	if !*w2.Resumed || len(w2.History) != 6 || w2.Visitor != w.Visitor {
 		t.Fatalf("after reopening: resumed=%v history=%d visitor=%s, want the session with 6 messages", *w2.Resumed, len(w2.History), w2.Visitor)
 	}
 	// The ledger survived too: a resend is still recognised.
-	c2.send(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
-	if ack := c2.expect("ack"); ack.ID != w2.History[4].ID {
+	c2.MustSend(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
+	if ack := c2.Expect("ack"); ack.ID != w2.History[4].ID {
 		t.Fatalf("resend after reopen acked %s, want the stored %s", ack.ID, w2.History[4].ID)
 	}
 }
 
 func TestShutdown_ClosesWith1001(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	c := e.dial(newBrowser())
-	c.hello(map[string]any{})
+	c := e.dial(widgettest.NewJar())
+	c.MustHello(widgettest.Hello{})
 	// The client keeps reading, as a browser does, so it answers the close.
 	closed := make(chan error, 1)
 	go func() {
 		for {
-			if _, _, err := c.ws.Read(context.Background()); err != nil {
+			if _, err := c.Read(context.Background()); err != nil {
 				closed <- err
 				return
 			}
@@ -424,7 +409,7 @@ func TestShutdown_ClosesWith1001(t *testing.T) {
 	if err := e.gw.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := websocket.CloseStatus(<-closed); got != websocket.StatusGoingAway {
+	if got := widgettest.CloseStatus(<-closed); got != widgettest.StatusGoingAway {
 		t.Fatalf("close status = %v, want 1001", got)
 	}
 }
@@ -440,24 +425,21 @@ func mustParseURL(tb testing.TB, s string) *url.URL {
 
 func TestConversation_UploadPromptCarriesSiteCap(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
-	c := e.dial(newBrowser())
+	c := e.dial(widgettest.NewJar())
 	walkToEmail(t, c)
-	c.send(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@example.org"})
-	c.expect("ack")
-	c.untilPrompt()
-	c.send(map[string]any{"type": "text", "id": "c4", "text": "+49 30 1234567"})
-	c.expect("ack")
-	c.untilPrompt()
-	c.send(map[string]any{"type": "choice", "id": "c5", "block": "offer_file", "option": "yes"})
-	c.expect("ack")
-	p := c.untilPrompt()
-	var up struct {
-		Accept   []string `json:"accept"`
-		MaxBytes int64    `json:"maxBytes"`
-	}
-	if p.Upload == nil || json.Unmarshal(*p.Upload, &up) != nil {
+	c.MustSend(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@example.org"})
+	c.Expect("ack")
+	c.ExpectPrompt()
+	c.MustSend(map[string]any{"type": "text", "id": "c4", "text": "+49 30 1234567"})
+	c.Expect("ack")
+	c.ExpectPrompt()
+	c.MustSend(map[string]any{"type": "choice", "id": "c5", "block": "offer_file", "option": "yes"})
+	c.Expect("ack")
+	p := c.ExpectPrompt()
+	if p.Upload == nil {
 		t.Fatalf("prompt %+v has no upload", p)
 	}
+	up := *p.Upload
 	if up.MaxBytes != 10<<20 || len(up.Accept) == 0 {
 		t.Fatalf("upload prompt = %+v, want the site's 10 MiB cap and an accept list", up)
 	}
@@ -470,13 +452,13 @@ func TestErase_LiveSockets(t *testing.T) {
 	// conversation.
 	ctx := context.Background()
 	e := mustEnv(t, widget.Config{})
-	ann := newBrowser()
+	ann := widgettest.NewJar()
 	a := e.dial(ann)
-	wa := a.hello(map[string]any{})
-	a.untilPrompt()
-	b := e.dial(newBrowser())
-	b.hello(map[string]any{})
-	b.untilPrompt()
+	wa := a.MustHello(widgettest.Hello{})
+	a.ExpectPrompt()
+	b := e.dial(widgettest.NewJar())
+	b.MustHello(widgettest.Hello{})
+	b.ExpectPrompt()
 
 	// The erase itself stops the visitor's live sessions (storage's
 	// OnErase, which the gateway registers): nothing else is called.
@@ -491,17 +473,17 @@ func TestErase_LiveSockets(t *testing.T) {
 		t.Errorf("closed for erased = %d, want 1", got)
 	}
 
-	b.send(map[string]any{"type": "choice", "id": "b1", "block": "menu", "option": "demo"})
-	if f := b.expect("ack"); f.Ref != "b1" {
+	b.MustSend(map[string]any{"type": "choice", "id": "b1", "block": "menu", "option": "demo"})
+	if f := b.Expect("ack"); f.Ref != "b1" {
 		t.Errorf("the other visitor's ack: %+v", f)
 	}
 
 	a2 := e.dial(ann)
-	w2 := a2.hello(map[string]any{"session": wa.Session, "token": wa.Token})
+	w2 := a2.MustHello(widgettest.Hello{Session: wa.Session, Token: wa.Token})
 	if w2.Resumed == nil || *w2.Resumed || len(w2.History) != 0 || w2.Session == wa.Session {
 		t.Errorf("after the erase: welcome %+v, want a new, empty session", w2)
 	}
-	a2.untilPrompt()
+	a2.ExpectPrompt()
 
 	// Erased without DropVisitor (a retention sweep, or the erase racing a
 	// turn): the socket's next frame finds its session gone and closes it
@@ -509,24 +491,24 @@ func TestErase_LiveSockets(t *testing.T) {
 	if _, err := e.store.EraseVisitor(ctx, w2.Visitor); err != nil {
 		t.Fatal(err)
 	}
-	a2.send(map[string]any{"type": "text", "id": "a1", "text": "still there?"})
+	a2.MustSend(map[string]any{"type": "text", "id": "a1", "text": "still there?"})
 	expectClosed(t, a2, widget.StatusErased)
 }
 
 // expectClosed reads until the socket closes and checks its status.
-func expectClosed(t *testing.T, c *client, want websocket.StatusCode) {
+func expectClosed(t *testing.T, c *widgettest.Client, want websocket.StatusCode) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for {
-		_, b, err := c.ws.Read(ctx)
+		f, err := c.Read(ctx)
 		if err == nil {
-			if strings.Contains(string(b), `"type":"ack"`) {
-				t.Errorf("an ack after the erase: %s", b)
+			if f.Type == widgettest.TypeAck {
+				t.Errorf("an ack after the erase: %+v", f)
 			}
 			continue
 		}
-		if got := websocket.CloseStatus(err); got != want {
+		if got := widgettest.CloseStatus(err); got != want {
 			t.Fatalf("socket ended with %v (status %d), want status %d", err, got, want)
 		}
 		return
@@ -540,18 +522,18 @@ func TestRetention_LiveSockets(t *testing.T) {
 	// visitor who just chatted is kept, whatever its tab's age.
 	ctx := context.Background()
 	e := mustEnv(t, widget.Config{})
-	old := e.dial(newBrowser())
-	wOld := old.hello(map[string]any{})
-	old.untilPrompt()
+	old := e.dial(widgettest.NewJar())
+	wOld := old.MustHello(widgettest.Hello{})
+	old.ExpectPrompt()
 	e.clock.Advance(40 * 24 * time.Hour)
-	recent := e.dial(newBrowser())
-	wRecent := recent.hello(map[string]any{})
-	recent.untilPrompt()
-	recent.send(map[string]any{"type": "choice", "id": "r1", "block": "menu", "option": "demo"})
-	if f := recent.expect("ack"); f.Ref != "r1" {
+	recent := e.dial(widgettest.NewJar())
+	wRecent := recent.MustHello(widgettest.Hello{})
+	recent.ExpectPrompt()
+	recent.MustSend(map[string]any{"type": "choice", "id": "r1", "block": "menu", "option": "demo"})
+	if f := recent.Expect("ack"); f.Ref != "r1" {
 		t.Fatalf("recent visitor's ack: %+v", f)
 	}
-	recent.untilPrompt()
+	recent.ExpectPrompt()
 
 	res, err := e.store.SweepRetention(ctx, e.clock.Now(), storage.Retention{Default: 30 * 24 * time.Hour})
 	if err != nil {
@@ -567,8 +549,8 @@ func TestRetention_LiveSockets(t *testing.T) {
 	if _, err := e.store.Visitor(ctx, wRecent.Visitor); err != nil {
 		t.Errorf("recent visitor after the sweep: %v, want it kept", err)
 	}
-	recent.send(map[string]any{"type": "text", "id": "r2", "text": "still here"})
-	if f := recent.expect("ack"); f.Ref != "r2" {
+	recent.MustSend(map[string]any{"type": "text", "id": "r2", "text": "still here"})
+	if f := recent.Expect("ack"); f.Ref != "r2" {
 		t.Errorf("recent visitor after the sweep: %+v, want its ack", f)
 	}
 }

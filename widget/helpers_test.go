@@ -2,20 +2,17 @@ package widget_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/parley-chat/parley/identity"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/story"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 const testOrigin = "http://localhost:5173"
@@ -125,122 +122,14 @@ func (e *env) reopen() {
 	e.open(widget.Config{})
 }
 
-func (e *env) wsURL() string { return "ws" + e.srv.URL[len("http"):] + "/v1/ws?site=demo" }
+func (e *env) wsURL() string { return widgettest.URL(e.srv.URL, "demo") }
 
-// browser is a client with its own cookie jar, like one browser.
-type browser struct {
-	jar http.CookieJar
-}
-
-func newBrowser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{jar: jar}
-}
-
-// client is one WebSocket of a browser.
-type client struct {
-	tb testing.TB
-	ws *websocket.Conn
-}
-
-func (e *env) dial(b *browser) *client {
+// dial opens a socket of the browser whose cookie jar is jar (see
+// widgettest.NewJar), from the test origin with a desktop User-Agent.
+func (e *env) dial(jar http.CookieJar) *widgettest.Client {
 	e.tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{
-		HTTPClient: &http.Client{Jar: b.jar},
-		HTTPHeader: http.Header{"Origin": {testOrigin}, "User-Agent": {"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"}},
+	return widgettest.MustDial(e.tb, e.wsURL(), widgettest.Options{
+		Origin: testOrigin, Jar: jar,
+		Header: http.Header{"User-Agent": {"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"}},
 	})
-	if err != nil {
-		e.tb.Fatalf("dial: %v (resp %v)", err, resp)
-	}
-	c := &client{tb: e.tb, ws: ws}
-	e.tb.Cleanup(func() { ws.CloseNow() })
-	return c
-}
-
-// frame is any server frame, decoded loosely.
-type frame struct {
-	Type    string            `json:"type"`
-	Visitor string            `json:"visitor"`
-	Token   string            `json:"token"`
-	Session string            `json:"session"`
-	Resumed *bool             `json:"resumed"`
-	History []frame           `json:"history"`
-	ID      string            `json:"id"`
-	From    string            `json:"from"`
-	At      string            `json:"at"`
-	Text    string            `json:"text"`
-	Block   string            `json:"block"`
-	Ref     string            `json:"ref"`
-	Code    string            `json:"code"`
-	Message string            `json:"message"`
-	Options []storage.Option  `json:"options"`
-	Input   *json.RawMessage  `json:"input"`
-	Upload  *json.RawMessage  `json:"upload"`
-	Extra   map[string]string `json:"-"`
-}
-
-func (c *client) send(v any) {
-	c.tb.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		c.tb.Fatal(err)
-	}
-	c.sendRaw(b)
-}
-
-func (c *client) sendRaw(b []byte) {
-	c.tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		c.tb.Fatalf("write: %v", err)
-	}
-}
-
-// next reads one frame.
-func (c *client) next() frame {
-	c.tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		c.tb.Fatalf("read: %v", err)
-	}
-	var f frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		c.tb.Fatalf("decode %s: %v", b, err)
-	}
-	return f
-}
-
-// expect reads one frame and checks its type.
-func (c *client) expect(typ string) frame {
-	c.tb.Helper()
-	f := c.next()
-	if f.Type != typ {
-		c.tb.Fatalf("got frame %+v, want type %q", f, typ)
-	}
-	return f
-}
-
-// hello says hello and returns the welcome.
-func (c *client) hello(h map[string]any) frame {
-	c.tb.Helper()
-	h["type"] = "hello"
-	c.send(h)
-	return c.expect("welcome")
-}
-
-// untilPrompt reads bot messages until one carries options, an input or an
-// upload (a prompt), and returns it.
-func (c *client) untilPrompt() frame {
-	c.tb.Helper()
-	for {
-		f := c.expect("message")
-		if len(f.Options) > 0 || f.Input != nil || f.Upload != nil {
-			return f
-		}
-	}
 }

@@ -2,7 +2,7 @@ package widget_test
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,22 +16,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // dialStatus opens a socket with extra headers and returns it, or the HTTP
 // status that refused it.
-func (e *env) dialStatus(h http.Header) (*websocket.Conn, int) {
+func (e *env) dialStatus(h http.Header) (*widgettest.Conn, int) {
 	e.tb.Helper()
-	if h == nil {
-		h = http.Header{}
-	}
-	h.Set("Origin", testOrigin)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), widgettest.Timeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: h})
+	ws, resp, err := widgettest.Dial(ctx, e.wsURL(), widgettest.Options{Origin: testOrigin, Header: h})
 	if err != nil {
 		if resp == nil {
 			e.tb.Fatalf("dial: %v", err)
@@ -56,19 +51,18 @@ func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
 
 // readUntilClose reads frames until the socket closes and returns them and
 // the close error.
-func readUntilClose(tb testing.TB, ws *websocket.Conn) ([]frame, error) {
+func readUntilClose(tb testing.TB, ws *widgettest.Conn) ([]widgettest.Frame, error) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var got []frame
+	var got []widgettest.Frame
 	for {
-		_, b, err := ws.Read(ctx)
+		f, err := ws.Read(ctx)
+		if errors.Is(err, widgettest.ErrNotAFrame) {
+			tb.Fatal(err)
+		}
 		if err != nil {
 			return got, err
-		}
-		var f frame
-		if err := json.Unmarshal(b, &f); err != nil {
-			tb.Fatal(err)
 		}
 		got = append(got, f)
 	}
@@ -78,17 +72,17 @@ func TestProtect_RateLimit(t *testing.T) {
 	// Burst 3: hello and two texts pass, then every frame is refused; the
 	// third refusal in a row closes with 1008.
 	e := mustEnv(t, widget.Config{MsgRate: 0.01, MsgBurst: 3, RateLimitClose: 2})
-	c := e.dial(newBrowser())
-	w := c.hello(map[string]any{})
-	c.untilPrompt()
+	c := e.dial(widgettest.NewJar())
+	w := c.MustHello(widgettest.Hello{})
+	c.ExpectPrompt()
 	for i := 1; i <= 6; i++ {
 		// The server may close before the last frames are written.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c.ws.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"text","id":"c%d","text":"hi"}`, i))
+		c.SendRaw(ctx, fmt.Appendf(nil, `{"type":"text","id":"c%d","text":"hi"}`, i))
 		cancel()
 	}
-	got, err := readUntilClose(t, c.ws)
-	if status := websocket.CloseStatus(err); status != websocket.StatusPolicyViolation {
+	got, err := readUntilClose(t, c.Conn)
+	if status := widgettest.CloseStatus(err); status != widgettest.StatusPolicy {
 		t.Fatalf("close = %v (%v), want 1008", status, err)
 	}
 	var acks, limited []string
@@ -121,16 +115,16 @@ func TestProtect_RateLimit(t *testing.T) {
 
 	t.Run("Refills", func(t *testing.T) {
 		e := mustEnv(t, widget.Config{MsgRate: 50, MsgBurst: 2})
-		c := e.dial(newBrowser())
-		c.hello(map[string]any{})
-		c.untilPrompt()
+		c := e.dial(widgettest.NewJar())
+		c.MustHello(widgettest.Hello{})
+		c.ExpectPrompt()
 		for i := 1; i <= 5; i++ {
 			time.Sleep(40 * time.Millisecond) // 2 tokens a turn at 50/s
-			c.send(map[string]any{"type": "text", "id": fmt.Sprintf("c%d", i), "text": "hi"})
-			if f := c.expect("ack"); f.Ref != fmt.Sprintf("c%d", i) {
+			c.MustSend(map[string]any{"type": "text", "id": fmt.Sprintf("c%d", i), "text": "hi"})
+			if f := c.Expect("ack"); f.Ref != fmt.Sprintf("c%d", i) {
 				t.Fatalf("got %+v", f)
 			}
-			c.untilPrompt() // the fallback, then the question again
+			c.ExpectPrompt() // the fallback, then the question again
 		}
 	})
 }
@@ -155,7 +149,7 @@ func TestProtect_ConnCaps(t *testing.T) {
 			t.Fatalf("third socket from one /64: status %d, want 503", status)
 		}
 		// A closed socket gives its slot back.
-		a.Close(websocket.StatusNormalClosure, "")
+		a.Close()
 		waitFor(t, 5*time.Second, "the slot was not given back", func() bool {
 			ws, status := e.dialStatus(ip("198.51.100.7"))
 			if ws != nil {
@@ -175,15 +169,10 @@ func TestProtect_ConnCaps(t *testing.T) {
 				t.Fatalf("status %d, want 101", status)
 			}
 		}
-		h := http.Header{"Origin": {testOrigin}, "Connection": {"Upgrade"}, "Upgrade": {"websocket"},
-			"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
-		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/ws?site=demo", nil)
-		req.Header = h
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		_, resp, err := widgettest.Dial(context.Background(), e.wsURL(), widgettest.Options{Origin: testOrigin})
+		if resp == nil {
+			t.Fatalf("fourth socket: %v, want a refused handshake", err)
 		}
-		resp.Body.Close()
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("fourth socket: status %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
@@ -201,20 +190,20 @@ func TestProtect_Idle(t *testing.T) {
 	t.Run("DeadPeerClosed", func(t *testing.T) {
 		e := mustEnv(t, cfg)
 		// A live client reads, so the library answers pings.
-		live := e.dial(newBrowser())
-		live.hello(map[string]any{})
+		live := e.dial(widgettest.NewJar())
+		live.MustHello(widgettest.Hello{})
 		liveErr := make(chan error, 1)
 		go func() {
 			for {
-				if _, _, err := live.ws.Read(context.Background()); err != nil {
+				if _, err := live.Read(context.Background()); err != nil {
 					liveErr <- err
 					return
 				}
 			}
 		}()
 		// A dead one stops reading after its welcome: no pongs.
-		dead := e.dial(newBrowser())
-		dead.hello(map[string]any{})
+		dead := e.dial(widgettest.NewJar())
+		dead.MustHello(widgettest.Hello{})
 		waitFor(t, 3*time.Second, "the dead peer was not closed", func() bool {
 			return e.gw.Stats.ConnectionsOpen.Load() == 1
 		})
@@ -237,7 +226,7 @@ func TestProtect_Idle(t *testing.T) {
 		ws, _ := e.dialStatus(nil)
 		start := time.Now()
 		_, err := readUntilClose(t, ws)
-		if status := websocket.CloseStatus(err); status != websocket.StatusPolicyViolation {
+		if status := widgettest.CloseStatus(err); status != widgettest.StatusPolicy {
 			t.Fatalf("close = %v (%v), want 1008", status, err)
 		}
 		if d := time.Since(start); d > 2*time.Second {
@@ -283,14 +272,14 @@ func smallBufferServer(tb testing.TB, e *env) (wsURL string, client *http.Client
 
 // roundTrips sends texts on c for d, each after the previous ack and bot
 // answer, and returns the round-trip times.
-func roundTrips(tb testing.TB, c *client, prefix string, d time.Duration) []time.Duration {
+func roundTrips(tb testing.TB, c *widgettest.Client, prefix string, d time.Duration) []time.Duration {
 	tb.Helper()
 	var rtts []time.Duration
 	for i, end := 0, time.Now().Add(d); time.Now().Before(end); i++ {
 		start := time.Now()
-		c.send(map[string]any{"type": "text", "id": fmt.Sprintf("%s%d", prefix, i), "text": "hello?"})
-		c.expect("ack")
-		c.untilPrompt() // the fallback, then the open question again
+		c.MustSend(map[string]any{"type": "text", "id": fmt.Sprintf("%s%d", prefix, i), "text": "hello?"})
+		c.Expect("ack")
+		c.ExpectPrompt() // the fallback, then the open question again
 		rtts = append(rtts, time.Since(start))
 	}
 	return rtts
@@ -306,41 +295,32 @@ func TestProtect_SlowReader(t *testing.T) {
 	const writeTimeout = time.Second
 	e := mustEnv(t, widget.Config{MsgRate: -1, WriteTimeout: writeTimeout, SendQueue: 16})
 	url, hc := smallBufferServer(t, e)
-	dial := func(jar *browser) *client {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hc := *hc
-		hc.Jar = jar.jar
-		ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: http.Header{"Origin": {testOrigin}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ws.CloseNow() })
-		return &client{tb: t, ws: ws}
+	dial := func(jar http.CookieJar) *widgettest.Client {
+		return widgettest.MustDial(t, url, widgettest.Options{Origin: testOrigin, Jar: jar, HTTPClient: hc})
 	}
 
-	normal := dial(newBrowser())
-	normal.hello(map[string]any{})
-	normal.untilPrompt()
+	normal := dial(widgettest.NewJar())
+	normal.MustHello(widgettest.Hello{})
+	normal.ExpectPrompt()
 	before := roundTrips(t, normal, "a", 500*time.Millisecond)
 
 	t.Run("StopsReading", func(t *testing.T) {
-		slow := dial(newBrowser())
-		slow.hello(map[string]any{})
+		slow := dial(widgettest.NewJar())
+		slow.MustHello(widgettest.Hello{})
 		// Send turns and never read their answers. The server's writes block
 		// once the small buffers are full, then so do these (without a
 		// deadline: an expired one would make this client hang up first).
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				if err := slow.ws.Write(context.Background(), websocket.MessageText, fmt.Appendf(nil, `{"type":"text","id":"s%d","text":"%0100d"}`, i, i)); err != nil {
+				if err := slow.SendRaw(context.Background(), fmt.Appendf(nil, `{"type":"text","id":"s%d","text":"%0100d"}`, i, i)); err != nil {
 					return
 				}
 			}
 		})
 		during := roundTrips(t, normal, "b", 2*writeTimeout)
 		waitFor(t, 3*writeTimeout, "the slow client was not dropped", func() bool { return e.gw.Stats.Closed("slow") >= 1 })
-		slow.ws.CloseNow()
+		slow.CloseNow()
 		wg.Wait()
 		t.Logf("normal client round trips: before p50 %v p99 %v max %v; beside the slow client p50 %v p99 %v max %v (%d)",
 			quantile(before, .5), quantile(before, .99), quantile(before, 1),
@@ -354,12 +334,12 @@ func TestProtect_SlowReader(t *testing.T) {
 	t.Run("SlowTab", func(t *testing.T) {
 		// Two tabs of one session; the second stops reading. The first
 		// tab's turns are broadcast to it until its queue is full.
-		b := newBrowser()
+		b := widgettest.NewJar()
 		tab1 := dial(b)
-		w := tab1.hello(map[string]any{})
-		tab1.untilPrompt()
+		w := tab1.MustHello(widgettest.Hello{})
+		tab1.ExpectPrompt()
 		tab2 := dial(b)
-		tab2.hello(map[string]any{"session": w.Session})
+		tab2.MustHello(widgettest.Hello{Session: w.Session})
 		droppedBefore := e.gw.Stats.Closed("slow")
 		rtts := roundTrips(t, tab1, "t", 3*writeTimeout)
 		if e.gw.Stats.Closed("slow") == droppedBefore {
@@ -375,9 +355,9 @@ func TestProtect_SlowReader(t *testing.T) {
 func TestProtect_NoGoroutineLeak(t *testing.T) {
 	e := mustEnv(t, widget.Config{MaxConnsPerIP: -1, MsgRate: -1, NewVisitorsPerIP: -1, NewSessionsPerIP: -1})
 	// Warm up the store and the HTTP server's own goroutines.
-	c := e.dial(newBrowser())
-	c.hello(map[string]any{})
-	c.ws.Close(websocket.StatusNormalClosure, "")
+	c := e.dial(widgettest.NewJar())
+	c.MustHello(widgettest.Hello{})
+	c.Close()
 	waitFor(t, 5*time.Second, "warm-up socket still open", func() bool { return e.gw.Stats.ConnectionsOpen.Load() == 0 })
 	time.Sleep(100 * time.Millisecond)
 	before := runtime.NumGoroutine()
@@ -388,7 +368,7 @@ func TestProtect_NoGoroutineLeak(t *testing.T) {
 		wg.Go(func() {
 			for i := w; i < cycles; i += workers {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				ws, _, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {testOrigin}}})
+				ws, _, err := widgettest.Dial(ctx, e.wsURL(), widgettest.Options{Origin: testOrigin})
 				if err != nil {
 					cancel()
 					t.Error(err)
@@ -398,16 +378,16 @@ func TestProtect_NoGoroutineLeak(t *testing.T) {
 				case 0: // gone before hello
 					ws.CloseNow()
 				case 1: // hello, then a clean close
-					ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`))
+					ws.SendRaw(ctx, []byte(`{"type":"hello"}`))
 					ws.Read(ctx)
-					ws.Close(websocket.StatusNormalClosure, "")
+					ws.Close()
 				case 2: // a turn, then the network drops
-					ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`))
-					ws.Write(ctx, websocket.MessageText, []byte(`{"type":"text","id":"x","text":"bye"}`))
+					ws.SendRaw(ctx, []byte(`{"type":"hello"}`))
+					ws.SendRaw(ctx, []byte(`{"type":"text","id":"x","text":"bye"}`))
 					ws.Read(ctx)
 					ws.CloseNow()
 				case 3: // a frame over the read limit: the server closes with 1009
-					ws.Write(ctx, websocket.MessageText, make([]byte, 9<<10))
+					ws.SendRaw(ctx, make([]byte, 9<<10))
 					ws.Read(ctx)
 					ws.CloseNow()
 				}
@@ -431,21 +411,21 @@ func TestLimit_IdleFootprint(t *testing.T) {
 	// nothing else: no writer, no ticker.
 	e := mustEnv(t, widget.Config{MaxConnsPerIP: -1, MsgRate: -1, NewVisitorsPerIP: -1, NewSessionsPerIP: -1})
 	const n = 200
-	warm := e.dial(newBrowser())
-	warm.hello(map[string]any{})
-	warm.untilPrompt()
+	warm := e.dial(widgettest.NewJar())
+	warm.MustHello(widgettest.Hello{})
+	warm.ExpectPrompt()
 	time.Sleep(3 * time.Second) // the warm-up turn's worker ends
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	g0 := runtime.NumGoroutine()
 	for range n {
-		c := e.dial(newBrowser())
-		c.hello(map[string]any{"page": "http://localhost:5173/"})
-		c.untilPrompt()
-		c.send(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
-		c.expect("ack")
-		c.untilPrompt()
+		c := e.dial(widgettest.NewJar())
+		c.MustHello(widgettest.Hello{Page: "http://localhost:5173/"})
+		c.ExpectPrompt()
+		c.MustSend(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
+		c.Expect("ack")
+		c.ExpectPrompt()
 	}
 	waitFor(t, 10*time.Second, "goroutines beyond one per connection", func() bool {
 		return runtime.NumGoroutine()-g0 == n
@@ -497,18 +477,18 @@ func TestProtect_PanicInTurn(t *testing.T) {
 			return clock
 		},
 	})
-	victim := e.dial(newBrowser())
-	victim.hello(map[string]any{})
-	victim.untilPrompt()
-	other := e.dial(newBrowser())
-	other.hello(map[string]any{})
-	other.untilPrompt()
+	victim := e.dial(widgettest.NewJar())
+	victim.MustHello(widgettest.Hello{})
+	victim.ExpectPrompt()
+	other := e.dial(widgettest.NewJar())
+	other.MustHello(widgettest.Hello{})
+	other.ExpectPrompt()
 
 	boom.Store(true)
-	victim.send(map[string]any{"type": "text", "id": "c1", "text": "hello?"})
+	victim.MustSend(map[string]any{"type": "text", "id": "c1", "text": "hello?"})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, _, err := victim.ws.Read(ctx); err == nil {
+	if _, err := victim.Read(ctx); err == nil {
 		t.Fatal("the socket whose turn panicked is still open")
 	}
 	boom.Store(false)
@@ -518,11 +498,11 @@ func TestProtect_PanicInTurn(t *testing.T) {
 	})
 
 	// The other socket and new ones are served as before.
-	other.send(map[string]any{"type": "text", "id": "c1", "text": "still there?"})
-	if f := other.expect("ack"); f.Ref != "c1" {
+	other.MustSend(map[string]any{"type": "text", "id": "c1", "text": "still there?"})
+	if f := other.Expect("ack"); f.Ref != "c1" {
 		t.Errorf("ack ref = %q", f.Ref)
 	}
-	late := e.dial(newBrowser())
-	late.hello(map[string]any{})
-	late.untilPrompt()
+	late := e.dial(widgettest.NewJar())
+	late.MustHello(widgettest.Hello{})
+	late.ExpectPrompt()
 }

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coder/websocket"
-
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 func TestHandshake_Refused(t *testing.T) {
@@ -18,8 +17,7 @@ func TestHandshake_Refused(t *testing.T) {
 	e := mustEnv(t, widget.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	dial := func(site, origin string) int {
 		t.Helper()
-		_, resp, err := websocket.Dial(context.Background(), e.wsURL()[:strings.Index(e.wsURL(), "?")]+"?site="+site,
-			&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		_, resp, err := widgettest.Dial(context.Background(), widgettest.URL(e.srv.URL, site), widgettest.Options{Origin: origin})
 		if err == nil || resp == nil {
 			t.Fatalf("dial %s from %s: %v, want a refusal", site, origin, err)
 		}
@@ -43,12 +41,9 @@ func TestHandshake_Refused(t *testing.T) {
 		if got := e.gw.Stats.Refused("unknown_site"); got != 5 {
 			t.Errorf("refused unknown_site = %d, want 5", got)
 		}
-		var b strings.Builder
-		e.gw.Stats.WritePrometheus(&b)
-		for _, want := range []string{`parley_connections_refused_total{reason="origin_not_allowed"} 30`, `parley_connections_refused_total{reason="unknown_site"} 5`} {
-			if !strings.Contains(b.String(), want) {
-				t.Errorf("metrics lack %s", want)
-			}
+		// What server/metrics exports as parley_connections_refused_total.
+		if got := e.gw.Stats.RefusedByReason(); got["origin_not_allowed"] != 30 || got["unknown_site"] != 5 {
+			t.Errorf("refused by reason %v, want origin_not_allowed 30 and unknown_site 5", got)
 		}
 	})
 	t.Run("LogRateLimited", func(t *testing.T) {

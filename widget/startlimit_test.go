@@ -1,7 +1,6 @@
 package widget_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,36 +8,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // helloFrom opens a socket as a client at ip (the X-Test-IP header),
 // with b's cookies when b is not nil, and says hello. It returns the
 // welcome, or the error frame of a refused hello after checking that the
 // socket then closes with 1008.
-func (e *env) helloFrom(ip string, b *browser, hello map[string]any) frame {
+func (e *env) helloFrom(ip string, b http.CookieJar, hello widgettest.Hello) widgettest.Frame {
 	e.tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	opts := &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {testOrigin}, "X-Test-IP": {ip}}}
-	if b != nil {
-		opts.HTTPClient = &http.Client{Jar: b.jar}
-	}
-	ws, _, err := websocket.Dial(ctx, e.wsURL(), opts)
-	if err != nil {
-		e.tb.Fatalf("dial from %s: %v", ip, err)
-	}
-	defer ws.CloseNow()
-	c := &client{tb: e.tb, ws: ws}
-	hello["type"] = "hello"
-	c.send(hello)
-	f := c.next()
+	c := widgettest.MustDial(e.tb, e.wsURL(), widgettest.Options{Origin: testOrigin, Jar: b, Header: http.Header{"X-Test-IP": {ip}}})
+	defer c.CloseNow()
+	c.MustSendHello(hello)
+	f := c.Next()
 	if f.Type == "error" {
-		_, err := readUntilClose(e.tb, ws)
-		if got := websocket.CloseStatus(err); got != websocket.StatusPolicyViolation {
+		_, err := readUntilClose(e.tb, c.Conn)
+		if got := widgettest.CloseStatus(err); got != widgettest.StatusPolicy {
 			e.tb.Fatalf("after a refused hello: %v, want close 1008", err)
 		}
 	}
@@ -50,22 +37,12 @@ func testIP(r *http.Request) string { return r.Header.Get("X-Test-IP") }
 // The refused hello's error frame says when to try again.
 func TestStartLimits_RetryAfterOnTheWire(t *testing.T) {
 	e := mustEnv(t, widget.Config{NewVisitorsPerIP: 1, ClientIP: testIP})
-	e.helloFrom("192.0.2.1", nil, map[string]any{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {testOrigin}, "X-Test-IP": {"192.0.2.1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`))
-	_, b, err := ws.Read(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.helloFrom("192.0.2.1", nil, widgettest.Hello{})
+	c := widgettest.MustDial(t, e.wsURL(), widgettest.Options{Origin: testOrigin, Header: http.Header{"X-Test-IP": {"192.0.2.1"}}})
+	c.MustSendRaw([]byte(`{"type":"hello"}`))
 	// One a minute: the next is due in 60 s.
-	if !bytes.Contains(b, []byte(`"code":"too_many_visitors"`)) || !bytes.Contains(b, []byte(`"retryAfter":60`)) {
-		t.Fatalf("refused hello got %s, want too_many_visitors with retryAfter 60", b)
+	if f := c.Next(); f.Code != "too_many_visitors" || f.RetryAfter != 60 {
+		t.Fatalf("refused hello got %+v, want too_many_visitors with retryAfter 60", f)
 	}
 }
 
@@ -75,7 +52,7 @@ func TestStartLimits_NewVisitorsPerIP(t *testing.T) {
 	e := mustEnv(t, widget.Config{NewVisitorsPerIP: 5, ClientIP: testIP})
 	started, refused := 0, 0
 	for i := range 12 {
-		f := e.helloFrom("192.0.2.7", nil, map[string]any{})
+		f := e.helloFrom("192.0.2.7", nil, widgettest.Hello{})
 		switch {
 		case f.Type == "welcome" && i < 5:
 			started++
@@ -85,12 +62,12 @@ func TestStartLimits_NewVisitorsPerIP(t *testing.T) {
 			t.Fatalf("hello %d from the minting address got %+v", i, f)
 		}
 	}
-	if f := e.helloFrom("192.0.2.8", nil, map[string]any{}); f.Type != "welcome" {
+	if f := e.helloFrom("192.0.2.8", nil, widgettest.Hello{}); f.Type != "welcome" {
 		t.Fatalf("another address got %+v, want welcome", f)
 	}
 	started++
 	for i := range 6 {
-		f := e.helloFrom(fmt.Sprintf("2001:db8:1:2::%x", i+1), nil, map[string]any{})
+		f := e.helloFrom(fmt.Sprintf("2001:db8:1:2::%x", i+1), nil, widgettest.Hello{})
 		if want := i < 5; (f.Type == "welcome") != want {
 			t.Fatalf("IPv6 hello %d of one /64 got %+v", i, f)
 		}
@@ -100,27 +77,27 @@ func TestStartLimits_NewVisitorsPerIP(t *testing.T) {
 			refused++
 		}
 	}
-	if f := e.helloFrom("2001:db8:1:3::1", nil, map[string]any{}); f.Type != "welcome" {
+	if f := e.helloFrom("2001:db8:1:3::1", nil, widgettest.Hello{}); f.Type != "welcome" {
 		t.Fatalf("another /64 got %+v, want welcome", f)
 	}
 	started++
 
 	// A known visitor from the cut-off address still resumes and talks.
-	b := newBrowser()
+	b := widgettest.NewJar()
 	e.clock.Advance(time.Minute)
-	w := e.helloFrom("192.0.2.7", b, map[string]any{})
+	w := e.helloFrom("192.0.2.7", b, widgettest.Hello{})
 	if w.Type != "welcome" {
 		t.Fatalf("a minute later got %+v, want welcome", w)
 	}
 	started++
 	for range 10 { // the minute's other four, then refused again
-		if e.helloFrom("192.0.2.7", nil, map[string]any{}).Type == "welcome" {
+		if e.helloFrom("192.0.2.7", nil, widgettest.Hello{}).Type == "welcome" {
 			started++
 		} else {
 			refused++
 		}
 	}
-	if f := e.helloFrom("192.0.2.7", b, map[string]any{"session": w.Session}); f.Type != "welcome" || f.Resumed == nil || !*f.Resumed {
+	if f := e.helloFrom("192.0.2.7", b, widgettest.Hello{Session: w.Session}); f.Type != "welcome" || f.Resumed == nil || !*f.Resumed {
 		t.Fatalf("the known visitor's resume got %+v", f)
 	}
 
@@ -130,10 +107,9 @@ func TestStartLimits_NewVisitorsPerIP(t *testing.T) {
 	if got := e.gw.Stats.StartsRefused("visitors_per_ip"); got != int64(refused) {
 		t.Fatalf("metric visitors_per_ip = %d, want %d", got, refused)
 	}
-	var m bytes.Buffer
-	e.gw.Stats.WritePrometheus(&m)
-	if !strings.Contains(m.String(), `parley_starts_refused_total{reason="visitors_per_ip"}`) {
-		t.Fatalf("/metrics has no parley_starts_refused_total:\n%s", m.String())
+	// What server/metrics exports as parley_starts_refused_total.
+	if got, ok := e.gw.Stats.StartsRefusedByReason()["visitors_per_ip"]; !ok || got != int64(refused) {
+		t.Fatalf("starts refused by reason visitors_per_ip = %d (listed %v), want %d", got, ok, refused)
 	}
 	checkUsage(t, e, int64(started), int64(refused))
 }
@@ -142,14 +118,14 @@ func TestStartLimits_SessionsPerVisitor(t *testing.T) {
 	// One visitor naming made-up sessions is cut off; its live session
 	// still resumes, and another visitor on the same address is unaffected.
 	e := mustEnv(t, widget.Config{NewSessionsPerVisitor: 3, ClientIP: testIP})
-	b := newBrowser()
-	first := e.helloFrom("192.0.2.9", b, map[string]any{})
+	b := widgettest.NewJar()
+	first := e.helloFrom("192.0.2.9", b, widgettest.Hello{})
 	if first.Type != "welcome" {
 		t.Fatalf("first hello got %+v", first)
 	}
 	started, refused := 1, 0
 	for i := range 8 {
-		f := e.helloFrom("192.0.2.9", b, map[string]any{"session": fmt.Sprintf("made-up-%d", i)})
+		f := e.helloFrom("192.0.2.9", b, widgettest.Hello{Session: fmt.Sprintf("made-up-%d", i)})
 		switch {
 		case f.Type == "welcome" && i < 3 && !*f.Resumed:
 			started++
@@ -159,7 +135,7 @@ func TestStartLimits_SessionsPerVisitor(t *testing.T) {
 			t.Fatalf("made-up session %d got %+v", i, f)
 		}
 	}
-	if f := e.helloFrom("192.0.2.9", newBrowser(), map[string]any{}); f.Type != "welcome" {
+	if f := e.helloFrom("192.0.2.9", widgettest.NewJar(), widgettest.Hello{}); f.Type != "welcome" {
 		t.Fatalf("another visitor on the address got %+v", f)
 	}
 	started++
@@ -171,9 +147,9 @@ func TestStartLimits_SessionsPerVisitor(t *testing.T) {
 
 func TestStartLimits_SessionsPerIP(t *testing.T) {
 	e := mustEnv(t, widget.Config{NewSessionsPerIP: 4, ClientIP: testIP})
-	b := newBrowser()
+	b := widgettest.NewJar()
 	for i := range 6 {
-		f := e.helloFrom("192.0.2.10", b, map[string]any{"session": fmt.Sprintf("made-up-%d", i)})
+		f := e.helloFrom("192.0.2.10", b, widgettest.Hello{Session: fmt.Sprintf("made-up-%d", i)})
 		if want := i < 4; (f.Type == "welcome") != want || (!want && f.Code != "too_many_sessions") {
 			t.Fatalf("hello %d got %+v", i, f)
 		}

@@ -1,9 +1,6 @@
 package widget
 
 import (
-	"fmt"
-	"io"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,55 +116,4 @@ func (s *Stats) observeWrite(d time.Duration) {
 	}
 	s.writeCount.Add(1)
 	s.writeSumNS.Add(int64(d))
-}
-
-// WritePrometheus writes the counters in the Prometheus text format.
-func (s *Stats) WritePrometheus(w io.Writer) {
-	gauge := func(name, help string, v int64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
-	}
-	counter := func(name, help string, v int64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
-	}
-	gauge("parley_connections_open", "WebSocket connections open now.", s.ConnectionsOpen.Load())
-	counter("parley_connections_total", "WebSocket connections accepted.", s.ConnectionsTotal.Load())
-	counter("parley_sessions_started_total", "Sessions started.", s.SessionsStarted.Load())
-	counter("parley_sessions_resumed_total", "Sessions resumed by a hello.", s.SessionsResumed.Load())
-	counter("parley_frames_in_total", "Frames received from clients.", s.FramesIn.Load())
-	counter("parley_frames_out_total", "Frames sent to clients.", s.FramesOut.Load())
-	counter("parley_slow_clients_dropped_total", "Connections dropped because their send queue filled or a write timed out.", s.SlowDropped.Load())
-
-	fmt.Fprint(w, "# HELP parley_connections_refused_total WebSocket handshakes refused (404, 403, 503), by reason.\n# TYPE parley_connections_refused_total counter\n")
-	for i, r := range refusedReasons {
-		fmt.Fprintf(w, "parley_connections_refused_total{reason=%q} %d\n", r, s.refused[i].Load())
-	}
-	fmt.Fprint(w, "# HELP parley_connections_closed_total Sockets closed by a protection, by reason.\n# TYPE parley_connections_closed_total counter\n")
-	for i, r := range closedReasons {
-		fmt.Fprintf(w, "parley_connections_closed_total{reason=%q} %d\n", r, s.closed[i].Load())
-	}
-
-	fmt.Fprint(w, "# HELP parley_starts_refused_total Hellos whose new visitor or session a rate limit refused, by reason.\n# TYPE parley_starts_refused_total counter\n")
-	for i, r := range startRefusedReasons {
-		fmt.Fprintf(w, "parley_starts_refused_total{reason=%q} %d\n", r, s.starts[i].Load())
-	}
-
-	fmt.Fprint(w, "# HELP parley_errors_total Error frames sent, by code.\n# TYPE parley_errors_total counter\n")
-	s.mu.Lock()
-	codes := make([]string, 0, len(s.errors))
-	for c := range s.errors {
-		codes = append(codes, c)
-	}
-	sort.Strings(codes)
-	for _, c := range codes {
-		fmt.Fprintf(w, "parley_errors_total{code=%q} %d\n", c, s.errors[c])
-	}
-	s.mu.Unlock()
-
-	const h = "parley_store_write_seconds"
-	fmt.Fprintf(w, "# HELP %s Latency of store writes for conversation turns.\n# TYPE %s histogram\n", h, h)
-	for i, b := range writeBounds {
-		fmt.Fprintf(w, "%s_bucket{le=\"%g\"} %d\n", h, b, s.writeBuckets[i].Load())
-	}
-	n := s.writeCount.Load()
-	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", h, n, h, float64(s.writeSumNS.Load())/1e9, h, n)
 }

@@ -3,19 +3,17 @@
 package widget_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // diskUse is the bytes the files under dir take on disk; Badger's files
@@ -43,20 +41,8 @@ func diskUse(tb testing.TB, dir string) int64 {
 // storeWrites is the turns the gateway has written to the store.
 func storeWrites(tb testing.TB, gw *widget.Gateway) int64 {
 	tb.Helper()
-	var b bytes.Buffer
-	gw.Stats.WritePrometheus(&b)
-	sc := bufio.NewScanner(&b)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "parley_store_write_seconds_count "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return n
-		}
-	}
-	tb.Fatal("no parley_store_write_seconds_count in /metrics")
-	return 0
+	_, n, _ := gw.Stats.StoreWrites() // parley_store_write_seconds_count in /metrics
+	return int64(n)
 }
 
 // variablesFrame is 50 new host variables of 130 bytes each, named after n.
@@ -81,17 +67,17 @@ func TestHostVariables_Bounded(t *testing.T) {
 	refused := make([]int, sockets)
 	var wg sync.WaitGroup
 	for s := range sockets {
-		c := e.dial(newBrowser())
-		sessions[s] = c.hello(map[string]any{}).Session
+		c := e.dial(widgettest.NewJar())
+		sessions[s] = c.MustHello(widgettest.Hello{}).Session
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for n := range frames {
-				c.send(variablesFrame(s*frames + n))
+				c.MustSend(variablesFrame(s*frames + n))
 			}
-			c.send(map[string]any{"type": "text", "id": "done", "text": "done"})
+			c.MustSend(map[string]any{"type": "text", "id": "done", "text": "done"})
 			for {
-				f := c.next()
+				f := c.Next()
 				if f.Type == "error" {
 					if f.Code != "too_many_variables" {
 						t.Errorf("error %+v, want too_many_variables", f)
@@ -106,11 +92,11 @@ func TestHostVariables_Bounded(t *testing.T) {
 	}
 
 	// A second visitor talks while the attack runs.
-	other := e.dial(newBrowser())
-	other.hello(map[string]any{})
-	other.untilPrompt()
-	other.send(map[string]any{"type": "choice", "id": "o1", "block": "menu", "option": "demo"})
-	if ack := other.expect("ack"); ack.Ref != "o1" {
+	other := e.dial(widgettest.NewJar())
+	other.MustHello(widgettest.Hello{})
+	other.ExpectPrompt()
+	other.MustSend(map[string]any{"type": "choice", "id": "o1", "block": "menu", "option": "demo"})
+	if ack := other.Expect("ack"); ack.Ref != "o1" {
 		t.Fatalf("the other visitor's ack = %+v", ack)
 	}
 	wg.Wait()
@@ -141,33 +127,33 @@ func TestHostVariables_Bounded(t *testing.T) {
 
 func TestHostVariables_IdenticalFramesWriteNothing(t *testing.T) {
 	e := mustEnv(t, widget.Config{MsgRate: -1})
-	c := e.dial(newBrowser())
-	c.hello(map[string]any{})
-	c.untilPrompt()
+	c := e.dial(widgettest.NewJar())
+	c.MustHello(widgettest.Hello{})
+	c.ExpectPrompt()
 	frame := map[string]any{"type": "variables", "variables": map[string]string{"plan": "pro", "seats": "12"}}
-	c.send(frame)
-	c.send(map[string]any{"type": "text", "id": "t1", "text": "sync"})
-	for c.next().Type != "ack" {
+	c.MustSend(frame)
+	c.MustSend(map[string]any{"type": "text", "id": "t1", "text": "sync"})
+	for c.Next().Type != "ack" {
 	}
 	writes := storeWrites(t, e.gw)
 
 	// The widget sends its variables again after every welcome: the same
 	// values, over and over, must not rewrite the session.
 	for range 50 {
-		c.send(frame)
+		c.MustSend(frame)
 	}
-	c.send(map[string]any{"type": "variables", "variables": map[string]string{"plan": "pro"}})
-	c.send(map[string]any{"type": "text", "id": "t2", "text": "sync"})
-	for c.next().Type != "ack" {
+	c.MustSend(map[string]any{"type": "variables", "variables": map[string]string{"plan": "pro"}})
+	c.MustSend(map[string]any{"type": "text", "id": "t2", "text": "sync"})
+	for c.Next().Type != "ack" {
 	}
 	if got := storeWrites(t, e.gw) - writes; got != 1 {
 		t.Fatalf("%d store writes for 51 unchanged variables frames and one text, want 1 (the text)", got)
 	}
 
 	// A changed value is stored.
-	c.send(map[string]any{"type": "variables", "variables": map[string]string{"plan": "team"}})
-	c.send(map[string]any{"type": "text", "id": "t3", "text": "sync"})
-	for c.next().Type != "ack" {
+	c.MustSend(map[string]any{"type": "variables", "variables": map[string]string{"plan": "team"}})
+	c.MustSend(map[string]any{"type": "text", "id": "t3", "text": "sync"})
+	for c.Next().Type != "ack" {
 	}
 	if got := storeWrites(t, e.gw) - writes; got != 3 {
 		t.Fatalf("%d store writes after a change, want 3", got)

@@ -98,11 +98,18 @@ func (c *Client) MustTyping() {
 	c.must(func(ctx context.Context) error { return c.Typing(ctx) })
 }
 
+// MustSendHello says hello without reading the answer: for a hello the
+// server may refuse with an error frame.
+func (c *Client) MustSendHello(h Hello) {
+	c.tb.Helper()
+	c.must(func(ctx context.Context) error { return c.SendHello(ctx, h) })
+}
+
 // MustHello says hello and returns the welcome, which it also keeps in
 // c.Welcome; anything else first fails the test.
 func (c *Client) MustHello(h Hello) Frame {
 	c.tb.Helper()
-	c.must(func(ctx context.Context) error { return c.SendHello(ctx, h) })
+	c.MustSendHello(h)
 	f := c.Expect(TypeWelcome)
 	c.Welcome = f
 	return f
@@ -154,6 +161,18 @@ func (c *Client) UntilPrompt(block string) Frame {
 			c.tb.Fatalf("error frame %+v", f)
 		}
 		if f.IsPrompt() && (block == "" || f.Block == block) {
+			return f
+		}
+	}
+}
+
+// ExpectPrompt reads bot messages up to the next prompt and returns it;
+// any frame that is not a message first fails the test. Stricter than
+// UntilPrompt: for a turn that must answer with messages only.
+func (c *Client) ExpectPrompt() Frame {
+	c.tb.Helper()
+	for {
+		if f := c.Expect(TypeMessage); f.IsPrompt() {
 			return f
 		}
 	}

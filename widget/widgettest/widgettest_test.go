@@ -97,6 +97,10 @@ func TestClient_Conversation(t *testing.T) {
 		if w4 := fresh.MustHello(widgettest.Hello{New: true}); w4.Visitor != w.Visitor || w4.Session == w.Session || *w4.Resumed {
 			t.Errorf("welcome %+v, want a new session of visitor %s", w4, w.Visitor)
 		}
+		// Only messages up to the new session's first question.
+		if p := fresh.ExpectPrompt(); p.Block != "menu" {
+			t.Errorf("first prompt %+v, want menu", p)
+		}
 	})
 }
 
