@@ -22,6 +22,7 @@ import (
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // storeMentions returns the keys of the store whose key or value mentions
@@ -470,5 +471,42 @@ func TestLifecycle_EraseClosesLiveSockets(t *testing.T) {
 	bob.MustChoice("b1", "menu", "demo")
 	if f := bob.Expect("ack"); f.ID == "" {
 		t.Errorf("the other visitor's ack: %+v", f)
+	}
+}
+
+func TestLifecycle_EraseLogsSocketsClosed(t *testing.T) {
+	// The log says how many of the erased visitor's sockets were closed:
+	// the erase's fence closes them, so the count is the fence's, not a
+	// later look that finds none left.
+	var logs syncBuffer
+	_, srv := startAdminServer(t, server.Config{Logger: server.NewLogger(&logs)})
+	url := widgettest.URL(srv.URL, "demo")
+	jar := widgettest.NewJar()
+	tab1 := widgettest.MustDial(t, url, widgettest.Options{Origin: testOrigin, Jar: jar})
+	w := tab1.MustHello(widgettest.Hello{})
+	tab2 := widgettest.MustDial(t, url, widgettest.Options{Origin: testOrigin, Jar: jar})
+	tab2.MustHello(widgettest.Hello{Session: w.Session})
+	if resp, _ := adminDo(t, "DELETE", srv.URL+"/admin/api/users/"+w.Visitor); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("erase: %s", resp.Status)
+	}
+	tab1.ExpectClose(widget.StatusErased)
+	tab2.ExpectClose(widget.StatusErased)
+	var closed []string
+	for line := range strings.Lines(logs.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["visitor"] != w.Visitor {
+			continue
+		}
+		for _, k := range []string{"sockets", "socketsClosed"} {
+			if n, ok := rec[k]; ok {
+				closed = append(closed, fmt.Sprintf("%s: %s=%v", rec["msg"], k, n))
+			}
+		}
+	}
+	if want := "erased visitor's sockets closed: sockets=2"; len(closed) != 1 || closed[0] != want {
+		t.Errorf("logged socket counts %q, want only %q", closed, want)
 	}
 }

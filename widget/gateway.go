@@ -225,7 +225,7 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 	g.SetSites(sites)
 	// An erase (an admin's, or a retention sweep's) stops the visitor's
 	// live sessions before it deletes them.
-	store.OnErase(func(visitorID string) { g.DropVisitor(visitorID) })
+	store.OnErase(g.erased)
 	go g.keepalive()
 	return g
 }
@@ -436,6 +436,15 @@ func (g *Gateway) DropVisitor(visitorID string) int {
 		}
 	}
 	return closed
+}
+
+// erased closes the sockets of a visitor whose erasure has begun (the
+// store's fence calls it) and logs how many: this is the one place that
+// knows, since no socket is left for a later DropVisitor to find.
+func (g *Gateway) erased(visitorID string) {
+	if n := g.DropVisitor(visitorID); n > 0 {
+		g.cfg.Logger.Info("erased visitor's sockets closed", "visitor", visitorID, "sockets", n)
+	}
 }
 
 // mono is monotonic nanoseconds since the gateway started.

@@ -22,8 +22,6 @@ import (
 type Gateway interface {
 	// Active reports whether a socket is open on the session.
 	Active(sessionID string) bool
-	// DropVisitor closes the visitor's open sockets and returns how many.
-	DropVisitor(visitorID string) int
 }
 
 // Config is what an Admin needs. Store, Gateway and Token must be set.

@@ -18,11 +18,10 @@ const token = "admin-test-token-0123456789abcdef"
 var now = time.Date(2025, 3, 31, 12, 0, 0, 0, time.UTC)
 
 // gateway is the live side as the admin sees it: the sessions a test
-// marks active, and the visitors whose sockets were dropped.
+// marks active.
 type gateway struct {
-	mu      sync.Mutex
-	active  map[string]bool
-	dropped []string
+	mu     sync.Mutex
+	active map[string]bool
 }
 
 var _ admin.Gateway = (*gateway)(nil)
@@ -31,13 +30,6 @@ func (g *gateway) Active(sessionID string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.active[sessionID]
-}
-
-func (g *gateway) DropVisitor(visitorID string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.dropped = append(g.dropped, visitorID)
-	return 0
 }
 
 func (g *gateway) setActive(sessionID string, on bool) {
