@@ -44,7 +44,7 @@ func BenchmarkAckedMessages(b *testing.B) {
 				c.ExpectPrompt()
 				id := n.Add(1)
 				for i := 0; pb.Next(); i++ {
-					c.MustSend(map[string]any{"type": "text", "id": fmt.Sprintf("c%d-%d", id, i), "text": "how much does it cost?"})
+					c.MustText(fmt.Sprintf("c%d-%d", id, i), "how much does it cost?")
 					for {
 						f := c.Next()
 						if f.Type == "ack" {

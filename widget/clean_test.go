@@ -33,14 +33,14 @@ func TestConversation_CleanText(t *testing.T) {
 	w := c.MustHello(widgettest.Hello{Page: "http://localhost:5173/\x1b[2Jx"})
 	c.ExpectPrompt()
 
-	c.MustSend(map[string]any{"type": "choice", "id": "t2", "block": "menu", "option": "a"})
+	c.MustChoice("t2", "menu", "a")
 	if ack := c.Expect("ack"); ack.Text != "Yes please" {
 		t.Fatalf("choice ack = %q, want the label without controls", ack.Text)
 	}
 	if p := c.ExpectPrompt(); p.Block != "name" {
 		t.Fatalf("prompt = %+v, want name", p)
 	}
-	c.MustSend(map[string]any{"type": "input", "id": "t3", "block": "name", "value": "Ann\u202e\x00\x1b"})
+	c.MustInput("t3", "name", "Ann\u202e\x00\x1b")
 	if ack := c.Expect("ack"); ack.Text != "Ann" {
 		t.Fatalf("input ack = %q, want Ann", ack.Text)
 	}
@@ -49,7 +49,7 @@ func TestConversation_CleanText(t *testing.T) {
 	}
 
 	// Free text after the story ended: the fallback answers it.
-	c.MustSend(map[string]any{"type": "text", "id": "t1", "text": dirty})
+	c.MustText("t1", dirty)
 	if ack := c.Expect("ack"); ack.Text != clean {
 		t.Fatalf("text ack = %q, want %q", ack.Text, clean)
 	}

@@ -16,10 +16,10 @@ import (
 func walkToFileOffer(t *testing.T, c *widgettest.Client) widgettest.Frame {
 	t.Helper()
 	w := walkToEmail(t, c)
-	c.MustSend(map[string]any{"type": "input", "id": "e1", "block": "ask_email", "value": "ann@example.org"})
+	c.MustInput("e1", "ask_email", "ann@example.org")
 	c.Expect("ack")
 	c.ExpectPrompt()
-	c.MustSend(map[string]any{"type": "input", "id": "e2", "block": "ask_phone", "value": "+49 30 1234567"})
+	c.MustInput("e2", "ask_phone", "+49 30 1234567")
 	c.Expect("ack")
 	if p := c.ExpectPrompt(); p.Block != "offer_file" {
 		t.Fatalf("got %q, want offer_file", p.Block)
@@ -34,7 +34,7 @@ func TestConversation_OpenQuestion(t *testing.T) {
 	c.ExpectPrompt()
 
 	// Free text while the menu is open: the fallback, then the menu again.
-	c.MustSend(map[string]any{"type": "text", "id": "t1", "text": "I want a bike"})
+	c.MustText("t1", "I want a bike")
 	c.Expect("ack")
 	if f := c.Expect("message"); f.From != "visitor" && !strings.Contains(f.Text, "please use the buttons") {
 		t.Fatalf("got %+v, want the fallback", f)
@@ -44,7 +44,7 @@ func TestConversation_OpenQuestion(t *testing.T) {
 	}
 
 	// The option's label, typed carelessly, is the click.
-	c.MustSend(map[string]any{"type": "text", "id": "t2", "text": "  show me A  demo "})
+	c.MustText("t2", "  show me A  demo ")
 	if ack := c.Expect("ack"); ack.Text != "Show me a demo" {
 		t.Errorf("ack text = %q, want the option's label", ack.Text)
 	}
@@ -77,19 +77,19 @@ func TestConversation_UploadSkip(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
 	c := e.dial(widgettest.NewJar())
 	w := walkToFileOffer(t, c)
-	c.MustSend(map[string]any{"type": "choice", "id": "u1", "block": "offer_file", "option": "yes"})
+	c.MustChoice("u1", "offer_file", "yes")
 	c.Expect("ack")
 	p := c.ExpectPrompt()
 	if p.Upload == nil || len(p.Options) != 1 || p.Options[0].ID != "skip" || p.Options[0].Label != "Skip the file" {
 		t.Fatalf("upload prompt = %+v, want the upload with a skip button", p)
 	}
 	// Text while the file is asked for keeps the upload open.
-	c.MustSend(map[string]any{"type": "text", "id": "u2", "text": "I have none"})
+	c.MustText("u2", "I have none")
 	c.Expect("ack")
 	if p := c.ExpectPrompt(); p.Block != "ask_file" || p.Upload == nil {
 		t.Fatalf("after the fallback got %+v, want the upload again", p)
 	}
-	c.MustSend(map[string]any{"type": "choice", "id": "u3", "block": "ask_file", "option": "skip"})
+	c.MustChoice("u3", "ask_file", "skip")
 	c.Expect("ack")
 	if bye := c.Expect("message"); bye.Block != "bye" {
 		t.Fatalf("after the skip got %+v, want bye", bye)
@@ -111,22 +111,22 @@ func TestConversation_Ended(t *testing.T) {
 	b := widgettest.NewJar()
 	c := e.dial(b)
 	w := walkToFileOffer(t, c)
-	c.MustSend(map[string]any{"type": "choice", "id": "n1", "block": "offer_file", "option": "no"})
+	c.MustChoice("n1", "offer_file", "no")
 	c.Expect("ack")
 	c.Expect("message")
 	c.Expect("ended")
 
 	// Nothing reopens the ended conversation: text gets ended, a resend of
 	// the last answer its original ack, and the state stays ended.
-	c.MustSend(map[string]any{"type": "text", "id": "n2", "text": "one more thing"})
+	c.MustText("n2", "one more thing")
 	if f := c.Expect("error"); f.Code != "ended" || f.Ref != "n2" {
 		t.Fatalf("text after the end: %+v, want error ended", f)
 	}
-	c.MustSend(map[string]any{"type": "choice", "id": "n1", "block": "offer_file", "option": "no"})
+	c.MustChoice("n1", "offer_file", "no")
 	if f := c.Expect("ack"); f.Ref != "n1" {
 		t.Fatalf("resend after the end: %+v, want its ack", f)
 	}
-	c.MustSend(map[string]any{"type": "choice", "id": "n3", "block": "menu", "option": "demo"})
+	c.MustChoice("n3", "menu", "demo")
 	if f := c.Expect("error"); f.Code != "ended" {
 		t.Fatalf("choice after the end: %+v, want error ended", f)
 	}
@@ -181,7 +181,7 @@ func TestSessions_HelloNew(t *testing.T) {
 	if w3 := c3.MustHello(widgettest.Hello{Session: w1.Session}); !*w3.Resumed || w3.Session != w1.Session {
 		t.Fatalf("hello without new: %+v, want session %s resumed", w3, w1.Session)
 	}
-	c3.MustSend(map[string]any{"type": "hello"})
+	c3.MustSendHello(widgettest.Hello{})
 	if f := c3.Expect("error"); f.Code != "bad_frame" {
 		t.Fatalf("a second hello without new: %+v, want bad_frame", f)
 	}
@@ -194,11 +194,11 @@ func TestSessions_HelloNew(t *testing.T) {
 			t.Fatalf("second hello with new: %+v, want a new session of visitor %s", w4, w1.Visitor)
 		}
 		c3.ExpectPrompt()
-		c3.MustSend(map[string]any{"type": "choice", "id": "s1", "block": "menu", "option": "demo"})
+		c3.MustChoice("s1", "menu", "demo")
 		c3.Expect("ack")
 		c3.ExpectPrompt()
 		// The old session's other tab hears nothing of the new one.
-		c.MustSend(map[string]any{"type": "text", "id": "s2", "text": "still here"})
+		c.MustText("s2", "still here")
 		c.Expect("ack")
 		if f := c.Expect("message"); f.Type != "message" || f.Text == "What's your first name?" {
 			t.Fatalf("the old session's tab got %+v", f)

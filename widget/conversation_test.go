@@ -25,14 +25,14 @@ func walkToEmail(t *testing.T, c *widgettest.Client) (welcome widgettest.Frame) 
 	if menu.Block != "menu" {
 		t.Fatalf("first prompt is %q, want menu", menu.Block)
 	}
-	c.MustSend(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
+	c.MustChoice("c1", "menu", "demo")
 	if ack := c.Expect("ack"); ack.Ref != "c1" || ack.ID == "" {
 		t.Fatalf("ack = %+v", ack)
 	}
 	if p := c.ExpectPrompt(); p.Block != "ask_name" {
 		t.Fatalf("after the choice got %q, want ask_name", p.Block)
 	}
-	c.MustSend(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
+	c.MustText("c2", "Ann")
 	c.Expect("ack")
 	p := c.ExpectPrompt()
 	if p.Block != "ask_email" || !strings.Contains(p.Text, "Ann") {
@@ -50,26 +50,26 @@ func TestConversation_DemoStory(t *testing.T) {
 	}
 
 	// An invalid email is refused with invalid_email and asked again.
-	c.MustSend(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@"})
+	c.MustInput("c3", "ask_email", "ann@")
 	if f := c.Expect("error"); f.Code != "invalid_email" || f.Ref != "c3" {
 		t.Fatalf("error = %+v, want invalid_email for c3", f)
 	}
 	if p := c.ExpectPrompt(); p.Block != "ask_email" {
 		t.Fatalf("re-ask = %+v, want ask_email again", p)
 	}
-	c.MustSend(map[string]any{"type": "input", "id": "c4", "block": "ask_email", "value": " ann@example.org "})
+	c.MustInput("c4", "ask_email", " ann@example.org ")
 	c.Expect("ack")
 	if p := c.ExpectPrompt(); p.Block != "ask_phone" {
 		t.Fatalf("after the email got %q, want ask_phone", p.Block)
 	}
-	c.MustSend(map[string]any{"type": "input", "id": "c5", "block": "ask_phone", "value": "030 1234567"})
+	c.MustInput("c5", "ask_phone", "030 1234567")
 	if ack := c.Expect("ack"); ack.Text != "+49301234567" {
 		t.Fatalf("phone ack text = %q, want the stored E.164 form", ack.Text)
 	}
 	if p := c.ExpectPrompt(); p.Block != "offer_file" {
 		t.Fatalf("after the phone got %q, want offer_file", p.Block)
 	}
-	c.MustSend(map[string]any{"type": "choice", "id": "c6", "block": "offer_file", "option": "no"})
+	c.MustChoice("c6", "offer_file", "no")
 	c.Expect("ack")
 	if bye := c.Expect("message"); bye.Block != "bye" || !strings.Contains(bye.Text, "Ann") {
 		t.Fatalf("last message = %+v, want the bye block", bye)
@@ -179,7 +179,7 @@ func TestSend_Idempotent(t *testing.T) {
 	c := e.dial(b)
 	w := c.MustHello(widgettest.Hello{})
 	c.ExpectPrompt()
-	c.MustSend(map[string]any{"type": "text", "id": "c1", "text": "hello there"})
+	c.MustText("c1", "hello there")
 	first := c.Expect("ack")
 	c.Expect("message") // the fallback's answer
 	c.Close()
@@ -187,7 +187,7 @@ func TestSend_Idempotent(t *testing.T) {
 	// After a reconnect, from another tab, with other content: the same ack.
 	c2 := e.dial(b)
 	c2.MustHello(widgettest.Hello{Session: w.Session})
-	c2.MustSend(map[string]any{"type": "text", "id": "c1", "text": "something else"})
+	c2.MustText("c1", "something else")
 	again := c2.Expect("ack")
 	if again.ID != first.ID || again.At != first.At {
 		t.Fatalf("resend ack = %+v, want the original %+v", again, first)
@@ -208,17 +208,17 @@ func TestSend_Idempotent(t *testing.T) {
 
 	// A resend the story would now refuse (the question is answered) still
 	// gets its original ack, not an error.
-	c2.MustSend(map[string]any{"type": "choice", "id": "c2", "block": "menu", "option": "demo"})
+	c2.MustChoice("c2", "menu", "demo")
 	choiceAck := c2.Expect("ack")
 	c2.ExpectPrompt()
-	c2.MustSend(map[string]any{"type": "choice", "id": "c2", "block": "menu", "option": "pricing"})
+	c2.MustChoice("c2", "menu", "pricing")
 	if again := c2.Expect("ack"); again.ID != choiceAck.ID {
 		t.Fatalf("resent choice got ack %+v, want the original %+v", again, choiceAck)
 	}
-	c2.MustSend(map[string]any{"type": "input", "id": "c3", "block": "ask_name", "value": "Ann"})
+	c2.MustInput("c3", "ask_name", "Ann")
 	nameAck := c2.Expect("ack")
 	c2.ExpectPrompt()
-	c2.MustSend(map[string]any{"type": "input", "id": "c3", "block": "ask_name", "value": "   "})
+	c2.MustInput("c3", "ask_name", "   ")
 	if again := c2.Expect("ack"); again.ID != nameAck.ID {
 		t.Fatalf("resent input got %+v, want the original ack %+v", again, nameAck)
 	}
@@ -306,7 +306,7 @@ func TestHandshake(t *testing.T) {
 func TestFrames_Bad(t *testing.T) {
 	e := mustEnv(t, widget.Config{TextLimit: 100})
 	c := e.dial(widgettest.NewJar())
-	c.MustSend(map[string]any{"type": "text", "id": "c0", "text": "before hello"})
+	c.MustText("c0", "before hello")
 	if f := c.Expect("error"); f.Code != "hello_first" {
 		t.Fatalf("got %+v, want hello_first", f)
 	}
@@ -330,7 +330,7 @@ func TestFrames_Bad(t *testing.T) {
 		})
 	}
 	// The connection is still up and nothing was stored.
-	c.MustSend(map[string]any{"type": "choice", "id": "ok", "block": "menu", "option": "demo"})
+	c.MustChoice("ok", "menu", "demo")
 	c.Expect("ack")
 	msgs, _ := e.store.Messages(context.Background(), w.Session, 0)
 	visitorMsgs := 0
@@ -359,7 +359,7 @@ func TestMultiTab(t *testing.T) {
 	if w2 := tab2.MustHello(widgettest.Hello{Session: w.Session}); !*w2.Resumed {
 		t.Fatal("second tab did not join the session")
 	}
-	a.MustSend(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "pricing"})
+	a.MustChoice("c1", "menu", "pricing")
 	a.Expect("ack")
 	got := tab2.Expect("message")
 	if got.From != "visitor" || got.Text != "Pricing" || got.Ref != "c1" {
@@ -384,7 +384,7 @@ func TestStore_SurvivesReopen(t *testing.T) {
 		t.Fatalf("after reopening: resumed=%v history=%d visitor=%s, want the session with 6 messages", *w2.Resumed, len(w2.History), w2.Visitor)
 	}
 	// The ledger survived too: a resend is still recognised.
-	c2.MustSend(map[string]any{"type": "text", "id": "c2", "text": "Ann"})
+	c2.MustText("c2", "Ann")
 	if ack := c2.Expect("ack"); ack.ID != w2.History[4].ID {
 		t.Fatalf("resend after reopen acked %s, want the stored %s", ack.ID, w2.History[4].ID)
 	}
@@ -427,13 +427,13 @@ func TestConversation_UploadPromptCarriesSiteCap(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
 	c := e.dial(widgettest.NewJar())
 	walkToEmail(t, c)
-	c.MustSend(map[string]any{"type": "input", "id": "c3", "block": "ask_email", "value": "ann@example.org"})
+	c.MustInput("c3", "ask_email", "ann@example.org")
 	c.Expect("ack")
 	c.ExpectPrompt()
-	c.MustSend(map[string]any{"type": "text", "id": "c4", "text": "+49 30 1234567"})
+	c.MustText("c4", "+49 30 1234567")
 	c.Expect("ack")
 	c.ExpectPrompt()
-	c.MustSend(map[string]any{"type": "choice", "id": "c5", "block": "offer_file", "option": "yes"})
+	c.MustChoice("c5", "offer_file", "yes")
 	c.Expect("ack")
 	p := c.ExpectPrompt()
 	if p.Upload == nil {
@@ -473,7 +473,7 @@ func TestErase_LiveSockets(t *testing.T) {
 		t.Errorf("closed for erased = %d, want 1", got)
 	}
 
-	b.MustSend(map[string]any{"type": "choice", "id": "b1", "block": "menu", "option": "demo"})
+	b.MustChoice("b1", "menu", "demo")
 	if f := b.Expect("ack"); f.Ref != "b1" {
 		t.Errorf("the other visitor's ack: %+v", f)
 	}
@@ -491,7 +491,7 @@ func TestErase_LiveSockets(t *testing.T) {
 	if _, err := e.store.EraseVisitor(ctx, w2.Visitor); err != nil {
 		t.Fatal(err)
 	}
-	a2.MustSend(map[string]any{"type": "text", "id": "a1", "text": "still there?"})
+	a2.MustText("a1", "still there?")
 	expectClosed(t, a2, widget.StatusErased)
 }
 
@@ -529,7 +529,7 @@ func TestRetention_LiveSockets(t *testing.T) {
 	recent := e.dial(widgettest.NewJar())
 	wRecent := recent.MustHello(widgettest.Hello{})
 	recent.ExpectPrompt()
-	recent.MustSend(map[string]any{"type": "choice", "id": "r1", "block": "menu", "option": "demo"})
+	recent.MustChoice("r1", "menu", "demo")
 	if f := recent.Expect("ack"); f.Ref != "r1" {
 		t.Fatalf("recent visitor's ack: %+v", f)
 	}
@@ -549,7 +549,7 @@ func TestRetention_LiveSockets(t *testing.T) {
 	if _, err := e.store.Visitor(ctx, wRecent.Visitor); err != nil {
 		t.Errorf("recent visitor after the sweep: %v, want it kept", err)
 	}
-	recent.MustSend(map[string]any{"type": "text", "id": "r2", "text": "still here"})
+	recent.MustText("r2", "still here")
 	if f := recent.Expect("ack"); f.Ref != "r2" {
 		t.Errorf("recent visitor after the sweep: %+v, want its ack", f)
 	}

@@ -120,7 +120,7 @@ func TestProtect_RateLimit(t *testing.T) {
 		c.ExpectPrompt()
 		for i := 1; i <= 5; i++ {
 			time.Sleep(40 * time.Millisecond) // 2 tokens a turn at 50/s
-			c.MustSend(map[string]any{"type": "text", "id": fmt.Sprintf("c%d", i), "text": "hi"})
+			c.MustText(fmt.Sprintf("c%d", i), "hi")
 			if f := c.Expect("ack"); f.Ref != fmt.Sprintf("c%d", i) {
 				t.Fatalf("got %+v", f)
 			}
@@ -277,7 +277,7 @@ func roundTrips(tb testing.TB, c *widgettest.Client, prefix string, d time.Durat
 	var rtts []time.Duration
 	for i, end := 0, time.Now().Add(d); time.Now().Before(end); i++ {
 		start := time.Now()
-		c.MustSend(map[string]any{"type": "text", "id": fmt.Sprintf("%s%d", prefix, i), "text": "hello?"})
+		c.MustText(fmt.Sprintf("%s%d", prefix, i), "hello?")
 		c.Expect("ack")
 		c.ExpectPrompt() // the fallback, then the open question again
 		rtts = append(rtts, time.Since(start))
@@ -423,7 +423,7 @@ func TestLimit_IdleFootprint(t *testing.T) {
 		c := e.dial(widgettest.NewJar())
 		c.MustHello(widgettest.Hello{Page: "http://localhost:5173/"})
 		c.ExpectPrompt()
-		c.MustSend(map[string]any{"type": "choice", "id": "c1", "block": "menu", "option": "demo"})
+		c.MustChoice("c1", "menu", "demo")
 		c.Expect("ack")
 		c.ExpectPrompt()
 	}
@@ -485,7 +485,7 @@ func TestProtect_PanicInTurn(t *testing.T) {
 	other.ExpectPrompt()
 
 	boom.Store(true)
-	victim.MustSend(map[string]any{"type": "text", "id": "c1", "text": "hello?"})
+	victim.MustText("c1", "hello?")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := victim.Read(ctx); err == nil {
@@ -498,7 +498,7 @@ func TestProtect_PanicInTurn(t *testing.T) {
 	})
 
 	// The other socket and new ones are served as before.
-	other.MustSend(map[string]any{"type": "text", "id": "c1", "text": "still there?"})
+	other.MustText("c1", "still there?")
 	if f := other.Expect("ack"); f.Ref != "c1" {
 		t.Errorf("ack ref = %q", f.Ref)
 	}

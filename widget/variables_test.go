@@ -46,12 +46,12 @@ func storeWrites(tb testing.TB, gw *widget.Gateway) int64 {
 }
 
 // variablesFrame is 50 new host variables of 130 bytes each, named after n.
-func variablesFrame(n int) map[string]any {
+func variablesFrame(n int) map[string]string {
 	vars := make(map[string]string, 50)
 	for i := range 50 {
 		vars[fmt.Sprintf("k%d_%d", n, i)] = strings.Repeat("v", 130)
 	}
-	return map[string]any{"type": "variables", "variables": vars}
+	return vars
 }
 
 func TestHostVariables_Bounded(t *testing.T) {
@@ -73,9 +73,9 @@ func TestHostVariables_Bounded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for n := range frames {
-				c.MustSend(variablesFrame(s*frames + n))
+				c.MustVariables(variablesFrame(s*frames + n))
 			}
-			c.MustSend(map[string]any{"type": "text", "id": "done", "text": "done"})
+			c.MustText("done", "done")
 			for {
 				f := c.Next()
 				if f.Type == "error" {
@@ -95,7 +95,7 @@ func TestHostVariables_Bounded(t *testing.T) {
 	other := e.dial(widgettest.NewJar())
 	other.MustHello(widgettest.Hello{})
 	other.ExpectPrompt()
-	other.MustSend(map[string]any{"type": "choice", "id": "o1", "block": "menu", "option": "demo"})
+	other.MustChoice("o1", "menu", "demo")
 	if ack := other.Expect("ack"); ack.Ref != "o1" {
 		t.Fatalf("the other visitor's ack = %+v", ack)
 	}
@@ -130,9 +130,9 @@ func TestHostVariables_IdenticalFramesWriteNothing(t *testing.T) {
 	c := e.dial(widgettest.NewJar())
 	c.MustHello(widgettest.Hello{})
 	c.ExpectPrompt()
-	frame := map[string]any{"type": "variables", "variables": map[string]string{"plan": "pro", "seats": "12"}}
-	c.MustSend(frame)
-	c.MustSend(map[string]any{"type": "text", "id": "t1", "text": "sync"})
+	vars := map[string]string{"plan": "pro", "seats": "12"}
+	c.MustVariables(vars)
+	c.MustText("t1", "sync")
 	for c.Next().Type != "ack" {
 	}
 	writes := storeWrites(t, e.gw)
@@ -140,10 +140,10 @@ func TestHostVariables_IdenticalFramesWriteNothing(t *testing.T) {
 	// The widget sends its variables again after every welcome: the same
 	// values, over and over, must not rewrite the session.
 	for range 50 {
-		c.MustSend(frame)
+		c.MustVariables(vars)
 	}
-	c.MustSend(map[string]any{"type": "variables", "variables": map[string]string{"plan": "pro"}})
-	c.MustSend(map[string]any{"type": "text", "id": "t2", "text": "sync"})
+	c.MustVariables(map[string]string{"plan": "pro"})
+	c.MustText("t2", "sync")
 	for c.Next().Type != "ack" {
 	}
 	if got := storeWrites(t, e.gw) - writes; got != 1 {
@@ -151,8 +151,8 @@ func TestHostVariables_IdenticalFramesWriteNothing(t *testing.T) {
 	}
 
 	// A changed value is stored.
-	c.MustSend(map[string]any{"type": "variables", "variables": map[string]string{"plan": "team"}})
-	c.MustSend(map[string]any{"type": "text", "id": "t3", "text": "sync"})
+	c.MustVariables(map[string]string{"plan": "team"})
+	c.MustText("t3", "sync")
 	for c.Next().Type != "ack" {
 	}
 	if got := storeWrites(t, e.gw) - writes; got != 3 {
