@@ -103,15 +103,7 @@ func TestMain_ServeAndStop(t *testing.T) {
 		t.Fatalf("got %+v; want welcome with a token", welcome)
 	}
 	// Keep reading so the close handshake completes, as a browser would.
-	closed := make(chan error, 1)
-	go func() {
-		for {
-			if _, err := c.Read(context.Background()); err != nil {
-				closed <- err
-				return
-			}
-		}
-	}()
+	closed := c.Drain()
 	if code := stop(); code != 0 {
 		t.Fatalf("exit code %d, logs:\n%s", code, logs)
 	}

@@ -395,15 +395,7 @@ func TestShutdown_ClosesWith1001(t *testing.T) {
 	c := e.dial(widgettest.NewJar())
 	c.MustHello(widgettest.Hello{})
 	// The client keeps reading, as a browser does, so it answers the close.
-	closed := make(chan error, 1)
-	go func() {
-		for {
-			if _, err := c.Read(context.Background()); err != nil {
-				closed <- err
-				return
-			}
-		}
-	}()
+	closed := c.Drain()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := e.gw.Shutdown(ctx); err != nil {

@@ -192,15 +192,7 @@ func TestProtect_Idle(t *testing.T) {
 		// A live client reads, so the library answers pings.
 		live := e.dial(widgettest.NewJar())
 		live.MustHello(widgettest.Hello{})
-		liveErr := make(chan error, 1)
-		go func() {
-			for {
-				if _, err := live.Read(context.Background()); err != nil {
-					liveErr <- err
-					return
-				}
-			}
-		}()
+		liveErr := live.Drain()
 		// A dead one stops reading after its welcome: no pongs.
 		dead := e.dial(widgettest.NewJar())
 		dead.MustHello(widgettest.Hello{})

@@ -154,6 +154,24 @@ func (c *Conn) Read(ctx context.Context) (Frame, error) {
 	return f, nil
 }
 
+// Drain reads in a goroutine and drops what it reads, as a browser keeps
+// reading (so the socket answers pings and the closing handshake), and
+// sends on the channel the error that ended the socket: see CloseStatus.
+// Nothing else may read the socket meanwhile.
+func (c *Conn) Drain() <-chan error {
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			_, err := c.Read(context.Background())
+			if err != nil && !errors.Is(err, ErrNotAFrame) {
+				ended <- err
+				return
+			}
+		}
+	}()
+	return ended
+}
+
 // ErrNotAFrame is a message from the server that is not a JSON frame.
 var ErrNotAFrame = errors.New("not a JSON frame")
 

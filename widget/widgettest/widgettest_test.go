@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/widget/widgettest"
@@ -133,6 +134,21 @@ func TestConn_Refusals(t *testing.T) {
 		c.MustHello(widgettest.Hello{})
 		c.MustSendRaw([]byte(`{"type":"text","id":"c1","text":"` + strings.Repeat("x", 9<<10) + `"}`))
 		c.ExpectClose(widgettest.StatusTooBig)
+	})
+	t.Run("Drain", func(t *testing.T) {
+		// Frames are read and dropped meanwhile; the close status comes out.
+		c := widgettest.MustDial(t, url, widgettest.Options{Origin: origin})
+		c.MustHello(widgettest.Hello{})
+		ended := c.Drain()
+		c.MustSendRaw([]byte(`{"type":"text","id":"c1","text":"` + strings.Repeat("x", 9<<10) + `"}`))
+		select {
+		case err := <-ended:
+			if got := widgettest.CloseStatus(err); got != widgettest.StatusTooBig {
+				t.Errorf("drained socket ended with %v, want status 1009", err)
+			}
+		case <-time.After(widgettest.Timeout):
+			t.Fatal("the drained socket did not end")
+		}
 	})
 }
 
