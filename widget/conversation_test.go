@@ -3,6 +3,7 @@ package widget_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -510,10 +511,12 @@ func expectClosed(t *testing.T, c *widgettest.Client, want websocket.StatusCode)
 func TestRetention_LiveSockets(t *testing.T) {
 	// A retention sweep goes through the owners of live sessions: a visitor
 	// long gone whose tab is still open is erased and its socket closed
-	// with StatusErased (no later frame is acked for data that is gone); a
-	// visitor who just chatted is kept, whatever its tab's age.
+	// with StatusErased (no later frame is acked for data that is gone),
+	// and the log says so; a visitor who just chatted is kept, whatever its
+	// tab's age.
 	ctx := context.Background()
-	e := mustEnv(t, widget.Config{})
+	var logs lockedBuffer
+	e := mustEnv(t, widget.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	old := e.dial(widgettest.NewJar())
 	wOld := old.MustHello(widgettest.Hello{})
 	old.ExpectPrompt()
@@ -535,6 +538,9 @@ func TestRetention_LiveSockets(t *testing.T) {
 		t.Fatalf("sweep erased %d visitors, want the one long gone", res.Visitors)
 	}
 	expectClosed(t, old, widget.StatusErased)
+	if want := "visitor=" + wOld.Visitor + " sockets=1"; !strings.Contains(logs.String(), want) {
+		t.Errorf("log %q lacks %q", logs.String(), want)
+	}
 	if _, err := e.store.Visitor(ctx, wOld.Visitor); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("old visitor after the sweep: %v, want ErrNotFound", err)
 	}
