@@ -147,7 +147,7 @@ func (c *committer) commit(batch []*turnWrite) {
 	for attempt := 0; ; attempt++ {
 		err = c.commitOnce(ok)
 		if errors.Is(err, badger.ErrBlockedWrites) && attempt < 16 {
-			// ReclaimSpace (gc.go) holds writes for a few milliseconds.
+			// ReclaimSpace (vlog.go) holds writes for a few milliseconds.
 			time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
 			continue
 		}

@@ -95,7 +95,7 @@ type Files struct {
 	// seen, so two commits of one visitor could both pass the check.
 	commitMu sync.Mutex
 
-	diskFull *atomic.Bool // the store's: refuse writes while the disk is nearly full (gc.go)
+	diskFull *atomic.Bool // the store's: refuse writes while the disk is nearly full (disk.go)
 }
 
 // NewFiles returns the file store of s.
@@ -486,4 +486,38 @@ func (r *fileReader) Close() error {
 		r.buf, r.cur = nil, -1
 	}
 	return nil
+}
+
+// VisitorFiles returns the records of the visitor's files, oldest first.
+func (s *Store) VisitorFiles(ctx context.Context, visitorID string) ([]*File, error) {
+	var files []*File
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		files, err = visitorFiles(txn, visitorID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: visitor files: %w", err)
+	}
+	return files, nil
+}
+
+// visitorFiles reads the records of the visitor's files, oldest first,
+// skipping an index entry whose record is gone.
+func visitorFiles(txn *badger.Txn, visitorID string) ([]*File, error) {
+	fids, err := suffixesIn(txn, key("vf", visitorID, ""))
+	if err != nil {
+		return nil, err
+	}
+	var files []*File
+	for _, fid := range fids {
+		var f File
+		switch err := getJSON(txn, fileKey(fid), &f); {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		files = append(files, &f)
+	}
+	return files, nil
 }

@@ -62,9 +62,9 @@ type Store struct {
 	// which every new session increments, never conflict and retry.
 	usageMu sync.Mutex
 
-	// diskFull refuses writes while the disk is nearly full (WatchDisk, gc.go).
+	// diskFull refuses writes while the disk is nearly full (WatchDisk, disk.go).
 	diskFull atomic.Bool
-	// erasedBytes counts file bytes erased since the last ReclaimSpace (gc.go).
+	// erasedBytes counts file bytes erased since the last ReclaimSpace (vlog.go).
 	erasedBytes atomic.Int64
 
 	// refused counts refused starts not yet stored (refused.go).
@@ -213,7 +213,7 @@ func (s *Store) retryUpdate(ctx context.Context, refuseWhenFull bool, fn func(tx
 			continue
 		}
 		if errors.Is(err, badger.ErrBlockedWrites) && attempt < 16 {
-			// ReclaimSpace (gc.go) holds writes for a few milliseconds.
+			// ReclaimSpace (vlog.go) holds writes for a few milliseconds.
 			time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
 			continue
 		}
