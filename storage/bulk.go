@@ -101,12 +101,22 @@ func (b *Bulk) AddFile(f *File, data []byte) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
+	// The chunks commit now, the record with the batch: a record never
+	// comes before its bytes.
 	n := 0
-	for off := 0; off < len(data); off += FileChunkSize {
-		if err := b.wb.Set(chunkKey(f.ID, n), data[off:min(off+FileChunkSize, len(data))]); err != nil {
-			return err
+	done := make(chan error, (len(data)+FileChunkSize-1)/FileChunkSize)
+	var err error
+	for off := 0; off < len(data) && err == nil; off += FileChunkSize {
+		err = b.s.chunks.write(f.ID, n, data[off:min(off+FileChunkSize, len(data))], func(err error) { done <- err })
+		if err == nil {
+			n++
 		}
-		n++
+	}
+	for range n {
+		err = errors.Join(err, <-done)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: bulk: file chunks: %w", err)
 	}
 	sum := sha256.Sum256(data)
 	f.Size, f.SHA256, f.ChunkSize, f.Chunks = int64(len(data)), hex.EncodeToString(sum[:]), FileChunkSize, n

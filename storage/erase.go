@@ -271,7 +271,7 @@ func (s *Store) eraseFile(ctx context.Context, visitorID, fid string, res *Erase
 		res.Keys++
 		s.erasedBytes.Add(size)
 	}
-	n, err := s.deletePrefix(ctx, chunkPrefix(fid))
+	n, err := s.chunks.delete(ctx, fid)
 	res.Keys += n
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -109,14 +108,6 @@ func fileKey(id string) []byte { return key("f", id) }
 
 func visitorFileKey(visitorID, id string) []byte { return key("vf", visitorID, id) }
 
-// chunkPrefix is fc/{file}/, the prefix of every chunk of the file.
-func chunkPrefix(id string) []byte { return key("fc", id, "") }
-
-// chunkKey is fc/{file}/{n}, n as 4 big-endian bytes so chunks sort in order.
-func chunkKey(id string, n int) []byte {
-	return binary.BigEndian.AppendUint32(chunkPrefix(id), uint32(n))
-}
-
 // Put stores the bytes of r, read to EOF, as the file f, and fills in f's
 // Size, SHA256, ChunkSize and Chunks. The other fields must be set (see
 // Validate). q caps the uploader's files and bytes for the UTC day of f.ID;
@@ -133,7 +124,7 @@ func (fs *Files) Put(ctx context.Context, f *File, r io.Reader, q Quota) error {
 	bufs := [2]*[]byte{fs.bufs.Get().(*[]byte), fs.bufs.Get().(*[]byte)}
 	defer fs.bufs.Put(bufs[0])
 	defer fs.bufs.Put(bufs[1])
-	cw := &chunkWriter{db: fs.db, id: f.ID, done: make(chan error, 1)}
+	cw := &chunkWriter{chunks: fs.st.chunks, id: f.ID, done: make(chan error, 1)}
 
 	h := sha256.New()
 	var size int64
@@ -178,11 +169,11 @@ func (fs *Files) Put(ctx context.Context, f *File, r io.Reader, q Quota) error {
 // chunkWriter commits a file's chunks, one small transaction each, with
 // one commit in flight while the caller reads and hashes the next chunk.
 type chunkWriter struct {
-	db   *badger.DB
-	id   string
-	n    int        // chunks written
-	done chan error // the result of the commit in flight
-	busy bool       // a commit is in flight
+	chunks chunkStore
+	id     string
+	n      int        // chunks written
+	done   chan error // the result of the commit in flight
+	busy   bool       // a commit is in flight
 }
 
 // write waits for the previous commit, then starts committing b as the
@@ -191,14 +182,11 @@ func (w *chunkWriter) write(b []byte) error {
 	if err := w.wait(); err != nil {
 		return err
 	}
-	txn := w.db.NewTransaction(true)
-	if err := txn.Set(chunkKey(w.id, w.n), b); err != nil {
-		txn.Discard()
+	if err := w.chunks.write(w.id, w.n, b, func(err error) { w.done <- err }); err != nil {
 		return err
 	}
 	w.n++
 	w.busy = true
-	txn.CommitWith(func(err error) { w.done <- err })
 	return nil
 }
 
@@ -326,31 +314,11 @@ func (fs *Files) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteChunks removes every chunk of the file, in batches of small
-// transactions. It ignores any context: it cleans up after cancelled
-// uploads too.
+// deleteChunks removes every chunk of the file. It ignores any context:
+// it cleans up after cancelled uploads too.
 func (fs *Files) deleteChunks(id string) error {
-	prefix := chunkPrefix(id)
-	var keys [][]byte
-	err := fs.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	wb := fs.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return err
-		}
-	}
-	return wb.Flush()
+	_, err := fs.st.chunks.delete(context.Background(), id)
+	return err
 }
 
 // DeleteOrphans removes the chunks of files that have no record and whose
@@ -360,30 +328,17 @@ func (fs *Files) deleteChunks(id string) error {
 // the longest upload. It returns how many files' chunks it removed.
 func (fs *Files) DeleteOrphans(ctx context.Context, before time.Time) (int, error) {
 	var orphans []string
-	err := fs.db.View(func(txn *badger.Txn) error {
-		prefix := []byte("fc/")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			k := it.Item().Key()
-			id := string(k[len(prefix):min(len(k), len(prefix)+ulid.EncodedSize)])
-			if uid, err := ulid.ParseStrict(id); err == nil && (before.IsZero() || ulid.Time(uid.Time()).Before(before)) {
-				if _, err := txn.Get(fileKey(id)); errors.Is(err, badger.ErrKeyNotFound) {
-					orphans = append(orphans, id)
-				} else if err != nil {
-					return err
-				}
-			}
-			// Skip the file's other chunks (stepping on, should a
-			// stray key sort past them).
-			if next := append(chunkPrefix(id), 0xff); bytes.Compare(next, k) > 0 {
-				it.Seek(next)
-			} else {
-				it.Next()
-			}
+	err := fs.st.chunks.files(ctx, func(id string) error {
+		uid, err := ulid.ParseStrict(id)
+		if err != nil || !(before.IsZero() || ulid.Time(uid.Time()).Before(before)) {
+			return nil
+		}
+		_, err = fs.File(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			orphans = append(orphans, id)
+		case err != nil:
+			return err
 		}
 		return nil
 	})
@@ -434,28 +389,15 @@ func (r *fileReader) load(idx int) error {
 		}
 	}
 	want := min(int64(r.f.ChunkSize), r.f.Size-int64(idx)*int64(r.f.ChunkSize))
-	err := r.fs.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(chunkKey(r.f.ID, idx))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		b, err := item.ValueCopy((*r.buf)[:0])
-		if err != nil {
-			return err
-		}
-		if int64(len(b)) != want {
-			return fmt.Errorf("chunk %d is %d bytes, want %d", idx, len(b), want)
-		}
-		*r.buf, r.n = b[:cap(b)], len(b)
-		return nil
-	})
+	b, err := r.fs.st.chunks.read(r.f.ID, idx, *r.buf)
+	if err == nil && int64(len(b)) != want {
+		err = fmt.Errorf("chunk %d is %d bytes, want %d", idx, len(b), want)
+	}
 	if err != nil {
 		r.cur = -1
 		return fmt.Errorf("storage: read file %s: %w", r.f.ID, err)
 	}
+	*r.buf, r.n = b[:cap(b)], len(b)
 	r.cur = idx
 	return nil
 }

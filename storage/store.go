@@ -57,6 +57,8 @@ var ErrUnclean = errors.New("storage: the store was not closed cleanly")
 // Store is Parley's record store. It is safe for concurrent use.
 type Store struct {
 	db *badger.DB
+	// chunks keeps the bytes of files (chunks.go).
+	chunks chunkStore
 
 	// usageMu serialises session creation so the per-day usage counters,
 	// which every new session increments, never conflict and retry.
@@ -127,6 +129,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: opts.Logger}
+	s.chunks = &badgerChunks{st: s}
 	if opts.ReadOnly {
 		return s, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/oklog/ulid/v2"
 )
 
 // VerifyReport is what Verify found.
@@ -235,18 +236,10 @@ func (s *Store) verifyFiles(ctx context.Context, txn *badger.Txn, r *VerifyRepor
 		if _, err := txn.Get(visitorFileKey(f.VisitorID, f.ID)); err != nil {
 			r.problem("%s: no vf/ entry", k)
 		}
-		var size int64
-		chunks := 0
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: chunkPrefix(f.ID)})
-		for it.Rewind(); it.Valid(); it.Next() {
-			chunks++
-			// Read the value: ValueSize is only an estimate in the value log.
-			if err := it.Item().Value(func(b []byte) error { size += int64(len(b)); return nil }); err != nil {
-				it.Close()
-				return err
-			}
+		chunks, size, err := s.chunks.stat(ctx, f.ID)
+		if err != nil {
+			return err
 		}
-		it.Close()
 		if chunks != f.Chunks || size != f.Size {
 			r.problem("%s: %d chunks of %d bytes stored, record says %d of %d", k, chunks, size, f.Chunks, f.Size)
 		}
@@ -259,17 +252,11 @@ func (s *Store) verifyFiles(ctx context.Context, txn *badger.Txn, r *VerifyRepor
 	if err != nil {
 		return err
 	}
-	last := ""
-	return eachKey(ctx, txn, []byte("fc/"), func(k []byte) error {
-		if len(k) < 3+26 {
-			r.problem("%q: bad key", k)
+	return s.chunks.files(ctx, func(id string) error {
+		if len(id) < ulid.EncodedSize {
+			r.problem("file chunks %q: bad file id", id)
 			return nil
 		}
-		id := string(k[3 : 3+26])
-		if id == last {
-			return nil
-		}
-		last = id
 		if _, err := txn.Get(fileKey(id)); err != nil {
 			r.OrphanChunkFiles++
 		}
