@@ -19,10 +19,9 @@ import (
 	"testing"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"github.com/parley-chat/parley/identity"
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/storagetest"
 )
 
 const (
@@ -177,26 +176,10 @@ func (e *testEnv) upload(parts ...formPart) answer {
 	return e.do(e.request(bytes.NewReader(body), ct))
 }
 
-// keys counts the store's file keys by prefix.
+// keysByPrefix counts the store's file keys by prefix.
 func (e *testEnv) keysByPrefix() map[string]int {
 	e.tb.Helper()
-	got := map[string]int{}
-	err := e.store.DB().View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			for _, p := range []string{"f/", "fc/", "vf/"} {
-				if bytes.HasPrefix(it.Item().Key(), []byte(p)) {
-					got[p]++
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		e.tb.Fatal(err)
-	}
-	return got
+	return storagetest.CountKeys(e.tb, e.store, "f/", "fc/", "vf/")
 }
 
 func (e *testEnv) expectNothingStored() {

@@ -8,19 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/storagetest"
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/widgettest"
 )
@@ -30,25 +31,13 @@ import (
 func storeMentions(tb testing.TB, st *storage.Store, ids []string) []string {
 	tb.Helper()
 	var found []string
-	err := st.DB().View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			for _, id := range ids {
-				if bytes.Contains(k, []byte(id)) || bytes.Contains(v, []byte(id)) {
-					found = append(found, fmt.Sprintf("%q mentions %s", k, id))
-				}
+	all := storagetest.Dump(tb, st, "")
+	for _, k := range slices.Sorted(maps.Keys(all)) {
+		for _, id := range ids {
+			if strings.Contains(k, id) || bytes.Contains(all[k], []byte(id)) {
+				found = append(found, fmt.Sprintf("%q mentions %s", k, id))
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
 	}
 	return found
 }
@@ -383,7 +372,7 @@ func TestBackup_OnlineCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srcKV, dstKV := dumpKV(t, src), dumpKV(t, dst)
+	srcKV, dstKV := storagetest.Dump(t, src, ""), storagetest.Dump(t, dst, "")
 	if len(srcKV) == 0 || len(srcKV) != len(dstKV) {
 		t.Errorf("%d keys in the store, %d restored", len(srcKV), len(dstKV))
 	}
@@ -425,28 +414,6 @@ func TestBackup_OnlineCLI(t *testing.T) {
 			t.Errorf("restore --force: %s", errOut)
 		}
 	})
-}
-
-// dumpKV returns every key of a store with its value.
-func dumpKV(tb testing.TB, st *storage.Store) map[string][]byte {
-	tb.Helper()
-	all := map[string][]byte{}
-	err := st.DB().View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			all[string(it.Item().KeyCopy(nil))] = v
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return all
 }
 
 func TestLifecycle_EraseClosesLiveSockets(t *testing.T) {

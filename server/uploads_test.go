@@ -23,10 +23,9 @@ import (
 	"testing"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"github.com/parley-chat/parley/fileupload"
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/storagetest"
 )
 
 // Tests of uploads and downloads through the whole server: a real Badger
@@ -133,23 +132,7 @@ func (e *env) get(path string, header http.Header) (*http.Response, []byte) {
 // fileKeys counts the store's keys under f/, fc/ and vf/.
 func (e *env) fileKeys() map[string]int {
 	e.tb.Helper()
-	got := map[string]int{}
-	err := e.s.Store.DB().View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			for _, p := range []string{"f/", "fc/", "vf/"} {
-				if bytes.HasPrefix(it.Item().Key(), []byte(p)) {
-					got[p]++
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		e.tb.Fatal(err)
-	}
-	return got
+	return storagetest.CountKeys(e.tb, e.s.Store, "f/", "fc/", "vf/")
 }
 
 func (e *env) expectNothingStored() {

@@ -15,6 +15,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/storagetest"
 )
 
 // lcVisitor is a visitor seeded by lcSeed, with every ID it owns.
@@ -102,23 +103,7 @@ func lcSeed(tb testing.TB, s *storage.Store, site string, t0 time.Time, name, em
 // dumpStore returns every key of the store with its value.
 func dumpStore(tb testing.TB, s *storage.Store) map[string][]byte {
 	tb.Helper()
-	all := map[string][]byte{}
-	err := s.DB().View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			all[string(it.Item().KeyCopy(nil))] = v
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return all
+	return storagetest.Dump(tb, s, "")
 }
 
 // mentions returns the first of ids that k or v contains.

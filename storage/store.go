@@ -178,15 +178,22 @@ func (s *Store) logError(msg string, err error) {
 	}
 }
 
-// DB exposes the underlying Badger handle for maintenance tasks (backup,
-// value-log GC) that live outside this package's record API.
-// It folds the committed turns first (indexer.go), so what it reads then
-// is as exact as the store's own reads.
-func (s *Store) DB() *badger.DB {
-	if err := s.settle(context.Background()); err != nil {
-		s.logError("storage: fold pending turns", err)
+// Scan calls fn with every key under prefix ("" for all), in key order,
+// and its value, all read in one snapshot taken after folding the
+// committed turns (indexer.go). It is for checking what the store holds
+// (an erased visitor left nothing, a restore equals its source), not for
+// serving reads: those go through the record API. fn must not keep v.
+func (s *Store) Scan(ctx context.Context, prefix string, fn func(k string, v []byte) error) error {
+	if err := s.settle(ctx); err != nil {
+		return fmt.Errorf("storage: scan: %w", err)
 	}
-	return s.db
+	err := s.db.View(func(txn *badger.Txn) error {
+		return eachValue(ctx, txn, []byte(prefix), func(k, v []byte) error { return fn(string(k), v) })
+	})
+	if err != nil {
+		return fmt.Errorf("storage: scan: %w", err)
+	}
+	return nil
 }
 
 // update runs fn in a read-write transaction, retrying on conflicts. It

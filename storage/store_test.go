@@ -212,3 +212,36 @@ func TestRecordTurn_Owners(t *testing.T) {
 	}
 	assertSound(t, s)
 }
+
+// TestStore_Scan: Scan reads the keys under a prefix, in order, with their
+// values, and stops at the first error of fn.
+func TestStore_Scan(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a := mustSession(t, s, "01HV0000000000000000000000", at)
+	b := mustSession(t, s, "01HV0000000000000000000001", at.Add(time.Minute))
+	var keys []string
+	err := s.Scan(ctx, "s/", func(k string, v []byte) error {
+		keys = append(keys, k)
+		if !strings.Contains(string(v), `"id":"`+k[len("s/"):]+`"`) {
+			t.Errorf("%s: value %s is not its session", k, v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"s/" + a.ID, "s/" + b.ID}; strings.Join(keys, ",") != strings.Join(want, ",") {
+		t.Errorf("keys under s/ = %v, want %v", keys, want)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = s.Scan(ctx, "", func(string, []byte) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Errorf("Scan with a failing fn = %v after %d keys, want stop after 1", err, n)
+	}
+	if err := s.Scan(ctx, "nothing/", func(k string, _ []byte) error { t.Errorf("key %s under nothing/", k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
