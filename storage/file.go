@@ -64,8 +64,9 @@ func (f *File) Ref() FileRef {
 }
 
 // Files keeps uploaded files in the store: the record under f/{file}, the
-// bytes in chunks under fc/{file}/{n} and the visitor's index entry (whose
-// value is the file's size, for the quota) under vf/{visitor}/{file}.
+// bytes in chunks kept by the store's chunkStore (chunks.go; fc/{file}/{n}
+// today) and the visitor's index entry (whose value is the file's size,
+// for the quota) under vf/{visitor}/{file}.
 //
 // # Writes and crashes
 //
@@ -76,10 +77,10 @@ func (f *File) Ref() FileRef {
 // not exist for anyone. If Put fails (a read error, a cut connection, the
 // quota, a cancelled context) it deletes the chunks it wrote before it
 // returns. If the process dies between the first chunk and the record,
-// those chunks stay behind with no record: they are invisible (nothing
-// lists fc/ except DeleteOrphans) and cost only disk. DeleteOrphans, run at
-// start-up before any upload can be in flight, removes them; file IDs are
-// ULIDs, so it can also spare uploads younger than a cutoff.
+// those chunks stay behind with no record: they are invisible (only
+// DeleteOrphans and Verify list them) and cost only disk. DeleteOrphans,
+// run at start-up before any upload can be in flight, removes them; file
+// IDs are ULIDs, so it can also spare uploads younger than a cutoff.
 //
 // Use one Files per Store: commits that check the daily quota are
 // serialised by its lock.

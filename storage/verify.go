@@ -264,7 +264,6 @@ func (s *Store) verifyFiles(ctx context.Context, txn *badger.Txn, r *VerifyRepor
 	})
 }
 
-// eachKey calls fn with every key under prefix.
 // verifyOwned checks an index of keys prefix{owner}/{id} (a visitor's
 // sessions, a visitor's files): each names a record, at recordKey(id), that
 // exists and whose ownerOf is owner.
@@ -285,6 +284,7 @@ func verifyOwned[T any](ctx context.Context, txn *badger.Txn, r *VerifyReport, p
 	})
 }
 
+// eachKey calls fn with every key under prefix.
 func eachKey(ctx context.Context, txn *badger.Txn, prefix []byte, fn func(k []byte) error) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
