@@ -16,6 +16,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/storagetest"
 )
 
 // mustOpenFiles opens a store in a temp dir and returns it with its files.
@@ -37,24 +38,7 @@ func mustOpenFiles(tb testing.TB) (*storage.Store, *storage.Files) {
 // fileKeys counts the keys under the file prefixes f/, fc/ and vf/.
 func fileKeys(tb testing.TB, s *storage.Store) map[string]int {
 	tb.Helper()
-	got := map[string]int{}
-	err := s.DB().View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := string(it.Item().Key())
-			for _, p := range []string{"f/", "fc/", "vf/"} {
-				if strings.HasPrefix(k, p) {
-					got[p]++
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return got
+	return storagetest.CountKeys(tb, s, "f/", "fc/", "vf/")
 }
 
 var fileTestDay = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
