@@ -11,40 +11,12 @@ import (
 
 	"github.com/parley-chat/parley/fileupload"
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/storage/storagetest"
 	"github.com/parley-chat/parley/widget"
 )
 
-// ddPerms lists what is inside dir (dir itself aside) that is not 0600
-// for a file or 0700 for a directory, and counts the files.
-func ddPerms(tb testing.TB, dir string) (wrong []string, files int) {
-	tb.Helper()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir || d.Type()&fs.ModeSymlink != 0 {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		want := fs.FileMode(0o600)
-		if d.IsDir() {
-			want = 0o700
-		} else {
-			files++
-		}
-		if info.Mode().Perm() != want {
-			wrong = append(wrong, p+" "+info.Mode().Perm().String())
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return wrong, files
-}
-
 // ddServe starts Parley on data, has a visitor talk and upload a file,
-// and stops it. It returns what ddPerms found while Parley served.
+// and stops it. It returns what storagetest.NotPrivate found while Parley served.
 func ddServe(t *testing.T, data string) (serving []string) {
 	t.Helper()
 	free := server.DemoSite()
@@ -59,7 +31,7 @@ func ddServe(t *testing.T, data string) (serving []string) {
 	if a := v.upload(filePart("a.png", "image/png", samplePNG(t, 300, 300))); a.Status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", a.Status, a.Code)
 	}
-	serving, _ = ddPerms(t, data)
+	serving, _ = storagetest.NotPrivate(t, data)
 	v.CloseNow()
 	ts.Close()
 	if err := s.Close(); err != nil {
@@ -81,7 +53,7 @@ func TestDataDir_Private(t *testing.T) {
 	if wrong := ddServe(t, data); len(wrong) > 0 {
 		t.Errorf("while serving, not private: %v", wrong)
 	}
-	wrong, files := ddPerms(t, data)
+	wrong, files := storagetest.NotPrivate(t, data)
 	if len(wrong) > 0 || files < 6 {
 		t.Errorf("%d files; not private: %v", files, wrong)
 	}
@@ -110,7 +82,7 @@ func TestDataDir_Private(t *testing.T) {
 		if wrong := ddServe(t, data); fmt.Sprint(wrong) != want {
 			t.Errorf("while serving, not private: %v, want only the foreign %v", wrong, want)
 		}
-		if wrong, _ := ddPerms(t, data); fmt.Sprint(wrong) != want {
+		if wrong, _ := storagetest.NotPrivate(t, data); fmt.Sprint(wrong) != want {
 			t.Errorf("not private: %v, want only the foreign %v", wrong, want)
 		}
 	})

@@ -3,40 +3,22 @@ package storage_test
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/storagetest"
 )
 
 // checkPrivate fails for every file under dir (dir itself aside) that is
-// not 0600 and every directory that is not 0700.
+// not 0600 and every directory that is not 0700, and counts the files.
 func checkPrivate(tb testing.TB, dir string) (files int) {
 	tb.Helper()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		want := fs.FileMode(0o600)
-		if d.IsDir() {
-			want = 0o700
-		} else {
-			files++
-		}
-		if info.Mode().Perm() != want {
-			tb.Errorf("%s: %v, want %v", p, info.Mode().Perm(), want)
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
+	wrong, files := storagetest.NotPrivate(tb, dir)
+	for _, w := range wrong {
+		tb.Errorf("not private: %s", w)
 	}
 	return files
 }

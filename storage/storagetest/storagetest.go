@@ -4,6 +4,8 @@ package storagetest
 
 import (
 	"context"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,4 +44,34 @@ func CountKeys(tb testing.TB, st *storage.Store, prefixes ...string) map[string]
 		tb.Fatal(err)
 	}
 	return got
+}
+
+// NotPrivate lists what is inside dir (dir itself aside) that is not 0600
+// for a file or 0700 for a directory, with its mode, and counts the files:
+// what a data directory must never hold (README, --data).
+func NotPrivate(tb testing.TB, dir string) (wrong []string, files int) {
+	tb.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		} else {
+			files++
+		}
+		if info.Mode().Perm() != want {
+			wrong = append(wrong, p+" "+info.Mode().Perm().String())
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return wrong, files
 }
