@@ -122,11 +122,11 @@ func (v *visitor) read() {
 				close(v.wel)
 				break
 			}
-			// The new conversation after an end.
+			// The new conversation after an end: its opening question
+			// (botSaid) sends the next message.
 			v.mu.Lock()
 			v.over = false
 			v.mu.Unlock()
-			v.next()
 		case widgettest.TypeEnded:
 			v.startOver()
 		case widgettest.TypeAck:
@@ -166,13 +166,18 @@ func (v *visitor) acked(ref string, now time.Time) {
 }
 
 // refused forgets a frame the server answered with an error. An invalid
-// answer is asked again by the bot; that question counts as the reply.
+// answer is asked again by the bot; that question counts as the reply. A
+// frame refused for the rate was not stored, so its question is answered
+// again.
 func (v *visitor) refused(ref, code string) {
 	v.mu.Lock()
 	at, ok := v.take(ref)
 	reasked := ok && strings.HasPrefix(code, "invalid_")
 	if reasked {
 		v.awaiting = append(v.awaiting, at)
+	}
+	if ok && code == "rate_limited" {
+		v.fresh = true // nothing was stored: the question is still to answer
 	}
 	v.mu.Unlock()
 	if ok && !reasked {
@@ -201,7 +206,12 @@ func (v *visitor) take(ref string) (time.Time, bool) {
 }
 
 // botSaid times the bot's first answer to the oldest acked frame and
-// remembers a question.
+// remembers a question. As fast as answered, the visitor sends on when the
+// bot has asked its next question and nothing of the visitor's is still
+// waiting: a reply's first message may be followed by more, and after the
+// story's last message comes its end, so sending on the first message
+// would run into the end (error ended) or answer a question the server
+// has moved past (not_pending).
 func (v *visitor) botSaid(f *widgettest.Frame, now time.Time) {
 	v.mu.Lock()
 	var at time.Time
@@ -209,7 +219,8 @@ func (v *visitor) botSaid(f *widgettest.Frame, now time.Time) {
 		at = v.awaiting[0]
 		v.awaiting = v.awaiting[1:]
 	}
-	if f.IsPrompt() {
+	asked := f.IsPrompt()
+	if asked {
 		p := prompt{block: f.Block, upload: f.Upload != nil}
 		for _, o := range f.Options {
 			p.options = append(p.options, o.ID)
@@ -219,9 +230,12 @@ func (v *visitor) botSaid(f *widgettest.Frame, now time.Time) {
 		}
 		v.prompt, v.fresh = p, true
 	}
+	idle := len(v.awaiting) == 0 && len(v.sent) == 0
 	v.mu.Unlock()
 	if !at.IsZero() {
 		v.r.reply.Observe(now.Sub(at))
+	}
+	if asked && idle {
 		v.next()
 	}
 }
@@ -243,12 +257,13 @@ func (v *visitor) startOver() {
 
 // send sends the visitor's next frame: an answer to the bot's question,
 // or, now and then and whenever there is none, free text. Free text never
-// goes where an input is pending (it would answer it): a visitor whose
-// question is not back yet (the server lags) sends its answer again, which
-// the server refuses as not_pending if it has moved on.
+// goes where an input is pending (it would answer it), and an input is
+// answered once: a visitor that answered and waits for the next question
+// (the server lags) lets its turn pass, as a person would, rather than
+// answer again into a question the server may have moved past.
 func (v *visitor) send() {
 	v.mu.Lock()
-	if v.over {
+	if v.over || (v.prompt.input != "" && !v.fresh) {
 		v.mu.Unlock()
 		return
 	}
