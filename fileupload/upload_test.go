@@ -182,6 +182,39 @@ func (e *testEnv) keysByPrefix() map[string]int {
 	return storagetest.CountKeys(e.tb, e.store, "f/", "fc/", "vf/")
 }
 
+// startSlowUpload opens a raw connection to the handler and sends the
+// head of a 900 KiB upload and its first 300 KiB (a chunk's worth reaches
+// the store), leaving the rest for the test to send or withhold.
+func (e *testEnv) startSlowUpload() net.Conn {
+	e.tb.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(e.h.Upload))
+	e.tb.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	e.tb.Cleanup(func() { conn.Close() })
+	const boundary = "slowboundary"
+	fmt.Fprintf(conn, "POST /v1/upload?site=%s&session=%s HTTP/1.1\r\nHost: x\r\n%s: %s\r\nContent-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n",
+		testSite, testSession, TokenHeader, e.keys.Sign(testSite, testVisitor), boundary, 900<<10)
+	conn.Write([]byte("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"))
+	conn.Write(append(samplePNG(e.tb), make([]byte, 300<<10)...))
+	return conn
+}
+
+// readAnswer reads the handler's answer on a raw connection.
+func readAnswer(tb testing.TB, conn net.Conn) (status int, a struct{ Code, Message string }) {
+	tb.Helper()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	json.NewDecoder(resp.Body).Decode(&a)
+	return resp.StatusCode, a
+}
+
 func (e *testEnv) expectNothingStored() {
 	e.tb.Helper()
 	if got := e.keysByPrefix(); len(got) != 0 {
@@ -467,30 +500,11 @@ func TestUpload_Stalled(t *testing.T) {
 	// A body that stops arriving ends the upload (and frees its slot)
 	// after the idle timeout, leaving nothing.
 	e := newTestEnv(t, Limits{IdleTimeout: 300 * time.Millisecond, MaxConcurrent: 1}, storage.Options{})
-	srv := httptest.NewServer(http.HandlerFunc(e.h.Upload))
-	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	const boundary = "stallboundary"
-	head := "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"
-	fmt.Fprintf(conn, "POST /v1/upload?site=%s&session=%s HTTP/1.1\r\nHost: x\r\n%s: %s\r\nContent-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n",
-		testSite, testSession, TokenHeader, e.keys.Sign(testSite, testVisitor), boundary, 900<<10)
-	conn.Write([]byte(head))
-	conn.Write(append(samplePNG(t), make([]byte, 300<<10)...))
+	conn := e.startSlowUpload()
 	start := time.Now()
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a answer
-	json.NewDecoder(resp.Body).Decode(&a)
-	if resp.StatusCode != http.StatusBadRequest || a.Code != "upload_incomplete" {
-		t.Errorf("got %d %q, want 400 upload_incomplete", resp.StatusCode, a.Code)
+	status, a := readAnswer(t, conn)
+	if status != http.StatusBadRequest || a.Code != "upload_incomplete" {
+		t.Errorf("got %d %q, want 400 upload_incomplete", status, a.Code)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("answered after %v", d)
@@ -507,19 +521,7 @@ func TestUpload_Trickle(t *testing.T) {
 	// cut at the overall deadline with 408 upload_too_slow, leaving
 	// nothing, and its slot is free again.
 	e := newTestEnv(t, Limits{IdleTimeout: time.Second, MaxDuration: 700 * time.Millisecond, MaxConcurrent: 1}, storage.Options{})
-	srv := httptest.NewServer(http.HandlerFunc(e.h.Upload))
-	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	const boundary = "trickleboundary"
-	fmt.Fprintf(conn, "POST /v1/upload?site=%s&session=%s HTTP/1.1\r\nHost: x\r\n%s: %s\r\nContent-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n",
-		testSite, testSession, TokenHeader, e.keys.Sign(testSite, testVisitor), boundary, 900<<10)
-	conn.Write([]byte("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"))
-	// A chunk's worth goes to the store first, then the trickle.
-	conn.Write(append(samplePNG(t), make([]byte, 300<<10)...))
+	conn := e.startSlowUpload()
 	start := time.Now()
 	stop := make(chan struct{})
 	defer close(stop)
@@ -535,16 +537,9 @@ func TestUpload_Trickle(t *testing.T) {
 			}
 		}
 	}()
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a struct{ Code, Message string }
-	json.NewDecoder(resp.Body).Decode(&a)
-	if resp.StatusCode != http.StatusRequestTimeout || a.Code != "upload_too_slow" || !strings.Contains(a.Message, "700ms") {
-		t.Errorf("got %d %+v, want 408 upload_too_slow", resp.StatusCode, a)
+	status, a := readAnswer(t, conn)
+	if status != http.StatusRequestTimeout || a.Code != "upload_too_slow" || !strings.Contains(a.Message, "700ms") {
+		t.Errorf("got %d %+v, want 408 upload_too_slow", status, a)
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("answered after %v, the deadline is 700ms", d)
