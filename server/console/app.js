@@ -539,6 +539,18 @@
   // nextFlash is shown by the next view, after the hash change clears the old one.
   let nextFlash = "";
 
+  // extraViews holds the pages other console files add with
+  // ParleyConsole.addView, keyed by the first part of their hash.
+  const extraViews = new Map();
+
+  // addView adds a page: a nav link labelled label at #/name, and view,
+  // called with the rest of the hash's parts when the page is opened.
+  function addView(name, label, view) {
+    extraViews.set(name, view);
+    const nav = document.querySelector("header.top nav");
+    nav.append(h("a", { href: "#/" + name, "data-nav": name }, label));
+  }
+
   function route() {
     flash(nextFlash);
     nextFlash = "";
@@ -551,9 +563,14 @@
     else if (parts[0] === "sessions" && parts[1]) viewTranscript(parts[1]);
     else if (parts[0] === "sessions") viewSessions();
     else if (parts[0] === "usage") viewUsage();
+    else if (extraViews.has(parts[0])) extraViews.get(parts[0])(parts.slice(1));
     else viewUsers();
     main().focus({ preventScroll: true });
   }
+
+  // ParleyConsole is what the console's other files build their pages
+  // with: the same DOM, API and formatting helpers as the built-in views.
+  window.ParleyConsole = { h, api, request, download, handle, flash, main, when, whenEl, size, duration, deviceText, period, addView };
 
   document.addEventListener("DOMContentLoaded", () => {
     $("#login-form").addEventListener("submit", signIn);
