@@ -33,7 +33,7 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	fs.IntVar(&o.Concurrency, "concurrency", 100, "handshakes in flight")
 	fs.Float64Var(&o.ConnectRate, "connect-rate", 0, "new connections per second (0: as fast as --concurrency allows)")
 	spread := fs.String("spread", "auto", "give each visitor its own source address from this prefix; auto: 127.0.0.0/8 for a loopback target; off: the system's")
-	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "bound on a handshake, a welcome and a write")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "bound on a handshake, a welcome, a write and the wait for an ack or a reply")
 	fs.BoolVar(&o.Baseline, "baseline", false, "run the same visitors against a bare coder/websocket echo afterwards, started by the tool in a process of its own, and show it beside")
 	fs.IntVar(&o.Stalled, "stalled", 0, "also connect this many visitors that stop reading after their welcome (a slow client)")
 	fs.Float64Var(&o.StalledRate, "stalled-rate", 5, "messages per second each stalled visitor keeps sending")

@@ -63,6 +63,30 @@ func BenchmarkAckedMessages(b *testing.B) {
 	}
 }
 
+// BenchmarkNewConversation measures conversations started per second
+// through the gateway: on an open socket, each parallel client says
+// hello with new and reads up to the bot's first question. A new session,
+// its opening messages and the visitor's rollups are stored on this path;
+// its allocations (server and client together) are the garbage each hello
+// leaves, which is what idle RSS above heap is made of:
+//
+//	go test -run=NONE -bench=NewConversation -benchmem ./widget
+func BenchmarkNewConversation(b *testing.B) {
+	e := mustEnvWith(b, widget.Config{MsgRate: -1, MaxConnsPerIP: -1, NewVisitorsPerIP: -1, NewSessionsPerIP: -1, NewSessionsPerVisitor: -1}, storage.Options{})
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := e.dial(widgettest.NewJar())
+		for pb.Next() {
+			c.MustHello(widgettest.Hello{New: true})
+			c.ExpectPrompt()
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hellos/s")
+}
+
 // BenchmarkEchoBaseline is the floor: a bare coder/websocket echo server
 // with the same client pattern (one ~100-byte JSON frame, one reply).
 func BenchmarkEchoBaseline(b *testing.B) {

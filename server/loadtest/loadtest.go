@@ -54,7 +54,8 @@ type Options struct {
 	// (e.g. 127.0.0.0/8 for a loopback target), so one machine can open
 	// more connections than one address has ports. Empty: the system's.
 	Spread string
-	// Timeout bounds a handshake, a welcome and a write (default 10 s).
+	// Timeout bounds a handshake, a welcome, a write and the wait for an
+	// ack and a reply (default 10 s).
 	Timeout time.Duration
 
 	// Baseline runs the same visitors against a bare coder/websocket echo
@@ -143,6 +144,7 @@ type run struct {
 
 	connect, welcome, ack, reply Hist
 	acks, sent                   atomic.Int64
+	passed                       atomic.Int64 // paced turns passed: the bot had not answered yet
 	stopping                     atomic.Bool
 
 	mu       sync.Mutex
@@ -243,7 +245,7 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 	rep.Welcomed = r.held + r.dropped
 	rep.Connect, rep.Welcome = r.connect.Summary(), r.welcome.Summary()
 	rep.Ack, rep.Reply = r.ack.Summary(), r.reply.Summary()
-	rep.Sent, rep.Acked = r.sent.Load(), acks
+	rep.Sent, rep.Acked, rep.Passed = r.sent.Load(), acks, r.passed.Load()
 	rep.CPU = cpuOf(before, after, acks)
 	if s := elapsed.Seconds(); s > 0 {
 		rep.AckedPerSec = float64(acks) / s

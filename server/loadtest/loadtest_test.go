@@ -189,6 +189,20 @@ func TestLoadtest_Modes(t *testing.T) {
 			t.Errorf("held %d acked %d", rep.Held, rep.Acked)
 		}
 	})
+	t.Run("ServerLagging", func(t *testing.T) {
+		// Every write of the server takes 150 ms, so a turn (ack and the
+		// bot's messages) takes longer than the visitors' 100 ms interval:
+		// a visitor lets those turns pass rather than send into a question
+		// the server has moved past, an input or an ended story.
+		addr := mustParleyOn(t, widget.Config{MsgRate: -1, NewSessionsPerVisitor: -1}, func(ln net.Listener) net.Listener { return slowWrites{ln, 150 * time.Millisecond} })
+		rep, err := loadtest.Run(context.Background(), loadtest.Options{Addr: addr, MetricsToken: testToken, Visitors: 4, Rate: 10, Duration: 4 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Errors) != 0 || rep.Passed == 0 || rep.Acked == 0 {
+			t.Errorf("errors %v, %d turns passed, %d acked of %d sent", rep.Errors, rep.Passed, rep.Acked, rep.Sent)
+		}
+	})
 	t.Run("OnlyItsTarget", func(t *testing.T) {
 		if _, err := loadtest.Run(context.Background(), loadtest.Options{Addr: "192.0.2.1:80", Spread: "127.0.0.0/8"}); err == nil {
 			t.Error("spreading loopback sources towards another host was accepted")
@@ -236,4 +250,28 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 		tc.SetWriteBuffer(4 << 10)
 	}
 	return c, err
+}
+
+// slowWrites delays every write of the server's connections.
+type slowWrites struct {
+	net.Listener
+	delay time.Duration
+}
+
+func (l slowWrites) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return slowConn{c, l.delay}, nil
+}
+
+type slowConn struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (c slowConn) Write(p []byte) (int, error) {
+	time.Sleep(c.delay)
+	return c.Conn.Write(p)
 }

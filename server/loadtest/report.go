@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -27,7 +28,10 @@ type Report struct {
 	Ack     Summary `json:"ackLatency"`     // message to ack (echo: to its echo)
 	Reply   Summary `json:"replyLatency"`   // message to the bot's first answer
 
-	Sent        int64   `json:"sent"`
+	Sent int64 `json:"sent"`
+	// Passed counts the paced turns a visitor let pass because its last
+	// message was not answered yet: the server lagging behind --rate.
+	Passed      int64   `json:"passed"`
 	Acked       int64   `json:"acked"`
 	AckedPerSec float64 `json:"ackedPerSec"` // over the run after the ramp
 
@@ -82,6 +86,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("acked messages/s", func(c *Report) string {
 		return fmt.Sprintf("%.0f (%d acked of %d sent)", c.AckedPerSec, c.Acked, c.Sent)
 	})
+	if r.Rate > 0 {
+		row("turns passed, bot not done answering", func(c *Report) string { return strconv.FormatInt(c.Passed, 10) })
+	}
 	row("errors", func(c *Report) string { return counts(c.Errors) })
 	row("closed during the run", func(c *Report) string { return counts(c.Closes) })
 	if r.Stalled != nil {

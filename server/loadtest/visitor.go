@@ -255,16 +255,24 @@ func (v *visitor) startOver() {
 	cancel()
 }
 
-// send sends the visitor's next frame: an answer to the bot's question,
-// or, now and then and whenever there is none, free text. Free text never
-// goes where an input is pending (it would answer it), and an input is
-// answered once: a visitor that answered and waits for the next question
-// (the server lags) lets its turn pass, as a person would, rather than
-// answer again into a question the server may have moved past.
+// send sends the visitor's next frame: the answer to the bot's latest
+// question (its choice, its input, or now and then free text instead of a
+// choice), as a person does, on their turn only. While the visitor's last
+// message is not yet acked and answered, or the bot has asked nothing new
+// (its story ended and the next conversation's question has not come),
+// the turn passes (counted in the report): sending then would answer a
+// question the server has moved past (not_pending), put free text into an
+// input (invalid_…) or talk into an ended story (ended), errors of the
+// tool's own making when the server lags. The echo asks nothing; its
+// visitors send on every turn.
 func (v *visitor) send() {
 	v.mu.Lock()
-	if v.over || (v.prompt.input != "" && !v.fresh) {
+	v.forgetStale(time.Now())
+	if !v.r.echo && (v.over || !v.fresh || len(v.sent) > 0 || len(v.awaiting) > 0) {
 		v.mu.Unlock()
+		if v.r.o.Rate > 0 {
+			v.r.passed.Add(1)
+		}
 		return
 	}
 	v.seq++
@@ -278,7 +286,7 @@ func (v *visitor) send() {
 		}
 	case p.input != "":
 		send = func(ctx context.Context) error { return v.ws.Input(ctx, id, p.block, inputValue(p.input, v.n)) }
-	case v.fresh && len(p.options) > 0 && v.seq%5 != 0:
+	case len(p.options) > 0 && v.seq%5 != 0:
 		option := p.options[rand.IntN(len(p.options))]
 		send = func(ctx context.Context) error { return v.ws.Choice(ctx, id, p.block, option) }
 	default:
@@ -287,10 +295,6 @@ func (v *visitor) send() {
 	v.fresh = false
 	now := time.Now()
 	v.sent = append(v.sent, sentFrame{id, now})
-	if len(v.sent) > 64 {
-		// Never acked (the server dropped them): stop waiting.
-		v.sent = v.sent[1:]
-	}
 	v.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), v.r.o.Timeout)
 	err := send(ctx)
@@ -299,6 +303,22 @@ func (v *visitor) send() {
 		return // the reader sees the socket go
 	}
 	v.r.sent.Add(1)
+}
+
+// forgetStale stops waiting for acks and answers older than the tool's
+// timeout, counting them as errors (no_ack, no_reply), so a visitor whose
+// message was never answered takes its turn again. Callers hold v.mu.
+func (v *visitor) forgetStale(now time.Time) {
+	limit := now.Add(-v.r.o.Timeout)
+	for len(v.sent) > 0 && v.sent[0].at.Before(limit) {
+		v.sent = v.sent[1:]
+		v.r.countError("no_ack")
+	}
+	for len(v.awaiting) > 0 && v.awaiting[0].Before(limit) {
+		v.awaiting = v.awaiting[1:]
+		v.fresh = true // answer the question again
+		v.r.countError("no_reply")
+	}
 }
 
 func inputValue(kind string, n int) string {
