@@ -48,10 +48,6 @@ type turnWrite struct {
 	err     chan error
 }
 
-// maxBatchBytes bounds one group commit, far under Badger's transaction
-// limit (15 % of a 16 MiB memtable), so a batch never fails for its size.
-const maxBatchBytes = 1 << 20
-
 var turnWrites = sync.Pool{New: func() any { return &turnWrite{err: make(chan error, 1)} }}
 
 func newCommitter(s *Store) *committer {
@@ -114,7 +110,7 @@ func (c *committer) run() {
 		batch = append(batch[:0], first)
 		size := first.size
 	more:
-		for size < maxBatchBytes {
+		for size < c.s.batchBytes {
 			select {
 			case w := <-c.reqs:
 				batch = append(batch, w)

@@ -16,7 +16,9 @@
 //	                                    order: each ID sorts after the last (NextID)
 //	d/{session}/{seq}                   a turn not yet folded into the session record,
 //	                                    the visitor's rollups and the indexes (JSON;
-//	                                    turnlog.go, indexer.go)
+//	                                    turnlog.go, indexer.go); seq 0 is the session's
+//	                                    fold mark: the last seq folded, while the
+//	                                    folded deltas are being deleted
 //	hv/{session}/{name}                 a host variable's value (State.HostVariables,
 //	                                    kept out of the session record: hostvars.go)
 //	c/{session}/{clientID}              Ack for a client message ID (idempotent sends)

@@ -27,9 +27,10 @@ type indexer struct {
 	pending map[string]*pendingFold // sessions with deltas not yet folded
 	wake    chan struct{}
 
-	foldMu sync.Mutex // one fold at a time
-	stop   chan struct{}
-	done   chan struct{}
+	foldMu   sync.Mutex  // one fold at a time
+	leftover foldDeletes // folded deltas a failed delete left, under foldMu
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // defaultIndexDelay is how long the indexer lets turns gather before it
@@ -40,6 +41,90 @@ const defaultIndexDelay = 5 * time.Second
 
 // foldBatch is how many sessions one fold transaction rewrites.
 const foldBatch = 64
+
+// A fold commits in two steps, so that no transaction grows with the
+// number of turns folded (Badger refuses one past about 15 % of a
+// memtable, and a busy session, or a backlog a crash left, may have
+// thousands of deltas). The first writes the records and indexes and, per
+// session, a fold mark d/{session}/{seq 0} holding the sequence number of
+// the last delta folded; the second deletes the folded deltas in
+// transactions of a few thousand keys (deleteBatch), the marks last. A crash in between
+// leaves deltas their session's mark says are folded already: recovery
+// deletes them without applying them again. Sequence numbers start at 1,
+// so the mark sorts before its session's deltas.
+// foldMarkKey is the session's fold mark.
+func foldMarkKey(sid string) []byte { return deltaKey(sid, 0) }
+
+// foldDeletes is the second step's work: folded deltas (and whatever a gone
+// session left), then the fold marks, deleted after every delta they cover.
+type foldDeletes struct {
+	keys  [][]byte
+	marks map[string]bool
+}
+
+func (d *foldDeletes) mark(sid string) {
+	if d.marks == nil {
+		d.marks = map[string]bool{}
+	}
+	d.marks[sid] = true
+}
+
+// add appends e's work to d: e's deltas go before any mark is deleted.
+func (d *foldDeletes) add(e foldDeletes) {
+	d.keys = append(d.keys, e.keys...)
+	for sid := range e.marks {
+		d.mark(sid)
+	}
+}
+
+func (d *foldDeletes) empty() bool { return len(d.keys) == 0 && len(d.marks) == 0 }
+
+// deleteBatch is how many keys one transaction deletes: batchBytes of
+// keys with Badger's overhead, 4,096 with 16 MiB memtables.
+func (s *Store) deleteBatch() int { return max(1, s.batchBytes/128) }
+
+// deleteFolded runs the fold's second step. On an error the part not
+// deleted is left in d, to be tried again.
+func (s *Store) deleteFolded(ctx context.Context, d *foldDeletes) error {
+	for len(d.keys) > 0 {
+		n := min(len(d.keys), s.deleteBatch())
+		err := s.updateAnyway(ctx, func(txn *badger.Txn) error {
+			for _, k := range d.keys[:n] {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("delete folded turns: %w", err)
+		}
+		d.keys = d.keys[n:]
+	}
+	marks := make([]string, 0, len(d.marks))
+	for sid := range d.marks {
+		marks = append(marks, sid)
+	}
+	for len(marks) > 0 {
+		n := min(len(marks), s.deleteBatch())
+		err := s.updateAnyway(ctx, func(txn *badger.Txn) error {
+			for _, sid := range marks[:n] {
+				if err := txn.Delete(foldMarkKey(sid)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("delete fold marks: %w", err)
+		}
+		for _, sid := range marks[:n] {
+			delete(d.marks, sid)
+		}
+		marks = marks[n:]
+	}
+	return nil
+}
 
 func newIndexer(s *Store, delay time.Duration) *indexer {
 	x := &indexer{s: s, delay: delay, pending: map[string]*pendingFold{}, wake: make(chan struct{}, 1),
@@ -61,6 +146,11 @@ type pendingFold struct {
 	visitor string // "" when recovered from the store, until read
 	d       turnDelta
 	keys    [][]byte
+	// stale are deltas a crash left that the session's fold mark says are
+	// folded already (recovery only): deleted, not applied; marked says
+	// the session has a mark to delete.
+	stale   [][]byte
+	marked  bool
 	inputs  []seqInput // d.Inputs with their commit sequence
 	textSeq uint64     // the commit sequence of d.Text
 }
@@ -157,6 +247,11 @@ func (x *indexer) fold(ctx context.Context) error { return x.foldWhere(ctx, nil)
 func (x *indexer) foldWhere(ctx context.Context, which func(*pendingFold) bool) error {
 	x.foldMu.Lock()
 	defer x.foldMu.Unlock()
+	if !x.leftover.empty() {
+		if err := x.s.deleteFolded(ctx, &x.leftover); err != nil {
+			return err
+		}
+	}
 	x.mu.Lock()
 	if len(x.pending) == 0 {
 		x.mu.Unlock()
@@ -178,29 +273,54 @@ func (x *indexer) foldWhere(ctx context.Context, which func(*pendingFold) bool) 
 	}
 	x.mu.Unlock()
 	slices.SortFunc(pending, func(a, b *pendingFold) int { return strings.Compare(a.visitor, b.visitor) })
-	for len(pending) > 0 {
-		n := foldChunk(pending)
-		if err := x.s.foldSessions(ctx, pending[:n]); err != nil {
-			// Back in front of what committed since.
-			x.mu.Lock()
-			for _, p := range pending {
-				if q := x.pending[p.sid]; q != nil {
-					p.then(q)
-				}
-				x.pending[p.sid] = p
-			}
-			x.mu.Unlock()
-			return err
-		}
-		pending = pending[n:]
+	n, err := x.s.foldAll(ctx, pending, &x.leftover)
+	if err != nil {
+		x.requeue(pending[n:])
 	}
-	return nil
+	// What was folded loses its deltas even when the rest failed; deletes
+	// that fail are tried again by the next fold (or, after a crash, by
+	// recovery).
+	return errors.Join(err, x.s.deleteFolded(ctx, &x.leftover))
+}
+
+// requeue puts sessions not folded back in front of what committed since.
+func (x *indexer) requeue(pending []*pendingFold) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, p := range pending {
+		if q := x.pending[p.sid]; q != nil {
+			p.then(q)
+		}
+		x.pending[p.sid] = p
+	}
+}
+
+// foldAll folds pending (sorted by visitor) in transactions of about
+// foldBatch sessions, fewer when Badger finds one too big (large records),
+// and adds the deletes of the second step to dels. It returns how many of
+// pending it folded.
+func (s *Store) foldAll(ctx context.Context, pending []*pendingFold, dels *foldDeletes) (int, error) {
+	done, limit := 0, foldBatch
+	for done < len(pending) {
+		n := foldChunk(pending[done:], limit)
+		d, err := s.foldSessions(ctx, pending[done:done+n])
+		if errors.Is(err, badger.ErrTxnTooBig) && limit > 1 {
+			limit = max(1, min(limit, n)/2)
+			continue
+		}
+		if err != nil {
+			return done, err
+		}
+		dels.add(d)
+		done += n
+	}
+	return done, nil
 }
 
 // foldChunk returns how many of pending (sorted by visitor) one fold
-// transaction takes: about foldBatch, never splitting a visitor's sessions.
-func foldChunk(pending []*pendingFold) int {
-	n := min(len(pending), foldBatch)
+// transaction takes: about limit, never splitting a visitor's sessions.
+func foldChunk(pending []*pendingFold, limit int) int {
+	n := min(len(pending), limit)
 	for n < len(pending) && pending[n].visitor == pending[n-1].visitor {
 		n++
 	}
@@ -233,11 +353,14 @@ func (s *Store) settleWhere(ctx context.Context, which func(*pendingFold) bool) 
 	return nil
 }
 
-// foldSessions folds the deltas of the given sessions in one transaction.
-// It reads everything first and writes after: an iterator in a Badger
+// foldSessions folds the deltas of the given sessions in one transaction
+// (the first step of a fold) and returns the deletes of the second. It
+// reads everything first and writes after: an iterator in a Badger
 // transaction that has writes pending sorts them all, every time.
-func (s *Store) foldSessions(ctx context.Context, pending []*pendingFold) error {
-	return s.updateAnyway(ctx, func(txn *badger.Txn) error {
+func (s *Store) foldSessions(ctx context.Context, pending []*pendingFold) (foldDeletes, error) {
+	var dels foldDeletes
+	err := s.updateAnyway(ctx, func(txn *badger.Txn) error {
+		dels = foldDeletes{}
 		visitors := map[string]*foldVisitor{}
 		folds := make([]sessionFold, 0, len(pending))
 		for _, p := range pending {
@@ -248,8 +371,13 @@ func (s *Store) foldSessions(ctx context.Context, pending []*pendingFold) error 
 			folds = append(folds, f)
 		}
 		for i := range folds {
-			if err := folds[i].write(txn); err != nil {
-				return fmt.Errorf("session %s: %w", folds[i].old.ID, err)
+			f := &folds[i]
+			if err := f.write(txn); err != nil {
+				return fmt.Errorf("session %s: %w", pending[i].sid, err)
+			}
+			dels.keys = append(dels.keys, f.deletes...)
+			if f.marked {
+				dels.mark(pending[i].sid)
 			}
 		}
 		for _, fv := range visitors {
@@ -266,6 +394,7 @@ func (s *Store) foldSessions(ctx context.Context, pending []*pendingFold) error 
 		}
 		return nil
 	})
+	return dels, err
 }
 
 // foldVisitor is a visitor read once per fold transaction, with what its
@@ -306,11 +435,13 @@ func (fv *foldVisitor) fold() {
 }
 
 // sessionFold is one session's share of a fold: its record as stored and
-// as folded, and the keys to delete.
+// as folded, and the keys the second step deletes.
 type sessionFold struct {
 	old, next Session
 	gone      bool     // the session was erased under its turns
 	deletes   [][]byte // the deltas folded; for a gone session, all it left
+	foldedTo  uint64   // the last delta applied; 0: none
+	marked    bool     // the session has a fold mark to delete
 }
 
 // readFold reads one session's record and its visitor (into visitors,
@@ -323,8 +454,8 @@ func readFold(txn *badger.Txn, p *pendingFold, visitors map[string]*foldVisitor)
 	stored, err := getSession(txn, sid, nil) // hostvars.go
 	switch {
 	case errors.Is(err, ErrNotFound):
+		// Its deltas and mark are under deltaPrefix too.
 		f.gone = true
-		f.deletes = p.keys
 		for _, pre := range [][]byte{deltaPrefix(sid), key("m", sid, ""), key("c", sid, ""), hostVarsPrefix(sid)} {
 			f.deletes = append(f.deletes, keysIn(txn, pre)...)
 		}
@@ -348,9 +479,12 @@ func readFold(txn *badger.Txn, p *pendingFold, visitors map[string]*foldVisitor)
 	f.next = f.old
 	f.next.Inputs = slices.Clip(f.old.Inputs)
 	f.next.Files = slices.Clip(f.old.Files)
+	f.deletes = append(slices.Clip(p.stale), p.keys...)
+	f.marked = p.marked
 	if len(p.keys) > 0 {
 		p.d.applyTo(&f.next)
-		f.deletes = p.keys
+		f.foldedTo = binary.BigEndian.Uint64(p.keys[len(p.keys)-1][len(p.keys[len(p.keys)-1])-8:])
+		f.marked = true
 		if !fv.missing {
 			fv.take(p, &f.next)
 		}
@@ -359,15 +493,9 @@ func readFold(txn *badger.Txn, p *pendingFold, visitors map[string]*foldVisitor)
 }
 
 // write writes a session's fold: its record (the host variables are under
-// hv/ already: the turns wrote them) and index entries, and deletes the
-// deltas.
+// hv/ already: the turns wrote them), index entries and fold mark.
 func (f *sessionFold) write(txn *badger.Txn) error {
-	for _, k := range f.deletes {
-		if err := txn.Delete(k); err != nil {
-			return err
-		}
-	}
-	if f.gone || len(f.deletes) == 0 {
+	if f.gone || f.foldedTo == 0 {
 		return nil
 	}
 	b, err := marshalSession(&f.next)
@@ -375,6 +503,9 @@ func (f *sessionFold) write(txn *badger.Txn) error {
 		return err
 	}
 	if err := txn.Set(key("s", f.next.ID), b); err != nil {
+		return err
+	}
+	if err := txn.Set(foldMarkKey(f.next.ID), binary.BigEndian.AppendUint64(nil, f.foldedTo)); err != nil {
 		return err
 	}
 	return indexSession(txn, &f.old, &f.next)
@@ -400,6 +531,7 @@ func (s *Store) recoverTurns(ctx context.Context) (int, error) {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		var p *pendingFold
+		var foldedTo uint64 // p's fold mark: its deltas up to here are folded
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().KeyCopy(nil)
 			rest := k[len(prefix):]
@@ -410,6 +542,25 @@ func (s *Store) recoverTurns(ctx context.Context) (int, error) {
 			if sid := string(rest[:end]); p == nil || p.sid != sid {
 				p = &pendingFold{sid: sid}
 				pending = append(pending, p)
+				foldedTo = 0
+			}
+			switch seq := binary.BigEndian.Uint64(k[len(k)-8:]); {
+			case seq == 0:
+				p.marked = true
+				err := it.Item().Value(func(b []byte) error {
+					if len(b) != 8 {
+						return fmt.Errorf("%s: a fold mark of %d bytes", k, len(b))
+					}
+					foldedTo = binary.BigEndian.Uint64(b)
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				continue
+			case seq <= foldedTo:
+				p.stale = append(p.stale, k)
+				continue
 			}
 			err := it.Item().Value(func(b []byte) error {
 				d, err := decodeDelta(b)
@@ -446,12 +597,12 @@ func (s *Store) recoverTurns(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	slices.SortFunc(pending, func(a, b *pendingFold) int { return strings.Compare(a.visitor, b.visitor) })
-	for len(pending) > 0 {
-		n := foldChunk(pending)
-		if err := s.foldSessions(ctx, pending[:n]); err != nil {
-			return 0, err
-		}
-		pending = pending[n:]
+	var dels foldDeletes
+	if _, err := s.foldAll(ctx, pending, &dels); err != nil {
+		return 0, err
+	}
+	if err := s.deleteFolded(ctx, &dels); err != nil {
+		return 0, err
 	}
 	return found, nil
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +44,15 @@ type Options struct {
 	// reads fold what is pending first, so it changes no answer. Zero
 	// means 5 s.
 	IndexDelay time.Duration
+
+	// memTableSize overrides defaultMemTableSize (tests: a small memtable
+	// makes Badger's transaction limit small enough to reach quickly).
+	memTableSize int64
 }
+
+// defaultMemTableSize is the size of each of Badger's memtables. Badger
+// takes at most 15 % of it in one transaction (see Store.batchBytes).
+const defaultMemTableSize = 16 << 20
 
 // ErrNotAStore is returned by a read-only Open of a directory that holds
 // no store.
@@ -57,6 +66,10 @@ var ErrUnclean = errors.New("storage: the store was not closed cleanly")
 // Store is Parley's record store. It is safe for concurrent use.
 type Store struct {
 	db *badger.DB
+	// batchBytes bounds what one write transaction of many small keys
+	// holds (a group commit, a fold's deletes), far under Badger's limit
+	// (15 % of a memtable), so none fails for its size.
+	batchBytes int
 	// chunks keeps the bytes of files (chunks.go).
 	chunks chunkStore
 
@@ -94,6 +107,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if !opts.InMemory {
 		privateUmask()
 	}
+	memTableSize := cmp.Or(opts.memTableSize, defaultMemTableSize)
 	bo := badger.DefaultOptions(dir).
 		WithSyncWrites(opts.SyncWrites).
 		WithLogger(badgerLogger{opts.Logger}).
@@ -101,7 +115,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithReadOnly(opts.ReadOnly).
 		// Sized for a small server: two 16 MiB memtables, modest caches,
 		// values over 4 KiB (file chunks) go to the value log.
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(memTableSize).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
@@ -128,7 +142,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: opts.Logger}
+	s := &Store{db: db, log: opts.Logger, batchBytes: int(memTableSize / 32)}
 	s.chunks = &badgerChunks{st: s}
 	if opts.ReadOnly {
 		return s, nil
