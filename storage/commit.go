@@ -26,7 +26,11 @@ type committer struct {
 	// mark a visitor between two batches.
 	mu     sync.Mutex
 	fenced map[string]bool // visitors being erased: their turns are refused
-	seq    uint64          // the last delta key's sequence number, under mu
+	// merged maps a visitor just merged into another (identify.go) to it,
+	// until the owners of its live sessions know: its turns count to the
+	// other visitor.
+	merged map[string]string
+	seq    uint64 // the last delta key's sequence number, under mu
 
 	batches atomic.Int64 // batches committed, for tests and metrics
 }
@@ -51,7 +55,7 @@ type turnWrite struct {
 var turnWrites = sync.Pool{New: func() any { return &turnWrite{err: make(chan error, 1)} }}
 
 func newCommitter(s *Store) *committer {
-	c := &committer{s: s, reqs: make(chan *turnWrite, 1024), stop: make(chan struct{}), done: make(chan struct{}), fenced: map[string]bool{}}
+	c := &committer{s: s, reqs: make(chan *turnWrite, 1024), stop: make(chan struct{}), done: make(chan struct{}), fenced: map[string]bool{}, merged: map[string]string{}}
 	go c.run()
 	return c
 }
@@ -130,6 +134,9 @@ func (c *committer) commit(batch []*turnWrite) {
 	defer c.mu.Unlock()
 	ok := batch[:0:0]
 	for _, w := range batch {
+		if into := c.merged[w.visitor]; into != "" {
+			w.visitor = into
+		}
 		if c.fenced[w.visitor] {
 			w.err <- ErrErasing
 			continue

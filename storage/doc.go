@@ -42,6 +42,11 @@
 //	vl/{site}/{lastSeen hour}/{visitor} visitors by last activity (to the hour): what retention
 //	                                    sweeps read (retention.go)
 //	meta/seen-index                     set once vl/ holds every visitor (BuildSeenIndex)
+//	pu/{site}/{user}                    the visitor of the site's user (platform ID,
+//	                                    path-escaped; identify.go)
+//	vm/{from}                           the visitor a merged browser's visitor went into
+//	vma/{into}/{from}                   the same, kept with the visitor it went into
+//	vp/{visitor}/{change}               profile changes: who changed what, when (profile.go)
 //
 // Every record carries its site, so one store serves many sites.
 //

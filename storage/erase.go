@@ -315,11 +315,12 @@ func (s *Store) eraseVisitorRecord(ctx context.Context, id string, res *EraseRes
 		ks := [][]byte{key("v", id), seenKey(v.Site, v.LastSeenAt, id)}
 		// The terms of its inputs went with its sessions; these are the
 		// same words, in case a session was lost before its terms.
-		for _, f := range []string{v.Name, v.Email, v.Phone} {
+		for _, f := range []string{v.Name, v.Email, v.Phone, v.PlatformID} {
 			for _, t := range contactTerms(f) {
 				ks = append(ks, key("iq", escapeTerm(t), id))
 			}
 		}
+		ks = append(ks, mergedKeys(txn, &v)...) // identify.go
 		for _, k := range ks {
 			if err := txn.Delete(k); err != nil {
 				return err

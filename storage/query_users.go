@@ -281,8 +281,8 @@ func bytesLastIndex(b []byte, c byte) int {
 }
 
 // Matches reports whether the visitor answers the search q: its ID starts
-// with q, or every word of q starts a word of its name, email or phone (a
-// phone number also matches by its digits alone).
+// with q, or every word of q starts a word of its name, email, phone or
+// platform ID (a phone number also matches by its digits alone).
 func (v *Visitor) Matches(q string) bool {
 	q = normalizeQuery(q)
 	if q == "" {
@@ -292,7 +292,7 @@ func (v *Visitor) Matches(q string) bool {
 		return true
 	}
 	var terms []string
-	for _, f := range []string{v.Name, v.Email, v.Phone} {
+	for _, f := range []string{v.Name, v.Email, v.Phone, v.PlatformID} {
 		terms = append(terms, contactTerms(f)...)
 	}
 	words := queryWords(q)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -129,7 +130,8 @@ func (s *Store) CreateSession(ctx context.Context, v *Visitor, sess *Session) er
 // the usage report and indexes it; v is created when it does not exist
 // yet, else its LastSeenAt moves on. On return sess and v hold what was
 // stored, and the opening's messages their IDs. It returns ErrErasing for
-// a visitor being erased and ErrTooLarge past MaxStateBytes.
+// a visitor being erased, ErrMerged for one merged into another
+// (MergedInto) and ErrTooLarge past MaxStateBytes.
 func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, opening *Turn) error {
 	if err := sess.Validate(); err != nil {
 		return err
@@ -149,6 +151,9 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 		stored = Visitor{} // afresh on a retry
 		switch err := getJSON(txn, key("v", v.ID), &stored); {
 		case errors.Is(err, ErrNotFound):
+			if into, err := getString(txn, key("vm", v.ID)); err != nil || into != "" {
+				return cmp.Or(err, ErrMerged) // identify.go
+			}
 			stored = *v
 		case err != nil:
 			return err

@@ -97,6 +97,8 @@ type Store struct {
 	closeOnce sync.Once
 	// onErase, if set, is told of a visitor whose erasure has begun.
 	onErase atomic.Pointer[func(visitorID string)]
+	// onMerge, if set, is told of a visitor merged into another (identify.go).
+	onMerge atomic.Pointer[func(from, into string, sessions []string)]
 }
 
 // Open opens (creating if needed) the store in dir. It fails if another

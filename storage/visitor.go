@@ -43,6 +43,15 @@ type Visitor struct {
 	LastMessage string            `json:"lastMessage,omitempty"` // the last text the visitor sent
 	Variables   map[string]string `json:"variables,omitempty"`
 
+	// PlatformID is the host site's own user ID, set by a verified
+	// identify (identify.go): the same person on any browser is this
+	// visitor. Notes are an admin's, set by a profile edit (profile.go);
+	// ProfileAt is when the name, email or phone were last set by an edit
+	// or an identify rather than typed into the chat.
+	PlatformID string    `json:"platformId,omitempty"`
+	Notes      string    `json:"notes,omitempty"`
+	ProfileAt  time.Time `json:"profileAt,omitzero"`
+
 	// Erasing marks a visitor whose erasure has begun (fence, erase.go):
 	// from then on nothing new is written for it, and a crash half-way
 	// leaves the mark for the next erase or sweep to finish.
