@@ -121,6 +121,9 @@ type siteFile struct {
 	FreeUploads      bool     `json:"freeUploads"`
 	FreeUploadAccept []string `json:"freeUploadAccept"`
 	RetentionDays    *int     `json:"retentionDays"`
+	// IdentitySecret turns identify on (widget/identify.go): the secret
+	// itself, or "env:NAME" to read it from the environment.
+	IdentitySecret string `json:"identitySecret"`
 }
 
 // SiteConfig is what a config file sets up.
@@ -283,6 +286,11 @@ func (sf siteFile) check(doc *conffile.Doc, n *conffile.Node, dir, where string)
 			ps = append(ps, doc.Warnf(n.Offset("freeUploadAccept", i), where, "freeUploadAccept %q: %s", a, msg))
 		}
 	}
+	if secret, msg := identitySecret(sf.IdentitySecret); msg != "" {
+		bad("identitySecret", "%s", msg)
+	} else {
+		s.IdentitySecret = secret
+	}
 	if sf.RetentionDays != nil && *sf.RetentionDays < 0 {
 		bad("retentionDays", "retentionDays is negative (0 keeps data forever)")
 	}
@@ -290,4 +298,27 @@ func (sf siteFile) check(doc *conffile.Doc, n *conffile.Node, dir, where string)
 		return nil, storyFile, ps
 	}
 	return s, storyFile, ps
+}
+
+// minIdentitySecret is the shortest identity secret a site may have: an
+// HMAC key a guess cannot find.
+const minIdentitySecret = 32
+
+// identitySecret reads a site's identitySecret: the secret, or "env:NAME"
+// for the environment variable NAME. It returns a problem's text when the
+// secret is missing or too short; "" sets no secret (identify off).
+func identitySecret(v string) (secret, problem string) {
+	if v == "" {
+		return "", ""
+	}
+	secret = v
+	if name, ok := strings.CutPrefix(v, "env:"); ok {
+		if secret = os.Getenv(name); secret == "" {
+			return "", fmt.Sprintf("identitySecret %q: the environment variable %s is not set", v, name)
+		}
+	}
+	if len(secret) < minIdentitySecret {
+		return "", fmt.Sprintf("identitySecret: at least %d characters (e.g. openssl rand -hex 32)", minIdentitySecret)
+	}
+	return secret, ""
 }

@@ -35,6 +35,8 @@ func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
 	switch f.Type {
 	case frameTyping:
 		return nil
+	case frameIdentify:
+		return c.identifyLive(ctx, f) // identify.go
 	case frameText:
 		if utf8.RuneCountInString(f.Text) > c.g.cfg.TextLimit {
 			return &FrameError{"text_too_long", fmt.Sprintf("a message may have at most %d characters", c.g.cfg.TextLimit)}
@@ -53,6 +55,12 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 			c.visitor, known = vid, true
 		}
 	}
+	if f.User != nil {
+		if err := c.identifyHello(ctx, site, f.User); err != nil { // identify.go
+			return err
+		}
+		known = known || c.knownByCookie
+	}
 	visitor := &storage.Visitor{ID: c.visitor, Site: site.ID, Channel: "web", Device: c.device, CreatedAt: now, LastSeenAt: now}
 
 	// A visitor first seen now has no session to resume.
@@ -61,6 +69,22 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	if known && !f.New {
 		if sess, err = g.resumable(ctx, site, c.visitor, f.Session, now); err != nil {
 			return err
+		}
+	}
+	if sess == nil && known {
+		// A browser whose visitor was merged into its user's (identify.go)
+		// is that user: resume theirs.
+		into, err := g.resolveMerged(ctx, c.visitor)
+		if err != nil {
+			return err
+		}
+		if into != c.visitor {
+			c.visitor, visitor.ID = into, into
+			if !f.New {
+				if sess, err = g.resumable(ctx, site, c.visitor, f.Session, now); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	resumed := sess != nil

@@ -38,6 +38,7 @@ type ClientFrame struct {
 	Option    string            `json:"option,omitempty"`    // choice
 	Value     string            `json:"value,omitempty"`     // input
 	Variables map[string]string `json:"variables,omitempty"` // variables
+	User      *UserClaim        `json:"user,omitempty"`      // hello, identify (identify.go)
 }
 
 // FrameError is a frame the server refuses; Code goes into the error frame.
@@ -103,11 +104,20 @@ func ParseClientFrame(b []byte) (*ClientFrame, error) {
 				return nil, &FrameError{"bad_frame", "a variable name has control characters"}
 			}
 		}
+	case frameIdentify:
+		if f.User == nil {
+			return nil, &FrameError{"bad_frame", "identify needs user"}
+		}
 	case frameTyping:
 	case "":
 		return nil, &FrameError{"bad_frame", "missing type"}
 	default:
 		return nil, &FrameError{"unknown_type", fmt.Sprintf("unknown frame type %q", f.Type)}
+	}
+	if f.User != nil {
+		if err := f.User.check(); err != nil {
+			return nil, err
+		}
 	}
 	f.clean()
 	return &f, nil

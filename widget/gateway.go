@@ -226,6 +226,9 @@ func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site
 	// An erase (an admin's, or a retention sweep's) stops the visitor's
 	// live sessions before it deletes them.
 	store.OnErase(g.erased)
+	// A verified identify that merges a browser's visitor re-points the
+	// owners of its live sessions (identify.go).
+	store.OnMerge(g.merged)
 	go g.keepalive()
 	return g
 }
@@ -308,7 +311,11 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
 	vid, fromCookie := g.keys.VisitorFromRequest(r, site.ID)
 	if fromCookie {
 		if ok, err := g.store.HasVisitor(r.Context(), vid); err != nil || !ok {
-			fromCookie = false
+			// A visitor merged into its user's (identify.go) is that user,
+			// and the cookie names them from now on.
+			into, err := g.resolveMerged(r.Context(), vid)
+			fromCookie = err == nil && into != vid
+			vid = into
 		}
 	} else {
 		vid = identity.NewVisitorID()

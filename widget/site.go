@@ -27,6 +27,10 @@ type Site struct {
 	// FreeUploadAccept is what they may send then.
 	FreeUploads      bool
 	FreeUploadAccept []string
+	// IdentitySecret signs the host site's user IDs (identify.go): its
+	// backend computes HMAC-SHA256 of a user ID with it. Empty: identify
+	// is off.
+	IdentitySecret string
 }
 
 // AllowsOrigin reports whether a page at origin may talk to the site.

@@ -98,6 +98,12 @@ func (c *Client) MustTyping() {
 	c.must(func(ctx context.Context) error { return c.Typing(ctx) })
 }
 
+// MustIdentify sends an identify frame.
+func (c *Client) MustIdentify(id string, u User) {
+	c.tb.Helper()
+	c.must(func(ctx context.Context) error { return c.Identify(ctx, id, u) })
+}
+
 // MustSendHello says hello without reading the answer: for a hello the
 // server may refuse with an error frame.
 func (c *Client) MustSendHello(h Hello) {

@@ -135,6 +135,11 @@ func (c *Conn) Variables(ctx context.Context, vars map[string]string) error {
 	return c.Send(ctx, clientFrame{Type: "variables", Variables: vars})
 }
 
+// Identify tells the server who the visitor is, with client ID id.
+func (c *Conn) Identify(ctx context.Context, id string, u User) error {
+	return c.Send(ctx, clientFrame{Type: "identify", ID: id, Hello: Hello{User: &u}})
+}
+
 // Typing says the visitor is typing.
 func (c *Conn) Typing(ctx context.Context) error {
 	return c.Send(ctx, clientFrame{Type: "typing"})

@@ -7,6 +7,8 @@ const (
 	TypeAck     = "ack"
 	TypeError   = "error"
 	TypeEnded   = "ended"
+	// TypeIdentified answers a verified identify (in a hello or on its own).
+	TypeIdentified = "identified"
 )
 
 // Frame is any frame the server sends, decoded loosely: which fields are
@@ -34,6 +36,11 @@ type Frame struct {
 	Upload  *Upload  `json:"upload,omitempty"`
 	File    *File    `json:"file,omitempty"`
 	Ref     string   `json:"ref,omitempty"` // ack, error, message: the client ID it answers
+
+	// identified: the user ID, and whether this browser's conversations
+	// joined the user's (Visitor and Token are the user's)
+	User   string `json:"user,omitempty"`
+	Merged bool   `json:"merged,omitempty"`
 
 	// error
 	Code       string `json:"code,omitempty"`
@@ -95,6 +102,19 @@ type Hello struct {
 	Page    string `json:"page,omitempty"`
 	Lang    string `json:"lang,omitempty"`
 	New     bool   `json:"new,omitempty"` // start a new session, resuming none
+	// User identifies the host page's logged-in user (hello and identify).
+	User *User `json:"user,omitempty"`
+}
+
+// User is a host page's claim of its logged-in user: the ID, its identity
+// hash (HMAC-SHA256 of the ID with the site's identity secret, hex) and
+// what the page knows of the user.
+type User struct {
+	ID    string `json:"id"`
+	Hash  string `json:"hash"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
 }
 
 // clientFrame is any frame a client sends.
