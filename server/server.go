@@ -19,6 +19,7 @@ import (
 	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
+	"github.com/parley-chat/parley/widget/story"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -114,6 +115,12 @@ func Open(cfg Config) (*Server, error) {
 	s.admin = admin.New(admin.Config{
 		Store: store, Gateway: s.Gateway, Token: cfg.AdminToken, DataDir: cfg.DataDir,
 		ClientAddr: s.clientKey, Now: cfg.Now, Logger: cfg.Logger,
+		InputOptions: func(id string) story.InputOptions {
+			if site := s.Gateway.Site(id); site != nil {
+				return site.Input
+			}
+			return story.InputOptions{}
+		},
 	})
 	s.metrics = s.newMetrics()
 	s.prepareStore()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget/story"
 )
 
 // Gateway is what the admin side asks of the live conversations.
@@ -38,6 +39,9 @@ type Config struct {
 	ClientAddr func(*http.Request) string
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// InputOptions returns a site's input rules (its phone region), with
+	// which profile edits are validated; nil: a phone needs its +.
+	InputOptions func(site string) story.InputOptions
 }
 
 // Admin serves the admin API and console.
@@ -49,6 +53,7 @@ type Admin struct {
 	clientAddr func(*http.Request) string
 	now        func() time.Time
 	log        *slog.Logger
+	inputs     func(site string) story.InputOptions
 	errs       respond.Writer
 	// fails counts failed sign-ins per address over every route that
 	// takes the admin token (auth.go).
@@ -68,7 +73,7 @@ func New(cfg Config) *Admin {
 	}
 	return &Admin{
 		store: cfg.Store, gw: cfg.Gateway, token: cfg.Token, dataDir: cfg.DataDir,
-		clientAddr: cfg.ClientAddr, now: cfg.Now, log: cfg.Logger,
+		clientAddr: cfg.ClientAddr, now: cfg.Now, log: cfg.Logger, inputs: cfg.InputOptions,
 		errs:  respond.Writer{Log: cfg.Logger},
 		fails: newFailureLimiter(failBurst, failWindow),
 	}

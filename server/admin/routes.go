@@ -14,6 +14,7 @@ func (a *Admin) Routes(mux *http.ServeMux) {
 	api.HandleFunc("GET /admin/api/users", a.listUsers)
 	api.HandleFunc("GET /admin/api/users.csv", a.exportUsers)
 	api.HandleFunc("GET /admin/api/users/{id}", a.getUser)
+	api.HandleFunc("PATCH /admin/api/users/{id}", a.patchUser)
 	api.HandleFunc("GET /admin/api/users/{id}/sessions", a.listUserSessions)
 	api.HandleFunc("GET /admin/api/sessions", a.listSessions)
 	api.HandleFunc("GET /admin/api/sessions.csv", a.exportSessions)
@@ -38,7 +39,7 @@ func (a *Admin) lifecycleRoutes(api *http.ServeMux) {
 // unknown answers a path under /admin/api/ that no route takes.
 func (a *Admin) unknown(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		a.errs.Error(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "the admin API only reads")
+		a.errs.Error(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "no such admin endpoint for "+r.Method)
 		return
 	}
 	a.errs.Error(w, r, http.StatusNotFound, "not_found", "no such admin endpoint")

@@ -119,6 +119,12 @@ type profileJSON struct {
 	LastInputAt         *string           `json:"lastInputAt"`
 	LastMessageReceived *string           `json:"lastMessageReceived"`
 	Variables           map[string]string `json:"variables"`
+	// PlatformID is the host site's user ID of an identified visitor;
+	// Notes an admin's; Changes the newest profile changes, newest first
+	// (profile.go).
+	PlatformID *string      `json:"platformId"`
+	Notes      string       `json:"notes"`
+	Changes    []changeJSON `json:"changes"`
 }
 
 func orNull(s string) *string {
@@ -135,17 +141,23 @@ func (a *Admin) getUser(w http.ResponseWriter, r *http.Request) {
 		a.writeQueryError(w, r, err)
 		return
 	}
+	a.writeProfile(w, r, v) // profile.go
+}
+
+// toProfile is the visitor's profile, without its changes.
+func toProfile(v *storage.Visitor) profileJSON {
 	vars := v.Variables
 	if vars == nil {
 		vars = map[string]string{}
 	}
-	respond.JSON(w, http.StatusOK, profileJSON{
+	return profileJSON{
 		ID: v.ID, Site: v.Site, Label: v.Label(), Name: orNull(v.Name), Email: orNull(v.Email), Phone: orNull(v.Phone),
 		SourcePlatform: v.Channel, Device: toDevice(v.Device),
 		CreatedAt: stamp(v.CreatedAt), LastSeenAt: stamp(v.LastSeenAt),
 		LastInteractionAt: stampOrNull(v.LastInteractionAt), LastFileAt: stampOrNull(v.LastFileAt),
 		LastInputAt: stampOrNull(v.LastInputAt), LastMessageReceived: orNull(v.LastMessage), Variables: vars,
-	})
+		PlatformID: orNull(v.PlatformID), Notes: v.Notes,
+	}
 }
 
 // inputJSON is a value the visitor typed.
