@@ -2,9 +2,12 @@
  *
  * Embed:  <script src="https://HOST/widget.js" data-site="SITE" async></script>
  * Options (data-*): title, accent, position (left|right), lang (en|de),
- * open ("true"), consent ("required"), greet (seconds).
+ * open ("true"), consent ("required"), greet (seconds), and for a logged-in
+ * user user-id, user-hash, user-name, user-email, user-phone.
  * API:    window.Parley.open() close() toggle() send(text) setVariables(obj)
- *         consent() on(event, fn) with events ready, open, close, message.
+ *         identify(userId, {name, email, phone}, hash)
+ *         consent() on(event, fn) with events ready, open, close, message,
+ *         identified.
  *
  * A page view opens no socket: the widget connects when the chat is opened
  * (by the visitor, data-open, Parley.open(), data-greet) or when this tab
@@ -95,6 +98,9 @@
   // State.
   let ws = null, online = false, dropped = false, consented = false, isOpen = false;
   let token = null, session = null, welcome = null, vars = null, pending = null, up = null;
+  // user: the host page's logged-in user, its hash signed by the site's
+  // backend; every hello carries it (the server checks it each time).
+  let user = ds.userId ? { id: ds.userId, hash: ds.userHash, name: ds.userName, email: ds.userEmail, phone: ds.userPhone } : null;
   // over: the story ended; gone: the server refused this page for good;
   // fresh: the next hello asks for a new session; saved: the log's scroll
   // to restore; stuck: the log is scrolled to its end.
@@ -565,6 +571,8 @@ button{cursor:pointer}
 
   // onError shows a rejected answer's error and gives the visitor the value back.
   const onError = f => {
+    // A refused identify is the site's mistake, not the visitor's.
+    if (/^(identity_|bad_user)/.test(f.code)) return console.warn(`Parley: identify refused: ${f.message} (${f.code})`);
     if (f.ref) {
       const i = outbox.findIndex(o => o.f.id === f.ref);
       if (i >= 0) {
@@ -587,6 +595,11 @@ button{cursor:pointer}
       case 'welcome': return onWelcome(f);
       case 'ack': return onAck(f);
       case 'ended': return onEnded();
+      case 'identified':
+        token = f.token || token;
+        if (token) local('token', token);
+        if (welcome) welcome.visitor = f.visitor;
+        return emit('identified', { user: f.user, visitor: f.visitor, merged: !!f.merged });
       case 'error': return onError(f);
       case 'typing':
         typing.hidden = false;
@@ -614,7 +627,7 @@ button{cursor:pointer}
 
   const hello = () => ({
     type: 'hello', token: token || undefined, session: session || undefined, page: location.href.slice(0, 2000),
-    lang: LANG, new: fresh || undefined,
+    lang: LANG, new: fresh || undefined, user: user || undefined,
   });
 
   // probe asks Parley why a socket failed before it opened: a browser
@@ -741,6 +754,14 @@ button{cursor:pointer}
     toggle: () => isOpen ? close() : userOpen(),
     send: submit,
     consent,
+    // identify says who the logged-in user is: hash is HMAC-SHA256 of userId
+    // with the site's identity secret, computed by the site's backend.
+    identify(id, info, hash) {
+      if (!id || !hash) return console.warn('Parley.identify(userId, {name, email, phone}, hash): userId and hash are required');
+      const i = info || {};
+      user = { id: String(id), hash: String(hash), name: i.name, email: i.email, phone: i.phone };
+      raw({ type: 'identify', id: 'u' + Date.now().toString(36), user });
+    },
     // setVariables sets host-provided session variables (string values); sent now
     // when connected and again after every welcome.
     setVariables(obj) {
