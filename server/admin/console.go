@@ -3,6 +3,7 @@ package admin
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
 	"mime"
 	"net/http"
 	"path"
@@ -27,7 +28,14 @@ var (
 func loadConsole() map[string]consoleFile {
 	consoleOnce.Do(func() {
 		consoleFiles = map[string]consoleFile{}
-		for _, name := range []string{"index.html", "app.css", "app.js", "chart.js"} {
+		// Every embedded file: a page in a file of its own (console.addView)
+		// needs only its go:embed entry.
+		entries, err := fs.ReadDir(console.FS, ".")
+		if err != nil {
+			panic("admin: embedded console: " + err.Error())
+		}
+		for _, e := range entries {
+			name := e.Name()
 			b, err := console.FS.ReadFile(name)
 			if err != nil {
 				panic("admin: embedded console file missing: " + name)

@@ -76,10 +76,11 @@
     return s ? "?" + s : "";
   }
 
-  async function request(path, params, tok, method) {
+  async function request(path, params, tok, method, body) {
+    const headers = { Authorization: "Bearer " + (tok || token()) };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
     const resp = await fetch(path + query(params), {
-      method: method || "GET",
-      headers: { Authorization: "Bearer " + (tok || token()) },
+      method: method || "GET", headers, body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
     });
     if (resp.status === 401) throw new AuthError("The admin token was not accepted.");
@@ -359,7 +360,7 @@
       h("dl", {},
         field("Name", p.name), field("Email", p.email), field("Phone", p.phone),
         field("Source platform", p.sourcePlatform), field("Device", deviceText(p.device)),
-        field("User ID", p.id), field("Created", whenEl(p.createdAt)),
+        field("User ID", p.id), field("Platform ID", p.platformId), field("Created", whenEl(p.createdAt)),
         field("Last interaction", p.lastInteractionAt ? whenEl(p.lastInteractionAt) : null),
         field("Last message received", p.lastMessageReceived)),
       vars.length ? h("details", {}, h("summary", {}, `Variables (${vars.length})`),
@@ -371,7 +372,8 @@
     const bar = h("div", { class: "filters", role: "group", "aria-label": "Filters" },
       periodControls(f, [["today", "Today"], ["7d", "Last 7 days"], ["30d", "Last 30 days"], ["all", "All time"], ["custom", "Custom…"]], reload),
       h("span", { class: "toggles" }, toggle(f, "engaged", "Engagements", reload), toggle(f, "files", "Files", reload), toggle(f, "inputs", "User inputs", reload)));
-    main().replaceChildren(h("a", { href: "#/users", class: "back" }, "← User sessions"), h("h1", {}, p.label), profile,
+    const editor = window.ParleyConsole.profileEditor(p, () => viewUser(id)); // profile.js
+    main().replaceChildren(h("a", { href: "#/users", class: "back" }, "← User sessions"), h("h1", {}, p.label), profile, editor,
       h("h2", {}, "Chatbot sessions"), bar, list, privacyCard(id, p.label));
     const refresh = pager(list, cursor => api("/admin/api/users/" + encodeURIComponent(id) + "/sessions", Object.assign(userParams(f), { q: "", cursor })), items => {
       for (const s of items) {

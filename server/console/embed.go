@@ -8,5 +8,5 @@ import "embed"
 
 // FS holds index.html, app.css, app.js and chart.js.
 //
-//go:embed index.html app.css app.js chart.js
+//go:embed index.html app.css app.js chart.js profile.js
 var FS embed.FS
