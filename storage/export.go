@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -51,6 +52,12 @@ func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, 
 		ew.field("format", ExportFormat, true)
 		ew.field("exportedAt", at.UTC(), true)
 		ew.field("visitor", &v, true)
+		changes, err := profileChangesIn(txn, visitorID, 0) // profile.go
+		if err != nil {
+			return err
+		}
+		slices.Reverse(changes) // oldest first, as the sessions
+		ew.field("profileChanges", changes, true)
 		ew.raw(`  "sessions": [`)
 		sids, err := suffixesIn(txn, key("vs", visitorID, ""))
 		if err != nil {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -500,4 +501,32 @@ func mergedKeys(txn *badger.Txn, v *Visitor) [][]byte {
 		ks = append(ks, k, key("vm", from))
 	}
 	return append(ks, keysIn(txn, key("vp", v.ID, ""))...)
+}
+
+// verifyIdentities checks the identify entries: each platform ID names a
+// visitor that holds it, each merged browser a visitor that exists, with
+// its entry from the other side (Verify).
+func verifyIdentities(ctx context.Context, txn *badger.Txn, r *VerifyReport) error {
+	err := eachValue(ctx, txn, []byte("pu/"), func(k, val []byte) error {
+		var v Visitor
+		if err := getJSON(txn, key("v", string(val)), &v); err != nil {
+			r.problem("platform ID %q: visitor %s: %v", k, val, err)
+		} else if !bytes.Equal(platformKey(v.Site, v.PlatformID), k) {
+			r.problem("platform ID %q: visitor %s has platform ID %q", k, val, v.PlatformID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return eachValue(ctx, txn, []byte("vm/"), func(k, val []byte) error {
+		from := string(k[len("vm/"):])
+		if _, err := txn.Get(key("v", string(val))); err != nil {
+			r.problem("merged visitor %s: the visitor it went into, %s: %v", from, val, err)
+		}
+		if _, err := txn.Get(key("vma", string(val), from)); err != nil {
+			r.problem("merged visitor %s: no vma/ entry under %s", from, val)
+		}
+		return nil
+	})
 }

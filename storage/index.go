@@ -321,6 +321,9 @@ func (s *Store) BuildIndexes(ctx context.Context) (int, error) {
 		return nil
 	})
 	if err == nil {
+		err = s.db.View(func(txn *badger.Txn) error { return indexEditedTerms(ctx, txn, wb) })
+	}
+	if err == nil {
 		err = wb.Set(indexesBuilt, []byte(indexLayout))
 	}
 	if err == nil {
@@ -330,4 +333,28 @@ func (s *Store) BuildIndexes(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("storage: build indexes: %w", err)
 	}
 	return n, nil
+}
+
+// indexEditedTerms writes the search terms of what no session's inputs
+// hold: platform IDs and values set by a profile edit or an identify
+// (profile.go).
+func indexEditedTerms(ctx context.Context, txn *badger.Txn, w kvWriter) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("v/"), PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var v Visitor
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &v) }); err != nil {
+			return fmt.Errorf("visitor %s: %w", it.Item().Key(), err)
+		}
+		if v.PlatformID == "" && v.ProfileAt.IsZero() {
+			continue
+		}
+		if err := indexVisitorTerms(w, &v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

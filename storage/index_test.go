@@ -139,6 +139,15 @@ func TestIndex_Build(t *testing.T) {
 	if n, err := f.s.BuildIndexes(ctx); err != nil || n != len(f.sessions) {
 		t.Fatalf("first build on a store without the marker: %d, %v", n, err)
 	}
+	// Search terms no session holds: a platform ID and an edited name.
+	ids := slices.Sorted(maps.Keys(f.visitors))
+	if _, err := f.s.Identify(ctx, IdentifyRequest{Site: "demo", VisitorID: ids[0], UserID: "crm-build", Profile: ProfileEdit{By: ByIdentify, At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	name := "Zora Quill"
+	if _, err := f.s.EditProfile(ctx, ids[1], ProfileEdit{Name: &name, By: "admin", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	want := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/")
 	if err := f.s.db.DropPrefix([]byte("ia/"), []byte("iv/"), []byte("is/"), []byte("meta/indexes")); err != nil {
 		t.Fatal(err)

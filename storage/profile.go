@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -152,20 +151,28 @@ func indexVisitorTerms(w kvWriter, v *Visitor) error {
 // limit entries (0: all).
 func (s *Store) ProfileChanges(ctx context.Context, visitorID string, limit int) ([]ProfileChange, error) {
 	var out []ProfileChange
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		eachKeyReverse(txn, key("vp", visitorID, ""), func(k []byte) bool {
-			var c ProfileChange
-			if err = getJSON(txn, k, &c); err != nil {
-				return false
-			}
-			out = append(out, c)
-			return limit <= 0 || len(out) < limit
-		})
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		out, err = profileChangesIn(txn, visitorID, limit)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil {
 		return nil, fmt.Errorf("storage: profile changes: %w", err)
 	}
 	return out, nil
+}
+
+// profileChangesIn reads the visitor's audit list, newest first, at most
+// limit entries (0: all); never nil.
+func profileChangesIn(txn *badger.Txn, visitorID string, limit int) ([]ProfileChange, error) {
+	out := []ProfileChange{}
+	var err error
+	eachKeyReverse(txn, key("vp", visitorID, ""), func(k []byte) bool {
+		var c ProfileChange
+		if err = getJSON(txn, k, &c); err != nil {
+			return false
+		}
+		out = append(out, c)
+		return limit <= 0 || len(out) < limit
+	})
+	return out, err
 }

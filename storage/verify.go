@@ -150,6 +150,9 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 		if err != nil {
 			return err
 		}
+		if err := verifyIdentities(ctx, txn, r); err != nil { // identify.go
+			return err
+		}
 		// Turns not folded into their records: none once the store was
 		// opened for writing (Open folds them) or closed cleanly.
 		err = eachKey(ctx, txn, []byte("d/"), func(k []byte) error {
