@@ -105,8 +105,8 @@ func ParseClientFrame(b []byte) (*ClientFrame, error) {
 			}
 		}
 	case frameIdentify:
-		if f.User == nil {
-			return nil, &FrameError{"bad_frame", "identify needs user"}
+		if f.ID == "" || f.User == nil {
+			return nil, &FrameError{"bad_frame", "identify needs id and user"}
 		}
 	case frameTyping:
 	case "":

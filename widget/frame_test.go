@@ -54,10 +54,13 @@ func FuzzParseClientFrame(f *testing.F) {
 		`{"type":"input","id":"c3","block":"B","value":"a@b.org"}`,
 		`{"type":"variables","variables":{"a":"b"}}`,
 		`{"type":"typing"}`, `{`, `null`, `[]`, `{"type":null}`,
+		`{"type":"hello","user":{"id":"crm-42","hash":"00ff","name":"Ada","email":"a@b.org","phone":"+49301234567"}}`,
+		`{"type":"identify","id":"u1","user":{"id":"crm-42","hash":"00ff"}}`,
+		`{"type":"identify","id":"u1","user":{"id":"crm\u000042","hash":"00ff"}}`,
 	} {
 		f.Add([]byte(s))
 	}
-	known := map[string]bool{"hello": true, "text": true, "choice": true, "input": true, "typing": true, "variables": true}
+	known := map[string]bool{"hello": true, "text": true, "choice": true, "input": true, "typing": true, "variables": true, "identify": true}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := widget.ParseClientFrame(b)
 		if err != nil {
@@ -72,6 +75,12 @@ func FuzzParseClientFrame(f *testing.F) {
 		}
 		if fr.Type != "hello" && fr.Type != "typing" && fr.Type != "variables" && fr.ID == "" {
 			t.Fatalf("accepted a %s without id", fr.Type)
+		}
+		if fr.Type == "identify" && fr.User == nil {
+			t.Fatal("accepted an identify without user")
+		}
+		if fr.User != nil && (fr.User.ID == "" || storage.CleanText(fr.User.ID) != fr.User.ID) {
+			t.Fatalf("accepted user ID %q", fr.User.ID)
 		}
 		for _, s := range []string{fr.Text, fr.Value, fr.Page} {
 			if storage.CleanText(s) != s {

@@ -104,7 +104,6 @@ func verifyClaim(site *Site, u *UserClaim) (storage.ProfileEdit, error) {
 func (c *conn) identify(ctx context.Context, site *Site, u *UserClaim) (*storage.IdentifyResult, error) {
 	e, err := verifyClaim(site, u)
 	if err != nil {
-		c.g.Stats.countError(err.(*FrameError).Code)
 		return nil, err
 	}
 	e.At = c.g.cfg.Now()
@@ -125,6 +124,7 @@ func (c *conn) identifyHello(ctx context.Context, site *Site, u *UserClaim) erro
 	res, err := c.identify(ctx, site, u)
 	var fe *FrameError
 	if errors.As(err, &fe) {
+		c.g.Stats.countError(fe.Code)
 		c.enqueue(encode(errorFrame{Type: "error", Code: fe.Code, Message: fe.Message}))
 		return nil
 	}
