@@ -5,7 +5,7 @@
  * open ("true"), consent ("required"), greet (seconds), and for a logged-in
  * user user-id, user-hash, user-name, user-email, user-phone.
  * API:    window.Parley.open() close() toggle() send(text) setVariables(obj)
- *         identify(userId, {name, email, phone}, hash)
+ *         identify(userId, {name, email, phone}, hash) reset()
  *         consent() on(event, fn) with events ready, open, close, message,
  *         identified.
  *
@@ -100,6 +100,7 @@
   let token = null, session = null, welcome = null, vars = null, pending = null, up = null;
   // user: the host page's logged-in user, its hash signed by the site's
   // backend; every hello carries it (the server checks it each time).
+  let anon = false; // reset(): the next socket asks for a new visitor
   let user = ds.userId ? { id: ds.userId, hash: ds.userHash, name: ds.userName, email: ds.userEmail, phone: ds.userPhone } : null;
   // over: the story ended; gone: the server refused this page for good;
   // fresh: the next hello asks for a new session; saved: the log's scroll
@@ -523,6 +524,7 @@ button{cursor:pointer}
   // ---- connection ----
   const onWelcome = f => {
     online = true;
+    anon = false;
     dropped = over = fresh = false;
     attempt = 0;
     token = f.token || token;
@@ -645,7 +647,7 @@ button{cursor:pointer}
     clearTimeout(retryTimer);
     if (ws || gone) return;
     let s, opened = false;
-    try { s = new WebSocket(WS_URL); } catch (e) { return retry(0); }
+    try { s = new WebSocket(WS_URL + (anon ? '&visitor=new' : '')); } catch (e) { return retry(0); }
     ws = s;
     s.addEventListener('open', () => { opened = true; s.send(JSON.stringify(hello())); });
     s.addEventListener('message', e => {
@@ -761,6 +763,18 @@ button{cursor:pointer}
       const i = info || {};
       user = { id: String(id), hash: String(hash), name: i.name, email: i.email, phone: i.phone };
       raw({ type: 'identify', id: 'u' + Date.now().toString(36), user });
+    },
+    // reset forgets the user and the conversation (a log-out): the chat goes on
+    // as a new, anonymous visitor.
+    reset() {
+      user = token = session = welcome = null;
+      anon = true;
+      local('token', null);
+      sess('session', null);
+      outbox = [];
+      saveOutbox();
+      reset([]);
+      if (ws) { const s = ws; ws = null; online = false; s.close(); connect(); }
     },
     // setVariables sets host-provided session variables (string values); sent now
     // when connected and again after every welcome.

@@ -108,6 +108,22 @@ func TestBrowser_IdentifyMergesBrowsers(t *testing.T) {
 	if w := work.welcomes()[0]; w.Visitor != homeVisitor || w.Session != workWelcome.Session || !w.Resumed {
 		t.Errorf("second profile's next page: %+v, want %s resuming %s", w, homeVisitor, workWelcome.Session)
 	}
+
+	// Logging out on the second profile (Parley.reset): a new, anonymous
+	// visitor with an empty chat, on this page and the next; nothing of
+	// the user's conversation is shown to whoever uses the browser next.
+	btEval[bool](work, `(Parley.reset(), true)`)
+	work.waitJS(`__ready.length === 2 && __ready[1].visitor !== __ready[0].visitor`, "the welcome of a new visitor")
+	anon := work.welcomes()[1].Visitor
+	work.waitJS(`__has('bot', 'What brings you here?') && !__msgs().some(m => m.text.includes('Ada'))`, "a new conversation without the user's messages")
+	work.navigate(site + "/page2")
+	work.ensureOpen()
+	if w := work.welcomes()[0]; w.Visitor != anon {
+		t.Errorf("after the log-out the next page is visitor %s, want the new %s", w.Visitor, anon)
+	}
+	if id, _ := st.PlatformVisitor(ctx, "demo", "crm-77"); id != homeVisitor {
+		t.Errorf("the log-out changed the user's visitor to %q", id)
+	}
 }
 
 // TestBrowser_IdentifyForged: a page with another user's hash is refused;

@@ -309,6 +309,11 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
 	// A valid cookie for a known visitor settles who this is. Otherwise the
 	// ID is provisional: a token in hello may still name the visitor.
 	vid, fromCookie := g.keys.VisitorFromRequest(r, site.ID)
+	if r.URL.Query().Get("visitor") == "new" {
+		// Parley.reset, a log-out: a new visitor, whatever the cookie says
+		// (identify.go).
+		fromCookie = false
+	}
 	if fromCookie {
 		if ok, err := g.store.HasVisitor(r.Context(), vid); err != nil || !ok {
 			// A visitor merged into its user's (identify.go) is that user,
