@@ -182,3 +182,27 @@ func TestIdentify_OtherUsersBrowser(t *testing.T) {
 		t.Errorf("crm-1's visitor: %+v %v", v, err)
 	}
 }
+
+// TestIdentify_NewVisitorOnReset: a socket opened with visitor=new (the
+// widget's Parley.reset, a log-out) is a new visitor, whatever the cookie
+// says, and the cookie names the new one from then on.
+func TestIdentify_NewVisitorOnReset(t *testing.T) {
+	e := mustEnvSite(t, widget.Config{}, identifySite())
+	jar := widgettest.NewJar()
+	c := e.dial(jar)
+	w := chat(t, c, "r1")
+	c.MustIdentify("i1", user("crm-5"))
+	c.Until(widgettest.TypeIdentified)
+	c.Close()
+
+	fresh := widgettest.MustDial(t, e.wsURL()+"&visitor=new", widgettest.Options{Origin: testOrigin, Jar: jar})
+	nw := fresh.MustHello(widgettest.Hello{})
+	if nw.Visitor == w.Visitor || len(nw.History) != 0 {
+		t.Fatalf("after the reset: %+v, want a new visitor with no history", nw)
+	}
+	fresh.Close()
+	again := e.dial(jar)
+	if w2 := again.MustHello(widgettest.Hello{}); w2.Visitor != nw.Visitor {
+		t.Errorf("next socket: visitor %s, want the new %s", w2.Visitor, nw.Visitor)
+	}
+}
