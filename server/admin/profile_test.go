@@ -140,3 +140,36 @@ func dumpVisitor(tb testing.TB, st *storage.Store, id string) string {
 	b, _ := json.Marshal([]any{v, c})
 	return string(b)
 }
+
+// FuzzPatchUser sends any body as a profile edit: the answer is 200 or a
+// 400 in the error shape, never a failure of the server, and what is
+// stored is clean text.
+func FuzzPatchUser(f *testing.F) {
+	st, ts, _ := newServer(f)
+	admintest.Fixture(f, st)
+	for _, s := range []string{`{"name":"Ann"}`, `{"email":null,"phone":""}`, `{"notes":"x\u0000y"}`, `{"name":5}`, `{} {}`, `[`, `{"email":"a@b.org","phone":"030 1234567"}`} {
+		f.Add(s)
+	}
+	path := "/admin/api/users/" + admintest.V5
+	f.Fuzz(func(t *testing.T, body string) {
+		resp, b := patch(t, ts, path, body)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			v, err := st.Visitor(context.Background(), admintest.V5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []string{v.Name, v.Email, v.Phone, v.Notes} {
+				if storage.CleanText(s) != s {
+					t.Fatalf("stored %q", s)
+				}
+			}
+		case http.StatusBadRequest:
+			if !strings.Contains(string(b), `"code":`) {
+				t.Fatalf("400 without the error shape: %s", b)
+			}
+		default:
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	})
+}
