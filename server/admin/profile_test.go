@@ -173,3 +173,29 @@ func FuzzPatchUser(f *testing.F) {
 		}
 	})
 }
+
+// TestUsers_PlatformID: an identified visitor's user ID is in its overview
+// row and profile, and the overview's search finds it.
+func TestUsers_PlatformID(t *testing.T) {
+	st, ts, _ := newServer(t)
+	admintest.Fixture(t, st)
+	if _, err := st.Identify(context.Background(), storage.IdentifyRequest{Site: "demo", VisitorID: admintest.V2, UserID: "crm-2024",
+		Profile: storage.ProfileEdit{By: storage.ByIdentify, At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Items []struct {
+			ID         string  `json:"id"`
+			PlatformID *string `json:"platformId"`
+		} `json:"items"`
+	}
+	getJSON(t, ts, "/admin/api/users?q=crm-2024", &page)
+	if len(page.Items) != 1 || page.Items[0].ID != admintest.V2 || page.Items[0].PlatformID == nil || *page.Items[0].PlatformID != "crm-2024" {
+		t.Errorf("search by platform ID: %+v", page.Items)
+	}
+	var p profile
+	getJSON(t, ts, "/admin/api/users/"+admintest.V2, &p)
+	if p.PlatformID == nil || *p.PlatformID != "crm-2024" || len(p.Changes) != 1 || p.Changes[0].By != "identify" {
+		t.Errorf("profile: %+v", p)
+	}
+}

@@ -73,6 +73,8 @@ type userJSON struct {
 	CreatedAt         string `json:"createdAt"`
 	// SessionID is the session that gave LastInteractionAt.
 	SessionID string `json:"sessionId"`
+	// PlatformID is the host site's user ID of an identified visitor.
+	PlatformID *string `json:"platformId"`
 }
 
 func toUser(r storage.UserRow) userJSON {
@@ -81,6 +83,7 @@ func toUser(r storage.UserRow) userJSON {
 		ID: v.ID, Label: v.Label(), Device: toDevice(v.Device),
 		LastFileAt: stampOrNull(v.LastFileAt), LastInputAt: stampOrNull(v.LastInputAt),
 		LastInteractionAt: stamp(r.LastActivityAt), CreatedAt: stamp(v.CreatedAt), SessionID: r.SessionID,
+		PlatformID: orNull(v.PlatformID),
 	}
 }
 

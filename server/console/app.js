@@ -282,7 +282,8 @@
       for (const u of items) {
         body.append(h("tr", { "data-id": u.id },
           h("td", { "data-label": "User" }, h("a", { href: "#/users/" + encodeURIComponent(u.id), class: "user" }, u.label),
-            u.label !== u.id ? h("div", { class: "muted id" }, u.id) : null),
+            u.label !== u.id ? h("div", { class: "muted id" }, u.id) : null,
+            u.platformId ? h("div", { class: "muted id platform" }, "Platform ID " + u.platformId) : null),
           h("td", { "data-label": "Device" }, deviceText(u.device)),
           h("td", { "data-label": "Files" }, whenEl(u.lastFileAt)),
           h("td", { "data-label": "User inputs" }, whenEl(u.lastInputAt)),
