@@ -57,6 +57,9 @@ type IdentifyResult struct {
 	Sessions []string
 	// Visitor is the user's visitor record as stored.
 	Visitor *Visitor
+	// TooLarge says the browser's visitor was not merged, as it has more
+	// history than one transaction may move: the browser switched over.
+	TooLarge bool
 }
 
 func platformKey(site, userID string) []byte {
@@ -71,8 +74,9 @@ var errNeedLock = errors.New("storage: identify: merge needs the committer")
 // merges the browser's visitor into the user's (see the key layout above),
 // and applies req.Profile to the user's visitor. A browser whose visitor
 // already belongs to another user is not merged: it switches to the user's
-// visitor and keeps the other user's history where it is. It returns
-// ErrErasing when either visitor is being erased.
+// visitor and keeps the other user's history where it is; so does one
+// whose history is too large to move in one transaction (TooLarge). It
+// returns ErrErasing when either visitor is being erased.
 //
 // A merge holds the group committer, after folding every committed turn,
 // so no turn of the merged visitor is half-way; turns committed after it
@@ -133,7 +137,7 @@ func (s *Store) identify(ctx context.Context, req IdentifyRequest, locked bool) 
 	var res *IdentifyResult
 	err := s.update(ctx, func(txn *badger.Txn) error {
 		var err error
-		res, err = identifyTxn(txn, req, locked)
+		res, err = identifyTxn(txn, req, locked, s.batchBytes)
 		return err
 	})
 	if err != nil {
@@ -147,7 +151,7 @@ func (s *Store) identify(ctx context.Context, req IdentifyRequest, locked bool) 
 
 // identifyTxn is Identify's transaction. It reads everything before it
 // writes (a Badger iterator sorts the pending writes every time).
-func identifyTxn(txn *badger.Txn, req IdentifyRequest, locked bool) (*IdentifyResult, error) {
+func identifyTxn(txn *badger.Txn, req IdentifyRequest, locked bool, maxBytes int) (*IdentifyResult, error) {
 	now := req.Profile.At
 	pk := platformKey(req.Site, req.UserID)
 	owner, err := getString(txn, pk)
@@ -183,6 +187,10 @@ func identifyTxn(txn *badger.Txn, req IdentifyRequest, locked bool) (*IdentifyRe
 		}
 		if m, err = readMerge(txn, cur); err != nil {
 			return nil, err
+		}
+		if m.size() > maxBytes {
+			// Atomic or not at all: the browser switches over unmerged.
+			m, res.TooLarge = nil, true
 		}
 	case target != nil:
 		// The browser is new, or another user's: it switches over.
@@ -268,6 +276,27 @@ type merge struct {
 	files    []*File
 	fileVals map[string][]byte // the vf/ values (sizes), by file
 	changes  [][2][]byte       // the audit entries: key, value
+}
+
+// size estimates the bytes the merge writes: each session's record and
+// its index entries twice (deleted, written again), the files' records
+// and pointers, the audit entries.
+func (m *merge) size() int {
+	n := 1024
+	for _, s := range m.sessions {
+		ks, _ := indexKeys(s)
+		for _, k := range ks {
+			n += 2 * (len(k) + 64)
+		}
+		n += len(s.raw) + 256
+	}
+	for _, f := range m.files {
+		n += len(f.Name) + 512
+	}
+	for _, c := range m.changes {
+		n += 2*len(c[0]) + len(c[1]) + 128
+	}
+	return n
 }
 
 func (m *merge) sessionIDs() []string {
