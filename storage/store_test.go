@@ -130,6 +130,19 @@ func TestRecordTurn_Errors(t *testing.T) {
 			t.Fatal("an oversized state was stored")
 		}
 	})
+	t.Run("StateUnderTheCap", func(t *testing.T) {
+		// Anything under the cap is stored and folded: Badger's limit on
+		// a transaction must not refuse it first.
+		t0 := time.Now()
+		sess := mustSession(t, s, storage.NewID(t0), t0)
+		st := storage.State{Variables: map[string]string{"blob": strings.Repeat("x", storage.MaxStateBytes-1024)}}
+		if _, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, State: &st}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Session(ctx, sess.ID); err != nil || len(got.State.Variables["blob"]) != storage.MaxStateBytes-1024 {
+			t.Fatalf("the state was not stored whole: %v", err)
+		}
+	})
 }
 
 func TestSessions_LatestAndReopen(t *testing.T) {

@@ -73,6 +73,18 @@ func deltaKey(sid string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(deltaPrefix(sid), seq)
 }
 
+// ApplyTurn applies a turn to sess in memory, as RecordTurn applies it to
+// the session it returns: the messages get their IDs (after the session's
+// last), the counters, flags, inputs and state move on. It writes nothing
+// and returns the ack of the turn's visitor message (zero when it has
+// none). sess's Inputs and Files may be appended to: pass a copy that owns
+// them. A store that keeps sessions elsewhere uses it so that a session
+// reads the same whatever holds it.
+func ApplyTurn(t *Turn, sess *Session) Ack {
+	_, ack := foldTurn(t, sess)
+	return ack
+}
+
 // foldTurn applies a turn to next, its session as the owner holds it: the
 // messages' IDs (after the session's last), counters and flags, inputs and
 // the state. It returns the delta the indexer folds into the records and

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -24,14 +27,22 @@ import (
 // BenchmarkEchoBaseline from the same run:
 //
 //	go test -run=NONE -bench='AckedMessages|EchoBaseline' -benchtime=5s ./widget
+//
+// NoStore is the same gateway over a store that keeps the sessions in
+// memory and writes nothing (memStore): the gateway's own share of a turn.
 func BenchmarkAckedMessages(b *testing.B) {
-	for _, sync := range []bool{false, true} {
-		name := "NoSync"
-		if sync {
-			name = "Sync"
-		}
+	cfg := widget.Config{MsgRate: -1, MaxConnsPerIP: -1, NewVisitorsPerIP: -1, NewSessionsPerIP: -1}
+	for _, name := range []string{"NoSync", "Sync", "NoStore"} {
 		b.Run(name, func(b *testing.B) {
-			e := mustEnvWith(b, widget.Config{MsgRate: -1, MaxConnsPerIP: -1, NewVisitorsPerIP: -1, NewSessionsPerIP: -1}, storage.Options{SyncWrites: sync})
+			var e *env
+			switch name {
+			case "NoStore":
+				e = &env{tb: b, dir: b.TempDir(), clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, gatewayStore: newMemStore()}
+				e.open(cfg)
+				b.Cleanup(e.close)
+			default:
+				e = mustEnvWith(b, cfg, storage.Options{SyncWrites: name == "Sync"})
+			}
 			var n atomic.Int64
 			b.SetParallelism(8)
 			// Allocations per acked turn: the gateway's, the store's and the
@@ -132,3 +143,74 @@ func BenchmarkEchoBaseline(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "roundtrips/s")
 }
+
+// memStore is a store that writes nothing: it keeps each session as the
+// gateway last recorded it, in memory, so a benchmark measures the
+// gateway alone. The methods a benchmark does not reach are left to the
+// nil Store it embeds (they panic).
+type memStore struct {
+	widget.Store
+	mu       sync.Mutex
+	sessions map[string]storage.Session
+}
+
+func newMemStore() *memStore { return &memStore{sessions: map[string]storage.Session{}} }
+
+func (m *memStore) StartSession(_ context.Context, _ *storage.Visitor, sess *storage.Session, opening *storage.Turn) error {
+	if sess.LastActivityAt.IsZero() {
+		sess.LastActivityAt = sess.StartedAt
+	}
+	if opening != nil {
+		opening.SessionID = sess.ID
+		storage.ApplyTurn(opening, sess)
+	}
+	m.mu.Lock()
+	m.sessions[sess.ID] = *sess
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *memStore) RecordTurn(_ context.Context, t *storage.Turn) (*storage.Session, storage.Ack, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next, ok := m.sessions[t.SessionID]
+	if t.Prev != nil {
+		next, ok = *t.Prev, true
+	}
+	if !ok {
+		return nil, storage.Ack{}, false, storage.ErrNotFound
+	}
+	next.Inputs, next.Files = slices.Clip(next.Inputs), slices.Clip(next.Files)
+	ack := storage.ApplyTurn(t, &next)
+	m.sessions[t.SessionID] = next
+	return &next, ack, false, nil
+}
+
+func (m *memStore) Session(_ context.Context, id string) (*storage.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sess, ok := m.sessions[id]
+	if !ok {
+		return nil, storage.ErrNotFound
+	}
+	return &sess, nil
+}
+
+func (m *memStore) LatestSession(context.Context, string) (*storage.Session, error) {
+	return nil, storage.ErrNotFound
+}
+
+func (m *memStore) HasVisitor(context.Context, string) (bool, error) { return true, nil }
+
+func (m *memStore) Messages(context.Context, string, int) ([]storage.Message, error) {
+	return nil, nil
+}
+
+func (m *memStore) Acks(context.Context, string) (map[string]storage.Ack, error) {
+	return map[string]storage.Ack{}, nil
+}
+
+func (m *memStore) CountRefused(storage.Refusal)                       {}
+func (m *memStore) FlushRefused(context.Context) error                 { return nil }
+func (m *memStore) OnErase(func(visitorID string))                     {}
+func (m *memStore) OnMerge(func(from, into string, sessions []string)) {}

@@ -179,7 +179,7 @@ func (c *Config) setDefaults() {
 // Gateway serves GET /v1/ws and runs conversations.
 type Gateway struct {
 	cfg   Config
-	store *storage.Store
+	store Store
 	keys  *identity.Keyring
 	sites atomic.Pointer[map[string]*Site] // swapped whole by SetSites (reload.go)
 	hub   hub
@@ -208,7 +208,7 @@ type Gateway struct {
 
 // New returns a gateway for the given sites. It starts one goroutine that
 // pings quiet connections and closes dead ones; Shutdown stops it.
-func New(cfg Config, store *storage.Store, keys *identity.Keyring, sites []*Site) *Gateway {
+func New(cfg Config, store Store, keys *identity.Keyring, sites []*Site) *Gateway {
 	cfg.setDefaults()
 	g := &Gateway{
 		cfg:     cfg,

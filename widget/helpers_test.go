@@ -28,6 +28,9 @@ type env struct {
 	srv   *httptest.Server
 	clock *clock
 	sites []*widget.Site // nil: the demo site
+	// gatewayStore, if set, is the gateway's store instead of store
+	// (the benchmarks without one).
+	gatewayStore widget.Store
 }
 
 // clock is an injectable time source.
@@ -97,7 +100,11 @@ func (e *env) open(cfg widget.Config) {
 	if sites == nil {
 		sites = []*widget.Site{demoSite()}
 	}
-	e.gw = widget.New(cfg, e.store, e.keys, sites)
+	var st widget.Store = e.store
+	if e.gatewayStore != nil {
+		st = e.gatewayStore
+	}
+	e.gw = widget.New(cfg, st, e.keys, sites)
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", e.gw)
 	e.srv = httptest.NewServer(mux)
