@@ -629,7 +629,8 @@ button{cursor:pointer}
 
   const hello = () => ({
     type: 'hello', token: token || undefined, session: session || undefined, page: location.href.slice(0, 2000),
-    lang: LANG, new: fresh || undefined, user: user || undefined,
+    // The visitor's language (the session records it), not only the widget's.
+    lang: ds.lang || navigator.language || LANG, new: fresh || undefined, user: user || undefined,
   });
 
   // probe asks Parley why a socket failed before it opened: a browser

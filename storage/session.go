@@ -25,7 +25,13 @@ type Session struct {
 	Channel   string `json:"channel"`
 	Device    Device `json:"device"`
 	Page      string `json:"page,omitempty"`
-	Lang      string `json:"lang,omitempty"`
+	// Lang is the visitor's language as a lower-case ISO 639 code ("en",
+	// "de"; seed 004's preferredLanguage), "" when unknown; Locale the
+	// language with its region ("de-ch"; seed 004's locale), or the
+	// language alone. The widget sets both at the session's start, from
+	// hello's lang, else the handshake's Accept-Language.
+	Lang   string `json:"lang,omitempty"`
+	Locale string `json:"locale,omitempty"`
 
 	StartedAt         time.Time `json:"startedAt"`
 	LastActivityAt    time.Time `json:"lastActivityAt"`

@@ -30,6 +30,7 @@ type conn struct {
 	visitor       string // the visitor ID, provisional until hello
 	knownByCookie bool   // the cookie named an existing visitor: hello's token cannot change it
 	device        storage.Device
+	acceptLang    string // the handshake's Accept-Language: the visitor's language when hello names none
 
 	// live is the session, after hello; a hello with new moves the
 	// socket to a new one. Atomic: the keepalive timer reads it.

@@ -99,8 +99,9 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		sess = &storage.Session{
 			ID: storage.NewID(now), Site: site.ID, VisitorID: c.visitor,
 			Bot: site.Story.Bot, Version: site.Story.Version, Channel: "web",
-			Device: c.device, Page: f.Page, Lang: f.Lang, StartedAt: now,
+			Device: c.device, Page: f.Page, StartedAt: now,
 		}
+		sess.Lang, sess.Locale = visitorLanguage(f.Lang, c.acceptLang)
 		st := sess.State
 		reply := site.Story.Begin(&st, now)
 		t := &storage.Turn{Messages: reply.Messages, State: &st, Touch: now}

@@ -345,6 +345,7 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
 		visitor:       vid,
 		knownByCookie: fromCookie,
 		device:        deviceOf(r.UserAgent()),
+		acceptLang:    r.Header.Get("Accept-Language"),
 		opened:        g.mono(),
 	}
 	c.lastRead.Store(c.opened)
