@@ -117,7 +117,7 @@ func TestAdminToken_MinLength(t *testing.T) {
 }
 
 // TestAdminAPI_ActiveWhileSocketOpen: a session is active in the admin
-// API while the real gateway holds a socket of it.
+// API while the real gateway holds a socket of it, and open after.
 func TestAdminAPI_ActiveWhileSocketOpen(t *testing.T) {
 	s, ts := admServer(t)
 	sess := admintest.Fixture(t, s.Store)
@@ -140,11 +140,22 @@ func TestAdminAPI_ActiveWhileSocketOpen(t *testing.T) {
 	if got := ids("status=inactive"); slices.Contains(got, welcome.Session) || len(got) != all {
 		t.Errorf("inactive: got %v", got)
 	}
+	if got := ids("status=open"); len(got) != 0 {
+		t.Errorf("open: got %v, want none: the only recent session is active", got)
+	}
 	c.Close()
 	for deadline := time.Now().Add(5 * time.Second); len(ids("status=active")) > 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the session stays active after its socket closed")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// Closed by its socket only, the session is open: a hello resumes it
+	// within the site's session timeout. The fixture's are closed.
+	if got := ids("status=open"); !slices.Equal(got, []string{welcome.Session}) {
+		t.Errorf("open: got %v, want %s", got, welcome.Session)
+	}
+	if got := ids("status=closed"); slices.Contains(got, welcome.Session) || len(got) != all {
+		t.Errorf("closed: got %v", got)
 	}
 }

@@ -192,6 +192,7 @@ func (g *seedGen) visitor() (*storage.Visitor, []storage.BulkSession, []seedFile
 	p := seedPerson{first: g.pick(seedFirst), last: g.pick(seedLast)}
 	p.email = strings.ToLower(fmt.Sprintf("%s.%s%d@%s", p.first, asciiOnly(p.last), g.r.IntN(100), g.pick(seedDomains)))
 	p.phone = fmt.Sprintf("+49 1%d %07d", 50+g.r.IntN(30), g.r.IntN(10000000))
+	p.lang, p.locale = g.locale()
 
 	var sessions []storage.BulkSession
 	var files []seedFile
@@ -210,7 +211,34 @@ func (g *seedGen) visitor() (*storage.Visitor, []storage.BulkSession, []seedFile
 	return v, sessions, files
 }
 
-type seedPerson struct{ first, last, email, phone string }
+type seedPerson struct{ first, last, email, phone, lang, locale string }
+
+// seedLocales are visitors' languages as a European shop sees them: the
+// locale each browser reports, weighted; "" is a browser that names none.
+var seedLocales = []struct {
+	locale string
+	weight int
+}{
+	{"en-us", 22}, {"en-gb", 12}, {"en", 6}, {"de-de", 18}, {"de-at", 4}, {"de-ch", 3}, {"fr-fr", 6}, {"fr-ch", 1},
+	{"es-es", 4}, {"nl-nl", 3}, {"it-it", 3}, {"pl-pl", 2}, {"pt-br", 2}, {"tr-tr", 1}, {"", 3},
+}
+
+// locale picks a visitor's locale and its language.
+func (g *seedGen) locale() (lang, locale string) {
+	total := 0
+	for _, l := range seedLocales {
+		total += l.weight
+	}
+	n := g.r.IntN(total)
+	for _, l := range seedLocales {
+		if n -= l.weight; n < 0 {
+			locale = l.locale
+			break
+		}
+	}
+	lang, _, _ = strings.Cut(locale, "-")
+	return lang, locale
+}
 
 func asciiOnly(s string) string {
 	return strings.NewReplacer("ü", "ue", "ö", "oe", "ä", "ae").Replace(s)
@@ -231,19 +259,19 @@ func sessionEnd(s *storage.Session, turns []*storage.Turn) time.Time {
 // session plays one visit: the demo story most of the time, a support bot
 // sometimes, stopping wherever the visitor loses interest.
 func (g *seedGen) session(v *storage.Visitor, p seedPerson, start time.Time) (*storage.Session, []*storage.Turn, []seedFile) {
-	bot, version := "demo", "1"
+	bot, version, typ := "demo", "1", "lead"
 	if start.After(g.o.End.AddDate(0, 0, -g.o.Days/3)) {
 		version = "2" // a new version went live a third of the way from the end
 	}
 	if g.chance(0.2) {
-		bot, version = "support", "1"
+		bot, version, typ = "support", "1", "support"
 	}
 	channel := "web"
 	if g.chance(0.1) {
 		channel = "app"
 	}
 	sess := &storage.Session{ID: storage.NewID(start), Site: v.Site, VisitorID: v.ID, Bot: bot, Version: version,
-		Channel: channel, Device: v.Device, StartedAt: start, Lang: "en"}
+		Channel: channel, Device: v.Device, StartedAt: start, Lang: p.lang, Locale: p.locale, Type: typ}
 	w := seedWriter{g: g, sess: sess, at: start}
 	if bot == "support" {
 		g.support(&w, p)

@@ -43,6 +43,17 @@ func TestAdminSeed(t *testing.T) {
 			t.Errorf("%s: %d visitors, want some but not all", q, got)
 		}
 	}
+	// The dashboard's filters find some sessions and not all: forms,
+	// types, languages, closed (no session is active or open: nothing
+	// serves them, and the newest idle for more than the timeout only
+	// sometimes).
+	for _, q := range []string{"forms=1", "type=lead", "type=support", "lang=en", "lang=de", "lang=fr", "goal=lead&lang=de&type=lead", "status=closed&forms=1"} {
+		var page admintest.List[struct{ ID string }]
+		admintest.Get(t, ts.URL, admToken, "/admin/api/sessions?limit=500&"+q, &page)
+		if n := len(page.Items); n == 0 || (page.Next == nil && n == sessions) {
+			t.Errorf("sessions?%s: %d sessions, want some but not all", q, n)
+		}
+	}
 	var u struct{ Total int }
 	admintest.Get(t, ts.URL, admToken, "/admin/api/usage?from="+time.Now().AddDate(-1, 0, -2).UTC().Format(time.RFC3339), &u)
 	if u.Total != sessions {

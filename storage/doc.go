@@ -36,7 +36,8 @@
 //	                                    valued with their flags (one byte)
 //	is/{facet}/{time}/{session}         sessions by start, one entry per facet
 //	                                    (all, site=, ch=, bot=, ver=, resp=0|1, goal,
-//	                                    goal=, tag=, blk=): the sessions dashboard
+//	                                    goal=, tag=, blk=, in=1, type=, lang=): the
+//	                                    sessions dashboard
 //	iq/{term}/{visitor}                 search words of names, emails, phones
 //	meta/indexes                        the layout of ia/ iv/ is/ iq/ (BuildIndexes)
 //	vl/{site}/{lastSeen hour}/{visitor} visitors by last activity (to the hour): what retention

@@ -77,6 +77,7 @@ const (
 	facetResponses = "resp=1"
 	facetSilent    = "resp=0"
 	facetAnyGoal   = "goal"
+	facetForms     = "in=1"
 )
 
 func facet(name, value string) string { return name + "=" + url.PathEscape(value) }
@@ -88,6 +89,15 @@ func (s *Session) facets() []string {
 		f = append(f, facetResponses)
 	} else {
 		f = append(f, facetSilent)
+	}
+	if s.HasInputs {
+		f = append(f, facetForms)
+	}
+	if s.Type != "" {
+		f = append(f, facet("type", s.Type))
+	}
+	if s.Lang != "" {
+		f = append(f, facet("lang", s.Lang))
 	}
 	if len(s.State.Goals) > 0 {
 		f = append(f, facetAnyGoal)
@@ -181,7 +191,8 @@ func indexFacets(w kvWriter, old, next *Session) error {
 // start value, so that a turn which changed none of them (most turns do
 // not) skips building and comparing the two facet lists.
 func sameFacets(old, next *Session) bool {
-	return old.StartedAt.Equal(next.StartedAt) && old.HasResponses == next.HasResponses &&
+	return old.StartedAt.Equal(next.StartedAt) && old.HasResponses == next.HasResponses && old.HasInputs == next.HasInputs &&
+		old.Type == next.Type && old.Lang == next.Lang &&
 		old.VisitorID == next.VisitorID && old.Site == next.Site && old.Channel == next.Channel &&
 		old.Bot == next.Bot && old.Version == next.Version &&
 		slices.Equal(old.State.Goals, next.State.Goals) && slices.Equal(old.State.Tags, next.State.Tags) &&
@@ -273,7 +284,7 @@ func subsets(f byte) []byte {
 // layout).
 var indexesBuilt = []byte("meta/indexes")
 
-const indexLayout = "2"
+const indexLayout = "3" // 3: the facets in=1, type= and lang=
 
 // BuildIndexes makes the admin indexes complete, once per store and layout:
 // if the store's marker is not the current layout it drops ia/, iv/, is/

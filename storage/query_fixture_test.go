@@ -49,6 +49,9 @@ type sessionSpec struct {
 	goals   []string
 	tags    []string
 	reached []string
+	typ     string // the story's type
+	lang    string
+	ended   bool
 }
 
 // newSession returns the record of a fixture session, not yet stored.
@@ -56,7 +59,7 @@ func newSession(v *Visitor, sp sessionSpec) *Session {
 	return &Session{
 		ID: NewID(sp.start), Site: v.Site, VisitorID: v.ID,
 		Bot: cmpOr(sp.bot, "demo"), Version: cmpOr(sp.version, "1"), Channel: cmpOr(sp.channel, "web"),
-		Device: v.Device, StartedAt: sp.start,
+		Device: v.Device, StartedAt: sp.start, Type: sp.typ, Lang: sp.lang,
 	}
 }
 
@@ -88,9 +91,9 @@ func sessionTurns(sess *Session, sp sessionSpec) []*Turn {
 		t.Messages = []Message{m, {ID: NewID(at), From: FromBot, Kind: KindBot, At: at, Text: "Thanks", Block: m.Block}}
 		turns = append(turns, t)
 	}
-	if sp.goals != nil || sp.tags != nil || sp.reached != nil {
+	if sp.goals != nil || sp.tags != nil || sp.reached != nil || sp.ended {
 		final := st
-		final.Goals, final.Tags = sp.goals, sp.tags
+		final.Goals, final.Tags, final.Ended = sp.goals, sp.tags, sp.ended
 		final.Reached = append(slices.Clone(st.Reached), sp.reached...)
 		turns = append(turns, &Turn{SessionID: sess.ID, State: &final})
 	}
@@ -154,6 +157,7 @@ func (f *fixture) add(tb testing.TB, id string, specs ...sessionSpec) {
 func randomFixture(tb testing.TB, seed uint64, n int, end time.Time) *fixture {
 	tb.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
+	r2 := rand.New(rand.NewPCG(seed, 2)) // the fields added later: r's draws stay as they were
 	f := &fixture{s: openQueryStore(tb), visitors: map[string]*Visitor{}}
 	pool := []act{actChoice, actFile, actText, actInput("email", "email", "x@example.org"),
 		actInput("phone", "phone", "+49 30 1234567"), actInput("text", "first_name", "Anna"), actInput("text", "city", "Berlin")}
@@ -175,6 +179,9 @@ func randomFixture(tb testing.TB, seed uint64, n int, end time.Time) *fixture {
 			if r.IntN(2) == 0 {
 				sp.reached = []string{"ask_name"}
 			}
+			sp.typ = []string{"", "lead", "support"}[r2.IntN(3)]
+			sp.lang = []string{"", "en", "en", "de", "fr"}[r2.IntN(5)]
+			sp.ended = r2.IntN(3) == 0
 			specs = append(specs, sp)
 			start = start.Add(time.Duration(1+r.IntN(30*24)) * time.Hour)
 			if start.After(end) {

@@ -10,12 +10,6 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 )
 
-// Session statuses of the dashboard: active while a socket is open.
-const (
-	StatusActive   = "active"
-	StatusInactive = "inactive"
-)
-
 // AnyGoal as SessionQuery.Goal keeps the sessions that reached any goal.
 const AnyGoal = "*"
 
@@ -31,9 +25,14 @@ type SessionQuery struct {
 	Goal      string // a goal reached, or AnyGoal
 	Block     string // a block reached
 	Tag       string
-	// Status keeps active or inactive sessions, as Active tells.
+	Forms     bool   // an input was given (seed 003's forms)
+	Type      string // the story's declared type (lead, support, ...)
+	Lang      string // the visitor's language (Session.Lang)
+	// Status keeps active, open, closed or inactive sessions (see
+	// StatusActive) at Now, as Live tells.
 	Status string
-	Active func(sessionID string) bool
+	Live   Liveness
+	Now    time.Time
 	// Q keeps the sessions of the visitors a user search for Q finds.
 	Q      string
 	Limit  int
@@ -45,10 +44,6 @@ type SessionRow struct {
 	Session *Session
 	Visitor *Visitor
 }
-
-// maxScan bounds the index keys a dashboard page rejects (status filter)
-// before it returns early with a cursor to go on from.
-const maxScan = 20000
 
 // facets returns the index facets the filters require, the likely
 // sparsest first: the join steps through the first list and only seeks in
@@ -62,10 +57,13 @@ func (q *SessionQuery) facets() []string {
 	default:
 		f = append(f, facet("goal", q.Goal))
 	}
-	for _, p := range []struct{ name, v string }{{"tag", q.Tag}, {"blk", q.Block}, {"ver", q.Version}, {"bot", q.Bot}, {"ch", q.Channel}, {"site", q.Site}} {
+	for _, p := range []struct{ name, v string }{{"tag", q.Tag}, {"blk", q.Block}, {"type", q.Type}, {"lang", q.Lang}, {"ver", q.Version}, {"bot", q.Bot}, {"ch", q.Channel}, {"site", q.Site}} {
 		if p.v != "" {
 			f = append(f, facet(p.name, p.v))
 		}
+	}
+	if q.Forms {
+		f = append(f, facetForms)
 	}
 	if q.Responses != nil {
 		if *q.Responses {
@@ -84,21 +82,11 @@ func (q *SessionQuery) fingerprint() uint64 {
 	return fingerprint(append(q.facets(), timeParam(q.From), timeParam(q.To), q.Status, normalizeQuery(q.Q))...)
 }
 
-func (q *SessionQuery) statusOK(id string) bool {
-	switch q.Status {
-	case StatusActive:
-		return q.Active(id)
-	case StatusInactive:
-		return !q.Active(id)
-	}
-	return true
-}
-
 // Sessions returns one page of the dashboard, newest start first. The
 // filters are index facets joined on their keys, so a page reads about a
-// page of keys per facet; the status filter is checked on each key and a
-// page stops early (with a Next cursor) after maxScan rejected keys. Bad
-// values return a *FieldError.
+// page of keys per facet; a status filter lists the few active or open
+// sessions, or skips them (query_status.go). Bad values return a
+// *FieldError.
 func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow], error) {
 	// Fold committed turns first, so the answer is exact (indexer.go).
 	if err := s.settle(ctx); err != nil {
@@ -111,12 +99,10 @@ func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow]
 	if err := checkPeriod(q.From, q.To); err != nil {
 		return nil, err
 	}
-	switch q.Status {
-	case "", StatusActive, StatusInactive:
-	default:
-		return nil, &FieldError{"Status", "must be active or inactive"}
+	if err := checkStatus(q.Status); err != nil {
+		return nil, err
 	}
-	if q.Status != "" && q.Active == nil {
+	if q.Status != "" && q.Live == nil {
 		return nil, &FieldError{"Status", "no live status available"}
 	}
 	fp := q.fingerprint()
@@ -128,11 +114,15 @@ func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow]
 	err = s.db.View(func(txn *badger.Txn) error {
 		var ids []string
 		var next string
-		var err error
-		if normalizeQuery(q.Q) != "" {
-			ids, next, err = searchSessions(ctx, txn, &q, pos, limit)
-		} else {
-			ids, next, err = scanSessions(ctx, txn, &q, pos, limit)
+		set, err := statusSessions(ctx, txn, q.Status, q.Live, q.Now)
+		switch {
+		case err != nil:
+		case normalizeQuery(q.Q) != "":
+			ids, next, err = searchSessions(ctx, txn, &q, set, pos, limit)
+		case set != nil && !set.exclude:
+			ids, next, err = listSessions(ctx, txn, &q, set, pos, limit)
+		default:
+			ids, next, err = scanSessions(ctx, txn, &q, set, pos, limit)
 		}
 		if err != nil {
 			return err
@@ -151,7 +141,7 @@ func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow]
 
 // scanSessions joins the facets' lists from the bound down to From. It
 // returns the page's session IDs and the position to go on from, if any.
-func scanSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, pos string, limit int) ([]string, string, error) {
+func scanSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, set *statusSet, pos string, limit int) ([]string, string, error) {
 	var prefixes [][]byte
 	for _, f := range q.facets() {
 		prefixes = append(prefixes, key("is", f, ""))
@@ -161,8 +151,7 @@ func scanSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, pos str
 	defer j.close()
 	var ids []string
 	var last string
-	rejected := 0
-	for {
+	for n := 0; ; n++ {
 		sfx, ok := j.next()
 		if !ok {
 			return ids, "", nil
@@ -170,12 +159,12 @@ func scanSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, pos str
 		if !q.From.IsZero() && suffixTime(sfx).Before(q.From) {
 			return ids, "", nil
 		}
+		if n%1024 == 0 && ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
 		id := suffixID(sfx)
-		if !q.statusOK(id) {
-			if rejected++; rejected >= maxScan {
-				return ids, string(sfx), ctx.Err()
-			}
-			continue
+		if !set.keeps(id) {
+			continue // one of the few active or open sessions
 		}
 		if len(ids) == limit {
 			// One more exists: the page is full and has a next one.
@@ -188,7 +177,7 @@ func scanSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, pos str
 
 // searchSessions serves a query with Q: the sessions of the visitors the
 // search finds, filtered on their records.
-func searchSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, pos string, limit int) ([]string, string, error) {
+func searchSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, set *statusSet, pos string, limit int) ([]string, string, error) {
 	vids, err := searchVisitors(txn, q.Q, maxSearchVisitors)
 	if err != nil {
 		return nil, "", err
@@ -209,7 +198,7 @@ func searchSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, pos s
 			if err := getJSON(txn, key("s", sid), &sess); err != nil {
 				return nil, "", err
 			}
-			if !inPeriod(sess.StartedAt, q.From, q.To) || !hasAll(sess.facets(), want) || !q.statusOK(sid) {
+			if !inPeriod(sess.StartedAt, q.From, q.To) || !hasAll(sess.facets(), want) || !set.keeps(sid) {
 				continue
 			}
 			sfx := sessionSuffix(sess.StartedAt, sid)
@@ -221,17 +210,7 @@ func searchSessions(ctx context.Context, txn *badger.Txn, q *SessionQuery, pos s
 			return nil, "", err
 		}
 	}
-	slices.Sort(sfxs)
-	slices.Reverse(sfxs)
-	next := ""
-	if len(sfxs) > limit {
-		sfxs = sfxs[:limit]
-		next = sfxs[limit-1]
-	}
-	ids := make([]string, len(sfxs))
-	for i, sfx := range sfxs {
-		ids[i] = suffixID([]byte(sfx))
-	}
+	ids, next := newestPage(sfxs, limit)
 	return ids, next, nil
 }
 

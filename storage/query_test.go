@@ -230,13 +230,7 @@ func TestSessions_Filters(t *testing.T) {
 	end := time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)
 	f := randomFixture(t, 13, 60, end)
 	yes, no := true, false
-	active := map[string]bool{}
-	for i, s := range f.sessions {
-		if i%5 == 0 {
-			active[s.ID] = true
-		}
-	}
-	isActive := func(id string) bool { return active[id] }
+	live := newFakeLive(f, end)
 	queries := []SessionQuery{
 		{},
 		{Bot: "sales"},
@@ -248,50 +242,21 @@ func TestSessions_Filters(t *testing.T) {
 		{Block: "ask_name", Bot: "demo", Channel: "web"},
 		{Status: StatusActive},
 		{Status: StatusInactive, Goal: "lead"},
+		{Status: StatusOpen},
+		{Status: StatusClosed, Forms: true},
+		{Forms: true, Type: "lead", Lang: "en"},
 		{From: end.AddDate(0, -4, 0), To: end.AddDate(0, -1, 0), Tag: "pricing"},
 		{Q: "anna"},
 		{Q: "example", Bot: "sales", Status: StatusInactive},
+		{Q: "example", Status: StatusOpen, Lang: "de"},
 	}
 	for i, q := range queries {
-		q.Active = isActive
+		q.Live, q.Now = live, end
 		t.Run(fmt.Sprintf("q%d", i), func(t *testing.T) {
-			var want []string
-			for _, s := range f.sessions {
-				v := f.visitors[s.VisitorID]
-				ok := inPeriod(s.StartedAt, q.From, q.To) &&
-					(q.Bot == "" || s.Bot == q.Bot) && (q.Version == "" || s.Version == q.Version) &&
-					(q.Channel == "" || s.Channel == q.Channel) &&
-					(q.Responses == nil || *q.Responses == s.HasResponses) &&
-					(q.Goal == "" || (q.Goal == AnyGoal && len(s.State.Goals) > 0) || slices.Contains(s.State.Goals, q.Goal)) &&
-					(q.Tag == "" || slices.Contains(s.State.Tags, q.Tag)) &&
-					(q.Block == "" || slices.Contains(s.State.Reached, q.Block)) &&
-					(q.Status == "" || (q.Status == StatusActive) == active[s.ID]) &&
-					(q.Q == "" || v.Matches(q.Q))
-				if ok {
-					want = append(want, sessionSuffix(s.StartedAt, s.ID))
-				}
-			}
-			slices.Sort(want)
-			slices.Reverse(want)
+			want := f.wantSessions(q)
 			for _, limit := range []int{1, 4, 500} {
-				q.Limit, q.Cursor = limit, ""
-				var got []string
-				for {
-					p, err := f.s.Sessions(context.Background(), q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, r := range p.Items {
-						got = append(got, sessionSuffix(r.Session.StartedAt, r.Session.ID))
-						if r.Visitor.ID != r.Session.VisitorID {
-							t.Fatalf("row visitor %s for session of %s", r.Visitor.ID, r.Session.VisitorID)
-						}
-					}
-					if q.Cursor = p.Next; q.Cursor == "" {
-						break
-					}
-				}
-				if !slices.Equal(got, want) {
+				q.Limit = limit
+				if got := allSessions(t, f.s, q); !slices.Equal(got, want) {
 					t.Errorf("limit %d: got %d sessions, want %d", limit, len(got), len(want))
 				}
 			}

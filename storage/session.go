@@ -32,6 +32,9 @@ type Session struct {
 	// hello's lang, else the handshake's Accept-Language.
 	Lang   string `json:"lang,omitempty"`
 	Locale string `json:"locale,omitempty"`
+	// Type is the story's declared type (lead, support, ...; seed 003's
+	// types), "" when it declares none.
+	Type string `json:"type,omitempty"`
 
 	StartedAt         time.Time `json:"startedAt"`
 	LastActivityAt    time.Time `json:"lastActivityAt"`

@@ -98,7 +98,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		// cannot leave a session that resumes without them.
 		sess = &storage.Session{
 			ID: storage.NewID(now), Site: site.ID, VisitorID: c.visitor,
-			Bot: site.Story.Bot, Version: site.Story.Version, Channel: "web",
+			Bot: site.Story.Bot, Version: site.Story.Version, Type: site.Story.Type, Channel: "web",
 			Device: c.device, Page: f.Page, StartedAt: now,
 		}
 		sess.Lang, sess.Locale = visitorLanguage(f.Lang, c.acceptLang)

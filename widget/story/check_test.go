@@ -45,6 +45,9 @@ func TestCheck_Problems(t *testing.T) {
 {"id":"ask","kind":"input","input":"text","variable":"name","text":"Name?","next":"hi"},
 {"id":"hi","kind":"end","text":"Hi {{nme}}, {{ name }}"}]}`, nil, []string{
 			`s.json:3:36: warning: block "hi": text: no input or upload block sets {{nme}}, so it shows as empty text (did you mean "name"?)`}},
+		{"Type", `{"bot":"b","version":"1","type":"Lead Gen","start":"a","fallback":"a","blocks":[
+{"id":"a","kind":"end","text":"Bye"}]}`, []string{
+			`s.json:1:33: type "Lead Gen": want a short lower-case word like lead or support`}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,11 +39,14 @@ const (
 
 // Story is a versioned flow of blocks.
 type Story struct {
-	Bot      string  `json:"bot"`
-	Version  string  `json:"version"`
-	Start    string  `json:"start"`
-	Fallback string  `json:"fallback"` // runs on free text nobody asked for
-	Blocks   []Block `json:"blocks"`
+	Bot      string `json:"bot"`
+	Version  string `json:"version"`
+	Start    string `json:"start"`
+	Fallback string `json:"fallback"` // runs on free text nobody asked for
+	// Type says what the story is for (lead, support, ...: seed 003's
+	// types): its sessions carry it, and the dashboard filters on it.
+	Type   string  `json:"type,omitempty"`
+	Blocks []Block `json:"blocks"`
 
 	byID map[string]*Block
 }

@@ -11,6 +11,9 @@ import (
 
 const maxBlocks = 10000
 
+// storyType is what a story's type may be: a word for a filter's menu.
+var storyType = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
 // checker validates a decoded story against the file it came from, so
 // that each problem points at its line and column. It collects every
 // problem instead of stopping at the first.
@@ -89,6 +92,9 @@ func (c *checker) validate() {
 	}
 	if missing(root, "version", s.Version) {
 		c.errorf(root, "version", "", "missing version")
+	}
+	if s.Type != "" && !storyType.MatchString(s.Type) {
+		c.errorf(root, "type", "", "type %q: want a short lower-case word like lead or support (a-z, 0-9, - and _, at most 32)", s.Type)
 	}
 	switch {
 	case len(s.Blocks) == 0:

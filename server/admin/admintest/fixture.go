@@ -36,11 +36,20 @@ func Input(kind, variable, value string) Act {
 // the bot's opening, one turn per act a minute apart, and the final state.
 func Session(tb testing.TB, st *storage.Store, visitorID string, start time.Time, state storage.State, acts ...Act) *storage.Session {
 	tb.Helper()
+	return SessionOf(tb, st, storage.Session{VisitorID: visitorID, StartedAt: start}, state, acts...)
+}
+
+// SessionOf is Session for a session like tmpl: its visitor, start,
+// language, locale and type (bot demo version 1 unless tmpl names others).
+func SessionOf(tb testing.TB, st *storage.Store, tmpl storage.Session, state storage.State, acts ...Act) *storage.Session {
+	tb.Helper()
 	ctx := context.Background()
+	visitorID, start := tmpl.VisitorID, tmpl.StartedAt
 	v := &storage.Visitor{ID: visitorID, Site: "demo", Channel: "web", CreatedAt: start,
 		Device: storage.Device{OS: "Windows 10", Browser: "Chrome 120"}}
-	sess := &storage.Session{ID: storage.NewID(start), Site: "demo", VisitorID: visitorID, Bot: "demo", Version: "1",
-		Channel: "web", Device: v.Device, StartedAt: start}
+	sess := &storage.Session{ID: storage.NewID(start), Site: "demo", VisitorID: visitorID, Bot: cmp.Or(tmpl.Bot, "demo"),
+		Version: cmp.Or(tmpl.Version, "1"), Channel: "web", Device: v.Device, StartedAt: start,
+		Lang: tmpl.Lang, Locale: tmpl.Locale, Type: tmpl.Type}
 	if err := st.CreateSession(ctx, v, sess); err != nil {
 		tb.Fatal(err)
 	}
