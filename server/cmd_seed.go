@@ -290,6 +290,18 @@ type seedWriter struct {
 	turns []*storage.Turn
 	files []seedFile
 	n     int
+	steps []storage.Step // the trace since the last bot message
+}
+
+// seedSteps are the seeded stories' blocks as their trace steps.
+var seedSteps = map[string]storage.Step{
+	"welcome": {Kind: "message"}, "menu": {Kind: "choice"}, "pricing": {Kind: "message"},
+	"tag_pricing": {Kind: "tag", Tag: "pricing"}, "ask_name": {Kind: "input"}, "ask_email": {Kind: "input"},
+	"tag_test": {Kind: "tag", Tag: "test-address"}, "ask_phone": {Kind: "input"}, "offer_file": {Kind: "choice"},
+	"ask_file": {Kind: "upload"}, "got_file": {Kind: "message"}, "lead": {Kind: "goal", Goal: "lead"},
+	"bye": {Kind: "end"}, "fallback": {Kind: "message"},
+	"hello": {Kind: "message"}, "topic": {Kind: "choice"}, "ask_order": {Kind: "input"}, "ask_contact": {Kind: "input"},
+	"ticket": {Kind: "goal", Goal: "ticket"}, "done": {Kind: "message"},
 }
 
 // step moves the clock by a human pause.
@@ -301,12 +313,41 @@ func (w *seedWriter) step() time.Time {
 func (w *seedWriter) reach(block string) {
 	w.st.Previous, w.st.Current = w.st.Current, block
 	w.st.Reached = append(w.st.Reached, block)
+	step := seedSteps[block]
+	step.Block = block
+	w.steps = append(w.steps, step)
 }
 
-// bot says text from block; prompts set the block pending.
+// condition runs the demo's condition block on the visitor's value.
+func (w *seedWriter) condition(block, variable, value, pattern string, holds bool, then, els string) {
+	w.reach(block)
+	step := storage.Step{Block: block, Kind: "condition", Variable: variable, Value: value, Op: "matches", Want: pattern,
+		Branch: storage.BranchElse, Next: els}
+	if holds {
+		step.Branch, step.Next = storage.BranchThen, then
+	}
+	w.steps[len(w.steps)-1] = step
+}
+
+// bot says text from block, with the trace since the last bot message;
+// prompts set the block pending.
 func (w *seedWriter) bot(block, text string, opts ...storage.Option) storage.Message {
 	w.reach(block)
-	return storage.Message{From: storage.FromBot, Kind: storage.KindBot, At: w.at, Text: text, Block: block, Options: opts}
+	m := storage.Message{From: storage.FromBot, Kind: storage.KindBot, At: w.at, Text: text, Block: block, Options: opts, Trace: w.steps}
+	w.steps = nil
+	return m
+}
+
+// answered starts the trace of the bot's answer with the visitor's.
+func answered(next []storage.Message, step storage.Step) {
+	if len(next) == 0 {
+		return
+	}
+	step.Answered = true
+	if len(next[0].Trace) > 0 {
+		step.Next = next[0].Trace[0].Block
+	}
+	next[0].Trace = append([]storage.Step{step}, next[0].Trace...)
 }
 
 // turn records a turn: the visitor's message (if any) and the bot's answers.
@@ -351,6 +392,7 @@ func (w *seedWriter) setVar(k, v string) {
 func (w *seedWriter) input(block, variable, kind, value string, next ...storage.Message) {
 	at := w.step()
 	w.setVar(variable, value)
+	answered(next, storage.Step{Block: block, Kind: "input", Variable: variable, Value: value})
 	w.st.Pending = ""
 	m := storage.Message{From: storage.FromVisitor, Kind: storage.KindInput, At: at, Text: value, Block: block, Value: value}
 	in := storage.Input{Block: block, Variable: variable, Kind: kind, Value: value, At: at}
@@ -360,6 +402,7 @@ func (w *seedWriter) input(block, variable, kind, value string, next ...storage.
 // choice is the visitor clicking an option.
 func (w *seedWriter) choice(block, option, label string, next ...storage.Message) {
 	at := w.step()
+	answered(next, storage.Step{Block: block, Kind: "choice", Value: label})
 	w.st.Pending = ""
 	m := storage.Message{From: storage.FromVisitor, Kind: storage.KindChoice, At: at, Text: label, Block: block, Option: option}
 	w.turn(&m, nil, next...)
@@ -400,8 +443,9 @@ func (g *seedGen) demo(w *seedWriter, p seedPerson) {
 	if !g.chance(0.75) {
 		return
 	}
-	w.reach("check_test")
-	if strings.HasSuffix(p.email, "@example.com") {
+	test := strings.HasSuffix(p.email, "@example.com")
+	w.condition("check_test", "email", p.email, `@example\.(com|org)$`, test, "tag_test", "ask_phone")
+	if test {
 		w.reach("tag_test")
 		w.st.Tags = append(w.st.Tags, "test-address")
 	}
@@ -449,7 +493,9 @@ func (g *seedGen) upload(w *seedWriter, block string) {
 	w.setVar("attachment", name)
 	w.st.Pending = ""
 	m := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: at, Text: name, Block: block, File: &ref}
-	w.turn(&m, nil, w.bot("got_file", "Got it, thanks!"))
+	next := []storage.Message{w.bot("got_file", "Got it, thanks!")}
+	answered(next, storage.Step{Block: block, Kind: "upload", Variable: "attachment", Value: name})
+	w.turn(&m, nil, next...)
 }
 
 // support plays a short support bot: a topic, an order number, a question.

@@ -81,6 +81,24 @@ func TestAdminSeed(t *testing.T) {
 	if fileURL == "" {
 		t.Fatal("no seeded session with a file reached the lead goal")
 	}
+	// A lead went through the email's condition: its transcript says so.
+	var leads admintest.List[struct{ ID string }]
+	admintest.Get(t, ts.URL, admToken, "/admin/api/sessions?goal=lead&limit=1", &leads)
+	var tr struct {
+		Messages []struct{ Trace []struct{ Kind, Branch, Value string } }
+	}
+	admintest.Get(t, ts.URL, admToken, "/admin/api/sessions/"+leads.Items[0].ID, &tr)
+	conditions := 0
+	for _, m := range tr.Messages {
+		for _, st := range m.Trace {
+			if st.Kind == "condition" && st.Branch != "" && strings.Contains(st.Value, "@") {
+				conditions++
+			}
+		}
+	}
+	if conditions == 0 {
+		t.Errorf("a seeded lead's transcript shows no condition in its traces: %+v", tr.Messages)
+	}
 	resp, body := admintest.Do(t, "GET", ts.URL+fileURL, admAuth)
 	switch {
 	case resp.StatusCode == 404 && strings.Contains(string(body), "no such admin endpoint"):

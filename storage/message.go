@@ -45,6 +45,10 @@ type Message struct {
 
 	Option string `json:"option,omitempty"` // the option chosen, on a choice
 	Value  string `json:"value,omitempty"`  // the normalised value, on an input
+
+	// Trace is how the story came to a bot message (trace.go): for
+	// admins, never sent to the visitor.
+	Trace []Step `json:"trace,omitempty"`
 }
 
 // Option is one button of a choice block.

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/parley-chat/parley/server/respond"
@@ -112,6 +113,9 @@ type messageJSON struct {
 	Choice  *string          `json:"choice,omitempty"` // the option chosen
 	Value   *string          `json:"value,omitempty"`  // the input given
 	File    *fileJSON        `json:"file,omitempty"`
+	// Trace, on a bot message: the story's way to it since the visitor's
+	// last message (storage.Step), oldest first.
+	Trace []storage.Step `json:"trace,omitempty"`
 }
 
 // transcriptJSON is a session with its messages and state.
@@ -147,8 +151,15 @@ func (a *Admin) getTranscript(w http.ResponseWriter, r *http.Request) {
 			Goals: nonNilList(st.Goals), Tags: nonNilList(st.Tags), Reached: nonNilList(st.Reached),
 		},
 	}
+	var path []storage.Step // since the visitor's last message
 	for _, m := range msgs {
 		mj := messageJSON{ID: m.ID, From: m.From, Kind: m.Kind, At: stamp(m.At), Text: m.Text, Block: m.Block, Image: m.Image, Options: m.Options}
+		if m.From == storage.FromBot {
+			path = append(path, m.Trace...)
+			mj.Trace = slices.Clip(path)
+		} else if m.From == storage.FromVisitor {
+			path = nil
+		}
 		switch m.Kind {
 		case storage.KindChoice:
 			mj.Choice = &m.Option

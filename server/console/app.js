@@ -463,6 +463,26 @@
     refresh();
   }
 
+  // traceEl shows why the bot said a message: the story's way to it since
+  // the visitor's last message, collapsed until clicked.
+  function traceEl(steps) {
+    const q = v => "“" + v + "”";
+    const line = st => {
+      const after = st.after ? " (after this message)" : "";
+      if (st.answered) return `answered ${st.block}` + (st.variable ? `: ${st.variable} = ${q(st.value)}` : st.value ? `: ${q(st.value)}` : "") + (st.next ? ` → ${st.next}` : "");
+      if (st.again) return `asked ${st.block} again: it was still open`;
+      switch (st.kind) {
+        case "condition": return `condition ${st.block}: ${st.variable} ${q(st.value)} ${st.op}${st.want ? " " + q(st.want) : ""} → ${st.branch}` + (st.next ? ` → ${st.next}` : "") + after;
+        case "goal": return `goal ${q(st.goal)} reached (${st.block})` + after;
+        case "tag": return `tag ${q(st.tag)} set (${st.block})` + after;
+        case "end": return `end (${st.block}): the conversation ended` + after;
+      }
+      return `${st.kind} ${st.block}` + after;
+    };
+    return h("details", { class: "trace" }, h("summary", {}, `Why? ${steps.length} step${steps.length === 1 ? "" : "s"}`),
+      h("ol", {}, steps.map(st => h("li", { class: "step " + st.kind + (st.branch ? " " + st.branch : "") }, line(st)))));
+  }
+
   async function viewTranscript(id) {
     main().replaceChildren(h("p", { class: "muted" }, "Loading…"));
     let t;
@@ -482,7 +502,8 @@
           m.choice ? h("p", { class: "muted" }, "Chose: " + m.choice) : null,
           m.value ? h("p", { class: "muted" }, "Input: " + m.value) : null,
           m.file ? h("p", {}, fileButton(m.file), h("span", { class: "muted" }, ` ${size(m.file.size)} · ${m.file.type}`)) : null),
-        h("p", { class: "stamp" }, `${m.from}${m.block ? " · " + m.block : ""} · `, whenEl(m.at)))));
+        h("p", { class: "stamp" }, `${m.from}${m.block ? " · " + m.block : ""} · `, whenEl(m.at)),
+        m.trace && m.trace.length ? traceEl(m.trace) : null)));
     const vars = Object.entries(st.variables);
     const state = h("aside", { class: "card state", "aria-label": "Session state" },
       h("h2", {}, "State"),

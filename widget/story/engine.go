@@ -63,7 +63,8 @@ func (s *Story) Choose(st *storage.State, block, option string, now time.Time) (
 	st.Pending = ""
 	st.LastMessageType = "postback"
 	st.LastMessageContent = o.Label
-	return o.Label, Reply{Messages: s.run(st, o.Next, now)}, nil
+	answered := storage.Step{Block: b.ID, Kind: b.Kind, Value: o.Label, Next: o.Next, Answered: true}
+	return o.Label, Reply{Messages: s.run(st, o.Next, now, answered)}, nil
 }
 
 // options returns the buttons a block offers: a choice's options, an
@@ -133,7 +134,8 @@ func (s *Story) Answer(st *storage.State, block, value string, opts InputOptions
 	st.LastMessageType = "input"
 	st.LastMessageContent = clean
 	in := &storage.Input{Block: b.ID, Variable: b.Variable, Kind: b.Input, Value: clean, At: now}
-	return Reply{Messages: s.run(st, b.Next, now), Input: in}, nil
+	answered := storage.Step{Block: b.ID, Kind: b.Kind, Variable: b.Variable, Value: clean, Next: b.Next, Answered: true}
+	return Reply{Messages: s.run(st, b.Next, now, answered), Input: in}, nil
 }
 
 // PendingInput returns the input block waiting for an answer, or nil: free
@@ -178,7 +180,9 @@ func (s *Story) reopen(st *storage.State, open string, msgs []storage.Message, n
 	}
 	st.Previous, st.Current = st.Current, b.ID
 	st.Pending = b.ID
-	return append(msgs, s.prompt(st, b, now))
+	m := s.prompt(st, b, now)
+	m.Trace = []storage.Step{{Block: b.ID, Kind: b.Kind, Again: true}}
+	return append(msgs, m)
 }
 
 // Uploaded applies an uploaded file. If an upload block was waiting, the
@@ -194,21 +198,25 @@ func (s *Story) Uploaded(st *storage.State, f storage.FileRef, now time.Time) Re
 		st.Pending = ""
 		return Reply{Messages: s.reopen(st, open, nil, now)}
 	}
+	answered := storage.Step{Block: b.ID, Kind: b.Kind, Next: b.Next, Answered: true}
 	if b.Variable != "" {
 		if st.Variables == nil {
 			st.Variables = map[string]string{}
 		}
 		st.Variables[b.Variable] = f.ID
+		answered.Variable, answered.Value = b.Variable, f.ID
 	}
 	st.Pending = ""
-	return Reply{Messages: s.run(st, b.Next, now)}
+	return Reply{Messages: s.run(st, b.Next, now, answered)}
 }
 
 // run executes blocks from id until one waits for the visitor, the story
-// ends or a block has no next.
-func (s *Story) run(st *storage.State, id string, now time.Time) []storage.Message {
-	var out []storage.Message
-	for steps := 0; id != "" && steps < maxSteps; steps++ {
+// ends or a block has no next. It traces the way (trace.go): each message
+// carries the steps since the one before, the first message pre (what the
+// visitor's action did) first.
+func (s *Story) run(st *storage.State, id string, now time.Time, pre ...storage.Step) []storage.Message {
+	t := tracer{steps: pre}
+	for n := 0; id != "" && n < maxSteps; n++ {
 		b := s.byID[id]
 		if b == nil {
 			break
@@ -218,41 +226,80 @@ func (s *Story) run(st *storage.State, id string, now time.Time) []storage.Messa
 			st.Reached = append(st.Reached, b.ID)
 		}
 		id = b.Next
+		step := storage.Step{Block: b.ID, Kind: b.Kind}
 		switch b.Kind {
 		case KindMessage:
+			t.pass(step)
 			if b.Text != "" || b.Image != "" {
 				m := s.say(st, b, now)
 				m.Image = b.Image
-				out = append(out, m)
+				t.emit(m)
 			}
 		case KindChoice, KindInput, KindUpload:
-			out = append(out, s.prompt(st, b, now))
+			t.pass(step)
+			t.emit(s.prompt(st, b, now))
 			st.Pending = b.ID
-			return out
+			return t.done()
 		case KindCondition:
-			if holds(b, st.Variables[b.Variable]) {
-				id = b.Then
+			v := st.Variables[b.Variable]
+			step.Variable, step.Value, step.Op, step.Want = b.Variable, v, b.Op, b.Value
+			if holds(b, v) {
+				id, step.Branch = b.Then, storage.BranchThen
 			} else {
-				id = b.Else
+				id, step.Branch = b.Else, storage.BranchElse
 			}
+			step.Next = id
+			t.pass(step)
 		case KindGoal:
+			step.Goal = b.Goal
+			t.pass(step)
 			if !slices.Contains(st.Goals, b.Goal) {
 				st.Goals = append(st.Goals, b.Goal)
 			}
 		case KindTag:
+			step.Tag = b.Tag
+			t.pass(step)
 			if !slices.Contains(st.Tags, b.Tag) {
 				st.Tags = append(st.Tags, b.Tag)
 			}
 		case KindEnd:
+			t.pass(step)
 			if b.Text != "" {
-				out = append(out, s.say(st, b, now))
+				t.emit(s.say(st, b, now))
 			}
 			st.Ended = true
 			st.Pending = ""
-			return out
+			return t.done()
 		}
 	}
-	return out
+	return t.done()
+}
+
+// tracer collects a run's messages and the steps that led to each.
+type tracer struct {
+	out   []storage.Message
+	steps []storage.Step // since the last message
+}
+
+func (t *tracer) pass(s storage.Step) { t.steps = append(t.steps, s) }
+
+// emit adds a message with the steps that led to it.
+func (t *tracer) emit(m storage.Message) {
+	m.Trace, t.steps = t.steps, nil
+	t.out = append(t.out, m)
+}
+
+// done returns the messages; steps after the last one (a goal, an end
+// without text) go on it, marked After.
+func (t *tracer) done() []storage.Message {
+	if len(t.steps) > 0 && len(t.out) > 0 {
+		last := &t.out[len(t.out)-1]
+		for _, s := range t.steps {
+			s.After = true
+			last.Trace = append(last.Trace, s)
+		}
+	}
+	return t.out
 }
 
 // prompt is the message of a block that waits for the visitor.
