@@ -85,7 +85,9 @@ func TestAdminSeed(t *testing.T) {
 	var leads admintest.List[struct{ ID string }]
 	admintest.Get(t, ts.URL, admToken, "/admin/api/sessions?goal=lead&limit=1", &leads)
 	var tr struct {
-		Messages []struct{ Trace []struct{ Kind, Branch, Value string } }
+		Messages []struct {
+			Trace []struct{ Kind, Branch, Value string }
+		}
 	}
 	admintest.Get(t, ts.URL, admToken, "/admin/api/sessions/"+leads.Items[0].ID, &tr)
 	conditions := 0
