@@ -30,8 +30,10 @@ type UserRow struct {
 	// LastActivityAt is the latest activity of the visitor's sessions that
 	// match the query: the list's order, newest first.
 	LastActivityAt time.Time
-	// SessionID names that session.
+	// SessionID names that session; Session is its record (its inputs
+	// and tags make the row a lead).
 	SessionID string
+	Session   *Session
 
 	visitorID string // while the row is built, before Visitor is read
 }
@@ -86,6 +88,11 @@ func (s *Store) Users(ctx context.Context, q UserQuery) (*Page[UserRow], error) 
 			page.Next = encodeCursor(cursorUsers, fp, sessionSuffix(last.LastActivityAt, last.SessionID))
 		}
 		for i := range rows {
+			var sess Session
+			if err := getJSON(txn, key("s", rows[i].SessionID), &sess); err != nil {
+				return fmt.Errorf("session %s: %w", rows[i].SessionID, err)
+			}
+			rows[i].Session = &sess
 			if rows[i].Visitor != nil {
 				continue
 			}

@@ -91,6 +91,17 @@ func csvCell(v string) string {
 	return b.String()
 }
 
+// inputsCell puts a session's inputs in one cell, "name=value" a line
+// each, in the order given.
+func inputsCell(ins []inputJSON) string {
+	lines := make([]string, len(ins))
+	for i, in := range ins {
+		lines[i] = in.Name + "=" + in.Value
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cellTime is an optional value's cell (a time, a name): empty for null.
 func cellTime(t *string) string {
 	if t == nil {
 		return ""
@@ -105,7 +116,8 @@ func (a *Admin) exportUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.Limit = storage.MaxLimit
-	writeCSV(a, w, r, "users", []string{"id", "label", "os", "browser", "mobile", "lastFileAt", "lastInputAt", "lastInteractionAt", "createdAt"},
+	writeCSV(a, w, r, "users", []string{"id", "label", "os", "browser", "mobile", "lastFileAt", "lastInputAt", "lastInteractionAt", "createdAt",
+		"name", "email", "phone", "sessionId", "inputs", "tags"},
 		func(cursor string) (*storage.Page[storage.UserRow], error) {
 			q.Cursor = cursor
 			return a.store.Users(r.Context(), q)
@@ -113,7 +125,8 @@ func (a *Admin) exportUsers(w http.ResponseWriter, r *http.Request) {
 		func(row storage.UserRow) []string {
 			u := toUser(row)
 			return []string{u.ID, u.Label, u.Device.OS, u.Device.Browser, strconv.FormatBool(u.Device.Mobile),
-				cellTime(u.LastFileAt), cellTime(u.LastInputAt), u.LastInteractionAt, u.CreatedAt}
+				cellTime(u.LastFileAt), cellTime(u.LastInputAt), u.LastInteractionAt, u.CreatedAt,
+				cellTime(u.Name), cellTime(u.Email), cellTime(u.Phone), u.SessionID, inputsCell(u.Inputs), strings.Join(u.Tags, " ")}
 		})
 }
 

@@ -21,6 +21,7 @@ func (a *Admin) Routes(mux *http.ServeMux) {
 	api.HandleFunc("GET /admin/api/sessions/{id}", a.getTranscript)
 	api.HandleFunc("GET /admin/api/usage", a.getUsage)
 	api.HandleFunc("GET /admin/api/usage/sessions.csv", a.exportUsageSessions)
+	api.HandleFunc("GET /admin/api/funnel", a.getFunnel)
 	a.lifecycleRoutes(api)
 	api.HandleFunc("/admin/api/", a.unknown)
 	mux.Handle("/admin/api/", a.Guard(api))

@@ -75,16 +75,30 @@ type userJSON struct {
 	SessionID string `json:"sessionId"`
 	// PlatformID is the host site's user ID of an identified visitor.
 	PlatformID *string `json:"platformId"`
+	// Name, Email and Phone are the visitor's latest (null when never
+	// given): the lead's contact, each in a column of its own.
+	Name  *string `json:"name"`
+	Email *string `json:"email"`
+	Phone *string `json:"phone"`
+	// Inputs and Tags are those of the session SessionID: what the
+	// visitor chose and gave there.
+	Inputs []inputJSON `json:"inputs"`
+	Tags   []string    `json:"tags"`
 }
 
 func toUser(r storage.UserRow) userJSON {
 	v := r.Visitor
-	return userJSON{
+	u := userJSON{
 		ID: v.ID, Label: v.Label(), Device: toDevice(v.Device),
 		LastFileAt: stampOrNull(v.LastFileAt), LastInputAt: stampOrNull(v.LastInputAt),
 		LastInteractionAt: stamp(r.LastActivityAt), CreatedAt: stamp(v.CreatedAt), SessionID: r.SessionID,
 		PlatformID: orNull(v.PlatformID),
+		Name:       orNull(v.Name), Email: orNull(v.Email), Phone: orNull(v.Phone), Inputs: []inputJSON{}, Tags: []string{},
 	}
+	if r.Session != nil {
+		u.Inputs, u.Tags = toVisitorSession(r.Session).Inputs, nonNilList(r.Session.State.Tags)
+	}
+	return u
 }
 
 // userQuery reads the overview's filters: from, to, engaged, files,

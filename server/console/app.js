@@ -268,7 +268,7 @@
     const body = h("tbody", { id: "users-body" });
     const table = h("table", { class: "list", id: "users" },
       h("caption", { class: "sr-only" }, "Visitors, newest interaction first"),
-      h("thead", {}, h("tr", {}, ["User", "Device", "Files", "User inputs", "Last interaction"].map(t => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["User", "Name", "Email", "Phone", "Inputs and tags", "Device", "Files", "User inputs", "Last interaction"].map(t => h("th", { scope: "col" }, t)))),
       body);
     const reload = () => refresh();
     const bar = h("div", { class: "filters", role: "group", "aria-label": "Filters" },
@@ -284,6 +284,13 @@
           h("td", { "data-label": "User" }, h("a", { href: "#/users/" + encodeURIComponent(u.id), class: "user" }, u.label),
             u.label !== u.id ? h("div", { class: "muted id" }, u.id) : null,
             u.platformId ? h("div", { class: "muted id platform" }, "Platform ID " + u.platformId) : null),
+          h("td", { "data-label": "Name" }, u.name || h("span", { class: "no" }, "—")),
+          h("td", { "data-label": "Email" }, u.email || h("span", { class: "no" }, "—")),
+          h("td", { "data-label": "Phone" }, u.phone || h("span", { class: "no" }, "—")),
+          h("td", { "data-label": "Inputs and tags", class: "lead" },
+            (u.inputs || []).map(i => h("div", {}, h("span", { class: "muted" }, i.name + ": "), i.value)),
+            (u.tags || []).length ? h("p", { class: "chips" }, u.tags.map(t => h("span", { class: "chip" }, "#" + t))) : null,
+            !(u.inputs || []).length && !(u.tags || []).length ? h("span", { class: "no" }, "—") : null),
           h("td", { "data-label": "Device" }, deviceText(u.device)),
           h("td", { "data-label": "Files" }, whenEl(u.lastFileAt)),
           h("td", { "data-label": "User inputs" }, whenEl(u.lastInputAt)),
