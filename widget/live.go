@@ -46,3 +46,14 @@ func (h *hub) activeIDs() []string {
 	}
 	return ids
 }
+
+// StoryOrder returns the blocks of the bot's story as a site serves it now
+// (story.Order), nil when no site serves that bot.
+func (g *Gateway) StoryOrder(bot string) []string {
+	for _, s := range *g.sites.Load() {
+		if s.Story != nil && s.Story.Bot == bot {
+			return s.Story.Order()
+		}
+	}
+	return nil
+}

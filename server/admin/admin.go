@@ -20,10 +20,14 @@ import (
 )
 
 // Gateway is what the admin side asks of the live conversations: which
-// sessions have a socket open, and how long an idle one stays resumable
-// (the sessions' statuses).
+// sessions have a socket open, how long an idle one stays resumable (the
+// sessions' statuses), and the stories' blocks.
 type Gateway interface {
 	storage.Liveness
+	// StoryOrder returns the bot's blocks in the order a visitor meets
+	// them, nil for a bot no site serves: the funnel lists blocks that
+	// the same sessions reached in it.
+	StoryOrder(bot string) []string
 }
 
 // Config is what an Admin needs. Store, Gateway and Token must be set.

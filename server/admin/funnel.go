@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 
 	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
@@ -55,6 +57,21 @@ func ratio[N int | int64](n, d N) float64 {
 	return float64(n) / float64(d)
 }
 
+// orderBlocks puts blocks that as many sessions reached in the story's
+// order (blocks it no longer has after those), so a funnel reads as the
+// story goes: most sessions first stays the order.
+func orderBlocks(blocks []storage.Count, order []string) {
+	pos := func(id string) int {
+		if i := slices.Index(order, id); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(blocks, func(a, b storage.Count) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(pos(a.Key), pos(b.Key)))
+	})
+}
+
 // funnelQuery reads the funnel's filters: bot (required), version, site,
 // and the period as the usage report's (default: the last 30 days).
 func (a *Admin) funnelQuery(p *params) storage.FunnelQuery {
@@ -82,6 +99,7 @@ func (a *Admin) getFunnel(w http.ResponseWriter, r *http.Request) {
 		Opened: f.Opened, Converted: f.Converted, ConversionRate: ratio(f.Converted, f.Opened),
 		Blocks: []funnelStepJSON{}, Goals: []funnelGoalJSON{}, Versions: []conversionJSON{},
 	}
+	orderBlocks(f.Blocks, a.gw.StoryOrder(q.Bot))
 	for i, b := range f.Blocks {
 		step := funnelStepJSON{Block: b.Key, Sessions: b.Count, Share: ratio(b.Count, int64(f.Opened))}
 		if i > 0 {

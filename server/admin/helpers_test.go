@@ -49,6 +49,14 @@ func (g *gateway) SessionTimeout(site string) time.Duration { return 30 * time.M
 
 func (g *gateway) MaxSessionTimeout() time.Duration { return 30 * time.Minute }
 
+// StoryOrder: the known data's story, as the demo's starts.
+func (g *gateway) StoryOrder(bot string) []string {
+	if bot == "demo" {
+		return []string{"welcome", "menu", "ask_name", "ask_email"}
+	}
+	return nil
+}
+
 func (g *gateway) setActive(sessionID string, on bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

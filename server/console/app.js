@@ -610,6 +610,8 @@
   // ParleyConsole is what the console's other files build their pages
   // with: the same DOM, API and formatting helpers as the built-in views.
   window.ParleyConsole = { h, api, request, download, handle, flash, main, when, whenEl, size, duration, deviceText, period, addView };
+  // The filter controls, for pages that filter as the built-in ones do.
+  Object.assign(window.ParleyConsole, { periodControls, select });
 
   document.addEventListener("DOMContentLoaded", () => {
     $("#login-form").addEventListener("submit", signIn);

@@ -6,7 +6,8 @@ package console
 
 import "embed"
 
-// FS holds index.html, app.css, app.js and chart.js.
+// FS holds index.html, app.css, app.js, chart.js and the pages in files
+// of their own (profile.js, funnel.js).
 //
-//go:embed index.html app.css app.js chart.js profile.js
+//go:embed index.html app.css app.js chart.js profile.js funnel.js
 var FS embed.FS

@@ -111,3 +111,11 @@ func checkTrace(t *testing.T, what string, msgs []storage.Message, want [][]stor
 		}
 	}
 }
+
+func TestStory_Order(t *testing.T) {
+	s := mustParse(t, nested)
+	want := []string{"ask", "is_set", "is_pro", "is_team", "free", "team", "tag_pro", "bye", "pro", "menu", "goal", "help"}
+	if got := s.Order(); !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}
