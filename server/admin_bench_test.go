@@ -106,6 +106,20 @@ func BenchmarkAdmin(b *testing.B) {
 		view{"sessions-random-to", func(int) string { return "/admin/api/sessions?limit=50&to=" + anyTime() }},
 		fixed("sessions-filtered", "/admin/api/sessions?limit=50&bot=demo&goal=lead&tag=pricing&channel=web"),
 		fixed("usage-365-days", "/admin/api/usage?from="+yearAgo),
+		// The dashboard's status, forms, type and language filters, alone
+		// and with the others.
+		fixed("sessions-active", "/admin/api/sessions?limit=50&status=active"),
+		fixed("sessions-open", "/admin/api/sessions?limit=50&status=open"),
+		fixed("sessions-closed", "/admin/api/sessions?limit=50&status=closed"),
+		fixed("sessions-forms", "/admin/api/sessions?limit=50&forms=1"),
+		fixed("sessions-type", "/admin/api/sessions?limit=50&type=support"),
+		fixed("sessions-lang", "/admin/api/sessions?limit=50&lang=fr"),
+		fixed("sessions-new-filters-combined", "/admin/api/sessions?limit=50&status=closed&forms=1&type=lead&lang=de&goal=lead&channel=web"),
+		view{"sessions-closed-random-to", func(int) string { return "/admin/api/sessions?limit=50&status=closed&lang=de&to=" + anyTime() }},
+		// The funnel counts every session and block of its period: a report,
+		// not a page (run the year alone with a few iterations).
+		fixed("funnel-30-days", "/admin/api/funnel?bot=demo&from="+time.Now().UTC().AddDate(0, 0, -30).Format(time.RFC3339)),
+		fixed("funnel-365-days", "/admin/api/funnel?bot=demo&from="+yearAgo),
 	)
 	for _, v := range views {
 		b.Run(v.name, func(b *testing.B) {
