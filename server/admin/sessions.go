@@ -64,7 +64,7 @@ func (a *Admin) sessionQuery(p *params) storage.SessionQuery {
 	q := storage.SessionQuery{
 		From: from, To: to, Site: p.str("site"), Channel: p.str("channel"), Bot: p.str("bot"), Version: p.str("version"),
 		Responses: p.flag("responses"), Goal: p.str("goal"), Block: p.str("block"), Tag: p.str("tag"),
-		Forms: p.on("forms"), Type: p.str("type"), Lang: strings.ToLower(p.str("lang")),
+		Forms: p.on("forms"), Type: strings.ToLower(p.str("type")), Lang: langParam(p.str("lang")),
 		Status: p.str("status"), Live: a.gw, Now: a.now(), Q: p.str("q"), Limit: p.limit(), Cursor: p.str("cursor"),
 	}
 	switch q.Status {
@@ -73,6 +73,14 @@ func (a *Admin) sessionQuery(p *params) storage.SessionQuery {
 		p.fail("status", "must be active, open, closed or inactive")
 	}
 	return q
+}
+
+// langParam is the language a lang filter names: "de" for "de", "DE" or
+// "de-CH" (sessions keep the language apart from the locale).
+func langParam(v string) string {
+	lang, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(v)), "-")
+	lang, _, _ = strings.Cut(lang, "_")
+	return lang
 }
 
 // listSessions serves GET /admin/api/sessions.

@@ -67,6 +67,7 @@ func TestAdminAPI_SessionStatuses(t *testing.T) {
 		"type=support&responses=1":    {done.ID},
 		"lang=de":                     {open.ID, live.ID},
 		"lang=DE&forms=1":             {open.ID},
+		"lang=de-AT&type=LEAD":        {open.ID, live.ID},
 		"lang=en&status=closed":       {done.ID},
 		"lang=de&q=kim":               {open.ID},
 		"status=open&q=kim&type=lead": {open.ID},
