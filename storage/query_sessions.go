@@ -57,7 +57,7 @@ func (q *SessionQuery) facets() []string {
 	default:
 		f = append(f, facet("goal", q.Goal))
 	}
-	for _, p := range []struct{ name, v string }{{"tag", q.Tag}, {"blk", q.Block}, {"type", q.Type}, {"lang", q.Lang}, {"ver", q.Version}, {"bot", q.Bot}, {"ch", q.Channel}, {"site", q.Site}} {
+	for _, p := range []struct{ name, v string }{{"tag", q.Tag}, {"blk", q.Block}, {"lang", q.Lang}, {"type", q.Type}, {"ver", q.Version}, {"bot", q.Bot}, {"ch", q.Channel}, {"site", q.Site}} {
 		if p.v != "" {
 			f = append(f, facet(p.name, p.v))
 		}
