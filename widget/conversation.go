@@ -247,6 +247,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		return err
 	}
 
+	visitorMsg.Trace = reply.Trace // where the story went when it said nothing
 	t := &storage.Turn{SessionID: ls.id, ClientID: f.ID, Messages: append([]storage.Message{visitorMsg}, reply.Messages...), State: &st}
 	if reply.Input != nil {
 		t.Inputs = []storage.Input{*reply.Input}

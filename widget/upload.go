@@ -68,7 +68,7 @@ func (g *Gateway) FileUploaded(ctx context.Context, siteID, sessionID string, f 
 	wasEnded := st.Ended
 	f.Block = st.Pending
 	reply := site.Story.Uploaded(&st, f, now)
-	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f}
+	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f, Trace: reply.Trace}
 	t := &storage.Turn{SessionID: sessionID, Messages: append([]storage.Message{msg}, reply.Messages...), State: &st}
 	if _, err := g.record(ctx, site, ls, t); err != nil {
 		return storage.Message{}, err

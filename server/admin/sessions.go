@@ -122,7 +122,8 @@ type messageJSON struct {
 	Value   *string          `json:"value,omitempty"`  // the input given
 	File    *fileJSON        `json:"file,omitempty"`
 	// Trace, on a bot message: the story's way to it since the visitor's
-	// last message (storage.Step), oldest first.
+	// last message (storage.Step), oldest first; on a visitor message
+	// the bot answered with nothing, where the story went.
 	Trace []storage.Step `json:"trace,omitempty"`
 }
 
@@ -167,6 +168,7 @@ func (a *Admin) getTranscript(w http.ResponseWriter, r *http.Request) {
 			mj.Trace = slices.Clip(path)
 		} else if m.From == storage.FromVisitor {
 			path = nil
+			mj.Trace = m.Trace // where the action led when the bot said nothing
 		}
 		switch m.Kind {
 		case storage.KindChoice:

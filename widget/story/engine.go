@@ -27,12 +27,16 @@ type Reply struct {
 	Messages []storage.Message
 	// Input is the value an input block accepted, if any.
 	Input *storage.Input
+	// Trace is the way the story went when it said nothing (a click that
+	// reached a goal and an end without text): no message carries it, so
+	// the visitor's message may (storage.Step).
+	Trace []storage.Step
 }
 
 // Begin starts a new conversation in a fresh state.
 func (s *Story) Begin(st *storage.State, now time.Time) Reply {
 	st.LastMessageType = "intro"
-	return Reply{Messages: s.run(st, s.Start, now)}
+	return s.run(st, s.Start, now)
 }
 
 // errEnded refuses a visitor action after the story's end: the
@@ -64,7 +68,7 @@ func (s *Story) Choose(st *storage.State, block, option string, now time.Time) (
 	st.LastMessageType = "postback"
 	st.LastMessageContent = o.Label
 	answered := storage.Step{Block: b.ID, Kind: b.Kind, Value: o.Label, Next: o.Next, Answered: true}
-	return o.Label, Reply{Messages: s.run(st, o.Next, now, answered)}, nil
+	return o.Label, s.run(st, o.Next, now, answered), nil
 }
 
 // options returns the buttons a block offers: a choice's options, an
@@ -135,7 +139,9 @@ func (s *Story) Answer(st *storage.State, block, value string, opts InputOptions
 	st.LastMessageContent = clean
 	in := &storage.Input{Block: b.ID, Variable: b.Variable, Kind: b.Input, Value: clean, At: now}
 	answered := storage.Step{Block: b.ID, Kind: b.Kind, Variable: b.Variable, Value: clean, Next: b.Next, Answered: true}
-	return Reply{Messages: s.run(st, b.Next, now, answered), Input: in}, nil
+	r := s.run(st, b.Next, now, answered)
+	r.Input = in
+	return r, nil
 }
 
 // PendingInput returns the input block waiting for an answer, or nil: free
@@ -167,8 +173,14 @@ func (s *Story) Text(st *storage.State, text string, now time.Time) (Reply, erro
 	st.LastMessageContent = text
 	open := st.Pending
 	st.Pending = ""
-	msgs := s.run(st, s.Fallback, now)
-	return Reply{Messages: s.reopen(st, open, msgs, now)}, nil
+	r := s.run(st, s.Fallback, now)
+	r.Messages = s.reopen(st, open, r.Messages, now)
+	if len(r.Messages) > 0 && len(r.Trace) > 0 {
+		// The fallback said nothing; the question asked again says why.
+		r.Messages[0].Trace = append(r.Trace, r.Messages[0].Trace...)
+		r.Trace = nil
+	}
+	return r, nil
 }
 
 // reopen asks the question that was open before an action that did not
@@ -207,14 +219,14 @@ func (s *Story) Uploaded(st *storage.State, f storage.FileRef, now time.Time) Re
 		answered.Variable, answered.Value = b.Variable, f.ID
 	}
 	st.Pending = ""
-	return Reply{Messages: s.run(st, b.Next, now, answered)}
+	return s.run(st, b.Next, now, answered)
 }
 
 // run executes blocks from id until one waits for the visitor, the story
 // ends or a block has no next. It traces the way (trace.go): each message
 // carries the steps since the one before, the first message pre (what the
 // visitor's action did) first.
-func (s *Story) run(st *storage.State, id string, now time.Time, pre ...storage.Step) []storage.Message {
+func (s *Story) run(st *storage.State, id string, now time.Time, pre ...storage.Step) Reply {
 	t := tracer{steps: pre}
 	for n := 0; id != "" && n < maxSteps; n++ {
 		b := s.byID[id]
@@ -290,16 +302,20 @@ func (t *tracer) emit(m storage.Message) {
 }
 
 // done returns the messages; steps after the last one (a goal, an end
-// without text) go on it, marked After.
-func (t *tracer) done() []storage.Message {
-	if len(t.steps) > 0 && len(t.out) > 0 {
+// without text) go on it, marked After, or, when the run said nothing,
+// are the reply's Trace.
+func (t *tracer) done() Reply {
+	if len(t.out) == 0 {
+		return Reply{Trace: t.steps}
+	}
+	if len(t.steps) > 0 {
 		last := &t.out[len(t.out)-1]
 		for _, s := range t.steps {
 			s.After = true
 			last.Trace = append(last.Trace, s)
 		}
 	}
-	return t.out
+	return Reply{Messages: t.out}
 }
 
 // prompt is the message of a block that waits for the visitor.

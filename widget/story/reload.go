@@ -23,5 +23,5 @@ func (s *Story) Lost(st *storage.State) bool {
 func (s *Story) Restart(st *storage.State, now time.Time) Reply {
 	st.Pending = ""
 	st.LastMessageType = "restart"
-	return Reply{Messages: s.run(st, s.Start, now)}
+	return s.run(st, s.Start, now)
 }

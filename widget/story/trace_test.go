@@ -60,13 +60,21 @@ func TestEngine_Trace(t *testing.T) {
 	})
 
 	// The click reaches a goal and an end without text: no message, so
-	// no trace (the state's goals and ended say it).
+	// the reply's own trace says where it went.
 	_, r, err = s.Choose(&st, "menu", "yes", now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(r.Messages) != 0 || !st.Ended || !slices.Equal(st.Goals, []string{"call"}) {
 		t.Errorf("after yes: %d messages, ended %v, goals %v", len(r.Messages), st.Ended, st.Goals)
+	}
+	wantSilent := []storage.Step{
+		{Block: "menu", Kind: "choice", Value: "Yes", Next: "goal", Answered: true},
+		{Block: "goal", Kind: "goal", Goal: "call"},
+		{Block: "bye", Kind: "end"},
+	}
+	if !slices.Equal(r.Trace, wantSilent) {
+		t.Errorf("silent turn's trace\n got %+v\nwant %+v", r.Trace, wantSilent)
 	}
 
 	t.Run("StepsAfterTheLastMessage", func(t *testing.T) {
