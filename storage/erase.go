@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -170,6 +171,13 @@ func (s *Store) eraseFenced(ctx context.Context, id string, res *EraseResult) er
 		if err != nil {
 			return fmt.Errorf("storage: erase visitor %s: %w", id, err)
 		}
+		// Events and logged attempts that carry its data go too
+		// (outbox.go); visitor.erased below tells the endpoints.
+		n, err = s.purgeOutbox(ctx, id)
+		res.Keys += n
+		if err != nil {
+			return fmt.Errorf("storage: erase visitor %s: %w", id, err)
+		}
 		done, err := s.eraseVisitorRecord(ctx, id, res)
 		if err != nil {
 			return fmt.Errorf("storage: erase visitor %s: %w", id, err)
@@ -286,10 +294,12 @@ func (s *Store) eraseFile(ctx context.Context, visitorID, fid string, res *Erase
 // eraseVisitorRecord deletes the visitor record with its retention entry
 // and search terms, unless a session or file was added meanwhile (done is
 // false then). Reading the record makes a concurrent CreateSession
-// conflict with the delete.
+// conflict with the delete. The visitor.erased event commits with it.
 func (s *Store) eraseVisitorRecord(ctx context.Context, id string, res *EraseResult) (done bool, err error) {
 	existed, keys := false, 0
+	var events *reservation
 	err = s.updateAnyway(ctx, func(txn *badger.Txn) error {
+		events.release() // a retry writes it afresh
 		done, existed, keys = false, false, 0
 		var v Visitor
 		switch err := getJSON(txn, key("v", id), &v); {
@@ -327,11 +337,18 @@ func (s *Store) eraseVisitorRecord(ctx context.Context, id string, res *EraseRes
 			}
 		}
 		keys = len(ks)
+		if s.outboxOn() {
+			var err error
+			events, err = s.enqueue(txn, []Event{{Type: EventVisitorErased, Site: v.Site, Visitor: id, At: time.Now()}})
+			return err
+		}
 		return nil
 	})
 	if err != nil {
+		events.release()
 		return false, err
 	}
+	events.committed()
 	if existed {
 		res.Visitor = true
 	}

@@ -153,9 +153,11 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 	}
 	var next Session
 	var stored Visitor
+	var res *reservation // the webhook events of this attempt (outbox.go)
 	s.usageMu.Lock()
 	defer s.usageMu.Unlock()
 	err := s.update(ctx, func(txn *badger.Txn) error {
+		res.release()      // a retry writes them afresh
 		var seen time.Time // the stored visitor's LastSeenAt; zero for a new one
 		stored = Visitor{} // afresh on a retry
 		switch err := getJSON(txn, key("v", v.ID), &stored); {
@@ -210,11 +212,19 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 		if err := countSession(txn, &next); err != nil {
 			return err
 		}
+		if s.outboxOn() {
+			var err error
+			if res, err = s.enqueue(txn, sessionEvents(&next, opening)); err != nil {
+				return err
+			}
+		}
 		return indexSession(txn, nil, &next)
 	})
 	if err != nil {
+		res.release()
 		return fmt.Errorf("storage: create session: %w", err)
 	}
+	res.committed()
 	*sess, *v = next, stored
 	return nil
 }

@@ -99,6 +99,8 @@ type Store struct {
 	onErase atomic.Pointer[func(visitorID string)]
 	// onMerge, if set, is told of a visitor merged into another (identify.go).
 	onMerge atomic.Pointer[func(from, into string, sessions []string)]
+	// ob routes webhook events into the outbox (outbox.go).
+	ob outbox
 }
 
 // Open opens (creating if needed) the store in dir. It fails if another
@@ -157,6 +159,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	delay := opts.IndexDelay
 	if delay <= 0 {
 		delay = defaultIndexDelay
+	}
+	if err := s.loadOutbox(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: open %s: count the webhook outbox: %w", dir, err)
 	}
 	s.commits = newCommitter(s)
 	s.idx = newIndexer(s, delay)

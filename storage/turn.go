@@ -35,6 +35,10 @@ type Turn struct {
 	// nothing. Without it, RecordTurn reads the session and the client-ID
 	// ledger, under a lock of the session.
 	Prev *Session
+
+	// events are the caller's own events (AddEvent, event.go), written to
+	// the webhook outbox with the turn.
+	events []Event
 }
 
 // RecordTurn appends a turn to its session: its messages, its ack and a
@@ -86,9 +90,18 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 	if err := encodeTurn(w, t, &d, &next, prev, ack); err != nil {
 		return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
 	}
+	// The turn's webhook events commit with it (outbox.go).
+	var res *reservation
+	if s.outboxOn() {
+		if res, err = s.enqueue(w, turnEvents(t, &next, prev)); err != nil {
+			return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
+		}
+	}
 	if err := s.commits.write(w); err != nil {
+		res.release()
 		return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
 	}
+	res.committed()
 	return &next, ack, false, nil
 }
 

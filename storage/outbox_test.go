@@ -1,0 +1,221 @@
+package storage_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// routeAll sends every event of site demo to the endpoints eps and counts
+// the notifications.
+func routeAll(s *storage.Store, max int, eps ...string) *sync.Map {
+	notified := &sync.Map{}
+	s.SetOutbox(storage.OutboxConfig{
+		Route: func(site, typ string) []string {
+			if site != "demo" {
+				return nil
+			}
+			return eps
+		},
+		MaxBacklog: max,
+		Notify:     func(ep string) { notified.Store(ep, true) },
+	})
+	return notified
+}
+
+// outboxTypes returns the event types waiting for ep, in order, and the
+// decoded bodies.
+func outboxTypes(tb testing.TB, s *storage.Store, ep string) ([]string, []map[string]any) {
+	tb.Helper()
+	es, err := s.Outbox(context.Background(), ep, "", 1000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var types []string
+	var bodies []map[string]any
+	for _, e := range es {
+		var b map[string]any
+		if err := json.Unmarshal(e.Body, &b); err != nil {
+			tb.Fatalf("body %q: %v", e.Body, err)
+		}
+		if b["type"] != e.Type || !strings.HasPrefix(e.ID, "msg_") {
+			tb.Fatalf("entry %+v: body type %v", e, b["type"])
+		}
+		types = append(types, e.Type)
+		bodies = append(bodies, b)
+	}
+	return types, bodies
+}
+
+// TestOutbox_WrittenWithTheChange: every write path puts its events in
+// the outbox in the same write, in the order they happened, once per
+// endpoint; an event the caller adds (AddEvent) goes with its turn.
+func TestOutbox_WrittenWithTheChange(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	notified := routeAll(s, 0, "demo/a", "demo/b")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	v := &storage.Visitor{ID: storage.NewID(t0), Site: "demo", Channel: "web", CreatedAt: t0}
+	sess := &storage.Session{ID: storage.NewID(t0), Site: "demo", VisitorID: v.ID, Bot: "demo", Version: "1", Channel: "web", StartedAt: t0}
+	opening := &storage.Turn{Messages: []storage.Message{{From: storage.FromBot, Kind: storage.KindBot, At: t0, Text: "Hi!"}}}
+	if err := s.StartSession(ctx, v, sess, opening); err != nil {
+		t.Fatal(err)
+	}
+	t1 := t0.Add(time.Second)
+	turn := &storage.Turn{SessionID: sess.ID, ClientID: "c1",
+		Messages: []storage.Message{
+			{From: storage.FromVisitor, Kind: storage.KindInput, At: t1, Text: "a@b.org", Value: "a@b.org"},
+			{From: storage.FromVisitor, Kind: storage.KindFile, At: t1, File: &storage.FileRef{ID: storage.NewID(t1), Name: "x.pdf", Size: 3, Type: "application/pdf"}},
+		},
+		Inputs: []storage.Input{{Block: "email", Variable: "email", Kind: "email", Value: "a@b.org", At: t1}},
+		State:  &storage.State{Ended: true, Current: "bye", Goals: []string{"lead"}},
+	}
+	turn.AddEvent(storage.EventHandoverRequested, map[string]any{"reason": "asked"})
+	if _, _, _, err := s.RecordTurn(ctx, turn); err != nil {
+		t.Fatal(err)
+	}
+	// A repeated client ID writes nothing, events neither.
+	if _, _, dup, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, ClientID: "c1", Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: t1, Text: "again"}}}); err != nil || !dup {
+		t.Fatalf("dup: %v %v", dup, err)
+	}
+	want := []string{"session.started", "message.created", "message.created", "message.created", "file.uploaded", "input.submitted", "handover.requested", "session.ended"}
+	for _, ep := range []string{"demo/a", "demo/b"} {
+		types, bodies := outboxTypes(t, s, ep)
+		if strings.Join(types, " ") != strings.Join(want, " ") {
+			t.Fatalf("%s: %v, want %v", ep, types, want)
+		}
+		for _, b := range bodies {
+			d := b["data"].(map[string]any)
+			if d["site"] != "demo" || d["visitor"] != v.ID || d["session"] != sess.ID {
+				t.Fatalf("%s: data %v", ep, d)
+			}
+		}
+		if d := bodies[6]["data"].(map[string]any); d["reason"] != "asked" {
+			t.Fatalf("AddEvent data: %v", d)
+		}
+		if m := bodies[2]["data"].(map[string]any)["message"].(map[string]any); m["text"] != "a@b.org" || m["id"] == "" {
+			t.Fatalf("message.created data: %v", m)
+		}
+		if st := s.OutboxStats(ep); st.Waiting != len(want) {
+			t.Fatalf("%s stats %+v", ep, st)
+		}
+		if _, ok := notified.Load(ep); !ok {
+			t.Fatalf("%s not notified", ep)
+		}
+	}
+
+	// Erase: the visitor's waiting events go, visitor.erased comes.
+	if _, err := s.EraseVisitor(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	types, bodies := outboxTypes(t, s, "demo/a")
+	if len(types) != 1 || types[0] != "visitor.erased" || bodies[0]["data"].(map[string]any)["visitor"] != v.ID {
+		t.Fatalf("after erase: %v %v", types, bodies)
+	}
+	if st := s.OutboxStats("demo/a"); st.Waiting != 1 {
+		t.Fatalf("stats after erase %+v", st)
+	}
+}
+
+// TestOutbox_Backlog: past MaxBacklog an endpoint's events are dropped and
+// counted, the write itself goes through; a failed write takes no backlog.
+func TestOutbox_Backlog(t *testing.T) {
+	s, dir := MustOpen(t)
+	ctx := context.Background()
+	routeAll(s, 3, "demo/a")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	sess := mustSession(t, s, storage.NewID(t0), t0) // session.started: 1
+	for i := range 4 {
+		at := t0.Add(time.Duration(i+1) * time.Second)
+		if _, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "hi"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.OutboxStats("demo/a"); st.Waiting != 3 || st.Dropped != 2 {
+		t.Fatalf("stats %+v, want 3 waiting, 2 dropped", st)
+	}
+	// Too large: nothing written, no backlog taken.
+	big := storage.State{Variables: map[string]string{"x": strings.Repeat("x", storage.MaxStateBytes)}}
+	if _, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, State: &big}); !errors.Is(err, storage.ErrTooLarge) {
+		t.Fatal(err)
+	}
+	if st := s.OutboxStats("demo/a"); st.Waiting != 3 {
+		t.Fatalf("stats after a failed write %+v", st)
+	}
+	// The counts survive a restart.
+	s.Close()
+	s2, err := storage.Open(dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if st := s2.OutboxStats("demo/a"); st.Waiting != 3 {
+		t.Fatalf("stats after reopen %+v", st)
+	}
+}
+
+// TestOutbox_DoneLogResend: an attempt is logged with the entry's fate in
+// one write; a failed entry keeps its place with its attempts; a logged
+// attempt can be sent again, with the same webhook-id and body.
+func TestOutbox_DoneLogResend(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	routeAll(s, 0, "demo/a")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	mustSession(t, s, storage.NewID(t0), t0)
+	es, err := s.Outbox(ctx, "demo/a", "", 10)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("outbox %v %v", es, err)
+	}
+	e := es[0]
+	e.Attempts, e.NextAt, e.FirstFailedAt = 1, t0.Add(time.Minute), t0
+	st := storage.EndpointState{FailingSince: t0, LastFailureAt: t0}
+	if err := s.OutboxDone(ctx, &e, &storage.Attempt{EventID: e.ID, Type: e.Type, Lane: e.Lane, At: t0, Attempt: 1, Outcome: storage.OutcomeFailed, Status: 500, Body: e.Body}, &st); err != nil {
+		t.Fatal(err)
+	}
+	es, _ = s.Outbox(ctx, "demo/a", "", 10)
+	if len(es) != 1 || es[0].Attempts != 1 || !es[0].NextAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("after a failure: %+v", es)
+	}
+	if got, _ := s.EndpointState(ctx, "demo/a"); !got.FailingSince.Equal(t0) {
+		t.Fatalf("state %+v", got)
+	}
+	e = es[0]
+	if err := s.OutboxDone(ctx, &e, &storage.Attempt{EventID: e.ID, Type: e.Type, Lane: e.Lane, At: t0, Attempt: 2, Outcome: storage.OutcomeDelivered, Status: 204, Body: e.Body}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if es, _ = s.Outbox(ctx, "demo/a", "", 10); len(es) != 0 || s.OutboxStats("demo/a").Waiting != 0 {
+		t.Fatalf("after delivery: %+v", es)
+	}
+	log, err := s.DeliveryLog(ctx, "demo/a", 10)
+	if err != nil || len(log) != 2 || log[0].Outcome != storage.OutcomeDelivered || log[1].Status != 500 {
+		t.Fatalf("log %+v %v", log, err)
+	}
+	again, err := s.Resend(ctx, "demo/a", log[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, _ = s.Outbox(ctx, "demo/a", "", 10)
+	if len(es) != 1 || es[0].ID != e.ID || string(es[0].Body) != string(e.Body) || !es[0].Resent || again.ID != e.ID {
+		t.Fatalf("resent %+v", es)
+	}
+	if _, err := s.Resend(ctx, "demo/a", "00000000000000ff"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("resend of an unknown attempt: %v", err)
+	}
+	// The log keeps the last DeliveryLogKeep.
+	for i := range storage.DeliveryLogKeep + 5 {
+		a := storage.Attempt{EventID: e.ID, Attempt: i + 1, Outcome: storage.OutcomeFailed, Body: e.Body}
+		if err := s.OutboxDone(ctx, &es[0], &a, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if log, _ = s.DeliveryLog(ctx, "demo/a", 1000); len(log) != storage.DeliveryLogKeep || log[0].Attempt != storage.DeliveryLogKeep+5 {
+		t.Fatalf("log kept %d, newest attempt %d", len(log), log[0].Attempt)
+	}
+}
