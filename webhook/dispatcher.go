@@ -1,0 +1,191 @@
+// Package webhook delivers the store's webhook outbox (storage/outbox.go)
+// to the endpoints the sites' config names: signed as the Standard
+// Webhooks spec says, at least once, in order per session, retried with
+// exponential backoff, and paused after failing for a day.
+package webhook
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// Config tunes a Dispatcher. Zero values take the defaults.
+type Config struct {
+	Store *storage.Store
+	// Timeout bounds one attempt, from dialling to the end of the
+	// answer's headers (default 10 s).
+	Timeout time.Duration
+	// MaxBacklog bounds the events waiting per endpoint
+	// (storage.DefaultMaxBacklog).
+	MaxBacklog int
+	// PauseAfter is how long an endpoint may fail every attempt before it
+	// is paused, and how long one event is retried while the endpoint
+	// takes others (default 24 h).
+	PauseAfter time.Duration
+	// BackoffBase is the wait after an event's first failure, doubled
+	// after each further one up to BackoffMax (defaults 5 s and 1 h).
+	BackoffBase, BackoffMax time.Duration
+	Logger                  *slog.Logger
+	Now                     func() time.Time
+}
+
+// Defaults of Config.
+const (
+	DefaultTimeout     = 10 * time.Second
+	DefaultPauseAfter  = 24 * time.Hour
+	DefaultBackoffBase = 5 * time.Second
+	DefaultBackoffMax  = time.Hour
+)
+
+// Dispatcher delivers the outbox: one worker per configured endpoint.
+type Dispatcher struct {
+	cfg     Config
+	clients [2]*http.Client // [0] public addresses only, [1] any address
+
+	// routes is site → event type → endpoint names, swapped whole by
+	// SetEndpoints and read on every write of the store.
+	routes atomic.Pointer[map[string]map[string][]string]
+
+	mu      sync.Mutex
+	workers map[string]*worker // by endpoint name
+	started bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New returns a dispatcher of cfg.Store's outbox and routes the store's
+// events to it. Call SetEndpoints with the config's endpoints and Start.
+func New(cfg Config) *Dispatcher {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.PauseAfter <= 0 {
+		cfg.PauseAfter = DefaultPauseAfter
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = DefaultBackoffBase
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = DefaultBackoffMax
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	d := &Dispatcher{cfg: cfg, workers: map[string]*worker{}}
+	d.clients[0], d.clients[1] = newClient(false), newClient(true)
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	empty := map[string]map[string][]string{}
+	d.routes.Store(&empty)
+	cfg.Store.SetOutbox(storage.OutboxConfig{Route: d.route, MaxBacklog: cfg.MaxBacklog, Notify: d.notify})
+	return d
+}
+
+// route names the endpoints that want typ on site (storage.OutboxConfig).
+func (d *Dispatcher) route(site, typ string) []string {
+	return (*d.routes.Load())[site][typ]
+}
+
+// notify wakes the endpoint's worker: it has new events.
+func (d *Dispatcher) notify(name string) {
+	d.mu.Lock()
+	w := d.workers[name]
+	d.mu.Unlock()
+	if w != nil {
+		w.wake()
+	}
+}
+
+// SetEndpoints makes eps (validated) the endpoints events go to: new ones
+// get a worker, changed ones deliver with their new URL and secret from
+// their next attempt, and removed ones stop; what waits for a removed
+// endpoint stays in the store (and goes out if it comes back).
+func (d *Dispatcher) SetEndpoints(eps []Endpoint) {
+	routes := map[string]map[string][]string{}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	keep := map[string]bool{}
+	for i := range eps {
+		ep := eps[i]
+		if ep.key == nil {
+			if errs := ep.Validate(); len(errs) > 0 {
+				d.cfg.Logger.Error("webhook: endpoint refused", "endpoint", ep.Name(), "err", errs[0])
+				continue
+			}
+		}
+		name := ep.Name()
+		keep[name] = true
+		if routes[ep.Site] == nil {
+			routes[ep.Site] = map[string][]string{}
+		}
+		for _, typ := range ep.Events {
+			routes[ep.Site][typ] = append(routes[ep.Site][typ], name)
+		}
+		w := d.workers[name]
+		if w == nil {
+			w = newWorker(d, name)
+			d.workers[name] = w
+			if d.started {
+				d.run(w)
+			}
+		}
+		w.ep.Store(&ep)
+	}
+	for name, w := range d.workers {
+		if !keep[name] {
+			w.stop()
+			delete(d.workers, name)
+		}
+	}
+	d.routes.Store(&routes)
+}
+
+// Start starts delivering, until Close.
+func (d *Dispatcher) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started {
+		return
+	}
+	d.started = true
+	for _, w := range d.workers {
+		d.run(w)
+	}
+}
+
+func (d *Dispatcher) run(w *worker) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		w.loop()
+	}()
+}
+
+// Close stops the workers, letting no new attempt begin; an attempt in
+// flight is cut off (its event stays in the outbox and goes again).
+func (d *Dispatcher) Close() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+// backoff is the wait after an event's n-th failure: BackoffBase doubled
+// n-1 times, at most BackoffMax, less up to a tenth at random so retries
+// of many endpoints spread out.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	b := d.cfg.BackoffBase
+	for i := 1; i < n && b < d.cfg.BackoffMax; i++ {
+		b *= 2
+	}
+	b = min(b, d.cfg.BackoffMax)
+	return b - rand.N(b/10+1)
+}

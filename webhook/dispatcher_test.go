@@ -1,0 +1,221 @@
+package webhook_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/webhook"
+)
+
+// TestDispatcher_FailsTimesOutRecovers: a receiver that first answers 500,
+// then stops answering (each attempt times out), then recovers gets every
+// event of every session, signed, in order per session, none lost.
+func TestDispatcher_FailsTimesOutRecovers(t *testing.T) {
+	s := mustStore(t)
+	r := newReceiver(t)
+	recovered := make(chan struct{})
+	r.setBehave(func(n int, d delivery) int {
+		switch {
+		case n <= 5:
+			return http.StatusInternalServerError
+		case n <= 8:
+			select { // hang past the dispatcher's timeout
+			case <-recovered:
+			case <-time.After(time.Second):
+			}
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	})
+	cfg := fastConfig(s)
+	d := startDispatcher(t, cfg, endpoint("crm", r.srv.URL, true))
+	want := map[string]int{}
+	for range 5 {
+		want[conversation(t, s, 6)] = 6
+	}
+	waitFor(t, 20*time.Second, "every event", func() bool { return len(r.deliveries()) >= 5*7 })
+	close(recovered)
+	checkComplete(t, r.deliveries(), want)
+	if r.badSigs != 0 {
+		t.Fatalf("%d requests with a bad signature", r.badSigs)
+	}
+	st, err := d.Endpoint(context.Background(), "demo/crm")
+	if err != nil || st.Waiting != 0 || st.Paused || st.FailingSince != nil || st.LastSuccess == nil {
+		t.Fatalf("status after recovery: %+v %v", st, err)
+	}
+	log, err := d.Deliveries(context.Background(), "demo/crm", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed, timedOut int
+	for _, a := range log {
+		if a.Outcome == storage.OutcomeFailed {
+			failed++
+			if strings.Contains(a.Error, "no answer within") {
+				timedOut++
+			}
+		}
+	}
+	if failed < 8 || timedOut < 3 {
+		t.Fatalf("log has %d failed attempts, %d timed out; want ≥ 8 and ≥ 3", failed, timedOut)
+	}
+}
+
+// TestDispatcher_PausedAfterFailing: an endpoint that fails every attempt
+// for PauseAfter is paused (the status says so, nothing more is tried);
+// resumed, it gets what waited, in order.
+func TestDispatcher_PausedAfterFailing(t *testing.T) {
+	s := mustStore(t)
+	r := newReceiver(t)
+	r.setBehave(func(int, delivery) int { return http.StatusBadGateway })
+	cfg := fastConfig(s)
+	cfg.PauseAfter = 400 * time.Millisecond
+	d := startDispatcher(t, cfg, endpoint("crm", r.srv.URL, true))
+	ctx := context.Background()
+	sid := conversation(t, s, 3)
+	waitFor(t, 10*time.Second, "the pause", func() bool {
+		st, err := d.Endpoint(ctx, "demo/crm")
+		return err == nil && st.Paused
+	})
+	st, _ := d.Endpoint(ctx, "demo/crm")
+	if st.Waiting != 4 || st.PausedAt == nil || st.FailingSince == nil {
+		t.Fatalf("paused status: %+v", st)
+	}
+	r.mu.Lock()
+	tried := r.requests
+	r.mu.Unlock()
+	time.Sleep(300 * time.Millisecond)
+	r.mu.Lock()
+	if r.requests != tried {
+		t.Fatalf("a paused endpoint was tried %d more times", r.requests-tried)
+	}
+	r.mu.Unlock()
+
+	r.setBehave(nil)
+	if err := d.Resume(ctx, "demo/crm"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "delivery after resume", func() bool { return len(r.deliveries()) == 4 })
+	checkComplete(t, r.deliveries(), map[string]int{sid: 3})
+	if st, _ := d.Endpoint(ctx, "demo/crm"); st.Paused || st.Waiting != 0 {
+		t.Fatalf("status after resume: %+v", st)
+	}
+}
+
+// TestDispatcher_OneBadEvent: an event the endpoint refuses (4xx) holds up
+// only its own session; after PauseAfter it is given up (logged) and the
+// session's next events go; the endpoint is never paused.
+func TestDispatcher_OneBadEvent(t *testing.T) {
+	s := mustStore(t)
+	r := newReceiver(t)
+	cfg := fastConfig(s)
+	cfg.PauseAfter = 500 * time.Millisecond
+	d := webhook.New(cfg)
+	d.SetEndpoints([]webhook.Endpoint{mustValid(t, endpoint("crm", r.srv.URL, true))})
+	ctx := context.Background()
+	badSession := conversation(t, s, 3)
+	r.setBehave(func(_ int, d delivery) int {
+		if d.Session == badSession && d.Seq == 2 {
+			return http.StatusUnprocessableEntity
+		}
+		return 0
+	})
+	defer d.Close()
+	d.Start()
+	good := conversation(t, s, 3)
+	waitFor(t, 10*time.Second, "the good session", func() bool {
+		n := 0
+		for _, dl := range r.deliveries() {
+			if dl.Session == good {
+				n++
+			}
+		}
+		return n == 4
+	})
+	var log []storage.Attempt
+	deadline := time.Now().Add(5 * time.Second)
+	for len(r.deliveries()) != 4+3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(r.deliveries()) != 4+3 {
+		log, _ = d.Deliveries(ctx, "demo/crm", 100)
+		for _, a := range log {
+			t.Logf("%+v", a)
+		}
+		st, _ := d.Endpoint(ctx, "demo/crm")
+		t.Fatalf("%d deliveries; status %+v", len(r.deliveries()), st)
+	}
+	log, _ = d.Deliveries(ctx, "demo/crm", 100)
+	var gaveUp bool
+	for _, a := range log {
+		gaveUp = gaveUp || a.Outcome == storage.OutcomeGaveUp && a.Status == http.StatusUnprocessableEntity
+	}
+	if !gaveUp {
+		t.Fatalf("no gave_up attempt in the log: %+v", log)
+	}
+	if st, _ := d.Endpoint(ctx, "demo/crm"); st.Paused || st.Waiting != 0 {
+		t.Fatalf("status: %+v", st)
+	}
+	// Sending the given-up event again delivers it, same ID.
+	r.setBehave(nil)
+	var id, eventID string
+	for _, a := range log {
+		if a.Outcome == storage.OutcomeGaveUp {
+			id, eventID = a.ID, a.EventID
+		}
+	}
+	if _, err := d.Resend(ctx, "demo/crm", id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the resent event", func() bool {
+		for _, dl := range r.deliveries() {
+			if dl.ID == eventID {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestDispatcher_Backlog: past MaxBacklog an endpoint's events are dropped
+// and counted; the status shows both.
+func TestDispatcher_Backlog(t *testing.T) {
+	s := mustStore(t)
+	cfg := fastConfig(s)
+	cfg.MaxBacklog = 5
+	d := webhook.New(cfg) // not started: nothing is delivered
+	d.SetEndpoints([]webhook.Endpoint{mustValid(t, endpoint("crm", "https://crm.example/hook", false))})
+	conversation(t, s, 9)
+	st, err := d.Endpoint(context.Background(), "demo/crm")
+	if err != nil || st.Waiting != 5 || st.Dropped != 5 {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+}
+
+// TestDispatcher_Routes: only the events an endpoint asks for, only of
+// its site, reach it.
+func TestDispatcher_Routes(t *testing.T) {
+	s := mustStore(t)
+	r := newReceiver(t)
+	other := endpoint("other", r.srv.URL, true)
+	other.Site = "elsewhere"
+	startDispatcher(t, fastConfig(s), endpoint("starts", r.srv.URL, true, storage.EventSessionStarted), other)
+	conversation(t, s, 3)
+	waitFor(t, 5*time.Second, "session.started", func() bool { return len(r.deliveries()) == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if got := r.deliveries(); len(got) != 1 || got[0].Type != storage.EventSessionStarted {
+		t.Fatalf("deliveries: %+v", got)
+	}
+}
+
+func mustValid(tb testing.TB, ep webhook.Endpoint) webhook.Endpoint {
+	tb.Helper()
+	if errs := ep.Validate(); len(errs) > 0 {
+		tb.Fatal(errs)
+	}
+	return ep
+}

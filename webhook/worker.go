@@ -1,0 +1,263 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// worker delivers one endpoint's outbox, one attempt at a time, oldest
+// event first. A session whose event failed waits (its later events are
+// not sent before it); other sessions go on, unless the endpoint itself
+// seems down (no answer, 5xx, 429), when the whole endpoint waits for the
+// failed event's backoff.
+type worker struct {
+	d    *Dispatcher
+	name string
+	ep   atomic.Pointer[Endpoint] // the current config of the endpoint
+
+	kick chan struct{} // wakes the loop: new events, a resume
+	quit chan struct{} // closed by stop
+	once sync.Once
+
+	mu    sync.Mutex
+	state storage.EndpointState // as stored
+	ready bool                  // state was read from the store
+}
+
+// outboxPage is how many entries a pass reads at a time.
+const outboxPage = 100
+
+func newWorker(d *Dispatcher, name string) *worker {
+	return &worker{d: d, name: name, kick: make(chan struct{}, 1), quit: make(chan struct{})}
+}
+
+func (w *worker) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) stop() { w.once.Do(func() { close(w.quit) }) }
+
+// loop runs passes over the outbox until stopped: after each, it sleeps
+// until the earliest retry is due or it is woken.
+func (w *worker) loop() {
+	ctx := w.d.ctx
+	if err := w.load(ctx); err != nil {
+		w.d.cfg.Logger.Error("webhook: reading the endpoint's state failed", "endpoint", w.name, "err", err)
+	}
+	for {
+		next, err := w.pass(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.d.cfg.Logger.Error("webhook: delivery pass failed", "endpoint", w.name, "err", err)
+			next = w.d.cfg.Now().Add(time.Second)
+		}
+		if !w.sleep(ctx, next) {
+			return
+		}
+	}
+}
+
+// sleep waits until next (forever when zero) or a wake; false: stopped.
+func (w *worker) sleep(ctx context.Context, next time.Time) bool {
+	var timer <-chan time.Time
+	if !next.IsZero() {
+		t := time.NewTimer(max(next.Sub(w.d.cfg.Now()), 0))
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-w.quit:
+		return false
+	case <-w.kick:
+	case <-timer:
+	}
+	return true
+}
+
+func (w *worker) load(ctx context.Context) error {
+	st, err := w.d.cfg.Store.EndpointState(ctx, w.name)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.state, w.ready = st, true
+	w.mu.Unlock()
+	return nil
+}
+
+// pass tries every due event once, oldest first, skipping sessions with an
+// earlier event still waiting, and returns when the next event falls due
+// (zero: nothing waits, or the endpoint is paused).
+func (w *worker) pass(ctx context.Context) (next time.Time, err error) {
+	st := w.snapshot()
+	if !st.PausedAt.IsZero() {
+		return time.Time{}, nil
+	}
+	blocked := map[string]bool{}
+	later := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	after := ""
+	for {
+		page, err := w.d.cfg.Store.Outbox(ctx, w.name, after, outboxPage)
+		if err != nil || len(page) == 0 {
+			return next, err
+		}
+		for i := range page {
+			e := &page[i]
+			after = e.Key
+			if blocked[e.Lane] {
+				continue
+			}
+			if now := w.d.cfg.Now(); e.NextAt.After(now) {
+				blocked[e.Lane] = true
+				later(e.NextAt)
+				continue
+			}
+			select {
+			case <-w.quit:
+				return time.Time{}, nil
+			default:
+			}
+			ok, down, err := w.attempt(ctx, e)
+			if err != nil {
+				return next, err
+			}
+			if ok {
+				continue
+			}
+			blocked[e.Lane] = true
+			if st := w.snapshot(); !st.PausedAt.IsZero() {
+				return time.Time{}, nil
+			}
+			if e.NextAt.IsZero() { // gave up: the session's next may go
+				delete(blocked, e.Lane)
+				continue
+			}
+			later(e.NextAt)
+			if down {
+				// The endpoint is not answering: everything waits
+				// for this event's retry rather than piling on.
+				return next, nil
+			}
+		}
+	}
+}
+
+func (w *worker) snapshot() storage.EndpointState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state
+}
+
+// attempt sends e once and records the outcome with the endpoint's new
+// state in one write. ok: delivered; down: the failure says the endpoint
+// (not this event) is the trouble.
+func (w *worker) attempt(ctx context.Context, e *storage.OutboxEntry) (ok, down bool, err error) {
+	ep := w.ep.Load()
+	start := w.d.cfg.Now()
+	status, sendErr := w.send(ctx, ep, e, start)
+	if ctx.Err() != nil {
+		return false, false, ctx.Err() // shutting down: not the endpoint's fault
+	}
+	now := w.d.cfg.Now()
+	a := &storage.Attempt{
+		EventID: e.ID, Type: e.Type, Lane: e.Lane, Visitor: e.Visitor, At: start.UTC(),
+		Attempt: e.Attempts + 1, Status: status, TookMs: now.Sub(start).Milliseconds(), Resent: e.Resent, Body: e.Body,
+	}
+	w.mu.Lock()
+	st := w.state
+	w.mu.Unlock()
+	ok = sendErr == nil
+	if ok {
+		a.Outcome = storage.OutcomeDelivered
+		st.LastSuccessAt, st.FailingSince = now, time.Time{}
+	} else {
+		a.Error = sendErr.Error()
+		down = status == 0 || status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
+		e.Attempts++
+		if e.FirstFailedAt.IsZero() {
+			e.FirstFailedAt = now
+		}
+		st.LastFailureAt = now
+		if st.FailingSince.IsZero() {
+			st.FailingSince = now
+		}
+		switch {
+		case now.Sub(e.FirstFailedAt) >= w.d.cfg.PauseAfter && st.LastSuccessAt.After(e.FirstFailedAt):
+			// The endpoint took others since, never this one.
+			a.Outcome, e.NextAt = storage.OutcomeGaveUp, time.Time{}
+			w.d.cfg.Logger.Warn("webhook: gave up on an event after a day", "endpoint", w.name, "event", e.ID, "err", sendErr)
+		case now.Sub(st.FailingSince) >= w.d.cfg.PauseAfter:
+			// Failing for a day: paused, the event kept for a resume.
+			st.PausedAt = now
+			a.Outcome, e.NextAt = storage.OutcomeFailed, now
+			w.d.cfg.Logger.Warn("webhook: endpoint paused after failing for a day", "endpoint", w.name, "since", st.FailingSince, "err", sendErr)
+		default:
+			e.NextAt = now.Add(w.d.backoff(e.Attempts))
+			a.Outcome, a.NextAt = storage.OutcomeFailed, e.NextAt
+		}
+	}
+	if err := w.d.cfg.Store.OutboxDone(ctx, e, a, &st); err != nil {
+		return false, false, err
+	}
+	w.mu.Lock()
+	w.state = st
+	w.mu.Unlock()
+	return ok, down, nil
+}
+
+// send POSTs the event's body, signed, and returns the status and an
+// error for anything but a 2xx answer.
+func (w *worker) send(ctx context.Context, ep *Endpoint, e *storage.OutboxEntry, now time.Time) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(e.Body))
+	if err != nil {
+		return 0, err
+	}
+	ts := now.Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Parley-Webhooks/1")
+	req.Header.Set(HeaderID, e.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(HeaderSignature, Sign(ep.key, e.ID, ts, e.Body))
+	client := w.d.clients[0]
+	if ep.AllowPrivate {
+		client = w.d.clients[1]
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return 0, fmt.Errorf("no answer within %s", w.d.cfg.Timeout)
+		}
+		return 0, err
+	}
+	// Read a little, so the connection can be reused; the answer itself
+	// means nothing but its status.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
+			return resp.StatusCode, fmt.Errorf("answered %s, a redirect to %q, which is not followed", resp.Status, loc)
+		}
+		return resp.StatusCode, fmt.Errorf("answered %s", resp.Status)
+	}
+	return resp.StatusCode, nil
+}
