@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/fileupload"
+	"github.com/parley-chat/parley/webhook"
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/conffile"
 	"github.com/parley-chat/parley/widget/story"
@@ -43,6 +44,11 @@ type Config struct {
 	// UploadLimits bound uploads (quota, concurrency, stalls); a file's
 	// size cap is per site (uploadMaxBytes in the config file).
 	UploadLimits fileupload.Limits
+
+	// Webhooks are the sites' webhook endpoints; WebhookLimits tune their
+	// delivery (Open fills in the store).
+	Webhooks      []webhook.Endpoint
+	WebhookLimits webhook.Config
 
 	Logger *slog.Logger
 	// Now is the clock; tests inject one.
@@ -85,6 +91,7 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		return nil, fmt.Errorf("the config has errors:\n%w", err)
 	}
 	cfg.Sites, cfg.RetentionDays, cfg.ConfigWarnings, cfg.ConfigFiles = sc.Sites, sc.RetentionDays, ps.Warnings(), sc.Files
+	cfg.Webhooks = sc.Webhooks
 	return cfg, nil
 }
 
@@ -124,6 +131,8 @@ type siteFile struct {
 	// IdentitySecret turns identify on (widget/identify.go): the secret
 	// itself, or "env:NAME" to read it from the environment.
 	IdentitySecret string `json:"identitySecret"`
+	// Webhooks are the site's webhook endpoints (config_webhooks.go).
+	Webhooks []webhookFile `json:"webhooks"`
 }
 
 // SiteConfig is what a config file sets up.
@@ -134,6 +143,8 @@ type SiteConfig struct {
 	// Files are the config file and the story files it names, which a
 	// change reloads (reload.go).
 	Files []string
+	// Webhooks are the endpoints of every site, validated.
+	Webhooks []webhook.Endpoint
 }
 
 // LoadConfig reads the config file at path and the stories it names; an
@@ -199,6 +210,9 @@ func CheckConfig(path string) (*SiteConfig, conffile.Problems) {
 		}
 		seen[site.ID] = true
 		out.Sites = append(out.Sites, site)
+		eps, wps := checkWebhooks(doc, n, site.ID, sf.Webhooks, where)
+		ps = append(ps, wps...)
+		out.Webhooks = append(out.Webhooks, eps...)
 		if sf.RetentionDays != nil {
 			out.RetentionDays[site.ID] = *sf.RetentionDays
 		}

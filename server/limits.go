@@ -44,6 +44,8 @@ func bindLimitFlags(fs *flag.FlagSet, getenv func(string) string, cfg *Config) (
 	b.dur(&u.IdleTimeout, "upload-idle-timeout", "PARLEY_UPLOAD_IDLE_TIMEOUT", "end an upload whose body stops arriving for this long (0: 30s)")
 	b.dur(&u.MaxDuration, "upload-max-duration", "PARLEY_UPLOAD_MAX_DURATION", "end an upload still arriving this long after it started, however steadily (0: 5m)")
 
+	bindWebhookFlags(&b, &cfg.WebhookLimits) // config_webhooks.go
+
 	set := func(s string) error {
 		t, err := ParseTrustedProxies(s)
 		if err != nil {

@@ -39,6 +39,7 @@ func (s *Server) Reload() error {
 	}
 	s.conf.Store(sc)
 	s.Gateway.SetSites(sc.Sites)
+	s.Webhooks.SetEndpoints(sc.Webhooks)
 	ids := make([]string, len(sc.Sites))
 	for i, site := range sc.Sites {
 		ids[i] = site.ID

@@ -39,12 +39,12 @@ func TestPublic(t *testing.T) {
 func TestDispatcher_RefusesPrivateTargets(t *testing.T) {
 	s := mustStore(t)
 	r := newReceiver(t)
-	port := r.srv.Listener.Addr().String()[strings.LastIndex(r.srv.Listener.Addr().String(), ":")+1:]
+	port := r.URL[strings.LastIndex(r.URL, ":")+1:]
 	// A "public" endpoint that redirects to the receiver.
-	redirect := httptest.NewServer(http.RedirectHandler(r.srv.URL+"/stolen", http.StatusTemporaryRedirect))
+	redirect := httptest.NewServer(http.RedirectHandler(r.URL+"/stolen", http.StatusTemporaryRedirect))
 	t.Cleanup(redirect.Close)
 	startDispatcher(t, fastConfig(s),
-		endpoint("byaddr", r.srv.URL, false),
+		endpoint("byaddr", r.URL, false),
 		endpoint("byname", "http://localhost:"+port+"/hook", false),
 		endpoint("v6", "http://[::1]:"+port+"/hook", false),
 		endpoint("mapped", "http://[::ffff:127.0.0.1]:"+port+"/hook", false),

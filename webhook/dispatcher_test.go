@@ -32,7 +32,7 @@ func TestDispatcher_FailsTimesOutRecovers(t *testing.T) {
 		return 0
 	})
 	cfg := fastConfig(s)
-	d := startDispatcher(t, cfg, endpoint("crm", r.srv.URL, true))
+	d := startDispatcher(t, cfg, endpoint("crm", r.URL, true))
 	want := map[string]int{}
 	for range 5 {
 		want[conversation(t, s, 6)] = 6
@@ -40,8 +40,8 @@ func TestDispatcher_FailsTimesOutRecovers(t *testing.T) {
 	waitFor(t, 20*time.Second, "every event", func() bool { return len(r.deliveries()) >= 5*7 })
 	close(recovered)
 	checkComplete(t, r.deliveries(), want)
-	if r.badSigs != 0 {
-		t.Fatalf("%d requests with a bad signature", r.badSigs)
+	if n := r.BadSignatures(); n != 0 {
+		t.Fatalf("%d requests with a bad signature", n)
 	}
 	st, err := d.Endpoint(context.Background(), "demo/crm")
 	if err != nil || st.Waiting != 0 || st.Paused || st.FailingSince != nil || st.LastSuccess == nil {
@@ -74,7 +74,7 @@ func TestDispatcher_PausedAfterFailing(t *testing.T) {
 	r.setBehave(func(int, delivery) int { return http.StatusBadGateway })
 	cfg := fastConfig(s)
 	cfg.PauseAfter = 400 * time.Millisecond
-	d := startDispatcher(t, cfg, endpoint("crm", r.srv.URL, true))
+	d := startDispatcher(t, cfg, endpoint("crm", r.URL, true))
 	ctx := context.Background()
 	sid := conversation(t, s, 3)
 	waitFor(t, 10*time.Second, "the pause", func() bool {
@@ -85,15 +85,11 @@ func TestDispatcher_PausedAfterFailing(t *testing.T) {
 	if st.Waiting != 4 || st.PausedAt == nil || st.FailingSince == nil {
 		t.Fatalf("paused status: %+v", st)
 	}
-	r.mu.Lock()
-	tried := r.requests
-	r.mu.Unlock()
+	tried := r.Requests()
 	time.Sleep(300 * time.Millisecond)
-	r.mu.Lock()
-	if r.requests != tried {
-		t.Fatalf("a paused endpoint was tried %d more times", r.requests-tried)
+	if n := r.Requests(); n != tried {
+		t.Fatalf("a paused endpoint was tried %d more times", n-tried)
 	}
-	r.mu.Unlock()
 
 	r.setBehave(nil)
 	if err := d.Resume(ctx, "demo/crm"); err != nil {
@@ -115,7 +111,7 @@ func TestDispatcher_OneBadEvent(t *testing.T) {
 	cfg := fastConfig(s)
 	cfg.PauseAfter = 500 * time.Millisecond
 	d := webhook.New(cfg)
-	d.SetEndpoints([]webhook.Endpoint{mustValid(t, endpoint("crm", r.srv.URL, true))})
+	d.SetEndpoints([]webhook.Endpoint{mustValid(t, endpoint("crm", r.URL, true))})
 	ctx := context.Background()
 	badSession := conversation(t, s, 3)
 	r.setBehave(func(_ int, d delivery) int {
@@ -201,9 +197,9 @@ func TestDispatcher_Backlog(t *testing.T) {
 func TestDispatcher_Routes(t *testing.T) {
 	s := mustStore(t)
 	r := newReceiver(t)
-	other := endpoint("other", r.srv.URL, true)
+	other := endpoint("other", r.URL, true)
 	other.Site = "elsewhere"
-	startDispatcher(t, fastConfig(s), endpoint("starts", r.srv.URL, true, storage.EventSessionStarted), other)
+	startDispatcher(t, fastConfig(s), endpoint("starts", r.URL, true, storage.EventSessionStarted), other)
 	conversation(t, s, 3)
 	waitFor(t, 5*time.Second, "session.started", func() bool { return len(r.deliveries()) == 1 })
 	time.Sleep(200 * time.Millisecond)

@@ -2,100 +2,54 @@ package webhook_test
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/webhook"
+	"github.com/parley-chat/parley/webhook/webhooktest"
 )
 
-// testSecret is a valid endpoint secret.
-var testSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+var testSecret = webhooktest.Secret
 
-// delivery is one request a receiver took.
+// delivery is one accepted delivery, with the event's number in its
+// session read from the test's own text ("n3").
 type delivery struct {
 	ID, Type, Session string
-	Seq               int // the event's number in its session, from the test's own text
-	Body              []byte
+	Seq               int
 }
 
-// receiver is an httptest server that verifies every request's signature
-// and records the deliveries it accepted; behave, if set, picks the
-// answer (0: 204) and may stall.
-type receiver struct {
-	tb  testing.TB
-	srv *httptest.Server
-	key []byte
+// receiver wraps webhooktest.Receiver with the numbering of the test's
+// conversations.
+type receiver struct{ *webhooktest.Receiver }
 
-	mu       sync.Mutex
-	got      []delivery
-	requests int
-	badSigs  int
-	behave   func(n int, d delivery) int
-}
+func newReceiver(tb testing.TB) *receiver { return &receiver{webhooktest.New(tb)} }
 
-func newReceiver(tb testing.TB) *receiver {
-	tb.Helper()
-	key, err := webhook.ParseSecret(testSecret)
-	if err != nil {
-		tb.Fatal(err)
+func toDelivery(d *webhooktest.Delivery) delivery {
+	out := delivery{ID: d.ID, Type: d.Type, Session: d.Data.Session}
+	if d.Data.Message != nil {
+		if n, ok := strings.CutPrefix(d.Data.Message.Text, "n"); ok {
+			out.Seq = atoi(n)
+		}
 	}
-	r := &receiver{tb: tb, key: key}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	tb.Cleanup(r.srv.Close)
-	return r
+	return out
 }
 
-func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	if err := webhook.Verify(r.key, req.Header, body, time.Now()); err != nil {
-		r.mu.Lock()
-		r.badSigs++
-		r.mu.Unlock()
-		http.Error(w, err.Error(), http.StatusUnauthorized)
+func (r *receiver) setBehave(f func(n int, d delivery) int) {
+	if f == nil {
+		r.Behave(nil)
 		return
 	}
-	var p struct {
-		Type string `json:"type"`
-		Data struct {
-			Session string `json:"session"`
-			Message struct {
-				Text string `json:"text"`
-			} `json:"message"`
-		} `json:"data"`
+	r.Behave(func(n int, d *webhooktest.Delivery) int { return f(n, toDelivery(d)) })
+}
+
+func (r *receiver) deliveries() []delivery {
+	var out []delivery
+	for _, d := range r.Deliveries() {
+		out = append(out, toDelivery(&d))
 	}
-	if err := json.Unmarshal(body, &p); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	d := delivery{ID: req.Header.Get(webhook.HeaderID), Type: p.Type, Session: p.Data.Session, Body: body}
-	if n, ok := strings.CutPrefix(p.Data.Message.Text, "n"); ok {
-		d.Seq = atoi(n)
-	}
-	r.mu.Lock()
-	r.requests++
-	n, behave := r.requests, r.behave
-	r.mu.Unlock()
-	status := 0
-	if behave != nil {
-		status = behave(n, d)
-	}
-	if status == 0 {
-		status = http.StatusNoContent
-	}
-	if status < 300 {
-		r.mu.Lock()
-		r.got = append(r.got, d)
-		r.mu.Unlock()
-	}
-	w.WriteHeader(status)
+	return out
 }
 
 func atoi(s string) int {
@@ -104,18 +58,6 @@ func atoi(s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
-}
-
-func (r *receiver) deliveries() []delivery {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]delivery(nil), r.got...)
-}
-
-func (r *receiver) setBehave(f func(n int, d delivery) int) {
-	r.mu.Lock()
-	r.behave = f
-	r.mu.Unlock()
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -47,6 +47,8 @@ type Config struct {
 	// InputOptions returns a site's input rules (its phone region), with
 	// which profile edits are validated; nil: a phone needs its +.
 	InputOptions func(site string) story.InputOptions
+	// Webhooks is the webhook delivery (webhooks.go); nil: no webhook routes.
+	Webhooks Webhooks
 }
 
 // Admin serves the admin API and console.
@@ -60,6 +62,7 @@ type Admin struct {
 	log        *slog.Logger
 	inputs     func(site string) story.InputOptions
 	errs       respond.Writer
+	hooks      Webhooks
 	// fails counts failed sign-ins per address over every route that
 	// takes the admin token (auth.go).
 	fails *failureLimiter
@@ -80,6 +83,7 @@ func New(cfg Config) *Admin {
 		store: cfg.Store, gw: cfg.Gateway, token: cfg.Token, dataDir: cfg.DataDir,
 		clientAddr: cfg.ClientAddr, now: cfg.Now, log: cfg.Logger, inputs: cfg.InputOptions,
 		errs:  respond.Writer{Log: cfg.Logger},
+		hooks: cfg.Webhooks,
 		fails: newFailureLimiter(failBurst, failWindow),
 	}
 }

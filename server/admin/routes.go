@@ -23,6 +23,9 @@ func (a *Admin) Routes(mux *http.ServeMux) {
 	api.HandleFunc("GET /admin/api/usage/sessions.csv", a.exportUsageSessions)
 	api.HandleFunc("GET /admin/api/funnel", a.getFunnel)
 	a.lifecycleRoutes(api)
+	if a.hooks != nil {
+		a.webhookRoutes(api) // webhooks.go
+	}
 	api.HandleFunc("/admin/api/", a.unknown)
 	mux.Handle("/admin/api/", a.Guard(api))
 	mux.Handle("/admin/", a.headers(http.HandlerFunc(a.serveConsole)))
