@@ -176,7 +176,10 @@ func TestWebhooks_Conversation(t *testing.T) {
 		})
 		// The erased visitor's data is gone from the delivery log too.
 		var log struct{ Items []storage.Attempt }
-		admintest.Get(t, base, adminToken, "/admin/api/webhooks/demo/crm/deliveries?limit=500", &log)
+		waitUntil(t, 5*time.Second, "the log of visitor.erased", func() bool {
+			admintest.Get(t, base, adminToken, "/admin/api/webhooks/demo/crm/deliveries?limit=500", &log)
+			return len(log.Items) > 0
+		})
 		if len(log.Items) != 1 || log.Items[0].Type != storage.EventVisitorErased {
 			t.Fatalf("log after the erase: %+v", log.Items)
 		}
