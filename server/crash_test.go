@@ -134,15 +134,62 @@ func TestCrash_KillNine(t *testing.T) {
 
 	// The visitors: each talks until stopped, reconnecting while Parley is
 	// down and resending its unacknowledged frame.
-	const nClients = 6
 	var dead atomic.Bool
+	stopChat := chatters(base, 6, &dead)
+	kills := 0
+	for r := 0; r < rounds; r++ {
+		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
+		p.kill9(t)
+		kills++
+		p = startChild(t, bin, env, nil, args...)
+		waitHealthy(t, addr)
+	}
+	// The last death comes while the visitors still chat, so turns are
+	// left unfolded (the session records, rollups and indexes are written
+	// behind the acks): parley check must find the store whole, and the
+	// next open must fold them.
+	time.Sleep(300 * time.Millisecond)
+	p.kill9(t)
+	kills++
+	clients := stopChat()
+	check := startChild(t, bin, env, nil, "check", "--data", data)
+	if code := check.wait(t, 60*time.Second); code != 0 {
+		t.Errorf("parley check after the last kill: exit %d\n%s", code, check.out)
+	}
+
+	ctx := context.Background()
+	st, err := storage.Open(data, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	acks, uploads := checkAcked(t, st, clients)
+	r, err := st.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range r.Problems {
+		t.Errorf("verify: %s", p)
+	}
+	checkViews(t, st, r)
+	t.Logf("%d kills; %d acked messages and %d uploads checked; store: %d visitors, %d sessions, %d messages, %d files, %d orphan uploads",
+		kills, acks, uploads, r.Visitors, r.Sessions, r.Messages, r.Files, r.OrphanChunkFiles)
+	if acks < 20*rounds {
+		t.Errorf("only %d messages acked: the test did not exercise much", acks)
+	}
+}
+
+// chatters starts n visitors that talk through the demo story at base
+// until dead is set, each reconnecting while Parley is down and resending
+// its unacknowledged frame, and a new browser now and then. stop sets dead,
+// waits for them and returns every client they were.
+func chatters(base string, n int, dead *atomic.Bool) (stop func() []*storyClient) {
 	var wg sync.WaitGroup
 	var (
-		mu       sync.Mutex
-		clients  []*storyClient
-		failures []string
+		mu      sync.Mutex
+		clients []*storyClient
 	)
-	for i := 0; i < nClients; i++ {
+	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -183,51 +230,10 @@ func TestCrash_KillNine(t *testing.T) {
 			}
 		}()
 	}
-
-	kills := 0
-	for r := 0; r < rounds; r++ {
-		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
-		p.kill9(t)
-		kills++
-		p = startChild(t, bin, env, nil, args...)
-		waitHealthy(t, addr)
-	}
-	// The last death comes while the visitors still chat, so turns are
-	// left unfolded (the session records, rollups and indexes are written
-	// behind the acks): parley check must find the store whole, and the
-	// next open must fold them.
-	time.Sleep(300 * time.Millisecond)
-	p.kill9(t)
-	kills++
-	dead.Store(true)
-	wg.Wait()
-	for _, f := range failures {
-		t.Error(f)
-	}
-	check := startChild(t, bin, env, nil, "check", "--data", data)
-	if code := check.wait(t, 60*time.Second); code != 0 {
-		t.Errorf("parley check after the last kill: exit %d\n%s", code, check.out)
-	}
-
-	ctx := context.Background()
-	st, err := storage.Open(data, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	acks, uploads := checkAcked(t, st, clients)
-	r, err := st.Verify(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range r.Problems {
-		t.Errorf("verify: %s", p)
-	}
-	checkViews(t, st, r)
-	t.Logf("%d kills; %d acked messages and %d uploads checked; store: %d visitors, %d sessions, %d messages, %d files, %d orphan uploads",
-		kills, acks, uploads, r.Visitors, r.Sessions, r.Messages, r.Files, r.OrphanChunkFiles)
-	if acks < 20*rounds {
-		t.Errorf("only %d messages acked: the test did not exercise much", acks)
+	return func() []*storyClient {
+		dead.Store(true)
+		wg.Wait()
+		return clients
 	}
 }
 

@@ -133,7 +133,10 @@ func TestWebhooks_Conversation(t *testing.T) {
 				Payload json.RawMessage `json:"payload"`
 			}
 		}
-		admintest.Get(t, base, adminToken, "/admin/api/webhooks/demo/crm/deliveries?limit=500", &log)
+		waitUntil(t, 5*time.Second, "every delivery logged", func() bool {
+			admintest.Get(t, base, adminToken, "/admin/api/webhooks/demo/crm/deliveries?limit=500", &log)
+			return len(log.Items) >= len(r.Deliveries())
+		})
 		if len(log.Items) != len(r.Deliveries()) || log.Items[0].Outcome != storage.OutcomeDelivered || !json.Valid(log.Items[0].Payload) {
 			t.Fatalf("%d logged, %d delivered; newest %+v", len(log.Items), len(r.Deliveries()), log.Items[0])
 		}
