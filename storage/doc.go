@@ -48,6 +48,12 @@
 //	vm/{from}                           the visitor a merged browser's visitor went into
 //	vma/{into}/{from}                   the same, kept with the visitor it went into
 //	vp/{visitor}/{change}               profile changes: who changed what, when (profile.go)
+//	wq/{site}/{endpoint}/{seq}          a webhook event waiting for the endpoint: metadata
+//	                                    (JSON), '\n', the body as sent; written in the same
+//	                                    write as what it reports (outbox.go)
+//	wl/{site}/{endpoint}/{seq}          one delivery attempt, the last 100 per endpoint
+//	                                    (webhooklog.go)
+//	ws/{site}/{endpoint}                the endpoint's delivery state: failing since, paused
 //
 // Every record carries its site, so one store serves many sites.
 //
