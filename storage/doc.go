@@ -54,6 +54,8 @@
 //	wl/{site}/{endpoint}/{seq}          one delivery attempt, the last 100 per endpoint
 //	                                    (webhooklog.go)
 //	ws/{site}/{endpoint}                the endpoint's delivery state: failing since, paused
+//	wv/{visitor}/{wq/ or wl/ key}       the outbox and log entries of a visitor, which its
+//	                                    erase deletes with them
 //
 // Every record carries its site, so one store serves many sites.
 //

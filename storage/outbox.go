@@ -199,7 +199,12 @@ func (s *Store) enqueue(w kvWriter, evs []Event) (*reservation, error) {
 			seq := o.nextSeq(time.Now())
 			o.mu.Unlock()
 			r.endpoints = append(r.endpoints, ep)
-			if err := w.Set(seqKey(outboxPrefix(ep), seq), v); err != nil {
+			k := seqKey(outboxPrefix(ep), seq)
+			if err := w.Set(k, v); err != nil {
+				r.release()
+				return nil, err
+			}
+			if err := indexVisitor(w, e.Visitor, k); err != nil {
 				r.release()
 				return nil, err
 			}
@@ -274,43 +279,50 @@ func (s *Store) OutboxStats(endpoint string) OutboxStats {
 	return OutboxStats{Waiting: s.ob.counts[endpoint], Dropped: s.ob.dropped[endpoint]}
 }
 
-// purgeOutbox deletes the events waiting for any endpoint and the logged
-// attempts that concern the visitor: its data must not outlive its erase
-// in the outbox either. The visitor.erased event written after tells the
-// endpoints to forget it.
-func (s *Store) purgeOutbox(ctx context.Context, visitorID string) (int, error) {
-	var keys [][]byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		for _, p := range []string{"wq/", "wl/"} {
-			err := eachValue(ctx, txn, []byte(p), func(k, v []byte) error {
-				meta, _, _ := bytes.Cut(v, []byte{'\n'})
-				var e struct {
-					Visitor string `json:"visitor"`
-				}
-				if json.Unmarshal(meta, &e) == nil && e.Visitor == visitorID {
-					keys = append(keys, k)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
+// visitorKey indexes an outbox or log key k under the visitor it
+// concerns: wv/{visitor}/{k}, so an erase finds them without reading
+// every event.
+func visitorKey(visitor string, k []byte) []byte {
+	return append(key("wv", visitor, ""), k...)
+}
+
+// indexVisitor writes the visitor index entry of k (none for no visitor).
+func indexVisitor(w kvWriter, visitor string, k []byte) error {
+	if visitor == "" {
 		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
+	return w.Set(visitorKey(visitor, k), nil)
+}
+
+// purgeOutbox deletes the events waiting for any endpoint and the logged
+// attempts that concern the visitor (found through wv/): its data must not
+// outlive its erase in the outbox either. The visitor.erased event written
+// after tells the endpoints to forget it.
+func (s *Store) purgeOutbox(ctx context.Context, visitorID string) (int, error) {
+	prefix := key("wv", visitorID, "")
 	n := 0
-	for len(keys) > 0 {
-		batch := keys[:min(len(keys), 1000)]
-		keys = keys[len(batch):]
+	for {
+		var idx [][]byte
+		err := s.db.View(func(txn *badger.Txn) error {
+			idx = keysIn(txn, prefix)
+			return nil
+		})
+		if err != nil || len(idx) == 0 {
+			return n, err
+		}
+		idx = idx[:min(len(idx), 1000)]
 		var gone []string
+		deleted := 0
 		err = s.updateAnyway(ctx, func(txn *badger.Txn) error {
-			gone = gone[:0]
-			for _, k := range batch {
+			gone, deleted = gone[:0], 0
+			for _, ik := range idx {
+				if err := txn.Delete(ik); err != nil {
+					return err
+				}
+				deleted++
 				// Only what is still there: the dispatcher may have
 				// delivered it meanwhile, and counted it off.
+				k := ik[len(prefix):]
 				if _, err := txn.Get(k); errors.Is(err, badger.ErrKeyNotFound) {
 					continue
 				} else if err != nil {
@@ -319,6 +331,7 @@ func (s *Store) purgeOutbox(ctx context.Context, visitorID string) (int, error) 
 				if err := txn.Delete(k); err != nil {
 					return err
 				}
+				deleted++
 				if bytes.HasPrefix(k, []byte("wq/")) {
 					gone = append(gone, endpointOf(k))
 				}
@@ -328,14 +341,13 @@ func (s *Store) purgeOutbox(ctx context.Context, visitorID string) (int, error) 
 		if err != nil {
 			return n, err
 		}
-		n += len(batch)
+		n += deleted
 		s.ob.mu.Lock()
 		for _, ep := range gone {
 			s.ob.counts[ep]--
 		}
 		s.ob.mu.Unlock()
 	}
-	return n, nil
 }
 
 // endpointOf is the endpoint of a wq/ or wl/ key: {prefix}/{endpoint}/{seq}.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/storagetest"
 )
 
 // routeAll sends every event of site demo to the endpoints eps and counts
@@ -121,6 +122,16 @@ func TestOutbox_WrittenWithTheChange(t *testing.T) {
 	if st := s.OutboxStats("demo/a"); st.Waiting != 1 {
 		t.Fatalf("stats after erase %+v", st)
 	}
+	// Nothing else of the visitor is left: only visitor.erased and its
+	// index entries name it.
+	for k, val := range storagetest.Dump(t, s, "") {
+		if !strings.Contains(k, v.ID) && !strings.Contains(string(val), v.ID) {
+			continue
+		}
+		if !strings.HasPrefix(k, "wv/"+v.ID+"/wq/") && !(strings.HasPrefix(k, "wq/") && strings.Contains(string(val), `"type":"visitor.erased"`)) {
+			t.Errorf("after the erase %q still names the visitor", k)
+		}
+	}
 }
 
 // TestOutbox_Backlog: past MaxBacklog an endpoint's events are dropped and
@@ -176,7 +187,7 @@ func TestOutbox_DoneLogResend(t *testing.T) {
 	e := es[0]
 	e.Attempts, e.NextAt, e.FirstFailedAt = 1, t0.Add(time.Minute), t0
 	st := storage.EndpointState{FailingSince: t0, LastFailureAt: t0}
-	if err := s.OutboxDone(ctx, &e, &storage.Attempt{EventID: e.ID, Type: e.Type, Lane: e.Lane, At: t0, Attempt: 1, Outcome: storage.OutcomeFailed, Status: 500, Body: e.Body}, &st); err != nil {
+	if err := s.OutboxDone(ctx, &e, &storage.Attempt{EventID: e.ID, Type: e.Type, Lane: e.Lane, Visitor: e.Visitor, At: t0, Attempt: 1, Outcome: storage.OutcomeFailed, Status: 500, Body: e.Body}, &st); err != nil {
 		t.Fatal(err)
 	}
 	es, _ = s.Outbox(ctx, "demo/a", "", 10)
@@ -187,7 +198,7 @@ func TestOutbox_DoneLogResend(t *testing.T) {
 		t.Fatalf("state %+v", got)
 	}
 	e = es[0]
-	if err := s.OutboxDone(ctx, &e, &storage.Attempt{EventID: e.ID, Type: e.Type, Lane: e.Lane, At: t0, Attempt: 2, Outcome: storage.OutcomeDelivered, Status: 204, Body: e.Body}, nil); err != nil {
+	if err := s.OutboxDone(ctx, &e, &storage.Attempt{EventID: e.ID, Type: e.Type, Lane: e.Lane, Visitor: e.Visitor, At: t0, Attempt: 2, Outcome: storage.OutcomeDelivered, Status: 204, Body: e.Body}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if es, _ = s.Outbox(ctx, "demo/a", "", 10); len(es) != 0 || s.OutboxStats("demo/a").Waiting != 0 {
@@ -210,12 +221,16 @@ func TestOutbox_DoneLogResend(t *testing.T) {
 	}
 	// The log keeps the last DeliveryLogKeep.
 	for i := range storage.DeliveryLogKeep + 5 {
-		a := storage.Attempt{EventID: e.ID, Attempt: i + 1, Outcome: storage.OutcomeFailed, Body: e.Body}
+		a := storage.Attempt{EventID: e.ID, Visitor: e.Visitor, Attempt: i + 1, Outcome: storage.OutcomeFailed, Body: e.Body}
 		if err := s.OutboxDone(ctx, &es[0], &a, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if log, _ = s.DeliveryLog(ctx, "demo/a", 1000); len(log) != storage.DeliveryLogKeep || log[0].Attempt != storage.DeliveryLogKeep+5 {
 		t.Fatalf("log kept %d, newest attempt %d", len(log), log[0].Attempt)
+	}
+	// The visitor index holds the waiting entry and the kept attempts.
+	if n := storagetest.CountKeys(t, s, "wv/")["wv/"]; n != storage.DeliveryLogKeep+1 {
+		t.Fatalf("%d visitor index entries, want %d", n, storage.DeliveryLogKeep+1)
 	}
 }

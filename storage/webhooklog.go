@@ -115,6 +115,11 @@ func (s *Store) OutboxDone(ctx context.Context, e *OutboxEntry, a *Attempt, st *
 			if err := txn.Delete(k); err != nil {
 				return err
 			}
+			if e.Visitor != "" {
+				if err := txn.Delete(visitorKey(e.Visitor, k)); err != nil {
+					return err
+				}
+			}
 			removed = true
 		}
 		return s.logAttempt(txn, e.Endpoint, a)
@@ -142,17 +147,36 @@ func (s *Store) logAttempt(txn *badger.Txn, endpoint string, a *Attempt) error {
 	if err != nil {
 		return err
 	}
-	if err := txn.Set(seqKey(prefix, seq), append(append(meta, '\n'), a.Body...)); err != nil {
+	k := seqKey(prefix, seq)
+	if err := txn.Set(k, append(append(meta, '\n'), a.Body...)); err != nil {
+		return err
+	}
+	if err := indexVisitor(txn, a.Visitor, k); err != nil {
 		return err
 	}
 	keys := keysIn(txn, prefix)
 	for len(keys) > DeliveryLogKeep { // the new one included
-		if err := txn.Delete(keys[0]); err != nil {
+		if err := deleteLogged(txn, keys[0]); err != nil {
 			return err
 		}
 		keys = keys[1:]
 	}
 	return nil
+}
+
+// deleteLogged deletes a logged attempt with its visitor index entry.
+func deleteLogged(txn *badger.Txn, k []byte) error {
+	item, err := txn.Get(k)
+	if err != nil {
+		return err
+	}
+	var a Attempt
+	if err := item.Value(func(v []byte) error { return decodeAttempt(v, &a) }); err == nil && a.Visitor != "" {
+		if err := txn.Delete(visitorKey(a.Visitor, k)); err != nil {
+			return err
+		}
+	}
+	return txn.Delete(k)
 }
 
 // DeliveryLog returns the endpoint's last attempts, newest first, at most
@@ -232,7 +256,12 @@ func (s *Store) Resend(ctx context.Context, endpoint, id string) (*OutboxEntry, 
 	e.Key = string(k[len(k)-8:])
 	v, err := encodeEntry(e, a.Body)
 	if err == nil {
-		err = s.update(ctx, func(txn *badger.Txn) error { return txn.Set(k, v) })
+		err = s.update(ctx, func(txn *badger.Txn) error {
+			if err := txn.Set(k, v); err != nil {
+				return err
+			}
+			return indexVisitor(txn, e.Visitor, k)
+		})
 	}
 	if err != nil {
 		r.release()
