@@ -9,11 +9,12 @@ import (
 )
 
 // newMetrics builds what /metrics serves: the Go and process series, the
-// gateway's counters and the widget script's loads.
+// gateway's counters, the webhook delivery's and the widget script's loads.
 func (s *Server) newMetrics() *prometheus.Registry {
 	reg := metrics.NewRegistry()
 	reg.MustRegister(
 		metrics.Gateway(&s.Gateway.Stats),
+		metrics.Webhooks(s.Webhooks),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "parley_widget_loads_total",
 			Help: "Requests for /widget.js (page views that loaded the script; a browser's cache hides repeats within 5 min).",

@@ -167,6 +167,13 @@ func TestWebhooks_Conversation(t *testing.T) {
 		if resp, _ := admintest.Do(t, http.MethodPost, base+"/admin/api/webhooks/demo/crm/resume", nil); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("resume without the token: %d", resp.StatusCode)
 		}
+		_, metrics := adminDo(t, http.MethodGet, base+"/metrics")
+		for _, want := range []string{`parley_webhook_attempts_total{outcome="delivered"}`, `parley_webhook_attempts_total{outcome="failed"}`,
+			`parley_webhook_events_waiting{endpoint="demo/crm"} 0`, `parley_webhook_endpoint_paused{endpoint="demo/private"} 0`} {
+			if !strings.Contains(string(metrics), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 	})
 
 	t.Run("Erase", func(t *testing.T) {

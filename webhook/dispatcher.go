@@ -53,6 +53,9 @@ type Dispatcher struct {
 	// SetEndpoints and read on every write of the store.
 	routes atomic.Pointer[map[string]map[string][]string]
 
+	// attempts counts attempts by outcome, for the metrics.
+	delivered, failed, gaveUp atomic.Int64
+
 	mu      sync.Mutex
 	workers map[string]*worker // by endpoint name
 	started bool
@@ -176,6 +179,14 @@ func (d *Dispatcher) run(w *worker) {
 func (d *Dispatcher) Close() {
 	d.cancel()
 	d.wg.Wait()
+}
+
+// Attempts returns the delivery attempts made since the start, by outcome
+// (storage.OutcomeDelivered, OutcomeFailed, OutcomeGaveUp).
+func (d *Dispatcher) Attempts() map[string]int64 {
+	return map[string]int64{
+		storage.OutcomeDelivered: d.delivered.Load(), storage.OutcomeFailed: d.failed.Load(), storage.OutcomeGaveUp: d.gaveUp.Load(),
+	}
 }
 
 // backoff is the wait after an event's n-th failure: BackoffBase doubled

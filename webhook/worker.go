@@ -217,6 +217,14 @@ func (w *worker) attempt(ctx context.Context, e *storage.OutboxEntry) (ok, down 
 	if err := w.d.cfg.Store.OutboxDone(ctx, e, a, &st); err != nil {
 		return false, false, err
 	}
+	switch a.Outcome {
+	case storage.OutcomeDelivered:
+		w.d.delivered.Add(1)
+	case storage.OutcomeGaveUp:
+		w.d.gaveUp.Add(1)
+	default:
+		w.d.failed.Add(1)
+	}
 	w.mu.Lock()
 	w.state = st
 	w.mu.Unlock()
