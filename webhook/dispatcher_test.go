@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,26 +133,33 @@ func TestDispatcher_OneBadEvent(t *testing.T) {
 		}
 		return n == 4
 	})
-	var log []storage.Attempt
-	deadline := time.Now().Add(5 * time.Second)
-	for len(r.deliveries()) != 4+3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if len(r.deliveries()) != 4+3 {
-		log, _ = d.Deliveries(ctx, "demo/crm", 100)
-		for _, a := range log {
-			t.Logf("%+v", a)
+	waitFor(t, 10*time.Second, "the bad session after giving up", func() bool { return len(r.deliveries()) == 4+3 })
+	var seqs []int
+	for _, dl := range r.deliveries() {
+		if dl.Session == badSession {
+			seqs = append(seqs, dl.Seq)
 		}
-		st, _ := d.Endpoint(ctx, "demo/crm")
-		t.Fatalf("%d deliveries; status %+v", len(r.deliveries()), st)
 	}
-	log, _ = d.Deliveries(ctx, "demo/crm", 100)
-	var gaveUp bool
-	for _, a := range log {
-		gaveUp = gaveUp || a.Outcome == storage.OutcomeGaveUp && a.Status == http.StatusUnprocessableEntity
+	if !slices.Equal(seqs, []int{0, 1, 3}) {
+		t.Fatalf("the bad session's deliveries: %v, want session.started, 1, 3", seqs)
 	}
-	if !gaveUp {
-		t.Fatalf("no gave_up attempt in the log: %+v", log)
+	var log []storage.Attempt
+	waitFor(t, 5*time.Second, "every attempt logged", func() bool {
+		log, _ = d.Deliveries(ctx, "demo/crm", 100)
+		return len(log) > 0 && log[0].Outcome == storage.OutcomeDelivered && len(log) >= 8
+	})
+	// The log is newest first: message 3 went out only after the give-up.
+	gaveUp, third := -1, -1
+	for i, a := range log {
+		if a.Outcome == storage.OutcomeGaveUp && a.Status == http.StatusUnprocessableEntity {
+			gaveUp = i
+		}
+		if a.Lane == badSession && a.Outcome == storage.OutcomeDelivered && strings.Contains(string(a.Body), `"text":"n3"`) {
+			third = i
+		}
+	}
+	if gaveUp < 0 || third < 0 || third > gaveUp {
+		t.Fatalf("gave up at log entry %d, message 3 delivered at %d: %+v", gaveUp, third, log)
 	}
 	if st, _ := d.Endpoint(ctx, "demo/crm"); st.Paused || st.Waiting != 0 {
 		t.Fatalf("status: %+v", st)
