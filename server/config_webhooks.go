@@ -50,6 +50,7 @@ func checkWebhooks(doc *conffile.Doc, n *conffile.Node, site string, wfs []webho
 // bindWebhookFlags adds the webhook delivery's limits to the serve flags.
 func bindWebhookFlags(b *limitBinder, l *webhook.Config) {
 	b.int(&l.MaxBacklog, "webhook-backlog", "PARLEY_WEBHOOK_BACKLOG", "events waiting per webhook endpoint; past it new events are dropped for it and counted (0: 10000)")
+	b.int(&l.Concurrency, "webhook-concurrency", "PARLEY_WEBHOOK_CONCURRENCY", "webhook deliveries to one endpoint at once, each of a different session (0: 4)")
 	b.dur(&l.BackoffBase, "webhook-retry", "PARLEY_WEBHOOK_RETRY", "wait before retrying a failed webhook delivery, doubled after each further failure up to 1h (0: 5s)")
 	b.dur(&l.Timeout, "webhook-timeout", "PARLEY_WEBHOOK_TIMEOUT", "time one webhook delivery may take, from dialling to the answer's headers (0: 10s)")
 }

@@ -29,6 +29,9 @@ type Config struct {
 	// is paused, and how long one event is retried while the endpoint
 	// takes others (default 24 h).
 	PauseAfter time.Duration
+	// Concurrency is how many events of different sessions go to one
+	// endpoint at once (default 4).
+	Concurrency int
 	// BackoffBase is the wait after an event's first failure, doubled
 	// after each further one up to BackoffMax (defaults 5 s and 1 h).
 	BackoffBase, BackoffMax time.Duration
@@ -42,6 +45,7 @@ const (
 	DefaultPauseAfter  = 24 * time.Hour
 	DefaultBackoffBase = 5 * time.Second
 	DefaultBackoffMax  = time.Hour
+	DefaultConcurrency = 4
 )
 
 // Dispatcher delivers the outbox: one worker per configured endpoint.
@@ -78,6 +82,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = DefaultBackoffMax
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -44,6 +44,7 @@ func TestDispatcher_FailsTimesOutRecovers(t *testing.T) {
 	if n := r.BadSignatures(); n != 0 {
 		t.Fatalf("%d requests with a bad signature", n)
 	}
+	waitDrained(t, d, "demo/crm")
 	st, err := d.Endpoint(context.Background(), "demo/crm")
 	if err != nil || st.Waiting != 0 || st.Paused || st.FailingSince != nil || st.LastSuccess == nil {
 		t.Fatalf("status after recovery: %+v %v", st, err)
@@ -98,7 +99,8 @@ func TestDispatcher_PausedAfterFailing(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "delivery after resume", func() bool { return len(r.deliveries()) == 4 })
 	checkComplete(t, r.deliveries(), map[string]int{sid: 3})
-	if st, _ := d.Endpoint(ctx, "demo/crm"); st.Paused || st.Waiting != 0 {
+	waitDrained(t, d, "demo/crm")
+	if st, _ := d.Endpoint(ctx, "demo/crm"); st.Paused {
 		t.Fatalf("status after resume: %+v", st)
 	}
 }
@@ -123,6 +125,11 @@ func TestDispatcher_OneBadEvent(t *testing.T) {
 	})
 	defer d.Close()
 	d.Start()
+	// The endpoint takes other sessions' events after refusing this one.
+	waitFor(t, 10*time.Second, "the first refusal", func() bool {
+		log, _ := d.Deliveries(ctx, "demo/crm", 100)
+		return len(log) > 0 && log[0].Status == http.StatusUnprocessableEntity
+	})
 	good := conversation(t, s, 3)
 	waitFor(t, 10*time.Second, "the good session", func() bool {
 		n := 0
@@ -161,7 +168,8 @@ func TestDispatcher_OneBadEvent(t *testing.T) {
 	if gaveUp < 0 || third < 0 || third > gaveUp {
 		t.Fatalf("gave up at log entry %d, message 3 delivered at %d: %+v", gaveUp, third, log)
 	}
-	if st, _ := d.Endpoint(ctx, "demo/crm"); st.Paused || st.Waiting != 0 {
+	waitDrained(t, d, "demo/crm")
+	if st, _ := d.Endpoint(ctx, "demo/crm"); st.Paused {
 		t.Fatalf("status: %+v", st)
 	}
 	// Sending the given-up event again delivers it, same ID.
@@ -216,10 +224,75 @@ func TestDispatcher_Routes(t *testing.T) {
 	}
 }
 
+// waitDrained waits until nothing waits for the endpoint: the last
+// delivery is recorded, not only received.
+func waitDrained(tb testing.TB, d *webhook.Dispatcher, name string) {
+	tb.Helper()
+	waitFor(tb, 5*time.Second, name+" drained", func() bool {
+		st, err := d.Endpoint(context.Background(), name)
+		return err == nil && st.Waiting == 0
+	})
+}
+
 func mustValid(tb testing.TB, ep webhook.Endpoint) webhook.Endpoint {
 	tb.Helper()
 	if errs := ep.Validate(); len(errs) > 0 {
 		tb.Fatal(errs)
 	}
 	return ep
+}
+
+// TestDispatcher_OrderInterleaved: sessions whose events interleave in the
+// outbox, sent several at once to a receiver answering at random speeds,
+// still arrive each in its own order.
+func TestDispatcher_OrderInterleaved(t *testing.T) {
+	s := mustStore(t)
+	r := newReceiver(t)
+	r.setBehave(func(n int, _ delivery) int {
+		time.Sleep(time.Duration(n*7919%5) * time.Millisecond)
+		return 0
+	})
+	cfg := fastConfig(s)
+	cfg.Concurrency = 3
+	d := webhook.New(cfg)
+	d.SetEndpoints([]webhook.Endpoint{mustValid(t, endpoint("crm", r.URL, true))})
+	want := interleaved(t, s, 6, 8)
+	d.Start()
+	defer d.Close()
+	waitFor(t, 20*time.Second, "every event", func() bool { return len(r.deliveries()) >= 6*9 })
+	checkComplete(t, r.deliveries(), want)
+}
+
+// interleaved writes k sessions of n visitor messages "n1".."nN": each
+// session's start and first message together, then the others taking
+// turns between the sessions. It returns what checkComplete wants.
+func interleaved(tb testing.TB, s *storage.Store, k, n int) map[string]int {
+	tb.Helper()
+	ctx := context.Background()
+	prev := make([]*storage.Session, k)
+	want := map[string]int{}
+	say := func(i, m int) {
+		t := &storage.Turn{SessionID: prev[i].ID, Prev: prev[i], Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: time.Now(), Text: "n" + itoa(m)}}}
+		next, _, _, err := s.RecordTurn(ctx, t)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		prev[i] = next
+	}
+	for i := range prev {
+		now := time.Now()
+		v := &storage.Visitor{ID: storage.NewID(now), Site: "demo", Channel: "web", CreatedAt: now}
+		prev[i] = &storage.Session{ID: storage.NewID(now), Site: "demo", VisitorID: v.ID, Bot: "demo", Version: "1", Channel: "web", StartedAt: now}
+		if err := s.StartSession(ctx, v, prev[i], nil); err != nil {
+			tb.Fatal(err)
+		}
+		want[prev[i].ID] = n
+		say(i, 1)
+	}
+	for m := 2; m <= n; m++ {
+		for i := range prev {
+			say(i, m)
+		}
+	}
+	return want
 }

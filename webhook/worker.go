@@ -101,63 +101,131 @@ func (w *worker) load(ctx context.Context) error {
 
 // pass tries every due event once, oldest first, skipping sessions with an
 // earlier event still waiting, and returns when the next event falls due
-// (zero: nothing waits, or the endpoint is paused).
+// (zero: nothing waits, or the endpoint is paused). Events of different
+// sessions go out up to Concurrency at once; a session's next event only
+// after its previous one was taken, in the next pass.
 func (w *worker) pass(ctx context.Context) (next time.Time, err error) {
-	st := w.snapshot()
-	if !st.PausedAt.IsZero() {
+	if st := w.snapshot(); !st.PausedAt.IsZero() {
 		return time.Time{}, nil
 	}
-	blocked := map[string]bool{}
-	later := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
+	p := &passState{blocked: map[string]bool{}, inFlight: map[string]bool{}}
 	after := ""
 	for {
 		page, err := w.d.cfg.Store.Outbox(ctx, w.name, after, outboxPage)
 		if err != nil || len(page) == 0 {
-			return next, err
+			if err == nil {
+				err = w.flush(ctx, p)
+			}
+			if p.deferred && !p.stop {
+				p.later(w.d.cfg.Now()) // another pass for them, at once
+			}
+			return p.next, err
 		}
 		for i := range page {
 			e := &page[i]
 			after = e.Key
-			if blocked[e.Lane] {
+			if p.inFlight[e.Lane] {
+				// Its session's previous event is on its way: this
+				// one, and so every later one of the session, goes in
+				// the next pass.
+				p.deferred, p.blocked[e.Lane] = true, true
 				continue
 			}
-			if now := w.d.cfg.Now(); e.NextAt.After(now) {
-				blocked[e.Lane] = true
-				later(e.NextAt)
+			if p.blocked[e.Lane] {
 				continue
 			}
-			select {
-			case <-w.quit:
-				return time.Time{}, nil
-			default:
-			}
-			ok, down, err := w.attempt(ctx, e)
-			if err != nil {
-				return next, err
-			}
-			if ok {
+			if e.NextAt.After(w.d.cfg.Now()) {
+				p.blocked[e.Lane] = true
+				p.later(e.NextAt)
 				continue
 			}
-			blocked[e.Lane] = true
-			if st := w.snapshot(); !st.PausedAt.IsZero() {
-				return time.Time{}, nil
-			}
-			if e.NextAt.IsZero() { // gave up: the session's next may go
-				delete(blocked, e.Lane)
-				continue
-			}
-			later(e.NextAt)
-			if down {
-				// The endpoint is not answering: everything waits
-				// for this event's retry rather than piling on.
-				return next, nil
+			p.batch = append(p.batch, e)
+			p.inFlight[e.Lane] = true
+			if len(p.batch) >= w.d.cfg.Concurrency {
+				if err := w.flush(ctx, p); err != nil || p.stop {
+					return p.next, err
+				}
 			}
 		}
+		if err := w.flush(ctx, p); err != nil || p.stop {
+			return p.next, err
+		}
 	}
+}
+
+// passState is what a pass knows: sessions held up, the batch on its way,
+// the earliest retry, and whether to stop (paused, down, stopped).
+type passState struct {
+	blocked  map[string]bool // sessions whose earliest event waits for a retry
+	inFlight map[string]bool // sessions of the batch
+	batch    []*storage.OutboxEntry
+	next     time.Time
+	stop     bool
+	deferred bool // an event waited for its session's in the batch: pass again
+}
+
+func (p *passState) later(t time.Time) {
+	if p.next.IsZero() || t.Before(p.next) {
+		p.next = t
+	}
+}
+
+// flush sends the batch at once and records each outcome, in the
+// outbox's order.
+func (w *worker) flush(ctx context.Context, p *passState) error {
+	batch := p.batch
+	p.batch = p.batch[:0]
+	clear(p.inFlight)
+	if len(batch) == 0 {
+		return nil
+	}
+	select {
+	case <-w.quit:
+		p.stop = true
+		return nil
+	default:
+	}
+	ep := w.ep.Load()
+	results := make([]sent, len(batch))
+	var wg sync.WaitGroup
+	for i, e := range batch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &results[i]
+			r.start = w.d.cfg.Now()
+			r.status, r.err = w.send(ctx, ep, e, r.start)
+			r.end = w.d.cfg.Now()
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err // shutting down: not the endpoint's fault
+	}
+	anyDown := false
+	for i, e := range batch {
+		ok, down, err := w.record(ctx, e, &results[i])
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue
+		}
+		anyDown = anyDown || down
+		if e.NextAt.IsZero() {
+			continue // gave up: the session's next may go
+		}
+		p.blocked[e.Lane] = true
+		p.later(e.NextAt)
+	}
+	if st := w.snapshot(); !st.PausedAt.IsZero() {
+		p.stop, p.next = true, time.Time{}
+	} else if anyDown {
+		// The endpoint is not answering: everything waits for the
+		// failed events' retry rather than piling on.
+		p.stop = true
+	}
+	return nil
 }
 
 func (w *worker) snapshot() storage.EndpointState {
@@ -166,17 +234,18 @@ func (w *worker) snapshot() storage.EndpointState {
 	return w.state
 }
 
-// attempt sends e once and records the outcome with the endpoint's new
-// state in one write. ok: delivered; down: the failure says the endpoint
+// sent is the result of one attempt's request.
+type sent struct {
+	start, end time.Time
+	status     int
+	err        error
+}
+
+// record writes the outcome of an attempt at e, with the endpoint's new
+// state, in one write. ok: delivered; down: the failure says the endpoint
 // (not this event) is the trouble.
-func (w *worker) attempt(ctx context.Context, e *storage.OutboxEntry) (ok, down bool, err error) {
-	ep := w.ep.Load()
-	start := w.d.cfg.Now()
-	status, sendErr := w.send(ctx, ep, e, start)
-	if ctx.Err() != nil {
-		return false, false, ctx.Err() // shutting down: not the endpoint's fault
-	}
-	now := w.d.cfg.Now()
+func (w *worker) record(ctx context.Context, e *storage.OutboxEntry, r *sent) (ok, down bool, err error) {
+	start, now, status, sendErr := r.start, r.end, r.status, r.err
 	a := &storage.Attempt{
 		EventID: e.ID, Type: e.Type, Lane: e.Lane, Visitor: e.Visitor, At: start.UTC(),
 		Attempt: e.Attempts + 1, Status: status, TookMs: now.Sub(start).Milliseconds(), Resent: e.Resent, Body: e.Body,
