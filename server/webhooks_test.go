@@ -237,3 +237,51 @@ func TestWebhooks_ConfigProblems(t *testing.T) {
 		t.Errorf("problems lack a line number:\n%s", got)
 	}
 }
+
+// TestWebhooks_Reload: a config reload changes the endpoints at once: a
+// removed one gets no new event and leaves the admin list, a new one gets
+// the events written from then on.
+func TestWebhooks_Reload(t *testing.T) {
+	a, b := webhooktest.New(t), webhooktest.New(t)
+	path := webhookConfig(t, hook("a", a.URL, true))
+	s, base := startWebhookServer(t, path)
+	ctx := context.Background()
+	first := newStoryClient(base, "first")
+	if err := first.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "a's session.started", func() bool { return len(a.Unique()) > 0 })
+
+	src, err := os.ReadFile(webhookConfig(t, hook("b", b.URL, true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	gotA := len(a.Deliveries())
+	second := newStoryClient(base, "second")
+	if err := second.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "b's session.started", func() bool {
+		for _, d := range b.Unique() {
+			if d.Type == storage.EventSessionStarted && d.Data.Session == second.session {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(100 * time.Millisecond)
+	if n := len(a.Deliveries()); n != gotA {
+		t.Errorf("the removed endpoint got %d more deliveries", n-gotA)
+	}
+	var list struct{ Items []map[string]any }
+	admintest.Get(t, base, adminToken, "/admin/api/webhooks", &list)
+	if len(list.Items) != 1 || list.Items[0]["id"] != "b" {
+		t.Fatalf("webhooks after the reload: %+v", list.Items)
+	}
+}
