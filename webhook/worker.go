@@ -15,11 +15,12 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// worker delivers one endpoint's outbox, one attempt at a time, oldest
-// event first. A session whose event failed waits (its later events are
-// not sent before it); other sessions go on, unless the endpoint itself
-// seems down (no answer, 5xx, 429), when the whole endpoint waits for the
-// failed event's backoff.
+// worker delivers one endpoint's outbox, oldest event first, up to
+// Config.Concurrency sessions at once and one event at a time per session.
+// A session whose event failed waits (its later events are not sent
+// before it); other sessions go on, unless the endpoint itself seems down
+// (no answer, 5xx, 408, 429), when the whole endpoint waits for the failed
+// event's backoff.
 type worker struct {
 	d    *Dispatcher
 	name string
