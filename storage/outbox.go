@@ -97,19 +97,25 @@ func (s *Store) outboxOn() bool {
 	return c != nil && c.Route != nil
 }
 
-// loadOutbox counts the waiting events per endpoint (Open).
+// loadOutbox counts the waiting events per endpoint and takes up the seq
+// past every stored one, so keys keep their order whatever the clock did
+// while the process was down (Open).
 func (s *Store) loadOutbox() error {
 	s.ob.counts, s.ob.dropped = map[string]int{}, map[string]int64{}
 	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("wq/")})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) < len("wq/")+9 {
-				continue
+		for _, p := range []string{"wq/", "wl/"} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(p)})
+			for it.Rewind(); it.Valid(); it.Next() {
+				k := it.Item().Key()
+				if len(k) < len(p)+9 {
+					continue
+				}
+				if p == "wq/" {
+					s.ob.counts[endpointOf(k)]++
+				}
+				s.ob.seq = max(s.ob.seq, binary.BigEndian.Uint64(k[len(k)-8:]))
 			}
-			s.ob.counts[endpointOf(k)]++
-			s.ob.seq = max(s.ob.seq, binary.BigEndian.Uint64(k[len(k)-8:]))
+			it.Close()
 		}
 		return nil
 	})
