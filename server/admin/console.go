@@ -24,9 +24,7 @@ var (
 	consoleFiles map[string]consoleFile
 )
 
-// loadConsole reads the console's embedded files once, with checksums:
-// every file embed.go embeds, so a page in a file of its own needs no
-// change here.
+// loadConsole reads the console's embedded files once, with checksums.
 func loadConsole() map[string]consoleFile {
 	consoleOnce.Do(func() {
 		consoleFiles = map[string]consoleFile{}
