@@ -301,10 +301,28 @@ func indexVisitor(w kvWriter, visitor string, k []byte) error {
 }
 
 // purgeOutbox deletes the events waiting for any endpoint and the logged
-// attempts that concern the visitor (found through wv/): its data must not
-// outlive its erase in the outbox either. The visitor.erased event written
-// after tells the endpoints to forget it.
+// attempts that concern the visitor, or a browser's visitor merged into it
+// (identify.go), found through wv/: its data must not outlive its erase in
+// the outbox either. The visitor.erased event written after tells the
+// endpoints to forget it.
 func (s *Store) purgeOutbox(ctx context.Context, visitorID string) (int, error) {
+	merged, err := s.keySuffixes(key("vma", visitorID, ""))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range append([]string{visitorID}, merged...) {
+		k, err := s.purgeVisitorEvents(ctx, id)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// purgeVisitorEvents deletes what wv/{visitorID}/ indexes, with the index.
+func (s *Store) purgeVisitorEvents(ctx context.Context, visitorID string) (int, error) {
 	prefix := key("wv", visitorID, "")
 	n := 0
 	for {

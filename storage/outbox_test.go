@@ -270,3 +270,37 @@ func TestOutbox_RetentionErase(t *testing.T) {
 		t.Fatalf("%d visitor.erased events, want 1", erased)
 	}
 }
+
+// TestOutbox_EraseMerged: erasing a user also takes the waiting events of
+// a browser's visitor that was merged into it (identify).
+func TestOutbox_EraseMerged(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	routeAll(s, 0, "demo/a")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	first := mustSession(t, s, storage.NewID(t0), t0)
+	second := mustSession(t, s, storage.NewID(t0), t0.Add(time.Minute))
+	at := storage.ProfileEdit{By: storage.ByIdentify, At: t0.Add(time.Hour)}
+	if _, err := s.Identify(ctx, storage.IdentifyRequest{Site: "demo", VisitorID: first.VisitorID, UserID: "acct", Profile: at}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Identify(ctx, storage.IdentifyRequest{Site: "demo", VisitorID: second.VisitorID, UserID: "acct", Profile: at})
+	if err != nil || res.Merged != second.VisitorID {
+		t.Fatalf("identify: %+v %v, want a merge", res, err)
+	}
+	if _, err := s.EraseVisitor(ctx, first.VisitorID); err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.Outbox(ctx, "demo/a", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.Type != storage.EventVisitorErased || e.Visitor != first.VisitorID {
+			t.Errorf("after the erase, %s of %s still waits", e.Type, e.Visitor)
+		}
+	}
+	if n := storagetest.CountKeys(t, s, "wv/"+second.VisitorID+"/")["wv/"+second.VisitorID+"/"]; n != 0 {
+		t.Errorf("%d index entries of the merged visitor left", n)
+	}
+}
