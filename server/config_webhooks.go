@@ -36,6 +36,10 @@ func checkWebhooks(doc *conffile.Doc, n *conffile.Node, site string, wfs []webho
 			field, _, _ := strings.Cut(err.Error(), ":")
 			ps = append(ps, doc.Errorf(conffile.At(en, field), where, "webhooks[%d]: %v", i, err))
 		}
+		for _, w := range ep.Warnings() {
+			field, _, _ := strings.Cut(w, ":")
+			ps = append(ps, doc.Warnf(conffile.At(en, field), where, "webhooks[%d]: %s", i, w))
+		}
 		if seen[wf.ID] {
 			ps = append(ps, doc.Errorf(conffile.At(en, "id"), where, "webhooks[%d]: duplicate id %q: another endpoint of the site above has it", i, wf.ID))
 		}

@@ -58,7 +58,17 @@ func startWebhookServer(tb testing.TB, path string) (*server.Server, string) {
 func TestWebhooks_Conversation(t *testing.T) {
 	r := webhooktest.New(t)
 	private := webhooktest.New(t)
-	path := webhookConfig(t, hook("crm", r.URL, true), hook("private", private.URL, false))
+	hooks := []string{hook("crm", r.URL, true)}
+	// A name that resolves to the private receiver's address: refused when
+	// dialled, as a DNS rebinding would be.
+	privateName, withPrivate := webhooktest.LookupPrivateName()
+	if withPrivate {
+		port := private.URL[strings.LastIndex(private.URL, ":")+1:]
+		hooks = append(hooks, hook("private", "http://"+privateName+":"+port+"/hook", false))
+	} else {
+		t.Log("no host name here resolves to a private address: the dial-time refusal is not checked")
+	}
+	path := webhookConfig(t, hooks...)
 	s, base := startWebhookServer(t, path)
 	ctx := context.Background()
 
@@ -116,16 +126,18 @@ func TestWebhooks_Conversation(t *testing.T) {
 	t.Run("AdminAPI", func(t *testing.T) {
 		var list struct{ Items []map[string]any }
 		admintest.Get(t, base, adminToken, "/admin/api/webhooks", &list)
-		if len(list.Items) != 2 || list.Items[0]["id"] != "crm" || list.Items[0]["waiting"] != 0.0 || list.Items[0]["secret"] != nil {
+		if len(list.Items) != len(hooks) || list.Items[0]["id"] != "crm" || list.Items[0]["waiting"] != 0.0 || list.Items[0]["secret"] != nil {
 			t.Fatalf("webhooks: %+v", list.Items)
 		}
-		waitUntil(t, 5*time.Second, "the private endpoint's refusal", func() bool {
-			var log struct{ Items []storage.Attempt }
-			admintest.Get(t, base, adminToken, "/admin/api/webhooks/demo/private/deliveries", &log)
-			return len(log.Items) > 0 && strings.Contains(log.Items[0].Error, "not public")
-		})
-		if len(private.Deliveries()) != 0 {
-			t.Fatal("the private endpoint got a delivery")
+		if withPrivate {
+			waitUntil(t, 5*time.Second, "the private endpoint's refusal", func() bool {
+				var log struct{ Items []storage.Attempt }
+				admintest.Get(t, base, adminToken, "/admin/api/webhooks/demo/private/deliveries", &log)
+				return len(log.Items) > 0 && strings.Contains(log.Items[0].Error, "not public")
+			})
+			if len(private.Deliveries()) != 0 {
+				t.Fatal("the private endpoint got a delivery")
+			}
 		}
 		var log struct {
 			Items []struct {
@@ -169,7 +181,7 @@ func TestWebhooks_Conversation(t *testing.T) {
 		}
 		_, metrics := adminDo(t, http.MethodGet, base+"/metrics")
 		for _, want := range []string{`parley_webhook_attempts_total{outcome="delivered"}`, `parley_webhook_attempts_total{outcome="failed"}`,
-			`parley_webhook_events_waiting{endpoint="demo/crm"} 0`, `parley_webhook_endpoint_paused{endpoint="demo/private"} 0`} {
+			`parley_webhook_events_waiting{endpoint="demo/crm"} 0`, `parley_webhook_endpoint_paused{endpoint="demo/crm"} 0`} {
 			if !strings.Contains(string(metrics), want) {
 				t.Errorf("/metrics lacks %s", want)
 			}
@@ -215,6 +227,10 @@ func TestWebhooks_ConfigProblems(t *testing.T) {
 		`{"id": "a", "url": "ftp://x.example/", "secret": "whsec_c2hvcnQ=", "events": ["message.created", "message.sent"]}`,
 		`{"id": "a", "url": "https://user:pw@x.example/", "secret": "nope", "events": []}`,
 		`{"id": "b/c", "url": "https://x.example/", "secret": "`+webhooktest.Secret+`", "events": ["session.started"], "allowPrivate": true}`,
+		`{"id": "lan", "url": "https://10.1.2.3/hook", "secret": "`+webhooktest.Secret+`", "events": ["session.started"]}`,
+		`{"id": "local", "url": "http://localhost:9000/hook", "secret": "`+webhooktest.Secret+`", "events": ["session.started"]}`,
+		`{"id": "plain", "url": "http://crm.example/hook", "secret": "`+webhooktest.Secret+`", "events": ["session.started"]}`,
+		`{"id": "ok", "url": "http://127.0.0.1:9000/hook", "secret": "`+webhooktest.Secret+`", "events": ["session.started"], "allowPrivateNetwork": true}`,
 	)
 	_, ps := server.CheckConfig(path)
 	got := strings.Join(ps.Strings(), "\n")
@@ -228,10 +244,16 @@ func TestWebhooks_ConfigProblems(t *testing.T) {
 		`webhooks[1]: events: list the events`,
 		`webhooks[2]: id: want 1 to 64 letters`,
 		`webhooks[2]: unknown field "allowPrivate"`,
+		`webhooks[3]: url: "10.1.2.3" is not a public address; deliveries to it are refused unless the endpoint sets allowPrivateNetwork`,
+		`webhooks[4]: url: "localhost" is not a public address`,
+		`warning: site demo: webhooks[5]: url: "http://crm.example/hook" is http: the events (names, emails, messages) travel unencrypted; use https`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("problems lack %q:\n%s", want, got)
 		}
+	}
+	if strings.Contains(got, "webhooks[6]") {
+		t.Errorf("the allowed private endpoint has a problem:\n%s", got)
 	}
 	if !strings.Contains(got, "sites.json:3:") {
 		t.Errorf("problems lack a line number:\n%s", got)

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -47,6 +48,9 @@ func (e *Endpoint) Validate() []error {
 	}
 	if err := checkURL(e.URL); err != nil {
 		errs = append(errs, fmt.Errorf("url: %w", err))
+	} else if host := hostOf(e.URL); !e.AllowPrivate && host != "" && !publicHost(host) {
+		// Refused at every dial anyway: say so now.
+		errs = append(errs, fmt.Errorf("url: %q is not a public address; deliveries to it are refused unless the endpoint sets allowPrivateNetwork", host))
 	}
 	key, err := ParseSecret(e.Secret)
 	if err != nil {
@@ -62,6 +66,33 @@ func (e *Endpoint) Validate() []error {
 		}
 	}
 	return errs
+}
+
+// Warnings returns what is allowed but probably unwanted: a URL that
+// sends the events unencrypted.
+func (e *Endpoint) Warnings() []string {
+	if u, err := url.Parse(e.URL); err == nil && u.Scheme == "http" && !e.AllowPrivate {
+		return []string{fmt.Sprintf("url: %q is http: the events (names, emails, messages) travel unencrypted; use https", e.URL)}
+	}
+	return nil
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// publicHost reports whether host may be public: an IP literal that is
+// Public, or a name other than localhost (names are checked when dialled).
+func publicHost(host string) bool {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return Public(a)
+	}
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h != "localhost" && !strings.HasSuffix(h, ".localhost")
 }
 
 // checkURL accepts an absolute http or https URL with a host and no

@@ -4,11 +4,14 @@
 package webhooktest
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -154,4 +157,38 @@ func (r *Receiver) BadSignatures() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.badSigs
+}
+
+// PrivateName returns a host name that passes the config check (no IP
+// literal, not localhost) but resolves to a non-public address here: the
+// machine's own name, as /etc/hosts usually has it. It is what a name that
+// rebinds to a private address looks like when dialled. The test is
+// skipped where no such name exists.
+func PrivateName(tb testing.TB) string {
+	tb.Helper()
+	name, ok := LookupPrivateName()
+	if !ok {
+		tb.Skip("no host name here resolves to a private address: the dial-time check cannot be exercised")
+	}
+	return name
+}
+
+// LookupPrivateName is PrivateName without the test: ok is false where no
+// such name exists.
+func LookupPrivateName() (name string, ok bool) {
+	own, _ := os.Hostname()
+	for _, name := range []string{own, "ip6-localhost", "ip6-loopback", "localhost.localdomain"} {
+		if name == "" {
+			continue
+		}
+		addrs, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", name)
+		if err != nil || len(addrs) == 0 || webhook.Public(addrs[0]) {
+			continue
+		}
+		ep := webhook.Endpoint{ID: "probe", URL: "https://" + name + "/", Secret: Secret, Events: []string{"session.started"}}
+		if len(ep.Validate()) == 0 {
+			return name, true
+		}
+	}
+	return "", false
 }
