@@ -49,6 +49,8 @@ func TestWebhooksBrowser_Console(t *testing.T) {
 		t.Fatalf("card says %q", txt)
 	}
 	b.shot("webhooks-01-paused")
+	axeSrc := btAxeSource(t)
+	b.runAxe(t, axeSrc, "webhooks, paused", "document")
 
 	r.Behave(nil)
 	b.do(chromedp.Click(`[data-endpoint="demo/crm"] button.resume`))
@@ -61,6 +63,7 @@ func TestWebhooksBrowser_Console(t *testing.T) {
 	b.do(chromedp.Click(`[data-endpoint="demo/crm"] a[href="#/webhooks/demo/crm"]`))
 	b.waitJS(`document.querySelectorAll("#deliveries tbody tr.delivered").length > 0`, "the delivery log")
 	b.shot("webhooks-02-log")
+	b.runAxe(t, axeSrc, "delivery log", "document")
 	before := len(r.Deliveries())
 	id := btEval[string](b.browserTab, `(() => { const rows = document.querySelectorAll("#deliveries tbody tr.delivered"); return rows[rows.length - 1].dataset.attempt })()`)
 	b.do(chromedp.Click(`#deliveries tbody tr[data-attempt="` + id + `"] button.resend`))

@@ -689,18 +689,26 @@ func btAxeSource(t *testing.T) string {
 // serious or critical violations.
 func (b *browserTab) axe(t *testing.T, src, state string) {
 	t.Helper()
+	r := b.runAxe(t, src, state, `document.querySelector('#parley-widget')`)
+	if r.Passes == 0 || !r.Shadow {
+		t.Fatalf("%s: axe checked nothing inside the widget (%d passed rules)", state, r.Passes)
+	}
+}
+
+// runAxe runs axe-core on the element the JS expression target names,
+// fails on serious or critical violations, logs the others, and returns
+// what it found.
+func (b *browserTab) runAxe(t *testing.T, src, state, target string) btAxeResult {
+	t.Helper()
 	if !btEval[bool](b, `typeof axe === 'object'`) {
 		btEval[bool](b, src+";\ntrue")
 	}
-	r := btEval[btAxeResult](b, `axe.run(document.querySelector('#parley-widget'), {resultTypes: ['violations']}).then(r => ({
+	r := btEval[btAxeResult](b, `axe.run(`+target+`, {resultTypes: ['violations']}).then(r => ({
 	  violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
 	    nodes: v.nodes.map(n => JSON.stringify(n.target) + ': ' + n.failureSummary)})),
 	  passes: r.passes.length,
 	  shadow: r.passes.some(p => p.nodes.some(n => Array.isArray(n.target[0]))),
 	}))`)
-	if r.Passes == 0 || !r.Shadow {
-		t.Fatalf("%s: axe checked nothing inside the widget (%d passed rules)", state, r.Passes)
-	}
 	for _, v := range r.Violations {
 		msg := fmt.Sprintf("%s: axe %s (%s): %s\n  %s", state, v.ID, v.Impact, v.Help, strings.Join(v.Nodes, "\n  "))
 		if v.Impact == "serious" || v.Impact == "critical" {
@@ -710,6 +718,7 @@ func (b *browserTab) axe(t *testing.T, src, state string) {
 		}
 	}
 	t.Logf("%s: axe passed %d rules, %d minor violations", state, r.Passes, len(r.Violations))
+	return r
 }
 
 func TestBrowser_Accessibility(t *testing.T) {

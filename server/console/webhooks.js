@@ -84,12 +84,13 @@
       const [ep, log] = await Promise.all([api(path(ep0)), api(path(ep0) + "/deliveries", { limit: 100 })]);
       const table = h("table", { class: "list", id: "deliveries" },
         h("caption", { class: "sr-only" }, "Last delivery attempts, newest first"),
-        h("thead", {}, h("tr", {}, ["When", "Event", "Session", "Attempt", "Outcome", "Answer", "Took", "", ""].map(t => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, ["When", "Event", "Session", "Attempt", "Outcome", "Answer", "Took", "Payload", "Action"].map(t => h("th", { scope: "col" }, t)))),
         h("tbody", {}, log.items.map(a => row(ep, a))));
       main().replaceChildren(
         h("a", { class: "back", href: "#/webhooks" }, "← Webhooks"),
+        h("h1", {}, `Delivery log of ${site} / ${id}`),
         card(ep, false, () => viewLog(site, id)),
-        h("h2", {}, "Delivery log"),
+        h("h2", {}, "Last attempts, newest first"),
         log.items.length ? h("div", { class: "scroll" }, table) : h("p", { class: "muted" }, "No attempts yet."));
     } catch (e) { handle(e); }
   }
