@@ -33,6 +33,7 @@ func TestDispatcher_FailsTimesOutRecovers(t *testing.T) {
 		return 0
 	})
 	cfg := fastConfig(s)
+	cfg.Timeout = 300 * time.Millisecond // the stalled requests time out
 	d := startDispatcher(t, cfg, endpoint("crm", r.URL, true))
 	want := map[string]int{}
 	for range 5 {

@@ -91,9 +91,11 @@ func endpoint(id, url string, allowPrivate bool, events ...string) webhook.Endpo
 	return webhook.Endpoint{Site: "demo", ID: id, URL: url, Secret: testSecret, Events: events, AllowPrivate: allowPrivate}
 }
 
-// fastConfig is a dispatcher config with short waits for tests.
+// fastConfig is a dispatcher config with short waits for tests; its
+// timeout stays long enough that a busy machine does not make a receiver
+// that answers look like one that does not.
 func fastConfig(s *storage.Store) webhook.Config {
-	return webhook.Config{Store: s, Timeout: 300 * time.Millisecond, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}
+	return webhook.Config{Store: s, Timeout: 5 * time.Second, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}
 }
 
 // startDispatcher starts d with eps, closed when the test ends.
