@@ -162,13 +162,7 @@ func TestRecordTurn_CrashFolds(t *testing.T) {
 	if n := countKeys(t, s, "d/"); n != 3 {
 		t.Fatalf("%d pending turns, want 3", n)
 	}
-	// Die without folding: close Badger under the store.
-	s.commits.close()
-	close(s.idx.stop)
-	<-s.idx.done
-	if err := s.db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dieWithoutFolding(t, s)
 
 	s, err = Open(dir, Options{})
 	if err != nil {
