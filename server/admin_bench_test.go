@@ -120,6 +120,13 @@ func BenchmarkAdmin(b *testing.B) {
 		// not a page (run the year alone with a few iterations).
 		fixed("funnel-30-days", "/admin/api/funnel?bot=demo&from="+time.Now().UTC().AddDate(0, 0, -30).Format(time.RFC3339)),
 		fixed("funnel-365-days", "/admin/api/funnel?bot=demo&from="+yearAgo),
+		// Insight: the sentiment and unanswered filters, alone and with
+		// others, and the Knowledge gaps report over a month and a year.
+		fixed("sessions-negative", "/admin/api/sessions?limit=50&sentiment=negative"),
+		fixed("sessions-unanswered", "/admin/api/sessions?limit=50&unanswered=1"),
+		fixed("sessions-negative-unanswered-bot-channel", "/admin/api/sessions?limit=50&sentiment=negative&unanswered=1&bot=demo&channel=web"),
+		fixed("gaps-30-days", "/admin/api/gaps?from="+time.Now().UTC().AddDate(0, 0, -30).Format(time.RFC3339)),
+		fixed("gaps-365-days", "/admin/api/gaps?from="+yearAgo),
 	)
 	for _, v := range views {
 		b.Run(v.name, func(b *testing.B) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget/sentiment"
 )
 
 func init() {
@@ -170,7 +171,16 @@ var (
 	seedFirst   = strings.Fields("Anna Ben Clara David Emma Felix Greta Hugo Ida Jonas Kira Leon Mia Noah Olga Paul Quinn Rosa Sam Tara Uwe Vera Wim Xenia Yara Zoe Ali Bea Carl Dora Emil Fatma Gino Hana Ivan Jana Karl Lena Mats Nina")
 	seedLast    = strings.Fields("Müller Schmidt Weber Fischer Meyer Wagner Becker Hoffmann Koch Richter Klein Wolf Schröder Neumann Braun Zimmermann Krüger Hartmann Lange Werner")
 	seedDomains = []string{"gmail.com", "mail.de", "outlook.com", "proton.me", "example.com", "web.de"}
-	seedTexts   = []string{"hello?", "How much does it cost?", "Can I talk to a human?", "ok", "thanks!", "Do you ship to Austria?"}
+	// seedTexts are what visitors type that no question asked for: the
+	// Knowledge gaps report's questions, in several spellings, and the
+	// tones the sentiment filter tells apart.
+	seedTexts = []string{"hello?", "How much does it cost?", "how much does it cost", "Can I talk to a human?", "ok", "thanks!",
+		"Do you ship to Austria?", "do you ship to austria", "Pricing?", "pricing", "How do I reset my password?",
+		"This is useless, I just want to talk to someone!!!", "Thanks, that was really helpful :)", "not happy with my order 😡",
+		"WHERE IS MY ORDER", "Great service, love it!", "Is there a student discount?"}
+	// seedTextsDE are the texts of a visitor whose language is not
+	// English: not scored (sentiment unknown), still unanswered.
+	seedTextsDE = []string{"Was kostet das?", "Ich möchte mit einem Menschen sprechen", "Danke!", "Liefert ihr nach Österreich?"}
 	seedDevices = []storage.Device{
 		{OS: "Windows 10", Browser: "Chrome 120"}, {OS: "Windows 11", Browser: "Edge 121"},
 		{OS: "macOS 14", Browser: "Safari 17"}, {OS: "macOS 14", Browser: "Chrome 121"},
@@ -291,6 +301,7 @@ type seedWriter struct {
 	files []seedFile
 	n     int
 	steps []storage.Step // the trace since the last bot message
+	gaps  int            // unanswered texts kept so far
 }
 
 // seedSteps are the seeded stories' blocks as their trace steps.
@@ -399,6 +410,22 @@ func (w *seedWriter) input(block, variable, kind, value string, next ...storage.
 	w.turn(&m, &in, next...)
 }
 
+// text is the visitor typing what no question asked for, which the
+// story's fallback answers: scored and noted unanswered, as the widget
+// does.
+func (w *seedWriter) text(fallback string) {
+	texts := seedTexts
+	if !sentiment.English(w.sess.Lang) {
+		texts = seedTextsDE
+	}
+	m := storage.Message{From: storage.FromVisitor, Kind: storage.KindText, At: w.step(), Text: w.g.pick(texts)}
+	sentiment.Observe(&w.st, &m, w.sess.Lang)
+	gaps := storage.Unanswered(&w.st, &m, w.gaps)
+	w.gaps += len(gaps)
+	w.turn(&m, nil, w.bot("fallback", fallback))
+	w.turns[len(w.turns)-1].Gaps = gaps
+}
+
 // choice is the visitor clicking an option.
 func (w *seedWriter) choice(block, option, label string, next ...storage.Message) {
 	at := w.step()
@@ -420,9 +447,7 @@ func (g *seedGen) demo(w *seedWriter, p seedPerson) {
 		w.demoPrompt("menu", "What brings you here?", storage.Option{ID: "demo", Label: "Show me a demo"}, storage.Option{ID: "pricing", Label: "Pricing"}))
 	if g.chance(0.3) {
 		if g.chance(0.2) {
-			at := w.step()
-			m := storage.Message{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: g.pick(seedTexts)}
-			w.turn(&m, nil, w.bot("fallback", "I'm a simple demo bot: please use the buttons or answer the question above."))
+			w.text("I'm a simple demo bot: please use the buttons or answer the question above.")
 		}
 		return // opened the widget and left
 	}
@@ -523,9 +548,7 @@ func (g *seedGen) support(w *seedWriter, p seedPerson) {
 	w.st.Goals = append(w.st.Goals, "ticket")
 	w.input("ask_contact", "email", "email", p.email, w.bot("done", "Thanks! A ticket is open; we answer within a day."))
 	if g.chance(0.3) {
-		at := w.step()
-		m := storage.Message{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: g.pick(seedTexts)}
-		w.turn(&m, nil, w.bot("fallback", "Thanks, we'll add that to your ticket."))
+		w.text("Thanks, we'll add that to your ticket.")
 	}
 }
 

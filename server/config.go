@@ -44,6 +44,9 @@ type Config struct {
 	// UploadLimits bound uploads (quota, concurrency, stalls); a file's
 	// size cap is per site (uploadMaxBytes in the config file).
 	UploadLimits fileupload.Limits
+	// GapScan bounds the unanswered texts one Knowledge gaps report reads
+	// (0: storage.DefaultGapScan).
+	GapScan int
 
 	// Webhooks are the sites' webhook endpoints; WebhookLimits tune their
 	// delivery (Open fills in the store).
@@ -132,7 +135,8 @@ type siteFile struct {
 	// itself, or "env:NAME" to read it from the environment.
 	IdentitySecret string `json:"identitySecret"`
 	// Webhooks are the site's webhook endpoints (config_webhooks.go).
-	Webhooks []webhookFile `json:"webhooks"`
+	Webhooks  []webhookFile `json:"webhooks"`
+	Sentiment *bool         `json:"sentiment"` // score the tone of visitor texts; default true
 }
 
 // SiteConfig is what a config file sets up.
@@ -292,6 +296,7 @@ func (sf siteFile) check(doc *conffile.Doc, n *conffile.Node, dir, where string)
 		s.UploadMaxBytes = sf.UploadMaxBytes
 	}
 	s.FreeUploads = sf.FreeUploads
+	s.SentimentOff = sf.Sentiment != nil && !*sf.Sentiment
 	if len(sf.FreeUploadAccept) > 0 {
 		s.FreeUploadAccept = sf.FreeUploadAccept
 	}

@@ -45,6 +45,7 @@ func bindLimitFlags(fs *flag.FlagSet, getenv func(string) string, cfg *Config) (
 	b.dur(&u.MaxDuration, "upload-max-duration", "PARLEY_UPLOAD_MAX_DURATION", "end an upload still arriving this long after it started, however steadily (0: 5m)")
 
 	bindWebhookFlags(&b, &cfg.WebhookLimits) // config_webhooks.go
+	b.int(&cfg.GapScan, "gaps-scan-limit", "PARLEY_GAPS_SCAN_LIMIT", "unanswered texts one Knowledge gaps report reads, newest first; past it the report covers the newest and says so (0: 200000; -1: off)")
 
 	set := func(s string) error {
 		t, err := ParseTrustedProxies(s)

@@ -36,10 +36,13 @@
 //	                                    valued with their flags (one byte)
 //	is/{facet}/{time}/{session}         sessions by start, one entry per facet
 //	                                    (all, site=, ch=, bot=, ver=, resp=0|1, goal,
-//	                                    goal=, tag=, blk=, in=1, type=, lang=): the
+//	                                    goal=, tag=, blk=, in=1, type=, lang=, snt=, gap): the
 //	                                    sessions dashboard
+//	iu/{time}/{session}/{n}             the session's n-th unanswered text by when it
+//	                                    was said (site\0bot\0text): the Knowledge
+//	                                    gaps report (gaps.go)
 //	iq/{term}/{visitor}                 search words of names, emails, phones
-//	meta/indexes                        the layout of ia/ iv/ is/ iq/ (BuildIndexes)
+//	meta/indexes                        the layout of ia/ iv/ is/ iq/ iu/ (BuildIndexes)
 //	vl/{site}/{lastSeen hour}/{visitor} visitors by last activity (to the hour): what retention
 //	                                    sweeps read (retention.go)
 //	meta/seen-index                     set once vl/ holds every visitor (BuildSeenIndex)
@@ -67,7 +70,7 @@
 // committer (commit.go), which writes whatever turns of all sessions queued
 // meanwhile as one transaction and acks each after that commit. The
 // indexer (indexer.go) folds the deltas into the session records, the
-// visitors' rollups and the ia/ iv/ is/ iq/ vl/ entries behind the turns,
+// visitors' rollups and the ia/ iv/ is/ iq/ iu/ vl/ entries behind the turns,
 // one rewrite per session for many turns, deleting each delta in the
 // transaction that folds it; every read of those records folds what is
 // pending first, and Open folds what a crash left. A new session is

@@ -477,6 +477,7 @@ func (v *Visitor) absorb(from *Visitor) {
 		v.Variables = vars
 	}
 	v.ProfileAt = laterOf(v.ProfileAt, from.ProfileAt)
+	v.absorbSentiment(from) // sentiment.go
 }
 
 // contactAt is when the visitor's contact fields were last set, typed or

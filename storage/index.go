@@ -111,6 +111,7 @@ func (s *Session) facets() []string {
 	for _, b := range s.State.Reached {
 		f = append(f, facet("blk", b))
 	}
+	f = append(f, s.insightFacets()...) // insight.go
 	slices.Sort(f)
 	return slices.Compact(f)
 }
@@ -128,6 +129,9 @@ func indexSession(w kvWriter, old, next *Session) error {
 		return err
 	}
 	if err := indexFacets(w, old, next); err != nil {
+		return err
+	}
+	if err := indexGaps(w, old, next); err != nil { // gaps.go
 		return err
 	}
 	return indexTerms(w, old, next)
@@ -196,7 +200,7 @@ func sameFacets(old, next *Session) bool {
 		old.VisitorID == next.VisitorID && old.Site == next.Site && old.Channel == next.Channel &&
 		old.Bot == next.Bot && old.Version == next.Version &&
 		slices.Equal(old.State.Goals, next.State.Goals) && slices.Equal(old.State.Tags, next.State.Tags) &&
-		slices.Equal(old.State.Reached, next.State.Reached)
+		slices.Equal(old.State.Reached, next.State.Reached) && sameInsightFacets(old, next)
 }
 
 // indexTerms adds the search words of the inputs given since old. Terms are
@@ -287,8 +291,8 @@ var indexesBuilt = []byte("meta/indexes")
 const indexLayout = "3" // 3: the facets in=1, type= and lang=
 
 // BuildIndexes makes the admin indexes complete, once per store and layout:
-// if the store's marker is not the current layout it drops ia/, iv/, is/
-// and iq/ and writes the entries of every session again. It returns how
+// if the store's marker is not the current layout it drops ia/, iv/, is/,
+// iq/ and iu/ and writes the entries of every session again. It returns how
 // many sessions it indexed (0 when nothing was due). Run it before serving:
 // DropPrefix blocks writes while it runs.
 func (s *Store) BuildIndexes(ctx context.Context) (int, error) {
@@ -307,7 +311,7 @@ func (s *Store) BuildIndexes(ctx context.Context) (int, error) {
 	case err != nil && !errors.Is(err, badger.ErrKeyNotFound):
 		return 0, fmt.Errorf("storage: build indexes: %w", err)
 	}
-	if err := s.db.DropPrefix([]byte("ia/"), []byte("iv/"), []byte("is/"), []byte("iq/")); err != nil {
+	if err := s.db.DropPrefix([]byte("ia/"), []byte("iv/"), []byte("is/"), []byte("iq/"), []byte("iu/")); err != nil {
 		return 0, fmt.Errorf("storage: build indexes: %w", err)
 	}
 	wb := s.db.NewWriteBatch()

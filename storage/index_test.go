@@ -52,7 +52,7 @@ func TestIndex_NoStaleEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/")
+	got := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/", "iu/")
 	if !maps.Equal(got, want) {
 		for k := range got {
 			if _, ok := want[k]; !ok {
@@ -148,8 +148,8 @@ func TestIndex_Build(t *testing.T) {
 	if _, err := f.s.EditProfile(ctx, ids[1], ProfileEdit{Name: &name, By: "admin", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	want := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/")
-	if err := f.s.db.DropPrefix([]byte("ia/"), []byte("iv/"), []byte("is/"), []byte("meta/indexes")); err != nil {
+	want := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/", "iu/")
+	if err := f.s.db.DropPrefix([]byte("ia/"), []byte("iv/"), []byte("is/"), []byte("iu/"), []byte("meta/indexes")); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("ia/0/stale"), nil) }); err != nil {
@@ -159,7 +159,7 @@ func TestIndex_Build(t *testing.T) {
 	if err != nil || n != len(f.sessions) {
 		t.Fatalf("rebuild: %d sessions, %v; want %d", n, err, len(f.sessions))
 	}
-	if got := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/"); !maps.Equal(got, want) {
+	if got := dumpKeys(t, f.s, "ia/", "iv/", "is/", "iq/", "iu/"); !maps.Equal(got, want) {
 		t.Errorf("rebuilt %d entries, want %d", len(got), len(want))
 	}
 	if n, err := f.s.BuildIndexes(ctx); n != 0 || err != nil {
@@ -188,6 +188,8 @@ func TestSameFacets(t *testing.T) {
 		"goal":      func(s *Session) { s.State.Goals = append(slices.Clone(s.State.Goals), "demo") },
 		"tag":       func(s *Session) { s.State.Tags = nil },
 		"block":     func(s *Session) { s.State.Reached = append(slices.Clone(s.State.Reached), "bye") },
+		"sentiment": func(s *Session) { s.State.Sentiment = &SessionSentiment{Label: SentimentNegative} },
+		"unanswer":  func(s *Session) { s.State.UnansweredCount = 1 },
 	}
 	entries := func(s *Session) string {
 		var b strings.Builder

@@ -421,6 +421,7 @@ func (fv *foldVisitor) take(p *pendingFold, next *Session) {
 	v.LastInteractionAt = laterOf(v.LastInteractionAt, next.LastInteractionAt)
 	v.LastFileAt = laterOf(v.LastFileAt, next.LastFileAt)
 	v.LastSeenAt = laterOf(v.LastSeenAt, next.LastActivityAt)
+	v.rollSentiment(next)
 }
 
 // fold applies the inputs and the last text, in the order they committed.
@@ -478,6 +479,7 @@ func readFold(txn *badger.Txn, p *pendingFold, visitors map[string]*foldVisitor)
 	}
 	f.next = f.old
 	f.next.Inputs = slices.Clip(f.old.Inputs)
+	f.next.Gaps = slices.Clip(f.old.Gaps)
 	f.next.Files = slices.Clip(f.old.Files)
 	f.deletes = append(slices.Clip(p.stale), p.keys...)
 	f.marked = p.marked

@@ -49,6 +49,12 @@ type Message struct {
 	// Trace is how the story came to a bot message (trace.go): for
 	// admins, never sent to the visitor.
 	Trace []Step `json:"trace,omitempty"`
+	// Sentiment is the tone of a visitor's free text (nil when not
+	// scored: the site switched it off).
+	Sentiment *Sentiment `json:"sentiment,omitempty"`
+	// Unanswered marks a visitor's free text that only the story's
+	// fallback answered (a knowledge gap).
+	Unanswered bool `json:"unanswered,omitempty"`
 }
 
 // Option is one button of a choice block.

@@ -26,6 +26,10 @@ type act struct {
 	variable string // input
 	inKind   string // input: text, email, phone
 	value    string // input value or text
+	// text: the sentiment label it scored (none: not scored), and
+	// whether only the fallback answered it.
+	sentiment string
+	gap       bool
 }
 
 var (
@@ -33,6 +37,22 @@ var (
 	actFile   = act{kind: KindFile}
 	actText   = act{kind: KindText, value: "hello"}
 )
+
+// actGap stands for one of gapActs in the random fixture: unanswered
+// texts, some spelled alike, of every sentiment.
+var actGap = act{kind: KindText, gap: true}
+
+var gapActs = func() []act {
+	texts := []string{"Pricing?", "pricing", "PRICING!!", "How do I reset my password?", "how do i reset my password",
+		"Do you ship to Austria?", "ship to austria", "😡", "Kann ich bar zahlen?"}
+	labels := []string{SentimentPositive, SentimentNeutral, SentimentNegative, SentimentUnknown, ""}
+	var acts []act
+	for i, t := range texts {
+		acts = append(acts, act{kind: KindText, value: t, sentiment: labels[i%len(labels)], gap: true})
+		acts = append(acts, act{kind: KindText, value: t, sentiment: labels[(i+2)%len(labels)]}) // answered
+	}
+	return acts
+}()
 
 func actInput(kind, variable, value string) act {
 	return act{kind: KindInput, inKind: kind, variable: variable, value: value}
@@ -69,9 +89,11 @@ func newSession(v *Visitor, sp sessionSpec) *Session {
 // can be written twice with the same result.
 func sessionTurns(sess *Session, sp sessionSpec) []*Turn {
 	st := State{Current: "welcome", Reached: []string{"welcome"}}
-	turns := []*Turn{{SessionID: sess.ID, State: &st, Touch: sp.start,
+	opening := st
+	turns := []*Turn{{SessionID: sess.ID, State: &opening, Touch: sp.start,
 		Messages: []Message{{ID: NewID(sp.start), From: FromBot, Kind: KindBot, At: sp.start, Text: "Hi!", Block: "welcome"}}}}
 	at := sp.start
+	gaps := 0 // the session's gaps so far
 	for i, a := range sp.acts {
 		at = at.Add(time.Minute)
 		m := Message{ID: NewID(at), From: FromVisitor, Kind: a.kind, At: at, Block: fmt.Sprintf("b%d", i)}
@@ -81,6 +103,19 @@ func sessionTurns(sess *Session, sp sessionSpec) []*Turn {
 			m.Option, m.Text = "yes", "Yes"
 		case KindText:
 			m.Text = a.value
+			if a.sentiment != "" || a.gap {
+				// What the widget notes of a text (widget/insight.go).
+				if a.sentiment != "" {
+					m.Sentiment = &Sentiment{Label: a.sentiment, Score: 0.5}
+					st.Sentiment = &SessionSentiment{Label: a.sentiment, Scored: 1, Last: Sentiment{Label: a.sentiment, Score: 0.5, At: at}}
+				}
+				if a.gap {
+					t.Gaps = Unanswered(&st, &m, gaps)
+					gaps += len(t.Gaps)
+				}
+				snap := st
+				t.State = &snap
+			}
 		case KindInput:
 			m.Text, m.Value = a.value, a.value
 			t.Inputs = []Input{{Block: m.Block, Variable: a.variable, Kind: a.inKind, Value: a.value, At: at}}
@@ -160,7 +195,8 @@ func randomFixture(tb testing.TB, seed uint64, n int, end time.Time) *fixture {
 	r2 := rand.New(rand.NewPCG(seed, 2)) // the fields added later: r's draws stay as they were
 	f := &fixture{s: openQueryStore(tb), visitors: map[string]*Visitor{}}
 	pool := []act{actChoice, actFile, actText, actInput("email", "email", "x@example.org"),
-		actInput("phone", "phone", "+49 30 1234567"), actInput("text", "first_name", "Anna"), actInput("text", "city", "Berlin")}
+		actInput("phone", "phone", "+49 30 1234567"), actInput("text", "first_name", "Anna"), actInput("text", "city", "Berlin"),
+		actGap, actGap, actGap}
 	for i := range n {
 		var specs []sessionSpec
 		start := end.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour))))
@@ -168,7 +204,11 @@ func randomFixture(tb testing.TB, seed uint64, n int, end time.Time) *fixture {
 			sp := sessionSpec{start: start, bot: []string{"demo", "sales"}[r.IntN(2)], version: []string{"1", "2"}[r.IntN(2)],
 				channel: []string{"web", "web", "app"}[r.IntN(3)]}
 			for range r.IntN(4) {
-				sp.acts = append(sp.acts, pool[r.IntN(len(pool))])
+				a := pool[r.IntN(len(pool))]
+				if a.kind == KindText && a.gap {
+					a = gapActs[r.IntN(len(gapActs))]
+				}
+				sp.acts = append(sp.acts, a)
 			}
 			if r.IntN(3) == 0 {
 				sp.goals = []string{"lead"}

@@ -33,6 +33,11 @@ type SessionQuery struct {
 	Status string
 	Live   Liveness
 	Now    time.Time
+	// Sentiment keeps the sessions of that label (positive, neutral,
+	// negative, unknown); Unanswered those with a text only the fallback
+	// answered.
+	Sentiment  string
+	Unanswered bool
 	// Q keeps the sessions of the visitors a user search for Q finds.
 	Q      string
 	Limit  int
@@ -56,6 +61,12 @@ func (q *SessionQuery) facets() []string {
 		f = append(f, facetAnyGoal)
 	default:
 		f = append(f, facet("goal", q.Goal))
+	}
+	if q.Unanswered {
+		f = append(f, facetUnanswered)
+	}
+	if q.Sentiment != "" {
+		f = append(f, facet("snt", q.Sentiment))
 	}
 	for _, p := range []struct{ name, v string }{{"tag", q.Tag}, {"blk", q.Block}, {"lang", q.Lang}, {"type", q.Type}, {"ver", q.Version}, {"bot", q.Bot}, {"ch", q.Channel}, {"site", q.Site}} {
 		if p.v != "" {
@@ -101,6 +112,11 @@ func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow]
 	}
 	if err := checkStatus(q.Status); err != nil {
 		return nil, err
+	}
+	switch q.Sentiment {
+	case "", SentimentPositive, SentimentNeutral, SentimentNegative, SentimentUnknown:
+	default:
+		return nil, &FieldError{"Sentiment", "must be positive, neutral, negative or unknown"}
 	}
 	if q.Status != "" && q.Live == nil {
 		return nil, &FieldError{"Status", "no live status available"}

@@ -58,6 +58,7 @@ func (f *fixture) wantSessions(q SessionQuery) []string {
 			(q.Tag == "" || slices.Contains(s.State.Tags, q.Tag)) &&
 			(q.Block == "" || slices.Contains(s.State.Reached, q.Block)) &&
 			(!q.Forms || len(s.Inputs) > 0) && (q.Type == "" || s.Type == q.Type) && (q.Lang == "" || s.Lang == q.Lang) &&
+			(q.Sentiment == "" || sentimentLabel(s) == q.Sentiment) && (!q.Unanswered || s.State.UnansweredCount > 0) &&
 			(q.Status == "" || q.Status == status || (q.Status == StatusInactive && status != StatusActive)) &&
 			(q.Q == "" || v.Matches(q.Q))
 		if ok {

@@ -66,7 +66,12 @@ type Session struct {
 
 	Inputs []Input   `json:"inputs,omitempty"`
 	Files  []FileRef `json:"files,omitempty"`
-	State  State     `json:"state"`
+	// Gaps are the visitor's texts only the fallback answered, in order, at
+	// most MaxSessionGaps: the Knowledge gaps report's entries (gaps.go).
+	// Like Inputs they are appended by the turns that add them, never
+	// written again with every turn's state.
+	Gaps  []Gap `json:"gaps,omitempty"`
+	State State `json:"state"`
 }
 
 // State is where the story stands, as the Chatlayer seed's session data.
@@ -84,6 +89,13 @@ type State struct {
 
 	LastMessageContent string `json:"lastMessageContent,omitempty"`
 	LastMessageType    string `json:"lastMessageType,omitempty"` // intro, postback, text, input or upload
+
+	// Sentiment is the session's tone and its last expression's
+	// (sentiment.go); nil until a visitor text was scored.
+	Sentiment *SessionSentiment `json:"sentiment,omitempty"`
+	// UnansweredCount counts the visitor's texts only the fallback
+	// answered; the session keeps the first MaxSessionGaps of them in Gaps.
+	UnansweredCount int `json:"unansweredCount,omitempty"`
 }
 
 // Input is a value the visitor gave an input block.

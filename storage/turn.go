@@ -23,6 +23,8 @@ type Turn struct {
 	Messages []Message
 	// Inputs given in this turn.
 	Inputs []Input
+	// Gaps are the turn's unanswered texts (Unanswered, gaps.go).
+	Gaps []Gap
 	// State, if not nil, replaces the session's story state.
 	State *State
 	// Touch, when set and there are no messages, moves LastActivityAt.
@@ -83,7 +85,7 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 	}
 	next := *prev
 	// Appends must not write into the owner's copy.
-	next.Inputs, next.Files = slices.Clip(next.Inputs), slices.Clip(next.Files)
+	next.Inputs, next.Files, next.Gaps = slices.Clip(next.Inputs), slices.Clip(next.Files), slices.Clip(next.Gaps)
 	d, ack := foldTurn(t, &next)
 	w := turnWrites.Get().(*turnWrite)
 	defer putTurnWrite(w)
@@ -149,6 +151,9 @@ func encodeTurn(w *turnWrite, t *Turn, d *turnDelta, next, prev *Session, ack Ac
 	for _, f := range d.Files {
 		grown += len(f.ID) + len(f.Name) + len(f.Type) + len(f.Block) + 128
 	}
+	for _, g := range d.Gaps {
+		grown += len(g.Text) + 64
+	}
 	next.size = prev.sizeOf() - prev.stateLen() + stateLen + grown
 	next.stLen = stateLen
 	if next.size > MaxStateBytes {
@@ -174,7 +179,7 @@ func encodeTurn(w *turnWrite, t *Turn, d *turnDelta, next, prev *Session, ack Ac
 		// indexes stay as they are, so there is nothing to fold.
 		return nil
 	}
-	b, err := json.Marshal(deltaOut{Hot: d.Hot, State: st, Inputs: d.Inputs, Files: d.Files, Text: d.Text, HasText: d.HasText, TextAt: d.TextAt})
+	b, err := json.Marshal(deltaOut{Hot: d.Hot, State: st, Inputs: d.Inputs, Files: d.Files, Gaps: d.Gaps, Text: d.Text, HasText: d.HasText, TextAt: d.TextAt})
 	if err != nil {
 		return err
 	}
@@ -189,6 +194,7 @@ type deltaOut struct {
 	Hot     sessionHot      `json:"h"`
 	State   json.RawMessage `json:"s,omitempty"`
 	Inputs  []Input         `json:"in,omitempty"`
+	Gaps    []Gap           `json:"gp,omitempty"`
 	Files   []FileRef       `json:"fi,omitempty"`
 	Text    string          `json:"t,omitempty"`
 	HasText bool            `json:"ht,omitempty"`
@@ -272,6 +278,7 @@ func applyTurn(w kvWriter, t *Turn, sess *Session, v *Visitor) (Ack, error) {
 			ack = Ack{ID: m.ID, At: m.At, Text: m.Text}
 		}
 	}
+	sess.Gaps = append(sess.Gaps, t.Gaps...)
 	for _, in := range t.Inputs {
 		sess.Inputs = append(sess.Inputs, in)
 		sess.HasInputs = true
@@ -281,6 +288,7 @@ func applyTurn(w kvWriter, t *Turn, sess *Session, v *Visitor) (Ack, error) {
 	if t.Touch.After(sess.LastActivityAt) {
 		sess.LastActivityAt = t.Touch
 	}
+	v.rollSentiment(sess) // its callers set the turn's state first
 	v.LastSeenAt = laterOf(v.LastSeenAt, sess.LastActivityAt)
 	if t.ClientID != "" && ack.ID != "" {
 		if err := setJSON(w, key("c", t.SessionID, t.ClientID), ack); err != nil {

@@ -11,8 +11,9 @@ import (
 // (m/), its ack (c/) and a delta under
 //
 //	d/{session}/{seq}   the session's hot fields after the turn, its new
-//	                    state (when it changed), the inputs and files it
-//	                    added and the visitor's last text (JSON, short names)
+//	                    state (when it changed), the inputs, files and
+//	                    unanswered texts (gaps) it added and the visitor's
+//	                    last text (JSON, short names)
 //
 // seq is a big-endian uint64 the process counts up, so a session's deltas
 // sort in the order they were written. A delta is the durable marker that
@@ -59,6 +60,7 @@ type turnDelta struct {
 	State  *State     `json:"s,omitempty"`
 	Inputs []Input    `json:"in,omitempty"`
 	Files  []FileRef  `json:"fi,omitempty"`
+	Gaps   []Gap      `json:"gp,omitempty"`
 	// Text is the visitor's last free text in the turn (the visitor's
 	// LastMessage), HasText whether there was one.
 	Text    string    `json:"t,omitempty"`
@@ -122,6 +124,8 @@ func foldTurn(t *Turn, next *Session) (turnDelta, Ack) {
 		next.LastInputAt = laterOf(next.LastInputAt, in.At)
 	}
 	d.Inputs = t.Inputs
+	next.Gaps = append(next.Gaps, t.Gaps...)
+	d.Gaps = t.Gaps
 	if t.Touch.After(next.LastActivityAt) {
 		next.LastActivityAt = t.Touch
 	}
@@ -138,6 +142,7 @@ func (d *turnDelta) applyTo(sess *Session) {
 		sess.State = *d.State
 	}
 	sess.Inputs = append(sess.Inputs, d.Inputs...)
+	sess.Gaps = append(sess.Gaps, d.Gaps...)
 	sess.Files = append(sess.Files, d.Files...)
 }
 
@@ -156,6 +161,7 @@ func (a *turnDelta) merge(b *turnDelta) {
 		a.State = b.State
 	}
 	a.Inputs = append(slices.Clip(a.Inputs), b.Inputs...)
+	a.Gaps = append(slices.Clip(a.Gaps), b.Gaps...)
 	a.Files = append(slices.Clip(a.Files), b.Files...)
 	if b.HasText {
 		a.Text, a.HasText, a.TextAt = b.Text, true, b.TextAt

@@ -42,6 +42,9 @@ type Visitor struct {
 	Contact     string            `json:"contact,omitempty"`     // the most recent of Email and Phone
 	LastMessage string            `json:"lastMessage,omitempty"` // the last text the visitor sent
 	Variables   map[string]string `json:"variables,omitempty"`
+	// LastSentiment is the sentiment of the visitor's latest scored text,
+	// in any of its sessions (rollSentiment).
+	LastSentiment *Sentiment `json:"lastSentiment,omitempty"`
 
 	// PlatformID is the host site's own user ID, set by a verified
 	// identify (identify.go): the same person on any browser is this

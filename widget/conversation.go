@@ -204,6 +204,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	}
 	visitorMsg := storage.Message{From: storage.FromVisitor, At: now, ClientID: f.ID}
 	var reply story.Reply
+	var unanswered bool // free text only the fallback answered
 	kind := f.Type
 	if kind != frameVariables && bot.Lost(&st) {
 		visitorMsg, reply = rejoin(bot, f, &st, now)
@@ -230,6 +231,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 			if reply, err = bot.Text(&st, f.Text, now); err != nil {
 				return err
 			}
+			unanswered = true
 			break
 		}
 		r, err := bot.Answer(&st, block, value, site.Input, now)
@@ -248,7 +250,9 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	}
 
 	visitorMsg.Trace = reply.Trace // where the story went when it said nothing
-	t := &storage.Turn{SessionID: ls.id, ClientID: f.ID, Messages: append([]storage.Message{visitorMsg}, reply.Messages...), State: &st}
+	// The tone of the visitor's text and whether it went unanswered (insight.go).
+	gaps := observe(site, sess, &st, &visitorMsg, unanswered)
+	t := &storage.Turn{SessionID: ls.id, ClientID: f.ID, Messages: append([]storage.Message{visitorMsg}, reply.Messages...), State: &st, Gaps: gaps}
 	if reply.Input != nil {
 		t.Inputs = []storage.Input{*reply.Input}
 	}

@@ -31,6 +31,10 @@ type Site struct {
 	// backend computes HMAC-SHA256 of a user ID with it. Empty: identify
 	// is off.
 	IdentitySecret string
+	// SentimentOff stops scoring the tone of what visitors type
+	// (widget/sentiment): for a site whose visitors write in a language
+	// the model does not read, or that wants no such analysis.
+	SentimentOff bool
 }
 
 // AllowsOrigin reports whether a page at origin may talk to the site.

@@ -49,6 +49,9 @@ type Config struct {
 	InputOptions func(site string) story.InputOptions
 	// Webhooks is the webhook delivery (webhooks.go); nil: no webhook routes.
 	Webhooks Webhooks
+	// GapScan bounds the unanswered texts a Knowledge gaps report reads
+	// (0: storage.DefaultGapScan).
+	GapScan int
 }
 
 // Admin serves the admin API and console.
@@ -63,6 +66,7 @@ type Admin struct {
 	inputs     func(site string) story.InputOptions
 	errs       respond.Writer
 	hooks      Webhooks
+	gapScan    int
 	// fails counts failed sign-ins per address over every route that
 	// takes the admin token (auth.go).
 	fails *failureLimiter
@@ -82,7 +86,7 @@ func New(cfg Config) *Admin {
 	return &Admin{
 		store: cfg.Store, gw: cfg.Gateway, token: cfg.Token, dataDir: cfg.DataDir,
 		clientAddr: cfg.ClientAddr, now: cfg.Now, log: cfg.Logger, inputs: cfg.InputOptions,
-		errs:  respond.Writer{Log: cfg.Logger},
+		errs: respond.Writer{Log: cfg.Logger}, gapScan: cfg.GapScan,
 		hooks: cfg.Webhooks,
 		fails: newFailureLimiter(failBurst, failWindow),
 	}

@@ -117,7 +117,7 @@ func (a *Admin) exportUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	q.Limit = storage.MaxLimit
 	writeCSV(a, w, r, "users", []string{"id", "label", "os", "browser", "mobile", "lastFileAt", "lastInputAt", "lastInteractionAt", "createdAt",
-		"name", "email", "phone", "sessionId", "inputs", "tags"},
+		"name", "email", "phone", "sessionId", "inputs", "tags", "sentiment"},
 		func(cursor string) (*storage.Page[storage.UserRow], error) {
 			q.Cursor = cursor
 			return a.store.Users(r.Context(), q)
@@ -126,7 +126,7 @@ func (a *Admin) exportUsers(w http.ResponseWriter, r *http.Request) {
 			u := toUser(row)
 			return []string{u.ID, u.Label, u.Device.OS, u.Device.Browser, strconv.FormatBool(u.Device.Mobile),
 				cellTime(u.LastFileAt), cellTime(u.LastInputAt), u.LastInteractionAt, u.CreatedAt,
-				cellTime(u.Name), cellTime(u.Email), cellTime(u.Phone), u.SessionID, inputsCell(u.Inputs), strings.Join(u.Tags, " ")}
+				cellTime(u.Name), cellTime(u.Email), cellTime(u.Phone), u.SessionID, inputsCell(u.Inputs), strings.Join(u.Tags, " "), cellSentiment(u.Sentiment)}
 		})
 }
 
@@ -139,14 +139,15 @@ func (a *Admin) exportSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	writeCSV(a, w, r, "sessions", []string{"id", "visitor", "label", "status", "bot", "version", "channel", "startedAt",
 		"lastActivityAt", "durationSeconds", "messages", "hasResponses", "goals", "tags", "lastBlock",
-		"lifecycle", "type", "lang", "locale", "hasInputs"},
+		"lifecycle", "type", "lang", "locale", "hasInputs", "sentiment", "unanswered"},
 		a.sessionPages(r, q),
 		func(row storage.SessionRow) []string {
 			j := a.toSession(row.Session, row.Visitor)
 			return []string{j.ID, j.Visitor.ID, j.Visitor.Label, j.Status, j.Bot, j.Version, j.Channel,
 				j.StartedAt, j.LastActivityAt, strconv.FormatInt(j.DurationSeconds, 10), strconv.Itoa(j.MessageCount),
 				strconv.FormatBool(j.HasResponses), strings.Join(j.Goals, " "), strings.Join(j.Tags, " "), j.LastBlock,
-				j.Lifecycle, j.Type, j.Lang, j.Locale, strconv.FormatBool(j.HasInputs)}
+				j.Lifecycle, j.Type, j.Lang, j.Locale, strconv.FormatBool(j.HasInputs),
+				cellTime(j.Sentiment), strconv.Itoa(j.Unanswered)}
 		})
 }
 

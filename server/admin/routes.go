@@ -19,6 +19,8 @@ func (a *Admin) Routes(mux *http.ServeMux) {
 	api.HandleFunc("GET /admin/api/sessions", a.listSessions)
 	api.HandleFunc("GET /admin/api/sessions.csv", a.exportSessions)
 	api.HandleFunc("GET /admin/api/sessions/{id}", a.getTranscript)
+	api.HandleFunc("GET /admin/api/gaps", a.listGaps)
+	api.HandleFunc("GET /admin/api/gaps.csv", a.exportGaps)
 	api.HandleFunc("GET /admin/api/usage", a.getUsage)
 	api.HandleFunc("GET /admin/api/usage/sessions.csv", a.exportUsageSessions)
 	api.HandleFunc("GET /admin/api/funnel", a.getFunnel)

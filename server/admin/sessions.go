@@ -38,6 +38,11 @@ type sessionJSON struct {
 	Lang            string         `json:"lang"`   // the visitor's language ("de"), "" when unknown
 	Locale          string         `json:"locale"` // with its region ("de-ch")
 	HasInputs       bool           `json:"hasInputs"`
+	// Sentiment is the session's tone (positive, neutral, negative,
+	// unknown), null while none of its texts was scored.
+	Sentiment *string `json:"sentiment"`
+	// Unanswered counts its texts only the fallback answered.
+	Unanswered int `json:"unanswered"`
 }
 
 func (a *Admin) toSession(sess *storage.Session, v *storage.Visitor) sessionJSON {
@@ -53,12 +58,13 @@ func (a *Admin) toSession(sess *storage.Session, v *storage.Visitor) sessionJSON
 		MessageCount:    sess.MessageCount, HasResponses: sess.HasResponses,
 		Goals: nonNilList(sess.State.Goals), Tags: nonNilList(sess.State.Tags), LastBlock: sess.State.Current,
 		Bot: sess.Bot, Version: sess.Version, Channel: sess.Channel, Device: toDevice(sess.Device),
+		Sentiment: sessionSentiment(sess), Unanswered: sess.State.UnansweredCount,
 	}
 }
 
 // sessionQuery reads the dashboard's filters: from, to, site, channel,
 // bot, version, status, responses, goal, block, tag, forms, type, lang,
-// q, limit, cursor.
+// sentiment, unanswered, q, limit, cursor.
 func (a *Admin) sessionQuery(p *params) storage.SessionQuery {
 	from, to := p.period()
 	q := storage.SessionQuery{
@@ -66,6 +72,12 @@ func (a *Admin) sessionQuery(p *params) storage.SessionQuery {
 		Responses: p.flag("responses"), Goal: p.str("goal"), Block: p.str("block"), Tag: p.str("tag"),
 		Forms: p.on("forms"), Type: strings.ToLower(p.str("type")), Lang: langParam(p.str("lang")),
 		Status: p.str("status"), Live: a.gw, Now: a.now(), Q: p.str("q"), Limit: p.limit(), Cursor: p.str("cursor"),
+		Sentiment: p.str("sentiment"), Unanswered: p.on("unanswered"),
+	}
+	switch q.Sentiment {
+	case "", storage.SentimentPositive, storage.SentimentNeutral, storage.SentimentNegative, storage.SentimentUnknown:
+	default:
+		p.fail("sentiment", "must be positive, neutral, negative or unknown")
 	}
 	switch q.Status {
 	case "", storage.StatusActive, storage.StatusOpen, storage.StatusClosed, storage.StatusInactive:
@@ -106,6 +118,12 @@ type stateJSON struct {
 	Goals         []string          `json:"goals"`
 	Tags          []string          `json:"tags"`
 	Reached       []string          `json:"reached"`
+	// Sentiment is the session's tone and its last expression's (seed
+	// 004's nlp.sentiment), null while none was scored.
+	Sentiment *sessionSentimentJSON `json:"sentiment"`
+	// Unanswered are the texts only the fallback answered, in order
+	// (the first storage.MaxSessionGaps of them).
+	Unanswered []gapTextJSON `json:"unanswered"`
 }
 
 // messageJSON is one message of a transcript.
@@ -125,6 +143,10 @@ type messageJSON struct {
 	// last message (storage.Step), oldest first; on a visitor message
 	// the bot answered with nothing, where the story went.
 	Trace []storage.Step `json:"trace,omitempty"`
+	// Sentiment is the tone of a visitor's text; Unanswered marks a text
+	// only the fallback answered.
+	Sentiment  *sentimentJSON `json:"sentiment,omitempty"`
+	Unanswered bool           `json:"unanswered,omitempty"`
 }
 
 // transcriptJSON is a session with its messages and state.
@@ -158,11 +180,13 @@ func (a *Admin) getTranscript(w http.ResponseWriter, r *http.Request) {
 			Current: st.Current, Previous: st.Previous, Pending: st.Pending, Ended: st.Ended,
 			Variables: nonNilMap(st.Variables), HostVariables: nonNilMap(st.HostVariables),
 			Goals: nonNilList(st.Goals), Tags: nonNilList(st.Tags), Reached: nonNilList(st.Reached),
+			Sentiment: toSessionSentiment(st.Sentiment), Unanswered: toGapTexts(sess.Gaps),
 		},
 	}
 	var path []storage.Step // since the visitor's last message
 	for _, m := range msgs {
-		mj := messageJSON{ID: m.ID, From: m.From, Kind: m.Kind, At: stamp(m.At), Text: m.Text, Block: m.Block, Image: m.Image, Options: m.Options}
+		mj := messageJSON{ID: m.ID, From: m.From, Kind: m.Kind, At: stamp(m.At), Text: m.Text, Block: m.Block, Image: m.Image, Options: m.Options,
+			Sentiment: toSentiment(m.Sentiment), Unanswered: m.Unanswered}
 		if m.From == storage.FromBot {
 			path = append(path, m.Trace...)
 			mj.Trace = slices.Clip(path)

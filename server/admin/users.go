@@ -84,6 +84,9 @@ type userJSON struct {
 	// visitor chose and gave there.
 	Inputs []inputJSON `json:"inputs"`
 	Tags   []string    `json:"tags"`
+	// Sentiment is the tone of the visitor's latest scored text, null
+	// when none was.
+	Sentiment *sentimentJSON `json:"sentiment"`
 }
 
 func toUser(r storage.UserRow) userJSON {
@@ -94,6 +97,7 @@ func toUser(r storage.UserRow) userJSON {
 		LastInteractionAt: stamp(r.LastActivityAt), CreatedAt: stamp(v.CreatedAt), SessionID: r.SessionID,
 		PlatformID: orNull(v.PlatformID),
 		Name:       orNull(v.Name), Email: orNull(v.Email), Phone: orNull(v.Phone), Inputs: []inputJSON{}, Tags: []string{},
+		Sentiment: toSentiment(v.LastSentiment),
 	}
 	if r.Session != nil {
 		u.Inputs, u.Tags = toVisitorSession(r.Session).Inputs, nonNilList(r.Session.State.Tags)
@@ -142,6 +146,8 @@ type profileJSON struct {
 	PlatformID *string      `json:"platformId"`
 	Notes      string       `json:"notes"`
 	Changes    []changeJSON `json:"changes"`
+	// Sentiment is the tone of the visitor's latest scored text.
+	Sentiment *sentimentJSON `json:"sentiment"`
 }
 
 func orNull(s string) *string {
@@ -174,6 +180,7 @@ func toProfile(v *storage.Visitor) profileJSON {
 		LastInteractionAt: stampOrNull(v.LastInteractionAt), LastFileAt: stampOrNull(v.LastFileAt),
 		LastInputAt: stampOrNull(v.LastInputAt), LastMessageReceived: orNull(v.LastMessage), Variables: vars,
 		PlatformID: orNull(v.PlatformID), Notes: v.Notes,
+		Sentiment: toSentiment(v.LastSentiment),
 	}
 }
 
@@ -216,6 +223,9 @@ type visitorSessionJSON struct {
 	HasFiles       bool        `json:"hasFiles"`
 	Inputs         []inputJSON `json:"inputs"`
 	Files          []fileJSON  `json:"files"`
+	// Sentiment and Unanswered are the session's, as on its card.
+	Sentiment  *string `json:"sentiment"`
+	Unanswered int     `json:"unanswered"`
 }
 
 func toVisitorSession(s *storage.Session) visitorSessionJSON {
@@ -224,6 +234,7 @@ func toVisitorSession(s *storage.Session) visitorSessionJSON {
 		Bot: s.Bot, Version: s.Version, Channel: s.Channel, Device: toDevice(s.Device), MessageCount: s.MessageCount,
 		Engaged: s.Engaged, HasInputs: s.HasInputs, HasFiles: s.HasFiles,
 		Inputs: []inputJSON{}, Files: []fileJSON{},
+		Sentiment: sessionSentiment(s), Unanswered: s.State.UnansweredCount,
 	}
 	for _, in := range s.Inputs {
 		out.Inputs = append(out.Inputs, inputJSON{Name: in.Variable, Kind: in.Kind, Value: in.Value, Block: in.Block, At: stamp(in.At)})

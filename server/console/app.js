@@ -55,6 +55,19 @@
     return (parts.join(" · ") || "Unknown") + (d.mobile ? " (mobile)" : "");
   }
 
+  // sentimentChip shows a tone (positive, neutral, negative, unknown) as
+  // an icon and a word, never by colour alone; null for none.
+  const SENTIMENT_ICONS = { positive: "☺", neutral: "○", negative: "☹", unknown: "?" };
+  function sentimentChip(name, title) {
+    if (!name) return null;
+    return h("span", { class: "chip sentiment " + name, title: title || "Sentiment: " + name }, (SENTIMENT_ICONS[name] || "") + " " + name);
+  }
+
+  // unansweredChip counts a session's texts only the fallback answered.
+  function unansweredChip(n) {
+    return n ? h("span", { class: "chip unanswered", title: "Texts only the fallback answered" }, `⁇ ${n} unanswered`) : null;
+  }
+
   function flash(msg) {
     const el = $("#flash");
     el.textContent = msg || "";
@@ -268,7 +281,7 @@
     const body = h("tbody", { id: "users-body" });
     const table = h("table", { class: "list", id: "users" },
       h("caption", { class: "sr-only" }, "Visitors, newest interaction first"),
-      h("thead", {}, h("tr", {}, ["User", "Name", "Email", "Phone", "Inputs and tags", "Device", "Files", "User inputs", "Last interaction"].map(t => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["User", "Name", "Email", "Phone", "Inputs and tags", "Device", "Files", "User inputs", "Last interaction", "Sentiment"].map(t => h("th", { scope: "col" }, t)))),
       body);
     const reload = () => refresh();
     const bar = h("div", { class: "filters", role: "group", "aria-label": "Filters" },
@@ -294,7 +307,8 @@
           h("td", { "data-label": "Device" }, deviceText(u.device)),
           h("td", { "data-label": "Files" }, whenEl(u.lastFileAt)),
           h("td", { "data-label": "User inputs" }, whenEl(u.lastInputAt)),
-          h("td", { "data-label": "Last interaction" }, whenEl(u.lastInteractionAt))));
+          h("td", { "data-label": "Last interaction" }, whenEl(u.lastInteractionAt)),
+          h("td", { "data-label": "Sentiment" }, u.sentiment ? sentimentChip(u.sentiment.name, "Sentiment of the latest text") : h("span", { class: "no" }, "—"))));
       }
     }, "No visitor matches these filters.", scroll);
     refresh();
@@ -370,7 +384,8 @@
         field("Source platform", p.sourcePlatform), field("Device", deviceText(p.device)),
         field("User ID", p.id), field("Platform ID", p.platformId), field("Created", whenEl(p.createdAt)),
         field("Last interaction", p.lastInteractionAt ? whenEl(p.lastInteractionAt) : null),
-        field("Last message received", p.lastMessageReceived)),
+        field("Last message received", p.lastMessageReceived),
+        field("Latest sentiment", p.sentiment ? sentimentChip(p.sentiment.name, `Score ${p.sentiment.score}, `+ when(p.sentiment.at)) : null)),
       vars.length ? h("details", {}, h("summary", {}, `Variables (${vars.length})`),
         h("table", { class: "kv" }, h("tbody", {}, vars.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, v)))))) : null);
 
@@ -389,6 +404,8 @@
           h("header", {}, h("strong", {}, "Session start: ", whenEl(s.startedAt)),
             h("a", { href: "#/sessions/" + encodeURIComponent(s.id), class: "transcript-link" }, "Open transcript")),
           h("p", { class: "meta" }, `${s.bot} v${s.version} · ${s.channel} · ${deviceText(s.device)} · ${s.messageCount} messages · last activity `, whenEl(s.lastActivityAt)),
+          s.sentiment || s.unanswered ? h("p", { class: "chips" }, sentimentChip(s.sentiment),
+            unansweredChip(s.unanswered)) : null,
           s.inputs.length ? h("table", { class: "kv inputs" }, h("caption", {}, "User inputs"), h("tbody", {}, s.inputs.map(i =>
             h("tr", {}, h("th", { scope: "row" }, i.name || i.kind), h("td", {}, i.value), h("td", { class: "muted" }, i.kind + " · ", whenEl(i.at)))))) : h("p", { class: "muted" }, "User inputs: No"),
           s.files.length ? h("div", { class: "files" }, h("span", {}, "Files: "), s.files.map(fl => h("span", { class: "file" }, fileButton(fl), h("span", { class: "muted" }, ` ${size(fl.size)} · ${fl.type} · `, whenEl(fl.at))))) : h("p", { class: "muted" }, "Files: No")));
@@ -397,7 +414,7 @@
     refresh();
   }
 
-  const sessionFilters = { preset: "30d", channel: "", bot: "", version: "", status: "", responses: "", goal: "", block: "", tag: "", forms: "", type: "", lang: "", q: "" };
+  const sessionFilters = { preset: "30d", channel: "", bot: "", version: "", status: "", responses: "", goal: "", block: "", tag: "", forms: "", type: "", lang: "", sentiment: "", unanswered: "", q: "" };
   let facetCache = null;
 
   async function facets() {
@@ -423,7 +440,7 @@
 
   function sessionParams(f) {
     const p = period(f);
-    for (const k of ["channel", "bot", "version", "status", "responses", "goal", "block", "tag", "forms", "type", "lang", "q"]) p[k] = f[k];
+    for (const k of ["channel", "bot", "version", "status", "responses", "goal", "block", "tag", "forms", "type", "lang", "sentiment", "unanswered", "q"]) p[k] = f[k];
     return p;
   }
 
@@ -445,6 +462,8 @@
       select(f, "version", "Version", any(fc.versions), reload),
       select(f, "status", "Status", [["", "All"], ["active", "Active"], ["open", "Open"], ["closed", "Closed"], ["inactive", "Inactive"]], reload),
       select(f, "responses", "Has responses", [["", "All"], ["1", "Yes"], ["0", "No"]], reload),
+      select(f, "sentiment", "Sentiment", [["", "All sentiment"], ["positive", "Positive"], ["neutral", "Neutral"], ["negative", "Negative"], ["unknown", "Unknown"]], reload),
+      select(f, "unanswered", "Missing knowledge", [["", "All"], ["1", "Unanswered questions"]], reload),
       text(f, "goal", "Goal (* any)", reload), text(f, "block", "Block reached", reload), text(f, "tag", "Tag", reload),
       select(f, "forms", "Forms", [["", "All"], ["1", "With an input"]], reload),
       text(f, "type", "Type", reload), text(f, "lang", "Language", reload),
@@ -461,6 +480,8 @@
             s.lang ? h("span", { class: "lang", title: "Language: " + (s.locale || s.lang) }, " · " + s.lang.toUpperCase()) : null,
             s.hasResponses ? " · has responses" : " · no response", s.hasInputs ? " · form" : ""),
           h("p", { class: "chips" },
+            sentimentChip(s.sentiment),
+            unansweredChip(s.unanswered),
             s.goals.map(g => h("span", { class: "chip goal", title: "Goal reached" }, "◎ " + g)),
             s.tags.map(t => h("span", { class: "chip" }, "#" + t)),
             s.lastBlock ? h("span", { class: "chip block", title: "Last block" }, "▸ " + s.lastBlock) : null),
@@ -508,7 +529,9 @@
           m.options ? h("p", { class: "chips" }, m.options.map(o => h("span", { class: "chip" + (o.id === m.choice ? " chosen" : "") }, o.label))) : null,
           m.choice ? h("p", { class: "muted" }, "Chose: " + m.choice) : null,
           m.value ? h("p", { class: "muted" }, "Input: " + m.value) : null,
-          m.file ? h("p", {}, fileButton(m.file), h("span", { class: "muted" }, ` ${size(m.file.size)} · ${m.file.type}`)) : null),
+          m.file ? h("p", {}, fileButton(m.file), h("span", { class: "muted" }, ` ${size(m.file.size)} · ${m.file.type}`)) : null,
+          m.sentiment || m.unanswered ? h("p", { class: "chips" }, m.sentiment ? sentimentChip(m.sentiment.name, "Score " + m.sentiment.score) : null,
+            m.unanswered ? h("span", { class: "chip unanswered", title: "Only the fallback answered this" }, "⁇ unanswered") : null) : null),
         h("p", { class: "stamp" }, `${m.from}${m.block ? " · " + m.block : ""} · `, whenEl(m.at)),
         m.trace && m.trace.length ? traceEl(m.trace) : null)));
     const vars = Object.entries(st.variables);
@@ -516,7 +539,9 @@
       h("h2", {}, "State"),
       h("dl", {}, field("Status", lifecycleLabel[s.lifecycle] || s.status), field("Language", s.locale || s.lang), field("Current block", st.current), field("Previous block", st.previous),
         field("Waiting for", st.pending), field("Ended", st.ended ? "Yes" : "No"),
-        field("Goals", st.goals.join(", ")), field("Tags", st.tags.join(", ")), field("Blocks reached", st.reached.join(" → "))),
+        field("Goals", st.goals.join(", ")), field("Tags", st.tags.join(", ")), field("Blocks reached", st.reached.join(" → ")),
+        field("Sentiment", st.sentiment ? [sentimentChip(st.sentiment.name), ` mean ${st.sentiment.mean} over ${st.sentiment.scored} texts`] : null),
+        field("Unanswered", s.unanswered ? String(s.unanswered) : null)),
       h("h3", {}, "Variables"),
       vars.length ? h("table", { class: "kv" }, h("tbody", {}, vars.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, v))))) : h("p", { class: "muted" }, "None"));
     main().replaceChildren(

@@ -7,7 +7,7 @@ package console
 import "embed"
 
 // FS holds index.html, app.css, app.js, chart.js and the pages in files
-// of their own (profile.js, funnel.js, webhooks.js).
+// of their own (profile.js, funnel.js, webhooks.js, gaps.js).
 //
-//go:embed index.html app.css app.js chart.js profile.js funnel.js webhooks.js
+//go:embed index.html app.css app.js chart.js profile.js funnel.js webhooks.js gaps.js
 var FS embed.FS

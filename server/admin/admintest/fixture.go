@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget/sentiment"
 )
 
-// Act is one thing a visitor does in a fixture session: Choice, File or
-// an Input.
+// Act is one thing a visitor does in a fixture session: Choice, File, an
+// Input or a Text.
 type Act struct {
 	kind, variable, inKind, value string
+	unanswered                    bool
 }
 
 // The acts of choosing an option and of uploading a file.
@@ -30,6 +32,12 @@ var (
 // kind (text, email, phone).
 func Input(kind, variable, value string) Act {
 	return Act{kind: storage.KindInput, inKind: kind, variable: variable, value: value}
+}
+
+// Text is the act of typing free text, which the widget scores (and
+// notes unanswered when only the story's fallback answered it).
+func Text(text string, unanswered bool) Act {
+	return Act{kind: storage.KindText, value: text, unanswered: unanswered}
 }
 
 // Session writes a session through the real write path: CreateSession,
@@ -58,6 +66,8 @@ func SessionOf(tb testing.TB, st *storage.Store, tmpl storage.Session, state sto
 		Messages: []storage.Message{{From: storage.FromBot, Kind: storage.KindBot, At: start, Text: "Hi!", Block: "welcome"}}}); err != nil {
 		tb.Fatal(err)
 	}
+	talk := open // what the texts add to the state; open stays with its turn
+	gaps := 0    // the session's gaps so far
 	at := start
 	for i, a := range acts {
 		at = at.Add(time.Minute)
@@ -72,12 +82,23 @@ func SessionOf(tb testing.TB, st *storage.Store, tmpl storage.Session, state sto
 		case storage.KindFile:
 			m.Text = "scan.pdf"
 			m.File = &storage.FileRef{ID: storage.NewID(at), Name: "scan.pdf", Size: 1234, Type: "application/pdf", At: at}
+		case storage.KindText:
+			// As the widget notes a text (widget/insight.go).
+			m.Text = a.value
+			sentiment.Observe(&talk, &m, tmpl.Lang)
+			if a.unanswered {
+				t.Gaps = storage.Unanswered(&talk, &m, gaps)
+				gaps += len(t.Gaps)
+			}
+			snap := talk
+			t.State = &snap
 		}
 		t.Messages = []storage.Message{m, {From: storage.FromBot, Kind: storage.KindBot, At: at, Text: "Thanks", Block: m.Block}}
 		if _, _, _, err := st.RecordTurn(ctx, t); err != nil {
 			tb.Fatal(err)
 		}
 	}
+	state.Sentiment, state.UnansweredCount = talk.Sentiment, talk.UnansweredCount
 	state.Current, state.Previous = cmp.Or(state.Current, "end"), "welcome"
 	state.Reached = append([]string{"welcome"}, state.Reached...)
 	got, _, _, err := st.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, State: &state})
@@ -117,5 +138,27 @@ func Fixture(tb testing.TB, st *storage.Store) map[string]*storage.Session {
 		"v5a": Session(tb, st, V5, Day(5), storage.State{}, Input("text", "first_name", "Anna")),
 		"v5b": Session(tb, st, V5, Day(6), lead, Input("phone", "phone", "+49 30 1234567")),
 		"v6":  Session(tb, st, V6, Day(7), storage.State{Variables: map[string]string{"city": "Berlin"}}, Input("text", "nickname", "=cmd()")),
+	}
+}
+
+// The insight data: three more visitors who typed what the story could
+// not answer, in tones the sentiment filter tells apart.
+const (
+	V7 = "01JAAAAAAAAAAAAAAAAAAAAAA7" // angry, two unanswered questions
+	V8 = "01JAAAAAAAAAAAAAAAAAAAAAA8" // asked about pricing, then pleased; a neutral question later
+	V9 = "01JAAAAAAAAAAAAAAAAAAAAAA9" // writes German: sentiment unknown
+)
+
+// Insight adds the insight data to st, on days 8 to 10 after the known
+// data's, and returns its sessions by name ("v7", "v8a", "v8b", "v9").
+func Insight(tb testing.TB, st *storage.Store) map[string]*storage.Session {
+	tb.Helper()
+	return map[string]*storage.Session{
+		"v7": Session(tb, st, V7, Day(8), storage.State{},
+			Text("Pricing?", true), Text("This is useless, I just want to talk to someone!!!", true)),
+		"v8a": Session(tb, st, V8, Day(9), storage.State{Goals: []string{"lead"}},
+			Text("pricing", true), Input("email", "email", "kim@example.org"), Text("Thanks, that was really helpful :)", false)),
+		"v8b": Session(tb, st, V8, Day(9).Add(6*time.Hour), storage.State{}, Text("How do I reset my password?", true)),
+		"v9":  SessionOf(tb, st, storage.Session{VisitorID: V9, StartedAt: Day(10), Lang: "de"}, storage.State{}, Text("Was kostet das?", true)),
 	}
 }
