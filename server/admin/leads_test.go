@@ -57,7 +57,7 @@ func TestAdminAPI_Leads(t *testing.T) {
 		t.Fatal(err)
 	}
 	head := recs[0]
-	if got := head[len(head)-6:]; !slices.Equal(got, []string{"name", "email", "phone", "sessionId", "inputs", "tags"}) {
+	if got := head[len(head)-7:]; !slices.Equal(got, []string{"name", "email", "phone", "sessionId", "inputs", "tags", "sentiment"}) {
 		t.Fatalf("header ends %v", got)
 	}
 	col := func(name string) int { return slices.Index(head, name) }

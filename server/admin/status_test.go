@@ -95,8 +95,8 @@ func TestAdminAPI_SessionStatuses(t *testing.T) {
 	t.Run("CSV", func(t *testing.T) {
 		_, body := do(t, "GET", ts.URL+"/admin/api/sessions.csv?status=open", auth)
 		lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-		if len(lines) != 2 || !strings.HasSuffix(strings.TrimSpace(lines[0]), `"lifecycle","type","lang","locale","hasInputs"`) ||
-			!strings.HasSuffix(strings.TrimSpace(lines[1]), `"open","lead","de","de-ch","true"`) {
+		if len(lines) != 2 || !strings.HasSuffix(strings.TrimSpace(lines[0]), `"lifecycle","type","lang","locale","hasInputs","sentiment","unanswered"`) ||
+			!strings.HasSuffix(strings.TrimSpace(lines[1]), `"open","lead","de","de-ch","true","","0"`) {
 			t.Errorf("CSV:\n%s", body)
 		}
 	})
