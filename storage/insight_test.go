@@ -341,12 +341,7 @@ func TestGaps_CrashFolds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.commits.close()
-	close(s.idx.stop)
-	<-s.idx.done
-	if err := s.db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dieWithoutFolding(t, s) // fold_test.go
 	if s, err = Open(dir, Options{}); err != nil {
 		t.Fatal(err)
 	}
