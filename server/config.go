@@ -52,6 +52,8 @@ type Config struct {
 	// delivery (Open fills in the store).
 	Webhooks      []webhook.Endpoint
 	WebhookLimits webhook.Config
+	// IdleSweep bounds the sweep that ends timed-out sessions (idle.go).
+	IdleSweep IdleSweepConfig
 
 	Logger *slog.Logger
 	// Now is the clock; tests inject one.

@@ -51,7 +51,11 @@ func (s *Server) startLifecycle() {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		s.life.cancel = cancel
-		s.life.wg.Add(2)
+		s.life.wg.Add(3)
+		go func() {
+			defer s.life.wg.Done()
+			s.sweepIdleLoop(ctx) // idle.go
+		}()
 		go func() {
 			defer s.life.wg.Done()
 			s.maintain(ctx)

@@ -59,6 +59,10 @@
 //	ws/{site}/{endpoint}                the endpoint's delivery state: failing since, paused
 //	wv/{visitor}/{wq/ or wl/ key}       the outbox and log entries of a visitor, which its
 //	                                    erase deletes with them
+//	se/{session}                        session.ended was written for a session that timed
+//	                                    out, in the same write as the event (idle.go)
+//	meta/idle-swept                     the last activity before which every session was
+//	                                    looked at for a timeout (idle.go)
 //
 // Every record carries its site, so one store serves many sites.
 //

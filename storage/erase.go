@@ -212,12 +212,19 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 		if err != nil {
 			return err
 		}
-		for _, k := range append(ks, key("s", sid)) {
+		ks = append(ks, key("s", sid))
+		// session.ended's marker, if it timed out (idle.go).
+		if _, err := txn.Get(idleMarkerKey(sid)); err == nil {
+			ks = append(ks, idleMarkerKey(sid))
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		for _, k := range ks {
 			if err := txn.Delete(k); err != nil {
 				return err
 			}
 		}
-		keys = len(ks) + 1
+		keys = len(ks)
 		return nil
 	})
 	if err != nil {

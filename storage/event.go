@@ -12,7 +12,7 @@ const (
 	EventMessageCreated    = "message.created"    // any message: bot, visitor or agent
 	EventInputSubmitted    = "input.submitted"    // a valid answer to an input block
 	EventFileUploaded      = "file.uploaded"      // a file was attached to a session
-	EventSessionEnded      = "session.ended"      // the story reached an end block
+	EventSessionEnded      = "session.ended"      // the story reached an end block, or the session timed out (idle.go)
 	EventVisitorErased     = "visitor.erased"     // the visitor and its data were erased
 	EventHandoverRequested = "handover.requested" // the visitor asked for a person
 	EventHandoverTaken     = "handover.taken"     // an agent took the conversation
@@ -134,9 +134,7 @@ func turnEvents(t *Turn, next, prev *Session) []Event {
 		evs = append(evs, e)
 	}
 	if t.State != nil && t.State.Ended && !prev.State.Ended {
-		evs = append(evs, Event{Type: EventSessionEnded, At: at, Data: map[string]any{"ended": map[string]any{
-			"at": at.UTC(), "block": t.State.Current, "goals": t.State.Goals, "tags": t.State.Tags,
-		}}})
+		evs = append(evs, Event{Type: EventSessionEnded, At: at, Data: map[string]any{"ended": endedOf(*t.State, at, EndedByStory, at)}})
 	}
 	for i := range evs {
 		evs[i].Site, evs[i].Visitor, evs[i].Session = next.Site, next.VisitorID, next.ID

@@ -101,6 +101,8 @@ type Store struct {
 	onMerge atomic.Pointer[func(from, into string, sessions []string)]
 	// ob routes webhook events into the outbox (outbox.go).
 	ob outbox
+	// idle is SweepIdle's position (idle.go).
+	idle idleSweep
 }
 
 // Open opens (creating if needed) the store in dir. It fails if another

@@ -1,0 +1,281 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Sessions that end by timing out. The story's end writes session.ended
+// with its turn (event.go); a session the visitor leaves idle past its
+// site's session timeout ends too (it is closed: no hello resumes it),
+// but no turn says so. SweepIdle finds those in the ia/0/ index and
+// writes their session.ended, each with a marker in the same transaction:
+//
+//	se/{session}        session.ended was written for the idle session
+//	meta/idle-swept     the last-activity time before which every session
+//	                    was looked at (8 bytes, big-endian Unix nanoseconds)
+//
+// The marker makes the event exactly-once whatever a restart or crash
+// interrupts; the watermark bounds what a sweep reads.
+
+// Reasons of a session.ended event.
+const (
+	EndedByStory   = "story"   // the story reached an end block
+	EndedByTimeout = "timeout" // idle past the site's session timeout
+)
+
+// DefaultIdleSweepLimit is SweepIdle's default bound on the sessions one
+// call looks at.
+const DefaultIdleSweepLimit = 1000
+
+// IdleSweep is what one SweepIdle call did.
+type IdleSweep struct {
+	Scanned int  // index entries looked at
+	Ended   int  // session.ended events written
+	More    bool // it stopped at its limit: call again soon
+}
+
+// idleSweep is SweepIdle's position between calls: a pass over the index
+// from the watermark to now can take several calls.
+type idleSweep struct {
+	mu   sync.Mutex
+	pos  []byte    // the last key looked at in the current pass; nil: none begun
+	hold time.Time // the oldest entry of the pass still to look at again
+}
+
+var idleWatermarkKey = []byte("meta/idle-swept")
+
+func idleMarkerKey(sessionID string) []byte { return key("se", sessionID) }
+
+// SweepIdle writes session.ended with reason "timeout" for the sessions
+// idle past their site's session timeout at now, at most once each, and
+// only for sites whose endpoints want the event. It reads the ia/0/ index
+// from the watermark on, at most limit entries (DefaultIdleSweepLimit for
+// 0), and passes over the sessions that ended with the story, have their
+// event already, belong to a visitor being erased, or may still go on (a
+// socket open, or not idle long enough yet): those are looked at again by
+// the next pass, and hold the watermark back. Only one SweepIdle runs at a
+// time.
+func (s *Store) SweepIdle(ctx context.Context, now time.Time, live Liveness, limit int) (IdleSweep, error) {
+	var res IdleSweep
+	if limit <= 0 {
+		limit = DefaultIdleSweepLimit
+	}
+	sw := &s.idle
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if !s.outboxOn() {
+		// No endpoint: what times out now is never announced, so the
+		// first sweep with endpoints does not announce it either.
+		sw.pos, sw.hold = nil, time.Time{}
+		return res, s.setIdleWatermark(ctx, now.Add(-live.MaxSessionTimeout()))
+	}
+	prefix := key("ia", "0", "")
+	start := sw.pos
+	if start == nil {
+		from, err := s.idleWatermark(now.Add(-live.MaxSessionTimeout()))
+		if err != nil {
+			return res, err
+		}
+		start, sw.hold = append(bytes.Clone(prefix), timeKey(from)...), time.Time{}
+	}
+	entries, done, err := s.idleEntries(prefix, start, now, limit)
+	if err != nil {
+		return res, err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		res.Scanned++
+		ended, hold, err := s.endIfIdle(ctx, e.id, now, live)
+		if err != nil {
+			return res, err
+		}
+		if ended {
+			res.Ended++
+		}
+		if hold && (sw.hold.IsZero() || e.at.Before(sw.hold)) {
+			sw.hold = e.at
+		}
+		sw.pos = e.key
+	}
+	if !done {
+		res.More = true
+		return res, nil
+	}
+	// The pass is over: the next begins where an entry may still end. Not
+	// past the longest timeout ago, so a session indexed late (behind its
+	// turn) is still seen.
+	mark := now.Add(-live.MaxSessionTimeout())
+	if !sw.hold.IsZero() && sw.hold.Before(mark) {
+		mark = sw.hold
+	}
+	sw.pos, sw.hold = nil, time.Time{}
+	return res, s.setIdleWatermark(ctx, mark)
+}
+
+// setIdleWatermark stores where the next pass begins.
+func (s *Store) setIdleWatermark(ctx context.Context, at time.Time) error {
+	if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Set(idleWatermarkKey, []byte(timeKey(at))) }); err != nil {
+		return fmt.Errorf("storage: sweep idle sessions: %w", err)
+	}
+	return nil
+}
+
+// idleWatermark returns the stored watermark, or first when there is none
+// (a store that never swept: what timed out before is not announced now).
+func (s *Store) idleWatermark(first time.Time) (time.Time, error) {
+	at := first
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(idleWatermarkKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			at = suffixTime(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return at, fmt.Errorf("storage: sweep idle sessions: %w", err)
+	}
+	return at, nil
+}
+
+// idleEntry is one ia/0/ entry.
+type idleEntry struct {
+	key []byte
+	at  time.Time
+	id  string
+}
+
+// idleEntries returns up to limit ia/0/ entries after start (start itself
+// only when it is a bare time bound) with a last activity before now, and
+// whether that is all of them.
+func (s *Store) idleEntries(prefix, start []byte, now time.Time, limit int) ([]idleEntry, bool, error) {
+	var out []idleEntry
+	done := true
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(start); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if bytes.Equal(k, start) {
+				continue
+			}
+			sfx := k[len(prefix):]
+			at := suffixTime(sfx)
+			if !at.Before(now) {
+				break
+			}
+			if len(out) == limit {
+				done = false
+				break
+			}
+			out = append(out, idleEntry{key: it.Item().KeyCopy(nil), at: at, id: suffixID(sfx)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: sweep idle sessions: %w", err)
+	}
+	return out, done, nil
+}
+
+// endIfIdle writes the session's session.ended (reason timeout) with its
+// marker if it is idle past its site's timeout at now and has not ended
+// otherwise; hold reports that it may still end, so a later pass must look
+// at it again. Reading the session and the visitor in the transaction
+// makes it conflict with a fold of a late turn and with an erase's fence:
+// a visitor being erased gets no event after its visitor.erased.
+func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live Liveness) (ended, hold bool, err error) {
+	if live.Active(id) {
+		return false, true, nil
+	}
+	if err := s.settleSession(ctx, id); err != nil {
+		return false, false, err
+	}
+	var res *reservation
+	err = s.update(ctx, func(txn *badger.Txn) error {
+		res.release()
+		res, ended, hold = nil, false, false
+		sess, err := getSession(txn, id, nil)
+		if errors.Is(err, ErrNotFound) {
+			return nil // erased or expired since it was indexed
+		}
+		if err != nil {
+			return err
+		}
+		timeout := live.SessionTimeout(sess.Site)
+		if sess.State.Ended || s.routeOf(sess.Site, EventSessionEnded) == 0 {
+			return nil
+		}
+		if now.Sub(sess.LastActivityAt) < timeout {
+			hold = true
+			return nil
+		}
+		if _, err := txn.Get(idleMarkerKey(id)); err == nil {
+			return nil // announced already
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		var v Visitor
+		switch err := getJSON(txn, key("v", sess.VisitorID), &v); {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case v.Erasing:
+			return nil
+		}
+		if err := txn.Set(idleMarkerKey(id), []byte(EndedByTimeout)); err != nil {
+			return err
+		}
+		res, err = s.enqueue(txn, []Event{timeoutEvent(sess, timeout)})
+		ended = err == nil
+		return err
+	})
+	if err != nil {
+		res.release()
+		return false, false, fmt.Errorf("storage: end idle session %s: %w", id, err)
+	}
+	res.committed()
+	return ended, hold, nil
+}
+
+// routeOf counts the endpoints that want events of type typ on site.
+func (s *Store) routeOf(site, typ string) int {
+	c := s.ob.cfg.Load()
+	if c == nil || c.Route == nil {
+		return 0
+	}
+	return len(c.Route(site, typ))
+}
+
+// timeoutEvent is the session.ended of a session that timed out: at the
+// moment it stopped being resumable.
+func timeoutEvent(sess *Session, timeout time.Duration) Event {
+	at := sess.LastActivityAt.Add(timeout)
+	return Event{
+		Type: EventSessionEnded, Site: sess.Site, Visitor: sess.VisitorID, Session: sess.ID, At: at,
+		Data: map[string]any{"ended": endedOf(sess.State, at, EndedByTimeout, sess.LastActivityAt)},
+	}
+}
+
+// endedOf is what session.ended tells of the end.
+func endedOf(st State, at time.Time, reason string, lastActivity time.Time) map[string]any {
+	return map[string]any{
+		"at": at.UTC(), "reason": reason, "block": st.Current, "goals": st.Goals, "tags": st.Tags,
+		"lastActivityAt": lastActivity.UTC(),
+	}
+}
