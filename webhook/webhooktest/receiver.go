@@ -62,6 +62,7 @@ type Receiver struct {
 	requests int
 	badSigs  int
 	behave   func(n int, d *Delivery) int
+	now      func() time.Time
 }
 
 // New starts a receiver, closed when the test ends.
@@ -71,7 +72,7 @@ func New(tb testing.TB) *Receiver {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := &Receiver{key: key}
+	r := &Receiver{key: key, now: time.Now}
 	r.Srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	r.URL = r.Srv.URL
 	tb.Cleanup(r.Srv.Close)
@@ -80,7 +81,10 @@ func New(tb testing.TB) *Receiver {
 
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	if err := webhook.Verify(r.key, req.Header, body, time.Now()); err != nil {
+	r.mu.Lock()
+	now := r.now
+	r.mu.Unlock()
+	if err := webhook.Verify(r.key, req.Header, body, now()); err != nil {
 		r.mu.Lock()
 		r.badSigs++
 		r.mu.Unlock()
@@ -114,6 +118,14 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.mu.Unlock()
 	}
 	w.WriteHeader(status)
+}
+
+// SetClock makes the receiver check signature timestamps against now
+// instead of the time: the clock of a Parley whose clock a test moves.
+func (r *Receiver) SetClock(now func() time.Time) {
+	r.mu.Lock()
+	r.now = now
+	r.mu.Unlock()
 }
 
 // Behave sets how the receiver answers from now on (nil: 204 to all).
