@@ -195,9 +195,11 @@ func (s *Store) idleEntries(prefix, start []byte, now time.Time, limit int) ([]i
 // endIfIdle writes the session's session.ended (reason timeout) with its
 // marker if it is idle past its site's timeout at now and has not ended
 // otherwise; hold reports that it may still end, so a later pass must look
-// at it again. Reading the session and the visitor in the transaction
-// makes it conflict with a fold of a late turn and with an erase's fence:
-// a visitor being erased gets no event after its visitor.erased.
+// at it again. It decides in a read-only transaction first (most sessions
+// a pass reads need nothing) and again in the one that writes: reading the
+// session and the visitor there makes it conflict with a fold of a late
+// turn, a merge and an erase's fence, so a visitor being erased gets no
+// event after its visitor.erased.
 func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live Liveness) (ended, hold bool, err error) {
 	if live.Active(id) {
 		return false, true, nil
@@ -205,52 +207,84 @@ func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live Li
 	if err := s.settleSession(ctx, id); err != nil {
 		return false, false, err
 	}
+	var verdict idleVerdict
+	err = s.db.View(func(txn *badger.Txn) (err error) {
+		_, verdict, err = s.judgeIdle(txn, id, now, live)
+		return err
+	})
+	if err != nil || verdict != idleEnd {
+		return false, verdict == idleHold, wrapIdle(id, err)
+	}
 	var res *reservation
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		res.release()
-		res, ended, hold = nil, false, false
-		sess, err := getSession(txn, id, nil)
-		if errors.Is(err, ErrNotFound) {
-			return nil // erased or expired since it was indexed
-		}
-		if err != nil {
+		res = nil
+		ev, v, err := s.judgeIdle(txn, id, now, live)
+		if verdict = v; err != nil || v != idleEnd {
 			return err
-		}
-		timeout := live.SessionTimeout(sess.Site)
-		if sess.State.Ended || s.routeOf(sess.Site, EventSessionEnded) == 0 {
-			return nil
-		}
-		if now.Sub(sess.LastActivityAt) < timeout {
-			hold = true
-			return nil
-		}
-		if _, err := txn.Get(idleMarkerKey(id)); err == nil {
-			return nil // announced already
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
-		}
-		var v Visitor
-		switch err := getJSON(txn, key("v", sess.VisitorID), &v); {
-		case errors.Is(err, ErrNotFound):
-			return nil
-		case err != nil:
-			return err
-		case v.Erasing:
-			return nil
 		}
 		if err := txn.Set(idleMarkerKey(id), []byte(EndedByTimeout)); err != nil {
 			return err
 		}
-		res, err = s.enqueue(txn, []Event{timeoutEvent(sess, timeout)})
-		ended = err == nil
+		res, err = s.enqueue(txn, []Event{ev})
 		return err
 	})
 	if err != nil {
 		res.release()
-		return false, false, fmt.Errorf("storage: end idle session %s: %w", id, err)
+		return false, false, wrapIdle(id, err)
 	}
 	res.committed()
-	return ended, hold, nil
+	return verdict == idleEnd, verdict == idleHold, nil
+}
+
+func wrapIdle(id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("storage: end idle session %s: %w", id, err)
+}
+
+// idleVerdict is what a sweep does with a session.
+type idleVerdict int
+
+const (
+	idleSkip idleVerdict = iota // nothing, now or later
+	idleHold                    // nothing yet: it may still time out
+	idleEnd                     // write its session.ended
+)
+
+// judgeIdle decides what the sweep does with the session at now and, for
+// idleEnd, returns its event.
+func (s *Store) judgeIdle(txn *badger.Txn, id string, now time.Time, live Liveness) (Event, idleVerdict, error) {
+	sess, err := getSession(txn, id, nil)
+	if errors.Is(err, ErrNotFound) {
+		return Event{}, idleSkip, nil // erased or expired since it was indexed
+	}
+	if err != nil {
+		return Event{}, idleSkip, err
+	}
+	if sess.State.Ended || s.routeOf(sess.Site, EventSessionEnded) == 0 {
+		return Event{}, idleSkip, nil
+	}
+	timeout := live.SessionTimeout(sess.Site)
+	if now.Sub(sess.LastActivityAt) < timeout {
+		return Event{}, idleHold, nil
+	}
+	if _, err := txn.Get(idleMarkerKey(id)); err == nil {
+		return Event{}, idleSkip, nil // announced already
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return Event{}, idleSkip, err
+	}
+	var v Visitor
+	switch err := getJSON(txn, key("v", sess.VisitorID), &v); {
+	case errors.Is(err, ErrNotFound):
+		return Event{}, idleSkip, nil
+	case err != nil:
+		return Event{}, idleSkip, err
+	case v.Erasing:
+		return Event{}, idleSkip, nil
+	}
+	return timeoutEvent(sess, timeout), idleEnd, nil
 }
 
 // routeOf counts the endpoints that want events of type typ on site.
