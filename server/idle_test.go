@@ -49,6 +49,12 @@ func openIdle(tb testing.TB, s *server.Server, base string) widgettest.Frame {
 	return w
 }
 
+// drained waits until every event waiting for the endpoint went out.
+func drained(tb testing.TB, s *server.Server) {
+	tb.Helper()
+	waitUntil(tb, 10*time.Second, "the outbox to empty", func() bool { return s.Store.OutboxStats("demo/crm").Waiting == 0 })
+}
+
 func mustSweepIdle(tb testing.TB, s *server.Server) storage.IdleSweep {
 	tb.Helper()
 	res, err := s.SweepIdle(context.Background())
@@ -101,7 +107,10 @@ func TestWebhooks_SessionTimeout(t *testing.T) {
 		t.Fatalf("erase: %s", resp.Status)
 	}
 
-	// 20 minutes on, the visitor comes back to one and says something.
+	// 20 minutes on (once what was signed went out: the receiver checks
+	// the signature's time against the clock), the visitor comes back to
+	// one and says something.
+	drained(t, s)
 	clock.Add(20 * time.Minute)
 	c := widgettest.MustDial(t, widgettest.URL(ts.URL, "demo"), widgettest.Options{Origin: "http://localhost:3000"})
 	if w := c.MustHello(widgettest.Hello{Token: back.Token, Session: back.Session}); w.Resumed == nil || !*w.Resumed {
@@ -113,6 +122,7 @@ func TestWebhooks_SessionTimeout(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the socket to close", func() bool { return !s.Gateway.Active(back.Session) })
 
 	// 31 minutes after the start: only the first has timed out.
+	drained(t, s)
 	clock.Add(11 * time.Minute)
 	if res := mustSweepIdle(t, s); res.Ended != 1 {
 		t.Fatalf("sweep at 31 minutes: %+v, want 1 ended", res)
@@ -124,7 +134,7 @@ func TestWebhooks_SessionTimeout(t *testing.T) {
 		len(got[story.session]) != 1 || got[story.session][0] != storage.EndedByStory {
 		t.Fatalf("session.ended: %v; want timeout for %s, story for %s", got, idle.Session, story.session)
 	}
-	waitUntil(t, 10*time.Second, "the outbox to empty", func() bool { return s.Store.OutboxStats("demo/crm").Waiting == 0 })
+	drained(t, s)
 	s.Close()
 
 	// A restart, 30 minutes after the visitor came back.
@@ -134,11 +144,11 @@ func TestWebhooks_SessionTimeout(t *testing.T) {
 		t.Fatalf("sweep after the restart: %+v, want 1 ended", res)
 	}
 	waitUntil(t, 10*time.Second, "the resumed session's session.ended", func() bool { return len(endedBy(t, r)[back.Session]) > 0 })
+	drained(t, s2)
 	clock.Add(time.Hour)
 	if res := mustSweepIdle(t, s2); res.Ended != 0 {
 		t.Fatalf("a later sweep: %+v", res)
 	}
-	waitUntil(t, 10*time.Second, "the outbox to empty", func() bool { return s2.Store.OutboxStats("demo/crm").Waiting == 0 })
 	got = endedBy(t, r)
 	want := map[string]string{idle.Session: storage.EndedByTimeout, story.session: storage.EndedByStory, back.Session: storage.EndedByTimeout}
 	if len(got) != len(want) {
@@ -192,6 +202,7 @@ func TestWebhooks_SessionTimeoutServing(t *testing.T) {
 	if got := endedBy(t, r); len(got) != 0 {
 		t.Fatalf("ended before its timeout: %v", got)
 	}
+	drained(t, s)
 	clock.Add(31 * time.Minute)
 	waitUntil(t, 10*time.Second, "session.ended", func() bool { return len(endedBy(t, r)[w.Session]) > 0 })
 	time.Sleep(100 * time.Millisecond)

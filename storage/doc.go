@@ -61,6 +61,8 @@
 //	                                    erase deletes with them
 //	se/{session}                        session.ended was written for a session that timed
 //	                                    out, in the same write as the event (idle.go)
+//	sh/{session}                        a session a socket kept open past the idle sweep's
+//	                                    watermark, looked at by each pass until it ends (idle.go)
 //	meta/idle-swept                     the last activity before which every session was
 //	                                    looked at for a timeout (idle.go)
 //

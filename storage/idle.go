@@ -18,6 +18,8 @@ import (
 // writes their session.ended, each with a marker in the same transaction:
 //
 //	se/{session}        session.ended was written for the idle session
+//	sh/{session}        a session a socket kept open while the watermark
+//	                    passed it, looked at by every pass until it ends
 //	meta/idle-swept     the last-activity time before which every session
 //	                    was looked at (8 bytes, big-endian Unix nanoseconds)
 //
@@ -44,24 +46,28 @@ type IdleSweep struct {
 // idleSweep is SweepIdle's position between calls: a pass over the index
 // from the watermark to now can take several calls.
 type idleSweep struct {
-	mu   sync.Mutex
-	pos  []byte    // the last key looked at in the current pass; nil: none begun
-	hold time.Time // the oldest entry of the pass still to look at again
+	mu    sync.Mutex
+	pos   []byte    // the last key looked at in the current pass; nil: none begun
+	began time.Time // the now of the pass's first call
 }
 
 var idleWatermarkKey = []byte("meta/idle-swept")
 
 func idleMarkerKey(sessionID string) []byte { return key("se", sessionID) }
 
+func idleHeldKey(sessionID string) []byte { return key("sh", sessionID) }
+
 // SweepIdle writes session.ended with reason "timeout" for the sessions
 // idle past their site's session timeout at now, at most once each, and
-// only for sites whose endpoints want the event. It reads the ia/0/ index
-// from the watermark on, at most limit entries (DefaultIdleSweepLimit for
-// 0), and passes over the sessions that ended with the story, have their
-// event already, belong to a visitor being erased, or may still go on (a
-// socket open, or not idle long enough yet): those are looked at again by
-// the next pass, and hold the watermark back. Only one SweepIdle runs at a
-// time.
+// only for sites whose endpoints want the event. A pass reads the ia/0/
+// index from the watermark to now, at most limit entries a call
+// (DefaultIdleSweepLimit for 0; More says the pass goes on at the next
+// call), and passes over the sessions that ended with the story, have
+// their event already, belong to a visitor being erased, or may still go
+// on. Those not idle long enough yet are read again by the next pass,
+// which begins the longest timeout before this one began; one with a
+// socket open since before that is kept in sh/ and looked at by each pass
+// until it ends or goes on. Only one SweepIdle runs at a time.
 func (s *Store) SweepIdle(ctx context.Context, now time.Time, live Liveness, limit int) (IdleSweep, error) {
 	var res IdleSweep
 	if limit <= 0 {
@@ -73,36 +79,43 @@ func (s *Store) SweepIdle(ctx context.Context, now time.Time, live Liveness, lim
 	if !s.outboxOn() {
 		// No endpoint: what times out now is never announced, so the
 		// first sweep with endpoints does not announce it either.
-		sw.pos, sw.hold = nil, time.Time{}
+		sw.pos = nil
 		return res, s.setIdleWatermark(ctx, now.Add(-live.MaxSessionTimeout()))
 	}
 	prefix := key("ia", "0", "")
-	start := sw.pos
-	if start == nil {
+	if sw.pos == nil {
+		// A new pass: first the sessions held by a socket, then the index.
 		from, err := s.idleWatermark(now.Add(-live.MaxSessionTimeout()))
 		if err != nil {
 			return res, err
 		}
-		start, sw.hold = append(bytes.Clone(prefix), timeKey(from)...), time.Time{}
+		sw.pos, sw.began = append(bytes.Clone(prefix), timeKey(from)...), now
+		if err := s.sweepHeld(ctx, now, live, limit, &res); err != nil {
+			return res, err
+		}
 	}
-	entries, done, err := s.idleEntries(prefix, start, now, limit)
+	entries, done, err := s.idleEntries(prefix, sw.pos, now, max(limit-res.Scanned, 1))
 	if err != nil {
 		return res, err
 	}
+	mark := sw.began.Add(-live.MaxSessionTimeout())
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
 		res.Scanned++
-		ended, hold, err := s.endIfIdle(ctx, e.id, now, live)
+		v, err := s.endIfIdle(ctx, e.id, now, live, false)
 		if err != nil {
 			return res, err
 		}
-		if ended {
+		switch {
+		case v == idleEnd:
 			res.Ended++
-		}
-		if hold && (sw.hold.IsZero() || e.at.Before(sw.hold)) {
-			sw.hold = e.at
+		case v == idleActive && e.at.Before(mark):
+			// The next pass begins after it: keep it in sh/.
+			if err := s.update(ctx, func(txn *badger.Txn) error { return txn.Set(idleHeldKey(e.id), nil) }); err != nil {
+				return res, wrapIdle(e.id, err)
+			}
 		}
 		sw.pos = e.key
 	}
@@ -110,15 +123,37 @@ func (s *Store) SweepIdle(ctx context.Context, now time.Time, live Liveness, lim
 		res.More = true
 		return res, nil
 	}
-	// The pass is over: the next begins where an entry may still end. Not
-	// past the longest timeout ago, so a session indexed late (behind its
-	// turn) is still seen.
-	mark := now.Add(-live.MaxSessionTimeout())
-	if !sw.hold.IsZero() && sw.hold.Before(mark) {
-		mark = sw.hold
-	}
-	sw.pos, sw.hold = nil, time.Time{}
+	sw.pos = nil
 	return res, s.setIdleWatermark(ctx, mark)
+}
+
+// sweepHeld looks at up to limit sessions in sh/ again: those that ended
+// or went on leave it.
+func (s *Store) sweepHeld(ctx context.Context, now time.Time, live Liveness, limit int, res *IdleSweep) error {
+	var ids []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, k := range keysIn(txn, key("sh", "")) {
+			if len(ids) == limit {
+				break
+			}
+			ids = append(ids, string(k[len("sh/"):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storage: sweep idle sessions: %w", err)
+	}
+	for _, id := range ids {
+		res.Scanned++
+		v, err := s.endIfIdle(ctx, id, now, live, true)
+		if err != nil {
+			return err
+		}
+		if v == idleEnd {
+			res.Ended++
+		}
+	}
+	return nil
 }
 
 // setIdleWatermark stores where the next pass begins.
@@ -194,31 +229,42 @@ func (s *Store) idleEntries(prefix, start []byte, now time.Time, limit int) ([]i
 
 // endIfIdle writes the session's session.ended (reason timeout) with its
 // marker if it is idle past its site's timeout at now and has not ended
-// otherwise; hold reports that it may still end, so a later pass must look
-// at it again. It decides in a read-only transaction first (most sessions
-// a pass reads need nothing) and again in the one that writes: reading the
-// session and the visitor there makes it conflict with a fold of a late
-// turn, a merge and an erase's fence, so a visitor being erased gets no
-// event after its visitor.erased.
-func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live Liveness) (ended, hold bool, err error) {
+// otherwise, and returns what it found. It decides in a read-only
+// transaction first (most sessions a pass reads need nothing) and again in
+// the one that writes: reading the session and the visitor there makes it
+// conflict with a fold of a late turn, a merge and an erase's fence, so a
+// visitor being erased gets no event after its visitor.erased. held: the
+// session is in sh/, which it leaves unless a socket is still open.
+func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live Liveness, held bool) (idleVerdict, error) {
 	if live.Active(id) {
-		return false, true, nil
+		return idleActive, nil
 	}
 	if err := s.settleSession(ctx, id); err != nil {
-		return false, false, err
+		return idleSkip, err
 	}
 	var verdict idleVerdict
-	err = s.db.View(func(txn *badger.Txn) (err error) {
+	err := s.db.View(func(txn *badger.Txn) (err error) {
 		_, verdict, err = s.judgeIdle(txn, id, now, live)
 		return err
 	})
-	if err != nil || verdict != idleEnd {
-		return false, verdict == idleHold, wrapIdle(id, err)
+	if err != nil {
+		return idleSkip, wrapIdle(id, err)
+	}
+	if verdict != idleEnd {
+		if held {
+			err = s.update(ctx, func(txn *badger.Txn) error { return txn.Delete(idleHeldKey(id)) })
+		}
+		return verdict, wrapIdle(id, err)
 	}
 	var res *reservation
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		res.release()
 		res = nil
+		if held {
+			if err := txn.Delete(idleHeldKey(id)); err != nil {
+				return err
+			}
+		}
 		ev, v, err := s.judgeIdle(txn, id, now, live)
 		if verdict = v; err != nil || v != idleEnd {
 			return err
@@ -231,10 +277,10 @@ func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live Li
 	})
 	if err != nil {
 		res.release()
-		return false, false, wrapIdle(id, err)
+		return idleSkip, wrapIdle(id, err)
 	}
 	res.committed()
-	return verdict == idleEnd, verdict == idleHold, nil
+	return verdict, nil
 }
 
 func wrapIdle(id string, err error) error {
@@ -248,9 +294,10 @@ func wrapIdle(id string, err error) error {
 type idleVerdict int
 
 const (
-	idleSkip idleVerdict = iota // nothing, now or later
-	idleHold                    // nothing yet: it may still time out
-	idleEnd                     // write its session.ended
+	idleSkip   idleVerdict = iota // nothing, now or later
+	idleHold                      // nothing yet: idle for less than its timeout
+	idleActive                    // nothing yet: a socket is open on it
+	idleEnd                       // write its session.ended
 )
 
 // judgeIdle decides what the sweep does with the session at now and, for

@@ -56,8 +56,8 @@ func mustSweepIdle(tb testing.TB, s *storage.Store, now time.Time, live storage.
 // TestSweepIdle: a session idle past the timeout gets one session.ended
 // with reason timeout, however often the sweep runs and across a reopen
 // of the store; a session the story ended keeps its one (reason story);
-// one with a socket open, or not idle long enough, waits and is ended by
-// a later sweep; an erased visitor's session gets none; a site no
+// one with a socket open (kept in sh/ once the watermark passes it), or
+// not idle long enough, waits and is ended by a later sweep; an erased visitor's session gets none; a site no
 // endpoint wants it for gets none and no marker.
 func TestSweepIdle(t *testing.T) {
 	s, dir := MustOpen(t)
@@ -108,6 +108,9 @@ func TestSweepIdle(t *testing.T) {
 		}
 	}
 
+	if n := countKeys(t, s, "sh/"); n != 1 {
+		t.Errorf("held sessions: %d, want 1 (the one with a socket open)", n)
+	}
 	// Again, then after a reopen: nothing new until the others time out.
 	mustSweepIdle(t, s, now.Add(time.Minute), live, 0)
 	s.Close()
@@ -136,6 +139,9 @@ func TestSweepIdle(t *testing.T) {
 	}
 	if len(got[erased.ID]) != 0 || len(got) != 4 {
 		t.Errorf("session.ended events: %v", got)
+	}
+	if n := countKeys(t, s, "sh/"); n != 0 {
+		t.Errorf("held sessions at the end: %d, want 0", n)
 	}
 	if n := countKeys(t, s, "se/"); n != 3 {
 		t.Errorf("markers: %d, want 3 (none for site other)", n)
