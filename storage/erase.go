@@ -213,11 +213,13 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 			return err
 		}
 		ks = append(ks, key("s", sid))
-		// session.ended's marker, if it timed out (idle.go).
-		if _, err := txn.Get(idleMarkerKey(sid)); err == nil {
-			ks = append(ks, idleMarkerKey(sid))
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
+		// The idle sweep's keys of it, if any (idle.go).
+		for _, k := range [][]byte{idleMarkerKey(sid), idleHeldKey(sid)} {
+			if _, err := txn.Get(k); err == nil {
+				ks = append(ks, k)
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
 		}
 		for _, k := range ks {
 			if err := txn.Delete(k); err != nil {

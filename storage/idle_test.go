@@ -199,3 +199,29 @@ func countKeys(tb testing.TB, s *storage.Store, prefix string) int {
 	}
 	return n
 }
+
+// TestSweepIdle_EraseHeld: a session kept in sh/ (a socket open past the
+// watermark) leaves it with its visitor's erase, and gets no event.
+func TestSweepIdle_EraseHeld(t *testing.T) {
+	s, _ := MustOpen(t)
+	routeAll(s, 0, "demo/a")
+	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	live := &idleLive{timeout: 30 * time.Minute, active: map[string]bool{}}
+	mustSweepIdle(t, s, t0, live, 0)
+	sess := mustSession(t, s, storage.NewID(t0), t0.Add(time.Second))
+	live.active[sess.ID] = true
+	mustSweepIdle(t, s, t0.Add(time.Hour), live, 0)
+	if n := countKeys(t, s, "sh/"); n != 1 {
+		t.Fatalf("held sessions: %d, want 1", n)
+	}
+	if _, err := s.EraseVisitor(context.Background(), sess.VisitorID); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKeys(t, s, "sh/"); n != 0 {
+		t.Fatalf("held sessions after the erase: %d, want 0", n)
+	}
+	delete(live.active, sess.ID)
+	if res := mustSweepIdle(t, s, t0.Add(2*time.Hour), live, 0); res.Ended != 0 {
+		t.Fatalf("after the erase: %+v, want none ended", res)
+	}
+}
