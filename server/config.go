@@ -25,6 +25,9 @@ type Config struct {
 	AdminToken string // admin bearer token; generated into DataDir when empty
 	SyncWrites bool   // fsync every commit (survives power loss, costs latency)
 	DebugAddr  string // if set, pprof is served here (debug.go); never on Addr
+	// AgentSession is how long an agent's console stays signed in
+	// (default admin.DefaultAgentSession).
+	AgentSession time.Duration
 
 	// RetentionDays maps a site ID to the days a visitor's data is kept
 	// after its last activity, 0 for ever; sites not in it keep
@@ -74,6 +77,8 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	cfg.ConfigPoll = DefaultConfigPoll
 	poll.dur(&cfg.ConfigPoll, "config-poll", "PARLEY_CONFIG_POLL",
 		"how often to check the config and story files for a change that reloads them; -1s: only on SIGHUP")
+	poll.dur(&cfg.AgentSession, "agent-session", "PARLEY_AGENT_SESSION",
+		"how long an agent's console stays signed in (0: 12h)")
 	checkLimits := bindLimitFlags(fs, getenv, cfg) // limits.go
 	if err := fs.Parse(args); err != nil {
 		return nil, err

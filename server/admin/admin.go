@@ -42,8 +42,11 @@ type Config struct {
 	// count (behind a trusted proxy, the address it names; an IPv6
 	// client by its /64). Default: the TCP peer's IP address.
 	ClientAddr func(*http.Request) string
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// AgentSession is how long an agent's console stays signed in
+	// (default DefaultAgentSession).
+	AgentSession time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
 	// InputOptions returns a site's input rules (its phone region), with
 	// which profile edits are validated; nil: a phone needs its +.
 	InputOptions func(site string) story.InputOptions
@@ -70,6 +73,8 @@ type Admin struct {
 	// fails counts failed sign-ins per address over every route that
 	// takes the admin token (auth.go).
 	fails *failureLimiter
+	// agentSession is how long an agent's console cookie lasts (signin.go).
+	agentSession time.Duration
 }
 
 // New returns an Admin for cfg.
@@ -80,6 +85,9 @@ func New(cfg Config) *Admin {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AgentSession <= 0 {
+		cfg.AgentSession = DefaultAgentSession
+	}
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = peerIP
 	}
@@ -87,8 +95,9 @@ func New(cfg Config) *Admin {
 		store: cfg.Store, gw: cfg.Gateway, token: cfg.Token, dataDir: cfg.DataDir,
 		clientAddr: cfg.ClientAddr, now: cfg.Now, log: cfg.Logger, inputs: cfg.InputOptions,
 		errs: respond.Writer{Log: cfg.Logger}, gapScan: cfg.GapScan,
-		hooks: cfg.Webhooks,
-		fails: newFailureLimiter(failBurst, failWindow),
+		hooks:        cfg.Webhooks,
+		fails:        newFailureLimiter(failBurst, failWindow),
+		agentSession: cfg.AgentSession,
 	}
 }
 

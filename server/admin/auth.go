@@ -64,7 +64,8 @@ const (
 )
 
 // Guard lets a request through only with the admin bearer token,
-// compared in constant time. A wrong or missing token gets a 401 JSON
+// compared in constant time, or the session cookie of a signed-in agent
+// (signin.go); the handler finds which in the request's Principal. A wrong or missing token gets a 401 JSON
 // error and counts against the client's address; an address past its
 // failures gets 429 for a wrong token instead, for a while. The right
 // token always passes: a blocked address shared with an attacker (an
@@ -77,8 +78,15 @@ func (a *Admin) Guard(next http.Handler) http.Handler {
 	return a.headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if ok && len(want) > 0 && subtle.ConstantTimeCompare([]byte(got), want) == 1 {
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), &Principal{Admin: true})))
 			return
+		}
+		// A signed-in agent's console (signin.go), when no token was sent.
+		if !ok {
+			if p := a.consoleAgent(r); p != nil {
+				next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+				return
+			}
 		}
 		// Behind a trusted reverse proxy the client is in
 		// X-Forwarded-For, as for the widget's per-address caps.
@@ -90,8 +98,21 @@ func (a *Admin) Guard(next http.Handler) http.Handler {
 		}
 		a.fails.fail(ip, now)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="parley-admin"`)
-		a.errs.Error(w, r, http.StatusUnauthorized, "unauthorized", "a valid admin token is required")
+		a.errs.Error(w, r, http.StatusUnauthorized, "unauthorized", "a valid admin token or agent sign-in is required")
 	}))
+}
+
+// refuseFailed answers a failed sign-in and counts it against the
+// client's address, or answers 429 when the address is past its failures.
+func (a *Admin) refuseFailed(w http.ResponseWriter, r *http.Request, code, msg string) {
+	ip, now := a.clientAddr(r), time.Now()
+	if wait := a.fails.blocked(ip, now); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		a.errs.Error(w, r, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later")
+		return
+	}
+	a.fails.fail(ip, now)
+	a.errs.Error(w, r, http.StatusUnauthorized, code, msg)
 }
 
 // failureLimiter allows each address burst failures, regained at one per

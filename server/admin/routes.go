@@ -24,12 +24,20 @@ func (a *Admin) Routes(mux *http.ServeMux) {
 	api.HandleFunc("GET /admin/api/usage", a.getUsage)
 	api.HandleFunc("GET /admin/api/usage/sessions.csv", a.exportUsageSessions)
 	api.HandleFunc("GET /admin/api/funnel", a.getFunnel)
+	api.HandleFunc("GET /admin/api/me", a.getMe)
+	api.HandleFunc("GET /admin/api/agents", a.listAgents)
+	api.HandleFunc("POST /admin/api/agents", a.adminOnly(a.addAgent))
+	api.HandleFunc("DELETE /admin/api/agents/{name}", a.adminOnly(a.revokeAgent))
 	a.lifecycleRoutes(api)
 	if a.hooks != nil {
 		a.webhookRoutes(api) // webhooks.go
 	}
 	api.HandleFunc("/admin/api/", a.unknown)
 	mux.Handle("/admin/api/", a.Guard(api))
+	// Signing in and out take no credential but the one in the body or
+	// the cookie; a wrong one counts against the address like a wrong token.
+	mux.Handle("POST /admin/api/signin", a.headers(http.HandlerFunc(a.signIn)))
+	mux.Handle("POST /admin/api/signout", a.headers(http.HandlerFunc(a.signOut)))
 	mux.Handle("/admin/", a.headers(http.HandlerFunc(a.serveConsole)))
 	mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
 }
@@ -37,9 +45,9 @@ func (a *Admin) Routes(mux *http.ServeMux) {
 // lifecycleRoutes registers the data-lifecycle routes: the privacy
 // requests (privacy.go) and the online backup (backup.go).
 func (a *Admin) lifecycleRoutes(api *http.ServeMux) {
-	api.HandleFunc("DELETE /admin/api/users/{id}", a.eraseUser)
+	api.HandleFunc("DELETE /admin/api/users/{id}", a.adminOnly(a.eraseUser))
 	api.HandleFunc("GET /admin/api/users/{id}/export", a.exportUser)
-	api.HandleFunc("GET /admin/api/backup", a.serveBackup)
+	api.HandleFunc("GET /admin/api/backup", a.adminOnly(a.serveBackup))
 }
 
 // unknown answers a path under /admin/api/ that no route takes.

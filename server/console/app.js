@@ -1,11 +1,16 @@
 // Parley's admin console: a small single-page app over the admin API.
-// The token lives in sessionStorage (this tab only) and travels as an
-// Authorization: Bearer header, never in a URL. Views are built with DOM
+// The admin token lives in sessionStorage (this tab only) and travels as an
+// Authorization: Bearer header, never in a URL; an agent signs in once per
+// browser and is known by an HttpOnly cookie the page never sees. Views are built with DOM
 // calls and textContent, so nothing a visitor typed can become markup.
 (function () {
   "use strict";
 
   const TOKEN_KEY = "parley.adminToken";
+  // AGENT_KEY says this browser has an agent's sign-in (the cookie itself
+  // is HttpOnly), so a page load without one does not count as a failed
+  // sign-in.
+  const AGENT_KEY = "parley.agentSignedIn";
   const $ = sel => document.querySelector(sel);
   const main = () => $("#main");
 
@@ -90,13 +95,15 @@
   }
 
   async function request(path, params, tok, method, body) {
-    const headers = { Authorization: "Bearer " + (tok || token()) };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const resp = await fetch(path + query(params), {
-      method: method || "GET", headers, body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
-    });
-    if (resp.status === 401) throw new AuthError("The admin token was not accepted.");
+    const t = tok || token();
+    const opts = { method: method || "GET", headers: t ? { Authorization: "Bearer " + t } : {},
+      cache: "no-store", credentials: "same-origin", referrerPolicy: "no-referrer" };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    const resp = await fetch(path + query(params), opts);
+    if (resp.status === 401) throw new AuthError("The sign-in was not accepted.");
     if (!resp.ok) {
       let msg = resp.status + " " + resp.statusText;
       try { msg = (await resp.json()).message || msg; } catch (e) { /* not JSON */ }
@@ -134,8 +141,14 @@
 
   // ---- sign-in ----
 
-  function signOut(msg) {
+  // who is the signed-in admin or agent ({role, name, displayName}).
+  let who = null;
+
+  function signOut(msg, tellServer) {
+    if (tellServer) fetch("/admin/api/signout", { method: "POST", credentials: "same-origin" }).catch(() => {});
+    who = null;
     sessionStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(AGENT_KEY);
     $("#app").hidden = true;
     $("#login").hidden = false;
     $("#login-error").textContent = msg || "";
@@ -145,15 +158,22 @@
 
   async function signIn(ev) {
     ev.preventDefault();
+    const name = $("#agent-name").value.trim();
     const tok = $("#token").value.trim();
     $("#login-error").textContent = "";
     try {
-      await request("/admin/api/users", { limit: 1 }, tok);
+      if (name) {
+        await request("/admin/api/signin", {}, "", "POST", { name, secret: tok });
+        who = await api("/admin/api/me");
+        localStorage.setItem(AGENT_KEY, "1");
+      } else {
+        who = await (await request("/admin/api/me", {}, tok)).json();
+        sessionStorage.setItem(TOKEN_KEY, tok);
+      }
     } catch (e) {
-      $("#login-error").textContent = e.message;
+      $("#login-error").textContent = e instanceof AuthError ? "The name, secret or token was not accepted." : e.message;
       return;
     }
-    sessionStorage.setItem(TOKEN_KEY, tok);
     $("#token").value = "";
     showApp();
   }
@@ -161,7 +181,24 @@
   function showApp() {
     $("#login").hidden = true;
     $("#app").hidden = false;
+    $("#whoami").textContent = who ? (who.role === "agent" ? who.displayName : "Admin") : "";
+    document.dispatchEvent(new CustomEvent("parley:signedin", { detail: who }));
     route();
+  }
+
+  // resume shows the app when this tab has the admin token or the browser
+  // an agent's sign-in, else the sign-in form.
+  async function resume() {
+    if (!token() && !localStorage.getItem(AGENT_KEY)) {
+      signOut("");
+      return;
+    }
+    try {
+      who = await api("/admin/api/me");
+      showApp();
+    } catch (e) {
+      signOut("");
+    }
   }
 
   // ---- filters ----
@@ -333,7 +370,7 @@
       h("div", { class: "actions" },
         h("button", { type: "button", class: "export", onclick: () => download(path + "/export", {}, "parley-visitor-" + id + ".json") }, "Export JSON"),
         h("button", { type: "button", class: "export-zip", onclick: () => download(path + "/export", { format: "zip" }, "parley-visitor-" + id + ".zip") }, "Export with files (ZIP)"),
-        h("button", { type: "button", class: "erase danger", onclick: () => confirmErase(path, label) }, "Erase visitor…")));
+        who && who.role === "admin" ? h("button", { type: "button", class: "erase danger", onclick: () => confirmErase(path, label) }, "Erase visitor…") : null));
   }
 
   function confirmErase(path, label) {
@@ -634,14 +671,15 @@
 
   // ParleyConsole is what the console's other files build their pages
   // with: the same DOM, API and formatting helpers as the built-in views.
-  window.ParleyConsole = { h, api, request, download, handle, flash, main, when, whenEl, size, duration, deviceText, period, addView };
+  window.ParleyConsole = { h, api, request, download, handle, flash, main, when, whenEl, size, duration, deviceText, period, addView,
+    who: () => who, token };
   // The filter controls, for pages that filter as the built-in ones do.
   Object.assign(window.ParleyConsole, { periodControls, select });
 
   document.addEventListener("DOMContentLoaded", () => {
     $("#login-form").addEventListener("submit", signIn);
-    $("#logout").addEventListener("click", () => signOut(""));
-    window.addEventListener("hashchange", () => { if (token()) route(); });
-    if (token()) showApp(); else signOut("");
+    $("#logout").addEventListener("click", () => signOut("", true));
+    window.addEventListener("hashchange", () => { if (who) route(); });
+    resume();
   });
 })();

@@ -1,0 +1,70 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/parley-chat/parley/server"
+)
+
+// agentCmd runs `parley agent ARGS…` and returns its exit code, stdout and stderr.
+func agentCmd(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := server.Main(context.Background(), append([]string{"agent"}, args...), func(k string) string { return env[k] }, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestAgentCommand(t *testing.T) {
+	t.Run("Offline", func(t *testing.T) {
+		dir := t.TempDir()
+		code, secret, errs := agentCmd(t, nil, "add", "ana", "--display", "Ana Lopez", "--data", dir)
+		if code != 0 || len(strings.TrimSpace(secret)) < 40 || !strings.Contains(errs, "shown this once") {
+			t.Fatalf("add: %d %q %q", code, secret, errs)
+		}
+		if code, _, errs := agentCmd(t, nil, "add", "ana", "--data", dir); code != 1 || !strings.Contains(errs, "exists") {
+			t.Errorf("add again: %d %q", code, errs)
+		}
+		code, list, _ := agentCmd(t, nil, "list", "--data", dir)
+		if code != 0 || !strings.HasPrefix(list, "ana\tAna Lopez\t") || strings.Contains(list, strings.TrimSpace(secret)) {
+			t.Errorf("list: %d %q", code, list)
+		}
+		if code, _, errs := agentCmd(t, nil, "revoke", "ana", "--data", dir); code != 0 {
+			t.Errorf("revoke: %d %q", code, errs)
+		}
+		if code, list, _ := agentCmd(t, nil, "list", "--data", dir); code != 0 || list != "" {
+			t.Errorf("list after revoke: %d %q", code, list)
+		}
+		if code, _, errs := agentCmd(t, nil, "add", "Not Valid", "--data", dir); code != 1 || !strings.Contains(errs, "name") {
+			t.Errorf("bad name: %d %q", code, errs)
+		}
+	})
+	t.Run("Online", func(t *testing.T) {
+		_, ts := startAdminServer(t, server.Config{})
+		env := map[string]string{"PARLEY_ADMIN_TOKEN": adminToken}
+		code, secret, errs := agentCmd(t, env, "add", "bo", "--url", ts.URL)
+		if code != 0 || len(strings.TrimSpace(secret)) < 40 {
+			t.Fatalf("add: %d %q %q", code, secret, errs)
+		}
+		if code, list, errs := agentCmd(t, env, "list", "--url", ts.URL); code != 0 || !strings.HasPrefix(list, "bo\tbo\t") {
+			t.Errorf("list: %d %q %q", code, list, errs)
+		}
+		if code, _, errs := agentCmd(t, env, "revoke", "nobody", "--url", ts.URL); code != 1 || !strings.Contains(errs, "404") {
+			t.Errorf("revoke unknown: %d %q", code, errs)
+		}
+		bad := map[string]string{"PARLEY_ADMIN_TOKEN": "wrong"}
+		if code, _, errs := agentCmd(t, bad, "list", "--url", ts.URL); code != 1 || !strings.Contains(errs, "401") {
+			t.Errorf("wrong token: %d %q", code, errs)
+		}
+	})
+	t.Run("Usage", func(t *testing.T) {
+		if code, _, errs := agentCmd(t, nil, "add"); code != 1 || !strings.Contains(errs, "NAME") {
+			t.Errorf("no name: %d %q", code, errs)
+		}
+		if code, _, errs := agentCmd(t, nil, "fire", "x"); code != 1 || !strings.Contains(errs, "add, list or revoke") {
+			t.Errorf("unknown verb: %d %q", code, errs)
+		}
+	})
+}
