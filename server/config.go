@@ -132,6 +132,7 @@ type siteFile struct {
 	Origins          []string `json:"origins"`
 	Story            string   `json:"story"` // a path relative to the config file, or "builtin:demo"
 	SessionTimeout   string   `json:"sessionTimeout"`
+	HandoverTimeout  string   `json:"handoverTimeout"`
 	PhoneRegion      string   `json:"phoneRegion"`
 	TextLimit        int      `json:"textLimit"`
 	UploadMaxBytes   int64    `json:"uploadMaxBytes"`
@@ -288,6 +289,13 @@ func (sf siteFile) check(doc *conffile.Doc, n *conffile.Node, dir, where string)
 			bad("sessionTimeout", "sessionTimeout %q: want a positive duration like 30m", sf.SessionTimeout)
 		}
 		s.SessionTimeout = d
+	}
+	if sf.HandoverTimeout != "" {
+		d, err := time.ParseDuration(sf.HandoverTimeout)
+		if err != nil || d <= 0 {
+			bad("handoverTimeout", "handoverTimeout %q: want a positive duration like 3m", sf.HandoverTimeout)
+		}
+		s.HandoverTimeout = d
 	}
 	if sf.PhoneRegion != "" {
 		s.Input.PhoneRegion = strings.ToUpper(sf.PhoneRegion)

@@ -65,6 +65,14 @@
 //	                                    watermark, looked at by each pass until it ends (idle.go)
 //	meta/idle-swept                     the last activity before which every session was
 //	                                    looked at for a timeout (idle.go)
+//	ag/{name}                           Agent record (JSON; agent.go): the secret's SHA-256 only
+//	ac/{sha256 of token}                an agent's signed-in console (JSON; agent.go)
+//	ho/{session}                        a conversation waiting for or held by a person
+//	                                    (JSON; handover.go), written in the commit of the
+//	                                    turn that changed it: what the inbox lists
+//	cm/{session}                        the inbox's record of a conversation: open or
+//	                                    resolved, assignee, read marks (JSON; inbox.go)
+//	cn/{session}/{note}                 an agent's private note (JSON; inbox.go)
 //
 // Every record carries its site, so one store serves many sites.
 //

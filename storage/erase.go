@@ -257,6 +257,14 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 	if err != nil {
 		return err
 	}
+	// The inbox's entries of the conversation (handover.go, inbox.go).
+	for _, p := range inboxPrefixes(sid) {
+		n, err = s.deletePrefix(ctx, p)
+		res.Keys += n
+		if err != nil {
+			return err
+		}
+	}
 	if err := s.updateAnyway(ctx, func(txn *badger.Txn) error { return txn.Delete(key("vs", visitorID, sid)) }); err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ const (
 	KindChoice = "choice" // a click on a choice option (an engagement)
 	KindInput  = "input"  // an answer to an input block
 	KindFile   = "file"   // an uploaded file
+	KindAgent  = "agent"  // a person's reply from the console
 )
 
 // Message is one message of a session. Bot messages carry the prompt of
@@ -37,6 +38,10 @@ type Message struct {
 	Block     string    `json:"block,omitempty"`
 	Image     string    `json:"image,omitempty"`
 	ClientID  string    `json:"clientId,omitempty"`
+	// Agent and AgentName name the person who wrote an agent's message:
+	// the sign-in name and the name the visitor saw.
+	Agent     string `json:"agent,omitempty"`
+	AgentName string `json:"agentName,omitempty"`
 
 	Options []Option      `json:"options,omitempty"` // a choice prompt
 	Input   *InputPrompt  `json:"input,omitempty"`   // an input prompt

@@ -96,6 +96,9 @@ type State struct {
 	// UnansweredCount counts the visitor's texts only the fallback
 	// answered; the session keeps the first MaxSessionGaps of them in Gaps.
 	UnansweredCount int `json:"unansweredCount,omitempty"`
+	// Handover is set while the conversation waits for or is held by a
+	// person (handover.go): the story is paused.
+	Handover *Handover `json:"handover,omitempty"`
 }
 
 // Input is a value the visitor gave an input block.
@@ -209,6 +212,9 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 			return err
 		}
 		if err := putHostVariables(txn, &Session{}, &next); err != nil { // hostvars.go
+			return err
+		}
+		if err := putHandoverIndex(txn, &next, nil, next.State.Handover); err != nil { // handover.go
 			return err
 		}
 		next.raw = b

@@ -159,6 +159,9 @@ func encodeTurn(w *turnWrite, t *Turn, d *turnDelta, next, prev *Session, ack Ac
 	if next.size > MaxStateBytes {
 		return ErrTooLarge
 	}
+	if err := putHandoverIndex(w, next, prev.State.Handover, next.State.Handover); err != nil { // handover.go
+		return err
+	}
 	for i := range t.Messages {
 		m := &t.Messages[i]
 		b, err := json.Marshal(m)

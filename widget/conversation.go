@@ -34,6 +34,11 @@ func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
 	}
 	switch f.Type {
 	case frameTyping:
+		// Only a person reads it: while one waits for or holds the
+		// conversation, the console shows it.
+		if ls := c.live.Load(); ls.paused.Load() {
+			c.g.events.publish(Event{Type: EventTyping, Session: ls.id, Site: c.site.ID, Visitor: c.visitor, From: storage.FromVisitor})
+		}
 		return nil
 	case frameIdentify:
 		return c.identifyLive(ctx, f) // identify.go
@@ -104,6 +109,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		sess.Lang, sess.Locale = visitorLanguage(f.Lang, c.acceptLang)
 		st := sess.State
 		reply := site.Story.Begin(&st, now)
+		stampTimeout(site, &st, now) // a story may ask for a person at once
 		t := &storage.Turn{Messages: reply.Messages, State: &st, Touch: now}
 		withUploadCaps(site, t)
 		start := time.Now()
@@ -133,14 +139,16 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		if ls.acks == nil {
 			ls.acks = acksOf(history)
 		}
+		ls.paused.Store(sess.State.Handover != nil)
 	} else {
 		ls.cache, ls.acks = sess, map[string]storage.Ack{}
+		g.afterTurn(site, ls, nil) // agent.go
 	}
 	ls.join(c)
 	g.settle(c, c.visitor)
 	c.enqueue(encode(welcomeFrame{
 		Type: "welcome", Visitor: c.visitor, Token: g.keys.Sign(site.ID, c.visitor),
-		Session: sess.ID, Resumed: resumed, History: toFrames(history),
+		Session: sess.ID, Resumed: resumed, History: toFrames(history), Handover: handoverOf(&ls.cacheOr(sess).State),
 	}))
 	for i := range opening {
 		ls.broadcast(encode(toFrame(&opening[i])), nil)
@@ -206,6 +214,16 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	var reply story.Reply
 	var unanswered bool // free text only the fallback answered
 	kind := f.Type
+	if story.Paused(&st) && kind != frameVariables {
+		// A person waits for or holds the conversation: the visitor's
+		// words are stored for them, and the bot says nothing.
+		if kind != frameText {
+			return &FrameError{"not_pending", "a person is answering now: write to them"}
+		}
+		visitorMsg.Kind, visitorMsg.Text = storage.KindText, f.Text
+		st.LastMessageType, st.LastMessageContent = "text", f.Text
+		kind = "" // none of the cases below
+	}
 	if kind != frameVariables && bot.Lost(&st) {
 		visitorMsg, reply = rejoin(bot, f, &st, now)
 		kind = "" // none of the cases below
@@ -337,6 +355,7 @@ func (g *Gateway) session(ctx context.Context, ls *liveSession) (*storage.Sessio
 			return nil, err
 		}
 		ls.cache = sess
+		ls.paused.Store(sess.State.Handover != nil)
 	}
 	if ls.acks == nil {
 		acks, err := g.store.Acks(ctx, ls.id)
@@ -357,6 +376,9 @@ func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *st
 		return storage.Ack{}, storage.ErrNotFound
 	}
 	withUploadCaps(site, t)
+	if t.State != nil {
+		stampTimeout(site, t.State, g.cfg.Now())
+	}
 	t.Prev = ls.cache
 	start := time.Now()
 	sess, ack, _, err := g.store.RecordTurn(ctx, t)
@@ -367,10 +389,12 @@ func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *st
 		}
 		return storage.Ack{}, err
 	}
+	prev := &t.Prev.State
 	ls.cache = sess
 	if t.ClientID != "" && ack.ID != "" {
 		ls.acks[t.ClientID] = ack
 	}
+	g.afterTurn(site, ls, prev) // agent.go
 	return ack, nil
 }
 
@@ -395,5 +419,9 @@ func cloneState(st storage.State) storage.State {
 	st.Goals = slices.Clone(st.Goals)
 	st.Tags = slices.Clone(st.Tags)
 	st.Reached = slices.Clone(st.Reached)
+	if st.Handover != nil {
+		h := *st.Handover
+		st.Handover = &h
+	}
 	return st
 }

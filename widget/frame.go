@@ -145,6 +145,8 @@ type welcomeFrame struct {
 	Session string         `json:"session"`
 	Resumed bool           `json:"resumed"`
 	History []messageFrame `json:"history"`
+	// Handover says a person holds the conversation (agent.go).
+	Handover *handoverFrame `json:"handover,omitempty"`
 }
 
 // endedFrame says the story has ended: the session takes no more turns
@@ -167,7 +169,8 @@ type messageFrame struct {
 	Input   *storage.InputPrompt  `json:"input,omitempty"`
 	Upload  *storage.UploadPrompt `json:"upload,omitempty"`
 	File    *fileFrame            `json:"file,omitempty"`
-	Ref     string                `json:"ref,omitempty"` // the client ID of a visitor message
+	Ref     string                `json:"ref,omitempty"`   // the client ID of a visitor message
+	Agent   string                `json:"agent,omitempty"` // an agent's message: the person's display name
 }
 
 type fileFrame struct {
@@ -203,7 +206,7 @@ func toFrame(m *storage.Message) messageFrame {
 	f := messageFrame{
 		Type: "message", ID: m.ID, From: m.From, At: rfc3339(m.At),
 		Text: m.Text, Block: m.Block, Image: m.Image,
-		Options: m.Options, Input: m.Input, Upload: m.Upload, Ref: m.ClientID,
+		Options: m.Options, Input: m.Input, Upload: m.Upload, Ref: m.ClientID, Agent: m.AgentName,
 	}
 	if m.File != nil {
 		f.File = &fileFrame{ID: m.File.ID, Name: m.File.Name, Size: m.File.Size, Type: m.File.Type}

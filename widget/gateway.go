@@ -189,6 +189,8 @@ type Gateway struct {
 	starts startLimits
 	// Stats counts connections, frames, errors and store latency.
 	Stats Stats
+	// events tells the console of conversations changing (events.go).
+	events events
 
 	// epoch is the origin of the monotonic nanoseconds conns keep for the
 	// transport timers (never cfg.Now, which tests move by hours).
@@ -230,6 +232,8 @@ func New(cfg Config, store Store, keys *identity.Keyring, sites []*Site) *Gatewa
 	// owners of its live sessions (identify.go).
 	store.OnMerge(g.merged)
 	go g.keepalive()
+	// A wait for a person outlives a restart (agent.go).
+	g.resumeTimeouts()
 	return g
 }
 

@@ -3,6 +3,7 @@ package widget
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parley-chat/parley/storage"
 )
@@ -34,8 +35,11 @@ type liveSession struct {
 	cache *storage.Session       // the session with every turn recorded, under mu; nil when quiet
 	acks  map[string]storage.Ack // the client-ID ledger, under mu; nil when quiet
 	gone  bool                   // its visitor was erased: no more turns, under mu
-	first *conn                  // the sockets, under mu: the first tab inline,
-	more  []*conn                // any others here
+	// paused says a person waits for or holds the conversation, so the
+	// visitor's typing goes to the console; set by the owner's turns.
+	paused atomic.Bool
+	first  *conn   // the sockets, under mu: the first tab inline,
+	more   []*conn // any others here
 }
 
 // acquire returns the live session for id, creating it, and counts a holder.
@@ -118,4 +122,13 @@ func (ls *liveSession) trim() {
 		ls.cache, ls.acks = nil, nil
 		ls.mu.Unlock()
 	}
+}
+
+// cacheOr is the session as its owner holds it, else sess (as read from
+// the store). Callers hold ls.mu.
+func (ls *liveSession) cacheOr(sess *storage.Session) *storage.Session {
+	if ls.cache != nil {
+		return ls.cache
+	}
+	return sess
 }

@@ -19,6 +19,10 @@ type Site struct {
 	Story   *story.Story
 	// SessionTimeout is how long a session may idle and still be resumed.
 	SessionTimeout time.Duration
+	// HandoverTimeout is how long a story's handover block waits for a
+	// person before the story goes on at the block's next (default
+	// DefaultHandoverTimeout).
+	HandoverTimeout time.Duration
 	// Input tunes input validation (phone region, text length).
 	Input story.InputOptions
 	// UploadMaxBytes caps uploads where the story's block names no limit.
@@ -35,6 +39,17 @@ type Site struct {
 	// (widget/sentiment): for a site whose visitors write in a language
 	// the model does not read, or that wants no such analysis.
 	SentimentOff bool
+}
+
+// DefaultHandoverTimeout is a site's HandoverTimeout when it sets none.
+const DefaultHandoverTimeout = 3 * time.Minute
+
+// handoverTimeout is the site's, or the default.
+func (s *Site) handoverTimeout() time.Duration {
+	if s.HandoverTimeout > 0 {
+		return s.HandoverTimeout
+	}
+	return DefaultHandoverTimeout
 }
 
 // AllowsOrigin reports whether a page at origin may talk to the site.

@@ -274,6 +274,14 @@ func (s *Story) run(st *storage.State, id string, now time.Time, pre ...storage.
 			if !slices.Contains(st.Tags, b.Tag) {
 				st.Tags = append(st.Tags, b.Tag)
 			}
+		case KindHandover:
+			t.pass(step)
+			if b.Text != "" {
+				t.emit(s.say(st, b, now))
+			}
+			st.Pending = ""
+			st.Handover = &storage.Handover{Status: storage.HandoverWaiting, WaitingSince: now, Block: b.ID}
+			return t.done()
 		case KindEnd:
 			t.pass(step)
 			if b.Text != "" {

@@ -21,6 +21,7 @@ const (
 	KindGoal      = "goal"
 	KindTag       = "tag"
 	KindEnd       = "end"
+	KindHandover  = "handover" // asks for a person; the story pauses (handover.go)
 )
 
 // Input kinds.
@@ -101,7 +102,7 @@ const SkipOption = "skip"
 
 // waits reports whether the block stops the run to wait for the visitor.
 func (b *Block) waits() bool {
-	return b.Kind == KindChoice || b.Kind == KindInput || b.Kind == KindUpload
+	return b.Kind == KindChoice || b.Kind == KindInput || b.Kind == KindUpload || b.Kind == KindHandover
 }
 
 // Block returns the block with the given ID, or nil.

@@ -155,6 +155,10 @@ func (c *checker) validateBlock(i int) {
 	b, n, where := &c.s.Blocks[i], c.blockNode(i), c.blockWhere(i)
 	switch b.Kind {
 	case KindMessage, KindGoal, KindTag, KindEnd:
+	case KindHandover:
+		if b.Next == "" {
+			c.errorf(n, "next", where, "handover without a next: where the story goes on when no person takes the conversation in time")
+		}
 	case KindChoice:
 		if len(b.Options) == 0 {
 			c.errorf(n, "options", where, "choice without options")
@@ -249,7 +253,7 @@ func (c *checker) validateBlock(i int) {
 	c.ref(n, "next", where, b.Next, false)
 }
 
-var kinds = []string{KindMessage, KindChoice, KindInput, KindUpload, KindCondition, KindGoal, KindTag, KindEnd}
+var kinds = []string{KindMessage, KindChoice, KindInput, KindUpload, KindCondition, KindGoal, KindTag, KindEnd, KindHandover}
 
 // successors are the blocks b may go to.
 func successors(b *Block) []string {

@@ -9,6 +9,11 @@ const (
 	TypeEnded   = "ended"
 	// TypeIdentified answers a verified identify (in a hello or on its own).
 	TypeIdentified = "identified"
+	// TypeHandover: a person took the conversation (status held, with
+	// Agent) or gave it back to the bot (status released).
+	TypeHandover = "handover"
+	// TypeTyping: the agent is typing (From agent, with Agent).
+	TypeTyping = "typing"
 )
 
 // Frame is any frame the server sends, decoded loosely: which fields are
@@ -23,10 +28,12 @@ type Frame struct {
 	Session string  `json:"session,omitempty"` // welcome, ended
 	Resumed *bool   `json:"resumed,omitempty"`
 	History []Frame `json:"history,omitempty"` // the session's messages, oldest first
+	// Handover is set while a person holds the conversation.
+	Handover *Frame `json:"handover,omitempty"`
 
 	// message, ack
 	ID      string   `json:"id,omitempty"`
-	From    string   `json:"from,omitempty"` // "bot" or "visitor"
+	From    string   `json:"from,omitempty"` // "bot", "visitor" or "agent"
 	At      string   `json:"at,omitempty"`
 	Text    string   `json:"text,omitempty"`
 	Block   string   `json:"block,omitempty"`
@@ -36,6 +43,11 @@ type Frame struct {
 	Upload  *Upload  `json:"upload,omitempty"`
 	File    *File    `json:"file,omitempty"`
 	Ref     string   `json:"ref,omitempty"` // ack, error, message: the client ID it answers
+	// Agent is the display name of the person: on an agent's message, a
+	// handover or a typing frame.
+	Agent string `json:"agent,omitempty"`
+	// Status is a handover frame's: held or released.
+	Status string `json:"status,omitempty"`
 
 	// identified: the user ID, and whether this browser's conversations
 	// joined the user's (Visitor and Token are the user's)

@@ -1,0 +1,298 @@
+package widget
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/widget/story"
+)
+
+// Agent is the person who acts on a conversation from the console.
+type Agent struct {
+	Name        string // sign-in name, kept in the records
+	DisplayName string // what the visitor sees
+}
+
+// Errors of the agents' actions.
+var (
+	// ErrHeldByOther: another agent holds the conversation.
+	ErrHeldByOther = errors.New("widget: another agent holds the conversation")
+	// ErrNotHeld: the action needs the conversation held by this agent.
+	ErrNotHeld = errors.New("widget: the conversation is not held by this agent")
+	// ErrEnded: the conversation has ended.
+	ErrEnded = errors.New("widget: the conversation has ended")
+)
+
+// handoverFrame tells the visitor's tabs who answers now: held (a person,
+// Agent) or released (the bot again).
+type handoverFrame struct {
+	Type   string `json:"type"` // handover
+	Status string `json:"status"`
+	Agent  string `json:"agent,omitempty"`
+}
+
+// typingFrame says the agent is typing.
+type typingFrame struct {
+	Type  string `json:"type"` // typing
+	From  string `json:"from"`
+	Agent string `json:"agent,omitempty"`
+}
+
+// Take gives the conversation to the agent: one waiting for a person, or
+// any other active one (its open question is asked again on hand back).
+// Taking one the agent already holds is no error; one another agent holds
+// fails with ErrHeldByOther, an ended one with ErrEnded.
+func (g *Gateway) Take(ctx context.Context, sessionID string, a Agent) error {
+	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+		_, err := g.take(ctx, site, ls, sess, a, now)
+		return err
+	})
+}
+
+// take is Take under the owner's lock; it reports whether the agent held
+// the conversation already.
+func (g *Gateway) take(ctx context.Context, site *Site, ls *liveSession, sess *storage.Session, a Agent, now time.Time) (held bool, err error) {
+	if h := sess.State.Handover; h != nil && h.Status == storage.HandoverHeld {
+		if h.Agent != a.Name {
+			return false, ErrHeldByOther
+		}
+		return true, nil
+	}
+	st := cloneState(sess.State)
+	story.TakeOver(&st, a.Name, a.DisplayName, now)
+	if _, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st, Touch: now}); err != nil {
+		return false, err
+	}
+	ls.broadcast(encode(handoverFrame{Type: "handover", Status: storage.HandoverHeld, Agent: a.DisplayName}), nil)
+	return false, nil
+}
+
+// Reply sends the agent's text to every tab of the visitor, stored as a
+// message of the agent. A person replying takes the conversation over, so
+// the bot stops answering; one another agent holds fails with
+// ErrHeldByOther.
+func (g *Gateway) Reply(ctx context.Context, sessionID string, a Agent, text string) (storage.Message, error) {
+	var msg storage.Message
+	err := g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+		if _, err := g.take(ctx, site, ls, sess, a, now); err != nil {
+			return err
+		}
+		t := &storage.Turn{SessionID: ls.id, Messages: []storage.Message{{
+			From: storage.FromAgent, Kind: storage.KindAgent, At: now, Text: text, Agent: a.Name, AgentName: a.DisplayName,
+		}}}
+		if _, err := g.record(ctx, site, ls, t); err != nil {
+			return err
+		}
+		msg = t.Messages[0]
+		ls.broadcast(encode(toFrame(&msg)), nil)
+		return nil
+	})
+	return msg, err
+}
+
+// Typing tells the visitor's tabs that the agent, who holds the
+// conversation, is typing; ErrNotHeld otherwise.
+func (g *Gateway) Typing(ctx context.Context, sessionID string, a Agent) error {
+	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, _ time.Time) error {
+		if h := sess.State.Handover; h == nil || h.Status != storage.HandoverHeld || h.Agent != a.Name {
+			return ErrNotHeld
+		}
+		ls.broadcast(encode(typingFrame{Type: "typing", From: storage.FromAgent, Agent: a.DisplayName}), nil)
+		return nil
+	})
+}
+
+// HandBack gives the conversation back to the story: at block, or where it
+// was when block is "". Only the agent holding it may; ErrNotHeld
+// otherwise. A block the story lacks fails with a *FrameError
+// unknown_block.
+func (g *Gateway) HandBack(ctx context.Context, sessionID string, a Agent, block string) error {
+	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+		if h := sess.State.Handover; h == nil || h.Status != storage.HandoverHeld || h.Agent != a.Name {
+			return ErrNotHeld
+		}
+		st := cloneState(sess.State)
+		reply, err := site.Story.HandBack(&st, block, now)
+		if err != nil {
+			return asFrameError(err)
+		}
+		return g.giveBack(ctx, site, ls, &st, reply, now)
+	})
+}
+
+// Close ends the conversation: the visitor's tabs are told it ended and it
+// takes no more turns. One another agent holds fails with ErrHeldByOther.
+func (g *Gateway) Close(ctx context.Context, sessionID string, a Agent) error {
+	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+		if h := sess.State.Handover; h != nil && h.Status == storage.HandoverHeld && h.Agent != a.Name {
+			return ErrHeldByOther
+		}
+		st := cloneState(sess.State)
+		story.Close(&st)
+		if _, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st, Touch: now}); err != nil {
+			return err
+		}
+		announceEnd(ls, false, ls.cache)
+		return nil
+	})
+}
+
+// giveBack records the story taking the conversation back (handed back or
+// timed out): the state, the bot's messages, and the tabs told.
+func (g *Gateway) giveBack(ctx context.Context, site *Site, ls *liveSession, st *storage.State, reply story.Reply, now time.Time) error {
+	wasEnded := ls.cache.State.Ended
+	t := &storage.Turn{SessionID: ls.id, Messages: reply.Messages, State: st, Touch: now}
+	if _, err := g.record(ctx, site, ls, t); err != nil {
+		return err
+	}
+	ls.broadcast(encode(handoverFrame{Type: "handover", Status: "released"}), nil)
+	for i := range t.Messages {
+		ls.broadcast(encode(toFrame(&t.Messages[i])), nil)
+	}
+	announceEnd(ls, wasEnded, ls.cache)
+	return nil
+}
+
+// asOwner runs fn as the owner of the session (its lock held, its record
+// loaded), whether or not the visitor has a socket open: every write into
+// a session goes through its owner. It fails with storage.ErrNotFound for
+// an unknown session or one whose site is gone, ErrEnded for an ended one.
+func (g *Gateway) asOwner(ctx context.Context, sessionID string, fn func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error) error {
+	ls := g.hub.acquire(sessionID)
+	defer g.hub.release(ls)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	sess, err := g.session(ctx, ls)
+	if err != nil {
+		return err
+	}
+	site := g.Site(sess.Site)
+	if site == nil {
+		return storage.ErrNotFound
+	}
+	if sess.State.Ended {
+		return ErrEnded
+	}
+	return fn(site, ls, sess, g.cfg.Now())
+}
+
+// asFrameError turns the story's refusal into a FrameError.
+func asFrameError(err error) error {
+	var se *storyError
+	if errors.As(err, &se) {
+		return &FrameError{se.Code, se.Message}
+	}
+	return err
+}
+
+// changed tells the console that the conversation's inbox entry changed.
+// Callers hold ls.mu.
+func (g *Gateway) changed(site *Site, ls *liveSession) {
+	ev := Event{Type: EventChanged, Session: ls.id, Site: site.ID}
+	if s := ls.cache; s != nil {
+		ev.Visitor = s.VisitorID
+		if h := s.State.Handover; h != nil {
+			ev.Status, ev.Agent = h.Status, h.Agent
+		}
+	}
+	g.events.publish(ev)
+}
+
+// afterTurn follows a turn the owner just recorded, prev being the session
+// before it: the console hears of a conversation entering, in or leaving
+// a hand-over and of a goal reached, and a new wait for a person gets its
+// timeout. Callers hold ls.mu.
+func (g *Gateway) afterTurn(site *Site, ls *liveSession, prev *storage.State) {
+	next := ls.cache
+	if next == nil {
+		return
+	}
+	h := next.State.Handover
+	ls.paused.Store(h != nil)
+	if h != nil || (prev != nil && prev.Handover != nil) {
+		g.changed(site, ls)
+	}
+	if h != nil && h.Status == storage.HandoverWaiting && (prev == nil || prev.Handover == nil) {
+		g.armTimeout(ls.id, h.TimeoutAt)
+	}
+	for _, goal := range next.State.Goals {
+		if prev == nil || !slices.Contains(prev.Goals, goal) {
+			g.events.publish(Event{Type: EventGoal, Session: ls.id, Site: site.ID, Visitor: next.VisitorID, Goal: goal})
+		}
+	}
+}
+
+// stampTimeout gives a hand-over that just began waiting its deadline,
+// from the site's timeout, before the turn is stored.
+func stampTimeout(site *Site, st *storage.State, now time.Time) {
+	if h := st.Handover; h != nil && h.Status == storage.HandoverWaiting && h.TimeoutAt.IsZero() {
+		h.TimeoutAt = now.Add(site.handoverTimeout())
+	}
+}
+
+// armTimeout runs the session's hand-over timeout at the given time. It is
+// only in memory: at start the gateway arms those the store lists
+// (resumeTimeouts), so a restart loses none.
+func (g *Gateway) armTimeout(sessionID string, at time.Time) {
+	d := at.Sub(g.cfg.Now())
+	if d < 0 {
+		d = 0
+	}
+	time.AfterFunc(d, func() { g.timedOut(sessionID) })
+}
+
+// timedOut lets the story go on at the handover block's next when nobody
+// took the conversation in time; it does nothing when someone did.
+func (g *Gateway) timedOut(sessionID string) {
+	ctx := g.baseCtx
+	if ctx.Err() != nil {
+		return
+	}
+	err := g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+		h := sess.State.Handover
+		if h == nil || h.Status != storage.HandoverWaiting {
+			return nil
+		}
+		if now.Before(h.TimeoutAt) {
+			// The clock moved differently than the timer (tests move it).
+			g.armTimeout(sessionID, h.TimeoutAt)
+			return nil
+		}
+		st := cloneState(sess.State)
+		reply, ok := site.Story.TimedOut(&st, now)
+		if !ok {
+			return nil
+		}
+		return g.giveBack(ctx, site, ls, &st, reply, now)
+	})
+	if err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, ErrEnded) {
+		g.cfg.Logger.Error("handover timeout failed", "session", sessionID, "err", err)
+	}
+}
+
+// resumeTimeouts arms the timeouts of the conversations the store lists
+// as waiting for a person, after a restart.
+func (g *Gateway) resumeTimeouts() {
+	list, err := g.store.Handovers(g.baseCtx)
+	if err != nil {
+		g.cfg.Logger.Error("handover timeouts not resumed", "err", err)
+		return
+	}
+	for _, e := range list {
+		if e.Status == storage.HandoverWaiting && !e.TimeoutAt.IsZero() {
+			g.armTimeout(e.Session, e.TimeoutAt)
+		}
+	}
+}
+
+// handoverOf is the hand-over as the welcome frame tells a tab that
+// (re)joins: nil when the bot answers, or when the person is only awaited.
+func handoverOf(st *storage.State) *handoverFrame {
+	if h := st.Handover; h != nil && h.Status == storage.HandoverHeld {
+		return &handoverFrame{Type: "handover", Status: h.Status, Agent: h.AgentName}
+	}
+	return nil
+}
