@@ -42,6 +42,7 @@
       phone: 'Please enter a valid phone number.', long: 'This message is too long.',
       fail: 'Upload failed. Please try again.', log: 'Messages', visitor: 'You', bot: 'Bot',
       agent: 'Agent', over: 'This conversation has ended.', again: 'Start a new conversation',
+      joined: '{n} joined the conversation', back: 'You are chatting with the bot again.',
       gone: 'Chat unavailable',
       consent: 'By chatting you agree that this site stores an ID in your browser to keep the conversation.',
     },
@@ -55,6 +56,7 @@
       phone: 'Bitte geben Sie eine g\u00fcltige Telefonnummer ein.',
       long: 'Diese Nachricht ist zu lang.', fail: 'Hochladen fehlgeschlagen. Bitte erneut versuchen.',
       log: 'Nachrichten', visitor: 'Sie', bot: 'Bot', agent: 'Mitarbeiter',
+      joined: '{n} ist dem Gespr\u00e4ch beigetreten', back: 'Sie schreiben wieder mit dem Bot.',
       over: 'Dieses Gespr\u00e4ch ist beendet.', again: 'Neues Gespr\u00e4ch beginnen', gone: 'Chat nicht verf\u00fcgbar',
       consent: 'Wenn Sie chatten, stimmen Sie zu, dass diese Website eine ID in Ihrem Browser speichert, um das Gespr\u00e4ch fortzuf\u00fchren.',
     },
@@ -158,6 +160,8 @@ button{cursor:pointer}
 .bubble{padding:8px 12px;border-radius:14px;background:#eef0f3;color:#1a1a1a;white-space:pre-wrap;overflow-wrap:anywhere;font-size:14px}
 .visitor .bubble{background:var(--a);color:var(--af)}
 .agent .bubble{background:#e6f4ea;color:#0d3b1e}
+.who{margin:0 0 2px 4px;font-size:12px;color:#3c4043}
+.note{align-self:center;font-size:12px;color:#5f6368;text-align:center}
 .bubble a{color:inherit;text-decoration:underline}
 .pending .bubble{background:#fff;color:var(--at);box-shadow:inset 0 0 0 1px var(--ab)}
 .meta{margin-top:2px;font-size:11px;color:#5f6368}
@@ -307,7 +311,10 @@ button{cursor:pointer}
     const f = m.f, row = el('div', 'msg ' + m.from);
     if (m.id) { row.dataset.id = m.id; byId.set(m.id, m); }
     if (m.cid) { row.dataset.cid = m.cid; byCid.set(m.cid, m); }
-    row.append(el('span', 'sr', {}, T[m.from] + ': '));
+    // A person's message names them (the wire's agent field).
+    const who = m.from === 'agent' && typeof f.agent === 'string' && f.agent;
+    row.append(el('span', 'sr', {}, (who || T[m.from]) + ': '));
+    if (who) row.append(el('div', 'who', { 'aria-hidden': 'true' }, who));
     const fileObj = f.file && typeof f.file === 'object';
     if (m.text && !(fileObj && m.text === f.file.name)) { // a file's text is its name, shown in its box
       const b = el('div', 'bubble');
@@ -603,6 +610,11 @@ button{cursor:pointer}
         if (welcome) welcome.visitor = f.visitor;
         return emit('identified', { user: f.user, visitor: f.visitor, merged: !!f.merged });
       case 'error': return onError(f);
+      case 'handover':
+        // A person took over (held) or gave back to the bot (released).
+        hideTyping();
+        log.append(el('p', 'note', {}, f.status === 'held' ? T.joined.replace('{n}', String(f.agent || T.agent)) : T.back));
+        return scrollDown();
       case 'typing':
         typing.hidden = false;
         clearTimeout(typingTimer);

@@ -70,6 +70,7 @@ type btParley struct {
 	addr   string
 	URL    string        // http://127.0.0.1:PORT
 	limits widget.Config // the gateway's limits, kept across restarts
+	sites  []*widget.Site // nil: the demo site
 
 	mu    sync.Mutex
 	srv   *server.Server
@@ -87,11 +88,18 @@ func btStartParley(tb testing.TB) *btParley {
 // btStartParleyWith is btStartParley with the gateway's limits.
 func btStartParleyWith(tb testing.TB, limits widget.Config) *btParley {
 	tb.Helper()
+	return btStartParleySites(tb, limits, nil)
+}
+
+// btStartParleySites is btStartParleyWith serving sites instead of the
+// demo site (the host pages name the site "demo").
+func btStartParleySites(tb testing.TB, limits widget.Config, sites []*widget.Site) *btParley {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &btParley{tb: tb, dir: tb.TempDir(), addr: ln.Addr().String(), limits: limits}
+	p := &btParley{tb: tb, dir: tb.TempDir(), addr: ln.Addr().String(), limits: limits, sites: sites}
 	p.URL = "http://" + p.addr
 	p.serve(ln)
 	tb.Cleanup(p.Stop)
@@ -110,7 +118,11 @@ func (p *btParley) Server() *server.Server {
 
 func (p *btParley) serve(ln net.Listener) {
 	p.tb.Helper()
-	srv, err := server.Open(server.Config{DataDir: p.dir, AdminToken: btAdminToken, Sites: []*widget.Site{server.DemoSite()}, Limits: p.limits})
+	sites := p.sites
+	if sites == nil {
+		sites = []*widget.Site{server.DemoSite()}
+	}
+	srv, err := server.Open(server.Config{DataDir: p.dir, AdminToken: btAdminToken, Sites: sites, Limits: p.limits})
 	if err != nil {
 		ln.Close()
 		p.tb.Fatal(err)

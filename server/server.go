@@ -129,6 +129,7 @@ func Open(cfg Config) (*Server, error) {
 			}
 			return story.InputOptions{}
 		},
+		Live: s.Gateway,
 	})
 	s.metrics = s.newMetrics()
 	s.prepareStore()
@@ -189,6 +190,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting, closes the sockets with 1001, lets their
 // writes finish and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.admin.Close() // the console's event streams, which would hold Shutdown
 	errHTTP := s.http.Shutdown(ctx)
 	errWS := s.Gateway.Shutdown(ctx)
 	s.stopLifecycle()
@@ -199,6 +201,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close releases the store without a graceful HTTP stop (tests that used
 // Handler with httptest).
 func (s *Server) Close() error {
+	s.admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	errWS := s.Gateway.Shutdown(ctx)

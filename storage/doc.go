@@ -72,6 +72,7 @@
 //	                                    turn that changed it: what the inbox lists
 //	cm/{session}                        the inbox's record of a conversation: open or
 //	                                    resolved, assignee, read marks (JSON; inbox.go)
+//	co/{session}                        an open conversation of the inbox (no value)
 //	cn/{session}/{note}                 an agent's private note (JSON; inbox.go)
 //
 // Every record carries its site, so one store serves many sites.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -42,7 +43,7 @@ type Note struct {
 // inboxPrefixes are the key prefixes of a session's inbox records, which
 // an erase of its visitor deletes.
 func inboxPrefixes(sid string) [][]byte {
-	return [][]byte{key("ho", sid), key("cm", sid), key("cn", sid, "")}
+	return [][]byte{key("ho", sid), key("cm", sid), key("co", sid), key("cn", sid, "")}
 }
 
 // Conversation returns the inbox record of the session: a new open one
@@ -73,6 +74,16 @@ func (s *Store) UpdateConversation(ctx context.Context, sid string, now time.Tim
 		}
 		fn(&c)
 		c.UpdatedAt = now
+		// co/ lists the open ones, so the inbox never reads the resolved.
+		var err error
+		if c.Status == ConversationResolved {
+			err = txn.Delete(key("co", sid))
+		} else {
+			err = txn.Set(key("co", sid), nil)
+		}
+		if err != nil {
+			return err
+		}
 		return putJSON(txn, key("cm", sid), &c)
 	})
 	if err != nil {
@@ -115,5 +126,26 @@ func (s *Store) Notes(ctx context.Context, sid string) ([]Note, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: notes: %w", err)
 	}
+	return out, nil
+}
+
+// Conversations returns the inbox records of every conversation a person
+// took part in that is still open (co/ keys), oldest change first.
+func (s *Store) Conversations(ctx context.Context) ([]Conversation, error) {
+	var out []Conversation
+	err := s.db.View(func(txn *badger.Txn) error {
+		return eachKey(ctx, txn, []byte("co/"), func(k []byte) error {
+			var c Conversation
+			if err := getJSON(txn, key("cm", string(k[len("co/"):])), &c); err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: conversations: %w", err)
+	}
+	slices.SortFunc(out, func(a, b Conversation) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/parley-chat/parley/server/respond"
@@ -34,6 +35,9 @@ type Gateway interface {
 type Config struct {
 	Store   *storage.Store
 	Gateway Gateway
+	// Live runs the agents' actions and streams the inbox's events; nil
+	// answers the inbox's actions with 503.
+	Live Live
 	// Token is the bearer token every admin route takes.
 	Token string
 	// DataDir holds the files a backup carries beside the store.
@@ -75,6 +79,17 @@ type Admin struct {
 	fails *failureLimiter
 	// agentSession is how long an agent's console cookie lasts (signin.go).
 	agentSession time.Duration
+	// liveOpts acts on live conversations (inbox.go); done ends the
+	// inbox's event streams at Close.
+	liveOpts  Live
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// Close ends the console's open event streams, so a graceful stop need
+// not wait for them.
+func (a *Admin) Close() {
+	a.closeOnce.Do(func() { close(a.done) })
 }
 
 // New returns an Admin for cfg.
@@ -98,6 +113,8 @@ func New(cfg Config) *Admin {
 		hooks:        cfg.Webhooks,
 		fails:        newFailureLimiter(failBurst, failWindow),
 		agentSession: cfg.AgentSession,
+		liveOpts:     cfg.Live,
+		done:         make(chan struct{}),
 	}
 }
 

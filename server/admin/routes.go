@@ -32,6 +32,7 @@ func (a *Admin) Routes(mux *http.ServeMux) {
 	if a.hooks != nil {
 		a.webhookRoutes(api) // webhooks.go
 	}
+	a.inboxRoutes(api)
 	api.HandleFunc("/admin/api/", a.unknown)
 	mux.Handle("/admin/api/", a.Guard(api))
 	// Signing in and out take no credential but the one in the body or

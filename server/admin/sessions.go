@@ -124,6 +124,8 @@ type stateJSON struct {
 	// Unanswered are the texts only the fallback answered, in order
 	// (the first storage.MaxSessionGaps of them).
 	Unanswered []gapTextJSON `json:"unanswered"`
+	// Handover is set while a person waits for or holds the conversation.
+	Handover *storage.Handover `json:"handover"`
 }
 
 // messageJSON is one message of a transcript.
@@ -147,6 +149,10 @@ type messageJSON struct {
 	// only the fallback answered.
 	Sentiment  *sentimentJSON `json:"sentiment,omitempty"`
 	Unanswered bool           `json:"unanswered,omitempty"`
+	// An agent's message: who wrote it (sign-in name) and the name the
+	// visitor saw.
+	Agent     string `json:"agent,omitempty"`
+	AgentName string `json:"agentName,omitempty"`
 }
 
 // transcriptJSON is a session with its messages and state.
@@ -181,28 +187,18 @@ func (a *Admin) getTranscript(w http.ResponseWriter, r *http.Request) {
 			Variables: nonNilMap(st.Variables), HostVariables: nonNilMap(st.HostVariables),
 			Goals: nonNilList(st.Goals), Tags: nonNilList(st.Tags), Reached: nonNilList(st.Reached),
 			Sentiment: toSessionSentiment(st.Sentiment), Unanswered: toGapTexts(sess.Gaps),
+			Handover: st.Handover,
 		},
 	}
 	var path []storage.Step // since the visitor's last message
 	for _, m := range msgs {
-		mj := messageJSON{ID: m.ID, From: m.From, Kind: m.Kind, At: stamp(m.At), Text: m.Text, Block: m.Block, Image: m.Image, Options: m.Options,
-			Sentiment: toSentiment(m.Sentiment), Unanswered: m.Unanswered}
+		mj := toMessage(m) // inbox.go
 		if m.From == storage.FromBot {
 			path = append(path, m.Trace...)
 			mj.Trace = slices.Clip(path)
 		} else if m.From == storage.FromVisitor {
 			path = nil
 			mj.Trace = m.Trace // where the action led when the bot said nothing
-		}
-		switch m.Kind {
-		case storage.KindChoice:
-			mj.Choice = &m.Option
-		case storage.KindInput:
-			mj.Value = &m.Value
-		}
-		if m.File != nil {
-			f := toFile(*m.File)
-			mj.File = &f
 		}
 		out.Messages = append(out.Messages, mj)
 	}

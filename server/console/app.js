@@ -147,6 +147,7 @@
   function signOut(msg, tellServer) {
     if (tellServer) fetch("/admin/api/signout", { method: "POST", credentials: "same-origin" }).catch(() => {});
     who = null;
+    document.dispatchEvent(new Event("parley:signedout"));
     sessionStorage.removeItem(TOKEN_KEY);
     localStorage.removeItem(AGENT_KEY);
     $("#app").hidden = true;

@@ -7,7 +7,8 @@ package console
 import "embed"
 
 // FS holds index.html, app.css, app.js, chart.js and the pages in files
-// of their own (profile.js, funnel.js, webhooks.js, gaps.js).
+// of their own (profile.js, funnel.js, webhooks.js, gaps.js; inbox.js
+// and inbox.css, the live inbox).
 //
-//go:embed index.html app.css app.js chart.js profile.js funnel.js webhooks.js gaps.js
+//go:embed index.html app.css app.js chart.js profile.js funnel.js webhooks.js gaps.js inbox.js inbox.css
 var FS embed.FS
