@@ -68,8 +68,8 @@ type btParley struct {
 	tb     testing.TB
 	dir    string
 	addr   string
-	URL    string        // http://127.0.0.1:PORT
-	limits widget.Config // the gateway's limits, kept across restarts
+	URL    string         // http://127.0.0.1:PORT
+	limits widget.Config  // the gateway's limits, kept across restarts
 	sites  []*widget.Site // nil: the demo site
 
 	mu    sync.Mutex
