@@ -126,6 +126,19 @@ func TestBrowser_Handover(t *testing.T) {
 		t.Errorf("session %+v, %v", sess, err)
 	}
 
+	// A private note, the assignee, and resolved: off the inbox.
+	con.do(chromedp.Click(`#inbox-open a.title`))
+	con.waitJS(`document.querySelector("#note-form")`, "the conversation's record")
+	con.do(chromedp.SendKeys("#note-text", "Brings the bike Saturday 10:00."), chromedp.Click("#note-form button"))
+	con.waitJS(`document.querySelector("#notes").innerText.includes("Saturday 10:00")`, "the note")
+	con.set("#assignee", "bo")
+	con.waitJS(`document.querySelector(".record").dataset.assignee === "bo"`, "assigned to Bo, as stored")
+	con.do(chromedp.Click("#resolve"))
+	con.waitJS(`document.querySelector("#conv-resolved").textContent === "resolved"`, "resolved")
+	con.shot("handover-03-resolved")
+	con.do(chromedp.Click(`a.back`))
+	con.waitJS(`document.querySelector("#inbox-open") && document.querySelector("#inbox-open").innerText.includes("None")`, "the resolved conversation gone from the inbox")
+
 	// One event stream served it all: live, not reconnects that list again.
 	if n := len(p.Requests("/admin/api/inbox/events")); n != 1 {
 		t.Errorf("%d event streams opened, want 1", n)

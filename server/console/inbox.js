@@ -220,7 +220,22 @@
     };
     const reply = h("form", { class: "reply", id: "reply" }, text, h("button", { type: "submit", class: "primary", id: "reply-send" }, "Send"));
     reply.addEventListener("submit", send);
-    const notes = h("section", { class: "card notes", "aria-label": "Private notes" });
+    // The note form stays as it is while the conversation repaints, so a
+    // note being written survives the live updates.
+    const noteList = h("ul", { id: "notes" });
+    const note = h("textarea", { id: "note-text", rows: 2, "aria-label": "New private note" });
+    const noteForm = h("form", { id: "note-form" }, note, h("button", { type: "submit" }, "Add note"));
+    noteForm.addEventListener("submit", async ev => {
+      ev.preventDefault();
+      if (!note.value.trim()) return;
+      try {
+        await request(path + "/notes", {}, "", "POST", { text: note.value });
+        note.value = "";
+        load();
+      } catch (e) { handle(e); }
+    });
+    const notes = h("section", { class: "card notes", "aria-label": "Private notes" },
+      h("h2", {}, "Private notes"), h("p", { class: "muted" }, "Only agents see these."), noteList, noteForm);
     const record = h("div", { class: "record" });
     main().replaceChildren(h("a", { href: "#/inbox", class: "back" }, "← Inbox"), head,
       h("div", { class: "split" }, h("div", {}, msgs, typing, reply), h("aside", {}, record, notes)));
@@ -273,18 +288,8 @@
         conv.status === "resolved" ?
           h("button", { type: "button", id: "reopen", onclick: act("conversation", { status: "open" }) }, "Reopen") :
           h("button", { type: "button", id: "resolve", onclick: act("conversation", { status: "resolved" }) }, "Mark resolved")));
-      const note = h("textarea", { id: "note-text", rows: 2, "aria-label": "New private note" });
-      const form = h("form", { id: "note-form" }, note, h("button", { type: "submit" }, "Add note"));
-      form.addEventListener("submit", async ev => {
-        ev.preventDefault();
-        if (!note.value.trim()) return;
-        try {
-          await request(path + "/notes", {}, "", "POST", { text: note.value });
-          load();
-        } catch (e) { handle(e); }
-      });
-      notes.replaceChildren(h("h2", {}, "Private notes"), h("p", { class: "muted" }, "Only agents see these."),
-        h("ul", { id: "notes" }, conv.notes.map(n => h("li", {}, h("p", {}, n.text), h("p", { class: "muted" }, n.agentName + " · ", whenEl(n.at))))), form);
+      record.dataset.assignee = conv.assignee || "";
+      noteList.replaceChildren(...conv.notes.map(n => h("li", {}, h("p", {}, n.text), h("p", { class: "muted" }, n.agentName + " · ", whenEl(n.at)))));
     }
 
     const onEvent = ev => {
