@@ -29,6 +29,8 @@ type agentRecord struct {
 	Name        string    `json:"name"`
 	DisplayName string    `json:"displayName"`
 	CreatedAt   time.Time `json:"createdAt"`
+	Email       string    `json:"email,omitempty"`
+	Sites       []string  `json:"sites,omitempty"`
 	Secret      string    `json:"secret,omitempty"`
 }
 
@@ -41,7 +43,10 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	verb, args := args[0], args[1:]
 	fs := newFlags("agent "+verb, stderr)
-	display := fs.String("display", "", "add: the name visitors see (default NAME)")
+	var spec agentRecord
+	fs.StringVar(&spec.DisplayName, "display", "", "add: the name visitors see (default NAME)")
+	fs.StringVar(&spec.Email, "email", "", "add: where the agent hears of waiting conversations and leads (needs --smtp-addr on serve)")
+	sites := fs.String("sites", "", "add: the sites whose emails the agent gets, comma-separated (default: all)")
 	rawURL := fs.String("url", getenv("PARLEY_URL"), "base URL of the running Parley, e.g. http://127.0.0.1:8080 (PARLEY_URL)")
 	tokenFile := fs.String("token-file", filepath.Join(envOr(getenv, "PARLEY_DATA", "./parley-data"), "admin.token"),
 		"file holding the admin token, used with --url when PARLEY_ADMIN_TOKEN is not set")
@@ -56,6 +61,10 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	spec.Name = name
+	if *sites != "" {
+		spec.Sites = strings.Split(*sites, ",")
 	}
 	switch verb {
 	case "add", "revoke":
@@ -87,7 +96,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	switch verb {
 	case "add":
-		a, err := do.add(ctx, name, *display)
+		a, err := do.add(ctx, spec)
 		if err != nil {
 			return err
 		}
@@ -99,7 +108,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		for _, a := range agents {
-			fmt.Fprintf(stdout, "%s\t%s\t%s\n", a.Name, a.DisplayName, a.CreatedAt.UTC().Format(time.RFC3339))
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", a.Name, a.DisplayName, a.CreatedAt.UTC().Format(time.RFC3339), a.Email)
 		}
 	case "revoke":
 		if err := do.revoke(ctx, name); err != nil {
@@ -112,7 +121,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 
 // agentDoer manages agents, through a running server or a stopped store.
 type agentDoer interface {
-	add(ctx context.Context, name, display string) (agentRecord, error)
+	add(ctx context.Context, spec agentRecord) (agentRecord, error)
 	list(ctx context.Context) ([]agentRecord, error)
 	revoke(ctx context.Context, name string) error
 }
@@ -120,26 +129,28 @@ type agentDoer interface {
 // storeAgents manages the agents of a store no server holds.
 type storeAgents struct{ s *storage.Store }
 
-func (d storeAgents) add(ctx context.Context, name, display string) (agentRecord, error) {
-	if display = strings.TrimSpace(display); display == "" {
-		display = name
+func (d storeAgents) add(ctx context.Context, spec agentRecord) (agentRecord, error) {
+	display := strings.TrimSpace(spec.DisplayName)
+	if display == "" {
+		display = spec.Name
 	}
 	secret := admin.NewSecret()
-	a := &storage.Agent{Name: name, DisplayName: display, SecretHash: admin.HashSecret(secret), CreatedAt: time.Now().UTC()}
+	a := &storage.Agent{Name: spec.Name, DisplayName: display, SecretHash: admin.HashSecret(secret), CreatedAt: time.Now().UTC(),
+		Email: spec.Email, Sites: spec.Sites}
 	if err := d.s.AddAgent(ctx, a); err != nil {
 		if errors.Is(err, storage.ErrExists) {
-			return agentRecord{}, fmt.Errorf("an agent %q exists; revoke it first to issue a new secret", name)
+			return agentRecord{}, fmt.Errorf("an agent %q exists; revoke it first to issue a new secret", spec.Name)
 		}
 		return agentRecord{}, err
 	}
-	return agentRecord{Name: a.Name, DisplayName: a.DisplayName, CreatedAt: a.CreatedAt, Secret: secret}, nil
+	return agentRecord{Name: a.Name, DisplayName: a.DisplayName, CreatedAt: a.CreatedAt, Email: a.Email, Sites: a.Sites, Secret: secret}, nil
 }
 
 func (d storeAgents) list(ctx context.Context) ([]agentRecord, error) {
 	agents, err := d.s.Agents(ctx)
 	out := make([]agentRecord, len(agents))
 	for i, a := range agents {
-		out[i] = agentRecord{Name: a.Name, DisplayName: a.DisplayName, CreatedAt: a.CreatedAt}
+		out[i] = agentRecord{Name: a.Name, DisplayName: a.DisplayName, CreatedAt: a.CreatedAt, Email: a.Email, Sites: a.Sites}
 	}
 	return out, err
 }
@@ -216,9 +227,10 @@ func (c *adminClient) call(ctx context.Context, method, path string, body, out a
 	return nil
 }
 
-func (c *adminClient) add(ctx context.Context, name, display string) (agentRecord, error) {
+func (c *adminClient) add(ctx context.Context, spec agentRecord) (agentRecord, error) {
 	var a agentRecord
-	err := c.call(ctx, http.MethodPost, "/admin/api/agents", map[string]string{"name": name, "displayName": display}, &a)
+	body := map[string]any{"name": spec.Name, "displayName": spec.DisplayName, "email": spec.Email, "sites": spec.Sites}
+	err := c.call(ctx, http.MethodPost, "/admin/api/agents", body, &a)
 	return a, err
 }
 

@@ -20,7 +20,7 @@ func agentCmd(t *testing.T, env map[string]string, args ...string) (int, string,
 func TestAgentCommand(t *testing.T) {
 	t.Run("Offline", func(t *testing.T) {
 		dir := t.TempDir()
-		code, secret, errs := agentCmd(t, nil, "add", "ana", "--display", "Ana Lopez", "--data", dir)
+		code, secret, errs := agentCmd(t, nil, "add", "ana", "--display", "Ana Lopez", "--email", "ana@example.org", "--sites", "demo,shop", "--data", dir)
 		if code != 0 || len(strings.TrimSpace(secret)) < 40 || !strings.Contains(errs, "shown this once") {
 			t.Fatalf("add: %d %q %q", code, secret, errs)
 		}
@@ -28,7 +28,7 @@ func TestAgentCommand(t *testing.T) {
 			t.Errorf("add again: %d %q", code, errs)
 		}
 		code, list, _ := agentCmd(t, nil, "list", "--data", dir)
-		if code != 0 || !strings.HasPrefix(list, "ana\tAna Lopez\t") || strings.Contains(list, strings.TrimSpace(secret)) {
+		if code != 0 || !strings.HasPrefix(list, "ana\tAna Lopez\t") || !strings.HasSuffix(list, "\tana@example.org\n") || strings.Contains(list, strings.TrimSpace(secret)) {
 			t.Errorf("list: %d %q", code, list)
 		}
 		if code, _, errs := agentCmd(t, nil, "revoke", "ana", "--data", dir); code != 0 {
@@ -39,6 +39,9 @@ func TestAgentCommand(t *testing.T) {
 		}
 		if code, _, errs := agentCmd(t, nil, "add", "Not Valid", "--data", dir); code != 1 || !strings.Contains(errs, "name") {
 			t.Errorf("bad name: %d %q", code, errs)
+		}
+		if code, _, errs := agentCmd(t, nil, "add", "cy", "--email", "Cy <cy@example.org>", "--data", dir); code != 1 || !strings.Contains(errs, "email") {
+			t.Errorf("bad email: %d %q", code, errs)
 		}
 	})
 	t.Run("Online", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/fileupload"
+	"github.com/parley-chat/parley/server/notify"
 	"github.com/parley-chat/parley/webhook"
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/conffile"
@@ -28,6 +29,11 @@ type Config struct {
 	// AgentSession is how long an agent's console stays signed in
 	// (default admin.DefaultAgentSession).
 	AgentSession time.Duration
+	// SMTP sends the agents' emails (package notify); off without Addr.
+	SMTP notify.Config
+	// PublicURL is where people reach Parley, for links in emails
+	// (default http://Addr).
+	PublicURL string
 
 	// RetentionDays maps a site ID to the days a visitor's data is kept
 	// after its last activity, 0 for ever; sites not in it keep
@@ -79,6 +85,7 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		"how often to check the config and story files for a change that reloads them; -1s: only on SIGHUP")
 	poll.dur(&cfg.AgentSession, "agent-session", "PARLEY_AGENT_SESSION",
 		"how long an agent's console stays signed in (0: 12h)")
+	bindSMTPFlags(fs, getenv, cfg)                 // notify.go
 	checkLimits := bindLimitFlags(fs, getenv, cfg) // limits.go
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -94,6 +101,9 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.SMTP.Validate(); err != nil {
+		return nil, err
 	}
 	cfg.AdminToken = getenv("PARLEY_ADMIN_TOKEN")
 	sc, ps := LoadConfig(cfg.ConfigFile)

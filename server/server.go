@@ -59,6 +59,8 @@ type Server struct {
 	// origin is the listen address's origin once Serve knows it (demo.go).
 	demo   *widget.Site
 	origin atomic.Pointer[string]
+	// stopNotify ends the agents' emails (notify.go); nil without SMTP.
+	stopNotify func()
 }
 
 // Open opens the store and keys in cfg.DataDir, prepares the store
@@ -139,6 +141,7 @@ func Open(cfg Config) (*Server, error) {
 		s.log.Info("webhooks: delivering", "endpoints", webhookSummary(cfg.Webhooks))
 	}
 	s.routes()
+	s.startNotify() // notify.go
 	s.http = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -191,6 +194,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // writes finish and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.admin.Close() // the console's event streams, which would hold Shutdown
+	s.endNotify()
 	errHTTP := s.http.Shutdown(ctx)
 	errWS := s.Gateway.Shutdown(ctx)
 	s.stopLifecycle()
@@ -202,6 +206,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Handler with httptest).
 func (s *Server) Close() error {
 	s.admin.Close()
+	s.endNotify()
 	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	errWS := s.Gateway.Shutdown(ctx)

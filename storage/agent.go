@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/mail"
 	"regexp"
+	"slices"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -22,6 +24,21 @@ type Agent struct {
 	DisplayName string    `json:"displayName"` // what visitors and transcripts show
 	SecretHash  string    `json:"secretHash"`  // hex SHA-256 of the secret
 	CreatedAt   time.Time `json:"createdAt"`
+	// Email is where the agent hears of conversations waiting for a
+	// person and of leads, on Sites (every site when empty); "" for none.
+	Email string   `json:"email,omitempty"`
+	Sites []string `json:"sites,omitempty"`
+}
+
+// ForSite reports whether the agent answers the site's visitors.
+func (a *Agent) ForSite(site string) bool {
+	return len(a.Sites) == 0 || slices.Contains(a.Sites, site)
+}
+
+// validEmail reports whether s is one bare address (no display name).
+func validEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && len(s) <= 254
 }
 
 var agentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -40,6 +57,8 @@ func (a *Agent) Validate() error {
 		return errors.New("storage: agent: display name: want 1-100 bytes")
 	case len(a.SecretHash) != 64:
 		return errors.New("storage: agent: missing secret hash")
+	case a.Email != "" && !validEmail(a.Email):
+		return errors.New("storage: agent: email: want an address like ana@example.org")
 	}
 	return nil
 }

@@ -17,6 +17,12 @@ type agentJSON struct {
 	Name        string    `json:"name"`
 	DisplayName string    `json:"displayName"`
 	CreatedAt   time.Time `json:"createdAt"`
+	Email       string    `json:"email,omitempty"`
+	Sites       []string  `json:"sites,omitempty"`
+}
+
+func toAgent(ag storage.Agent) agentJSON {
+	return agentJSON{Name: ag.Name, DisplayName: ag.DisplayName, CreatedAt: ag.CreatedAt, Email: ag.Email, Sites: ag.Sites}
 }
 
 // newAgentJSON answers POST /admin/api/agents: the agent and, this once,
@@ -34,19 +40,19 @@ func (a *Admin) listAgents(w http.ResponseWriter, r *http.Request) {
 		a.errs.Internal(w, r, err, "the agents could not be read")
 		return
 	}
-	respond.JSON(w, http.StatusOK, listOf(agents, "", func(ag storage.Agent) agentJSON {
-		return agentJSON{Name: ag.Name, DisplayName: ag.DisplayName, CreatedAt: ag.CreatedAt}
-	}))
+	respond.JSON(w, http.StatusOK, listOf(agents, "", toAgent))
 }
 
 // addAgent answers POST /admin/api/agents {"name","displayName"}: 201 with
 // the new agent's secret, shown this once; 409 agent_exists.
 func (a *Admin) addAgent(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Name        string `json:"name"`
-		DisplayName string `json:"displayName"`
+		Name        string   `json:"name"`
+		DisplayName string   `json:"displayName"`
+		Email       string   `json:"email"`
+		Sites       []string `json:"sites"`
 	}
-	if !a.decode(w, r, &req, `{"name":"…","displayName":"…"}`) {
+	if !a.decode(w, r, &req, `{"name":"…","displayName":"…","email":"…","sites":["…"]}`) {
 		return
 	}
 	req.DisplayName = strings.TrimSpace(req.DisplayName)
@@ -54,7 +60,8 @@ func (a *Admin) addAgent(w http.ResponseWriter, r *http.Request) {
 		req.DisplayName = req.Name
 	}
 	secret := NewSecret()
-	ag := &storage.Agent{Name: req.Name, DisplayName: req.DisplayName, SecretHash: HashSecret(secret), CreatedAt: a.now().UTC()}
+	ag := &storage.Agent{Name: req.Name, DisplayName: req.DisplayName, SecretHash: HashSecret(secret), CreatedAt: a.now().UTC(),
+		Email: strings.TrimSpace(req.Email), Sites: req.Sites}
 	if err := ag.Validate(); err != nil {
 		a.errs.Error(w, r, http.StatusBadRequest, "invalid_agent", strings.TrimPrefix(err.Error(), "storage: agent: "))
 		return
@@ -67,7 +74,7 @@ func (a *Admin) addAgent(w http.ResponseWriter, r *http.Request) {
 		a.errs.Internal(w, r, err, "the agent could not be stored")
 		return
 	}
-	respond.JSON(w, http.StatusCreated, newAgentJSON{agentJSON{ag.Name, ag.DisplayName, ag.CreatedAt}, secret})
+	respond.JSON(w, http.StatusCreated, newAgentJSON{toAgent(*ag), secret})
 }
 
 // revokeAgent answers DELETE /admin/api/agents/{name}: 204, the agent's
