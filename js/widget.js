@@ -108,7 +108,7 @@
   // fresh: the next hello asks for a new session; saved: the log's scroll
   // to restore; stuck: the log is scrolled to its end.
   let over = false, gone = false, fresh = false, saved = null, stuck = true;
-  let attempt = 0, retryTimer = 0, typingTimer = 0, lastTyping = 0, unread = 0, uploading = false;
+  let attempt = 0, retryTimer = 0, typingTimer = 0, lastTyping = 0, unread = 0, uploading = false, held = false;
   let outbox = []; // [{f: frame, t: text shown}] sent or to send, not yet acknowledged
   const msgs = [], byId = new Map(), byCid = new Map(), choices = new Map(), blobs = [];
   const handlers = {};
@@ -392,7 +392,8 @@ button{cursor:pointer}
   // the story's end.
   const refresh = () => {
     let q = null;
-    for (let i = msgs.length; i-- && !over;) {
+    // While a person holds the conversation no question of the story is open.
+    for (let i = msgs.length; i-- && !over && !held;) {
       const m = msgs[i], f = m.f;
       if (m.from === 'visitor') { if (m.pending && m.free) continue; break; }
       if (f.options || f.input || f.upload) { q = m; break; }
@@ -539,6 +540,7 @@ button{cursor:pointer}
     if (token) local('token', token);
     if (session) sess('session', session);
     paintStatus();
+    held = !!f.handover;
     reset(f.history);
     if (vars) raw({ type: 'variables', variables: vars });
     outbox.forEach(o => raw(o.f)); // resends keep their ids; the server dedupes
@@ -613,7 +615,9 @@ button{cursor:pointer}
       case 'handover':
         // A person took over (held) or gave back to the bot (released).
         hideTyping();
-        log.append(el('p', 'note', {}, f.status === 'held' ? T.joined.replace('{n}', String(f.agent || T.agent)) : T.back));
+        held = f.status === 'held';
+        log.append(el('p', 'note', {}, held ? T.joined.replace('{n}', String(f.agent || T.agent)) : T.back));
+        refresh();
         return scrollDown();
       case 'typing':
         typing.hidden = false;

@@ -24,6 +24,10 @@ var (
 	ErrNotHeld = errors.New("widget: the conversation is not held by this agent")
 	// ErrEnded: the conversation has ended.
 	ErrEnded = errors.New("widget: the conversation has ended")
+	// ErrInactive: the visitor left the conversation longer ago than the
+	// session timeout and has no socket open: it can never be resumed, so
+	// nobody would read a reply.
+	ErrInactive = errors.New("widget: the visitor left the conversation")
 )
 
 // handoverFrame tells the visitor's tabs who answers now: held (a person,
@@ -44,7 +48,8 @@ type typingFrame struct {
 // Take gives the conversation to the agent: one waiting for a person, or
 // any other active one (its open question is asked again on hand back).
 // Taking one the agent already holds is no error; one another agent holds
-// fails with ErrHeldByOther, an ended one with ErrEnded.
+// fails with ErrHeldByOther, an ended one with ErrEnded, one the visitor
+// left for good with ErrInactive.
 func (g *Gateway) Take(ctx context.Context, sessionID string, a Agent) error {
 	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
 		_, err := g.take(ctx, site, ls, sess, a, now)
@@ -55,6 +60,9 @@ func (g *Gateway) Take(ctx context.Context, sessionID string, a Agent) error {
 // take is Take under the owner's lock; it reports whether the agent held
 // the conversation already.
 func (g *Gateway) take(ctx context.Context, site *Site, ls *liveSession, sess *storage.Session, a Agent, now time.Time) (held bool, err error) {
+	if ls.first == nil && now.Sub(sess.LastActivityAt) >= site.SessionTimeout {
+		return false, ErrInactive
+	}
 	if h := sess.State.Handover; h != nil && h.Status == storage.HandoverHeld {
 		if h.Agent != a.Name {
 			return false, ErrHeldByOther

@@ -335,3 +335,21 @@ func TestHandover_EraseLeavesNoEntry(t *testing.T) {
 		t.Errorf("take after erase: %v, want not found", err)
 	}
 }
+
+func TestHandover_InactiveRefused(t *testing.T) {
+	e := mustEnvSite(t, widget.Config{}, handoverSite(t, time.Hour))
+	ctx := context.Background()
+	c := e.dial(widgettest.NewJar())
+	sid := c.MustHello(widgettest.Hello{}).Session
+	c.UntilPrompt("hi")
+	c.Close()
+	e.clock.Advance(31 * time.Minute)
+	// The socket's close reaches the gateway a moment later.
+	deadline := time.Now().Add(2 * time.Second)
+	for e.gw.Active(sid) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := e.gw.Take(ctx, sid, ana); !errors.Is(err, widget.ErrInactive) {
+		t.Errorf("take of a conversation left 31 min ago: %v, want ErrInactive", err)
+	}
+}

@@ -298,6 +298,8 @@ func (a *Admin) writeLiveError(w http.ResponseWriter, r *http.Request, err error
 		a.errs.Error(w, r, http.StatusConflict, "not_held", "take the conversation first")
 	case errors.Is(err, widget.ErrEnded):
 		a.errs.Error(w, r, http.StatusConflict, "ended", "this conversation has ended")
+	case errors.Is(err, widget.ErrInactive):
+		a.errs.Error(w, r, http.StatusConflict, "inactive", "the visitor left this conversation longer ago than the session timeout; it cannot be resumed")
 	case errors.As(err, &fe):
 		a.errs.Error(w, r, http.StatusBadRequest, fe.Code, fe.Message)
 	default:
