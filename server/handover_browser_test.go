@@ -150,3 +150,28 @@ func TestBrowser_Handover(t *testing.T) {
 	con.do(chromedp.Navigate(p.URL + "/admin/#/inbox"))
 	con.waitJS(`!document.querySelector("#login").hidden`, "still signed out after a reload")
 }
+
+// TestBrowser_TakeOverUnasked: a person replies to a conversation whose
+// story waits on a question; the widget then offers no story buttons
+// until the person hands back, when the question is asked again.
+func TestBrowser_TakeOverUnasked(t *testing.T) {
+	p := btStartParleySites(t, widget.Config{}, []*widget.Site{hoSite(t, time.Hour)})
+	site := btHostSite(t, p.URL)
+	vis := btBrowser(t, browserOptions{})
+	vis.navigate(site + "/")
+	vis.open()
+	vis.waitJS(optionsUsable("person"), "the menu")
+	sid := vis.welcomes()[0].Session
+	path := p.URL + "/admin/api/sessions/" + sid
+	if status, body := hoCall(t, nil, "POST", path+"/messages", btAdminToken, map[string]string{"text": "Hi, can I help you choose?"}); status != 201 {
+		t.Fatalf("reply: %d %s", status, body)
+	}
+	vis.waitJS(`__has('agent', 'can I help you choose') && __qa('.msg.agent .who').some(w => w.textContent === 'Support')`, "the person's message, named")
+	vis.waitJS(`__qa('button.opt').every(b => b.disabled)`, "the story's buttons disabled while a person answers")
+	if status, body := hoCall(t, nil, "POST", path+"/handback", btAdminToken, map[string]any{}); status != 204 {
+		t.Fatalf("hand back: %d %s", status, body)
+	}
+	vis.waitJS(`__qa('.note').some(n => n.textContent.includes('bot again')) && __qa('.msg.bot .opts').length === 2 && `+optionsUsable("person"), "the question asked again, its buttons usable")
+	vis.click(`button.opt[data-option="person"]`)
+	vis.waitJS(`__has('bot', 'Connecting you to a person')`, "the story going on from the click")
+}
