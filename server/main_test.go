@@ -155,6 +155,7 @@ func TestMain_BadConfig(t *testing.T) {
 		{"BadOrigin", `{"sites":[{"id":"acme","origins":["acme.example"]}]}`, []string{"site acme", `origin "acme.example"`}},
 		{"UnknownField", `{"sites":[{"id":"acme","origin":["https://acme.example"]}]}`, []string{`unknown field "origin"`}},
 		{"BadTimeout", `{"sites":[{"id":"acme","origins":["https://acme.example"],"sessionTimeout":"soon"}]}`, []string{"site acme", "sessionTimeout"}},
+		{"BadHandoverTimeout", `{"sites":[{"id":"acme","origins":["https://acme.example"],"handoverTimeout":"-1m"}]}`, []string{"site acme", "handoverTimeout"}},
 		{"DuplicateSite", `{"sites":[{"id":"a","origins":["https://a.example"]},{"id":"a","origins":["https://a.example"]}]}`, []string{"site a: duplicate id"}},
 	}
 	for _, tt := range tests {

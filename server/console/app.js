@@ -570,7 +570,7 @@
           m.file ? h("p", {}, fileButton(m.file), h("span", { class: "muted" }, ` ${size(m.file.size)} · ${m.file.type}`)) : null,
           m.sentiment || m.unanswered ? h("p", { class: "chips" }, m.sentiment ? sentimentChip(m.sentiment.name, "Score " + m.sentiment.score) : null,
             m.unanswered ? h("span", { class: "chip unanswered", title: "Only the fallback answered this" }, "⁇ unanswered") : null) : null),
-        h("p", { class: "stamp" }, `${m.from}${m.block ? " · " + m.block : ""} · `, whenEl(m.at)),
+        h("p", { class: "stamp" }, `${m.from === "agent" ? m.agentName || m.agent : m.from}${m.block ? " · " + m.block : ""} · `, whenEl(m.at)),
         m.trace && m.trace.length ? traceEl(m.trace) : null)));
     const vars = Object.entries(st.variables);
     const state = h("aside", { class: "card state", "aria-label": "Session state" },
