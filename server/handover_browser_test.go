@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,7 @@ func TestBrowser_Handover(t *testing.T) {
 	con.waitJS(`/waiting \d+ s/.test(document.querySelector("#inbox-waiting .waited").textContent)`, "how long it has waited")
 	sid := btEval[string](con.browserTab, `document.querySelector("#inbox-waiting [data-session]").dataset.session`)
 	con.shot("handover-01-inbox")
+	t.Run("InboxAccessibility", func(t *testing.T) { consoleAxe(t, con.browserTab, btAxeSource(t), "the inbox") })
 
 	// The badge can be switched off.
 	con.do(chromedp.Click("#pref-badge"))
@@ -93,6 +95,7 @@ func TestBrowser_Handover(t *testing.T) {
 		t.Errorf("the visitor sees %d bot messages, want 2 (the menu and the handover text)", n)
 	}
 	con.shot("handover-02-held")
+	t.Run("ConsoleAccessibility", func(t *testing.T) { consoleAxe(t, con.browserTab, btAxeSource(t), "a held conversation") })
 
 	// A reload mid-handover shows the whole conversation.
 	vis.reload()
@@ -168,10 +171,34 @@ func TestBrowser_TakeOverUnasked(t *testing.T) {
 	}
 	vis.waitJS(`__has('agent', 'can I help you choose') && __qa('.msg.agent .who').some(w => w.textContent === 'Support')`, "the person's message, named")
 	vis.waitJS(`__qa('button.opt').every(b => b.disabled)`, "the story's buttons disabled while a person answers")
+	t.Run("Accessibility", func(t *testing.T) { vis.axe(t, btAxeSource(t), "open, a person answering") })
 	if status, body := hoCall(t, nil, "POST", path+"/handback", btAdminToken, map[string]any{}); status != 204 {
 		t.Fatalf("hand back: %d %s", status, body)
 	}
 	vis.waitJS(`__qa('.note').some(n => n.textContent.includes('bot again')) && __qa('.msg.bot .opts').length === 2 && `+optionsUsable("person"), "the question asked again, its buttons usable")
 	vis.click(`button.opt[data-option="person"]`)
 	vis.waitJS(`__has('bot', 'Connecting you to a person')`, "the story going on from the click")
+}
+
+// consoleAxe runs axe-core over the console's page and fails on serious
+// or critical violations.
+func consoleAxe(t *testing.T, b *browserTab, src, state string) {
+	t.Helper()
+	if !btEval[bool](b, `typeof axe === 'object'`) {
+		btEval[bool](b, src+";\ntrue")
+	}
+	r := btEval[btAxeResult](b, `axe.run(document, {resultTypes: ['violations']}).then(r => ({
+	  violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+	    nodes: v.nodes.map(n => JSON.stringify(n.target) + ': ' + n.failureSummary)})),
+	  passes: r.passes.length,
+	}))`)
+	for _, v := range r.Violations {
+		msg := fmt.Sprintf("%s: axe %s (%s): %s\n  %s", state, v.ID, v.Impact, v.Help, strings.Join(v.Nodes, "\n  "))
+		if v.Impact == "serious" || v.Impact == "critical" {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
+	}
+	t.Logf("%s: axe passed %d rules, %d violations", state, r.Passes, len(r.Violations))
 }
