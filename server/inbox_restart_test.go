@@ -32,7 +32,8 @@ func TestInbox_SurvivesRestart(t *testing.T) {
 	ana := hoAgentClient(t, ts.URL, "ana", anaSecret)
 
 	v := widgettest.MustDial(t, widgettest.URL(ts.URL, "demo"), widgettest.Options{Origin: testOrigin})
-	sid := v.MustHello(widgettest.Hello{}).Session
+	w := v.MustHello(widgettest.Hello{})
+	sid := w.Session
 	v.UntilPrompt("hi")
 	v.MustChoice("c1", "hi", "person")
 	v.Expect(widgettest.TypeAck)
@@ -46,6 +47,7 @@ func TestInbox_SurvivesRestart(t *testing.T) {
 		return b
 	}
 	call(ana, "POST", path+"/take", map[string]any{}, 200)
+	call(ana, "POST", path+"/messages", map[string]string{"text": "I'm here, one moment."}, 201)
 	call(ana, "POST", path+"/read", map[string]any{}, 204)
 	v.MustText("c2", "Are you there?") // unread for Ana again
 	v.Until(widgettest.TypeAck)
@@ -78,6 +80,15 @@ func TestInbox_SurvivesRestart(t *testing.T) {
 	if len(in.Held) != 1 || in.Held[0].Agent != "ana" || !in.Held[0].Unread || in.Held[0].Assignee != "bo" {
 		t.Errorf("inbox after a restart: %+v", in)
 	}
+	t.Run("Export", func(t *testing.T) {
+		// Everything of the visitor, the agent's messages and the notes too.
+		status, body := hoCall(t, nil, "GET", ts.URL+"/admin/api/users/"+w.Visitor+"/export", adminToken, nil)
+		for _, want := range []string{`"from": "agent"`, `"agentName": "Ana Lopez"`, "two bikes", `"assignee": "bo"`} {
+			if status != 200 || !strings.Contains(string(body), want) {
+				t.Errorf("export (%d) lacks %s:\n%.2000s", status, want, body)
+			}
+		}
+	})
 	call(ana, "POST", path+"/read", map[string]any{}, 204)
 	call(ana, "POST", path+"/close", map[string]any{}, 204)
 	call(ana, "POST", path+"/conversation", map[string]string{"status": "resolved"}, 200)

@@ -21,6 +21,10 @@ const ExportFormat = "parley-visitor-export/1"
 type ExportSession struct {
 	*Session
 	Messages []Message `json:"messages"`
+	// Conversation and Notes are what the inbox kept of it (inbox.go):
+	// agents' notes on a person are data about them too.
+	Conversation *Conversation `json:"conversation,omitempty"`
+	Notes        []Note        `json:"notes,omitempty"`
 }
 
 // ExportFile is a file in an export: its record and the path an admin
@@ -81,7 +85,11 @@ func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, 
 			if err != nil {
 				return err
 			}
-			ew.item(i, ExportSession{Session: &sess, Messages: msgs})
+			conv, notes, err := inboxIn(ctx, txn, sid) // inbox.go
+			if err != nil {
+				return err
+			}
+			ew.item(i, ExportSession{Session: &sess, Messages: msgs, Conversation: conv, Notes: notes})
 		}
 		ew.end(len(sids), "],\n")
 		ew.raw(`  "files": [`)

@@ -113,20 +113,28 @@ func (s *Store) AddNote(ctx context.Context, n *Note) error {
 // Notes returns the session's notes, oldest first.
 func (s *Store) Notes(ctx context.Context, sid string) ([]Note, error) {
 	var out []Note
-	err := s.db.View(func(txn *badger.Txn) error {
-		return eachValue(ctx, txn, key("cn", sid, ""), func(_, v []byte) error {
-			var n Note
-			if err := json.Unmarshal(v, &n); err != nil {
-				return err
-			}
-			out = append(out, n)
-			return nil
-		})
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		out, err = notesIn(ctx, txn, sid)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: notes: %w", err)
 	}
 	return out, nil
+}
+
+// notesIn reads the session's notes within txn, oldest first.
+func notesIn(ctx context.Context, txn *badger.Txn, sid string) ([]Note, error) {
+	var out []Note
+	err := eachValue(ctx, txn, key("cn", sid, ""), func(_, v []byte) error {
+		var n Note
+		if err := json.Unmarshal(v, &n); err != nil {
+			return err
+		}
+		out = append(out, n)
+		return nil
+	})
+	return out, err
 }
 
 // Conversations returns the inbox records of every conversation a person
@@ -148,4 +156,19 @@ func (s *Store) Conversations(ctx context.Context) ([]Conversation, error) {
 	}
 	slices.SortFunc(out, func(a, b Conversation) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
 	return out, nil
+}
+
+// inboxIn reads the session's inbox record (nil when it has none) and
+// notes within txn, for an export.
+func inboxIn(ctx context.Context, txn *badger.Txn, sid string) (*Conversation, []Note, error) {
+	var conv *Conversation
+	var c Conversation
+	switch err := getJSON(txn, key("cm", sid), &c); {
+	case err == nil:
+		conv = &c
+	case !errors.Is(err, ErrNotFound):
+		return nil, nil, err
+	}
+	notes, err := notesIn(ctx, txn, sid)
+	return conv, notes, err
 }
