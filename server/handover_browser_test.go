@@ -166,8 +166,23 @@ func TestBrowser_TakeOverUnasked(t *testing.T) {
 	vis.waitJS(optionsUsable("person"), "the menu")
 	sid := vis.welcomes()[0].Session
 	path := p.URL + "/admin/api/sessions/" + sid
+
+	// A console signed in with the admin token follows the inbox too (its
+	// stream read with fetch: an EventSource cannot send the token).
+	con := consoleBrowser(t)
+	con.do(chromedp.Navigate(p.URL + "/admin/"))
+	con.waitJS(`!document.querySelector("#login").hidden`, "the sign-in form")
+	con.do(chromedp.SendKeys("#token", btAdminToken), chromedp.Click("#login-form button[type=submit]"))
+	con.waitJS(`!document.querySelector("#app").hidden`, "the console")
+	con.do(chromedp.Click(`a[data-nav="inbox"]`))
+	con.waitJS(`document.querySelector("#inbox-held") && document.querySelector("#inbox-held").innerText.includes("Nobody holds")`, "the empty inbox")
+
 	if status, body := hoCall(t, nil, "POST", path+"/messages", btAdminToken, map[string]string{"text": "Hi, can I help you choose?"}); status != 201 {
 		t.Fatalf("reply: %d %s", status, body)
+	}
+	con.waitJSFor(`document.querySelector("#inbox-held [data-session='`+sid+`']")`, "the conversation held by the admin, live", 2*time.Second)
+	if n := len(p.Requests("/admin/api/inbox/events")); n != 1 {
+		t.Errorf("%d event streams opened, want 1", n)
 	}
 	vis.waitJS(`__has('agent', 'can I help you choose') && __qa('.msg.agent .who').some(w => w.textContent === 'Support')`, "the person's message, named")
 	vis.waitJS(`__qa('button.opt').every(b => b.disabled)`, "the story's buttons disabled while a person answers")
