@@ -193,6 +193,23 @@ func TestBrowser_TakeOverUnasked(t *testing.T) {
 	vis.waitJS(`__qa('.note').some(n => n.textContent.includes('bot again')) && __qa('.msg.bot .opts').length === 2 && `+optionsUsable("person"), "the question asked again, its buttons usable")
 	vis.click(`button.opt[data-option="person"]`)
 	vis.waitJS(`__has('bot', 'Connecting you to a person')`, "the story going on from the click")
+
+	// The admin adds an agent on the Agents page, gets its secret once,
+	// and revokes it.
+	con.do(chromedp.Click(`a[data-nav="agents"]`))
+	con.waitJS(`document.querySelector("#agent-form")`, "the agents page")
+	con.do(chromedp.SendKeys("#agent-new-name", "cy"), chromedp.SendKeys("#agent-new-display", "Cy Young"),
+		chromedp.SendKeys("#agent-new-email", "cy@example.org"), chromedp.Click(`#agent-form button[type=submit]`))
+	con.waitJS(`document.querySelector("#agent-secret-value") && document.querySelector('#agents-body tr[data-agent="cy"]')`, "the new agent and its secret")
+	secret := btEval[string](con.browserTab, `document.querySelector("#agent-secret-value").textContent`)
+	hoAgentClient(t, p.URL, "cy", secret) // signs in with it
+	con.shot("agents-added")
+	btEval[bool](con.browserTab, `(window.confirm = () => true, true)`)
+	con.do(chromedp.Click(`#agents-body tr[data-agent="cy"] button.revoke`))
+	con.waitJS(`!document.querySelector('#agents-body tr[data-agent="cy"]')`, "the agent revoked")
+	if status, _ := hoCall(t, nil, "POST", p.URL+"/admin/api/signin", "", map[string]string{"name": "cy", "secret": secret}); status != 401 {
+		t.Errorf("a revoked agent's sign-in: %d, want 401", status)
+	}
 }
 
 // consoleAxe runs axe-core over the console's page and fails on serious

@@ -8,7 +8,7 @@ import "embed"
 
 // FS holds index.html, app.css, app.js, chart.js and the pages in files
 // of their own (profile.js, funnel.js, webhooks.js, gaps.js; inbox.js
-// and inbox.css, the live inbox).
+// and inbox.css, the live inbox; agents.js).
 //
-//go:embed index.html app.css app.js chart.js profile.js funnel.js webhooks.js gaps.js inbox.js inbox.css
+//go:embed index.html app.css app.js chart.js profile.js funnel.js webhooks.js gaps.js inbox.js inbox.css agents.js
 var FS embed.FS
