@@ -113,6 +113,20 @@ func TestAgents_SignIn(t *testing.T) {
 			t.Errorf("admin me: %d %s", status, body)
 		}
 	})
+	t.Run("CrossSiteRefused", func(t *testing.T) {
+		// The cookie is SameSite=Strict, and a state-changing request from
+		// another site is refused whatever it carries.
+		req, _ := http.NewRequest("POST", ts.URL+"/admin/api/sessions/01JAAAAAAAAAAAAAAAAAAAAAAA/take", strings.NewReader("{}"))
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site take: %d, want 403", resp.StatusCode)
+		}
+	})
 	t.Run("AgentMayRead", func(t *testing.T) {
 		if status, body := send(t, c, "GET", ts.URL+"/admin/api/users", "", nil); status != 200 {
 			t.Errorf("users: %d %s", status, body)
