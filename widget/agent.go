@@ -52,53 +52,56 @@ type typingFrame struct {
 // left for good with ErrInactive.
 func (g *Gateway) Take(ctx context.Context, sessionID string, a Agent) error {
 	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
-		_, err := g.take(ctx, site, ls, sess, a, now)
-		return err
+		return g.takeWith(ctx, site, ls, sess, a, now, nil)
 	})
-}
-
-// take is Take under the owner's lock; it reports whether the agent held
-// the conversation already.
-func (g *Gateway) take(ctx context.Context, site *Site, ls *liveSession, sess *storage.Session, a Agent, now time.Time) (held bool, err error) {
-	if ls.first == nil && now.Sub(sess.LastActivityAt) >= site.SessionTimeout {
-		return false, ErrInactive
-	}
-	if h := sess.State.Handover; h != nil && h.Status == storage.HandoverHeld {
-		if h.Agent != a.Name {
-			return false, ErrHeldByOther
-		}
-		return true, nil
-	}
-	st := cloneState(sess.State)
-	story.TakeOver(&st, a.Name, a.DisplayName, now)
-	if _, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st, Touch: now}); err != nil {
-		return false, err
-	}
-	ls.broadcast(encode(handoverFrame{Type: "handover", Status: storage.HandoverHeld, Agent: a.DisplayName}), nil)
-	return false, nil
 }
 
 // Reply sends the agent's text to every tab of the visitor, stored as a
-// message of the agent. A person replying takes the conversation over, so
-// the bot stops answering; one another agent holds fails with
-// ErrHeldByOther.
+// message of the agent. A person replying takes the conversation over (in
+// the same write), so the bot stops answering; the errors are Take's.
 func (g *Gateway) Reply(ctx context.Context, sessionID string, a Agent, text string) (storage.Message, error) {
-	var msg storage.Message
+	msg := storage.Message{From: storage.FromAgent, Kind: storage.KindAgent, Text: text, Agent: a.Name, AgentName: a.DisplayName}
 	err := g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
-		if _, err := g.take(ctx, site, ls, sess, a, now); err != nil {
-			return err
-		}
-		t := &storage.Turn{SessionID: ls.id, Messages: []storage.Message{{
-			From: storage.FromAgent, Kind: storage.KindAgent, At: now, Text: text, Agent: a.Name, AgentName: a.DisplayName,
-		}}}
-		if _, err := g.record(ctx, site, ls, t); err != nil {
-			return err
-		}
-		msg = t.Messages[0]
-		ls.broadcast(encode(toFrame(&msg)), nil)
-		return nil
+		msg.At = now
+		return g.takeWith(ctx, site, ls, sess, a, now, &msg)
 	})
 	return msg, err
+}
+
+// takeWith records the agent taking the conversation, unless they hold it
+// already, and msg (nil for none) with it as one turn, then tells the
+// visitor's tabs. On return msg has its ID. Callers are the owner.
+func (g *Gateway) takeWith(ctx context.Context, site *Site, ls *liveSession, sess *storage.Session, a Agent, now time.Time, msg *storage.Message) error {
+	if ls.first == nil && now.Sub(sess.LastActivityAt) >= site.SessionTimeout {
+		return ErrInactive
+	}
+	t := &storage.Turn{SessionID: ls.id, Touch: now}
+	h := sess.State.Handover
+	taking := h == nil || h.Status != storage.HandoverHeld
+	switch {
+	case !taking && h.Agent != a.Name:
+		return ErrHeldByOther
+	case taking:
+		st := cloneState(sess.State)
+		story.TakeOver(&st, a.Name, a.DisplayName, now)
+		t.State = &st
+	case msg == nil:
+		return nil // held by this agent already: nothing to write
+	}
+	if msg != nil {
+		t.Messages = []storage.Message{*msg}
+	}
+	if _, err := g.record(ctx, site, ls, t); err != nil {
+		return err
+	}
+	if taking {
+		ls.broadcast(encode(handoverFrame{Type: "handover", Status: storage.HandoverHeld, Agent: a.DisplayName}), nil)
+	}
+	if msg != nil {
+		*msg = t.Messages[0]
+		ls.broadcast(encode(toFrame(msg)), nil)
+	}
+	return nil
 }
 
 // Typing tells the visitor's tabs that the agent, who holds the
