@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/server/admin"
+	"github.com/parley-chat/parley/server/admin/admintest"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/storage/storagetest"
 )
@@ -125,6 +126,13 @@ func TestAgents_SignIn(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("cross-site take: %d, want 403", resp.StatusCode)
+		}
+	})
+	t.Run("ProfileEditNamesTheAgent", func(t *testing.T) {
+		admintest.Fixture(t, st)
+		status, body := send(t, c, "PATCH", ts.URL+"/admin/api/users/"+admintest.V5, "", map[string]string{"notes": "Called back."})
+		if status != 200 || !strings.Contains(string(body), `"by":"ana"`) {
+			t.Errorf("an agent's profile edit: %d %s, want the change by ana", status, body)
 		}
 	})
 	t.Run("AgentMayRead", func(t *testing.T) {

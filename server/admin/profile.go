@@ -101,9 +101,14 @@ func (a *Admin) patchUser(w http.ResponseWriter, r *http.Request) {
 	a.writeProfile(w, r, v)
 }
 
-// actor names who made a change through the admin API: the holder of the
-// admin token.
-func (a *Admin) actor(*http.Request) string { return "admin" }
+// actor names who made a change through the admin API: the signed-in
+// agent, or "admin" for the holder of the admin token.
+func (a *Admin) actor(r *http.Request) string {
+	if p := PrincipalOf(r); p != nil {
+		return p.Name()
+	}
+	return "admin"
+}
 
 // validateEdit checks each field given and returns the edit, or the
 // field at fault.
