@@ -210,7 +210,8 @@ func (m *memStore) Acks(context.Context, string) (map[string]storage.Ack, error)
 	return map[string]storage.Ack{}, nil
 }
 
-func (m *memStore) CountRefused(storage.Refusal)                       {}
-func (m *memStore) FlushRefused(context.Context) error                 { return nil }
-func (m *memStore) OnErase(func(visitorID string))                     {}
-func (m *memStore) OnMerge(func(from, into string, sessions []string)) {}
+func (m *memStore) CountRefused(storage.Refusal)                               {}
+func (m *memStore) FlushRefused(context.Context) error                         { return nil }
+func (m *memStore) OnErase(func(visitorID string))                             {}
+func (m *memStore) OnMerge(func(from, into string, sessions []string))         {}
+func (m *memStore) Handovers(context.Context) ([]storage.HandoverEntry, error) { return nil, nil }

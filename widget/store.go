@@ -33,6 +33,10 @@ type Store interface {
 	Identify(ctx context.Context, req storage.IdentifyRequest) (*storage.IdentifyResult, error)
 	MergedInto(ctx context.Context, id string) (string, error)
 	OnMerge(fn func(from, into string, sessions []string))
+
+	// Handovers lists the conversations waiting for or held by a person,
+	// so a start arms the timeouts of those waiting (agent.go).
+	Handovers(ctx context.Context) ([]storage.HandoverEntry, error)
 }
 
 var _ Store = (*storage.Store)(nil)
