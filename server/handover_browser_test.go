@@ -50,6 +50,8 @@ func TestBrowser_Handover(t *testing.T) {
 	con.waitJSFor(`document.querySelector("#inbox-waiting [data-session]")`, "the waiting conversation in the inbox", 2*time.Second)
 	if d := time.Since(asked); d > time.Second {
 		t.Errorf("the inbox showed the waiting conversation after %v, want within 1 s", d)
+	} else {
+		t.Logf("the inbox showed the waiting conversation %v after the visitor saw the handover text", d.Round(time.Millisecond))
 	}
 	if title := btEval[string](con.browserTab, `document.title`); !strings.HasPrefix(title, "(1) ") {
 		t.Errorf("title %q, want the waiting count badge", title)

@@ -164,3 +164,27 @@ func (s *Store) Acks(ctx context.Context, sessionID string) (map[string]Ack, err
 	}
 	return acks, nil
 }
+
+// LatestMessages returns the session's newest messages, newest first, at
+// most n: one page of keys read backwards, for a view that shows where a
+// conversation stands (the inbox) without reading it all.
+func (s *Store) LatestMessages(ctx context.Context, sessionID string, n int) ([]Message, error) {
+	var msgs []Message
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := key("m", sessionID, "")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: min(n, 64)})
+		defer it.Close()
+		for it.Seek(append(prefix, 0xff)); it.Valid() && len(msgs) < n; it.Next() {
+			var m Message
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &m) }); err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: latest messages: %w", err)
+	}
+	return msgs, nil
+}

@@ -28,6 +28,10 @@ type Live interface {
 
 var _ Live = (*widget.Gateway)(nil)
 
+// inboxScan is how many of a conversation's newest messages the inbox
+// reads for its preview and unread mark.
+const inboxScan = 50
+
 // MaxAgentText caps an agent's message, in characters.
 const MaxAgentText = 4000
 
@@ -133,7 +137,13 @@ func (a *Admin) getInbox(w http.ResponseWriter, r *http.Request) {
 
 // inboxItem reads one conversation as the inbox shows it to agent me.
 func (a *Admin) inboxItem(ctx context.Context, sid, me string, now time.Time) (inboxItemJSON, error) {
-	sess, msgs, err := a.store.Transcript(ctx, sid)
+	// The record and the newest messages: one page of keys, not the whole
+	// conversation, nor a fold of every session's pending turns.
+	sess, err := a.store.Session(ctx, sid)
+	if err != nil {
+		return inboxItemJSON{}, err
+	}
+	msgs, err := a.store.LatestMessages(ctx, sid, inboxScan)
 	if err != nil {
 		return inboxItemJSON{}, err
 	}
@@ -159,8 +169,7 @@ func (a *Admin) inboxItem(ctx context.Context, sid, me string, now time.Time) (i
 			item.WaitedSeconds = int64(h.HeldSince.Sub(h.WaitingSince).Seconds())
 		}
 	}
-	for i := len(msgs) - 1; i >= 0; i-- {
-		m := msgs[i]
+	for _, m := range msgs { // newest first
 		if item.LastMessage == nil && m.Text != "" {
 			item.LastMessage = &lastMsgJSON{From: m.From, Text: m.Text, At: stamp(m.At)}
 		}
