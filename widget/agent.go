@@ -108,7 +108,7 @@ func (g *Gateway) takeWith(ctx context.Context, site *Site, ls *liveSession, ses
 // conversation, is typing; ErrNotHeld otherwise.
 func (g *Gateway) Typing(ctx context.Context, sessionID string, a Agent) error {
 	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, _ time.Time) error {
-		if h := sess.State.Handover; h == nil || h.Status != storage.HandoverHeld || h.Agent != a.Name {
+		if !heldBy(sess, a) {
 			return ErrNotHeld
 		}
 		ls.broadcast(encode(typingFrame{Type: "typing", From: storage.FromAgent, Agent: a.DisplayName}), nil)
@@ -122,7 +122,7 @@ func (g *Gateway) Typing(ctx context.Context, sessionID string, a Agent) error {
 // unknown_block.
 func (g *Gateway) HandBack(ctx context.Context, sessionID string, a Agent, block string) error {
 	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
-		if h := sess.State.Handover; h == nil || h.Status != storage.HandoverHeld || h.Agent != a.Name {
+		if !heldBy(sess, a) {
 			return ErrNotHeld
 		}
 		st := cloneState(sess.State)
@@ -188,6 +188,12 @@ func (g *Gateway) asOwner(ctx context.Context, sessionID string, fn func(site *S
 		return ErrEnded
 	}
 	return fn(site, ls, sess, g.cfg.Now())
+}
+
+// heldBy reports whether the agent holds the conversation.
+func heldBy(sess *storage.Session, a Agent) bool {
+	h := sess.State.Handover
+	return h != nil && h.Status == storage.HandoverHeld && h.Agent == a.Name
 }
 
 // asFrameError turns the story's refusal into a FrameError.
