@@ -133,6 +133,15 @@ func turnEvents(t *Turn, next, prev *Session) []Event {
 		e.At = at
 		evs = append(evs, e)
 	}
+	// A take comes before the agent's message it was written with; a
+	// request after the story's words that asked (handover.go).
+	for _, e := range handoverEvents(t, prev, at) {
+		if e.Type == EventHandoverTaken {
+			evs = append([]Event{e}, evs...)
+		} else {
+			evs = append(evs, e)
+		}
+	}
 	if t.State != nil && t.State.Ended && !prev.State.Ended {
 		evs = append(evs, Event{Type: EventSessionEnded, At: at, Data: map[string]any{"ended": endedOf(*t.State, at, EndedByStory, at)}})
 	}

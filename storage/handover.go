@@ -84,3 +84,24 @@ func (s *Store) Handovers(ctx context.Context) ([]HandoverEntry, error) {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].WaitingSince.Before(out[j].WaitingSince) })
 	return out, nil
 }
+
+// handoverEvents derives the webhook events of a turn that changed the
+// hand-over: handover.requested when the story began to wait for a person,
+// handover.taken when an agent took the conversation (asked or not).
+func handoverEvents(t *Turn, prev *Session, at time.Time) []Event {
+	if t.State == nil || t.State.Handover == nil {
+		return nil
+	}
+	h, was := t.State.Handover, prev.State.Handover
+	switch {
+	case h.Status == HandoverWaiting && (was == nil || was.Status != HandoverWaiting):
+		return []Event{{Type: EventHandoverRequested, At: at, Data: map[string]any{"handover": map[string]any{
+			"block": h.Block, "waitingSince": h.WaitingSince.UTC(), "timeoutAt": h.TimeoutAt.UTC(),
+		}}}}
+	case h.Status == HandoverHeld && (was == nil || was.Status != HandoverHeld || was.Agent != h.Agent):
+		return []Event{{Type: EventHandoverTaken, At: at, Data: map[string]any{"handover": map[string]any{
+			"agent": h.Agent, "agentName": h.AgentName, "heldSince": h.HeldSince.UTC(), "asked": !h.WaitingSince.IsZero(),
+		}}}}
+	}
+	return nil
+}
