@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-chat/parley/widget/widgettest"
 	"github.com/parley-chat/parley/webhook/webhooktest"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // TestWebhooks_Handover: the hand-over's webhook events, handover.requested
