@@ -126,21 +126,9 @@ func (s *Store) RevokeAgent(ctx context.Context, name string) error {
 		} else if err != nil {
 			return err
 		}
-		var drop [][]byte
-		err := eachValue(ctx, txn, []byte("ac/"), func(k, v []byte) error {
-			var cs ConsoleSession
-			if json.Unmarshal(v, &cs) == nil && cs.Agent == name {
-				drop = append(drop, k)
-			}
-			return nil
-		})
+		err := dropConsoles(ctx, txn, func(cs *ConsoleSession, ok bool) bool { return ok && cs.Agent == name })
 		if err != nil {
 			return err
-		}
-		for _, k := range drop {
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
 		}
 		return txn.Delete(key("ag", name))
 	})
@@ -155,21 +143,9 @@ func (s *Store) RevokeAgent(ctx context.Context, name string) error {
 // browsers leave nothing behind.
 func (s *Store) PutConsoleSession(ctx context.Context, tokenHash string, cs ConsoleSession, now time.Time) error {
 	err := s.update(ctx, func(txn *badger.Txn) error {
-		var drop [][]byte
-		err := eachValue(ctx, txn, []byte("ac/"), func(k, v []byte) error {
-			var old ConsoleSession
-			if json.Unmarshal(v, &old) != nil || !now.Before(old.ExpiresAt) {
-				drop = append(drop, k)
-			}
-			return nil
-		})
+		err := dropConsoles(ctx, txn, func(old *ConsoleSession, ok bool) bool { return !ok || !now.Before(old.ExpiresAt) })
 		if err != nil {
 			return err
-		}
-		for _, k := range drop {
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
 		}
 		return putJSON(txn, key("ac", tokenHash), cs)
 	})
@@ -195,6 +171,28 @@ func (s *Store) DeleteConsoleSession(ctx context.Context, tokenHash string) erro
 	err := s.retryUpdate(ctx, false, func(txn *badger.Txn) error { return txn.Delete(key("ac", tokenHash)) })
 	if err != nil {
 		return fmt.Errorf("storage: delete console session: %w", err)
+	}
+	return nil
+}
+
+// dropConsoles deletes the signed-in consoles (ac/) that drop selects; ok
+// says whether the record decoded.
+func dropConsoles(ctx context.Context, txn *badger.Txn, drop func(cs *ConsoleSession, ok bool) bool) error {
+	var keys [][]byte
+	err := eachValue(ctx, txn, []byte("ac/"), func(k, v []byte) error {
+		var cs ConsoleSession
+		if drop(&cs, json.Unmarshal(v, &cs) == nil) {
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
 	}
 	return nil
 }

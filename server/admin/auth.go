@@ -88,22 +88,14 @@ func (a *Admin) Guard(next http.Handler) http.Handler {
 				return
 			}
 		}
-		// Behind a trusted reverse proxy the client is in
-		// X-Forwarded-For, as for the widget's per-address caps.
-		ip, now := a.clientAddr(r), time.Now()
-		if wait := a.fails.blocked(ip, now); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			a.errs.Error(w, r, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later")
-			return
-		}
-		a.fails.fail(ip, now)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="parley-admin"`)
-		a.errs.Error(w, r, http.StatusUnauthorized, "unauthorized", "a valid admin token or agent sign-in is required")
+		a.refuseFailed(w, r, "unauthorized", "a valid admin token or agent sign-in is required")
 	}))
 }
 
-// refuseFailed answers a failed sign-in and counts it against the
-// client's address, or answers 429 when the address is past its failures.
+// refuseFailed answers a failed sign-in (a token or an agent's) and counts
+// it against the client's address, or answers 429 when the address is past
+// its failures. Behind a trusted reverse proxy the client is in
+// X-Forwarded-For, as for the widget's per-address caps.
 func (a *Admin) refuseFailed(w http.ResponseWriter, r *http.Request, code, msg string) {
 	ip, now := a.clientAddr(r), time.Now()
 	if wait := a.fails.blocked(ip, now); wait > 0 {
@@ -112,6 +104,7 @@ func (a *Admin) refuseFailed(w http.ResponseWriter, r *http.Request, code, msg s
 		return
 	}
 	a.fails.fail(ip, now)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="parley-admin"`)
 	a.errs.Error(w, r, http.StatusUnauthorized, code, msg)
 }
 
