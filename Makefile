@@ -3,15 +3,16 @@
 GO ?= go
 FUZZTIME ?= 10000x
 
-.PHONY: test setup check unit size fuzz bench run
+.PHONY: test setup postgres check unit size fuzz bench run
 
 test: setup check unit size fuzz
 
 # setup installs what the browser tests need where it can: Chromium through
 # apt-get when running as root, axe-core (pinned by server/testdata's lock
-# file) through npm. Where it cannot, the browser tests skip and say what to
-# install, except under CI=true, where they fail.
-setup:
+# file) through npm, and a running PostgreSQL (the postgres target). Where it
+# cannot, those tests skip and say what to install, except under CI=true,
+# where they fail.
+setup: postgres
 	@$(GO) mod download
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -27,6 +28,25 @@ setup:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
 	    npm ci --prefix server/testdata --no-audit --no-fund --loglevel=error; \
 	  else echo 'setup: no npm (apt-get install -y npm): the accessibility test will skip'; fi; \
+	fi
+
+# postgres makes sure a PostgreSQL server answers on the local Unix socket
+# for the PostgreSQL engine's tests (each creates its own database):
+# installed with apt-get and started as root, with a role named root. With
+# PARLEY_TEST_POSTGRES set, the tests use that server instead.
+postgres:
+	@if [ -z "$$PARLEY_TEST_POSTGRES" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  if ! command -v pg_ctlcluster >/dev/null 2>&1; then \
+	    echo 'setup: installing postgresql with apt-get'; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  fi; \
+	  cluster=$$(pg_lsclusters -h | awk 'NR==1 {print $$1, $$2}'); \
+	  if [ -z "$$cluster" ]; then pg_createcluster 15 main >/dev/null; cluster='15 main'; fi; \
+	  pg_ctlcluster --skip-systemctl-redirect $$cluster start 2>/dev/null || true; \
+	  runuser -u postgres -- psql -qAtc "SELECT 1 FROM pg_roles WHERE rolname = 'root'" | grep -q 1 || \
+	    runuser -u postgres -- psql -qc 'CREATE ROLE root LOGIN SUPERUSER'; \
+	elif [ -z "$$PARLEY_TEST_POSTGRES" ]; then \
+	  echo 'setup: not root: start PostgreSQL yourself (or set PARLEY_TEST_POSTGRES) or the PostgreSQL tests will skip'; \
 	fi
 
 check:

@@ -1,0 +1,98 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// Options tune the engine. The zero value suits one small node.
+type Options struct {
+	// MaxConns caps the connections to the database (default 16). The
+	// turn path uses one at a time (its group committer); the rest serve
+	// reads and the admin.
+	MaxConns int32
+	// StatementTimeout bounds every statement on the server (default
+	// 10 s), so a stuck query frees its connection.
+	StatementTimeout time.Duration
+	// Logger receives the engine's warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is Parley's record store on PostgreSQL. It is safe for concurrent
+// use, by several processes too.
+type Store struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+// Open connects to the database the URL names (postgres://user@host/db?
+// sslmode=…; a key=value string works too), checks it answers and brings
+// its schema to this Parley's version (migrate.go). It returns
+// ErrNewerSchema when a newer Parley migrated the database.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	cfg.MaxConns = cmp.Or(opts.MaxConns, 16)
+	timeout := cmp.Or(opts.StatementTimeout, 10*time.Second)
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
+	cfg.ConnConfig.RuntimeParams["application_name"] = "parley"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if _, err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{pool: pool, log: log}, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping reports whether the database answers: /readyz.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// notFound translates "no rows" into storage.ErrNotFound, so callers see
+// one sentinel whatever the engine.
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.ErrNotFound
+	}
+	return err
+}
+
+// isUniqueViolation reports whether err is a duplicate key.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
