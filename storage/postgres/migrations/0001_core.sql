@@ -149,3 +149,14 @@ CREATE TABLE refused_hourly (
     starts      BIGINT NOT NULL,
     PRIMARY KEY (site, hour, reason, bot, version, channel)
 );
+
+-- A visitor merged into another by a verified identify: the browser's
+-- visitor and the user's visitor it went into.
+CREATE TABLE visitor_merges (
+    from_id     TEXT PRIMARY KEY,
+    into_id     TEXT NOT NULL,
+    merged_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX visitor_merges_by_into ON visitor_merges (into_id);
+-- The visitor of each site's user (identify's platform ID).
+CREATE UNIQUE INDEX visitors_by_platform_id ON visitors (site, platform_id) WHERE platform_id <> '';
