@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/storage"
 )
 
 // BenchmarkAdmin times the admin API's views over a big seeded store, in
@@ -56,7 +57,7 @@ func BenchmarkAdmin(b *testing.B) {
 		}
 		b.Logf("seeding %d visitors into %s", n, dir)
 		start := time.Now()
-		st, err := server.Seed(context.Background(), s.Store, server.SeedOptions{Visitors: n, Site: "demo", Days: 365, End: time.Now().UTC(), Seed: 1})
+		st, err := server.Seed(context.Background(), s.Store.(*storage.Store), server.SeedOptions{Visitors: n, Site: "demo", Days: 365, End: time.Now().UTC(), Seed: 1})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -93,13 +93,13 @@ func admFileVisitor(t *testing.T, s *server.Server) (visitorID string, data []by
 	visitorID = "01JAAAAAAAAAAAAAAAAAAAAAA7"
 	v := &storage.Visitor{ID: visitorID, Site: "demo", Channel: "web", CreatedAt: at, Device: storage.Device{OS: "iOS 17", Browser: "Safari 17", Mobile: true}}
 	sess := &storage.Session{ID: storage.NewID(at), Site: "demo", VisitorID: visitorID, Bot: "demo", Version: "2", Channel: "web", Device: v.Device, StartedAt: at}
-	if err := s.Store.CreateSession(ctx, v, sess); err != nil {
+	if err := s.Store.StartSession(ctx, v, sess, nil); err != nil {
 		t.Fatal(err)
 	}
 	data = []byte("%PDF-1.4\n% a tiny test file\n%%EOF\n")
 	up := at.Add(2 * time.Minute)
 	f := &storage.File{ID: storage.NewID(up), Site: "demo", VisitorID: visitorID, SessionID: sess.ID, Name: "invoice.pdf", Type: "application/pdf", UploadedAt: up}
-	if err := storage.NewFiles(s.Store).Put(ctx, f, bytes.NewReader(data), storage.Quota{}); err != nil {
+	if err := s.Files().Put(ctx, f, bytes.NewReader(data), storage.Quota{}); err != nil {
 		t.Fatal(err)
 	}
 	ref := f.Ref()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-chat/parley/identity"
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget"
 )
 
@@ -54,7 +55,7 @@ func btIdentifyHost(t *testing.T, p *btParley) string {
 func TestBrowser_IdentifyMergesBrowsers(t *testing.T) {
 	p := btStartParley(t)
 	site := btIdentifyHost(t, p)
-	st := p.Server().Store
+	st := p.Server().Store.(*storage.Store)
 	ctx := context.Background()
 
 	home := btBrowser(t, browserOptions{})
@@ -138,7 +139,7 @@ func TestBrowser_IdentifyForged(t *testing.T) {
 	if btEval[bool](b, `!!__q('.err') && !__q('.err').hidden && __q('.err').textContent !== ''`) {
 		t.Errorf("the refusal was shown to the visitor")
 	}
-	if id, _ := p.Server().Store.PlatformVisitor(context.Background(), "demo", "crm-77"); id != "" {
+	if id, _ := p.Server().Store.(*storage.Store).PlatformVisitor(context.Background(), "demo", "crm-77"); id != "" {
 		t.Errorf("a forged hash claimed crm-77 for %s", id)
 	}
 }

@@ -44,26 +44,20 @@ type lifecycle struct {
 func (s *Server) startLifecycle() {
 	s.life.once.Do(func() {
 		// Before the first turn, so no turn moves an entry meanwhile.
-		if n, err := s.Store.BuildSeenIndex(context.Background()); err != nil {
-			s.log.Error("retention: building the index failed; sweeps will miss older visitors", "err", err)
-		} else if n > 0 {
-			s.log.Info("retention: indexed the visitors of an older store", "visitors", n)
+		if s.badger != nil {
+			if n, err := s.badger.BuildSeenIndex(context.Background()); err != nil {
+				s.log.Error("retention: building the index failed; sweeps will miss older visitors", "err", err)
+			} else if n > 0 {
+				s.log.Info("retention: indexed the visitors of an older store", "visitors", n)
+			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		s.life.cancel = cancel
-		s.life.wg.Add(3)
-		go func() {
-			defer s.life.wg.Done()
-			s.sweepIdleLoop(ctx) // idle.go
-		}()
-		go func() {
-			defer s.life.wg.Done()
-			s.maintain(ctx)
-		}()
-		go func() {
-			defer s.life.wg.Done()
-			s.watchDisk(ctx)
-		}()
+		s.life.wg.Go(func() { s.sweepIdleLoop(ctx) }) // idle.go
+		s.life.wg.Go(func() { s.maintain(ctx) })
+		if s.badger != nil {
+			s.life.wg.Go(func() { s.watchDisk(ctx) })
+		}
 	})
 }
 
@@ -80,7 +74,7 @@ func (s *Server) stopLifecycle() {
 // watchDisk refuses writes while the data directory's disk is under
 // DiskReserve, logging each change.
 func (s *Server) watchDisk(ctx context.Context) {
-	err := s.Store.WatchDisk(ctx, storage.DiskWatch{Reserve: DiskReserve, OnChange: func(full bool, free uint64) {
+	err := s.badger.WatchDisk(ctx, storage.DiskWatch{Reserve: DiskReserve, OnChange: func(full bool, free uint64) {
 		if full {
 			s.log.Error("disk nearly full: refusing writes until space is freed", "dir", s.cfg.DataDir, "freeBytes", free, "reserveBytes", DiskReserve)
 		} else {
@@ -148,7 +142,10 @@ func (s *Server) SweepRetention(ctx context.Context) (storage.SweepResult, error
 // many files were erased (storage.Store.ReclaimSpace), and logs what it
 // reclaimed.
 func (s *Server) collectGarbage(ctx context.Context) {
-	n, err := s.Store.ReclaimSpace(ctx, false)
+	if s.badger == nil {
+		return // PostgreSQL reclaims its own space (autovacuum)
+	}
+	n, err := s.badger.ReclaimSpace(ctx, false)
 	switch {
 	case err != nil && ctx.Err() == nil:
 		s.log.Error("value-log gc failed", "err", err)

@@ -25,7 +25,7 @@ func TestLifecycle_Schedule(t *testing.T) {
 	old := now.Add(-40 * 24 * time.Hour)
 	v := &storage.Visitor{ID: storage.NewID(old), Site: "demo", Channel: "web", CreatedAt: old, LastSeenAt: old}
 	sess := &storage.Session{ID: storage.NewID(old), Site: "demo", VisitorID: v.ID, Bot: "demo", Version: "1", Channel: "web", StartedAt: old}
-	if err := s.Store.CreateSession(ctx, v, sess); err != nil {
+	if err := s.Store.StartSession(ctx, v, sess, nil); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -72,11 +72,11 @@ func TestLifecycle_EraseAndExport(t *testing.T) {
 	if len(ada.uploads) == 0 {
 		t.Fatal("the story sent no file")
 	}
-	ids := visitorIDs(t, s.Store, ada.visitor)
+	ids := visitorIDs(t, s.Store.(*storage.Store), ada.visitor)
 	if len(ids) < 3 {
 		t.Fatalf("ids %v: want a visitor, a session and a file", ids)
 	}
-	bobBefore := len(storeMentions(t, s.Store, []string{bob.visitor}))
+	bobBefore := len(storeMentions(t, s.Store.(*storage.Store), []string{bob.visitor}))
 
 	t.Run("Export", func(t *testing.T) {
 		resp, body := adminDo(t, "GET", ts.URL+"/admin/api/users/"+ada.visitor+"/export")
@@ -146,13 +146,13 @@ func TestLifecycle_EraseAndExport(t *testing.T) {
 				t.Fatalf("erase #%d: %s %s", i+1, resp.Status, body)
 			}
 		}
-		if found := storeMentions(t, s.Store, ids); len(found) > 0 {
+		if found := storeMentions(t, s.Store.(*storage.Store), ids); len(found) > 0 {
 			t.Errorf("after erase the store still has:\n%s", strings.Join(found, "\n"))
 		}
-		if n := len(storeMentions(t, s.Store, []string{bob.visitor})); n != bobBefore {
+		if n := len(storeMentions(t, s.Store.(*storage.Store), []string{bob.visitor})); n != bobBefore {
 			t.Errorf("the other visitor had %d keys, has %d", bobBefore, n)
 		}
-		r, err := s.Store.Verify(ctx)
+		r, err := s.Store.(*storage.Store).Verify(ctx)
 		if err != nil || len(r.Problems) > 0 {
 			t.Errorf("verify: %v %v", err, r.Problems)
 		}
@@ -239,14 +239,14 @@ func TestLifecycle_Retention(t *testing.T) {
 	clock.Add(5 * 24 * time.Hour)
 	recent.story(t, ctx)
 	recent.close()
-	oldIDs := visitorIDs(t, s.Store, old.visitor)
+	oldIDs := visitorIDs(t, s.Store.(*storage.Store), old.visitor)
 
 	clock.Add(3 * 24 * time.Hour) // old: 8 days, recent: 3 days
 	res, err := s.SweepRetention(ctx)
 	if err != nil || res.Visitors != 1 {
 		t.Fatalf("sweep: %+v, %v; want one visitor erased", res, err)
 	}
-	if found := storeMentions(t, s.Store, oldIDs); len(found) > 0 {
+	if found := storeMentions(t, s.Store.(*storage.Store), oldIDs); len(found) > 0 {
 		t.Errorf("after the sweep the store still has:\n%s", strings.Join(found, "\n"))
 	}
 	if _, body := adminDo(t, "GET", ts.URL+"/admin/api/users"); bytes.Contains(body, []byte(old.visitor)) || !bytes.Contains(body, []byte(recent.visitor)) {

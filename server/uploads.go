@@ -16,7 +16,7 @@ func (s *Server) uploads() *fileupload.Handler {
 	return fileupload.New(fileupload.Config{
 		Sessions: gatewayUploads{s.Gateway},
 		Records:  s.Store,
-		Files:    storage.NewFiles(s.Store),
+		Files:    s.files,
 		Keys:     s.Keys,
 		Limits:   s.cfg.UploadLimits,
 		// The same client as for the gateway's per-IP cap.

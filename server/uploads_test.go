@@ -132,7 +132,7 @@ func (e *env) get(path string, header http.Header) (*http.Response, []byte) {
 // fileKeys counts the store's keys under f/, fc/ and vf/.
 func (e *env) fileKeys() map[string]int {
 	e.tb.Helper()
-	return storagetest.CountKeys(e.tb, e.s.Store, "f/", "fc/", "vf/")
+	return storagetest.CountKeys(e.tb, e.s.Store.(*storage.Store), "f/", "fc/", "vf/")
 }
 
 func (e *env) expectNothingStored() {

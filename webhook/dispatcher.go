@@ -16,9 +16,24 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
+// Store is the outbox a Dispatcher delivers: either engine serves it.
+type Store interface {
+	// SetOutbox routes the store's new events to the endpoints.
+	SetOutbox(c storage.OutboxConfig)
+	Outbox(ctx context.Context, endpoint, after string, limit int) ([]storage.OutboxEntry, error)
+	OutboxStats(endpoint string) storage.OutboxStats
+	OutboxDone(ctx context.Context, e *storage.OutboxEntry, a *storage.Attempt, st *storage.EndpointState) error
+	DeliveryLog(ctx context.Context, endpoint string, limit int) ([]storage.Attempt, error)
+	Resend(ctx context.Context, endpoint, id string) (*storage.OutboxEntry, error)
+	EndpointState(ctx context.Context, endpoint string) (storage.EndpointState, error)
+	SetEndpointState(ctx context.Context, endpoint string, st storage.EndpointState) error
+}
+
+var _ Store = (*storage.Store)(nil)
+
 // Config tunes a Dispatcher. Zero values take the defaults.
 type Config struct {
-	Store *storage.Store
+	Store Store
 	// Timeout bounds one attempt, from dialling to the end of the
 	// answer's headers (default 10 s).
 	Timeout time.Duration

@@ -31,9 +31,11 @@ type Gateway interface {
 	StoryOrder(bot string) []string
 }
 
-// Config is what an Admin needs. Store, Gateway and Token must be set.
+// Config is what an Admin needs. Store, Files, Gateway and Token must be set.
 type Config struct {
-	Store   *storage.Store
+	Store Store
+	// Files reads the stored files' bytes (a visitor's export).
+	Files   Files
 	Gateway Gateway
 	// Live runs the agents' actions and streams the inbox's events; nil
 	// answers the inbox's actions with 503.
@@ -63,7 +65,8 @@ type Config struct {
 
 // Admin serves the admin API and console.
 type Admin struct {
-	store      *storage.Store
+	store      Store
+	files      Files
 	gw         Gateway
 	token      string
 	dataDir    string
@@ -107,7 +110,7 @@ func New(cfg Config) *Admin {
 		cfg.ClientAddr = peerIP
 	}
 	return &Admin{
-		store: cfg.Store, gw: cfg.Gateway, token: cfg.Token, dataDir: cfg.DataDir,
+		store: cfg.Store, files: cfg.Files, gw: cfg.Gateway, token: cfg.Token, dataDir: cfg.DataDir,
 		clientAddr: cfg.ClientAddr, now: cfg.Now, log: cfg.Logger, inputs: cfg.InputOptions,
 		errs: respond.Writer{Log: cfg.Logger}, gapScan: cfg.GapScan,
 		hooks:        cfg.Webhooks,

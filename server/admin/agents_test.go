@@ -238,7 +238,7 @@ func TestAgents_SessionExpires(t *testing.T) {
 	var skew atomic.Int64
 	mux := http.NewServeMux()
 	clock := func() time.Time { return now.Add(time.Duration(skew.Load())) }
-	admin.New(admin.Config{Store: st, Gateway: &gateway{}, Token: token, AgentSession: time.Hour, Now: clock}).Routes(mux)
+	admin.New(admin.Config{Store: st, Files: storage.NewFiles(st), Gateway: &gateway{}, Token: token, AgentSession: time.Hour, Now: clock}).Routes(mux)
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	c := agentClient(t, ts, "ana", addAgent(t, ts, "ana", "Ana"))

@@ -25,6 +25,11 @@ var backupFiles = []string{"visitor.key"}
 // `parley backup` refuses the partial file. The header Parley-Backup-Since
 // echoes since; the new version is in the trailer.
 func (a *Admin) serveBackup(w http.ResponseWriter, r *http.Request) {
+	b, ok := a.store.(Backuper)
+	if !ok {
+		a.errs.Error(w, r, http.StatusNotImplemented, "not_supported", "this Parley keeps its records in PostgreSQL: back them up with PostgreSQL's own tools (pg_dump, or the server's replication), as the README's Backup section says")
+		return
+	}
 	var since uint64
 	if v := r.URL.Query().Get("since"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -44,7 +49,7 @@ func (a *Admin) serveBackup(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="parley-%s.backup"`, now.Format("20060102T150405Z")))
 	h.Set("Parley-Backup-Since", strconv.FormatUint(since, 10))
-	info, err := a.store.Backup(w, storage.BackupHeader{Since: since, CreatedAt: now, Files: files})
+	info, err := b.Backup(w, storage.BackupHeader{Since: since, CreatedAt: now, Files: files})
 	if err != nil {
 		a.log.Error("backup failed", "since", since, "err", err)
 		panic(http.ErrAbortHandler)

@@ -74,7 +74,7 @@ func newServer(tb testing.TB) (*storage.Store, *httptest.Server, *gateway) {
 	}
 	gw := &gateway{active: map[string]bool{}}
 	mux := http.NewServeMux()
-	admin.New(admin.Config{Store: st, Gateway: gw, Token: token, DataDir: dir, Now: func() time.Time { return now }}).Routes(mux)
+	admin.New(admin.Config{Store: st, Files: storage.NewFiles(st), Gateway: gw, Token: token, DataDir: dir, Now: func() time.Time { return now }}).Routes(mux)
 	ts := httptest.NewServer(mux)
 	tb.Cleanup(func() {
 		ts.Close()

@@ -92,13 +92,12 @@ func (a *Admin) exportZip(w http.ResponseWriter, r *http.Request, id, name strin
 		if _, err := f.Write(doc.Bytes()); err != nil {
 			return err
 		}
-		files := storage.NewFiles(a.store)
 		recs, err := a.store.VisitorFiles(ctx, id)
 		if err != nil {
 			return err
 		}
 		for _, rec := range recs {
-			rc, err := files.Open(ctx, rec)
+			rc, err := a.files.Open(ctx, rec)
 			if isNotFound(err) {
 				continue // erased meanwhile
 			}

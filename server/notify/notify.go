@@ -63,15 +63,21 @@ func (c *Config) Validate() error {
 // Notifier sends the emails of a gateway's events.
 type Notifier struct {
 	cfg   Config
-	store *storage.Store
+	store Store
 	log   *slog.Logger
 	// waiting remembers the conversations already announced as waiting,
 	// so a visitor's messages while they wait send no more emails.
 	waiting map[string]bool
 }
 
+// Store is what a Notifier reads: whom to tell and about whom.
+type Store interface {
+	Visitor(ctx context.Context, id string) (*storage.Visitor, error)
+	Agents(ctx context.Context) ([]storage.Agent, error)
+}
+
 // New returns a notifier for cfg; cfg.Addr must be set.
-func New(cfg Config, store *storage.Store, log *slog.Logger) *Notifier {
+func New(cfg Config, store Store, log *slog.Logger) *Notifier {
 	if cfg.TLS == "" {
 		cfg.TLS = TLSStartTLS
 	}

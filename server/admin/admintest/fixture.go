@@ -28,6 +28,12 @@ var (
 	File   = Act{kind: storage.KindFile}
 )
 
+// Writer is the store the fixtures write through: either engine.
+type Writer interface {
+	StartSession(ctx context.Context, v *storage.Visitor, sess *storage.Session, opening *storage.Turn) error
+	RecordTurn(ctx context.Context, t *storage.Turn) (*storage.Session, storage.Ack, bool, error)
+}
+
 // Input is the act of typing value for the story variable, an input of
 // kind (text, email, phone).
 func Input(kind, variable, value string) Act {
@@ -42,14 +48,14 @@ func Text(text string, unanswered bool) Act {
 
 // Session writes a session through the real write path: CreateSession,
 // the bot's opening, one turn per act a minute apart, and the final state.
-func Session(tb testing.TB, st *storage.Store, visitorID string, start time.Time, state storage.State, acts ...Act) *storage.Session {
+func Session(tb testing.TB, st Writer, visitorID string, start time.Time, state storage.State, acts ...Act) *storage.Session {
 	tb.Helper()
 	return SessionOf(tb, st, storage.Session{VisitorID: visitorID, StartedAt: start}, state, acts...)
 }
 
 // SessionOf is Session for a session like tmpl: its visitor, start,
 // language, locale and type (bot demo version 1 unless tmpl names others).
-func SessionOf(tb testing.TB, st *storage.Store, tmpl storage.Session, state storage.State, acts ...Act) *storage.Session {
+func SessionOf(tb testing.TB, st Writer, tmpl storage.Session, state storage.State, acts ...Act) *storage.Session {
 	tb.Helper()
 	ctx := context.Background()
 	visitorID, start := tmpl.VisitorID, tmpl.StartedAt
@@ -58,7 +64,7 @@ func SessionOf(tb testing.TB, st *storage.Store, tmpl storage.Session, state sto
 	sess := &storage.Session{ID: storage.NewID(start), Site: "demo", VisitorID: visitorID, Bot: cmp.Or(tmpl.Bot, "demo"),
 		Version: cmp.Or(tmpl.Version, "1"), Channel: "web", Device: v.Device, StartedAt: start,
 		Lang: tmpl.Lang, Locale: tmpl.Locale, Type: tmpl.Type}
-	if err := st.CreateSession(ctx, v, sess); err != nil {
+	if err := st.StartSession(ctx, v, sess, nil); err != nil {
 		tb.Fatal(err)
 	}
 	open := storage.State{Current: "welcome", Reached: []string{"welcome"}}
@@ -126,7 +132,7 @@ func Day(n int) time.Time { return Day0.Add(time.Duration(n) * 24 * time.Hour) }
 
 // Fixture fills st with the known data and returns its sessions by name
 // ("v1", "v2a", "v2b", ...).
-func Fixture(tb testing.TB, st *storage.Store) map[string]*storage.Session {
+func Fixture(tb testing.TB, st Writer) map[string]*storage.Session {
 	tb.Helper()
 	lead := storage.State{Goals: []string{"lead"}, Tags: []string{"pricing"}, Reached: []string{"ask_email"}}
 	return map[string]*storage.Session{
@@ -151,7 +157,7 @@ const (
 
 // Insight adds the insight data to st, on days 8 to 10 after the known
 // data's, and returns its sessions by name ("v7", "v8a", "v8b", "v9").
-func Insight(tb testing.TB, st *storage.Store) map[string]*storage.Session {
+func Insight(tb testing.TB, st Writer) map[string]*storage.Session {
 	tb.Helper()
 	return map[string]*storage.Session{
 		"v7": Session(tb, st, V7, Day(8), storage.State{},
