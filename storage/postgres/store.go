@@ -21,7 +21,7 @@ type Options struct {
 	// MaxConns caps the connections to the database (default 16). The
 	// turn path uses one at a time (its group committer); the rest serve
 	// reads and the admin.
-	MaxConns int32
+	MaxConns int
 	// StatementTimeout bounds every statement on the server (default
 	// 10 s), so a stuck query frees its connection.
 	StatementTimeout time.Duration
@@ -45,7 +45,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	cfg.MaxConns = cmp.Or(opts.MaxConns, 16)
+	conns := cmp.Or(opts.MaxConns, 16)
+	if conns < 2 || conns > 10000 {
+		return nil, fmt.Errorf("postgres: open: %d connections: want 2 to 10,000 (one for the turns' commits, the rest for reads)", conns)
+	}
+	cfg.MaxConns = int32(conns)
 	timeout := cmp.Or(opts.StatementTimeout, 10*time.Second)
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
 	cfg.ConnConfig.RuntimeParams["application_name"] = "parley"
