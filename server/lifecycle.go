@@ -55,6 +55,7 @@ func (s *Server) startLifecycle() {
 		s.life.cancel = cancel
 		s.life.wg.Go(func() { s.sweepIdleLoop(ctx) }) // idle.go
 		s.life.wg.Go(func() { s.maintain(ctx) })
+		s.life.wg.Go(func() { s.watchStore(ctx) }) // storehealth.go
 		if s.badger != nil {
 			s.life.wg.Go(func() { s.watchDisk(ctx) })
 		}

@@ -20,6 +20,7 @@ func (s *Server) newMetrics() *prometheus.Registry {
 			Help: "Requests for /widget.js (page views that loaded the script; a browser's cache hides repeats within 5 min).",
 		}, func() float64 { return float64(s.widgetLoads.Load()) }),
 	)
+	reg.MustRegister(s.storeMetrics()...) // storehealth.go
 	return reg
 }
 

@@ -1,13 +1,8 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"time"
-
-	"github.com/parley-chat/parley/storage"
 )
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
@@ -19,11 +14,9 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 // "not ready". It is public (load balancers ask it), so it says nothing
 // more; the reason goes to the log.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if _, err := s.Store.Visitor(ctx, "readyz-probe"); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := s.probeStore(r.Context()); err != nil { // storehealth.go
 		s.log.Warn("readyz: the store does not answer", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not ready")

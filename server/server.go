@@ -51,11 +51,13 @@ type Server struct {
 	// conf is the running sites config; Reload swaps it (reload.go).
 	conf atomic.Pointer[SiteConfig]
 
-	mux   *http.ServeMux
-	http  *http.Server
-	life  lifecycle      // retention sweeps and value-log GC (lifecycle.go)
-	admin *admin.Admin   // the admin API, console and privacy routes
-	errs  respond.Writer // every error answer of the routes here
+	mux  *http.ServeMux
+	http *http.Server
+	life lifecycle // retention sweeps and value-log GC (lifecycle.go)
+	// health is whether the store answers (storehealth.go).
+	health storeHealth
+	admin  *admin.Admin   // the admin API, console and privacy routes
+	errs   respond.Writer // every error answer of the routes here
 	// metrics is what /metrics serves (metrics.go).
 	metrics *prometheus.Registry
 
