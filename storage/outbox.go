@@ -183,13 +183,12 @@ func (s *Store) enqueue(w kvWriter, evs []Event) (*reservation, error) {
 		if len(eps) == 0 {
 			continue
 		}
-		body, err := e.body()
+		entry, err := e.Entry() // engine.go
 		if err != nil {
 			r.release()
-			return nil, fmt.Errorf("storage: event %s: %w", e.Type, err)
+			return nil, err
 		}
-		entry := OutboxEntry{ID: "msg_" + NewID(e.At), Type: e.Type, Lane: e.lane(), Visitor: e.Visitor, At: e.At.UTC()}
-		v, err := encodeEntry(&entry, body)
+		v, err := encodeEntry(&entry, entry.Body)
 		if err != nil {
 			r.release()
 			return nil, err

@@ -144,20 +144,8 @@ func encodeTurn(w *turnWrite, t *Turn, d *turnDelta, next, prev *Session, ack Ac
 		}
 		next.hostInRecord = false
 	}
-	grown := 0
-	for _, in := range d.Inputs {
-		grown += len(in.Block) + len(in.Variable) + len(in.Kind) + len(in.Value) + 96
-	}
-	for _, f := range d.Files {
-		grown += len(f.ID) + len(f.Name) + len(f.Type) + len(f.Block) + 128
-	}
-	for _, g := range d.Gaps {
-		grown += len(g.Text) + 64
-	}
-	next.size = prev.sizeOf() - prev.stateLen() + stateLen + grown
-	next.stLen = stateLen
-	if next.size > MaxStateBytes {
-		return ErrTooLarge
+	if err := trackSize(d, next, prev, stateLen); err != nil {
+		return err
 	}
 	if err := putHandoverIndex(w, next, prev.State.Handover, next.State.Handover); err != nil { // handover.go
 		return err
@@ -188,6 +176,29 @@ func encodeTurn(w *turnWrite, t *Turn, d *turnDelta, next, prev *Session, ack Ac
 	}
 	w.delta, w.d = b, *d
 	w.size += len(b) + 48
+	return nil
+}
+
+// trackSize sets next's tracked record size from prev's and what the
+// turn's delta adds (stateLen: the JSON size of the state after the turn,
+// host variables aside), without encoding the record, and returns
+// ErrTooLarge past MaxStateBytes.
+func trackSize(d *turnDelta, next, prev *Session, stateLen int) error {
+	grown := 0
+	for _, in := range d.Inputs {
+		grown += len(in.Block) + len(in.Variable) + len(in.Kind) + len(in.Value) + 96
+	}
+	for _, f := range d.Files {
+		grown += len(f.ID) + len(f.Name) + len(f.Type) + len(f.Block) + 128
+	}
+	for _, g := range d.Gaps {
+		grown += len(g.Text) + 64
+	}
+	next.size = prev.sizeOf() - prev.stateLen() + stateLen + grown
+	next.stLen = stateLen
+	if next.size > MaxStateBytes {
+		return ErrTooLarge
+	}
 	return nil
 }
 

@@ -34,6 +34,10 @@ type Options struct {
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	// turns group-commits the turns (commit.go); ob routes webhook
+	// events into the outbox (enqueue.go).
+	turns turnPath
+	ob    outbox
 }
 
 // Open connects to the database the URL names (postgres://user@host/db?
@@ -69,11 +73,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{pool: pool, log: log}, nil
+	s := &Store{pool: pool, log: log}
+	s.turns.commits = newCommitter(s, timeout)
+	return s, nil
 }
 
 // Close closes the connections.
 func (s *Store) Close() error {
+	s.turns.commits.close()
+	s.closeOutbox()
 	s.pool.Close()
 	return nil
 }

@@ -160,3 +160,8 @@ CREATE TABLE visitor_merges (
 CREATE INDEX visitor_merges_by_into ON visitor_merges (into_id);
 -- The visitor of each site's user (identify's platform ID).
 CREATE UNIQUE INDEX visitors_by_platform_id ON visitors (site, platform_id) WHERE platform_id <> '';
+-- A visitor's sessions in ID order: its latest (the widget's resume).
+CREATE INDEX sessions_by_visitor_id ON sessions (visitor_id, id);
+-- The webhook outbox's order (webhook_outbox.seq): one sequence, so two
+-- nodes writing events for the same endpoint never take the same seq.
+CREATE SEQUENCE webhook_outbox_seq;

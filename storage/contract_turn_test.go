@@ -1,0 +1,21 @@
+package storage_test
+
+import (
+	"testing"
+
+	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/contract"
+)
+
+func TestContract_Turn(t *testing.T) {
+	contract.TestTurn(t, func(tb testing.TB) contract.TurnEngine {
+		s, err := storage.Open(tb.TempDir(), storage.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		// After each test, the store's records and indexes agree.
+		tb.Cleanup(func() { assertSound(tb, s) })
+		return s
+	})
+}

@@ -1,0 +1,241 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// The webhook outbox's write side: the events a start or a turn derives
+// (storage.SessionEvents, storage.TurnEvents) go into webhook_outbox, one
+// row per endpoint that wants each, in the same transaction as the
+// change they report. seq comes from one sequence (webhook_outbox_seq),
+// so it only grows and two nodes never take the same.
+
+// outbox is the store's side of the webhook outbox: the routing and the
+// backlog counts MaxBacklog is checked against.
+type outbox struct {
+	cfg atomic.Pointer[storage.OutboxConfig]
+
+	mu sync.Mutex
+	// counts are the events waiting per endpoint as last counted in the
+	// table (every countEvery) plus those this node added since: other
+	// nodes deliver and add too, so a backlog is exact to within that.
+	counts   map[string]int
+	dropped  map[string]int64 // events dropped past MaxBacklog, by this node since Open
+	started  bool
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// countEvery is how often the backlog counts are read from the table.
+const countEvery = 2 * time.Second
+
+// SetOutbox routes the events written from now on to the endpoints
+// c.Route names. Before it is called no event is written. It can be
+// called again (a config reload).
+func (s *Store) SetOutbox(c storage.OutboxConfig) {
+	if c.MaxBacklog <= 0 {
+		c.MaxBacklog = storage.DefaultMaxBacklog
+	}
+	s.ob.cfg.Store(&c)
+	s.ob.mu.Lock()
+	defer s.ob.mu.Unlock()
+	if s.ob.started {
+		return
+	}
+	s.ob.started = true
+	s.ob.counts, s.ob.dropped = map[string]int{}, map[string]int64{}
+	s.ob.stop, s.ob.done = make(chan struct{}), make(chan struct{})
+	if err := s.countOutbox(context.Background()); err != nil {
+		s.log.Warn("postgres: count the webhook outbox", "err", err)
+	}
+	go s.countOutboxLoop()
+}
+
+// countOutboxLoop counts the backlogs again every countEvery until the
+// store closes.
+func (s *Store) countOutboxLoop() {
+	defer close(s.ob.done)
+	tick := time.NewTicker(countEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ob.stop:
+			return
+		case <-tick.C:
+			if err := s.countOutbox(context.Background()); err != nil {
+				s.log.Warn("postgres: count the webhook outbox", "err", err)
+			}
+		}
+	}
+}
+
+// countOutbox reads the events waiting per endpoint.
+func (s *Store) countOutbox(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rows, _ := s.pool.Query(ctx, `SELECT endpoint, count(*) FROM webhook_outbox GROUP BY endpoint`)
+	counts := map[string]int{}
+	var ep string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&ep, &n}, func() error { counts[ep] = n; return nil }); err != nil {
+		return err
+	}
+	s.ob.mu.Lock()
+	s.ob.counts = counts
+	s.ob.mu.Unlock()
+	return nil
+}
+
+// closeOutbox stops the counting (Close).
+func (s *Store) closeOutbox() {
+	s.ob.mu.Lock()
+	started := s.ob.started
+	s.ob.mu.Unlock()
+	if started {
+		s.ob.stopOnce.Do(func() { close(s.ob.stop) })
+		<-s.ob.done
+	}
+}
+
+// OutboxStats returns the endpoint's backlog: the events waiting, as the
+// table holds them now (the count this node last read if the database
+// does not answer), and those this node dropped past MaxBacklog.
+func (s *Store) OutboxStats(endpoint string) storage.OutboxStats {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_outbox WHERE endpoint = $1`, endpoint).Scan(&n)
+	s.ob.mu.Lock()
+	defer s.ob.mu.Unlock()
+	if err != nil {
+		n = s.ob.counts[endpoint]
+	}
+	return storage.OutboxStats{Waiting: n, Dropped: s.ob.dropped[endpoint]}
+}
+
+// reservation is the events one write added to the outbox: release them
+// if the write fails, announce them once it committed.
+type reservation struct {
+	o         *outbox
+	endpoints []string
+}
+
+// release gives back the backlog the failed write took.
+func (r *reservation) release() {
+	if r == nil || len(r.endpoints) == 0 {
+		return
+	}
+	r.o.mu.Lock()
+	for _, ep := range r.endpoints {
+		r.o.counts[ep]--
+	}
+	r.o.mu.Unlock()
+	r.endpoints = nil
+}
+
+// committed tells the dispatcher of the new events.
+func (r *reservation) committed() {
+	if r == nil || len(r.endpoints) == 0 {
+		return
+	}
+	if c := r.o.cfg.Load(); c != nil && c.Notify != nil {
+		for i, ep := range r.endpoints {
+			if i == 0 || ep != r.endpoints[i-1] {
+				c.Notify(ep)
+			}
+		}
+	}
+}
+
+// outboxColumns are webhook_outbox's columns an insert sets, seq aside.
+const outboxColumns = `endpoint, site, event_id, type, lane, visitor_id, at, body`
+
+// outboxInsert inserts the rows of outboxRows's arrays, the parameters p
+// names (0 to 7), each with the next seq.
+func outboxInsert(p func(int) string) string {
+	return `INSERT INTO webhook_outbox (seq, ` + outboxColumns + `)
+	SELECT nextval('webhook_outbox_seq'), u.* FROM unnest(` + arrays(p, 0, "text", "text", "text", "text", "text", "text", "timestamptz", "bytea") + `) AS u`
+}
+
+// noEvents are outboxRows's arrays for no event.
+var noEvents = []any{[]string{}, []string{}, []string{}, []string{}, []string{}, []string{}, []any{}, [][]byte{}}
+
+// outboxRows routes evs and returns their rows as arrays (outboxInsert's
+// parameters) and the backlog they took, nil when nothing is routed. Past
+// an endpoint's MaxBacklog an event is dropped for it and counted.
+func (s *Store) outboxRows(evs []storage.Event) (*reservation, []any, error) {
+	c := s.ob.cfg.Load()
+	if c == nil || c.Route == nil || len(evs) == 0 {
+		return nil, nil, nil
+	}
+	o := &s.ob
+	r := &reservation{o: o}
+	var eps, sites, ids, types, lanes, visitors []string
+	var ats []any
+	var bodies [][]byte
+	for i := range evs {
+		e := &evs[i]
+		to := c.Route(e.Site, e.Type)
+		if len(to) == 0 {
+			continue
+		}
+		entry, err := e.Entry()
+		if err != nil {
+			r.release()
+			return nil, nil, err
+		}
+		for _, ep := range to {
+			o.mu.Lock()
+			if o.counts[ep] >= c.MaxBacklog {
+				o.dropped[ep]++
+				o.mu.Unlock()
+				continue
+			}
+			o.counts[ep]++
+			o.mu.Unlock()
+			r.endpoints = append(r.endpoints, ep)
+			eps, sites, ids, types = append(eps, ep), append(sites, e.Site), append(ids, entry.ID), append(types, entry.Type)
+			lanes, visitors = append(lanes, entry.Lane), append(visitors, entry.Visitor)
+			ats, bodies = append(ats, utc(entry.At)), append(bodies, entry.Body)
+		}
+	}
+	if len(eps) == 0 {
+		return r, nil, nil
+	}
+	return r, []any{eps, sites, ids, types, lanes, visitors, ats, bodies}, nil
+}
+
+// enqueue queues the insert of evs into b, a transaction's batch.
+func (s *Store) enqueue(b *pgx.Batch, evs []storage.Event) (*reservation, error) {
+	r, rows, err := s.outboxRows(evs)
+	if err != nil || rows == nil {
+		return r, err
+	}
+	b.Queue(outboxInsert(func(i int) string { return fmt.Sprintf("$%d", i+1) }), rows...)
+	return r, nil
+}
+
+// enqueueTurn puts the turn's events into its write.
+func (s *Store) enqueueTurn(w *turnWrite, t *storage.Turn, next, prev *storage.Session) error {
+	if c := s.ob.cfg.Load(); c == nil || c.Route == nil {
+		return nil
+	}
+	r, rows, err := s.outboxRows(storage.TurnEvents(t, next, prev))
+	if err != nil {
+		return err
+	}
+	w.res = r
+	if rows != nil {
+		copy(w.args[len(w.args)-len(noEvents):], rows)
+	}
+	return nil
+}

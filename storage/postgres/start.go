@@ -1,0 +1,150 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// CreateSession stores a new session for an existing or new visitor v and
+// counts it in the usage report: StartSession with no opening turn.
+func (s *Store) CreateSession(ctx context.Context, v *storage.Visitor, sess *storage.Session) error {
+	return s.StartSession(ctx, v, sess, nil)
+}
+
+// StartSession stores a new session and its opening turn (the story's
+// first messages and state; nil for none) in one transaction, so a crash
+// can never leave a session without its opening. It counts the session
+// in the usage report; v is created when it does not exist yet, else its
+// LastSeenAt moves on. On return sess and v hold what was stored, and the
+// opening's messages their IDs. It returns storage.ErrErasing for a
+// visitor being erased, storage.ErrMerged for one merged into another,
+// storage.ErrTooLarge past storage.MaxStateBytes and the records'
+// validation errors.
+func (s *Store) StartSession(ctx context.Context, v *storage.Visitor, sess *storage.Session, opening *storage.Turn) error {
+	if err := sess.Validate(); err != nil {
+		return err
+	}
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if sess.LastActivityAt.IsZero() {
+		sess.LastActivityAt = sess.StartedAt
+	}
+	var next storage.Session
+	var stored *storage.Visitor
+	var res *reservation // the webhook events (outbox.go)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		res.release() // a retry takes them afresh
+		var err error
+		if stored, err = startVisitor(ctx, tx, v); err != nil {
+			return err
+		}
+		if sess.StartedAt.After(stored.LastSeenAt) {
+			stored.LastSeenAt = sess.StartedAt
+		}
+		next = *sess
+		var ack storage.Ack
+		if opening != nil {
+			opening.SessionID = sess.ID
+			if opening.State != nil {
+				next.State = *opening.State
+			}
+			ack = storage.ApplyTurn(opening, &next)
+			r := storage.TurnRollup(opening, &next)
+			r.ApplyTo(stored)
+		}
+		size := next.RecordBytes()
+		if size > storage.MaxStateBytes {
+			return storage.ErrTooLarge
+		}
+		var b pgx.Batch
+		if err := queueStart(&b, stored, &next, opening, ack, size); err != nil {
+			return err
+		}
+		if res, err = s.enqueue(&b, storage.SessionEvents(&next, opening)); err != nil { // outbox.go
+			return err
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	if err != nil {
+		res.release()
+		return fmt.Errorf("postgres: create session: %w", err)
+	}
+	res.committed()
+	*sess, *v = next, *stored
+	return nil
+}
+
+// startVisitor reads the visitor of a session starting, locked until the
+// transaction ends, or v for a new one. It returns storage.ErrErasing for
+// a visitor being erased and storage.ErrMerged for one merged into
+// another.
+func startVisitor(ctx context.Context, tx pgx.Tx, v *storage.Visitor) (*storage.Visitor, error) {
+	stored, err := getVisitor(ctx, tx, v.ID, true)
+	switch {
+	case err == storage.ErrNotFound:
+		var merged bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM visitor_merges WHERE from_id = $1)`, v.ID).Scan(&merged); err != nil {
+			return nil, err
+		}
+		if merged {
+			return nil, storage.ErrMerged
+		}
+		nv := *v
+		return &nv, nil
+	case err != nil:
+		return nil, err
+	case stored.Erasing:
+		return nil, storage.ErrErasing
+	}
+	return stored, nil
+}
+
+// queueStart queues a new session's writes: its row, its opening's
+// messages, ack, inputs and gaps, its visitor whole and the usage count.
+func queueStart(b *pgx.Batch, v *storage.Visitor, sess *storage.Session, opening *storage.Turn, ack storage.Ack, size int) error {
+	args, err := sessionArgs(sess, size)
+	if err != nil {
+		return err
+	}
+	b.Queue(upsertSession, args...)
+	if opening != nil {
+		var msgs messageRows
+		for i := range opening.Messages {
+			if err := msgs.add(&opening.Messages[i]); err != nil {
+				return err
+			}
+		}
+		if len(opening.Messages) > 0 {
+			b.Queue(insertMessages, append([]any{sess.ID}, msgs.args()...)...)
+		}
+		if opening.ClientID != "" && ack.ID != "" {
+			b.Queue(`INSERT INTO acks (session_id, client_id, message_id, at, text) VALUES ($1, $2, $3, $4, $5)`,
+				sess.ID, opening.ClientID, ack.ID, utc(ack.At), ack.Text)
+		}
+	}
+	// (The opening's inputs and gaps are the session's only ones.)
+	if len(sess.Inputs) > 0 {
+		b.Queue(`INSERT INTO inputs (session_id, n, block, variable, kind, value, at)
+			SELECT $1, u.* FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) AS u`,
+			append([]any{sess.ID}, inputArrays(0, sess.Inputs)...)...)
+	}
+	if len(sess.Gaps) > 0 {
+		b.Queue(`INSERT INTO gaps (session_id, n, at, text) SELECT $1, u.* FROM unnest($2::int[], $3::timestamptz[], $4::text[]) AS u`,
+			append([]any{sess.ID}, gapArrays(0, sess.Gaps)...)...)
+	}
+	vargs, err := visitorArgs(v)
+	if err != nil {
+		return err
+	}
+	b.Queue(upsertVisitor, vargs...)
+	b.Queue(`INSERT INTO usage_daily (site, day, bot, version, channel, sessions) VALUES ($1, $2::date, $3, $4, $5, 1)
+		ON CONFLICT (site, day, bot, version, channel) DO UPDATE SET sessions = usage_daily.sessions + 1`,
+		sess.Site, sess.StartedAt.UTC().Format(time.DateOnly), sess.Bot, sess.Version, sess.Channel)
+	return nil
+}
