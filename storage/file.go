@@ -2,9 +2,7 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -85,10 +83,9 @@ func (f *File) Ref() FileRef {
 // Use one Files per Store: commits that check the daily quota are
 // serialised by its lock.
 type Files struct {
-	st        *Store
-	db        *badger.DB
-	chunkSize int
-	bufs      sync.Pool
+	st   *Store
+	db   *badger.DB
+	bufs *ChunkBuffers
 
 	// commitMu serialises the quota check with the record write: Badger
 	// detects conflicts on keys read, not on keys a range scan would have
@@ -100,9 +97,7 @@ type Files struct {
 
 // NewFiles returns the file store of s.
 func NewFiles(s *Store) *Files {
-	fs := &Files{st: s, db: s.db, chunkSize: FileChunkSize, diskFull: &s.diskFull}
-	fs.bufs.New = func() any { b := make([]byte, fs.chunkSize); return &b }
-	return fs
+	return &Files{st: s, db: s.db, bufs: NewChunkBuffers(FileChunkSize), diskFull: &s.diskFull}
 }
 
 func fileKey(id string) []byte { return key("f", id) }
@@ -121,83 +116,19 @@ func (fs *Files) Put(ctx context.Context, f *File, r io.Reader, q Quota) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	// Two buffers: one is read into while the other's chunk commits.
-	bufs := [2]*[]byte{fs.bufs.Get().(*[]byte), fs.bufs.Get().(*[]byte)}
-	defer fs.bufs.Put(bufs[0])
-	defer fs.bufs.Put(bufs[1])
-	cw := &chunkWriter{chunks: fs.st.chunks, id: f.ID, done: make(chan error, 1)}
-
-	h := sha256.New()
-	var size int64
-	for i := 0; ; i++ {
-		// Chunk i-2 used this buffer; its commit ended before chunk
-		// i-1's began.
-		buf := *bufs[i%2]
-		k, rerr := fill(r, buf)
-		if rerr != nil && rerr != io.EOF {
-			cw.wait()
-			return fs.abort(f.ID, rerr)
+	err := WriteFileChunks(ctx, f, r, fs.bufs, func(n int, b []byte, done func(error)) error {
+		if fs.diskFull.Load() {
+			return ErrDiskFull
 		}
-		if k > 0 {
-			h.Write(buf[:k])
-			size += int64(k)
-			err := ctx.Err()
-			if err == nil && fs.diskFull.Load() {
-				err = ErrDiskFull
-			}
-			if err == nil {
-				err = cw.write(buf[:k])
-			}
-			if err != nil {
-				cw.wait()
-				return fs.abort(f.ID, fmt.Errorf("storage: put file chunk: %w", err))
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
+		return fs.st.chunks.write(f.ID, n, b, done)
+	})
+	if err != nil {
+		return fs.abort(f.ID, err)
 	}
-	if err := cw.wait(); err != nil {
-		return fs.abort(f.ID, fmt.Errorf("storage: put file chunk: %w", err))
-	}
-	f.Size, f.SHA256, f.ChunkSize, f.Chunks = size, hex.EncodeToString(h.Sum(nil)), fs.chunkSize, cw.n
 	if err := fs.commit(ctx, f, q); err != nil {
 		return fs.abort(f.ID, err)
 	}
 	return nil
-}
-
-// chunkWriter commits a file's chunks, one small transaction each, with
-// one commit in flight while the caller reads and hashes the next chunk.
-type chunkWriter struct {
-	chunks chunkStore
-	id     string
-	n      int        // chunks written
-	done   chan error // the result of the commit in flight
-	busy   bool       // a commit is in flight
-}
-
-// write waits for the previous commit, then starts committing b as the
-// next chunk. b must not change until the next write or wait returns.
-func (w *chunkWriter) write(b []byte) error {
-	if err := w.wait(); err != nil {
-		return err
-	}
-	if err := w.chunks.write(w.id, w.n, b, func(err error) { w.done <- err }); err != nil {
-		return err
-	}
-	w.n++
-	w.busy = true
-	return nil
-}
-
-// wait returns the result of the commit in flight, if any.
-func (w *chunkWriter) wait() error {
-	if !w.busy {
-		return nil
-	}
-	w.busy = false
-	return <-w.done
 }
 
 // abort deletes what Put wrote of the file and returns err, joined with
@@ -207,21 +138,6 @@ func (fs *Files) abort(id string, err error) error {
 		return errors.Join(err, fmt.Errorf("storage: delete chunks of failed upload: %w", derr))
 	}
 	return err
-}
-
-// fill reads into buf until it is full or r fails; it returns io.EOF only
-// at the end of r, and r's own errors (io.ErrUnexpectedEOF included) as
-// they came, unlike io.ReadFull.
-func fill(r io.Reader, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		k, err := r.Read(buf[n:])
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // commit writes the record and the visitor's index entry after checking q.
@@ -248,12 +164,12 @@ func (fs *Files) commit(ctx context.Context, f *File, q Quota) error {
 		if v.Erasing {
 			return ErrErasing
 		}
-		if !q.unlimited() {
+		if !q.Unlimited() {
 			used, err := dayUsage(txn, f.VisitorID, ulid.Time(uid.Time()))
 			if err != nil {
 				return err
 			}
-			if !q.allows(used, f.Size) {
+			if !q.Allows(used, f.Size) {
 				return ErrQuotaExceeded
 			}
 		}
@@ -287,10 +203,9 @@ func (fs *Files) Open(ctx context.Context, f *File) (io.ReadSeekCloser, error) {
 	if _, err := fs.File(ctx, f.ID); err != nil {
 		return nil, err
 	}
-	if f.Chunks > 0 && f.ChunkSize <= 0 {
-		return nil, fmt.Errorf("storage: open file %s: bad chunk size %d", f.ID, f.ChunkSize)
-	}
-	return &fileReader{fs: fs, f: *f, cur: -1}, nil
+	return OpenFileChunks(f, fs.bufs, func(n int, buf []byte) ([]byte, error) {
+		return fs.st.chunks.read(f.ID, n, buf)
+	})
 }
 
 // Delete removes the file's record, index entry and chunks. It returns
@@ -352,83 +267,6 @@ func (fs *Files) DeleteOrphans(ctx context.Context, before time.Time) (int, erro
 		}
 	}
 	return len(orphans), nil
-}
-
-// fileReader reads a file's chunks as an io.ReadSeeker, holding one chunk.
-type fileReader struct {
-	fs  *Files
-	f   File
-	off int64
-	cur int     // index of the chunk in buf, -1 for none
-	n   int     // length of that chunk
-	buf *[]byte // from fs.bufs while open
-}
-
-func (r *fileReader) Read(p []byte) (int, error) {
-	if r.off >= r.f.Size {
-		return 0, io.EOF
-	}
-	cs := int64(r.f.ChunkSize)
-	idx := int(r.off / cs)
-	if idx != r.cur {
-		if err := r.load(idx); err != nil {
-			return 0, err
-		}
-	}
-	n := copy(p, (*r.buf)[r.off-int64(idx)*cs:r.n])
-	r.off += int64(n)
-	return n, nil
-}
-
-// load reads chunk idx into the buffer and checks its length.
-func (r *fileReader) load(idx int) error {
-	if r.buf == nil {
-		r.buf = r.fs.bufs.Get().(*[]byte)
-		if cap(*r.buf) < r.f.ChunkSize {
-			b := make([]byte, r.f.ChunkSize)
-			r.buf = &b
-		}
-	}
-	want := min(int64(r.f.ChunkSize), r.f.Size-int64(idx)*int64(r.f.ChunkSize))
-	b, err := r.fs.st.chunks.read(r.f.ID, idx, *r.buf)
-	if err == nil && int64(len(b)) != want {
-		err = fmt.Errorf("chunk %d is %d bytes, want %d", idx, len(b), want)
-	}
-	if err != nil {
-		r.cur = -1
-		return fmt.Errorf("storage: read file %s: %w", r.f.ID, err)
-	}
-	*r.buf, r.n = b[:cap(b)], len(b)
-	r.cur = idx
-	return nil
-}
-
-func (r *fileReader) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.off
-	case io.SeekEnd:
-		offset += r.f.Size
-	default:
-		return 0, errors.New("storage: seek: bad whence")
-	}
-	if offset < 0 {
-		return 0, errors.New("storage: seek: negative position")
-	}
-	r.off = offset
-	return offset, nil
-}
-
-// Close returns the chunk buffer to the pool.
-func (r *fileReader) Close() error {
-	if r.buf != nil {
-		if cap(*r.buf) == r.fs.chunkSize {
-			r.fs.bufs.Put(r.buf)
-		}
-		r.buf, r.cur = nil, -1
-	}
-	return nil
 }
 
 // VisitorFiles returns the records of the visitor's files, oldest first.

@@ -28,10 +28,11 @@ type FileUsage struct {
 	Bytes int64
 }
 
-func (q Quota) unlimited() bool { return q.Files <= 0 && q.Bytes <= 0 }
+// Unlimited reports whether q caps nothing.
+func (q Quota) Unlimited() bool { return q.Files <= 0 && q.Bytes <= 0 }
 
-// allows reports whether one more file of size bytes fits beside used.
-func (q Quota) allows(used FileUsage, size int64) bool {
+// Allows reports whether one more file of size bytes fits beside used.
+func (q Quota) Allows(used FileUsage, size int64) bool {
 	if q.Files > 0 && used.Files+1 > q.Files {
 		return false
 	}
@@ -71,9 +72,8 @@ func (fs *Files) DayUsage(ctx context.Context, visitorID string, t time.Time) (F
 // ULIDs of the upload time, so the day's files are one key range of
 // vf/{visitor}/, as long as the quota: a page of keys, never a scan.
 func dayUsage(txn *badger.Txn, visitorID string, t time.Time) (FileUsage, error) {
-	day := t.UTC().Truncate(24 * time.Hour)
-	from := visitorFileKey(visitorID, dayBound(day))
-	to := visitorFileKey(visitorID, dayBound(day.Add(24*time.Hour)))
+	lo, hi := FileDay(t)
+	from, to := visitorFileKey(visitorID, lo), visitorFileKey(visitorID, hi)
 	var u FileUsage
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: key("vf", visitorID, ""), PrefetchValues: false})
 	defer it.Close()
@@ -94,6 +94,14 @@ func dayUsage(txn *badger.Txn, visitorID string, t time.Time) (FileUsage, error)
 		u.Files++
 	}
 	return u, nil
+}
+
+// FileDay returns the bounds of the IDs of the files uploaded on the UTC
+// day of t, [from, to): file IDs are ULIDs of the upload time, and the
+// quota counts a file on the day of its ID.
+func FileDay(t time.Time) (from, to string) {
+	day := t.UTC().Truncate(24 * time.Hour)
+	return dayBound(day), dayBound(day.Add(24 * time.Hour))
 }
 
 // dayBound is the smallest ULID of the millisecond t.
