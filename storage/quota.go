@@ -101,11 +101,12 @@ func dayUsage(txn *badger.Txn, visitorID string, t time.Time) (FileUsage, error)
 // quota counts a file on the day of its ID.
 func FileDay(t time.Time) (from, to string) {
 	day := t.UTC().Truncate(24 * time.Hour)
-	return dayBound(day), dayBound(day.Add(24 * time.Hour))
+	return MinID(day), MinID(day.Add(24 * time.Hour))
 }
 
-// dayBound is the smallest ULID of the millisecond t.
-func dayBound(t time.Time) string {
+// MinID is the smallest ULID of the millisecond of t: the IDs made at t
+// or later sort at or above it, those made before below it.
+func MinID(t time.Time) string {
 	var id ulid.ULID
 	_ = id.SetTime(ulid.Timestamp(t)) // fails only past the year 10889
 	return id.String()
