@@ -23,10 +23,17 @@ const benchSize = 100_000_000
 //	go test -run NONE -bench '100MB' -benchtime 5x ./fileupload
 
 // BenchmarkUpload100MB streams a 100 MB multipart body through the upload
-// handler into a Badger store on disk (the limit raised for it), and
-// reports the throughput and the peak heap while it runs.
+// handler into each engine's store (Badger on disk, PostgreSQL; the limit
+// raised for it), and reports the throughput and the peak heap while it
+// runs.
 func BenchmarkUpload100MB(b *testing.B) {
-	e := newTestEnv(b, Limits{Quota: storage.Quota{Files: -1, Bytes: -1}}, storage.Options{})
+	for _, eng := range engines {
+		b.Run(eng.name, func(b *testing.B) { benchmarkUpload(b, eng) })
+	}
+}
+
+func benchmarkUpload(b *testing.B, eng engine) {
+	e := newEngineEnv(b, eng, Limits{Quota: storage.Quota{Files: -1, Bytes: -1}}, storage.Options{})
 	e.sessions.max = benchSize
 	const boundary = "benchmarkboundary"
 	ct := "multipart/form-data; boundary=" + boundary
