@@ -7,8 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -39,8 +37,13 @@ const copyChunk = `COPY file_chunks (file_id, n, data) FROM STDIN BINARY`
 // 64 KiB buffer: an INSERT's parameters would be copied into buffers
 // that grow to the chunk's size and are dropped after each statement,
 // twice the file's size in garbage per upload (TestFiles_StreamMemory).
-func writeChunk(ctx context.Context, pool *pgxpool.Pool, id string, n int, b []byte) error {
-	conn, err := pool.Acquire(ctx)
+func (fs *Files) writeChunk(ctx context.Context, id string, n int, b []byte) error {
+	release, err := fs.chunkSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	conn, err := fs.st.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -87,9 +90,14 @@ func (r *chunkRow) Read(p []byte) (int, error) {
 
 // readChunk returns chunk n of the file, read into buf's backing array
 // when it is large enough, or storage.ErrNotFound.
-func readChunk(ctx context.Context, q querier, id string, n int, buf []byte) ([]byte, error) {
+func (fs *Files) readChunk(ctx context.Context, id string, n int, buf []byte) ([]byte, error) {
+	release, err := fs.chunkSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	dst := chunkBuf{buf[:0]}
-	err := q.QueryRow(ctx, selectChunk, id, n).Scan(&dst)
+	err = fs.st.pool.QueryRow(ctx, selectChunk, id, n).Scan(&dst)
 	if err != nil {
 		return nil, notFound(err)
 	}

@@ -53,9 +53,15 @@ func (p pgFiles) WriteOrphan(tb testing.TB, id string, n int) {
 // its files and a connection for looking at the tables.
 func openFiles(tb testing.TB) pgFiles {
 	tb.Helper()
+	return openFilesWith(tb, postgres.Options{})
+}
+
+// openFilesWith is openFiles with options.
+func openFilesWith(tb testing.TB, opts postgres.Options) pgFiles {
+	tb.Helper()
 	ctx := context.Background()
 	url := postgrestest.URL(tb)
-	st, err := postgres.Open(ctx, url, postgres.Options{})
+	st, err := postgres.Open(ctx, url, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -31,14 +31,37 @@ import (
 // anyone. If Put fails it deletes the chunks it wrote before it returns;
 // if the process dies mid-way the chunks stay behind with no row, and
 // DeleteOrphans removes them.
+//
+// Chunk reads and writes take at most a quarter of the pool's connections
+// at once (at least one; chunkConns), so uploads and downloads queue for
+// the database rather than starve the turn path and the admin of
+// connections.
 type Files struct {
-	st   *Store
-	bufs *storage.ChunkBuffers
+	st     *Store
+	bufs   *storage.ChunkBuffers
+	chunks chan struct{} // a token per chunk query running
 }
 
 // NewFiles returns the file store of s.
 func NewFiles(s *Store) *Files {
-	return &Files{st: s, bufs: storage.NewChunkBuffers(storage.FileChunkSize)}
+	return &Files{st: s, bufs: storage.NewChunkBuffers(storage.FileChunkSize),
+		chunks: make(chan struct{}, chunkConns(s.pool.Config().MaxConns))}
+}
+
+// chunkConns is how many chunk queries may run at once on a pool of
+// maxConns connections: a quarter of them, at least one.
+func chunkConns(maxConns int32) int {
+	return max(1, int(maxConns)/4)
+}
+
+// chunkSlot waits for a turn to run a chunk query and returns its release.
+func (fs *Files) chunkSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case fs.chunks <- struct{}{}:
+		return func() { <-fs.chunks }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // fileColumns are the files table's columns in the order scanFile reads
@@ -83,7 +106,7 @@ func (fs *Files) Put(ctx context.Context, f *storage.File, r io.Reader, q storag
 	}
 	f.UploadedAt = utc(f.UploadedAt)
 	err := storage.WriteFileChunks(ctx, f, r, fs.bufs, func(n int, b []byte, done func(error)) error {
-		go func() { done(writeChunk(ctx, fs.st.pool, f.ID, n, b)) }()
+		go func() { done(fs.writeChunk(ctx, f.ID, n, b)) }()
 		return nil
 	})
 	if err == nil {
@@ -166,7 +189,7 @@ func (fs *Files) Open(ctx context.Context, f *storage.File) (io.ReadSeekCloser, 
 		return nil, err
 	}
 	return storage.OpenFileChunks(f, fs.bufs, func(n int, buf []byte) ([]byte, error) {
-		return readChunk(ctx, fs.st.pool, f.ID, n, buf)
+		return fs.readChunk(ctx, f.ID, n, buf)
 	})
 }
 

@@ -4,13 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/postgres"
 )
 
 // uploadSize is the memory tests' upload: the default per-file cap.
@@ -25,30 +29,38 @@ func streamOf(n int64, seed byte) (io.Reader, string) {
 }
 
 // newUploader opens a store with a visitor and returns a function that
-// uploads n bytes as a new file of that visitor.
-func newUploader(tb testing.TB) (pgFiles, func(n int64) *storage.File) {
-	p := openFiles(tb)
+// uploads n bytes as a new file of that visitor, failing the test on an
+// error, and one that returns the error (for other goroutines).
+func newUploader(tb testing.TB, opts postgres.Options) (p pgFiles, upload func(n int64) *storage.File, put func(n int64) (*storage.File, error)) {
+	p = openFilesWith(tb, opts)
 	at := time.Now().UTC()
 	v := &storage.Visitor{ID: storage.NewID(at), Site: "demo", CreatedAt: at}
 	if err := p.CreateVisitor(context.Background(), v); err != nil {
 		tb.Fatal(err)
 	}
-	var seed byte
-	return p, func(n int64) *storage.File {
-		tb.Helper()
+	var seed atomic.Uint32
+	put = func(n int64) (*storage.File, error) {
 		at := time.Now()
 		f := &storage.File{ID: storage.NewID(at), Site: "demo", VisitorID: v.ID, SessionID: storage.NewID(at),
 			Name: "big.bin", Type: "application/octet-stream", UploadedAt: at}
-		seed++
-		r, sum := streamOf(n, seed)
+		r, sum := streamOf(n, byte(seed.Add(1)))
 		if err := p.Put(context.Background(), f, r, storage.Quota{}); err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 		if f.SHA256 != sum {
-			tb.Fatalf("sha256 %s, want %s", f.SHA256, sum)
+			return nil, fmt.Errorf("sha256 %s, want %s", f.SHA256, sum)
+		}
+		return f, nil
+	}
+	upload = func(n int64) *storage.File {
+		tb.Helper()
+		f, err := put(n)
+		if err != nil {
+			tb.Fatal(err)
 		}
 		return f
 	}
+	return p, upload, put
 }
 
 // allocated returns the bytes the process allocated while fn ran.
@@ -64,7 +76,7 @@ func allocated(fn func()) uint64 {
 // allocate a small part of it: the file streams through chunk by chunk
 // (two chunk buffers, reused from upload to upload), never held whole.
 func TestFiles_StreamMemory(t *testing.T) {
-	p, upload := newUploader(t)
+	p, upload, _ := newUploader(t, postgres.Options{})
 	ctx := context.Background()
 	upload(uploadSize) // warm up: connections, prepared statements, buffers
 
@@ -95,10 +107,69 @@ func TestFiles_StreamMemory(t *testing.T) {
 	}
 }
 
+// TestFiles_ChunkConns: uploads and downloads together run at most a
+// quarter of the pool's connections' chunk queries at once (one of four
+// here), leaving the rest to turns and the admin.
+func TestFiles_ChunkConns(t *testing.T) {
+	p, upload, put := newUploader(t, postgres.Options{MaxConns: 4})
+	ctx := context.Background()
+	var files []*storage.File
+	for range 2 {
+		files = append(files, upload(4*storage.FileChunkSize))
+	}
+	stop := make(chan struct{})
+	most := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				most <- n
+				return
+			default:
+			}
+			var k int
+			err := p.conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND state = 'active'
+				AND (query LIKE 'COPY file_chunks%' OR query LIKE 'SELECT data FROM file_chunks%')`).Scan(&k)
+			if err != nil {
+				t.Error(err)
+			}
+			n = max(n, k)
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := put(8 * storage.FileChunkSize); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for _, f := range files {
+		wg.Go(func() {
+			r, err := p.Open(ctx, f)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer r.Close()
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	if n := <-most; n > 1 {
+		t.Errorf("%d chunk queries ran at once on a pool of 4, want at most 1", n)
+	}
+}
+
 // BenchmarkFiles_Put10MiB reports what one 10 MiB upload costs: time,
 // throughput and bytes allocated.
 func BenchmarkFiles_Put10MiB(b *testing.B) {
-	_, upload := newUploader(b)
+	_, upload, _ := newUploader(b, postgres.Options{})
 	upload(uploadSize)
 	b.SetBytes(uploadSize)
 	b.ReportAllocs()
