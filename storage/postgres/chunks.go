@@ -17,6 +17,7 @@ import (
 // (TestFiles_Explain) but deleteOrphans, which reads it all.
 const (
 	selectChunk   = `SELECT data FROM file_chunks WHERE file_id = $1 AND n = $2`
+	countChunks   = `SELECT count(*) FROM file_chunks WHERE file_id = $1`
 	deleteChunks  = `DELETE FROM file_chunks WHERE file_id = $1`
 	deleteUnfiled = `DELETE FROM file_chunks WHERE file_id = $1
 		AND NOT EXISTS (SELECT 1 FROM files WHERE id = $1)`

@@ -157,6 +157,15 @@ func (fs *Files) commit(ctx context.Context, f *storage.File, q storage.Quota) e
 				return storage.ErrQuotaExceeded
 			}
 		}
+		// The chunks must all be there: DeleteOrphans run on another
+		// node with too late a cutoff may have taken them meanwhile.
+		var chunks int
+		if err := tx.QueryRow(ctx, countChunks, f.ID).Scan(&chunks); err != nil {
+			return err
+		}
+		if chunks != f.Chunks {
+			return fmt.Errorf("%d of the file's %d chunks are stored", chunks, f.Chunks)
+		}
 		_, err := tx.Exec(ctx, insertFile,
 			f.ID, f.Site, f.VisitorID, f.SessionID, f.Name, f.Type, f.Size, f.SHA256, f.ChunkSize, f.Chunks, f.UploadedAt)
 		if isUniqueViolation(err) {

@@ -43,6 +43,7 @@ func TestFiles_Explain(t *testing.T) {
 		{"selectVisitorFiles", selectVisitorFiles, []any{id}, "files_by_visitor"},
 		{"selectDayUsage", selectDayUsage, []any{id, id, id}, "files_by_visitor"},
 		{"selectChunk", selectChunk, []any{id, 0}, "file_chunks_pkey"},
+		{"countChunks", countChunks, []any{id}, "file_chunks_pkey"},
 		{"deleteChunks", deleteChunks, []any{id}, "file_chunks_pkey"},
 		{"deleteUnfiled", deleteUnfiled, []any{id}, "file_chunks_pkey"},
 		{"deleteUnfiled/files", deleteUnfiled, []any{id}, "files_pkey"},

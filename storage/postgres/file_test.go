@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -165,6 +166,45 @@ func TestFiles_ChunkConns(t *testing.T) {
 		t.Errorf("%d chunk queries ran at once on a pool of 4, want at most 1", n)
 	}
 }
+
+// TestFiles_ChunksTakenMidUpload: when an upload's chunks vanish before
+// its commit (DeleteOrphans on another node with a cutoff later than the
+// upload's start), the upload fails and stores no file without its bytes.
+func TestFiles_ChunksTakenMidUpload(t *testing.T) {
+	p, _, _ := newUploader(t, postgres.Options{})
+	ctx := context.Background()
+	at := time.Now().Add(-time.Minute)
+	v := &storage.Visitor{ID: storage.NewID(at), Site: "demo", CreatedAt: at}
+	if err := p.CreateVisitor(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	f := &storage.File{ID: storage.NewID(at), Site: "demo", VisitorID: v.ID, SessionID: storage.NewID(at),
+		Name: "a.bin", Type: "application/octet-stream", UploadedAt: at}
+	var swept int
+	sweep := readerFunc(func([]byte) (int, error) {
+		n, err := p.DeleteOrphans(ctx, time.Time{})
+		if err != nil {
+			t.Error(err)
+		}
+		swept += n
+		return 0, io.EOF
+	})
+	body := io.MultiReader(bytes.NewReader(make([]byte, 3*storage.FileChunkSize)), sweep, bytes.NewReader(make([]byte, 10)))
+	if err := p.Put(ctx, f, body, storage.Quota{}); err == nil {
+		t.Fatal("stored a file whose chunks were deleted")
+	}
+	if swept != 1 {
+		t.Errorf("the sweep took %d files' chunks, want 1", swept)
+	}
+	if records, chunks := p.StoredFiles(t); records != 0 || chunks != 0 {
+		t.Errorf("left %d records and %d chunks", records, chunks)
+	}
+}
+
+// readerFunc is a function as an io.Reader.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
 
 // BenchmarkFiles_Put10MiB reports what one 10 MiB upload costs: time,
 // throughput and bytes allocated.
