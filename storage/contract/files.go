@@ -114,7 +114,9 @@ func testFilesPutOpen(t *testing.T, open func(testing.TB) FilesEngine) {
 	var ids []string
 	for i, size := range []int{0, 1, 4095, cs - 1, cs, cs + 1, 3*cs + 17} {
 		data := randomBytes(size)
-		f := e.file(fileDay.Add(time.Duration(i) * time.Second))
+		// Nanoseconds: an engine that keeps less sets the record's
+		// time to what it keeps, so the record read back equals it.
+		f := e.file(fileDay.Add(time.Duration(i)*time.Second + 123456789))
 		// One byte per read at first, to prove short reads fill chunks.
 		body := io.MultiReader(iotest.OneByteReader(bytes.NewReader(data[:min(size, 10)])), bytes.NewReader(data[min(size, 10):]))
 		if err := e.Put(ctx, f, body, storage.Quota{}); err != nil {

@@ -35,7 +35,7 @@ import (
 // Chunk reads and writes take at most a quarter of the pool's connections
 // at once (at least one; chunkConns), so uploads and downloads queue for
 // the database rather than starve the turn path and the admin of
-// connections.
+// connections. Use one Files per Store: the share is counted by each.
 type Files struct {
 	st     *Store
 	bufs   *storage.ChunkBuffers
