@@ -20,8 +20,8 @@ import (
 //
 // # Writes and crashes
 //
-// Put inserts each chunk in its own statement as the bytes arrive (one
-// insert in flight while the next chunk is read), so no transaction stays
+// Put writes each chunk in its own statement (a COPY) as the bytes arrive
+// (one in flight while the next chunk is read), so no transaction stays
 // open for as long as a slow upload and an upload holds two chunks in
 // memory, never the file. Then one short transaction locks the uploader's
 // visitor row, checks the quota and inserts the file's row: uploads of
