@@ -27,6 +27,10 @@ func (r *VerifyReport) problem(format string, a ...any) {
 	}
 }
 
+// Problemf notes a problem another engine's check found, as Verify notes
+// its own (at most 1,000 are kept).
+func (r *VerifyReport) Problemf(format string, a ...any) { r.problem(format, a...) }
+
 // Verify reads the whole store, in one snapshot, and checks that records
 // and indexes agree: every session has exactly the index entries indexing
 // it afresh would write, and no index entry names anything else; its

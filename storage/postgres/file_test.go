@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -215,5 +216,59 @@ func BenchmarkFiles_Put10MiB(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		upload(uploadSize)
+	}
+}
+
+// TestStore_VerifyFiles: a sound store has no problems; a file missing a
+// chunk, one whose chunks are misnumbered, one whose visitor is gone and
+// chunks with no file are each reported.
+func TestStore_VerifyFiles(t *testing.T) {
+	p, upload, _ := newUploader(t, postgres.Options{})
+	ctx := context.Background()
+	files := []*storage.File{upload(0), upload(3 * storage.FileChunkSize), upload(2*storage.FileChunkSize + 1), upload(10), upload(100)}
+	verify := func() *storage.VerifyReport {
+		t.Helper()
+		var r storage.VerifyReport
+		if err := p.st.VerifyFiles(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		return &r
+	}
+	if r := verify(); r.Files != 5 || len(r.Problems) != 0 || r.OrphanChunkFiles != 0 {
+		t.Fatalf("sound store: %+v", r)
+	}
+
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := p.conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`DELETE FROM file_chunks WHERE file_id = $1 AND n = 1`, files[1].ID)
+	exec(`UPDATE file_chunks SET n = 5 WHERE file_id = $1 AND n = 2`, files[2].ID)
+	exec(`UPDATE file_chunks SET data = 'shorter' WHERE file_id = $1`, files[3].ID)
+	exec(`UPDATE files SET visitor_id = 'gone' WHERE id = $1`, files[4].ID)
+	p.WriteOrphan(t, storage.NewID(time.Now()), 2)
+
+	r := verify()
+	if r.Files != 5 || r.OrphanChunkFiles != 1 {
+		t.Errorf("report %+v: want 5 files and 1 orphan", r)
+	}
+	for _, want := range []string{
+		"file " + files[1].ID + ": chunks 0..2 of",
+		"file " + files[2].ID + ": chunks 0..5 of",
+		"file " + files[3].ID + ": chunks 0..0 of 7 bytes",
+		"file " + files[4].ID + ": visitor gone has no row",
+	} {
+		found := false
+		for _, p := range r.Problems {
+			found = found || strings.HasPrefix(p, want)
+		}
+		if !found {
+			t.Errorf("no problem %q in %q", want, r.Problems)
+		}
+	}
+	if len(r.Problems) != 4 {
+		t.Errorf("%d problems, want 4: %q", len(r.Problems), r.Problems)
 	}
 }
