@@ -102,9 +102,11 @@ func TestFiles_StreamMemory(t *testing.T) {
 	if raceDetector {
 		return
 	}
-	// An eighth of the file: room for the pool's own work, while any
-	// copy of the whole file, or of each chunk, fails.
-	if limit := uint64(uploadSize / 8); up > limit || down > limit {
+	// A quarter of the file: room for the driver's pooled read buffers
+	// (a download's megabyte is four of them, allocated once, whatever the
+	// file's size), while any copy of the whole file, or of each chunk,
+	// fails.
+	if limit := uint64(uploadSize / 4); up > limit || down > limit {
 		t.Errorf("allocated %d bytes uploading, %d downloading; want each under %d", up, down, limit)
 	}
 }
