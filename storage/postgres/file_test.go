@@ -221,7 +221,7 @@ func BenchmarkFiles_Put10MiB(b *testing.B) {
 	}
 }
 
-// TestStore_VerifyFiles: a sound store has no problems; a file missing a
+// TestStore_VerifyFiles: Verify's file checks: a sound store has no problems; a file missing a
 // chunk, one whose chunks are misnumbered, one whose visitor is gone and
 // chunks with no file are each reported.
 func TestStore_VerifyFiles(t *testing.T) {
@@ -230,11 +230,11 @@ func TestStore_VerifyFiles(t *testing.T) {
 	files := []*storage.File{upload(0), upload(3 * storage.FileChunkSize), upload(2*storage.FileChunkSize + 1), upload(10), upload(100)}
 	verify := func() *storage.VerifyReport {
 		t.Helper()
-		var r storage.VerifyReport
-		if err := p.st.VerifyFiles(ctx, &r); err != nil {
+		r, err := p.st.Verify(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return &r
+		return r
 	}
 	if r := verify(); r.Files != 5 || len(r.Problems) != 0 || r.OrphanChunkFiles != 0 {
 		t.Fatalf("sound store: %+v", r)

@@ -2,14 +2,13 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley/storage"
 )
 
-// The checks of VerifyFiles, each one pass over its tables.
+// The checks of verifyFiles, each one pass over its tables.
 const (
 	// Files whose chunks are not 0..chunks-1 with size bytes in all
 	// (octet_length reads a TOASTed value's size, not its bytes).
@@ -25,45 +24,38 @@ const (
 		WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.id = c.file_id)`
 )
 
-// VerifyFiles checks the files, in one snapshot, as storage.Store.Verify
-// checks Badger's: every file's visitor has a row and all its chunks are
-// stored, numbered from 0, with the file's size in all. It adds the files
-// to r.Files, what is wrong to r.Problems and the files with chunks but no
-// row (uploads in flight, or cut by a crash) to r.OrphanChunkFiles. Its
-// cost grows with the files stored.
-func (s *Store) VerifyFiles(ctx context.Context, r *storage.VerifyReport) error {
-	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
-	err := pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error {
-		var files, orphans int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM files`).Scan(&files); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, countOrphans).Scan(&orphans); err != nil {
-			return err
-		}
-		r.Files += files
-		r.OrphanChunkFiles += orphans
-		rows, _ := tx.Query(ctx, verifyChunks)
-		var id string
-		var chunks, stored, last int
-		var size, bytes int64
-		_, err := pgx.ForEachRow(rows, []any{&id, &chunks, &size, &stored, &bytes, &last}, func() error {
-			r.Problemf("file %s: chunks 0..%d of %d bytes stored (%d chunks), its row says %d chunks of %d bytes", id, last, bytes, stored, chunks, size)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		rows, _ = tx.Query(ctx, verifyOwners)
-		var visitor string
-		_, err = pgx.ForEachRow(rows, []any{&id, &visitor}, func() error {
-			r.Problemf("file %s: visitor %s has no row", id, visitor)
-			return nil
-		})
+// verifyFiles checks the files on tx, Verify's snapshot, as
+// storage.Store.Verify checks Badger's: every file's visitor has a row and
+// all its chunks are stored, numbered from 0, with the file's size in all.
+// It adds the files to r.Files, what is wrong to r.Problems and the files
+// with chunks but no row (uploads in flight, or cut by a crash) to
+// r.OrphanChunkFiles.
+func verifyFiles(ctx context.Context, tx pgx.Tx, r *storage.VerifyReport) error {
+	var files, orphans int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM files`).Scan(&files); err != nil {
 		return err
+	}
+	if err := tx.QueryRow(ctx, countOrphans).Scan(&orphans); err != nil {
+		return err
+	}
+	r.Files += files
+	r.OrphanChunkFiles += orphans
+	rows, _ := tx.Query(ctx, verifyChunks)
+	var id string
+	var chunks, stored, last int
+	var size, bytes int64
+	_, err := pgx.ForEachRow(rows, []any{&id, &chunks, &size, &stored, &bytes, &last}, func() error {
+		r.Problemf("file %s: chunks 0..%d of %d bytes stored (%d chunks), its row says %d chunks of %d bytes", id, last, bytes, stored, chunks, size)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: verify files: %w", err)
+		return err
 	}
-	return nil
+	rows, _ = tx.Query(ctx, verifyOwners)
+	var visitor string
+	_, err = pgx.ForEachRow(rows, []any{&id, &visitor}, func() error {
+		r.Problemf("file %s: visitor %s has no row", id, visitor)
+		return nil
+	})
+	return err
 }
