@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/parley-chat/parley/storage"
@@ -17,5 +18,14 @@ func TestContract_Turn(t *testing.T) {
 		// After each test, the store's records and indexes agree.
 		tb.Cleanup(func() { assertSound(tb, s) })
 		return s
+	})
+}
+
+func TestContract_OutboxWrite(t *testing.T) {
+	contract.TestOutboxWrite(t, func(tb testing.TB) (contract.OutboxWriteEngine, contract.OutboxReader) {
+		s, _ := MustOpen(tb)
+		return s, func(ctx context.Context, ep string) ([]storage.OutboxEntry, error) {
+			return s.Outbox(ctx, ep, "", 1000)
+		}
 	})
 }

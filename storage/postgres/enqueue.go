@@ -45,16 +45,20 @@ func (s *Store) SetOutbox(c storage.OutboxConfig) {
 	if c.MaxBacklog <= 0 {
 		c.MaxBacklog = storage.DefaultMaxBacklog
 	}
-	s.ob.cfg.Store(&c)
 	s.ob.mu.Lock()
-	defer s.ob.mu.Unlock()
 	if s.ob.started {
+		s.ob.mu.Unlock()
+		s.ob.cfg.Store(&c)
 		return
 	}
 	s.ob.started = true
 	s.ob.counts, s.ob.dropped = map[string]int{}, map[string]int64{}
 	s.ob.stop, s.ob.done = make(chan struct{}), make(chan struct{})
-	if err := s.countOutbox(context.Background()); err != nil {
+	s.ob.mu.Unlock()
+	// The backlogs as they are before the first event is routed.
+	err := s.countOutbox(context.Background())
+	s.ob.cfg.Store(&c)
+	if err != nil {
 		s.log.Warn("postgres: count the webhook outbox", "err", err)
 	}
 	go s.countOutboxLoop()

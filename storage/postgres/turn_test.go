@@ -331,3 +331,85 @@ func (p *proxy) blackHole(on bool) {
 	defer p.mu.Unlock()
 	p.hole = on
 }
+
+// TestOutbox_TwoNodes: two stores on one database write events for the
+// same endpoint at once: every event is kept, none takes another's seq,
+// and each session's events keep their order.
+func TestOutbox_TwoNodes(t *testing.T) {
+	db := postgrestest.URL(t)
+	nodes := []*Store{openTest(t, db, Options{}), openTest(t, db, Options{})}
+	route := storage.OutboxConfig{Route: func(site, typ string) []string { return []string{"demo/a"} }}
+	var owners [][]*storage.Session
+	for _, s := range nodes {
+		s.SetOutbox(route)
+		owners = append(owners, startSessions(t, s, 8))
+	}
+	const turns = 10
+	var wg sync.WaitGroup
+	for i, s := range nodes {
+		for j := range owners[i] {
+			wg.Go(func() {
+				for n := range turns {
+					next, _, _, err := s.RecordTurn(context.Background(), textTurn(owners[i][j], fmt.Sprintf("c%d", n), t0.Add(time.Duration(n+1)*time.Second)))
+					if err != nil {
+						t.Errorf("turn: %v", err)
+						return
+					}
+					owners[i][j] = next
+				}
+			})
+		}
+	}
+	wg.Wait()
+	// session.started, then two message.created per turn.
+	want := 2 * 8 * (1 + 2*turns)
+	if n := count(t, nodes[0], `SELECT count(*) FROM webhook_outbox WHERE endpoint = 'demo/a'`); n != want {
+		t.Fatalf("%d events waiting, want %d", n, want)
+	}
+	if st := nodes[0].OutboxStats("demo/a"); st.Waiting != want {
+		t.Errorf("stats %+v, want %d waiting", st, want)
+	}
+	// Within a session (a lane), seq order is the order of its messages.
+	rows, err := nodes[0].pool.Query(context.Background(), `SELECT lane, convert_from(body, 'UTF8')::jsonb #>> '{data,message,id}'
+		FROM webhook_outbox WHERE type = 'message.created' ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]string{}
+	for rows.Next() {
+		var lane, id string
+		if err := rows.Scan(&lane, &id); err != nil {
+			t.Fatal(err)
+		}
+		if id <= last[lane] {
+			t.Fatalf("lane %s: message %s after %s", lane, id, last[lane])
+		}
+		last[lane] = id
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOutbox_RefusedTurn: a turn the commit refuses (its visitor is being
+// erased) writes no event and gives its backlog back.
+func TestOutbox_RefusedTurn(t *testing.T) {
+	s := openTest(t, postgrestest.URL(t), Options{})
+	own := startSessions(t, s, 1)[0]
+	s.SetOutbox(storage.OutboxConfig{Route: func(site, typ string) []string { return []string{"demo/a"} }, MaxBacklog: 2})
+	if _, err := s.pool.Exec(context.Background(), `UPDATE visitors SET erasing = true WHERE id = $1`, own.VisitorID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.RecordTurn(context.Background(), textTurn(own, "c1", t0.Add(time.Second))); !errors.Is(err, storage.ErrErasing) {
+		t.Fatalf("turn: %v, want ErrErasing", err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM webhook_outbox`); n != 0 {
+		t.Fatalf("%d events of a refused turn", n)
+	}
+	s.ob.mu.Lock()
+	taken := s.ob.counts["demo/a"]
+	s.ob.mu.Unlock()
+	if taken != 0 {
+		t.Fatalf("the refused turn holds %d of the backlog", taken)
+	}
+}
