@@ -29,3 +29,10 @@ func TestContract_OutboxWrite(t *testing.T) {
 		}
 	})
 }
+
+func TestContract_Usage(t *testing.T) {
+	contract.TestUsage(t, func(tb testing.TB) contract.UsageEngine {
+		s, _ := MustOpen(tb)
+		return s
+	})
+}

@@ -130,3 +130,53 @@ func (e *Event) Entry() (OutboxEntry, error) {
 	}
 	return OutboxEntry{ID: "msg_" + NewID(e.At), Type: e.Type, Lane: e.lane(), Visitor: e.Visitor, At: e.At.UTC(), Body: body}, nil
 }
+
+// UsageCount is one usage counter as another engine reads it: the
+// sessions of one bot version on one channel started on a UTC day.
+type UsageCount struct {
+	Day                   time.Time // its midnight, UTC
+	Bot, Version, Channel string
+	Sessions              int64
+}
+
+// RefusedCount is one refusal counter (its site, bot, version and channel
+// already filtered by the query): the starts refused in one UTC hour for
+// one reason.
+type RefusedCount struct {
+	Hour   time.Time
+	Reason string
+	Starts int64
+}
+
+// RefusedHours is the range of hours a usage report over [from, to)
+// counts refusals of: every hour that overlaps the period.
+func RefusedHours(from, to time.Time) (first, last time.Time) {
+	return from.UTC().Truncate(time.Hour), to.UTC().Add(-time.Nanosecond).Truncate(time.Hour)
+}
+
+// Keeps reports whether the query's bot, version and channel filters
+// keep a counter of these.
+func (q *UsageQuery) Keeps(bot, version, channel string) bool { return q.keeps(bot, version, channel) }
+
+// UsageReportOf builds the usage report of [from, to) (UTC) from the
+// counters q keeps, as the Badger engine's Usage does from its own: the
+// session counters of each day, already exact for the period, and the
+// refusal counters of the hours that overlap it.
+func UsageReportOf(from, to time.Time, sessions []UsageCount, refused []RefusedCount) *UsageReport {
+	cells := map[usageCell]int64{}
+	for _, c := range sessions {
+		cells[usageCell{c.Day.UTC().Format("20060102"), c.Bot, c.Version, c.Channel}] += c.Sessions
+	}
+	r := buildReport(from.UTC(), to.UTC(), cells)
+	if !r.From.Before(r.To) {
+		return r
+	}
+	days, reasons := map[string]int64{}, map[string]int64{}
+	for _, c := range refused {
+		r.Refused += c.Starts
+		days[c.Hour.UTC().Format("20060102")] += c.Starts
+		reasons[c.Reason] += c.Starts
+	}
+	finishRefused(r, days, reasons)
+	return r
+}

@@ -167,11 +167,17 @@ func (s *Store) refusedIn(q *UsageQuery, r *UsageReport) error {
 	for c, n := range s.refused {
 		add(c, n)
 	}
+	finishRefused(r, days, reasons)
+	return nil
+}
+
+// finishRefused fills the report's refusals per day (days: yyyymmdd) and
+// per reason from the sums.
+func finishRefused(r *UsageReport, days, reasons map[string]int64) {
 	for _, d := range r.Days {
 		r.RefusedDays = append(r.RefusedDays, Count{d.Key, days[strings.ReplaceAll(d.Key, "-", "")]})
 	}
 	r.RefusedReasons = byCount(reasons)
-	return nil
 }
 
 // parseRefusalKey reads ur/{site}/{hour}/{reason}\0{bot}\0{version}\0{channel}.

@@ -97,15 +97,8 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
 	if err := s.settle(ctx); err != nil {
 		return nil, err
 	}
-	switch {
-	case q.From.IsZero():
-		return nil, &FieldError{"From", "is required"}
-	case q.To.IsZero():
-		return nil, &FieldError{"To", "is required"}
-	case q.From.After(q.To):
-		return nil, &FieldError{"From", "is after to"}
-	case q.To.Sub(q.From) > MaxUsageDays*24*time.Hour:
-		return nil, &FieldError{"From", fmt.Sprintf("the period may span at most %d days", MaxUsageDays)}
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
 	from, to := q.From.UTC(), q.To.UTC()
 	cells := map[usageCell]int64{}
@@ -139,6 +132,21 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
 		return nil, fmt.Errorf("storage: usage: %w", err)
 	}
 	return r, nil
+}
+
+// Validate reports a query the usage report refuses, as a *FieldError.
+func (q *UsageQuery) Validate() error {
+	switch {
+	case q.From.IsZero():
+		return &FieldError{"From", "is required"}
+	case q.To.IsZero():
+		return &FieldError{"To", "is required"}
+	case q.From.After(q.To):
+		return &FieldError{"From", "is after to"}
+	case q.To.Sub(q.From) > MaxUsageDays*24*time.Hour:
+		return &FieldError{"From", fmt.Sprintf("the period may span at most %d days", MaxUsageDays)}
+	}
+	return nil
 }
 
 // countDays adds the counters of the days marked in use, of every site.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -56,4 +57,35 @@ func readOutbox(ctx context.Context, url, ep string) ([]storage.OutboxEntry, err
 		e.Key = strconv.FormatInt(seq, 10)
 		return e, err
 	})
+}
+
+func TestContract_Usage(t *testing.T) {
+	contract.TestUsage(t, func(tb testing.TB) contract.UsageEngine { return mustOpenTurn(tb) })
+}
+
+// TestUsage_RefusedAcrossClose: refusals still counted in memory are
+// stored by Close and reported by the next store on the database.
+func TestUsage_RefusedAcrossClose(t *testing.T) {
+	url := postgrestest.URL(t)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for range 3 {
+		s.CountRefused(storage.Refusal{Site: "demo", Bot: "demo", Version: "1", Channel: "web", Reason: "visitors_per_ip", At: day.Add(time.Hour)})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.Usage(ctx, storage.UsageQuery{From: day, To: day.AddDate(0, 0, 1)})
+	if err != nil || r.Refused != 3 {
+		t.Fatalf("refused after a restart: %+v, %v; want 3", r, err)
+	}
 }

@@ -36,8 +36,9 @@ type Store struct {
 	log  *slog.Logger
 	// turns group-commits the turns (commit.go); ob routes webhook
 	// events into the outbox (enqueue.go).
-	turns turnPath
-	ob    outbox
+	turns   turnPath
+	ob      outbox
+	refused refusals // refused.go
 }
 
 // Open connects to the database the URL names (postgres://user@host/db?
@@ -78,12 +79,17 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the connections.
+// Close stores the refusals still counted in memory and closes the
+// connections.
 func (s *Store) Close() error {
 	s.turns.commits.close()
 	s.closeOutbox()
+	// The refusals still counted in memory (refused.go).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := s.FlushRefused(ctx)
+	cancel()
 	s.pool.Close()
-	return nil
+	return err
 }
 
 // Ping reports whether the database answers: /readyz.

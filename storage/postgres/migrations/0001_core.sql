@@ -165,3 +165,6 @@ CREATE INDEX sessions_by_visitor_id ON sessions (visitor_id, id);
 -- The webhook outbox's order (webhook_outbox.seq): one sequence, so two
 -- nodes writing events for the same endpoint never take the same seq.
 CREATE SEQUENCE webhook_outbox_seq;
+-- The usage report over every site: its days and hours.
+CREATE INDEX usage_daily_by_day ON usage_daily (day);
+CREATE INDEX refused_hourly_by_hour ON refused_hourly (hour);
