@@ -27,6 +27,10 @@ type Options struct {
 	StatementTimeout time.Duration
 	// Logger receives the engine's warnings; nil discards them.
 	Logger *slog.Logger
+
+	// dial, if set, opens the connections (tests: counting the bytes a
+	// turn sends).
+	dial pgconn.DialFunc
 }
 
 // Store is Parley's record store on PostgreSQL. It is safe for concurrent
@@ -58,6 +62,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	timeout := cmp.Or(opts.StatementTimeout, 10*time.Second)
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
 	cfg.ConnConfig.RuntimeParams["application_name"] = "parley"
+	if opts.dial != nil {
+		cfg.ConnConfig.DialFunc = opts.dial
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
