@@ -14,7 +14,7 @@ import (
 	"github.com/parley-chat/parley/storage/postgres/postgrestest"
 )
 
-// mustOpen opens a store on a database of the test's own.
+// mustOpenTurn opens a store on a database of the test's own.
 func mustOpenTurn(tb testing.TB) *postgres.Store {
 	tb.Helper()
 	s, err := postgres.Open(context.Background(), postgrestest.URL(tb), postgres.Options{})
@@ -22,6 +22,16 @@ func mustOpenTurn(tb testing.TB) *postgres.Store {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
+	// After each test, parley check finds nothing wrong.
+	tb.Cleanup(func() {
+		r, err := s.Verify(context.Background())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, p := range r.Problems {
+			tb.Errorf("verify: %s", p)
+		}
+	})
 	return s
 }
 

@@ -86,7 +86,7 @@ func (s *Store) countOutboxLoop() {
 func (s *Store) countOutbox(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rows, _ := s.pool.Query(ctx, `SELECT endpoint, count(*) FROM webhook_outbox GROUP BY endpoint`)
+	rows, _ := s.pool.Query(ctx, selectBacklogs)
 	counts := map[string]int{}
 	var ep string
 	var n int
@@ -117,7 +117,7 @@ func (s *Store) OutboxStats(endpoint string) storage.OutboxStats {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_outbox WHERE endpoint = $1`, endpoint).Scan(&n)
+	err := s.pool.QueryRow(ctx, selectBacklog, endpoint).Scan(&n)
 	s.ob.mu.Lock()
 	defer s.ob.mu.Unlock()
 	if err != nil {
@@ -243,3 +243,10 @@ func (s *Store) enqueueTurn(w *turnWrite, t *storage.Turn, next, prev *storage.S
 	}
 	return nil
 }
+
+// The backlogs: of every endpoint (the whole outbox, which MaxBacklog
+// keeps small, in primary key order), of one (its primary key range).
+const (
+	selectBacklogs = `SELECT endpoint, count(*) FROM webhook_outbox GROUP BY endpoint`
+	selectBacklog  = `SELECT count(*) FROM webhook_outbox WHERE endpoint = $1`
+)

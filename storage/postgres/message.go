@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 
@@ -103,13 +104,10 @@ func scanMessage(row pgx.CollectableRow) (storage.Message, error) {
 // Messages returns the session's messages, oldest first, at most limit
 // (0 for all).
 func (s *Store) Messages(ctx context.Context, sessionID string, limit int) ([]storage.Message, error) {
-	sql := `SELECT ` + messageColumns + ` FROM messages WHERE session_id = $1 ORDER BY id`
-	args := []any{sessionID}
-	if limit > 0 {
-		sql += ` LIMIT $2`
-		args = append(args, limit)
+	if limit <= 0 {
+		limit = math.MaxInt32
 	}
-	rows, _ := s.pool.Query(ctx, sql, args...)
+	rows, _ := s.pool.Query(ctx, selectMessages, sessionID, limit)
 	msgs, err := pgx.CollectRows(rows, scanMessage)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: messages: %w", err)
@@ -120,7 +118,7 @@ func (s *Store) Messages(ctx context.Context, sessionID string, limit int) ([]st
 // LatestMessages returns the session's newest messages, newest first, at
 // most n.
 func (s *Store) LatestMessages(ctx context.Context, sessionID string, n int) ([]storage.Message, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+messageColumns+` FROM messages WHERE session_id = $1 ORDER BY id DESC LIMIT $2`, sessionID, n)
+	rows, _ := s.pool.Query(ctx, selectLatestMessages, sessionID, n)
 	msgs, err := pgx.CollectRows(rows, scanMessage)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: latest messages: %w", err)
@@ -140,7 +138,7 @@ func (s *Store) Ack(ctx context.Context, sessionID, clientID string) (storage.Ac
 
 func getAck(ctx context.Context, q querier, sessionID, clientID string) (storage.Ack, error) {
 	var a storage.Ack
-	err := q.QueryRow(ctx, `SELECT message_id, at, text FROM acks WHERE session_id = $1 AND client_id = $2`, sessionID, clientID).
+	err := q.QueryRow(ctx, selectAck, sessionID, clientID).
 		Scan(&a.ID, &a.At, &a.Text)
 	a.At = a.At.UTC()
 	return a, notFound(err)
@@ -149,7 +147,7 @@ func getAck(ctx context.Context, q querier, sessionID, clientID string) (storage
 // Acks returns the session's client-ID ledger: the ack of every client
 // message ID stored in it.
 func (s *Store) Acks(ctx context.Context, sessionID string) (map[string]storage.Ack, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT client_id, message_id, at, text FROM acks WHERE session_id = $1`, sessionID)
+	rows, _ := s.pool.Query(ctx, selectAcks, sessionID)
 	acks := map[string]storage.Ack{}
 	var cid string
 	var a storage.Ack
@@ -163,3 +161,11 @@ func (s *Store) Acks(ctx context.Context, sessionID string) (map[string]storage.
 	}
 	return acks, nil
 }
+
+// The reads of messages and acks, each by its table's primary key.
+const (
+	selectMessages       = `SELECT ` + messageColumns + ` FROM messages WHERE session_id = $1 ORDER BY id LIMIT $2`
+	selectLatestMessages = `SELECT ` + messageColumns + ` FROM messages WHERE session_id = $1 ORDER BY id DESC LIMIT $2`
+	selectAck            = `SELECT message_id, at, text FROM acks WHERE session_id = $1 AND client_id = $2`
+	selectAcks           = `SELECT client_id, message_id, at, text FROM acks WHERE session_id = $1`
+)

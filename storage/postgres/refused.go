@@ -77,9 +77,7 @@ func (s *Store) refusedIn(ctx context.Context, q *storage.UsageQuery, from, to t
 	first, last := storage.RefusedHours(from, to)
 	s.refused.mu.Lock()
 	defer s.refused.mu.Unlock()
-	rows, err := s.pool.Query(ctx, `SELECT hour, reason, bot, version, channel, sum(starts)::bigint FROM refused_hourly
-		WHERE hour >= $1 AND hour <= $2 AND ($3 = '' OR site = $3)
-		GROUP BY hour, reason, bot, version, channel`, first, last, q.Site)
+	rows, err := s.pool.Query(ctx, selectRefused, first, last, q.Site)
 	if err != nil {
 		return nil, err
 	}
@@ -105,3 +103,10 @@ func (s *Store) refusedIn(ctx context.Context, q *storage.UsageQuery, from, to t
 	}
 	return out, nil
 }
+
+// selectRefused reads the refusal counters of a range of hours, by site
+// and hour (the primary key) or, of every site, by hour
+// (refused_hourly_by_hour).
+const selectRefused = `SELECT hour, reason, bot, version, channel, sum(starts)::bigint FROM refused_hourly
+	WHERE hour >= $1 AND hour <= $2 AND ($3 = '' OR site = $3)
+	GROUP BY hour, reason, bot, version, channel`

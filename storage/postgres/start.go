@@ -89,7 +89,7 @@ func startVisitor(ctx context.Context, tx pgx.Tx, v *storage.Visitor) (*storage.
 	switch {
 	case err == storage.ErrNotFound:
 		var merged bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM visitor_merges WHERE from_id = $1)`, v.ID).Scan(&merged); err != nil {
+		if err := tx.QueryRow(ctx, selectMerged, v.ID).Scan(&merged); err != nil {
 			return nil, err
 		}
 		if merged {
@@ -148,3 +148,7 @@ func queueStart(b *pgx.Batch, v *storage.Visitor, sess *storage.Session, opening
 		sess.Site, sess.StartedAt.UTC().Format(time.DateOnly), sess.Bot, sess.Version, sess.Channel)
 	return nil
 }
+
+// selectMerged reads whether a visitor was merged into another
+// (visitor_merges' primary key).
+const selectMerged = `SELECT EXISTS (SELECT 1 FROM visitor_merges WHERE from_id = $1)`

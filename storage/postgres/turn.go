@@ -263,7 +263,7 @@ func gapArrays(n int, gaps []storage.Gap) []any {
 // gone, or its visitor is being erased.
 func turnFailed(ctx context.Context, q querier, sid string) error {
 	var erasing bool
-	err := q.QueryRow(ctx, `SELECT COALESCE(v.erasing, false) FROM sessions s LEFT JOIN visitors v ON v.id = s.visitor_id WHERE s.id = $1`, sid).Scan(&erasing)
+	err := q.QueryRow(ctx, selectErasing, sid).Scan(&erasing)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return storage.ErrNotFound
@@ -280,7 +280,7 @@ func turnFailed(ctx context.Context, q querier, sid string) error {
 // storage.ErrNotFound if it has none.
 func (s *Store) LatestSession(ctx context.Context, visitorID string) (*storage.Session, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id DESC LIMIT 1`, visitorID).Scan(&id)
+	err := s.pool.QueryRow(ctx, selectLatestSession, visitorID).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: latest session: %w", notFound(err))
 	}
@@ -294,10 +294,18 @@ func (s *Store) LatestSession(ctx context.Context, visitorID string) (*storage.S
 // VisitorSessionIDs returns the IDs of the visitor's sessions, oldest
 // first.
 func (s *Store) VisitorSessionIDs(ctx context.Context, visitorID string) ([]string, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id`, visitorID)
+	rows, _ := s.pool.Query(ctx, selectVisitorSessions, visitorID)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("postgres: visitor sessions: %w", err)
 	}
 	return nilIfEmpty(ids), nil
 }
+
+// The turn path's reads: a failed turn's session and visitor (primary
+// keys), a visitor's sessions in ID order (sessions_by_visitor_id).
+const (
+	selectErasing         = `SELECT COALESCE(v.erasing, false) FROM sessions s LEFT JOIN visitors v ON v.id = s.visitor_id WHERE s.id = $1`
+	selectLatestSession   = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id DESC LIMIT 1`
+	selectVisitorSessions = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id`
+)

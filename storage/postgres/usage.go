@@ -47,8 +47,7 @@ func (s *Store) usageCounts(ctx context.Context, q *storage.UsageQuery, from, to
 		// A cut day: its counter is exact when no session of the day
 		// started outside [lo, hi).
 		var outside bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE started_at >= $1 AND started_at < $2)
-			OR EXISTS (SELECT 1 FROM sessions WHERE started_at >= $3 AND started_at < $4)`,
+		if err := s.pool.QueryRow(ctx, selectStartedOutside,
 			d, lo, hi, d.AddDate(0, 0, 1)).Scan(&outside); err != nil {
 			return nil, err
 		}
@@ -56,8 +55,7 @@ func (s *Store) usageCounts(ctx context.Context, q *storage.UsageQuery, from, to
 			continue
 		}
 		cut[d] = true
-		rows, _ := s.pool.Query(ctx, `SELECT bot, version, channel, count(*) FROM sessions
-			WHERE started_at >= $1 AND started_at < $2 AND ($3 = '' OR site = $3) GROUP BY bot, version, channel`, lo, hi, q.Site)
+		rows, _ := s.pool.Query(ctx, selectStarts, lo, hi, q.Site)
 		c := storage.UsageCount{Day: d}
 		if _, err := pgx.ForEachRow(rows, []any{&c.Bot, &c.Version, &c.Channel, &c.Sessions}, func() error {
 			if q.Keeps(c.Bot, c.Version, c.Channel) {
@@ -68,8 +66,7 @@ func (s *Store) usageCounts(ctx context.Context, q *storage.UsageQuery, from, to
 			return nil, err
 		}
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT day, bot, version, channel, sum(sessions)::bigint FROM usage_daily
-		WHERE day >= $1::date AND day <= $2::date AND ($3 = '' OR site = $3) GROUP BY day, bot, version, channel`,
+	rows, _ := s.pool.Query(ctx, selectUsageDays,
 		first.Format(time.DateOnly), last.Format(time.DateOnly), q.Site)
 	var c storage.UsageCount
 	if _, err := pgx.ForEachRow(rows, []any{&c.Day, &c.Bot, &c.Version, &c.Channel, &c.Sessions}, func() error {
@@ -103,3 +100,15 @@ func earlierTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// The usage report's reads: sessions by start (sessions_by_start), the
+// day counters by site and day (the primary key) or, of every site, by
+// day (usage_daily_by_day).
+const (
+	selectStartedOutside = `SELECT EXISTS (SELECT 1 FROM sessions WHERE started_at >= $1 AND started_at < $2)
+		OR EXISTS (SELECT 1 FROM sessions WHERE started_at >= $3 AND started_at < $4)`
+	selectStarts = `SELECT bot, version, channel, count(*) FROM sessions
+		WHERE started_at >= $1 AND started_at < $2 AND ($3 = '' OR site = $3) GROUP BY bot, version, channel`
+	selectUsageDays = `SELECT day, bot, version, channel, sum(sessions)::bigint FROM usage_daily
+		WHERE day >= $1::date AND day <= $2::date AND ($3 = '' OR site = $3) GROUP BY day, bot, version, channel`
+)
