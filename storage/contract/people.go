@@ -1,0 +1,170 @@
+// Package contract is the test suite every storage engine passes: the
+// Badger engine (package storage) and PostgreSQL (storage/postgres) run
+// the same tests through small interfaces of the methods each area needs,
+// so both answer alike.
+package contract
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// AgentEngine is what TestAgents needs of an engine: the console's agents
+// and signed-in consoles.
+type AgentEngine interface {
+	AddAgent(ctx context.Context, a *storage.Agent) error
+	Agent(ctx context.Context, name string) (*storage.Agent, error)
+	Agents(ctx context.Context) ([]storage.Agent, error)
+	RevokeAgent(ctx context.Context, name string) error
+	PutConsoleSession(ctx context.Context, tokenHash string, cs storage.ConsoleSession, now time.Time) error
+	ConsoleSession(ctx context.Context, tokenHash string) (storage.ConsoleSession, error)
+	DeleteConsoleSession(ctx context.Context, tokenHash string) error
+}
+
+// day is the suite's calendar: every time is on it, whole microseconds,
+// in UTC (what every engine keeps of a time).
+var day = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// hash is a stand-in SHA-256 in hex, unique per seed.
+func hash(seed string) string {
+	h := strings.Repeat("0", 64) + seed
+	return h[len(h)-64:]
+}
+
+// TestAgents: agents are added once, listed by name, revoked with their
+// consoles; consoles expire and sign out; bad records are refused whole.
+func TestAgents(t *testing.T, open func(testing.TB) AgentEngine) {
+	ctx := context.Background()
+	s := open(t)
+	if l, err := s.Agents(ctx); err != nil || len(l) != 0 {
+		t.Fatalf("agents of an empty store: %+v %v", l, err)
+	}
+	ana := &storage.Agent{Name: "ana", DisplayName: "Ana", SecretHash: hash("a1"), CreatedAt: day,
+		Email: "ana@example.org", Sites: []string{"demo", "shop"}}
+	bo := &storage.Agent{Name: "bo.b-2", DisplayName: "Bo", SecretHash: hash("b1"), CreatedAt: day.Add(time.Minute)}
+	for _, a := range []*storage.Agent{bo, ana} {
+		if err := s.AddAgent(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("ReadBack", func(t *testing.T) {
+		got, err := s.Agent(ctx, "ana")
+		if err != nil || !agentEqual(got, ana) {
+			t.Errorf("got %+v %v, want %+v", got, err, ana)
+		}
+		l, err := s.Agents(ctx)
+		if err != nil || len(l) != 2 || !agentEqual(&l[0], ana) || !agentEqual(&l[1], bo) {
+			t.Errorf("agents %+v %v, want ana then bo.b-2", l, err)
+		}
+		if _, err := s.Agent(ctx, "cy"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("unknown agent: %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("Exists", func(t *testing.T) {
+		again := *ana
+		again.DisplayName, again.SecretHash = "Another Ana", hash("a2")
+		if err := s.AddAgent(ctx, &again); !errors.Is(err, storage.ErrExists) {
+			t.Errorf("a taken name: %v, want ErrExists", err)
+		}
+		if got, _ := s.Agent(ctx, "ana"); got == nil || got.SecretHash != ana.SecretHash {
+			t.Errorf("the first ana was replaced: %+v", got)
+		}
+	})
+	t.Run("BadInput", func(t *testing.T) {
+		for name, a := range map[string]storage.Agent{
+			"upper case":   {Name: "Ana2", DisplayName: "A", SecretHash: hash("x")},
+			"empty name":   {Name: "", DisplayName: "A", SecretHash: hash("x")},
+			"long name":    {Name: strings.Repeat("a", 65), DisplayName: "A", SecretHash: hash("x")},
+			"leading dot":  {Name: ".ana", DisplayName: "A", SecretHash: hash("x")},
+			"no display":   {Name: "cy", SecretHash: hash("x")},
+			"long display": {Name: "cy", DisplayName: strings.Repeat("d", 101), SecretHash: hash("x")},
+			"no hash":      {Name: "cy", DisplayName: "Cy"},
+			"bad email":    {Name: "cy", DisplayName: "Cy", SecretHash: hash("x"), Email: "Cy <cy@example.org>"},
+		} {
+			a.CreatedAt = day
+			if err := s.AddAgent(ctx, &a); err == nil || errors.Is(err, storage.ErrExists) {
+				t.Errorf("%s: %v, want a validation error", name, err)
+			}
+		}
+		if l, _ := s.Agents(ctx); len(l) != 2 {
+			t.Errorf("a refused agent was stored: %+v", l)
+		}
+	})
+	t.Run("Consoles", func(t *testing.T) {
+		now := day.Add(time.Hour)
+		put := func(token, agent string, expires time.Time, now time.Time) {
+			t.Helper()
+			if err := s.PutConsoleSession(ctx, hash(token), storage.ConsoleSession{Agent: agent, ExpiresAt: expires}, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put("c1", "ana", now.Add(time.Hour), now)
+		put("c2", "bo.b-2", now.Add(time.Minute), now)
+		got, err := s.ConsoleSession(ctx, hash("c1"))
+		if err != nil || got.Agent != "ana" || !got.ExpiresAt.Equal(now.Add(time.Hour)) {
+			t.Errorf("console c1: %+v %v", got, err)
+		}
+		if _, err := s.ConsoleSession(ctx, hash("none")); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("unknown console: %v, want ErrNotFound", err)
+		}
+		// A sign-in at c2's expiry drops it, not c1.
+		put("c3", "ana", now.Add(2*time.Hour), now.Add(time.Minute))
+		if _, err := s.ConsoleSession(ctx, hash("c2")); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("expired console c2: %v, want it dropped", err)
+		}
+		if _, err := s.ConsoleSession(ctx, hash("c1")); err != nil {
+			t.Errorf("console c1 after another sign-in: %v", err)
+		}
+		if err := s.DeleteConsoleSession(ctx, hash("c3")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ConsoleSession(ctx, hash("c3")); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("signed-out console c3: %v", err)
+		}
+		if err := s.DeleteConsoleSession(ctx, hash("c3")); err != nil {
+			t.Errorf("signing out twice: %v", err)
+		}
+	})
+	t.Run("Revoke", func(t *testing.T) {
+		now := day.Add(3 * time.Hour)
+		for _, c := range []struct{ token, agent string }{{"r1", "ana"}, {"r2", "ana"}, {"r3", "bo.b-2"}} {
+			if err := s.PutConsoleSession(ctx, hash(c.token), storage.ConsoleSession{Agent: c.agent, ExpiresAt: now.Add(time.Hour)}, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.RevokeAgent(ctx, "ana"); err != nil {
+			t.Fatal(err)
+		}
+		for _, token := range []string{"r1", "r2", "c1"} {
+			if _, err := s.ConsoleSession(ctx, hash(token)); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("console %s of the revoked agent: %v, want it gone", token, err)
+			}
+		}
+		if cs, err := s.ConsoleSession(ctx, hash("r3")); err != nil || cs.Agent != "bo.b-2" {
+			t.Errorf("another agent's console: %+v %v", cs, err)
+		}
+		if _, err := s.Agent(ctx, "ana"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("revoked agent: %v, want ErrNotFound", err)
+		}
+		if err := s.RevokeAgent(ctx, "ana"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("revoking twice: %v, want ErrNotFound", err)
+		}
+		// The name is free again.
+		if err := s.AddAgent(ctx, ana); err != nil {
+			t.Errorf("adding ana again: %v", err)
+		}
+	})
+}
+
+// agentEqual compares agents field by field, times by instant.
+func agentEqual(a, b *storage.Agent) bool {
+	return a.Name == b.Name && a.DisplayName == b.DisplayName && a.SecretHash == b.SecretHash &&
+		a.CreatedAt.Equal(b.CreatedAt) && a.Email == b.Email && slices.Equal(a.Sites, b.Sites)
+}
