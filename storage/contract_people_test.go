@@ -7,14 +7,12 @@ import (
 	"github.com/parley-chat/parley/storage/contract"
 )
 
-// openPeople opens a Badger store in a temp dir for the contract suite.
-func openPeople(tb testing.TB) contract.AgentEngine {
-	s, _ := MustOpen(tb)
-	return s
+func TestContract_Agents(t *testing.T) {
+	contract.TestAgents(t, func(tb testing.TB) contract.AgentEngine { s, _ := MustOpen(tb); return s })
 }
 
-func TestContract_People(t *testing.T) {
-	contract.TestAgents(t, openPeople)
+func TestContract_Inbox(t *testing.T) {
+	contract.TestInbox(t, func(tb testing.TB) contract.InboxEngine { s, _ := MustOpen(tb); return s })
 }
 
-var _ contract.AgentEngine = (*storage.Store)(nil)
+var _ contract.InboxEngine = (*storage.Store)(nil)

@@ -81,8 +81,15 @@ func (s *Store) Handovers(ctx context.Context) ([]HandoverEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: handovers: %w", err)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].WaitingSince.Before(out[j].WaitingSince) })
+	SortHandovers(out)
 	return out, nil
+}
+
+// SortHandovers puts the inbox's hand-over list in its order: oldest
+// waiting first (an agent's unasked take-over, which never waited, before
+// them), stable over the engine's order by session.
+func SortHandovers(l []HandoverEntry) {
+	sort.SliceStable(l, func(i, j int) bool { return l[i].WaitingSince.Before(l[j].WaitingSince) })
 }
 
 // handoverEvents derives the webhook events of a turn that changed the

@@ -10,7 +10,7 @@ import (
 )
 
 // openPeople opens a PostgreSQL store on a database of the test's own.
-func openPeople(tb testing.TB) contract.AgentEngine {
+func openPeople(tb testing.TB) *postgres.Store {
 	tb.Helper()
 	s, err := postgres.Open(context.Background(), postgrestest.URL(tb), postgres.Options{})
 	if err != nil {
@@ -20,6 +20,10 @@ func openPeople(tb testing.TB) contract.AgentEngine {
 	return s
 }
 
-func TestContract_People(t *testing.T) {
-	contract.TestAgents(t, openPeople)
+func TestContract_Agents(t *testing.T) {
+	contract.TestAgents(t, func(tb testing.TB) contract.AgentEngine { return openPeople(tb) })
+}
+
+func TestContract_Inbox(t *testing.T) {
+	contract.TestInbox(t, func(tb testing.TB) contract.InboxEngine { return openPeople(tb) })
 }
