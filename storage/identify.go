@@ -83,11 +83,8 @@ var errNeedLock = errors.New("storage: identify: merge needs the committer")
 // are counted to the user's visitor, and live owners of the moved sessions
 // are told (OnMerge) to record as the user's from then on.
 func (s *Store) Identify(ctx context.Context, req IdentifyRequest) (*IdentifyResult, error) {
-	switch {
-	case req.Site == "" || req.VisitorID == "":
-		return nil, errors.New("storage: identify: missing site or visitor")
-	case req.UserID == "" || len(req.UserID) > MaxPlatformIDLen:
-		return nil, &FieldError{"UserID", fmt.Sprintf("1 to %d bytes", MaxPlatformIDLen)}
+	if err := req.Validate(); err != nil {
+		return nil, err
 	}
 	locked := s.mergeLikely(req)
 	res, err := s.identify(ctx, req, locked)
@@ -107,6 +104,76 @@ func (s *Store) Identify(ctx context.Context, req IdentifyRequest) (*IdentifyRes
 		s.commits.mu.Unlock()
 	}
 	return res, nil
+}
+
+// Validate reports whether the identify can run: it names a site and a
+// visitor, and a user ID of 1 to MaxPlatformIDLen bytes (a *FieldError).
+func (req *IdentifyRequest) Validate() error {
+	switch {
+	case req.Site == "" || req.VisitorID == "":
+		return errors.New("storage: identify: missing site or visitor")
+	case req.UserID == "" || len(req.UserID) > MaxPlatformIDLen:
+		return &FieldError{"UserID", fmt.Sprintf("1 to %d bytes", MaxPlatformIDLen)}
+	}
+	return nil
+}
+
+// IdentifyPlan is what an identify does, decided from the two visitors
+// it read (PlanIdentify); every engine carries it out alike.
+type IdentifyPlan struct {
+	// Target is the user's visitor from now on: the user's, the
+	// browser's, or a new record (New), with a claimed platform ID set.
+	Target *Visitor
+	New    bool
+	// Merge says the browser's visitor goes into Target: its sessions,
+	// files and profile changes move, its rollups fold in (Absorb), and
+	// its record gives way to a merge entry (MergedInto).
+	Merge bool
+	// Changes are the audit entries of a platform ID claimed now.
+	Changes []ProfileChange
+}
+
+// PlanIdentify decides what req does, given the browser's visitor cur and
+// the user's visitor owner (nil when there is none), as read in the
+// identify's transaction: the user's visitor stays the user's (the
+// browser's is merged into it when anonymous, else the browser switches
+// over), or the browser's anonymous visitor claims the user, or a new
+// visitor does. It returns ErrErasing when either visitor is being erased.
+func PlanIdentify(req IdentifyRequest, cur, owner *Visitor) (*IdentifyPlan, error) {
+	if (cur != nil && cur.Erasing) || (owner != nil && owner.Erasing) {
+		return nil, ErrErasing
+	}
+	now := req.Profile.At
+	p := &IdentifyPlan{Target: owner}
+	claim := func(v *Visitor) {
+		p.Changes = append(p.Changes, ProfileChange{At: now, By: ByIdentify, Field: "platformId", From: v.PlatformID, To: req.UserID})
+		v.PlatformID = req.UserID
+	}
+	switch {
+	case owner != nil && owner.ID == req.VisitorID:
+		// Already this user's.
+	case owner != nil && cur != nil && cur.PlatformID == "":
+		p.Merge = true
+	case owner != nil:
+		// The browser is new, or another user's: it switches over.
+	case cur != nil && cur.PlatformID == "":
+		p.Target = cur
+		claim(p.Target)
+	default:
+		// No visitor of the user yet, and the browser's is none or
+		// another user's: a new visitor, the browser's ID if it is free.
+		id := req.VisitorID
+		if cur != nil {
+			id = NewID(now)
+		}
+		p.Target = &Visitor{ID: id, Site: req.Site, Channel: req.Channel, Device: req.Device, CreatedAt: now, LastSeenAt: now}
+		p.New = true
+		claim(p.Target)
+	}
+	if p.Target.Site != req.Site {
+		return nil, fmt.Errorf("visitor %s is of site %s", p.Target.ID, p.Target.Site)
+	}
+	return p, nil
 }
 
 // mergeLikely reads, outside any transaction, whether the identify is
@@ -168,20 +235,15 @@ func identifyTxn(txn *badger.Txn, req IdentifyRequest, locked bool, maxBytes int
 			return nil, err
 		}
 	}
-	if (cur != nil && cur.Erasing) || (target != nil && target.Erasing) {
-		return nil, ErrErasing
+	plan, err := PlanIdentify(req, cur, target)
+	if err != nil {
+		return nil, err
 	}
+	target = plan.Target
 	res := &IdentifyResult{}
-	var changes []ProfileChange
-	claim := func(v *Visitor) {
-		changes = append(changes, ProfileChange{At: now, By: ByIdentify, Field: "platformId", From: v.PlatformID, To: req.UserID})
-		v.PlatformID = req.UserID
-	}
 	var m *merge
 	switch {
-	case target != nil && target.ID == req.VisitorID:
-		// Already this user's.
-	case target != nil && cur != nil && cur.PlatformID == "":
+	case plan.Merge:
 		if !locked {
 			return nil, errNeedLock
 		}
@@ -192,26 +254,10 @@ func identifyTxn(txn *badger.Txn, req IdentifyRequest, locked bool, maxBytes int
 			// Atomic or not at all: the browser switches over unmerged.
 			m, res.TooLarge = nil, true
 		}
-	case target != nil:
-		// The browser is new, or another user's: it switches over.
-	case cur != nil && cur.PlatformID == "":
-		target = cur
-		claim(target)
-	default:
-		// No visitor of the user yet, and the browser's is none or
-		// another user's: a new visitor, the browser's ID if it is free.
-		id := req.VisitorID
-		if cur != nil {
-			id = NewID(now)
-		}
-		target = &Visitor{ID: id, Site: req.Site, Channel: req.Channel, Device: req.Device, CreatedAt: now, LastSeenAt: now}
-		claim(target)
+	case plan.New:
 		if err := indexSeen(txn, time.Time{}, target); err != nil {
 			return nil, err
 		}
-	}
-	if target.Site != req.Site {
-		return nil, fmt.Errorf("visitor %s is of site %s", target.ID, target.Site)
 	}
 	seen := target.LastSeenAt
 	if m != nil {
@@ -220,7 +266,7 @@ func identifyTxn(txn *badger.Txn, req IdentifyRequest, locked bool, maxBytes int
 		}
 		res.Merged, res.Sessions = cur.ID, m.sessionIDs()
 	}
-	if err := putChanges(txn, target.ID, changes); err != nil {
+	if err := putChanges(txn, target.ID, plan.Changes); err != nil {
 		return nil, err
 	}
 	if _, err := applyProfile(txn, target, req.Profile); err != nil {
@@ -433,14 +479,14 @@ func (m *merge) write(txn *badger.Txn, into *Visitor, now time.Time) error {
 	if err := txn.Set(key("vma", into.ID, from.ID), nil); err != nil {
 		return err
 	}
-	into.absorb(from)
-	return putChanges(txn, into.ID, []ProfileChange{{At: now, By: ByIdentify, Field: "merged", From: from.ID, To: into.ID}})
+	return putChanges(txn, into.ID, []ProfileChange{into.Absorb(from, now)})
 }
 
-// absorb folds a merged visitor's rollups into v: the earliest creation,
-// the latest activity, and the contact fields and variables of whichever
-// of the two set them last.
-func (v *Visitor) absorb(from *Visitor) {
+// Absorb folds a visitor merged into v at now into v's rollups: the
+// earliest creation, the latest activity, and the contact fields and
+// variables of whichever of the two set them last. It returns the merge's
+// entry for v's audit list.
+func (v *Visitor) Absorb(from *Visitor, now time.Time) ProfileChange {
 	older, newer := from, v
 	if from.contactAt().After(v.contactAt()) {
 		older, newer = v, from
@@ -478,6 +524,7 @@ func (v *Visitor) absorb(from *Visitor) {
 	}
 	v.ProfileAt = laterOf(v.ProfileAt, from.ProfileAt)
 	v.absorbSentiment(from) // sentiment.go
+	return ProfileChange{At: now, By: ByIdentify, Field: "merged", From: from.ID, To: v.ID}
 }
 
 // contactAt is when the visitor's contact fields were last set, typed or

@@ -75,6 +75,20 @@ func (s *Store) EditProfile(ctx context.Context, visitorID string, e ProfileEdit
 // applyProfile changes v as e says and writes the audit entries and the
 // search terms of the new values to txn. It reports whether v changed.
 func applyProfile(txn *badger.Txn, v *Visitor, e ProfileEdit) (bool, error) {
+	changes := v.ApplyProfile(e)
+	if len(changes) == 0 {
+		return false, nil
+	}
+	if err := putChanges(txn, v.ID, changes); err != nil {
+		return false, err
+	}
+	return true, indexVisitorTerms(txn, v)
+}
+
+// ApplyProfile changes v as e says and returns the audit entries of the
+// fields it changed (none when e changes nothing). The caller checks e's
+// values (EditProfile's limits).
+func (v *Visitor) ApplyProfile(e ProfileEdit) []ProfileChange {
 	var changes []ProfileChange
 	set := func(field string, to *string, cur *string) {
 		if to == nil || *to == *cur {
@@ -88,16 +102,13 @@ func applyProfile(txn *badger.Txn, v *Visitor, e ProfileEdit) (bool, error) {
 	set("phone", e.Phone, &v.Phone)
 	set("notes", e.Notes, &v.Notes)
 	if len(changes) == 0 {
-		return false, nil
+		return nil
 	}
 	v.fixContact(e)
 	if e.Name != nil || e.Email != nil || e.Phone != nil {
 		v.ProfileAt = laterOf(v.ProfileAt, e.At)
 	}
-	if err := putChanges(txn, v.ID, changes); err != nil {
-		return false, err
-	}
-	return true, indexVisitorTerms(txn, v)
+	return changes
 }
 
 // fixContact keeps Contact, the label's first choice, the most recent of
@@ -123,14 +134,24 @@ func cmpOrString(a, b string) string {
 
 // putChanges appends changes to the visitor's audit list.
 func putChanges(txn *badger.Txn, visitorID string, changes []ProfileChange) error {
-	last := ""
-	for _, c := range changes {
-		last = NextID(c.At, last)
-		if err := putJSON(txn, changeKey(visitorID, last), &c); err != nil {
+	for i, id := range ChangeIDs(changes) {
+		if err := putJSON(txn, changeKey(visitorID, id), &changes[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ChangeIDs returns the audit list's IDs of changes: each sorts after
+// the one before, so the list keeps the order they were made in.
+func ChangeIDs(changes []ProfileChange) []string {
+	ids := make([]string, len(changes))
+	last := ""
+	for i, c := range changes {
+		last = NextID(c.At, last)
+		ids[i] = last
+	}
+	return ids
 }
 
 // indexVisitorTerms adds the search words of the visitor's name, email,
