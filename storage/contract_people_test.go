@@ -7,12 +7,13 @@ import (
 	"github.com/parley-chat/parley/storage/contract"
 )
 
-func TestContract_Agents(t *testing.T) {
-	contract.TestAgents(t, func(tb testing.TB) contract.AgentEngine { s, _ := MustOpen(tb); return s })
+// TestContract_People runs the people suites (agents, inbox, identify and
+// profiles) on the Badger engine.
+func TestContract_People(t *testing.T) {
+	contract.TestPeople(t, func(tb testing.TB) contract.PeopleEngine {
+		s, _ := MustOpen(tb)
+		return s
+	})
 }
 
-func TestContract_Inbox(t *testing.T) {
-	contract.TestInbox(t, func(tb testing.TB) contract.InboxEngine { s, _ := MustOpen(tb); return s })
-}
-
-var _ contract.InboxEngine = (*storage.Store)(nil)
+var _ contract.PeopleEngine = (*storage.Store)(nil)

@@ -27,6 +27,22 @@ type AgentEngine interface {
 	DeleteConsoleSession(ctx context.Context, tokenHash string) error
 }
 
+// PeopleEngine is what TestPeople needs: agents, the inbox, identify and
+// profiles.
+type PeopleEngine interface {
+	AgentEngine
+	InboxEngine
+	IdentifyEngine
+}
+
+// TestPeople runs the suites of the people around the conversations:
+// agents, the inbox, identify and profile edits.
+func TestPeople(t *testing.T, open func(testing.TB) PeopleEngine) {
+	t.Run("Agents", func(t *testing.T) { TestAgents(t, func(tb testing.TB) AgentEngine { return open(tb) }) })
+	t.Run("Inbox", func(t *testing.T) { TestInbox(t, func(tb testing.TB) InboxEngine { return open(tb) }) })
+	t.Run("Identify", func(t *testing.T) { TestIdentify(t, func(tb testing.TB) IdentifyEngine { return open(tb) }) })
+}
+
 // day is the suite's calendar: every time is on it, whole microseconds,
 // in UTC (what every engine keeps of a time).
 var day = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)

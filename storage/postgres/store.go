@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,9 @@ type Options struct {
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	// onMerge is told of each visitor merged into another (OnMerge,
+	// identify.go).
+	onMerge atomic.Pointer[func(from, into string, sessions []string)]
 	// turns group-commits the turns (commit.go); ob routes webhook
 	// events into the outbox (enqueue.go).
 	turns   turnPath

@@ -1,0 +1,191 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// A verified identify ties a browser's visitor to the host site's own user
+// ID, its platform ID: visitors.platform_id, unique per site
+// (visitors_by_platform_id), so two identifies of one user racing each
+// other end with one visitor: the second's write fails on the index, and
+// it runs again to find the first's visitor. A merge moves the browser's
+// visitor's sessions and profile changes to the user's visitor, folds its
+// rollups in (storage's rules: Visitor.Absorb), deletes its row and
+// records it in visitor_merges, in one transaction.
+
+// identifyAttempts bounds Identify's retries after a conflict with a
+// concurrent identify (a unique violation, a deadlock): each retry reads
+// what the other committed, so the second attempt normally settles it.
+const identifyAttempts = 5
+
+// Identify makes req.UserID the platform ID of the browser's visitor, or
+// merges the browser's visitor into the user's, and applies req.Profile
+// to the user's visitor, as storage.PlanIdentify decides. A browser whose
+// visitor already belongs to another user switches to the user's visitor
+// unmerged. Unlike the Badger engine a merge is never too large
+// (TooLarge): PostgreSQL moves any history in one transaction. It returns
+// storage.ErrErasing when either visitor is being erased. The OnMerge
+// hook is told of a merge after its commit.
+func (s *Store) Identify(ctx context.Context, req storage.IdentifyRequest) (*storage.IdentifyResult, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	req.Profile.At = utc(req.Profile.At) // as stored: the result equals the rows
+	var res *storage.IdentifyResult
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+			res, err = identifyTx(ctx, tx, req)
+			return err
+		})
+		if err == nil {
+			break
+		}
+		if !isConflict(err) || attempt == identifyAttempts {
+			return nil, fmt.Errorf("postgres: identify: %w", err)
+		}
+	}
+	if res.Merged != "" {
+		if fn := s.onMerge.Load(); fn != nil {
+			(*fn)(res.Merged, res.VisitorID, res.Sessions)
+		}
+	}
+	return res, nil
+}
+
+// identifyTx is Identify's transaction: it locks the user's visitor and
+// the browser's, plans, and carries the plan out.
+func identifyTx(ctx context.Context, tx pgx.Tx, req storage.IdentifyRequest) (*storage.IdentifyResult, error) {
+	now := req.Profile.At
+	owner, err := scanVisitor(tx.QueryRow(ctx, `SELECT `+visitorColumns+` FROM visitors
+		WHERE site = $1 AND platform_id = $2 FOR UPDATE`, req.Site, req.UserID))
+	if errors.Is(err, storage.ErrNotFound) {
+		owner, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cur, err := getVisitor(ctx, tx, req.VisitorID, true)
+	if errors.Is(err, storage.ErrNotFound) {
+		cur, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	plan, err := storage.PlanIdentify(req, cur, owner)
+	if err != nil {
+		return nil, err
+	}
+	target := plan.Target
+	res := &storage.IdentifyResult{VisitorID: target.ID, Visitor: target}
+	changes := plan.Changes
+	if plan.Merge {
+		if res.Sessions, err = mergeVisitor(ctx, tx, cur, target, now); err != nil {
+			return nil, err
+		}
+		res.Merged = cur.ID
+		changes = append(changes, target.Absorb(cur, now))
+	}
+	changes = append(changes, target.ApplyProfile(req.Profile)...)
+	if plan.New {
+		err = insertVisitor(ctx, tx, target)
+	} else {
+		err = putVisitor(ctx, tx, target)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := insertChanges(ctx, tx, target.ID, changes); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// mergeVisitor moves everything of from to into, records the merge and
+// deletes from's row; it returns the sessions that moved. The caller
+// folds from's rollups into into's row (Visitor.Absorb) and writes it.
+func mergeVisitor(ctx context.Context, tx pgx.Tx, from, into *storage.Visitor, now time.Time) ([]string, error) {
+	rows, _ := tx.Query(ctx, `UPDATE sessions SET visitor_id = $2 WHERE visitor_id = $1 RETURNING id`, from.ID, into.ID)
+	sessions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE profile_changes SET visitor_id = $2 WHERE visitor_id = $1`, from.ID, into.ID)
+	b.Queue(`INSERT INTO visitor_merges (from_id, into_id, merged_at) VALUES ($1, $2, $3)`, from.ID, into.ID, now)
+	b.Queue(`DELETE FROM visitors WHERE id = $1`, from.ID)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return nilIfEmpty(sessions), nil
+}
+
+// insertVisitor creates v's row: a taken ID, or platform ID of the site,
+// is a unique violation (isConflict).
+func insertVisitor(ctx context.Context, q querier, v *storage.Visitor) error {
+	args, err := visitorArgs(v)
+	if err != nil {
+		return err
+	}
+	_, err = q.Exec(ctx, `INSERT INTO visitors (`+visitorColumns+`) VALUES (`+params(len(args))+`)`, args...)
+	return err
+}
+
+// params is "$1, $2, …, $n".
+func params(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(i))
+	}
+	return b.String()
+}
+
+// isConflict reports whether err is a conflict with a concurrent
+// transaction that a retry resolves: a unique violation, a deadlock or a
+// serialization failure (CockroachDB's usual answer).
+func isConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// MergedInto returns the visitor that id was merged into, "" for none: a
+// browser whose visitor was merged still finds its user by its cookie.
+func (s *Store) MergedInto(ctx context.Context, id string) (string, error) {
+	var into string
+	err := s.pool.QueryRow(ctx, `SELECT into_id FROM visitor_merges WHERE from_id = $1`, id).Scan(&into)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("postgres: merged into: %w", err)
+	}
+	return into, nil
+}
+
+// PlatformVisitor returns the visitor of the site's user, "" for none.
+func (s *Store) PlatformVisitor(ctx context.Context, site, userID string) (string, error) {
+	if userID == "" {
+		return "", nil // every anonymous visitor has '': no user's
+	}
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT id FROM visitors WHERE site = $1 AND platform_id = $2`, site, userID).Scan(&id)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("postgres: platform visitor: %w", err)
+	}
+	return id, nil
+}
+
+// OnMerge registers fn to be told (on the goroutine identifying, after
+// the merge committed) of every visitor merged into another, with the
+// sessions that moved, so the owners of live ones record as the new
+// visitor.
+func (s *Store) OnMerge(fn func(from, into string, sessions []string)) { s.onMerge.Store(&fn) }
