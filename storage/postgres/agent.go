@@ -13,6 +13,15 @@ import (
 // agentColumns are the agents table's columns in scanAgent's order.
 const agentColumns = `name, display_name, secret_hash, created_at, email, sites`
 
+// The agents' queries, each served by an index (explain_people_test.go).
+const (
+	sqlAgent               = `SELECT ` + agentColumns + ` FROM agents WHERE name = $1`
+	sqlAgents              = `SELECT ` + agentColumns + ` FROM agents ORDER BY name`
+	sqlConsole             = `SELECT agent, expires_at FROM console_sessions WHERE token_hash = $1`
+	sqlDropAgentConsoles   = `DELETE FROM console_sessions WHERE agent = $1`
+	sqlDropExpiredConsoles = `DELETE FROM console_sessions WHERE expires_at <= $1`
+)
+
 // scanAgent reads a row of agentColumns.
 func scanAgent(row pgx.CollectableRow) (storage.Agent, error) {
 	var a storage.Agent
@@ -42,7 +51,7 @@ func (s *Store) AddAgent(ctx context.Context, a *storage.Agent) error {
 
 // Agent returns the agent of that name, or storage.ErrNotFound.
 func (s *Store) Agent(ctx context.Context, name string) (*storage.Agent, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+agentColumns+` FROM agents WHERE name = $1`, name)
+	rows, _ := s.pool.Query(ctx, sqlAgent, name)
 	a, err := pgx.CollectExactlyOneRow(rows, scanAgent)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: agent: %w", notFound(err))
@@ -52,7 +61,7 @@ func (s *Store) Agent(ctx context.Context, name string) (*storage.Agent, error) 
 
 // Agents returns every agent, by name.
 func (s *Store) Agents(ctx context.Context) ([]storage.Agent, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+agentColumns+` FROM agents ORDER BY name`)
+	rows, _ := s.pool.Query(ctx, sqlAgents)
 	out, err := pgx.CollectRows(rows, scanAgent)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: agents: %w", err)
@@ -71,7 +80,7 @@ func (s *Store) RevokeAgent(ctx context.Context, name string) error {
 		if tag.RowsAffected() == 0 {
 			return storage.ErrNotFound
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM console_sessions WHERE agent = $1`, name)
+		_, err = tx.Exec(ctx, sqlDropAgentConsoles, name)
 		return err
 	})
 	if err != nil {
@@ -85,7 +94,7 @@ func (s *Store) RevokeAgent(ctx context.Context, name string) error {
 // browsers leave nothing behind.
 func (s *Store) PutConsoleSession(ctx context.Context, tokenHash string, cs storage.ConsoleSession, now time.Time) error {
 	b := &pgx.Batch{}
-	b.Queue(`DELETE FROM console_sessions WHERE expires_at <= $1`, utc(now))
+	b.Queue(sqlDropExpiredConsoles, utc(now))
 	b.Queue(`INSERT INTO console_sessions (token_hash, agent, expires_at) VALUES ($1, $2, $3)
 		ON CONFLICT (token_hash) DO UPDATE SET agent = excluded.agent, expires_at = excluded.expires_at`,
 		tokenHash, cs.Agent, utc(cs.ExpiresAt))
@@ -101,7 +110,7 @@ func (s *Store) PutConsoleSession(ctx context.Context, tokenHash string, cs stor
 // storage.ErrNotFound; the caller checks ExpiresAt against its own clock.
 func (s *Store) ConsoleSession(ctx context.Context, tokenHash string) (storage.ConsoleSession, error) {
 	var cs storage.ConsoleSession
-	err := s.pool.QueryRow(ctx, `SELECT agent, expires_at FROM console_sessions WHERE token_hash = $1`, tokenHash).
+	err := s.pool.QueryRow(ctx, sqlConsole, tokenHash).
 		Scan(&cs.Agent, &cs.ExpiresAt)
 	if err != nil {
 		return storage.ConsoleSession{}, fmt.Errorf("postgres: console session: %w", notFound(err))

@@ -28,6 +28,17 @@ import (
 // what the other committed, so the second attempt normally settles it.
 const identifyAttempts = 5
 
+// Identify's queries, each served by an index (explain_people_test.go):
+// a user's visitor by the unique index of platform IDs, a visitor's
+// sessions and profile changes.
+const (
+	sqlUserVisitor     = `SELECT ` + visitorColumns + ` FROM visitors WHERE site = $1 AND platform_id = $2`
+	sqlPlatformVisitor = `SELECT id FROM visitors WHERE site = $1 AND platform_id = $2`
+	sqlMoveSessions    = `UPDATE sessions SET visitor_id = $2 WHERE visitor_id = $1 RETURNING id`
+	sqlMoveChanges     = `UPDATE profile_changes SET visitor_id = $2 WHERE visitor_id = $1`
+	sqlMergedInto      = `SELECT into_id FROM visitor_merges WHERE from_id = $1`
+)
+
 // Identify makes req.UserID the platform ID of the browser's visitor, or
 // merges the browser's visitor into the user's, and applies req.Profile
 // to the user's visitor, as storage.PlanIdentify decides. A browser whose
@@ -66,8 +77,7 @@ func (s *Store) Identify(ctx context.Context, req storage.IdentifyRequest) (*sto
 // the browser's, plans, and carries the plan out.
 func identifyTx(ctx context.Context, tx pgx.Tx, req storage.IdentifyRequest) (*storage.IdentifyResult, error) {
 	now := req.Profile.At
-	owner, err := scanVisitor(tx.QueryRow(ctx, `SELECT `+visitorColumns+` FROM visitors
-		WHERE site = $1 AND platform_id = $2 FOR UPDATE`, req.Site, req.UserID))
+	owner, err := scanVisitor(tx.QueryRow(ctx, sqlUserVisitor+` FOR UPDATE`, req.Site, req.UserID))
 	if errors.Is(err, storage.ErrNotFound) {
 		owner, err = nil, nil
 	}
@@ -114,13 +124,13 @@ func identifyTx(ctx context.Context, tx pgx.Tx, req storage.IdentifyRequest) (*s
 // deletes from's row; it returns the sessions that moved. The caller
 // folds from's rollups into into's row (Visitor.Absorb) and writes it.
 func mergeVisitor(ctx context.Context, tx pgx.Tx, from, into *storage.Visitor, now time.Time) ([]string, error) {
-	rows, _ := tx.Query(ctx, `UPDATE sessions SET visitor_id = $2 WHERE visitor_id = $1 RETURNING id`, from.ID, into.ID)
+	rows, _ := tx.Query(ctx, sqlMoveSessions, from.ID, into.ID)
 	sessions, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, err
 	}
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE profile_changes SET visitor_id = $2 WHERE visitor_id = $1`, from.ID, into.ID)
+	b.Queue(sqlMoveChanges, from.ID, into.ID)
 	b.Queue(`INSERT INTO visitor_merges (from_id, into_id, merged_at) VALUES ($1, $2, $3)`, from.ID, into.ID, now)
 	b.Queue(`DELETE FROM visitors WHERE id = $1`, from.ID)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -164,7 +174,7 @@ func isConflict(err error) bool {
 // browser whose visitor was merged still finds its user by its cookie.
 func (s *Store) MergedInto(ctx context.Context, id string) (string, error) {
 	var into string
-	err := s.pool.QueryRow(ctx, `SELECT into_id FROM visitor_merges WHERE from_id = $1`, id).Scan(&into)
+	err := s.pool.QueryRow(ctx, sqlMergedInto, id).Scan(&into)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("postgres: merged into: %w", err)
 	}
@@ -177,7 +187,7 @@ func (s *Store) PlatformVisitor(ctx context.Context, site, userID string) (strin
 		return "", nil // every anonymous visitor has '': no user's
 	}
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT id FROM visitors WHERE site = $1 AND platform_id = $2`, site, userID).Scan(&id)
+	err := s.pool.QueryRow(ctx, sqlPlatformVisitor, site, userID).Scan(&id)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("postgres: platform visitor: %w", err)
 	}

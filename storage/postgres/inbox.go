@@ -17,6 +17,15 @@ import (
 // scanConversation's order.
 const conversationColumns = `session_id, status, assignee, read, updated_at`
 
+// The inbox's queries, each served by an index (explain_people_test.go).
+const (
+	sqlConversation      = `SELECT ` + conversationColumns + ` FROM conversations WHERE session_id = $1`
+	sqlOpenConversations = `SELECT ` + conversationColumns + ` FROM conversations
+		WHERE status <> 'resolved' ORDER BY updated_at, session_id`
+	sqlNotes     = `SELECT session_id, id, agent, agent_name, text, at FROM notes WHERE session_id = $1 ORDER BY id`
+	sqlHandovers = `SELECT id, site, visitor_id, handover FROM sessions WHERE handover IS NOT NULL ORDER BY id`
+)
+
 // scanConversation reads a row of conversationColumns.
 func scanConversation(row pgx.CollectableRow) (storage.Conversation, error) {
 	var c storage.Conversation
@@ -37,7 +46,7 @@ func scanConversation(row pgx.CollectableRow) (storage.Conversation, error) {
 // Conversation returns the inbox record of the session: a new open one
 // when it has none yet.
 func (s *Store) Conversation(ctx context.Context, sid string) (*storage.Conversation, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE session_id = $1`, sid)
+	rows, _ := s.pool.Query(ctx, sqlConversation, sid)
 	c, err := pgx.CollectExactlyOneRow(rows, scanConversation)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -63,7 +72,7 @@ func (s *Store) UpdateConversation(ctx context.Context, sid string, now time.Tim
 		if err != nil {
 			return missingSession(err)
 		}
-		rows, _ := tx.Query(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE session_id = $1 FOR UPDATE`, sid)
+		rows, _ := tx.Query(ctx, sqlConversation+` FOR UPDATE`, sid)
 		if c, err = pgx.CollectExactlyOneRow(rows, scanConversation); err != nil {
 			return notFound(err)
 		}
@@ -97,7 +106,7 @@ func (s *Store) AddNote(ctx context.Context, n *storage.Note) error {
 
 // Notes returns the session's notes, oldest first.
 func (s *Store) Notes(ctx context.Context, sid string) ([]storage.Note, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT session_id, id, agent, agent_name, text, at FROM notes WHERE session_id = $1 ORDER BY id`, sid)
+	rows, _ := s.pool.Query(ctx, sqlNotes, sid)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Note, error) {
 		var n storage.Note
 		err := row.Scan(&n.Session, &n.ID, &n.Agent, &n.AgentName, &n.Text, &n.At)
@@ -113,8 +122,7 @@ func (s *Store) Notes(ctx context.Context, sid string) ([]storage.Note, error) {
 // Conversations returns the inbox records of every conversation a person
 // took part in that is still open, oldest change first.
 func (s *Store) Conversations(ctx context.Context) ([]storage.Conversation, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+conversationColumns+` FROM conversations
-		WHERE status <> 'resolved' ORDER BY updated_at, session_id`)
+	rows, _ := s.pool.Query(ctx, sqlOpenConversations)
 	out, err := pgx.CollectRows(rows, scanConversation)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: conversations: %w", err)
@@ -125,7 +133,7 @@ func (s *Store) Conversations(ctx context.Context) ([]storage.Conversation, erro
 // Handovers returns every conversation waiting for a person (oldest
 // waiting first) and every one an agent holds, as one list.
 func (s *Store) Handovers(ctx context.Context) ([]storage.HandoverEntry, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT id, site, visitor_id, handover FROM sessions WHERE handover IS NOT NULL ORDER BY id`)
+	rows, _ := s.pool.Query(ctx, sqlHandovers)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.HandoverEntry, error) {
 		var e storage.HandoverEntry
 		var h []byte

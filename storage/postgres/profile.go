@@ -9,6 +9,11 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
+// sqlProfileChanges reads a visitor's audit list newest first, backwards
+// along the primary key (explain_people_test.go).
+const sqlProfileChanges = `SELECT at, changed_by, field, from_value, to_value FROM profile_changes
+	WHERE visitor_id = $1 ORDER BY id DESC LIMIT $2`
+
 // EditProfile applies e to the visitor's profile and records each field it
 // changed, with e.By and e.At, in the visitor's audit list
 // (ProfileChanges), in one transaction with the visitor's row locked. It
@@ -63,8 +68,7 @@ func (s *Store) ProfileChanges(ctx context.Context, visitorID string, limit int)
 	if limit > 0 {
 		max = &limit
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT at, changed_by, field, from_value, to_value FROM profile_changes
-		WHERE visitor_id = $1 ORDER BY id DESC LIMIT $2`, visitorID, max)
+	rows, _ := s.pool.Query(ctx, sqlProfileChanges, visitorID, max)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.ProfileChange, error) {
 		var c storage.ProfileChange
 		err := row.Scan(&c.At, &c.By, &c.Field, &c.From, &c.To)
