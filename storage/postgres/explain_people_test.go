@@ -45,6 +45,7 @@ func TestExplain_People(t *testing.T) {
 		{sqlHandovers, nil, "sessions_handover"},
 		{sqlUserVisitor + ` FOR UPDATE`, []any{"demo", "u-1"}, "visitors_by_platform_id"},
 		{sqlPlatformVisitor, []any{"demo", "u-1"}, "visitors_by_platform_id"},
+		{sqlLockSessions, []any{id}, "sessions_by_visitor"},
 		{sqlMoveSessions, []any{id, id}, "sessions_by_visitor"},
 		{sqlMoveChanges, []any{id, id}, "profile_changes_pkey"},
 		{sqlMergedInto, []any{id}, "visitor_merges_pkey"},

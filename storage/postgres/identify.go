@@ -34,6 +34,7 @@ const identifyAttempts = 5
 const (
 	sqlUserVisitor     = `SELECT ` + visitorColumns + ` FROM visitors WHERE site = $1 AND platform_id = $2`
 	sqlPlatformVisitor = `SELECT id FROM visitors WHERE site = $1 AND platform_id = $2`
+	sqlLockSessions    = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id FOR UPDATE`
 	sqlMoveSessions    = `UPDATE sessions SET visitor_id = $2 WHERE visitor_id = $1 RETURNING id`
 	sqlMoveChanges     = `UPDATE profile_changes SET visitor_id = $2 WHERE visitor_id = $1`
 	sqlMergedInto      = `SELECT into_id FROM visitor_merges WHERE from_id = $1`
@@ -61,7 +62,7 @@ func (s *Store) Identify(ctx context.Context, req storage.IdentifyRequest) (*sto
 		if err == nil {
 			break
 		}
-		if !isConflict(err) || attempt == identifyAttempts {
+		if !(isConflict(err) || errors.Is(err, errReplan)) || attempt == identifyAttempts {
 			return nil, fmt.Errorf("postgres: identify: %w", err)
 		}
 	}
@@ -73,27 +74,40 @@ func (s *Store) Identify(ctx context.Context, req storage.IdentifyRequest) (*sto
 	return res, nil
 }
 
-// identifyTx is Identify's transaction: it locks the user's visitor and
-// the browser's, plans, and carries the plan out.
+// errReplan asks Identify to run again: the visitors changed between its
+// first read and its locks, and it now merges without having locked the
+// browser's sessions first.
+var errReplan = errors.New("postgres: identify: the visitors changed; again")
+
+// identifyTx is Identify's transaction: it plans, locks and plans again
+// on what it locked, and carries the plan out. A merge locks the
+// browser's sessions before the two visitors, in the order a turn takes
+// them (its session, then its visitor), so a turn of a session being
+// moved waits for the merge, or the merge for it, and neither deadlocks.
 func identifyTx(ctx context.Context, tx pgx.Tx, req storage.IdentifyRequest) (*storage.IdentifyResult, error) {
 	now := req.Profile.At
-	owner, err := scanVisitor(tx.QueryRow(ctx, sqlUserVisitor+` FOR UPDATE`, req.Site, req.UserID))
-	if errors.Is(err, storage.ErrNotFound) {
-		owner, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	cur, err := getVisitor(ctx, tx, req.VisitorID, true)
-	if errors.Is(err, storage.ErrNotFound) {
-		cur, err = nil, nil
-	}
+	owner, cur, err := identifyVisitors(ctx, tx, req, false)
 	if err != nil {
 		return nil, err
 	}
 	plan, err := storage.PlanIdentify(req, cur, owner)
 	if err != nil {
 		return nil, err
+	}
+	sessionsLocked := plan.Merge
+	if sessionsLocked {
+		if _, err := tx.Exec(ctx, sqlLockSessions, cur.ID); err != nil {
+			return nil, err
+		}
+	}
+	if owner, cur, err = identifyVisitors(ctx, tx, req, true); err != nil {
+		return nil, err
+	}
+	if plan, err = storage.PlanIdentify(req, cur, owner); err != nil {
+		return nil, err
+	}
+	if plan.Merge && !sessionsLocked {
+		return nil, errReplan
 	}
 	target := plan.Target
 	res := &storage.IdentifyResult{VisitorID: target.ID, Visitor: target}
@@ -118,6 +132,28 @@ func identifyTx(ctx context.Context, tx pgx.Tx, req storage.IdentifyRequest) (*s
 		return nil, err
 	}
 	return res, nil
+}
+
+// identifyVisitors reads the user's visitor and the browser's (nil for
+// none), locked with lock: the user's first, so two identifies of one
+// user take turns.
+func identifyVisitors(ctx context.Context, tx pgx.Tx, req storage.IdentifyRequest, lock bool) (owner, cur *storage.Visitor, err error) {
+	sql := sqlUserVisitor
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	owner, err = scanVisitor(tx.QueryRow(ctx, sql, req.Site, req.UserID))
+	if errors.Is(err, storage.ErrNotFound) {
+		owner, err = nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err = getVisitor(ctx, tx, req.VisitorID, lock)
+	if errors.Is(err, storage.ErrNotFound) {
+		cur, err = nil, nil
+	}
+	return owner, cur, err
 }
 
 // mergeVisitor moves everything of from to into, records the merge and
