@@ -3,11 +3,8 @@ package storage_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,83 +130,4 @@ func TestEditProfile_Search(t *testing.T) {
 		t.Errorf("the old email still finds the visitor")
 	}
 	assertSound(t, s)
-}
-
-// TestIdentify_MergeUnderLiveTurns merges a visitor while its session's
-// owner keeps recording turns (each from the session as the last turn
-// returned it, as the gateway's owner does); OnMerge re-points the owner
-// as the gateway does. Every turn lands, counted to the user's visitor.
-func TestIdentify_MergeUnderLiveTurns(t *testing.T) {
-	s, _ := MustOpen(t)
-	ctx := context.Background()
-	home := lcSeed(t, s, "demo", lcDay, "Ada", "ada@example.org", 1, false)
-	identifyAs(t, s, home.ID, "crm-live", lcDay.Add(time.Hour))
-	work := lcSeed(t, s, "demo", lcDay.Add(2*time.Hour), "Ada", "ada@work.example", 1, false)
-
-	var mu sync.Mutex // the owner's lock
-	sess, err := s.Session(ctx, work.Sessions[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.OnMerge(func(from, into string, sessions []string) {
-		mu.Lock()
-		sess.VisitorID = into
-		mu.Unlock()
-	})
-	var n atomic.Int64 // turns recorded
-	stop := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		at := lcDay.Add(3 * time.Hour)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				done <- nil
-				return
-			default:
-			}
-			mu.Lock()
-			next, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, Prev: sess, ClientID: fmt.Sprintf("t%d", i),
-				Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: at.Add(time.Duration(i) * time.Second), Text: fmt.Sprintf("turn %d", i), ClientID: fmt.Sprintf("t%d", i)}}})
-			if err == nil {
-				sess = next
-			}
-			mu.Unlock()
-			if err != nil {
-				done <- err
-				return
-			}
-			n.Add(1)
-		}
-	}()
-	waitTurns := func(min int64) {
-		for deadline := time.Now().Add(10 * time.Second); n.Load() < min; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d turns recorded, want %d", n.Load(), min)
-			}
-		}
-	}
-	waitTurns(20)
-	if res := identifyAs(t, s, work.ID, "crm-live", lcDay.Add(4*time.Hour)); res.Merged != work.ID {
-		t.Fatalf("merge: %+v", res)
-	}
-	waitTurns(n.Load() + 20) // turns after the merge too
-	close(stop)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	turns := int(n.Load())
-	v, err := s.Visitor(ctx, home.ID)
-	if err != nil || v.LastMessage != fmt.Sprintf("turn %d", turns-1) {
-		t.Errorf("user's visitor after the turns: last message %q, %v", v.LastMessage, err)
-	}
-	got, err := s.Session(ctx, sess.ID)
-	msgs, _ := s.Messages(ctx, sess.ID, 0)
-	if err != nil || got.VisitorID != home.ID || got.MessageCount != len(msgs) {
-		t.Errorf("session after the turns: visitor %s, %d messages counted, %d stored, %v", got.VisitorID, got.MessageCount, len(msgs), err)
-	}
-	r := assertSound(t, s)
-	if r.Visitors != 1 || r.Sessions != 2 {
-		t.Errorf("verify: %d visitors, %d sessions; want 1, 2", r.Visitors, r.Sessions)
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ type IdentifyEngine interface {
 	OnMerge(fn func(from, into string, sessions []string))
 	EditProfile(ctx context.Context, visitorID string, e storage.ProfileEdit) (*storage.Visitor, error)
 	ProfileChanges(ctx context.Context, visitorID string, limit int) ([]storage.ProfileChange, error)
+	Messages(ctx context.Context, sessionID string, limit int) ([]storage.Message, error)
 }
 
 // seeded is a visitor a test made: its ID and sessions.
@@ -81,6 +83,7 @@ func TestIdentify(t *testing.T, open func(testing.TB) IdentifyEngine) {
 		{"Race", testIdentifyRace},
 		{"EditProfile", testEditProfile},
 		{"MergeModel", testIdentifyModel},
+		{"MergeUnderLiveTurns", testMergeUnderLiveTurns},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -418,4 +421,85 @@ func testEditProfile(t *testing.T, s IdentifyEngine) {
 			t.Errorf("got %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// testMergeUnderLiveTurns merges a visitor while its session's owner keeps
+// recording turns (each from the session as the last turn returned it,
+// as the gateway's owner does); OnMerge re-points the owner as the
+// gateway does. Every turn lands, counted to the user's visitor.
+func testMergeUnderLiveTurns(t *testing.T, s IdentifyEngine) {
+	ctx := context.Background()
+	home := seedVisitor(t, s, "demo", day, "Ada", "ada@example.org", 1)
+	identifyAs(t, s, home.ID, "crm-live", day.Add(time.Hour))
+	work := seedVisitor(t, s, "demo", day.Add(2*time.Hour), "Ada", "ada@work.example", 1)
+
+	var mu sync.Mutex // the owner's lock
+	sess, err := s.Session(ctx, work.Sessions[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.OnMerge(func(from, into string, sessions []string) {
+		mu.Lock()
+		sess.VisitorID = into
+		mu.Unlock()
+	})
+	var n atomic.Int64 // turns recorded
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		at := day.Add(3 * time.Hour)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			mu.Lock()
+			id := fmt.Sprintf("t%d", i)
+			next, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, Prev: sess, ClientID: id,
+				Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: at.Add(time.Duration(i) * time.Second), Text: "turn " + id, ClientID: id}}})
+			if err == nil {
+				sess = next
+			}
+			mu.Unlock()
+			if err != nil {
+				done <- err
+				return
+			}
+			n.Add(1)
+		}
+	}()
+	waitTurns := func(min int64) {
+		for deadline := time.Now().Add(10 * time.Second); n.Load() < min; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d turns recorded, want %d", n.Load(), min)
+			}
+		}
+	}
+	waitTurns(20)
+	if res := identifyAs(t, s, work.ID, "crm-live", day.Add(4*time.Hour)); res.Merged != work.ID {
+		t.Fatalf("merge: %+v", res)
+	}
+	waitTurns(n.Load() + 20) // turns after the merge too
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	turns := int(n.Load())
+	v, err := s.Visitor(ctx, home.ID)
+	if err != nil || v.LastMessage != fmt.Sprintf("turn t%d", turns-1) {
+		t.Errorf("user's visitor after the turns: last message %q, %v; want turn t%d", v.LastMessage, err, turns-1)
+	}
+	got, err := s.Session(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := s.Messages(ctx, sess.ID, 0)
+	if got.VisitorID != home.ID || got.MessageCount != len(msgs) || len(msgs) != turns+1 {
+		t.Errorf("session after the turns: visitor %s, %d messages counted, %d stored, want %d", got.VisitorID, got.MessageCount, len(msgs), turns+1)
+	}
+	if ok, _ := s.HasVisitor(ctx, work.ID); ok {
+		t.Errorf("the merged visitor %s came back", work.ID)
+	}
 }
