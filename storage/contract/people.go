@@ -83,6 +83,29 @@ func TestAgents(t *testing.T, open func(testing.TB) AgentEngine) {
 			t.Errorf("unknown agent: %v, want ErrNotFound", err)
 		}
 	})
+	t.Run("ByteOrder", func(t *testing.T) {
+		// Names differing in punctuation list in byte order, as the
+		// names' keys do, whatever the database's collation.
+		other := hash("o1")
+		for _, name := range []string{"bo_x", "box", "bo.x", "bo-x", "bo0"} {
+			if err := s.AddAgent(ctx, &storage.Agent{Name: name, DisplayName: name, SecretHash: other, CreatedAt: day}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err := s.Agents(ctx)
+		var names []string
+		for _, a := range l {
+			names = append(names, a.Name)
+		}
+		if want := []string{"ana", "bo-x", "bo.b-2", "bo.x", "bo0", "bo_x", "box"}; err != nil || !slices.Equal(names, want) {
+			t.Errorf("agents %v %v, want %v", names, err, want)
+		}
+		for _, name := range []string{"bo_x", "box", "bo.x", "bo-x", "bo0"} {
+			if err := s.RevokeAgent(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 	t.Run("Exists", func(t *testing.T) {
 		again := *ana
 		again.DisplayName, again.SecretHash = "Another Ana", hash("a2")

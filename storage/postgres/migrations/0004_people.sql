@@ -6,7 +6,7 @@
 
 -- A person who answers visitors from the console.
 CREATE TABLE agents (
-    name            TEXT PRIMARY KEY,               -- the sign-in name: lower case letters, digits, . _ -
+    name            TEXT COLLATE "C" PRIMARY KEY,   -- the sign-in name: lower case letters, digits, . _ -; listed in byte order
     display_name    TEXT NOT NULL,                  -- what visitors and transcripts show
     secret_hash     TEXT NOT NULL,                  -- hex SHA-256 of the secret; the secret is never stored
     created_at      TIMESTAMPTZ NOT NULL,
