@@ -29,20 +29,20 @@ type IdentifyEngine interface {
 	Messages(ctx context.Context, sessionID string, limit int) ([]storage.Message, error)
 }
 
-// seeded is a visitor a test made: its ID and sessions.
-type seeded struct {
+// ppSeeded is a visitor a test made: its ID and sessions.
+type ppSeeded struct {
 	ID       string
 	Sessions []string
 }
 
-// seedVisitor makes a visitor of the site with n sessions an hour apart
+// ppSeedVisitor makes a visitor of the site with n sessions an hour apart
 // from t0, in each of which it says hello and types its name and email.
-func seedVisitor(tb testing.TB, s SessionStarter, site string, t0 time.Time, name, email string, n int) seeded {
+func ppSeedVisitor(tb testing.TB, s SessionStarter, site string, t0 time.Time, name, email string, n int) ppSeeded {
 	tb.Helper()
-	out := seeded{ID: storage.NewID(t0)}
+	out := ppSeeded{ID: storage.NewID(t0)}
 	for i := range n {
 		at := t0.Add(time.Duration(i) * time.Hour)
-		sess := startSession(tb, s, site, out.ID, at)
+		sess := ppStartSession(tb, s, site, out.ID, at)
 		out.Sessions = append(out.Sessions, sess.ID)
 		typed := at.Add(time.Minute)
 		_, _, _, err := s.RecordTurn(context.Background(), &storage.Turn{SessionID: sess.ID,
@@ -57,8 +57,8 @@ func seedVisitor(tb testing.TB, s SessionStarter, site string, t0 time.Time, nam
 	return out
 }
 
-// identifyAs identifies the browser's visitor as the user of site demo.
-func identifyAs(tb testing.TB, s IdentifyEngine, visitorID, user string, at time.Time) *storage.IdentifyResult {
+// ppIdentifyAs identifies the browser's visitor as the user of site demo.
+func ppIdentifyAs(tb testing.TB, s IdentifyEngine, visitorID, user string, at time.Time) *storage.IdentifyResult {
 	tb.Helper()
 	res, err := s.Identify(context.Background(), storage.IdentifyRequest{Site: "demo", VisitorID: visitorID, UserID: user,
 		Channel: "web", Profile: storage.ProfileEdit{By: storage.ByIdentify, At: at}})
@@ -101,14 +101,14 @@ func testIdentifyMerge(t *testing.T, s IdentifyEngine) {
 		defer mu.Unlock()
 		hooked = append([]string{from, into}, sessions...)
 	})
-	home := seedVisitor(t, s, "demo", day, "Ada", "ada@example.org", 2)
-	work := seedVisitor(t, s, "demo", day.Add(48*time.Hour), "Ada L", "ada@work.example", 2)
+	home := ppSeedVisitor(t, s, "demo", ppDay, "Ada", "ada@example.org", 2)
+	work := ppSeedVisitor(t, s, "demo", ppDay.Add(48*time.Hour), "Ada L", "ada@work.example", 2)
 
-	res := identifyAs(t, s, home.ID, "crm-42", day.Add(72*time.Hour))
+	res := ppIdentifyAs(t, s, home.ID, "crm-42", ppDay.Add(72*time.Hour))
 	if res.VisitorID != home.ID || res.Merged != "" || res.Visitor == nil || res.Visitor.PlatformID != "crm-42" {
 		t.Fatalf("first browser: %+v, want it to keep its visitor", res)
 	}
-	res = identifyAs(t, s, work.ID, "crm-42", day.Add(73*time.Hour))
+	res = ppIdentifyAs(t, s, work.ID, "crm-42", ppDay.Add(73*time.Hour))
 	if res.VisitorID != home.ID || res.Merged != work.ID || res.TooLarge || !slices.Equal(slices.Sorted(slices.Values(res.Sessions)), work.Sessions) {
 		t.Fatalf("second browser: %+v, want %s merged into %s with %v", res, work.ID, home.ID, work.Sessions)
 	}
@@ -123,9 +123,9 @@ func testIdentifyMerge(t *testing.T, s IdentifyEngine) {
 	}
 	// The work browser's inputs were the later ones: they win. The
 	// earliest creation and the latest activity of the two.
-	lastTyped := day.Add(49*time.Hour + time.Minute)
+	lastTyped := ppDay.Add(49*time.Hour + time.Minute)
 	if v.PlatformID != "crm-42" || v.Email != "ada@work.example" || v.Contact != "ada@work.example" || v.Name != "Ada L" ||
-		!v.CreatedAt.Equal(day) || !v.LastSeenAt.Equal(lastTyped) || !v.LastInteractionAt.Equal(lastTyped) ||
+		!v.CreatedAt.Equal(ppDay) || !v.LastSeenAt.Equal(lastTyped) || !v.LastInteractionAt.Equal(lastTyped) ||
 		!v.LastInputAt.Equal(lastTyped) || v.LastMessage != "hello Ada L" {
 		t.Errorf("merged visitor %+v", v)
 	}
@@ -154,7 +154,7 @@ func testIdentifyMerge(t *testing.T, s IdentifyEngine) {
 	}
 	changes, err := s.ProfileChanges(ctx, home.ID, 0)
 	if err != nil || len(changes) != 2 || changes[0].Field != "merged" || changes[0].From != work.ID || changes[0].To != home.ID ||
-		changes[0].By != storage.ByIdentify || !changes[0].At.Equal(day.Add(73*time.Hour)) ||
+		changes[0].By != storage.ByIdentify || !changes[0].At.Equal(ppDay.Add(73*time.Hour)) ||
 		changes[1].Field != "platformId" || changes[1].From != "" || changes[1].To != "crm-42" {
 		t.Errorf("audit: %+v %v, want the merge then the platform ID", changes, err)
 	}
@@ -166,7 +166,7 @@ func testIdentifyMerge(t *testing.T, s IdentifyEngine) {
 	}
 
 	t.Run("Again", func(t *testing.T) {
-		res := identifyAs(t, s, home.ID, "crm-42", day.Add(90*time.Hour))
+		res := ppIdentifyAs(t, s, home.ID, "crm-42", ppDay.Add(90*time.Hour))
 		if res.VisitorID != home.ID || res.Merged != "" {
 			t.Errorf("identify again: %+v", res)
 		}
@@ -177,7 +177,7 @@ func testIdentifyMerge(t *testing.T, s IdentifyEngine) {
 	t.Run("MergedBrowserAgain", func(t *testing.T) {
 		// The merged browser's cookie names a visitor that is gone: an
 		// identify with it switches to the user's visitor.
-		res := identifyAs(t, s, work.ID, "crm-42", day.Add(91*time.Hour))
+		res := ppIdentifyAs(t, s, work.ID, "crm-42", ppDay.Add(91*time.Hour))
 		if res.VisitorID != home.ID || res.Merged != "" {
 			t.Errorf("identify of the merged browser: %+v", res)
 		}
@@ -186,10 +186,10 @@ func testIdentifyMerge(t *testing.T, s IdentifyEngine) {
 
 func testIdentifyBrowsers(t *testing.T, s IdentifyEngine) {
 	ctx := context.Background()
-	at := day.Add(time.Hour)
+	at := ppDay.Add(time.Hour)
 	t.Run("NewBrowserNewUser", func(t *testing.T) {
 		id := storage.NewID(at)
-		res := identifyAs(t, s, id, "u-new", at)
+		res := ppIdentifyAs(t, s, id, "u-new", at)
 		v, err := s.Visitor(ctx, id)
 		if res.VisitorID != id || err != nil || v.PlatformID != "u-new" || v.Site != "demo" || v.Channel != "web" || !v.CreatedAt.Equal(at) {
 			t.Errorf("got %+v, %+v, %v; want a record for the browser's ID", res, v, err)
@@ -201,7 +201,7 @@ func testIdentifyBrowsers(t *testing.T, s IdentifyEngine) {
 	t.Run("NewBrowserKnownUser", func(t *testing.T) {
 		owner, _ := s.PlatformVisitor(ctx, "demo", "u-new")
 		id := storage.NewID(at)
-		if res := identifyAs(t, s, id, "u-new", at); res.VisitorID != owner || res.Merged != "" {
+		if res := ppIdentifyAs(t, s, id, "u-new", at); res.VisitorID != owner || res.Merged != "" {
 			t.Errorf("got %+v, want the user's %s", res, owner)
 		}
 		if ok, _ := s.HasVisitor(ctx, id); ok {
@@ -209,9 +209,9 @@ func testIdentifyBrowsers(t *testing.T, s IdentifyEngine) {
 		}
 	})
 	t.Run("OtherUsersBrowser", func(t *testing.T) {
-		other := seedVisitor(t, s, "demo", day, "Bo", "bo@example.org", 1)
-		identifyAs(t, s, other.ID, "u-bo", at)
-		res := identifyAs(t, s, other.ID, "u-cy", at)
+		other := ppSeedVisitor(t, s, "demo", ppDay, "Bo", "bo@example.org", 1)
+		ppIdentifyAs(t, s, other.ID, "u-bo", at)
+		res := ppIdentifyAs(t, s, other.ID, "u-cy", at)
 		if res.VisitorID == other.ID || res.Merged != "" || !storage.ValidID(res.VisitorID) {
 			t.Fatalf("got %+v, want a visitor of its own for u-cy", res)
 		}
@@ -236,7 +236,7 @@ func testIdentifyBrowsers(t *testing.T, s IdentifyEngine) {
 		}
 		// An anonymous visitor of one site does not become a user of
 		// another.
-		anon := seedVisitor(t, s, "demo", day, "Eve", "eve@example.org", 1)
+		anon := ppSeedVisitor(t, s, "demo", ppDay, "Eve", "eve@example.org", 1)
 		if _, err := s.Identify(ctx, storage.IdentifyRequest{Site: "shop", VisitorID: anon.ID, UserID: "u-eve",
 			Profile: storage.ProfileEdit{By: storage.ByIdentify, At: at}}); err == nil {
 			t.Errorf("demo's visitor identified on shop")
@@ -281,7 +281,7 @@ func testIdentifyBrowsers(t *testing.T, s IdentifyEngine) {
 		if id, err := s.PlatformVisitor(ctx, "demo", "nobody"); err != nil || id != "" {
 			t.Errorf("an unknown user's visitor: %q %v", id, err)
 		}
-		if id, err := s.MergedInto(ctx, unknownSession); err != nil || id != "" {
+		if id, err := s.MergedInto(ctx, ppUnknownSession); err != nil || id != "" {
 			t.Errorf("MergedInto of an unknown visitor: %q %v", id, err)
 		}
 	})
@@ -293,13 +293,13 @@ func testIdentifyBrowsers(t *testing.T, s IdentifyEngine) {
 func testIdentifyRace(t *testing.T, s IdentifyEngine) {
 	ctx := context.Background()
 	const browsers = 6
-	var seeds []seeded
+	var seeds []ppSeeded
 	for i := range browsers {
-		seeds = append(seeds, seedVisitor(t, s, "demo", day.Add(time.Duration(i)*time.Minute), fmt.Sprintf("V%d", i), fmt.Sprintf("v%d@example.org", i), 1))
+		seeds = append(seeds, ppSeedVisitor(t, s, "demo", ppDay.Add(time.Duration(i)*time.Minute), fmt.Sprintf("V%d", i), fmt.Sprintf("v%d@example.org", i), 1))
 	}
 	ids := make([]string, 0, 2*browsers)
 	for _, sd := range seeds {
-		ids = append(ids, sd.ID, storage.NewID(day)) // and a new browser
+		ids = append(ids, sd.ID, storage.NewID(ppDay)) // and a new browser
 	}
 	results := make([]*storage.IdentifyResult, len(ids))
 	errs := make([]error, len(ids))
@@ -307,7 +307,7 @@ func testIdentifyRace(t *testing.T, s IdentifyEngine) {
 	for i, id := range ids {
 		wg.Go(func() {
 			results[i], errs[i] = s.Identify(ctx, storage.IdentifyRequest{Site: "demo", VisitorID: id, UserID: "racer",
-				Profile: storage.ProfileEdit{By: storage.ByIdentify, At: day.Add(time.Hour)}})
+				Profile: storage.ProfileEdit{By: storage.ByIdentify, At: ppDay.Add(time.Hour)}})
 		})
 	}
 	wg.Wait()
@@ -351,7 +351,7 @@ func testIdentifyRace(t *testing.T, s IdentifyEngine) {
 	// Every anonymous browser merges, but the one that claimed the user
 	// if one did (else a new browser's visitor did).
 	want := browsers
-	if slices.ContainsFunc(seeds, func(sd seeded) bool { return sd.ID == owner }) {
+	if slices.ContainsFunc(seeds, func(sd ppSeeded) bool { return sd.ID == owner }) {
 		want--
 	}
 	if merged != want {
@@ -364,9 +364,9 @@ func testIdentifyRace(t *testing.T, s IdentifyEngine) {
 
 func testEditProfile(t *testing.T, s IdentifyEngine) {
 	ctx := context.Background()
-	v := seedVisitor(t, s, "demo", day, "Ada", "ada@example.org", 1)
+	v := ppSeedVisitor(t, s, "demo", ppDay, "Ada", "ada@example.org", 1)
 	str := func(s string) *string { return &s }
-	at := day.Add(24 * time.Hour)
+	at := ppDay.Add(24 * time.Hour)
 	got, err := s.EditProfile(ctx, v.ID, storage.ProfileEdit{Name: str("Ada Lovelace"), Email: str("ada@lovelace.example"),
 		Notes: str("VIP"), By: "admin", At: at})
 	if err != nil {
@@ -429,9 +429,9 @@ func testEditProfile(t *testing.T, s IdentifyEngine) {
 // gateway does. Every turn lands, counted to the user's visitor.
 func testMergeUnderLiveTurns(t *testing.T, s IdentifyEngine) {
 	ctx := context.Background()
-	home := seedVisitor(t, s, "demo", day, "Ada", "ada@example.org", 1)
-	identifyAs(t, s, home.ID, "crm-live", day.Add(time.Hour))
-	work := seedVisitor(t, s, "demo", day.Add(2*time.Hour), "Ada", "ada@work.example", 1)
+	home := ppSeedVisitor(t, s, "demo", ppDay, "Ada", "ada@example.org", 1)
+	ppIdentifyAs(t, s, home.ID, "crm-live", ppDay.Add(time.Hour))
+	work := ppSeedVisitor(t, s, "demo", ppDay.Add(2*time.Hour), "Ada", "ada@work.example", 1)
 
 	var mu sync.Mutex // the owner's lock
 	sess, err := s.Session(ctx, work.Sessions[0])
@@ -447,7 +447,7 @@ func testMergeUnderLiveTurns(t *testing.T, s IdentifyEngine) {
 	stop := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		at := day.Add(3 * time.Hour)
+		at := ppDay.Add(3 * time.Hour)
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -478,7 +478,7 @@ func testMergeUnderLiveTurns(t *testing.T, s IdentifyEngine) {
 		}
 	}
 	waitTurns(20)
-	if res := identifyAs(t, s, work.ID, "crm-live", day.Add(4*time.Hour)); res.Merged != work.ID {
+	if res := ppIdentifyAs(t, s, work.ID, "crm-live", ppDay.Add(4*time.Hour)); res.Merged != work.ID {
 		t.Fatalf("merge: %+v", res)
 	}
 	waitTurns(n.Load() + 20) // turns after the merge too

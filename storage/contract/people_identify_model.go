@@ -11,9 +11,9 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// modelVisitor is what a visitor's record must say, worked out from the
+// ppModelVisitor is what a visitor's record must say, worked out from the
 // turns the test recorded (not by the engine's rules).
-type modelVisitor struct {
+type ppModelVisitor struct {
 	id, user                   string
 	created, seen, interaction time.Time
 	inputAt                    time.Time
@@ -22,8 +22,8 @@ type modelVisitor struct {
 }
 
 // typed rolls a visitor's turn into the model.
-func (m *modelVisitor) typed(at time.Time, text, name, email string) {
-	m.seen = later(m.seen, at)
+func (m *ppModelVisitor) typed(at time.Time, text, name, email string) {
+	m.seen = ppLater(m.seen, at)
 	if at.After(m.interaction) {
 		m.interaction, m.message = at, text
 	}
@@ -34,9 +34,9 @@ func (m *modelVisitor) typed(at time.Time, text, name, email string) {
 
 // absorb is a merge as the model sees it: the earliest creation, the
 // latest activity, the contact of the one who typed last.
-func (m *modelVisitor) absorb(from *modelVisitor) {
-	m.created = earlier(m.created, from.created)
-	m.seen = later(m.seen, from.seen)
+func (m *ppModelVisitor) absorb(from *ppModelVisitor) {
+	m.created = ppEarlier(m.created, from.created)
+	m.seen = ppLater(m.seen, from.seen)
 	if from.interaction.After(m.interaction) {
 		m.interaction, m.message = from.interaction, from.message
 	}
@@ -46,14 +46,14 @@ func (m *modelVisitor) absorb(from *modelVisitor) {
 	m.sessions = append(m.sessions, from.sessions...)
 }
 
-func later(a, b time.Time) time.Time {
+func ppLater(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
 	}
 	return a
 }
 
-func earlier(a, b time.Time) time.Time {
+func ppEarlier(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b
 	}
@@ -67,15 +67,15 @@ func testIdentifyModel(t *testing.T, s IdentifyEngine) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(23, 2))
 	const visitors = 24
-	model := map[string]*modelVisitor{}
+	model := map[string]*ppModelVisitor{}
 	var ids []string
 	sessionOf := map[string]string{} // session → visitor, as the model has it
 	for i := range visitors {
-		created := day.Add(time.Duration(i*3) * time.Hour)
-		m := &modelVisitor{id: storage.NewID(created), created: created, seen: created}
+		created := ppDay.Add(time.Duration(i*3) * time.Hour)
+		m := &ppModelVisitor{id: storage.NewID(created), created: created, seen: created}
 		for j := range 1 + r.IntN(3) {
 			start := created.Add(time.Duration(j) * time.Hour)
-			sess := startSession(t, s, "demo", m.id, start)
+			sess := ppStartSession(t, s, "demo", m.id, start)
 			m.sessions = append(m.sessions, sess.ID)
 			sessionOf[sess.ID] = m.id
 			at := start.Add(time.Duration(1+r.IntN(50)) * time.Minute)
@@ -113,7 +113,7 @@ func testIdentifyModel(t *testing.T, s IdentifyEngine) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			at := later(m.seen, prev.LastActivityAt).Add(time.Minute)
+			at := ppLater(m.seen, prev.LastActivityAt).Add(time.Minute)
 			if _, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sid, Prev: prev, ClientID: "late",
 				Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "still here", ClientID: "late"}}}); err != nil {
 				t.Fatal(err)
@@ -121,7 +121,7 @@ func testIdentifyModel(t *testing.T, s IdentifyEngine) {
 			m.typed(at, "still here", "", "")
 		}
 		user := fmt.Sprintf("acct%c", 'k'+r.IntN(5))
-		res := identifyAs(t, s, vid, user, day.AddDate(0, 1, 0))
+		res := ppIdentifyAs(t, s, vid, user, ppDay.AddDate(0, 1, 0))
 		owner, ok := users[user]
 		switch {
 		case !ok:

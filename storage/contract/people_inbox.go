@@ -32,12 +32,12 @@ type InboxEngine interface {
 	Conversations(ctx context.Context) ([]storage.Conversation, error)
 }
 
-// unknownSession is a well-formed session ID no test creates.
-const unknownSession = "01JAAAAAAAAAAAAAAAAAAAAAAA"
+// ppUnknownSession is a well-formed session ID no test creates.
+const ppUnknownSession = "01JAAAAAAAAAAAAAAAAAAAAAAA"
 
-// startSession starts a session of a new visitor of the site at t, or of
+// ppStartSession starts a session of a new visitor of the site at t, or of
 // visitorID when it is set.
-func startSession(tb testing.TB, s SessionStarter, site, visitorID string, t time.Time) *storage.Session {
+func ppStartSession(tb testing.TB, s SessionStarter, site, visitorID string, t time.Time) *storage.Session {
 	tb.Helper()
 	if visitorID == "" {
 		visitorID = storage.NewID(t)
@@ -58,30 +58,30 @@ func startSession(tb testing.TB, s SessionStarter, site, visitorID string, t tim
 func TestInbox(t *testing.T, open func(testing.TB) InboxEngine) {
 	ctx := context.Background()
 	s := open(t)
-	sess := startSession(t, s, "demo", "", day)
+	sess := ppStartSession(t, s, "demo", "", ppDay)
 
 	t.Run("OpenUntilResolved", func(t *testing.T) {
 		c, err := s.Conversation(ctx, sess.ID)
 		if err != nil || c.Session != sess.ID || c.Status != storage.ConversationOpen || c.Assignee != "" || !c.UpdatedAt.IsZero() {
 			t.Errorf("a conversation nobody touched: %+v %v, want a new open one", c, err)
 		}
-		c, err = s.UpdateConversation(ctx, sess.ID, day, func(c *storage.Conversation) { c.Assignee = "ana" })
-		if err != nil || c.Status != storage.ConversationOpen || c.Assignee != "ana" || !c.UpdatedAt.Equal(day) {
+		c, err = s.UpdateConversation(ctx, sess.ID, ppDay, func(c *storage.Conversation) { c.Assignee = "ana" })
+		if err != nil || c.Status != storage.ConversationOpen || c.Assignee != "ana" || !c.UpdatedAt.Equal(ppDay) {
 			t.Fatalf("%+v %v", c, err)
 		}
 		if l, err := s.Conversations(ctx); err != nil || len(l) != 1 || l[0].Assignee != "ana" || l[0].Session != sess.ID {
 			t.Errorf("open: %+v %v", l, err)
 		}
-		if _, err := s.UpdateConversation(ctx, sess.ID, day.Add(time.Second), func(c *storage.Conversation) { c.Status = storage.ConversationResolved }); err != nil {
+		if _, err := s.UpdateConversation(ctx, sess.ID, ppDay.Add(time.Second), func(c *storage.Conversation) { c.Status = storage.ConversationResolved }); err != nil {
 			t.Fatal(err)
 		}
 		if l, _ := s.Conversations(ctx); len(l) != 0 {
 			t.Errorf("resolved still listed: %+v", l)
 		}
-		if c, err := s.Conversation(ctx, sess.ID); err != nil || c.Status != storage.ConversationResolved || c.Assignee != "ana" || !c.UpdatedAt.Equal(day.Add(time.Second)) {
+		if c, err := s.Conversation(ctx, sess.ID); err != nil || c.Status != storage.ConversationResolved || c.Assignee != "ana" || !c.UpdatedAt.Equal(ppDay.Add(time.Second)) {
 			t.Errorf("resolved record: %+v %v", c, err)
 		}
-		if _, err := s.UpdateConversation(ctx, sess.ID, day.Add(2*time.Second), func(c *storage.Conversation) { c.Status = storage.ConversationOpen }); err != nil {
+		if _, err := s.UpdateConversation(ctx, sess.ID, ppDay.Add(2*time.Second), func(c *storage.Conversation) { c.Status = storage.ConversationOpen }); err != nil {
 			t.Fatal(err)
 		}
 		if l, _ := s.Conversations(ctx); len(l) != 1 {
@@ -89,8 +89,8 @@ func TestInbox(t *testing.T, open func(testing.TB) InboxEngine) {
 		}
 	})
 	t.Run("OldestChangeFirst", func(t *testing.T) {
-		other := startSession(t, s, "shop", "", day.Add(time.Hour))
-		if _, err := s.UpdateConversation(ctx, other.ID, day.Add(time.Second), func(c *storage.Conversation) { c.Assignee = "bo" }); err != nil {
+		other := ppStartSession(t, s, "shop", "", ppDay.Add(time.Hour))
+		if _, err := s.UpdateConversation(ctx, other.ID, ppDay.Add(time.Second), func(c *storage.Conversation) { c.Assignee = "bo" }); err != nil {
 			t.Fatal(err)
 		}
 		l, err := s.Conversations(ctx)
@@ -106,7 +106,7 @@ func TestInbox(t *testing.T, open func(testing.TB) InboxEngine) {
 		errs := make(chan error, agents)
 		for i := range agents {
 			wg.Go(func() {
-				_, err := s.UpdateConversation(ctx, sess.ID, day.Add(time.Minute), func(c *storage.Conversation) {
+				_, err := s.UpdateConversation(ctx, sess.ID, ppDay.Add(time.Minute), func(c *storage.Conversation) {
 					if c.Read == nil {
 						c.Read = map[string]string{}
 					}
@@ -128,26 +128,26 @@ func TestInbox(t *testing.T, open func(testing.TB) InboxEngine) {
 		}
 	})
 	t.Run("UnknownSession", func(t *testing.T) {
-		if _, err := s.UpdateConversation(ctx, unknownSession, day, func(*storage.Conversation) {}); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := s.UpdateConversation(ctx, ppUnknownSession, ppDay, func(*storage.Conversation) {}); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("update of an unknown session: %v, want ErrNotFound", err)
 		}
-		if err := s.AddNote(ctx, &storage.Note{Session: unknownSession, Agent: "ana", Text: "x", At: day}); !errors.Is(err, storage.ErrNotFound) {
+		if err := s.AddNote(ctx, &storage.Note{Session: ppUnknownSession, Agent: "ana", Text: "x", At: ppDay}); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("note on an unknown session: %v, want ErrNotFound", err)
 		}
-		if c, err := s.Conversation(ctx, unknownSession); err != nil || c.Status != storage.ConversationOpen {
+		if c, err := s.Conversation(ctx, ppUnknownSession); err != nil || c.Status != storage.ConversationOpen {
 			t.Errorf("record of an unknown session: %+v %v", c, err)
 		}
-		if n, err := s.Notes(ctx, unknownSession); err != nil || len(n) != 0 {
+		if n, err := s.Notes(ctx, ppUnknownSession); err != nil || len(n) != 0 {
 			t.Errorf("notes of an unknown session: %+v %v", n, err)
 		}
-		if l, _ := s.Conversations(ctx); slices.ContainsFunc(l, func(c storage.Conversation) bool { return c.Session == unknownSession }) {
+		if l, _ := s.Conversations(ctx); slices.ContainsFunc(l, func(c storage.Conversation) bool { return c.Session == ppUnknownSession }) {
 			t.Errorf("the unknown session is listed: %+v", l)
 		}
 	})
 	t.Run("Notes", func(t *testing.T) {
 		var ids []string
 		for i, text := range []string{"first", "second", "third"} {
-			n := &storage.Note{Session: sess.ID, Agent: "ana", AgentName: "Ana", Text: text, At: day.Add(time.Duration(i/2) * time.Second)}
+			n := &storage.Note{Session: sess.ID, Agent: "ana", AgentName: "Ana", Text: text, At: ppDay.Add(time.Duration(i/2) * time.Second)}
 			if err := s.AddNote(ctx, n); err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestInbox(t *testing.T, open func(testing.TB) InboxEngine) {
 			t.Fatalf("notes %+v %v", n, err)
 		}
 		for i, text := range []string{"first", "second", "third"} {
-			if n[i].Text != text || n[i].Agent != "ana" || n[i].AgentName != "Ana" || n[i].Session != sess.ID || !n[i].At.Equal(day.Add(time.Duration(i/2)*time.Second)) {
+			if n[i].Text != text || n[i].Agent != "ana" || n[i].AgentName != "Ana" || n[i].Session != sess.ID || !n[i].At.Equal(ppDay.Add(time.Duration(i/2)*time.Second)) {
 				t.Errorf("note %d: %+v, want %q", i, n[i], text)
 			}
 		}
@@ -176,20 +176,20 @@ func TestInbox(t *testing.T, open func(testing.TB) InboxEngine) {
 		if l, err := s.Handovers(ctx); err != nil || len(l) != 0 {
 			t.Errorf("handovers before any: %+v %v", l, err)
 		}
-		early, late, unasked, back := startSession(t, s, "demo", "", day.Add(2*time.Hour)), startSession(t, s, "demo", "", day.Add(3*time.Hour)),
-			startSession(t, s, "shop", "", day.Add(4*time.Hour)), startSession(t, s, "demo", "", day.Add(5*time.Hour))
+		early, late, unasked, back := ppStartSession(t, s, "demo", "", ppDay.Add(2*time.Hour)), ppStartSession(t, s, "demo", "", ppDay.Add(3*time.Hour)),
+			ppStartSession(t, s, "shop", "", ppDay.Add(4*time.Hour)), ppStartSession(t, s, "demo", "", ppDay.Add(5*time.Hour))
 		waiting := func(at time.Time) *storage.Handover {
 			return &storage.Handover{Status: storage.HandoverWaiting, WaitingSince: at, Block: "human", TimeoutAt: at.Add(10 * time.Minute)}
 		}
-		hand(late, waiting(day.Add(3*time.Hour+time.Minute)))
-		hand(early, waiting(day.Add(2*time.Hour+time.Minute)))
-		held := &storage.Handover{Status: storage.HandoverHeld, HeldSince: day.Add(4 * time.Hour), Agent: "ana", AgentName: "Ana", Resume: "menu"}
+		hand(late, waiting(ppDay.Add(3*time.Hour+time.Minute)))
+		hand(early, waiting(ppDay.Add(2*time.Hour+time.Minute)))
+		held := &storage.Handover{Status: storage.HandoverHeld, HeldSince: ppDay.Add(4 * time.Hour), Agent: "ana", AgentName: "Ana", Resume: "menu"}
 		hand(unasked, held)
-		hand(back, waiting(day.Add(5*time.Hour)))
+		hand(back, waiting(ppDay.Add(5*time.Hour)))
 		hand(back, nil) // handed back: off the list
 		// The early one taken: still listed, as held.
-		taken := *waiting(day.Add(2*time.Hour + time.Minute))
-		taken.Status, taken.HeldSince, taken.Agent, taken.AgentName = storage.HandoverHeld, day.Add(2*time.Hour+2*time.Minute), "bo", "Bo"
+		taken := *waiting(ppDay.Add(2*time.Hour + time.Minute))
+		taken.Status, taken.HeldSince, taken.Agent, taken.AgentName = storage.HandoverHeld, ppDay.Add(2*time.Hour+2*time.Minute), "bo", "Bo"
 		hand(early, &taken)
 
 		l, err := s.Handovers(ctx)
@@ -199,21 +199,21 @@ func TestInbox(t *testing.T, open func(testing.TB) InboxEngine) {
 		want := []storage.HandoverEntry{
 			{Session: unasked.ID, Site: "shop", Visitor: unasked.VisitorID, Handover: *held},
 			{Session: early.ID, Site: "demo", Visitor: early.VisitorID, Handover: taken},
-			{Session: late.ID, Site: "demo", Visitor: late.VisitorID, Handover: *waiting(day.Add(3*time.Hour + time.Minute))},
+			{Session: late.ID, Site: "demo", Visitor: late.VisitorID, Handover: *waiting(ppDay.Add(3*time.Hour + time.Minute))},
 		}
 		if len(l) != len(want) {
 			t.Fatalf("handovers %+v, want %+v", l, want)
 		}
 		for i := range want {
-			if !handoverEntryEqual(l[i], want[i]) {
+			if !ppHandoverEntryEqual(l[i], want[i]) {
 				t.Errorf("handover %d: %+v, want %+v", i, l[i], want[i])
 			}
 		}
 	})
 }
 
-// handoverEntryEqual compares entries field by field, times by instant.
-func handoverEntryEqual(a, b storage.HandoverEntry) bool {
+// ppHandoverEntryEqual compares entries field by field, times by instant.
+func ppHandoverEntryEqual(a, b storage.HandoverEntry) bool {
 	ha, hb := a.Handover, b.Handover
 	return a.Session == b.Session && a.Site == b.Site && a.Visitor == b.Visitor &&
 		ha.Status == hb.Status && ha.WaitingSince.Equal(hb.WaitingSince) && ha.HeldSince.Equal(hb.HeldSince) &&
