@@ -106,17 +106,39 @@ func (s *Store) AddNote(ctx context.Context, n *storage.Note) error {
 
 // Notes returns the session's notes, oldest first.
 func (s *Store) Notes(ctx context.Context, sid string) ([]storage.Note, error) {
-	rows, _ := s.pool.Query(ctx, sqlNotes, sid)
+	out, err := notesIn(ctx, s.pool, sid)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: notes: %w", err)
+	}
+	return out, nil
+}
+
+// notesIn reads the session's notes on q, oldest first.
+func notesIn(ctx context.Context, q querier, sid string) ([]storage.Note, error) {
+	rows, _ := q.Query(ctx, sqlNotes, sid)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Note, error) {
 		var n storage.Note
 		err := row.Scan(&n.Session, &n.ID, &n.Agent, &n.AgentName, &n.Text, &n.At)
 		n.At = n.At.UTC()
 		return n, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: notes: %w", err)
+	return nilIfEmpty(out), err
+}
+
+// inboxIn reads the session's inbox record (nil when it has none) and
+// notes on q: what an export of its visitor holds of the inbox.
+func inboxIn(ctx context.Context, q querier, sid string) (*storage.Conversation, []storage.Note, error) {
+	rows, _ := q.Query(ctx, sqlConversation, sid)
+	c, err := pgx.CollectExactlyOneRow(rows, scanConversation)
+	var conv *storage.Conversation
+	switch {
+	case err == nil:
+		conv = &c
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, nil, err
 	}
-	return nilIfEmpty(out), nil
+	notes, err := notesIn(ctx, q, sid)
+	return conv, notes, err
 }
 
 // Conversations returns the inbox records of every conversation a person

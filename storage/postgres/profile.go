@@ -64,11 +64,22 @@ func insertChanges(ctx context.Context, q querier, visitorID string, changes []s
 // ProfileChanges returns the visitor's audit list, newest first, at most
 // limit entries (0: all).
 func (s *Store) ProfileChanges(ctx context.Context, visitorID string, limit int) ([]storage.ProfileChange, error) {
+	out, err := profileChangesIn(ctx, s.pool, visitorID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: profile changes: %w", err)
+	}
+	return out, nil
+}
+
+// profileChangesIn reads the visitor's audit list on q (an export's
+// transaction too), newest first, at most limit entries (0: all); never
+// nil.
+func profileChangesIn(ctx context.Context, q querier, visitorID string, limit int) ([]storage.ProfileChange, error) {
 	var max *int // NULL: LIMIT ALL
 	if limit > 0 {
 		max = &limit
 	}
-	rows, _ := s.pool.Query(ctx, sqlProfileChanges, visitorID, max)
+	rows, _ := q.Query(ctx, sqlProfileChanges, visitorID, max)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.ProfileChange, error) {
 		var c storage.ProfileChange
 		err := row.Scan(&c.At, &c.By, &c.Field, &c.From, &c.To)
@@ -76,7 +87,7 @@ func (s *Store) ProfileChanges(ctx context.Context, visitorID string, limit int)
 		return c, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: profile changes: %w", err)
+		return nil, err
 	}
-	return out, nil
+	return nonNilSlice(out), nil
 }
