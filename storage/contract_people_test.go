@@ -17,3 +17,11 @@ func TestContract_People(t *testing.T) {
 }
 
 var _ contract.PeopleEngine = (*storage.Store)(nil)
+
+// TestContract_IdentifyFiles runs the merge of files on the Badger engine.
+func TestContract_IdentifyFiles(t *testing.T) {
+	contract.TestIdentifyFiles(t, func(tb testing.TB) (contract.IdentifyFilesEngine, contract.FilePutter) {
+		s, _ := MustOpen(tb)
+		return s, storage.NewFiles(s)
+	})
+}

@@ -24,3 +24,16 @@ func TestContract_People(t *testing.T) {
 }
 
 var _ contract.PeopleEngine = (*postgres.Store)(nil)
+
+// TestContract_IdentifyFiles runs the merge of files on PostgreSQL.
+func TestContract_IdentifyFiles(t *testing.T) {
+	contract.TestIdentifyFiles(t, func(tb testing.TB) (contract.IdentifyFilesEngine, contract.FilePutter) {
+		tb.Helper()
+		s, err := postgres.Open(context.Background(), postgrestest.URL(tb), postgres.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s, postgres.NewFiles(s)
+	})
+}

@@ -48,6 +48,7 @@ func TestExplain_People(t *testing.T) {
 		{sqlLockSessions, []any{id}, "sessions_by_visitor"},
 		{sqlMoveSessions, []any{id, id}, "sessions_by_visitor"},
 		{sqlMoveChanges, []any{id, id}, "profile_changes_pkey"},
+		{sqlMoveFiles, []any{id, id}, "files_by_visitor"},
 		{sqlMergedInto, []any{id}, "visitor_merges_pkey"},
 		{sqlProfileChanges, []any{id, 10}, "profile_changes_pkey"},
 	} {

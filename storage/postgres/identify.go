@@ -19,7 +19,7 @@ import (
 // (visitors_by_platform_id), so two identifies of one user racing each
 // other end with one visitor: the second's write fails on the index, and
 // it runs again to find the first's visitor. A merge moves the browser's
-// visitor's sessions and profile changes to the user's visitor, folds its
+// visitor's sessions, files and profile changes to the user's visitor, folds its
 // rollups in (storage's rules: Visitor.Absorb), deletes its row and
 // records it in visitor_merges, in one transaction.
 
@@ -30,13 +30,14 @@ const identifyAttempts = 5
 
 // Identify's queries, each served by an index (explain_people_test.go):
 // a user's visitor by the unique index of platform IDs, a visitor's
-// sessions and profile changes.
+// sessions, files and profile changes.
 const (
 	sqlUserVisitor     = `SELECT ` + visitorColumns + ` FROM visitors WHERE site = $1 AND platform_id = $2`
 	sqlPlatformVisitor = `SELECT id FROM visitors WHERE site = $1 AND platform_id = $2`
 	sqlLockSessions    = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id FOR UPDATE`
 	sqlMoveSessions    = `UPDATE sessions SET visitor_id = $2 WHERE visitor_id = $1 RETURNING id`
 	sqlMoveChanges     = `UPDATE profile_changes SET visitor_id = $2 WHERE visitor_id = $1`
+	sqlMoveFiles       = `UPDATE files SET visitor_id = $2 WHERE visitor_id = $1`
 	sqlMergedInto      = `SELECT into_id FROM visitor_merges WHERE from_id = $1`
 )
 
@@ -167,6 +168,7 @@ func mergeVisitor(ctx context.Context, tx pgx.Tx, from, into *storage.Visitor, n
 	}
 	b := &pgx.Batch{}
 	b.Queue(sqlMoveChanges, from.ID, into.ID)
+	b.Queue(sqlMoveFiles, from.ID, into.ID)
 	b.Queue(`INSERT INTO visitor_merges (from_id, into_id, merged_at) VALUES ($1, $2, $3)`, from.ID, into.ID, now)
 	b.Queue(`DELETE FROM visitors WHERE id = $1`, from.ID)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
