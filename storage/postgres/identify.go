@@ -41,6 +41,18 @@ const (
 	sqlMergedInto      = `SELECT into_id FROM visitor_merges WHERE from_id = $1`
 )
 
+// verifyIdentityChecks are the merges' share of Verify (parley check),
+// in verifyChecks' shape: each merged browser's visitor must be gone and
+// the visitor it went into there. (A user's one visitor, and the profile
+// changes' visitors, are kept by the schema: a unique index, foreign
+// keys.)
+var verifyIdentityChecks = []struct{ what, sql string }{
+	{"merged visitor", `SELECT m.from_id, 'went into ' || m.into_id || ', which has no record' FROM visitor_merges m
+		WHERE NOT EXISTS (SELECT 1 FROM visitors v WHERE v.id = m.into_id)`},
+	{"merged visitor", `SELECT m.from_id, 'went into ' || m.into_id || ' but still has a record' FROM visitor_merges m
+		JOIN visitors v ON v.id = m.from_id`},
+}
+
 // Identify makes req.UserID the platform ID of the browser's visitor, or
 // merges the browser's visitor into the user's, and applies req.Profile
 // to the user's visitor, as storage.PlanIdentify decides. A browser whose

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,7 +34,7 @@ func (s *Store) Verify(ctx context.Context) (*storage.VerifyReport, error) {
 				return err
 			}
 		}
-		for _, c := range verifyChecks {
+		for _, c := range slices.Concat(verifyChecks, verifyIdentityChecks) { // identify.go
 			rows, err := tx.Query(ctx, c.sql+` LIMIT 1000`)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.what, err)
