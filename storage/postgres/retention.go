@@ -1,0 +1,139 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// sweepBatch is how many visitors a retention sweep reads at once.
+const sweepBatch = 512
+
+// SweepRetention erases every visitor whose site keeps data for a period
+// that has passed since the visitor was last seen, as of now, and first
+// finishes the erasures a crash interrupted. It reads the visitors of each
+// site by last-seen time (visitors_by_site_seen), oldest first, so its
+// cost follows what it deletes. A visitor is erased as EraseVisitor does;
+// usage counters stay. It returns what it deleted so far with ctx's error
+// if ctx ends first.
+func (s *Store) SweepRetention(ctx context.Context, now time.Time, r storage.Retention) (storage.SweepResult, error) {
+	var res storage.SweepResult
+	if err := s.finishErasing(ctx, &res); err != nil {
+		return res, fmt.Errorf("postgres: retention sweep: %w", err)
+	}
+	sites, err := s.sites(ctx)
+	if err != nil {
+		return res, fmt.Errorf("postgres: retention sweep: %w", err)
+	}
+	for _, site := range sites {
+		keep := r.For(site)
+		if keep <= 0 {
+			continue
+		}
+		if err := s.sweepSite(ctx, site, utc(now.Add(-keep)), &res); err != nil {
+			return res, fmt.Errorf("postgres: retention sweep of site %s: %w", site, err)
+		}
+	}
+	return res, nil
+}
+
+// finishErasing finishes the erasure of every fenced visitor (the
+// process died half-way through one, or another is under way: both
+// deleting the same rows is harmless), telling the OnErase hook again.
+func (s *Store) finishErasing(ctx context.Context, res *storage.SweepResult) error {
+	after := ""
+	for {
+		ids, err := s.ids(ctx, `SELECT id FROM visitors WHERE erasing AND id > $1 ORDER BY id LIMIT $2`, after, sweepBatch)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			s.erasing(id)
+			var er storage.EraseResult
+			err := s.eraseFenced(ctx, id, &er)
+			res.Add(er)
+			if err != nil {
+				return err
+			}
+		}
+		if len(ids) < sweepBatch {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// sites lists the sites that have visitors, one index probe per site (a
+// loose scan of visitors_by_site_seen: PostgreSQL reads every row for a
+// DISTINCT).
+func (s *Store) sites(ctx context.Context) ([]string, error) {
+	return s.ids(ctx, `WITH RECURSIVE site AS (
+		SELECT min(site) AS name FROM visitors
+		UNION ALL
+		SELECT (SELECT min(site) FROM visitors WHERE site > site.name) FROM site WHERE site.name IS NOT NULL
+	) SELECT name FROM site WHERE name IS NOT NULL`)
+}
+
+// sweepSite erases the visitors of site last seen before cutoff, reading
+// them in batches from the oldest on.
+func (s *Store) sweepSite(ctx context.Context, site string, cutoff time.Time, res *storage.SweepResult) error {
+	var afterAt time.Time
+	afterID := ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, _ := s.pool.Query(ctx, `SELECT id, last_seen_at FROM visitors
+			WHERE site = $1 AND last_seen_at < $2 AND (last_seen_at, id) > ($3, $4)
+			ORDER BY last_seen_at, id LIMIT $5`, site, cutoff, afterAt, afterID, sweepBatch)
+		var batch []seenRow
+		for rows.Next() {
+			var e seenRow
+			if err := rows.Scan(&e.id, &e.at); err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, e)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, e := range batch {
+			if err := s.expire(ctx, site, e.id, cutoff, res); err != nil {
+				return err
+			}
+		}
+		if len(batch) < sweepBatch {
+			return nil
+		}
+		afterAt, afterID = batch[len(batch)-1].at, batch[len(batch)-1].id
+	}
+}
+
+// seenRow is a visitor as the sweep reads it.
+type seenRow struct {
+	id string
+	at time.Time
+}
+
+// expire erases the visitor if it was last seen before cutoff. The
+// decision and the fence are one statement: a visitor who comes back
+// meanwhile either moved its last-seen time first, and is kept, or finds
+// the fence and is refused, so nothing acked is ever erased for being too
+// old.
+func (s *Store) expire(ctx context.Context, site, id string, cutoff time.Time, res *storage.SweepResult) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE visitors SET erasing = true WHERE id = $1 AND site = $2 AND last_seen_at < $3`, id, site, cutoff)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return nil // seen since the cutoff, or gone
+	}
+	s.erasing(id)
+	var er storage.EraseResult
+	err = s.eraseFenced(ctx, id, &er)
+	res.Add(er)
+	return err
+}
