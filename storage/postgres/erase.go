@@ -248,6 +248,11 @@ func (s *Store) deleteBatched(ctx context.Context, table, key, where string, arg
 
 // ids returns the first column of the query's rows.
 func (s *Store) ids(ctx context.Context, sql string, args ...any) ([]string, error) {
-	rows, _ := s.pool.Query(ctx, sql, args...)
+	return queryIDs(ctx, s.pool, sql, args...)
+}
+
+// queryIDs returns the first column of the query's rows on q.
+func queryIDs(ctx context.Context, q querier, sql string, args ...any) ([]string, error) {
+	rows, _ := q.Query(ctx, sql, args...)
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
