@@ -35,6 +35,18 @@ const eraseRounds = 5
 // hold many locks or much of the write-ahead log at once.
 const eraseBatch = 5000
 
+// sqlFence fences a visitor for EraseVisitor.
+const sqlFence = `UPDATE visitors SET erasing = true WHERE id = $1 AND NOT erasing`
+
+// sqlVisitorSessions lists a visitor's sessions (sessions_by_visitor).
+const sqlVisitorSessions = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY started_at, id`
+
+// sqlMergedInto lists the browsers merged into a visitor (visitor_merges_by_into).
+const sqlMergedInto = `SELECT from_id FROM visitor_merges WHERE into_id = $1`
+
+// sqlSessionsLeft tells whether a visitor has a session left.
+const sqlSessionsLeft = `SELECT EXISTS (SELECT 1 FROM sessions WHERE visitor_id = $1)`
+
 // EraseVisitor deletes the visitor and everything recorded of it: its
 // row, every session with its messages, inputs, gaps, acks and idle
 // markers, every file with its chunks, the webhook events waiting for it
@@ -62,7 +74,7 @@ func (s *Store) EraseVisitor(ctx context.Context, id string) (storage.EraseResul
 	}
 	// Fenced now, by this call or an earlier one, or there is no row: a
 	// visitor with no row is fenced trivially.
-	if _, err := s.pool.Exec(ctx, `UPDATE visitors SET erasing = true WHERE id = $1 AND NOT erasing`, id); err != nil {
+	if _, err := s.pool.Exec(ctx, sqlFence, id); err != nil {
 		return res, fmt.Errorf("postgres: erase visitor %s: %w", id, err)
 	}
 	s.erasing(id)
@@ -80,7 +92,7 @@ func (s *Store) erasing(id string) {
 // eraseFenced erases a fenced visitor: EraseVisitor after the fence.
 func (s *Store) eraseFenced(ctx context.Context, id string, res *storage.EraseResult) error {
 	for range eraseRounds {
-		sids, err := s.ids(ctx, `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY started_at, id`, id)
+		sids, err := s.ids(ctx, sqlVisitorSessions, id)
 		if err != nil {
 			return fmt.Errorf("postgres: erase visitor %s: %w", id, err)
 		}
@@ -161,7 +173,7 @@ func (s *Store) eraseFiles(ctx context.Context, visitorID string, res *storage.E
 // attempts that concern the visitor, or a browser's visitor merged into
 // it: its data must not outlive its erase in the outbox either.
 func (s *Store) purgeOutbox(ctx context.Context, visitorID string, res *storage.EraseResult) error {
-	merged, err := s.ids(ctx, `SELECT from_id FROM visitor_merges WHERE into_id = $1`, visitorID)
+	merged, err := s.ids(ctx, sqlMergedInto, visitorID)
 	if err != nil {
 		return err
 	}
@@ -194,7 +206,7 @@ func (s *Store) eraseVisitorRow(ctx context.Context, id string, res *storage.Era
 			existed = true
 		}
 		var left bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE visitor_id = $1)`, id).Scan(&left); err != nil || left {
+		if err := tx.QueryRow(ctx, sqlSessionsLeft, id).Scan(&left); err != nil || left {
 			return err
 		}
 		done = true
@@ -231,7 +243,7 @@ func (s *Store) enqueueErased(ctx context.Context, tx pgx.Tx, site, id string, a
 // table's primary key columns, and returns how many it deleted. Use it
 // only for rows nothing adds any more (the children of a fenced visitor).
 func (s *Store) deleteBatched(ctx context.Context, table, key, where string, arg any) (int, error) {
-	sql := `DELETE FROM ` + table + ` WHERE (` + key + `) IN (SELECT ` + key + ` FROM ` + table + ` WHERE ` + where + ` LIMIT ` + fmt.Sprint(eraseBatch) + `)`
+	sql := deleteBatchSQL(table, key, where)
 	total := 0
 	for {
 		tag, err := s.pool.Exec(ctx, sql, arg)
@@ -244,6 +256,11 @@ func (s *Store) deleteBatched(ctx context.Context, table, key, where string, arg
 			return total, nil
 		}
 	}
+}
+
+// deleteBatchSQL deletes up to eraseBatch rows of table matching where.
+func deleteBatchSQL(table, key, where string) string {
+	return `DELETE FROM ` + table + ` WHERE (` + key + `) IN (SELECT ` + key + ` FROM ` + table + ` WHERE ` + where + ` LIMIT ` + fmt.Sprint(eraseBatch) + `)`
 }
 
 // ids returns the first column of the query's rows.

@@ -9,8 +9,8 @@ import (
 	"github.com/parley-chat/parley/storage/postgres/postgrestest"
 )
 
-// mustOpen opens a store on a database of the test's own.
-func mustOpen(tb testing.TB) *Store {
+// lifecycleStore opens a store on a database of the test's own.
+func lifecycleStore(tb testing.TB) *Store {
 	tb.Helper()
 	st, err := Open(context.Background(), postgrestest.URL(tb), Options{})
 	if err != nil {
@@ -82,7 +82,7 @@ func TestEraseVisitor_Large(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 100,000 messages")
 	}
-	st := mustOpen(t)
+	st := lifecycleStore(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	vid, sid := seedRows(t, st, "demo", at, 100_000)
@@ -105,7 +105,7 @@ func TestEraseVisitor_Large(t *testing.T) {
 // TestEraseVisitor_Resumes: a visitor fenced by an erase that died half
 // way is finished by the next retention sweep, whatever its retention.
 func TestEraseVisitor_Resumes(t *testing.T) {
-	st := mustOpen(t)
+	st := lifecycleStore(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	vid, sid := seedRows(t, st, "demo", at, 20)

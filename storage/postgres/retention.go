@@ -11,6 +11,24 @@ import (
 // sweepBatch is how many visitors a retention sweep reads at once.
 const sweepBatch = 512
 
+// sqlErasing lists fenced visitors after an ID (visitors_erasing).
+const sqlErasing = `SELECT id FROM visitors WHERE erasing AND id > $1 ORDER BY id LIMIT $2`
+
+// sqlSites lists the sites with visitors, one probe of visitors_by_site_seen each (PostgreSQL reads every row for a DISTINCT).
+const sqlSites = `WITH RECURSIVE site AS (
+	SELECT min(site) AS name FROM visitors
+	UNION ALL
+	SELECT (SELECT min(site) FROM visitors WHERE site > site.name) FROM site WHERE site.name IS NOT NULL
+) SELECT name FROM site WHERE name IS NOT NULL`
+
+// sqlSeenBefore reads a site's visitors last seen before a cutoff, after a position, oldest first (visitors_by_site_seen).
+const sqlSeenBefore = `SELECT id, last_seen_at FROM visitors
+	WHERE site = $1 AND last_seen_at < $2 AND (last_seen_at, id) > ($3, $4)
+	ORDER BY last_seen_at, id LIMIT $5`
+
+// sqlExpire fences a visitor if it was not seen since the cutoff: the decision and the fence in one statement.
+const sqlExpire = `UPDATE visitors SET erasing = true WHERE id = $1 AND site = $2 AND last_seen_at < $3`
+
 // SweepRetention erases every visitor whose site keeps data for a period
 // that has passed since the visitor was last seen, as of now, and first
 // finishes the erasures a crash interrupted. It reads the visitors of each
@@ -45,7 +63,7 @@ func (s *Store) SweepRetention(ctx context.Context, now time.Time, r storage.Ret
 func (s *Store) finishErasing(ctx context.Context, res *storage.SweepResult) error {
 	after := ""
 	for {
-		ids, err := s.ids(ctx, `SELECT id FROM visitors WHERE erasing AND id > $1 ORDER BY id LIMIT $2`, after, sweepBatch)
+		ids, err := s.ids(ctx, sqlErasing, after, sweepBatch)
 		if err != nil {
 			return err
 		}
@@ -69,11 +87,7 @@ func (s *Store) finishErasing(ctx context.Context, res *storage.SweepResult) err
 // loose scan of visitors_by_site_seen: PostgreSQL reads every row for a
 // DISTINCT).
 func (s *Store) sites(ctx context.Context) ([]string, error) {
-	return s.ids(ctx, `WITH RECURSIVE site AS (
-		SELECT min(site) AS name FROM visitors
-		UNION ALL
-		SELECT (SELECT min(site) FROM visitors WHERE site > site.name) FROM site WHERE site.name IS NOT NULL
-	) SELECT name FROM site WHERE name IS NOT NULL`)
+	return s.ids(ctx, sqlSites)
 }
 
 // sweepSite erases the visitors of site last seen before cutoff, reading
@@ -85,9 +99,7 @@ func (s *Store) sweepSite(ctx context.Context, site string, cutoff time.Time, re
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rows, _ := s.pool.Query(ctx, `SELECT id, last_seen_at FROM visitors
-			WHERE site = $1 AND last_seen_at < $2 AND (last_seen_at, id) > ($3, $4)
-			ORDER BY last_seen_at, id LIMIT $5`, site, cutoff, afterAt, afterID, sweepBatch)
+		rows, _ := s.pool.Query(ctx, sqlSeenBefore, site, cutoff, afterAt, afterID, sweepBatch)
 		var batch []seenRow
 		for rows.Next() {
 			var e seenRow
@@ -124,7 +136,7 @@ type seenRow struct {
 // the fence and is refused, so nothing acked is ever erased for being too
 // old.
 func (s *Store) expire(ctx context.Context, site, id string, cutoff time.Time, res *storage.SweepResult) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE visitors SET erasing = true WHERE id = $1 AND site = $2 AND last_seen_at < $3`, id, site, cutoff)
+	tag, err := s.pool.Exec(ctx, sqlExpire, id, site, cutoff)
 	if err != nil {
 		return err
 	}

@@ -23,10 +23,25 @@ import (
 // (Resend). An entry's Key and an attempt's ID are its seq: the decimal
 // number for Key, 16 hex digits for ID, as the Badger engine's IDs.
 
-// outboxColumns are webhook_outbox's columns as scanEntry reads them.
-const outboxColumns = `seq, event_id, type, lane, visitor_id, at, attempts, next_at, first_failed_at, resent, body`
+// entryColumns are webhook_outbox's columns as scanEntry reads them.
+const entryColumns = `seq, event_id, type, lane, visitor_id, at, attempts, next_at, first_failed_at, resent, body`
 
-// scanEntry reads a row of outboxColumns.
+// sqlOutboxPage reads an endpoint's waiting events after a seq, oldest first (the primary key).
+const sqlOutboxPage = `SELECT ` + entryColumns + ` FROM webhook_outbox
+	WHERE endpoint = $1 AND seq > $2 ORDER BY seq LIMIT $3`
+
+// sqlLogTrim keeps an endpoint's last $2 attempts.
+const sqlLogTrim = `DELETE FROM webhook_log WHERE endpoint = $1 AND seq <= (
+	SELECT seq FROM webhook_log WHERE endpoint = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)`
+
+// sqlLogPage reads an endpoint's last attempts, newest first.
+const sqlLogPage = `SELECT ` + attemptColumns + ` FROM webhook_log
+	WHERE endpoint = $1 ORDER BY seq DESC LIMIT $2`
+
+// sqlBacklog counts the events waiting for an endpoint.
+const sqlBacklog = `SELECT count(*) FROM webhook_outbox WHERE endpoint = $1`
+
+// scanEntry reads a row of entryColumns.
 func scanEntry(row pgx.Row, endpoint string) (storage.OutboxEntry, error) {
 	e := storage.OutboxEntry{Endpoint: endpoint}
 	var seq int64
@@ -59,8 +74,7 @@ func (s *Store) Outbox(ctx context.Context, endpoint, after string, limit int) (
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+outboxColumns+` FROM webhook_outbox
-		WHERE endpoint = $1 AND seq > $2 ORDER BY seq LIMIT $3`, endpoint, from, limit)
+	rows, _ := s.pool.Query(ctx, sqlOutboxPage, endpoint, from, limit)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.OutboxEntry, error) { return scanEntry(row, endpoint) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: outbox %s: %w", endpoint, err)
@@ -140,8 +154,7 @@ func logAttempt(ctx context.Context, tx pgx.Tx, endpoint string, a *storage.Atte
 	a.ID = attemptID(seq)
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE webhook_log SET attempt_id = $3 WHERE endpoint = $1 AND seq = $2`, endpoint, seq, a.ID)
-	b.Queue(`DELETE FROM webhook_log WHERE endpoint = $1 AND seq <= (
-		SELECT seq FROM webhook_log WHERE endpoint = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)`, endpoint, storage.DeliveryLogKeep)
+	b.Queue(sqlLogTrim, endpoint, storage.DeliveryLogKeep)
 	return tx.SendBatch(ctx, b).Close()
 }
 
@@ -176,8 +189,7 @@ func (s *Store) DeliveryLog(ctx context.Context, endpoint string, limit int) ([]
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+attemptColumns+` FROM webhook_log
-		WHERE endpoint = $1 ORDER BY seq DESC LIMIT $2`, endpoint, limit)
+	rows, _ := s.pool.Query(ctx, sqlLogPage, endpoint, limit)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Attempt, error) { return scanAttempt(row) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: delivery log %s: %w", endpoint, err)
@@ -203,7 +215,7 @@ func (s *Store) Resend(ctx context.Context, endpoint, id string) (*storage.Outbo
 				return err
 			}
 			var waiting int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhook_outbox WHERE endpoint = $1`, endpoint).Scan(&waiting); err != nil {
+			if err := tx.QueryRow(ctx, sqlBacklog, endpoint).Scan(&waiting); err != nil {
 				return err
 			}
 			if waiting >= s.maxBacklog() {
