@@ -59,33 +59,33 @@ func TestLifecycle(t *testing.T, open func(testing.TB) LifecycleEngine) {
 		name string
 		run  func(t *testing.T, e LifecycleEngine)
 	}{
-		{"Erase/Complete", testEraseComplete},
-		{"Erase/BadInput", testEraseBadInput},
-		{"Erase/ConcurrentTurns", testEraseConcurrentTurns},
-		{"Erase/ComesBack", testEraseComesBack},
-		{"Export", testExport},
-		{"Retention", testRetention},
-		{"Retention/ActivityKeeps", testRetentionActivityKeeps},
-		{"Idle", testIdle},
-		{"Idle/Bounded", testIdleBounded},
-		{"Idle/EraseHeld", testIdleEraseHeld},
-		{"Webhooks/DoneLogResend", testDoneLogResend},
-		{"Webhooks/BadInput", testWebhooksBadInput},
-		{"Webhooks/Erase", testWebhooksErase},
-		{"Webhooks/RetentionErase", testWebhooksRetentionErase},
+		{"Erase/Complete", lcTestEraseComplete},
+		{"Erase/BadInput", lcTestEraseBadInput},
+		{"Erase/ConcurrentTurns", lcTestEraseConcurrentTurns},
+		{"Erase/ComesBack", lcTestEraseComesBack},
+		{"Export", lcTestExport},
+		{"Retention", lcTestRetention},
+		{"Retention/ActivityKeeps", lcTestRetentionActivityKeeps},
+		{"Idle", lcTestIdle},
+		{"Idle/Bounded", lcTestIdleBounded},
+		{"Idle/EraseHeld", lcTestIdleEraseHeld},
+		{"Webhooks/DoneLogResend", lcTestDoneLogResend},
+		{"Webhooks/BadInput", lcTestWebhooksBadInput},
+		{"Webhooks/Erase", lcTestWebhooksErase},
+		{"Webhooks/RetentionErase", lcTestWebhooksRetentionErase},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}
 }
 
-// day is a day of retention.
-const day = 24 * time.Hour
+// lcDayLen is a day of retention.
+const lcDayLen = 24 * time.Hour
 
-// lcDay is when the seeded visitors begin.
-var lcDay = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+// lcStart is when the seeded visitors begin.
+var lcStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// seeded is a visitor seeded by seed, with every ID it owns.
-type seeded struct {
+// lcSeeded is a visitor seeded by lcSeed, with every ID it owns.
+type lcSeeded struct {
 	ID       string
 	Site     string
 	Sessions []string
@@ -94,21 +94,21 @@ type seeded struct {
 
 // ids lists every ID that nothing the engine holds may mention once the
 // visitor is erased.
-func (v seeded) ids() []string {
+func (v lcSeeded) ids() []string {
 	return append(append([]string{v.ID}, v.Sessions...), v.Files...)
 }
 
-// seed records a visitor of site with n sessions through the write path
+// lcSeed records a visitor of site with n sessions through the write path
 // the gateway uses: each session gets a choice, a name, an email and a
 // phone input, tags, a goal and, on an engine that keeps files, an
 // uploaded file of 600 KB, so every kind of row exists: 7 messages with a
 // file, 6 without. The first session starts at t0, the others an hour
 // apart; the visitor's last activity is its last session's start plus 5 s.
-func seed(tb testing.TB, e LifecycleEngine, site string, t0 time.Time, name, email string, n int) seeded {
+func lcSeed(tb testing.TB, e LifecycleEngine, site string, t0 time.Time, name, email string, n int) lcSeeded {
 	tb.Helper()
 	ctx := context.Background()
 	files, withFile := e.(FileEngine)
-	out := seeded{ID: storage.NewID(t0), Site: site}
+	out := lcSeeded{ID: storage.NewID(t0), Site: site}
 	for i := range n {
 		at := t0.Add(time.Duration(i) * time.Hour)
 		v := &storage.Visitor{ID: out.ID, Site: site, Channel: "web", CreatedAt: t0, LastSeenAt: at,
@@ -172,22 +172,22 @@ func seed(tb testing.TB, e LifecycleEngine, site string, t0 time.Time, name, ema
 	return out
 }
 
-// messagesPer is how many messages seed gives each session.
-func messagesPer(e LifecycleEngine) int {
+// lcMessagesPer is how many messages lcSeed gives each session.
+func lcMessagesPer(e LifecycleEngine) int {
 	if _, ok := e.(FileEngine); ok {
 		return 7
 	}
 	return 6
 }
 
-// session starts a session of a new visitor of site demo at t.
-func session(tb testing.TB, e LifecycleEngine, t time.Time) *storage.Session {
+// lcSession starts a session of a new visitor of site demo at t.
+func lcSession(tb testing.TB, e LifecycleEngine, t time.Time) *storage.Session {
 	tb.Helper()
-	return sessionOf(tb, e, "demo", storage.NewID(t), t)
+	return lcSessionOf(tb, e, "demo", storage.NewID(t), t)
 }
 
-// sessionOf starts a session of the visitor of site at t.
-func sessionOf(tb testing.TB, e LifecycleEngine, site, visitor string, t time.Time) *storage.Session {
+// lcSessionOf starts a session of the visitor of site at t.
+func lcSessionOf(tb testing.TB, e LifecycleEngine, site, visitor string, t time.Time) *storage.Session {
 	tb.Helper()
 	v := &storage.Visitor{ID: visitor, Site: site, Channel: "web", CreatedAt: t}
 	sess := &storage.Session{ID: storage.NewID(t), Site: site, VisitorID: visitor, Bot: "demo", Version: "1", Channel: "web", StartedAt: t}
@@ -197,9 +197,9 @@ func sessionOf(tb testing.TB, e LifecycleEngine, site, visitor string, t time.Ti
 	return sess
 }
 
-// assertGone checks that nothing the engine holds mentions the visitor,
+// lcAssertGone checks that nothing the engine holds mentions the visitor,
 // except what leftOK allows (an entry and its value).
-func assertGone(tb testing.TB, e LifecycleEngine, gone seeded, leftOK func(k, v string) bool) {
+func lcAssertGone(tb testing.TB, e LifecycleEngine, gone lcSeeded, leftOK func(k, v string) bool) {
 	tb.Helper()
 	for k, v := range e.Dump(tb) {
 		for _, id := range gone.ids() {
@@ -211,8 +211,8 @@ func assertGone(tb testing.TB, e LifecycleEngine, gone seeded, leftOK func(k, v 
 	}
 }
 
-// assertKept checks that the visitor and its sessions are all there.
-func assertKept(tb testing.TB, e LifecycleEngine, v seeded) {
+// lcAssertKept checks that the visitor and its sessions are all there.
+func lcAssertKept(tb testing.TB, e LifecycleEngine, v lcSeeded) {
 	tb.Helper()
 	ctx := context.Background()
 	if _, err := e.Visitor(ctx, v.ID); err != nil {

@@ -14,26 +14,26 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// testEraseComplete: an erase takes every row of the visitor and nothing
+// lcTestEraseComplete: an erase takes every row of the visitor and nothing
 // of anyone else's, tells OnErase, counts what it deleted, and can be
 // repeated; turns on its sessions fail afterwards.
-func testEraseComplete(t *testing.T, e LifecycleEngine) {
+func lcTestEraseComplete(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	var told []string
 	e.OnErase(func(id string) { mu.Lock(); told = append(told, id); mu.Unlock() })
 	// Both are called Ada: their search terms share words.
-	gone := seed(t, e, "demo", lcDay, "Ada", "ada@example.org", 3)
-	kept := seed(t, e, "demo", lcDay.Add(time.Minute), "Ada", "ada.l@example.com", 2)
+	gone := lcSeed(t, e, "demo", lcStart, "Ada", "ada@example.org", 3)
+	kept := lcSeed(t, e, "demo", lcStart.Add(time.Minute), "Ada", "ada.l@example.com", 2)
 
 	res, err := e.EraseVisitor(ctx, gone.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Visitor || res.Sessions != 3 || res.Files != len(gone.Files) || res.Messages != 3*messagesPer(e) {
-		t.Errorf("erase result %+v, want the visitor, 3 sessions, %d files, %d messages", res, len(gone.Files), 3*messagesPer(e))
+	if !res.Visitor || res.Sessions != 3 || res.Files != len(gone.Files) || res.Messages != 3*lcMessagesPer(e) {
+		t.Errorf("erase result %+v, want the visitor, 3 sessions, %d files, %d messages", res, len(gone.Files), 3*lcMessagesPer(e))
 	}
-	assertGone(t, e, gone, nil)
+	lcAssertGone(t, e, gone, nil)
 	if _, err := e.Visitor(ctx, gone.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("Visitor after erase: %v, want ErrNotFound", err)
 	}
@@ -49,8 +49,8 @@ func testEraseComplete(t *testing.T, e LifecycleEngine) {
 			}
 		}
 	}
-	assertKept(t, e, kept)
-	if doc := export(t, e, kept.ID); len(doc.Sessions) != 2 {
+	lcAssertKept(t, e, kept)
+	if doc := lcExport(t, e, kept.ID); len(doc.Sessions) != 2 {
 		t.Errorf("the other visitor's export has %d sessions, want 2", len(doc.Sessions))
 	}
 	mu.Lock()
@@ -64,39 +64,39 @@ func testEraseComplete(t *testing.T, e LifecycleEngine) {
 		if err != nil || res.Visitor || res.Sessions != 0 || res.Files != 0 || res.Messages != 0 {
 			t.Errorf("second erase: %+v, %v; want nothing done, no error", res, err)
 		}
-		if res, err := e.EraseVisitor(ctx, storage.NewID(lcDay)); err != nil || res.Visitor {
+		if res, err := e.EraseVisitor(ctx, storage.NewID(lcStart)); err != nil || res.Visitor {
 			t.Errorf("erase of an unknown visitor: %+v, %v", res, err)
 		}
 	})
 	t.Run("TurnsAfterErase", func(t *testing.T) {
 		_, _, _, err := e.RecordTurn(ctx, &storage.Turn{SessionID: gone.Sessions[0], ClientID: "c9",
-			Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: lcDay, Text: "hi", ClientID: "c9"}}})
+			Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: lcStart, Text: "hi", ClientID: "c9"}}})
 		if !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("turn on an erased session: %v, want ErrNotFound", err)
 		}
-		assertGone(t, e, gone, nil)
+		lcAssertGone(t, e, gone, nil)
 	})
 }
 
-// testEraseBadInput: an ID no visitor can have is refused, and nothing is
+// lcTestEraseBadInput: an ID no visitor can have is refused, and nothing is
 // deleted.
-func testEraseBadInput(t *testing.T, e LifecycleEngine) {
+func lcTestEraseBadInput(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
-	kept := seed(t, e, "demo", lcDay, "Ada", "ada@example.org", 1)
+	kept := lcSeed(t, e, "demo", lcStart, "Ada", "ada@example.org", 1)
 	for _, id := range []string{"", "a/b", kept.ID + "/"} {
 		if res, err := e.EraseVisitor(ctx, id); err == nil || errors.Is(err, storage.ErrNotFound) || res != (storage.EraseResult{}) {
 			t.Errorf("EraseVisitor(%q): %+v, %v; want a bad-ID error", id, res, err)
 		}
 	}
-	assertKept(t, e, kept)
+	lcAssertKept(t, e, kept)
 }
 
-// testEraseConcurrentTurns erases a visitor while its sessions keep
+// lcTestEraseConcurrentTurns erases a visitor while its sessions keep
 // recording turns: a turn either lands before the erase, and is erased,
 // or fails with ErrNotFound; nothing of the visitor survives.
-func testEraseConcurrentTurns(t *testing.T, e LifecycleEngine) {
+func lcTestEraseConcurrentTurns(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
-	gone := seed(t, e, "demo", lcDay, "Grace", "grace@example.org", 4)
+	gone := lcSeed(t, e, "demo", lcStart, "Grace", "grace@example.org", 4)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	stop := make(chan struct{})
@@ -110,7 +110,7 @@ func testEraseConcurrentTurns(t *testing.T, e LifecycleEngine) {
 				default:
 				}
 				cid := fmt.Sprintf("w%d-%d", i, n)
-				at := lcDay.Add(time.Duration(n) * time.Second)
+				at := lcStart.Add(time.Duration(n) * time.Second)
 				_, _, _, err := e.RecordTurn(ctx, &storage.Turn{SessionID: sid, ClientID: cid, Messages: []storage.Message{
 					{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "still here", ClientID: cid},
 					{From: storage.FromBot, Kind: storage.KindBot, At: at, Text: "ok"},
@@ -142,31 +142,31 @@ func testEraseConcurrentTurns(t *testing.T, e LifecycleEngine) {
 	}
 	close(stop)
 	wg.Wait()
-	assertGone(t, e, gone, nil)
+	lcAssertGone(t, e, gone, nil)
 }
 
-// testEraseComesBack: a browser that comes back with an erased visitor's
+// lcTestEraseComesBack: a browser that comes back with an erased visitor's
 // ID is recorded afresh, as a new visitor with that ID.
-func testEraseComesBack(t *testing.T, e LifecycleEngine) {
+func lcTestEraseComesBack(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
-	gone := seed(t, e, "demo", lcDay, "Ada", "ada@example.org", 1)
+	gone := lcSeed(t, e, "demo", lcStart, "Ada", "ada@example.org", 1)
 	if _, err := e.EraseVisitor(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
-	back := lcDay.Add(48 * time.Hour)
-	sess := sessionOf(t, e, "demo", gone.ID, back)
+	back := lcStart.Add(48 * time.Hour)
+	sess := lcSessionOf(t, e, "demo", gone.ID, back)
 	v, err := e.Visitor(ctx, gone.ID)
 	if err != nil || !v.CreatedAt.Equal(back) || v.Email != "" || v.Erasing {
 		t.Fatalf("visitor after coming back: %+v, %v; want a new one", v, err)
 	}
-	doc := export(t, e, gone.ID)
+	doc := lcExport(t, e, gone.ID)
 	if len(doc.Sessions) != 1 || !strings.Contains(string(doc.Sessions[0]), sess.ID) {
 		t.Errorf("export after coming back: %d sessions, want only the new one", len(doc.Sessions))
 	}
 }
 
-// exportDoc is WriteExport's document.
-type exportDoc struct {
+// lcExportDoc is WriteExport's document.
+type lcExportDoc struct {
 	Format     string            `json:"format"`
 	ExportedAt time.Time         `json:"exportedAt"`
 	Visitor    storage.Visitor   `json:"visitor"`
@@ -178,38 +178,38 @@ type exportDoc struct {
 	} `json:"files"`
 }
 
-// export reads the visitor's export.
-func export(tb testing.TB, e LifecycleEngine, id string) exportDoc {
+// lcExport reads the visitor's export.
+func lcExport(tb testing.TB, e LifecycleEngine, id string) lcExportDoc {
 	tb.Helper()
 	var buf bytes.Buffer
-	if err := e.WriteExport(context.Background(), &buf, id, lcDay, nil); err != nil {
+	if err := e.WriteExport(context.Background(), &buf, id, lcStart, nil); err != nil {
 		tb.Fatal(err)
 	}
-	var doc exportDoc
+	var doc lcExportDoc
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		tb.Fatalf("export is not JSON: %v\n%s", err, buf.String())
 	}
 	return doc
 }
 
-// testExport: the export holds the visitor, each session with its state,
+// lcTestExport: the export holds the visitor, each session with its state,
 // inputs and messages, and each file with its download path, in the
 // document's order of fields; nothing of anyone else; nothing at all for
 // an unknown visitor.
-func testExport(t *testing.T, e LifecycleEngine) {
+func lcTestExport(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
-	v := seed(t, e, "demo", lcDay, "Ada", "ada@example.org", 2)
-	seed(t, e, "demo", lcDay, "Bob", "bob@example.org", 1)
+	v := lcSeed(t, e, "demo", lcStart, "Ada", "ada@example.org", 2)
+	lcSeed(t, e, "demo", lcStart, "Bob", "bob@example.org", 1)
 	var buf bytes.Buffer
-	at := lcDay.Add(48 * time.Hour)
+	at := lcStart.Add(48 * time.Hour)
 	if err := e.WriteExport(ctx, &buf, v.ID, at, func(f *storage.File) string { return "/admin/api/files/" + f.ID }); err != nil {
 		t.Fatal(err)
 	}
-	var doc exportDoc
+	var doc lcExportDoc
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		t.Fatalf("export is not JSON: %v\n%s", err, buf.String())
 	}
-	if got, want := topFields(t, buf.Bytes()), "format exportedAt visitor profileChanges sessions files"; got != want {
+	if got, want := lcTopFields(t, buf.Bytes()), "format exportedAt visitor profileChanges sessions files"; got != want {
 		t.Errorf("fields %q, want %q", got, want)
 	}
 	if doc.Format != storage.ExportFormat || !doc.ExportedAt.Equal(at) || doc.Visitor.ID != v.ID || doc.Visitor.Email != "ada@example.org" {
@@ -226,7 +226,7 @@ func testExport(t *testing.T, e LifecycleEngine) {
 		if err := json.Unmarshal(raw, &es); err != nil {
 			t.Fatal(err)
 		}
-		if es.ID != v.Sessions[i] || len(es.Messages) != es.MessageCount || len(es.Messages) != messagesPer(e) || len(es.Inputs) != 3 || es.State.Variables["first_name"] != "Ada" {
+		if es.ID != v.Sessions[i] || len(es.Messages) != es.MessageCount || len(es.Messages) != lcMessagesPer(e) || len(es.Inputs) != 3 || es.State.Variables["first_name"] != "Ada" {
 			t.Errorf("session %d: id %s, %d messages (count %d), %d inputs, state %+v", i, es.ID, len(es.Messages), es.MessageCount, len(es.Inputs), es.State)
 		}
 		for j := 1; j < len(es.Messages); j++ {
@@ -249,7 +249,7 @@ func testExport(t *testing.T, e LifecycleEngine) {
 
 	t.Run("Unknown", func(t *testing.T) {
 		var buf bytes.Buffer
-		if err := e.WriteExport(ctx, &buf, storage.NewID(lcDay), at, nil); !errors.Is(err, storage.ErrNotFound) || buf.Len() != 0 {
+		if err := e.WriteExport(ctx, &buf, storage.NewID(lcStart), at, nil); !errors.Is(err, storage.ErrNotFound) || buf.Len() != 0 {
 			t.Errorf("export of an unknown visitor: %v, %d bytes written; want ErrNotFound, nothing", err, buf.Len())
 		}
 		if err := e.WriteExport(ctx, &buf, "", at, nil); !errors.Is(err, storage.ErrNotFound) || buf.Len() != 0 {
@@ -258,8 +258,8 @@ func testExport(t *testing.T, e LifecycleEngine) {
 	})
 }
 
-// topFields lists the names of the document's top-level fields, in order.
-func topFields(tb testing.TB, doc []byte) string {
+// lcTopFields lists the names of the document's top-level fields, in order.
+func lcTopFields(tb testing.TB, doc []byte) string {
 	tb.Helper()
 	var fields []string
 	dec := json.NewDecoder(bytes.NewReader(doc))

@@ -11,27 +11,27 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// idleLive is a Liveness with one timeout for every site and the sockets
+// lcLive is a Liveness with one timeout for every site and the sockets
 // a test opens.
-type idleLive struct {
+type lcLive struct {
 	timeout time.Duration
 	active  map[string]bool
 }
 
-func (l *idleLive) Active(id string) bool { return l.active[id] }
-func (l *idleLive) ActiveSessions() []string {
+func (l *lcLive) Active(id string) bool { return l.active[id] }
+func (l *lcLive) ActiveSessions() []string {
 	var ids []string
 	for id := range l.active {
 		ids = append(ids, id)
 	}
 	return ids
 }
-func (l *idleLive) SessionTimeout(string) time.Duration { return l.timeout }
-func (l *idleLive) MaxSessionTimeout() time.Duration    { return l.timeout }
+func (l *lcLive) SessionTimeout(string) time.Duration { return l.timeout }
+func (l *lcLive) MaxSessionTimeout() time.Duration    { return l.timeout }
 
-// routeAll sends every event of site demo to the endpoints eps, with a
+// lcRouteAll sends every event of site demo to the endpoints eps, with a
 // backlog of max (0: the default).
-func routeAll(e LifecycleEngine, max int, eps ...string) {
+func lcRouteAll(e LifecycleEngine, max int, eps ...string) {
 	e.SetOutbox(storage.OutboxConfig{
 		Route: func(site, typ string) []string {
 			if site != "demo" {
@@ -43,9 +43,9 @@ func routeAll(e LifecycleEngine, max int, eps ...string) {
 	})
 }
 
-// outboxTypes returns the event types waiting for ep, in order, and the
+// lcOutboxTypes returns the event types waiting for ep, in order, and the
 // decoded bodies.
-func outboxTypes(tb testing.TB, e LifecycleEngine, ep string) ([]string, []map[string]any) {
+func lcOutboxTypes(tb testing.TB, e LifecycleEngine, ep string) ([]string, []map[string]any) {
 	tb.Helper()
 	es, err := e.Outbox(context.Background(), ep, "", 1000)
 	if err != nil {
@@ -67,11 +67,11 @@ func outboxTypes(tb testing.TB, e LifecycleEngine, ep string) ([]string, []map[s
 	return types, bodies
 }
 
-// endedReasons returns the reason of each session.ended waiting for ep,
+// lcEndedReasons returns the reason of each session.ended waiting for ep,
 // by session.
-func endedReasons(tb testing.TB, e LifecycleEngine, ep string) map[string][]string {
+func lcEndedReasons(tb testing.TB, e LifecycleEngine, ep string) map[string][]string {
 	tb.Helper()
-	types, bodies := outboxTypes(tb, e, ep)
+	types, bodies := lcOutboxTypes(tb, e, ep)
 	out := map[string][]string{}
 	for i, typ := range types {
 		if typ != storage.EventSessionEnded {
@@ -84,7 +84,7 @@ func endedReasons(tb testing.TB, e LifecycleEngine, ep string) map[string][]stri
 	return out
 }
 
-func mustSweepIdle(tb testing.TB, e LifecycleEngine, now time.Time, live storage.Liveness, limit int) storage.IdleSweep {
+func lcSweepIdle(tb testing.TB, e LifecycleEngine, now time.Time, live storage.Liveness, limit int) storage.IdleSweep {
 	tb.Helper()
 	res, err := e.SweepIdle(context.Background(), now, live, limit)
 	if err != nil {
@@ -93,42 +93,42 @@ func mustSweepIdle(tb testing.TB, e LifecycleEngine, now time.Time, live storage
 	return res
 }
 
-// testIdle: a session idle past the timeout gets one session.ended with
+// lcTestIdle: a session idle past the timeout gets one session.ended with
 // reason timeout, however often the sweep runs; a session the story ended
 // keeps its one (reason story); one with a socket open, or not idle long
 // enough, waits and is ended by a later sweep; an erased visitor's
 // session gets none; a site no endpoint wants it for gets none.
-func testIdle(t *testing.T, e LifecycleEngine) {
+func lcTestIdle(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
-	routeAll(e, 0, "demo/a")
+	lcRouteAll(e, 0, "demo/a")
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	live := &idleLive{timeout: 30 * time.Minute, active: map[string]bool{}}
+	live := &lcLive{timeout: 30 * time.Minute, active: map[string]bool{}}
 
-	idle := session(t, e, t0)
-	story := session(t, e, t0.Add(time.Second))
+	idle := lcSession(t, e, t0)
+	story := lcSession(t, e, t0.Add(time.Second))
 	end := &storage.Turn{SessionID: story.ID, ClientID: "c1", Touch: t0.Add(2 * time.Second), State: &storage.State{Ended: true, Current: "bye"}}
 	if _, _, _, err := e.RecordTurn(ctx, end); err != nil {
 		t.Fatal(err)
 	}
-	open := session(t, e, t0.Add(3*time.Second))
+	open := lcSession(t, e, t0.Add(3*time.Second))
 	live.active[open.ID] = true
-	late := session(t, e, t0.Add(20*time.Minute))
-	erased := session(t, e, t0.Add(4*time.Second))
+	late := lcSession(t, e, t0.Add(20*time.Minute))
+	erased := lcSession(t, e, t0.Add(4*time.Second))
 	if _, err := e.EraseVisitor(ctx, erased.VisitorID); err != nil {
 		t.Fatal(err)
 	}
-	sessionOf(t, e, "other", storage.NewID(t0), t0)
+	lcSessionOf(t, e, "other", storage.NewID(t0), t0)
 
 	// The first sweep ever looks back one timeout from its now: what
 	// timed out before it is not announced.
-	if res := mustSweepIdle(t, e, t0.Add(time.Minute), live, 0); res.Ended != 0 || res.Scanned != 4 {
+	if res := lcSweepIdle(t, e, t0.Add(time.Minute), live, 0); res.Ended != 0 || res.Scanned != 4 {
 		t.Fatalf("first sweep: %+v, want 4 scanned (the late one is later), none ended", res)
 	}
 	now := t0.Add(31 * time.Minute)
-	if res := mustSweepIdle(t, e, now, live, 0); res.Ended != 1 || res.More {
+	if res := lcSweepIdle(t, e, now, live, 0); res.Ended != 1 || res.More {
 		t.Fatalf("sweep: %+v, want 1 ended", res)
 	}
-	got := endedReasons(t, e, "demo/a")
+	got := lcEndedReasons(t, e, "demo/a")
 	if fmt.Sprint(got[idle.ID]) != "[timeout]" || fmt.Sprint(got[story.ID]) != "[story]" {
 		t.Fatalf("idle session: %v, story's end: %v; want [timeout], [story]", got[idle.ID], got[story.ID])
 	}
@@ -139,7 +139,7 @@ func testIdle(t *testing.T, e LifecycleEngine) {
 	}
 	// Again: nothing new until the others time out.
 	for _, at := range []time.Time{now.Add(time.Minute), now.Add(2 * time.Minute)} {
-		if res := mustSweepIdle(t, e, at, live, 0); res.Ended != 0 {
+		if res := lcSweepIdle(t, e, at, live, 0); res.Ended != 0 {
 			t.Fatalf("sweep at %v: %+v, want none ended", at, res)
 		}
 	}
@@ -147,11 +147,11 @@ func testIdle(t *testing.T, e LifecycleEngine) {
 	// kept from being swept while its socket was open, ends now.
 	delete(live.active, open.ID)
 	later := t0.Add(51 * time.Minute)
-	if res := mustSweepIdle(t, e, later, live, 0); res.Ended != 2 {
+	if res := lcSweepIdle(t, e, later, live, 0); res.Ended != 2 {
 		t.Fatalf("later: %+v, want 2 ended", res)
 	}
-	mustSweepIdle(t, e, later.Add(time.Hour), live, 0)
-	got = endedReasons(t, e, "demo/a")
+	lcSweepIdle(t, e, later.Add(time.Hour), live, 0)
+	got = lcEndedReasons(t, e, "demo/a")
 	for _, id := range []string{idle.ID, open.ID, late.ID} {
 		if fmt.Sprint(got[id]) != "[timeout]" {
 			t.Errorf("session %s: %v, want one timeout", id, got[id])
@@ -161,7 +161,7 @@ func testIdle(t *testing.T, e LifecycleEngine) {
 		t.Errorf("session.ended events: %v", got)
 	}
 	// The event tells when the session stopped being resumable.
-	_, bodies := outboxTypes(t, e, "demo/a")
+	_, bodies := lcOutboxTypes(t, e, "demo/a")
 	for _, b := range bodies {
 		data := b["data"].(map[string]any)
 		if b["type"] == storage.EventSessionEnded && data["session"] == idle.ID {
@@ -180,21 +180,21 @@ func testIdle(t *testing.T, e LifecycleEngine) {
 	})
 }
 
-// testIdleBounded: a sweep reads at most its limit of sessions and says
+// lcTestIdleBounded: a sweep reads at most its limit of sessions and says
 // there is more; the next sweeps go on from there, each session ended
 // once.
-func testIdleBounded(t *testing.T, e LifecycleEngine) {
-	routeAll(e, 0, "demo/a")
+func lcTestIdleBounded(t *testing.T, e LifecycleEngine) {
+	lcRouteAll(e, 0, "demo/a")
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	live := &idleLive{timeout: time.Hour, active: map[string]bool{}}
+	live := &lcLive{timeout: time.Hour, active: map[string]bool{}}
 	for i := range 7 {
-		session(t, e, t0.Add(time.Duration(i)*time.Second))
+		lcSession(t, e, t0.Add(time.Duration(i)*time.Second))
 	}
-	mustSweepIdle(t, e, t0, live, 3)
+	lcSweepIdle(t, e, t0, live, 3)
 	now := t0.Add(time.Hour + time.Minute)
 	total := 0
 	for i := 0; ; i++ {
-		res := mustSweepIdle(t, e, now, live, 3)
+		res := lcSweepIdle(t, e, now, live, 3)
 		if res.Scanned > 3 {
 			t.Fatalf("sweep %d read %d sessions, over its limit", i, res.Scanned)
 		}
@@ -206,33 +206,33 @@ func testIdleBounded(t *testing.T, e LifecycleEngine) {
 			t.Fatal("the sweeps never finish")
 		}
 	}
-	if total != 7 || len(endedReasons(t, e, "demo/a")) != 7 {
+	if total != 7 || len(lcEndedReasons(t, e, "demo/a")) != 7 {
 		t.Fatalf("ended %d, want 7", total)
 	}
-	if res := mustSweepIdle(t, e, now, live, 3); res.Ended != 0 {
+	if res := lcSweepIdle(t, e, now, live, 3); res.Ended != 0 {
 		t.Fatalf("a further sweep: %+v", res)
 	}
 }
 
-// testIdleEraseHeld: a session a socket kept open past the watermark gets
+// lcTestIdleEraseHeld: a session a socket kept open past the watermark gets
 // no event once its visitor is erased.
-func testIdleEraseHeld(t *testing.T, e LifecycleEngine) {
-	routeAll(e, 0, "demo/a")
+func lcTestIdleEraseHeld(t *testing.T, e LifecycleEngine) {
+	lcRouteAll(e, 0, "demo/a")
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	live := &idleLive{timeout: 30 * time.Minute, active: map[string]bool{}}
-	mustSweepIdle(t, e, t0, live, 0)
-	sess := session(t, e, t0.Add(time.Second))
+	live := &lcLive{timeout: 30 * time.Minute, active: map[string]bool{}}
+	lcSweepIdle(t, e, t0, live, 0)
+	sess := lcSession(t, e, t0.Add(time.Second))
 	live.active[sess.ID] = true
-	mustSweepIdle(t, e, t0.Add(time.Hour), live, 0)
+	lcSweepIdle(t, e, t0.Add(time.Hour), live, 0)
 	if _, err := e.EraseVisitor(context.Background(), sess.VisitorID); err != nil {
 		t.Fatal(err)
 	}
 	delete(live.active, sess.ID)
-	if res := mustSweepIdle(t, e, t0.Add(2*time.Hour), live, 0); res.Ended != 0 {
+	if res := lcSweepIdle(t, e, t0.Add(2*time.Hour), live, 0); res.Ended != 0 {
 		t.Fatalf("after the erase: %+v, want none ended", res)
 	}
-	assertGone(t, e, seeded{ID: sess.VisitorID, Sessions: []string{sess.ID}}, erasedEvent)
+	lcAssertGone(t, e, lcSeeded{ID: sess.VisitorID, Sessions: []string{sess.ID}}, lcErasedEvent)
 }
 
-// erasedEvent allows the visitor.erased event to name the visitor.
-func erasedEvent(_, v string) bool { return strings.Contains(v, storage.EventVisitorErased) }
+// lcErasedEvent allows the visitor.erased event to name the visitor.
+func lcErasedEvent(_, v string) bool { return strings.Contains(v, storage.EventVisitorErased) }

@@ -10,15 +10,15 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// testDoneLogResend: an attempt is logged with the entry's fate in one
+// lcTestDoneLogResend: an attempt is logged with the entry's fate in one
 // write; a failed entry keeps its place with its attempts; a logged
 // attempt can be sent again, with the same webhook-id and body; the log
 // keeps the last storage.DeliveryLogKeep.
-func testDoneLogResend(t *testing.T, e LifecycleEngine) {
+func lcTestDoneLogResend(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
-	routeAll(e, 0, "demo/a")
+	lcRouteAll(e, 0, "demo/a")
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	session(t, e, t0)
+	lcSession(t, e, t0)
 	es, err := e.Outbox(ctx, "demo/a", "", 10)
 	if err != nil || len(es) != 1 {
 		t.Fatalf("outbox %v %v", es, err)
@@ -88,14 +88,14 @@ func testDoneLogResend(t *testing.T, e LifecycleEngine) {
 	}
 }
 
-// testWebhooksBadInput: unknown attempts, endpoints and limits answer
+// lcTestWebhooksBadInput: unknown attempts, endpoints and limits answer
 // plainly; an attempt at an entry that is gone is not logged; a resend
 // past the backlog is refused.
-func testWebhooksBadInput(t *testing.T, e LifecycleEngine) {
+func lcTestWebhooksBadInput(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
-	routeAll(e, 1, "demo/a")
+	lcRouteAll(e, 1, "demo/a")
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	sess := session(t, e, t0)
+	sess := lcSession(t, e, t0)
 	for _, id := range []string{"", "zz", "00", "00000000000000ff", "0000000000000000ff"} {
 		if _, err := e.Resend(ctx, "demo/a", id); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("Resend(%q): %v, want ErrNotFound", id, err)
@@ -115,7 +115,7 @@ func testWebhooksBadInput(t *testing.T, e LifecycleEngine) {
 	if st, err := e.EndpointState(ctx, "nobody/x"); err != nil || st != (storage.EndpointState{}) {
 		t.Errorf("EndpointState of an unknown endpoint: %+v, %v", st, err)
 	}
-	paused := storage.EndpointState{LastFailureAt: t0, FailingSince: t0.Add(-day), PausedAt: t0}
+	paused := storage.EndpointState{LastFailureAt: t0, FailingSince: t0.Add(-lcDayLen), PausedAt: t0}
 	if err := e.SetEndpointState(ctx, "demo/a", paused); err != nil {
 		t.Fatal(err)
 	}
@@ -164,15 +164,15 @@ func testWebhooksBadInput(t *testing.T, e LifecycleEngine) {
 	}
 }
 
-// testWebhooksErase: an erase takes the visitor's waiting events and
+// lcTestWebhooksErase: an erase takes the visitor's waiting events and
 // logged attempts, and writes visitor.erased; nothing else of the
 // visitor is left.
-func testWebhooksErase(t *testing.T, e LifecycleEngine) {
+func lcTestWebhooksErase(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
-	routeAll(e, 0, "demo/a", "demo/b")
+	lcRouteAll(e, 0, "demo/a", "demo/b")
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	sess := session(t, e, t0)
-	other := session(t, e, t0)
+	sess := lcSession(t, e, t0)
+	other := lcSession(t, e, t0)
 	if _, _, _, err := e.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, ClientID: "c1", Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: t0.Add(time.Second), Text: "hi"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func testWebhooksErase(t *testing.T, e LifecycleEngine) {
 		t.Fatal(err)
 	}
 	for _, ep := range []string{"demo/a", "demo/b"} {
-		types, bodies := outboxTypes(t, e, ep)
+		types, bodies := lcOutboxTypes(t, e, ep)
 		if len(types) != 2 || types[0] != storage.EventSessionStarted || types[1] != storage.EventVisitorErased {
 			t.Fatalf("%s after the erase: %v, want the other's session.started, visitor.erased", ep, types)
 		}
@@ -202,21 +202,21 @@ func testWebhooksErase(t *testing.T, e LifecycleEngine) {
 	if log, _ := e.DeliveryLog(ctx, "demo/a", 10); len(log) != 0 {
 		t.Errorf("log after the erase: %+v", log)
 	}
-	assertGone(t, e, seeded{ID: sess.VisitorID, Sessions: []string{sess.ID}}, erasedEvent)
+	lcAssertGone(t, e, lcSeeded{ID: sess.VisitorID, Sessions: []string{sess.ID}}, lcErasedEvent)
 }
 
-// testWebhooksRetentionErase: a visitor the retention sweep erases is
+// lcTestWebhooksRetentionErase: a visitor the retention sweep erases is
 // reported as visitor.erased, and its waiting events go with it.
-func testWebhooksRetentionErase(t *testing.T, e LifecycleEngine) {
+func lcTestWebhooksRetentionErase(t *testing.T, e LifecycleEngine) {
 	ctx := context.Background()
-	routeAll(e, 0, "demo/a")
-	now := lcDay.Add(100 * day)
-	old := seed(t, e, "demo", now.Add(-40*day), "Old", "old@example.org", 1)
-	recent := seed(t, e, "demo", now.Add(-5*day), "Recent", "recent@example.org", 1)
+	lcRouteAll(e, 0, "demo/a")
+	now := lcStart.Add(100 * lcDayLen)
+	old := lcSeed(t, e, "demo", now.Add(-40*lcDayLen), "Old", "old@example.org", 1)
+	recent := lcSeed(t, e, "demo", now.Add(-5*lcDayLen), "Recent", "recent@example.org", 1)
 	if es, _ := e.Outbox(ctx, "demo/a", "", 1000); !slices.ContainsFunc(es, func(en storage.OutboxEntry) bool { return en.Visitor == old.ID }) {
 		t.Fatal("no event of the old visitor before the sweep")
 	}
-	if _, err := e.SweepRetention(ctx, now, storage.Retention{Sites: map[string]time.Duration{"demo": 30 * day}}); err != nil {
+	if _, err := e.SweepRetention(ctx, now, storage.Retention{Sites: map[string]time.Duration{"demo": 30 * lcDayLen}}); err != nil {
 		t.Fatal(err)
 	}
 	es, err := e.Outbox(ctx, "demo/a", "", 1000)
@@ -237,5 +237,5 @@ func testWebhooksRetentionErase(t *testing.T, e LifecycleEngine) {
 	if erased != 1 {
 		t.Fatalf("%d visitor.erased events, want 1", erased)
 	}
-	assertGone(t, e, old, erasedEvent)
+	lcAssertGone(t, e, old, lcErasedEvent)
 }

@@ -41,8 +41,8 @@ const sqlFence = `UPDATE visitors SET erasing = true WHERE id = $1 AND NOT erasi
 // sqlVisitorSessions lists a visitor's sessions (sessions_by_visitor).
 const sqlVisitorSessions = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY started_at, id`
 
-// sqlMergedInto lists the browsers merged into a visitor (visitor_merges_by_into).
-const sqlMergedInto = `SELECT from_id FROM visitor_merges WHERE into_id = $1`
+// sqlMergedBrowsers lists the browsers merged into a visitor (visitor_merges_by_into).
+const sqlMergedBrowsers = `SELECT from_id FROM visitor_merges WHERE into_id = $1`
 
 // sqlSessionsLeft tells whether a visitor has a session left.
 const sqlSessionsLeft = `SELECT EXISTS (SELECT 1 FROM sessions WHERE visitor_id = $1)`
@@ -173,7 +173,7 @@ func (s *Store) eraseFiles(ctx context.Context, visitorID string, res *storage.E
 // attempts that concern the visitor, or a browser's visitor merged into
 // it: its data must not outlive its erase in the outbox either.
 func (s *Store) purgeOutbox(ctx context.Context, visitorID string, res *storage.EraseResult) error {
-	merged, err := s.ids(ctx, sqlMergedInto, visitorID)
+	merged, err := s.ids(ctx, sqlMergedBrowsers, visitorID)
 	if err != nil {
 		return err
 	}

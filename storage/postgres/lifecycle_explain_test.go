@@ -25,7 +25,7 @@ func TestLifecycle_Explain(t *testing.T) {
 	}{
 		{sqlFence, []any{"v"}, "visitors_pkey"},
 		{sqlVisitorSessions, []any{"v"}, "sessions_by_visitor"},
-		{sqlMergedInto, []any{"v"}, "visitor_merges_by_into"},
+		{sqlMergedBrowsers, []any{"v"}, "visitor_merges_by_into"},
 		{sqlSessionsLeft, []any{"v"}, "sessions_by_visitor"},
 		{deleteBatchSQL("messages", "session_id, id", "session_id = $1"), []any{"s"}, "messages_pkey"},
 		{deleteBatchSQL("inputs", "session_id, n", "session_id = $1"), []any{"s"}, "inputs_pkey"},
