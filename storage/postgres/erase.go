@@ -133,7 +133,7 @@ var sessionChildren = []struct{ table, key string }{
 // it; its row last, so a crash leaves the way to what remains.
 func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *storage.EraseResult) error {
 	for _, c := range sessionChildren {
-		n, err := s.deleteBatched(ctx, c.table, c.key, `session_id = $1`, sid)
+		n, err := s.deleteBatched(ctx, c.table, c.key, `session_id = $1`, sid, eraseBatch)
 		res.Keys += n
 		if c.table == "messages" {
 			res.Messages += n
@@ -164,7 +164,8 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *st
 }
 
 // eraseFiles deletes the visitor's files: each one's chunks, then its
-// row.
+// row, so a crash leaves the way to what remains. (The files table comes
+// with the files store.)
 func (s *Store) eraseFiles(ctx context.Context, visitorID string, res *storage.EraseResult) error {
 	return nil
 }
@@ -178,12 +179,23 @@ func (s *Store) purgeOutbox(ctx context.Context, visitorID string, res *storage.
 		return err
 	}
 	for _, id := range append([]string{visitorID}, merged...) {
-		for _, table := range []string{"webhook_outbox", "webhook_log"} {
-			n, err := s.deleteBatched(ctx, table, "endpoint, seq", `visitor_id = $1`, id)
-			res.Keys += n
+		for {
+			eps, err := s.ids(ctx, deleteBatchSQL("webhook_outbox", "endpoint, seq", `visitor_id = $1`, eraseBatch)+` RETURNING endpoint`, id)
 			if err != nil {
-				return err
+				return fmt.Errorf("delete from webhook_outbox: %w", err)
 			}
+			res.Keys += len(eps)
+			for _, ep := range eps {
+				s.backlogLeft(ep, 1)
+			}
+			if len(eps) < eraseBatch {
+				break
+			}
+		}
+		n, err := s.deleteBatched(ctx, "webhook_log", "endpoint, seq", `visitor_id = $1`, id, eraseBatch)
+		res.Keys += n
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -195,6 +207,7 @@ func (s *Store) purgeOutbox(ctx context.Context, visitorID string, res *storage.
 func (s *Store) eraseVisitorRow(ctx context.Context, id string, res *storage.EraseResult) (done bool, err error) {
 	var existed bool
 	var keys int
+	var events *reservation
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		done, existed, keys = false, false, 0
 		var site string
@@ -223,27 +236,37 @@ func (s *Store) eraseVisitorRow(ctx context.Context, id string, res *storage.Era
 			}
 			keys += int(tag.RowsAffected())
 		}
-		return s.enqueueErased(ctx, tx, site, id, time.Now())
+		var err error
+		events, err = s.enqueueErased(ctx, tx, site, id, time.Now())
+		return err
 	})
 	if err != nil {
+		events.release()
 		return false, err
 	}
+	events.committed()
 	res.Visitor = res.Visitor || existed
 	res.Keys += keys
 	return done, nil
 }
 
-// enqueueErased writes the visitor.erased event.
-func (s *Store) enqueueErased(ctx context.Context, tx pgx.Tx, site, id string, at time.Time) error {
-	return nil
+// enqueueErased writes the visitor.erased event in tx, returning the
+// backlog it took.
+func (s *Store) enqueueErased(ctx context.Context, tx pgx.Tx, site, id string, at time.Time) (*reservation, error) {
+	b := &pgx.Batch{}
+	r, err := s.enqueue(b, []storage.Event{{Type: storage.EventVisitorErased, Site: site, Visitor: id, At: at}})
+	if err != nil || b.Len() == 0 {
+		return r, err
+	}
+	return r, tx.SendBatch(ctx, b).Close()
 }
 
 // deleteBatched deletes the rows of table matching where (its one
-// argument arg) in transactions of at most eraseBatch rows, key being the
+// argument arg) in transactions of at most batch rows, key being the
 // table's primary key columns, and returns how many it deleted. Use it
 // only for rows nothing adds any more (the children of a fenced visitor).
-func (s *Store) deleteBatched(ctx context.Context, table, key, where string, arg any) (int, error) {
-	sql := deleteBatchSQL(table, key, where)
+func (s *Store) deleteBatched(ctx context.Context, table, key, where string, arg any, batch int) (int, error) {
+	sql := deleteBatchSQL(table, key, where, batch)
 	total := 0
 	for {
 		tag, err := s.pool.Exec(ctx, sql, arg)
@@ -252,15 +275,15 @@ func (s *Store) deleteBatched(ctx context.Context, table, key, where string, arg
 		}
 		n := int(tag.RowsAffected())
 		total += n
-		if n < eraseBatch {
+		if n < batch {
 			return total, nil
 		}
 	}
 }
 
-// deleteBatchSQL deletes up to eraseBatch rows of table matching where.
-func deleteBatchSQL(table, key, where string) string {
-	return `DELETE FROM ` + table + ` WHERE (` + key + `) IN (SELECT ` + key + ` FROM ` + table + ` WHERE ` + where + ` LIMIT ` + fmt.Sprint(eraseBatch) + `)`
+// deleteBatchSQL deletes up to batch rows of table matching where.
+func deleteBatchSQL(table, key, where string, batch int) string {
+	return `DELETE FROM ` + table + ` WHERE (` + key + `) IN (SELECT ` + key + ` FROM ` + table + ` WHERE ` + where + ` LIMIT ` + fmt.Sprint(batch) + `)`
 }
 
 // ids returns the first column of the query's rows.

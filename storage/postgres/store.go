@@ -38,7 +38,7 @@ type Store struct {
 	// events into the outbox (enqueue.go).
 	turns turnPath
 	ob    outbox
-	life lifecycle // erase.go
+	life  lifecycle // erase.go
 }
 
 // Open connects to the database the URL names (postgres://user@host/db?

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -93,50 +92,41 @@ func (s *Store) OutboxDone(ctx context.Context, e *storage.OutboxEntry, a *stora
 	if err != nil {
 		return fmt.Errorf("postgres: outbox done %s: %w", e.Endpoint, err)
 	}
-	err = retryUnique(func() error {
-		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if st != nil {
-				if err := putEndpointState(ctx, tx, e.Endpoint, st); err != nil {
-					return err
-				}
-			}
-			var tag interface{ RowsAffected() int64 }
-			var err error
-			if a.Outcome == storage.OutcomeFailed {
-				tag, err = tx.Exec(ctx, `UPDATE webhook_outbox SET attempts = $3, next_at = $4, first_failed_at = $5
-					WHERE endpoint = $1 AND seq = $2`, e.Endpoint, seq, e.Attempts, orNull(utc(e.NextAt)), orNull(utc(e.FirstFailedAt)))
-			} else {
-				tag, err = tx.Exec(ctx, `DELETE FROM webhook_outbox WHERE endpoint = $1 AND seq = $2`, e.Endpoint, seq)
-			}
-			if err != nil || tag.RowsAffected() == 0 {
+	removed := false
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		removed = false
+		if st != nil {
+			if err := putEndpointState(ctx, tx, e.Endpoint, st); err != nil {
 				return err
 			}
-			return logAttempt(ctx, tx, e.Endpoint, a)
-		})
+		}
+		var tag interface{ RowsAffected() int64 }
+		var err error
+		if a.Outcome == storage.OutcomeFailed {
+			tag, err = tx.Exec(ctx, `UPDATE webhook_outbox SET attempts = $3, next_at = $4, first_failed_at = $5
+					WHERE endpoint = $1 AND seq = $2`, e.Endpoint, seq, e.Attempts, orNull(utc(e.NextAt)), orNull(utc(e.FirstFailedAt)))
+		} else {
+			tag, err = tx.Exec(ctx, `DELETE FROM webhook_outbox WHERE endpoint = $1 AND seq = $2`, e.Endpoint, seq)
+		}
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		removed = a.Outcome != storage.OutcomeFailed
+		return logAttempt(ctx, tx, e.Endpoint, a)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: outbox done %s: %w", e.Endpoint, err)
 	}
+	if removed {
+		s.backlogLeft(e.Endpoint, 1)
+	}
 	return nil
 }
 
-// retryUnique runs fn again (a few times) when it failed on a duplicate
-// key: two nodes took the same seq for one endpoint.
-func retryUnique(fn func() error) error {
-	for i := 0; ; i++ {
-		err := fn()
-		if err == nil || !isUniqueViolation(err) || i == 3 {
-			return err
-		}
-	}
-}
-
-// nextSeq is the SQL of a seq for a new row of the endpoint ($1) in table:
-// past every one it has, and at least the Unix nanoseconds of now ($2),
-// as the Badger engine's.
-func nextSeq(table string) string {
-	return `(SELECT GREATEST(COALESCE(max(seq) + 1, 0), $2::bigint) FROM ` + table + ` WHERE endpoint = $1)`
-}
+// nextSeq takes the next seq of webhook_outbox_seq (enqueue.go): the
+// outbox's and the log's, so they only grow, and two nodes never take the
+// same.
+const nextSeq = `nextval('webhook_outbox_seq')`
 
 // logAttempt appends a to the endpoint's log, sets its ID, and trims the
 // log to storage.DeliveryLogKeep.
@@ -144,9 +134,9 @@ func logAttempt(ctx context.Context, tx pgx.Tx, endpoint string, a *storage.Atte
 	var seq int64
 	err := tx.QueryRow(ctx, `INSERT INTO webhook_log (endpoint, seq, attempt_id, event_id, type, lane, visitor_id, at,
 		attempt, outcome, status, error, took_ms, next_at, resent, body)
-		VALUES ($1, `+nextSeq("webhook_log")+`, '', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		VALUES ($1, `+nextSeq+`, '', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		RETURNING seq`,
-		endpoint, time.Now().UnixNano(), a.EventID, a.Type, a.Lane, a.Visitor, utc(a.At),
+		endpoint, a.EventID, a.Type, a.Lane, a.Visitor, utc(a.At),
 		a.Attempt, a.Outcome, a.Status, a.Error, a.TookMs, orNull(utc(a.NextAt)), a.Resent, nonNilBytes(a.Body)).Scan(&seq)
 	if err != nil {
 		return err
@@ -208,37 +198,51 @@ func (s *Store) Resend(ctx context.Context, endpoint, id string) (*storage.Outbo
 	}
 	seq := int64(binary.BigEndian.Uint64(raw))
 	var e *storage.OutboxEntry
-	err = retryUnique(func() error {
-		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			a, err := scanAttempt(tx.QueryRow(ctx, `SELECT `+attemptColumns+` FROM webhook_log WHERE endpoint = $1 AND seq = $2`, endpoint, seq))
-			if err != nil {
-				return err
-			}
-			var waiting int
-			if err := tx.QueryRow(ctx, sqlBacklog, endpoint).Scan(&waiting); err != nil {
-				return err
-			}
-			if waiting >= s.maxBacklog() {
-				return storage.ErrBacklogFull
-			}
-			site, _, _ := strings.Cut(endpoint, "/")
-			e = &storage.OutboxEntry{Endpoint: endpoint, ID: a.EventID, Type: a.Type, Lane: a.Lane, Visitor: a.Visitor, At: a.At, Resent: true, Body: a.Body}
-			var next int64
-			err = tx.QueryRow(ctx, `INSERT INTO webhook_outbox (endpoint, seq, site, event_id, type, lane, visitor_id, at, resent, body)
-				VALUES ($1, `+nextSeq("webhook_outbox")+`, $3, $4, $5, $6, $7, $8, true, $9) RETURNING seq`,
-				endpoint, time.Now().UnixNano(), site, e.ID, e.Type, e.Lane, e.Visitor, utc(e.At), nonNilBytes(e.Body)).Scan(&next)
-			e.Key = strconv.FormatInt(next, 10)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		a, err := scanAttempt(tx.QueryRow(ctx, `SELECT `+attemptColumns+` FROM webhook_log WHERE endpoint = $1 AND seq = $2`, endpoint, seq))
+		if err != nil {
 			return err
-		})
+		}
+		var waiting int
+		if err := tx.QueryRow(ctx, sqlBacklog, endpoint).Scan(&waiting); err != nil {
+			return err
+		}
+		if waiting >= s.maxBacklog() {
+			return storage.ErrBacklogFull
+		}
+		site, _, _ := strings.Cut(endpoint, "/")
+		e = &storage.OutboxEntry{Endpoint: endpoint, ID: a.EventID, Type: a.Type, Lane: a.Lane, Visitor: a.Visitor, At: a.At, Resent: true, Body: a.Body}
+		var next int64
+		err = tx.QueryRow(ctx, `INSERT INTO webhook_outbox (endpoint, seq, site, event_id, type, lane, visitor_id, at, resent, body)
+				VALUES ($1, `+nextSeq+`, $2, $3, $4, $5, $6, $7, true, $8) RETURNING seq`,
+			endpoint, site, e.ID, e.Type, e.Lane, e.Visitor, utc(e.At), nonNilBytes(e.Body)).Scan(&next)
+		e.Key = strconv.FormatInt(next, 10)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: resend: %w", err)
 	}
+	s.backlogLeft(endpoint, -1)
 	return e, nil
 }
 
-// maxBacklog is the bound on the events waiting for one endpoint.
+// backlogLeft counts n events off the endpoint's backlog as this node
+// keeps it between counts of the table (enqueue.go), so MaxBacklog holds
+// the moment events leave, not at the next count.
+func (s *Store) backlogLeft(endpoint string, n int) {
+	s.ob.mu.Lock()
+	defer s.ob.mu.Unlock()
+	if s.ob.counts != nil {
+		s.ob.counts[endpoint] = max(s.ob.counts[endpoint]-n, 0)
+	}
+}
+
+// maxBacklog is the bound on the events waiting for one endpoint
+// (SetOutbox).
 func (s *Store) maxBacklog() int {
+	if c := s.ob.cfg.Load(); c != nil {
+		return c.MaxBacklog
+	}
 	return storage.DefaultMaxBacklog
 }
 
