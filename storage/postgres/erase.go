@@ -35,6 +35,10 @@ const eraseRounds = 5
 // hold many locks or much of the write-ahead log at once.
 const eraseBatch = 5000
 
+// chunkBatch is how many file chunks (storage.FileChunkSize each) one
+// transaction of an erase deletes.
+const chunkBatch = 64
+
 // sqlFence fences a visitor for EraseVisitor.
 const sqlFence = `UPDATE visitors SET erasing = true WHERE id = $1 AND NOT erasing`
 
@@ -44,8 +48,11 @@ const sqlVisitorSessions = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER 
 // sqlMergedBrowsers lists the browsers merged into a visitor (visitor_merges_by_into).
 const sqlMergedBrowsers = `SELECT from_id FROM visitor_merges WHERE into_id = $1`
 
-// sqlSessionsLeft tells whether a visitor has a session left.
-const sqlSessionsLeft = `SELECT EXISTS (SELECT 1 FROM sessions WHERE visitor_id = $1)`
+// sqlSessionsLeft tells whether a visitor has a session or a file left.
+const sqlSessionsLeft = `SELECT EXISTS (SELECT 1 FROM sessions WHERE visitor_id = $1) OR EXISTS (SELECT 1 FROM files WHERE visitor_id = $1)`
+
+// sqlVisitorFiles lists a visitor's files (files_by_visitor).
+const sqlVisitorFiles = `SELECT id FROM files WHERE visitor_id = $1 ORDER BY id`
 
 // EraseVisitor deletes the visitor and everything recorded of it: its
 // row, every session with its messages, inputs, gaps, acks and idle
@@ -164,9 +171,27 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *st
 }
 
 // eraseFiles deletes the visitor's files: each one's chunks, then its
-// row, so a crash leaves the way to what remains. (The files table comes
-// with the files store.)
+// row, so a crash leaves the way to what remains.
 func (s *Store) eraseFiles(ctx context.Context, visitorID string, res *storage.EraseResult) error {
+	fids, err := s.ids(ctx, sqlVisitorFiles, visitorID)
+	if err != nil {
+		return err
+	}
+	for _, fid := range fids {
+		n, err := s.deleteBatched(ctx, "file_chunks", "file_id, n", `file_id = $1`, fid, chunkBatch)
+		res.Keys += n
+		if err != nil {
+			return fmt.Errorf("file %s: %w", fid, err)
+		}
+		tag, err := s.pool.Exec(ctx, `DELETE FROM files WHERE id = $1 AND visitor_id = $2`, fid, visitorID)
+		if err != nil {
+			return fmt.Errorf("file %s: %w", fid, err)
+		}
+		if tag.RowsAffected() > 0 {
+			res.Files++
+			res.Keys++
+		}
+	}
 	return nil
 }
 

@@ -17,6 +17,9 @@ const sqlExportSessions = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER B
 // sqlExportMessages reads a session's messages, oldest first.
 const sqlExportMessages = `SELECT ` + messageColumns + ` FROM messages WHERE session_id = $1 ORDER BY id`
 
+// sqlExportFiles reads a visitor's files, oldest first (files_by_visitor).
+const sqlExportFiles = `SELECT ` + fileColumns + ` FROM files WHERE visitor_id = $1 ORDER BY id`
+
 // WriteExport writes everything recorded of the visitor as one JSON
 // document to w, byte for byte as the Badger engine writes it
 // (storage.ExportDoc): the format, the time of the export, the visitor
@@ -45,7 +48,12 @@ func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, 
 			}
 			doc.Session(es)
 		}
-		return doc.Close(nil, download)
+		rows, _ := tx.Query(ctx, sqlExportFiles, visitorID)
+		files, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storage.File, error) { return scanFile(row) })
+		if err != nil {
+			return err
+		}
+		return doc.Close(files, download)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: export visitor %s: %w", visitorID, err)
