@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -275,60 +274,4 @@ func TestVerify_OwnerIndexes(t *testing.T) {
 	if len(r.Problems) != len(want) {
 		t.Errorf("problems %q, want %d", r.Problems, len(want))
 	}
-}
-
-// TestEraseVisitor_ConcurrentUpload: a file whose upload commits while its
-// visitor is being erased must not outlive the visitor. Either the commit
-// lands first, and the erase removes the file, or it fails; after both,
-// nothing of the file is left.
-func TestEraseVisitor_ConcurrentUpload(t *testing.T) {
-	s, _ := MustOpen(t)
-	ctx := context.Background()
-	fs := storage.NewFiles(s)
-	upload := func(v lcVisitor, at time.Time) error {
-		f := &storage.File{ID: storage.NewID(at), Site: "demo", VisitorID: v.ID, SessionID: v.Sessions[0],
-			Name: "late.bin", Type: "application/octet-stream", UploadedAt: at}
-		return fs.Put(ctx, f, bytes.NewReader(make([]byte, 1000)), storage.Quota{})
-	}
-
-	t.Run("AfterTheErase", func(t *testing.T) {
-		v := lcSeed(t, s, "demo", lcDay, "Ann", "ann@example.org", 1, false)
-		if _, err := s.EraseVisitor(ctx, v.ID); err != nil {
-			t.Fatal(err)
-		}
-		// The upload began before the erase (its session was there) and
-		// commits after it.
-		if err := upload(v, lcDay.Add(time.Hour)); !errors.Is(err, storage.ErrNotFound) {
-			t.Fatalf("upload for an erased visitor: %v, want ErrNotFound", err)
-		}
-		assertGone(t, s, v, nil)
-	})
-
-	t.Run("Racing", func(t *testing.T) {
-		for round := 0; round < 30; round++ {
-			v := lcSeed(t, s, "demo", lcDay.Add(time.Duration(round)*time.Minute), "Bo", "bo@example.org", 1, false)
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; ; i++ {
-					err := upload(v, lcDay.Add(time.Duration(round)*time.Minute+time.Duration(i)*time.Millisecond))
-					if errors.Is(err, storage.ErrNotFound) {
-						return
-					}
-					if err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}()
-			time.Sleep(time.Duration(round%5) * time.Millisecond)
-			if _, err := s.EraseVisitor(ctx, v.ID); err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait()
-			assertGone(t, s, v, nil)
-		}
-		assertSound(t, s)
-	})
 }

@@ -63,6 +63,7 @@ func TestLifecycle(t *testing.T, open func(testing.TB) LifecycleEngine) {
 		{"Erase/BadInput", lcTestEraseBadInput},
 		{"Erase/ConcurrentTurns", lcTestEraseConcurrentTurns},
 		{"Erase/ComesBack", lcTestEraseComesBack},
+		{"Erase/ConcurrentUpload", lcTestEraseConcurrentUpload},
 		{"Export", lcTestExport},
 		{"Retention", lcTestRetention},
 		{"Retention/ActivityKeeps", lcTestRetentionActivityKeeps},

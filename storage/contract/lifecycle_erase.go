@@ -279,3 +279,69 @@ func lcTopFields(tb testing.TB, doc []byte) string {
 	}
 	return strings.Join(fields, " ")
 }
+
+// lcTestEraseConcurrentUpload: a file whose upload commits while its
+// visitor is being erased must not outlive the visitor. Either the commit
+// lands first, and the erase removes the file, or it fails with
+// ErrNotFound; after both, nothing of the file is left.
+func lcTestEraseConcurrentUpload(t *testing.T, e LifecycleEngine) {
+	fe, ok := e.(FileEngine)
+	if !ok {
+		t.Skip("the engine keeps no files")
+	}
+	ctx := context.Background()
+	// upload sends a file for v, and adds it to v's files once stored.
+	upload := func(v *lcSeeded, at time.Time) error {
+		f := &storage.File{ID: storage.NewID(at), Site: "demo", VisitorID: v.ID, SessionID: v.Sessions[0],
+			Name: "late.bin", Type: "application/octet-stream", UploadedAt: at}
+		err := fe.PutFile(ctx, f, strings.NewReader(strings.Repeat(f.ID, 100)))
+		if err == nil {
+			v.Files = append(v.Files, f.ID)
+		}
+		return err
+	}
+
+	t.Run("AfterTheErase", func(t *testing.T) {
+		v := lcSeed(t, e, "demo", lcStart, "Ann", "ann@example.org", 1)
+		files := len(v.Files)
+		if _, err := e.EraseVisitor(ctx, v.ID); err != nil {
+			t.Fatal(err)
+		}
+		// The upload began before the erase (its session was there) and
+		// commits after it.
+		if err := upload(&v, lcStart.Add(time.Hour)); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("upload for an erased visitor: %v, want ErrNotFound", err)
+		}
+		if len(v.Files) != files {
+			t.Fatal("the upload for an erased visitor was stored")
+		}
+		lcAssertGone(t, e, v, nil)
+	})
+
+	t.Run("Racing", func(t *testing.T) {
+		for round := range 10 {
+			v := lcSeed(t, e, "demo", lcStart.Add(time.Duration(round)*time.Minute), "Bo", "bo@example.org", 1)
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					at := lcStart.Add(time.Duration(round)*time.Minute + time.Duration(i)*time.Millisecond)
+					err := upload(&v, at)
+					if errors.Is(err, storage.ErrNotFound) {
+						return
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+			time.Sleep(time.Duration(round%5) * time.Millisecond)
+			if _, err := e.EraseVisitor(ctx, v.ID); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			// Every file stored, its chunks too, went with the visitor.
+			lcAssertGone(t, e, v, nil)
+		}
+	})
+}

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,5 +136,54 @@ func TestEraseVisitor_Resumes(t *testing.T) {
 	}
 	if len(told) != 1 || told[0] != vid {
 		t.Errorf("OnErase told of %v, want %s", told, vid)
+	}
+}
+
+// TestSweepRetention_VisitorComesBack: a visitor long gone sends a message
+// while the sweep is deciding to erase it. The message was acked, so the
+// visitor must be kept, with it; a later sweep erases it.
+func TestSweepRetention_VisitorComesBack(t *testing.T) {
+	st := lifecycleStore(t)
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	long := now.Add(-60 * 24 * time.Hour)
+	v := &storage.Visitor{ID: storage.NewID(long), Site: "demo", Channel: "web", CreatedAt: long}
+	sess := &storage.Session{ID: storage.NewID(long), Site: "demo", VisitorID: v.ID, Bot: "demo", Version: "1", Channel: "web", StartedAt: long}
+	if err := st.StartSession(ctx, v, sess, nil); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var ack storage.Ack
+	var turnErr error
+	expireHook = func(string) {
+		// The sweep has read the visitor as last seen 60 days ago; now it
+		// comes back before the sweep acts on that.
+		once.Do(func() {
+			_, ack, _, turnErr = st.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, ClientID: "c1", Messages: []storage.Message{
+				{From: storage.FromVisitor, Kind: storage.KindText, At: now, Text: "I'm back", ClientID: "c1"},
+			}})
+		})
+	}
+	defer func() { expireHook = nil }()
+	month := storage.Retention{Default: 30 * 24 * time.Hour}
+	res, err := st.SweepRetention(ctx, now, month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if turnErr != nil || ack.ID == "" {
+		t.Fatalf("the visitor's turn: ack %+v, %v; want it stored", ack, turnErr)
+	}
+	if res.Visitors != 0 {
+		t.Errorf("sweep erased %d visitors, want none: the visitor came back", res.Visitors)
+	}
+	msgs, err := st.Messages(ctx, sess.ID, 0)
+	if err != nil || len(msgs) != 1 || msgs[0].ID != ack.ID {
+		t.Fatalf("messages after the sweep: %+v, %v; want the acked one", msgs, err)
+	}
+	if res, err := st.SweepRetention(ctx, now.Add(31*24*time.Hour), month); err != nil || res.Visitors != 1 {
+		t.Fatalf("sweep a month later: %+v, %v; want the visitor erased", res, err)
+	}
+	if _, err := st.Visitor(ctx, v.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("visitor after the later sweep: %v; want ErrNotFound", err)
 	}
 }

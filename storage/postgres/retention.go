@@ -124,6 +124,10 @@ func (s *Store) sweepSite(ctx context.Context, site string, cutoff time.Time, re
 	}
 }
 
+// expireHook, if set (tests only), runs as expire begins: after the sweep
+// read the visitor as not seen since the cutoff, before it decides.
+var expireHook func(visitorID string)
+
 // seenRow is a visitor as the sweep reads it.
 type seenRow struct {
 	id string
@@ -136,6 +140,9 @@ type seenRow struct {
 // the fence and is refused, so nothing acked is ever erased for being too
 // old.
 func (s *Store) expire(ctx context.Context, site, id string, cutoff time.Time, res *storage.SweepResult) error {
+	if expireHook != nil {
+		expireHook(id)
+	}
 	tag, err := s.pool.Exec(ctx, sqlExpire, id, site, cutoff)
 	if err != nil {
 		return err
