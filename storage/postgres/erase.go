@@ -137,8 +137,22 @@ var sessionChildren = []struct{ table, key string }{
 }
 
 // eraseSession deletes one session of the visitor and everything under
-// it; its row last, so a crash leaves the way to what remains.
+// it: the bulk of its rows in small transactions, then its row last, so a
+// crash leaves the way to what remains. The row goes in one transaction
+// with what a turn in flight added meanwhile: a turn that read the
+// visitor before the fence holds the session's row until it commits, so
+// once the row is locked nothing more comes (a later turn sees the fence,
+// or no session).
 func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *storage.EraseResult) error {
+	var owner string
+	switch err := s.pool.QueryRow(ctx, `SELECT visitor_id FROM sessions WHERE id = $1`, sid).Scan(&owner); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil // erased meanwhile
+	case err != nil:
+		return err
+	case owner != visitorID:
+		return nil // not this visitor's
+	}
 	for _, c := range sessionChildren {
 		n, err := s.deleteBatched(ctx, c.table, c.key, `session_id = $1`, sid, eraseBatch)
 		res.Keys += n
@@ -149,11 +163,23 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *st
 			return err
 		}
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	var keys, msgs int
+	var existed bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		keys, msgs, existed = 0, 0, false
+		switch err := tx.QueryRow(ctx, `SELECT true FROM sessions WHERE id = $1 AND visitor_id = $2 FOR UPDATE`, sid, visitorID).Scan(&existed); {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case err != nil:
+			return err
+		}
 		b := &pgx.Batch{}
+		for _, c := range sessionChildren {
+			b.Queue(`DELETE FROM `+c.table+` WHERE session_id = $1`, sid)
+		}
 		b.Queue(`DELETE FROM sessions_timed_out WHERE session_id = $1`, sid)
 		b.Queue(`DELETE FROM sessions_idle_held WHERE session_id = $1`, sid)
-		b.Queue(`DELETE FROM sessions WHERE id = $1 AND visitor_id = $2`, sid, visitorID)
+		b.Queue(`DELETE FROM sessions WHERE id = $1`, sid)
 		br := tx.SendBatch(ctx, b)
 		defer br.Close()
 		for i := range b.Len() {
@@ -161,13 +187,22 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *st
 			if err != nil {
 				return err
 			}
-			res.Keys += int(tag.RowsAffected())
-			if i == b.Len()-1 && tag.RowsAffected() > 0 {
-				res.Sessions++
+			keys += int(tag.RowsAffected())
+			if i == 0 {
+				msgs += int(tag.RowsAffected())
 			}
 		}
 		return br.Close()
 	})
+	if err != nil {
+		return err
+	}
+	res.Keys += keys
+	res.Messages += msgs
+	if existed {
+		res.Sessions++
+	}
+	return nil
 }
 
 // eraseFiles deletes the visitor's files: each one's chunks, then its

@@ -43,8 +43,10 @@ func TestWriteExport_SameAsBadger(t *testing.T) {
 	vid, fid := storage.NewID(t0), storage.NewID(t0.Add(time.Minute))
 	sids := []string{storage.NewID(t0), storage.NewID(t0.Add(time.Hour))}
 	put := map[exportEngine]func(f *storage.File, r io.Reader) error{
-		badger: func(f *storage.File, r io.Reader) error { return storage.NewFiles(badger).Put(ctx, f, r, storage.Quota{}) },
-		pg:     func(f *storage.File, r io.Reader) error { return postgres.NewFiles(pg).Put(ctx, f, r, storage.Quota{}) },
+		badger: func(f *storage.File, r io.Reader) error {
+			return storage.NewFiles(badger).Put(ctx, f, r, storage.Quota{})
+		},
+		pg: func(f *storage.File, r io.Reader) error { return postgres.NewFiles(pg).Put(ctx, f, r, storage.Quota{}) },
 	}
 	var docs []string
 	for _, e := range []exportEngine{badger, pg} {
