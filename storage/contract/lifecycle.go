@@ -39,6 +39,9 @@ type LifecycleEngine interface {
 	EndpointState(ctx context.Context, endpoint string) (storage.EndpointState, error)
 	SetEndpointState(ctx context.Context, endpoint string, st storage.EndpointState) error
 
+	// Verify runs parley check's checks: an erase leaves the store sound.
+	Verify(ctx context.Context) (*storage.VerifyReport, error)
+
 	// Dump returns everything the engine holds, one entry per key or
 	// row, its value as text: an erased visitor's IDs must be in none.
 	Dump(tb testing.TB) map[string]string
@@ -209,6 +212,18 @@ func lcAssertGone(tb testing.TB, e LifecycleEngine, gone lcSeeded, leftOK func(k
 				break
 			}
 		}
+	}
+}
+
+// lcAssertSound fails the test if Verify finds any inconsistency.
+func lcAssertSound(tb testing.TB, e LifecycleEngine) {
+	tb.Helper()
+	r, err := e.Verify(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, p := range r.Problems {
+		tb.Errorf("verify: %s", p)
 	}
 }
 

@@ -34,6 +34,7 @@ func lcTestEraseComplete(t *testing.T, e LifecycleEngine) {
 		t.Errorf("erase result %+v, want the visitor, 3 sessions, %d files, %d messages", res, len(gone.Files), 3*lcMessagesPer(e))
 	}
 	lcAssertGone(t, e, gone, nil)
+	lcAssertSound(t, e)
 	if _, err := e.Visitor(ctx, gone.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("Visitor after erase: %v, want ErrNotFound", err)
 	}
@@ -143,6 +144,7 @@ func lcTestEraseConcurrentTurns(t *testing.T, e LifecycleEngine) {
 	close(stop)
 	wg.Wait()
 	lcAssertGone(t, e, gone, nil)
+	lcAssertSound(t, e)
 }
 
 // lcTestEraseComesBack: a browser that comes back with an erased visitor's
@@ -343,5 +345,6 @@ func lcTestEraseConcurrentUpload(t *testing.T, e LifecycleEngine) {
 			// Every file stored, its chunks too, went with the visitor.
 			lcAssertGone(t, e, v, nil)
 		}
+		lcAssertSound(t, e)
 	})
 }

@@ -34,6 +34,7 @@ func lcTestRetention(t *testing.T, e LifecycleEngine) {
 	for _, v := range []lcSeeded{recent, forever, unknown} {
 		lcAssertKept(t, e, v)
 	}
+	lcAssertSound(t, e)
 
 	t.Run("NothingMore", func(t *testing.T) {
 		res, err := e.SweepRetention(ctx, now, r)
