@@ -89,10 +89,12 @@ func TestEraseVisitor_Large(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	vid, sid := seedRows(t, st, "demo", at, 100_000)
 	kept, keptSession := seedRows(t, st, "demo", at, 10)
+	began := time.Now()
 	res, err := st.EraseVisitor(ctx, vid)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("erased 100,000 messages in %v", time.Since(began).Round(time.Millisecond))
 	if !res.Visitor || res.Sessions != 1 || res.Messages != 100_000 {
 		t.Errorf("erase: %+v, want the visitor, 1 session, 100000 messages", res)
 	}
