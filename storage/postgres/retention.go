@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,12 +39,18 @@ const sqlExpire = `UPDATE visitors SET erasing = true WHERE id = $1 AND site = $
 // if ctx ends first.
 func (s *Store) SweepRetention(ctx context.Context, now time.Time, r storage.Retention) (storage.SweepResult, error) {
 	var res storage.SweepResult
-	if err := s.finishErasing(ctx, &res); err != nil {
+	// An erase that cannot be finished now is reported, and keeps no
+	// other visitor from expiring.
+	unfinished := s.finishErasing(ctx, &res)
+	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("postgres: retention sweep: %w", err)
+	}
+	if unfinished != nil {
+		unfinished = fmt.Errorf("postgres: retention sweep: %w", unfinished)
 	}
 	sites, err := s.sites(ctx)
 	if err != nil {
-		return res, fmt.Errorf("postgres: retention sweep: %w", err)
+		return res, errors.Join(unfinished, fmt.Errorf("postgres: retention sweep: %w", err))
 	}
 	for _, site := range sites {
 		keep := r.For(site)
@@ -51,21 +58,23 @@ func (s *Store) SweepRetention(ctx context.Context, now time.Time, r storage.Ret
 			continue
 		}
 		if err := s.sweepSite(ctx, site, utc(now.Add(-keep)), &res); err != nil {
-			return res, fmt.Errorf("postgres: retention sweep of site %s: %w", site, err)
+			return res, errors.Join(unfinished, fmt.Errorf("postgres: retention sweep of site %s: %w", site, err))
 		}
 	}
-	return res, nil
+	return res, unfinished
 }
 
 // finishErasing finishes the erasure of every fenced visitor (the
 // process died half-way through one, or another is under way: both
-// deleting the same rows is harmless), telling the OnErase hook again.
+// deleting the same rows is harmless), telling the OnErase hook again. An
+// erase that fails is reported after the others were tried.
 func (s *Store) finishErasing(ctx context.Context, res *storage.SweepResult) error {
+	var failed error // of the erases that could not be finished
 	after := ""
 	for {
 		ids, err := s.ids(ctx, sqlErasing, after, sweepBatch)
 		if err != nil {
-			return err
+			return errors.Join(failed, err)
 		}
 		for _, id := range ids {
 			s.erasing(id)
@@ -73,11 +82,14 @@ func (s *Store) finishErasing(ctx context.Context, res *storage.SweepResult) err
 			err := s.eraseFenced(ctx, id, &er)
 			res.Add(er)
 			if err != nil {
-				return err
+				if ctx.Err() != nil {
+					return err
+				}
+				failed = errors.Join(failed, err)
 			}
 		}
 		if len(ids) < sweepBatch {
-			return nil
+			return failed
 		}
 		after = ids[len(ids)-1]
 	}
