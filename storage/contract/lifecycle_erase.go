@@ -249,6 +249,11 @@ func lcTestExport(t *testing.T, e LifecycleEngine) {
 		t.Error("the export holds another visitor's data")
 	}
 
+	t.Run("WriterFails", func(t *testing.T) {
+		if err := e.WriteExport(ctx, lcFailingWriter{}, v.ID, at, nil); !errors.Is(err, errLcWrite) {
+			t.Errorf("export to a failing writer: %v, want its error", err)
+		}
+	})
 	t.Run("Unknown", func(t *testing.T) {
 		var buf bytes.Buffer
 		if err := e.WriteExport(ctx, &buf, storage.NewID(lcStart), at, nil); !errors.Is(err, storage.ErrNotFound) || buf.Len() != 0 {
@@ -348,3 +353,11 @@ func lcTestEraseConcurrentUpload(t *testing.T, e LifecycleEngine) {
 		lcAssertSound(t, e)
 	})
 }
+
+// errLcWrite is what lcFailingWriter fails with.
+var errLcWrite = errors.New("the disk is full")
+
+// lcFailingWriter fails every write: a client that went away.
+type lcFailingWriter struct{}
+
+func (lcFailingWriter) Write([]byte) (int, error) { return 0, errLcWrite }
