@@ -48,14 +48,23 @@ const deleteBatch = 10000
 // recorded afresh, as a new visitor with the same ID.
 func (s *Store) EraseVisitor(ctx context.Context, id string) (EraseResult, error) {
 	var res EraseResult
-	if id == "" || strings.Contains(id, "/") {
-		return res, fmt.Errorf("storage: erase visitor: bad id %q", id)
+	if err := CheckEraseID(id); err != nil {
+		return res, err
 	}
 	if _, _, err := s.fence(ctx, id, nil); err != nil {
 		return res, fmt.Errorf("storage: erase visitor %s: %w", id, err)
 	}
 	err := s.eraseFenced(ctx, id, &res)
 	return res, err
+}
+
+// CheckEraseID returns EraseVisitor's error for an ID no visitor has: every
+// engine refuses the same ones.
+func CheckEraseID(id string) error {
+	if id == "" || strings.Contains(id, "/") {
+		return fmt.Errorf("storage: erase visitor: bad id %q", id)
+	}
+	return nil
 }
 
 // ErrErasing is returned for a write to a visitor whose erasure has begun.

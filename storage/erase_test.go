@@ -3,12 +3,10 @@ package storage_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -245,103 +243,6 @@ func TestEraseVisitor_Complete(t *testing.T) {
 	})
 }
 
-// TestEraseVisitor_ConcurrentTurns erases a visitor while its sessions
-// keep recording turns: a turn either lands before the erase, and is
-// erased, or fails with ErrNotFound; nothing of the visitor survives.
-func TestEraseVisitor_ConcurrentTurns(t *testing.T) {
-	s, _ := MustOpen(t)
-	ctx := context.Background()
-	gone := lcSeed(t, s, "demo", lcDay, "Grace", "grace@example.org", 4, false)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for i, sid := range gone.Sessions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				cid := fmt.Sprintf("w%d-%d", i, n)
-				at := lcDay.Add(time.Duration(n) * time.Second)
-				_, _, _, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sid, ClientID: cid, Messages: []storage.Message{
-					{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "still here", ClientID: cid},
-					{From: storage.FromBot, Kind: storage.KindBot, At: at, Text: "ok"},
-				}, Inputs: []storage.Input{{Block: "b", Variable: "name", Kind: "text", Value: fmt.Sprintf("Grace %d", n), At: at}}})
-				if errors.Is(err, storage.ErrNotFound) {
-					return
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	time.Sleep(50 * time.Millisecond)
-	if _, err := s.EraseVisitor(ctx, gone.ID); err != nil {
-		t.Fatal(err)
-	}
-	close(stop)
-	wg.Wait()
-	assertGone(t, s, gone, nil)
-	assertSound(t, s)
-}
-
-func TestWriteExport(t *testing.T) {
-	s, _ := MustOpen(t)
-	ctx := context.Background()
-	v := lcSeed(t, s, "demo", lcDay, "Ada", "ada@example.org", 2, true)
-	lcSeed(t, s, "demo", lcDay, "Bob", "bob@example.org", 1, true)
-	var buf bytes.Buffer
-	at := lcDay.Add(48 * time.Hour)
-	if err := s.WriteExport(ctx, &buf, v.ID, at, func(f *storage.File) string { return "/admin/api/files/" + f.ID }); err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Format     string            `json:"format"`
-		ExportedAt time.Time         `json:"exportedAt"`
-		Visitor    storage.Visitor   `json:"visitor"`
-		Sessions   []json.RawMessage `json:"sessions"`
-		Files      []struct {
-			storage.File
-			Download string `json:"download"`
-		} `json:"files"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
-		t.Fatalf("export is not JSON: %v\n%s", err, buf.String())
-	}
-	if doc.Format != storage.ExportFormat || !doc.ExportedAt.Equal(at) || doc.Visitor.ID != v.ID || doc.Visitor.Email != "ada@example.org" {
-		t.Errorf("head: %q %v %+v", doc.Format, doc.ExportedAt, doc.Visitor)
-	}
-	if len(doc.Sessions) != 2 {
-		t.Fatalf("%d sessions, want 2", len(doc.Sessions))
-	}
-	for i, raw := range doc.Sessions {
-		var es struct {
-			storage.Session
-			Messages []storage.Message `json:"messages"`
-		}
-		if err := json.Unmarshal(raw, &es); err != nil {
-			t.Fatal(err)
-		}
-		if es.ID != v.Sessions[i] || len(es.Messages) != es.MessageCount || len(es.Messages) != 7 || len(es.Inputs) != 3 || es.State.Variables["first_name"] != "Ada" {
-			t.Errorf("session %d: id %s, %d messages (count %d), %d inputs, state %+v", i, es.ID, len(es.Messages), es.MessageCount, len(es.Inputs), es.State)
-		}
-	}
-	if len(doc.Files) != 2 || doc.Files[0].ID != v.Files[0] || doc.Files[0].Download != "/admin/api/files/"+v.Files[0] || doc.Files[0].SHA256 == "" {
-		t.Errorf("files: %+v", doc.Files)
-	}
-	if strings.Contains(buf.String(), "bob@example.org") {
-		t.Error("the export holds another visitor's data")
-	}
-	if err := s.WriteExport(ctx, &buf, storage.NewID(lcDay), at, nil); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("export of an unknown visitor: %v, want ErrNotFound", err)
-	}
-}
-
 func TestVerify_OwnerIndexes(t *testing.T) {
 	// Verify reads the visitor's session list (vs/) and file list (vf/)
 	// back to their records: an entry under the wrong visitor or naming a
@@ -373,60 +274,4 @@ func TestVerify_OwnerIndexes(t *testing.T) {
 	if len(r.Problems) != len(want) {
 		t.Errorf("problems %q, want %d", r.Problems, len(want))
 	}
-}
-
-// TestEraseVisitor_ConcurrentUpload: a file whose upload commits while its
-// visitor is being erased must not outlive the visitor. Either the commit
-// lands first, and the erase removes the file, or it fails; after both,
-// nothing of the file is left.
-func TestEraseVisitor_ConcurrentUpload(t *testing.T) {
-	s, _ := MustOpen(t)
-	ctx := context.Background()
-	fs := storage.NewFiles(s)
-	upload := func(v lcVisitor, at time.Time) error {
-		f := &storage.File{ID: storage.NewID(at), Site: "demo", VisitorID: v.ID, SessionID: v.Sessions[0],
-			Name: "late.bin", Type: "application/octet-stream", UploadedAt: at}
-		return fs.Put(ctx, f, bytes.NewReader(make([]byte, 1000)), storage.Quota{})
-	}
-
-	t.Run("AfterTheErase", func(t *testing.T) {
-		v := lcSeed(t, s, "demo", lcDay, "Ann", "ann@example.org", 1, false)
-		if _, err := s.EraseVisitor(ctx, v.ID); err != nil {
-			t.Fatal(err)
-		}
-		// The upload began before the erase (its session was there) and
-		// commits after it.
-		if err := upload(v, lcDay.Add(time.Hour)); !errors.Is(err, storage.ErrNotFound) {
-			t.Fatalf("upload for an erased visitor: %v, want ErrNotFound", err)
-		}
-		assertGone(t, s, v, nil)
-	})
-
-	t.Run("Racing", func(t *testing.T) {
-		for round := 0; round < 30; round++ {
-			v := lcSeed(t, s, "demo", lcDay.Add(time.Duration(round)*time.Minute), "Bo", "bo@example.org", 1, false)
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; ; i++ {
-					err := upload(v, lcDay.Add(time.Duration(round)*time.Minute+time.Duration(i)*time.Millisecond))
-					if errors.Is(err, storage.ErrNotFound) {
-						return
-					}
-					if err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}()
-			time.Sleep(time.Duration(round%5) * time.Millisecond)
-			if _, err := s.EraseVisitor(ctx, v.ID); err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait()
-			assertGone(t, s, v, nil)
-		}
-		assertSound(t, s)
-	})
 }

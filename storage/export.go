@@ -51,23 +51,17 @@ func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, 
 		if err := getJSON(txn, key("v", visitorID), &v); err != nil {
 			return err
 		}
-		ew := &exportWriter{w: bufio.NewWriterSize(w, 32<<10)}
-		ew.raw("{\n")
-		ew.field("format", ExportFormat, true)
-		ew.field("exportedAt", at.UTC(), true)
-		ew.field("visitor", &v, true)
 		changes, err := profileChangesIn(txn, visitorID, 0) // profile.go
 		if err != nil {
 			return err
 		}
 		slices.Reverse(changes) // oldest first, as the sessions
-		ew.field("profileChanges", changes, true)
-		ew.raw(`  "sessions": [`)
+		doc := NewExportDoc(w, at, &v, changes)
 		sids, err := suffixesIn(txn, key("vs", visitorID, ""))
 		if err != nil {
 			return err
 		}
-		for i, sid := range sids {
+		for _, sid := range sids {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -89,28 +83,60 @@ func (s *Store) WriteExport(ctx context.Context, w io.Writer, visitorID string, 
 			if err != nil {
 				return err
 			}
-			ew.item(i, ExportSession{Session: &sess, Messages: msgs, Conversation: conv, Notes: notes})
+			doc.Session(ExportSession{Session: &sess, Messages: msgs, Conversation: conv, Notes: notes})
 		}
-		ew.end(len(sids), "],\n")
-		ew.raw(`  "files": [`)
 		files, err := visitorFiles(txn, visitorID)
 		if err != nil {
 			return err
 		}
-		for i, f := range files {
-			ef := ExportFile{File: f}
-			if download != nil {
-				ef.Download = download(f)
-			}
-			ew.item(i, ef)
-		}
-		ew.end(len(files), "]\n}\n")
-		return ew.flush()
+		return doc.Close(files, download)
 	})
 	if err != nil {
 		return fmt.Errorf("storage: export visitor %s: %w", visitorID, err)
 	}
 	return nil
+}
+
+// ExportDoc writes WriteExport's document piece by piece, so every engine
+// writes the same bytes: NewExportDoc writes the head, Session each
+// session, Close the files and the end. It keeps the first write error
+// and returns it from Close.
+type ExportDoc struct {
+	ew exportWriter
+}
+
+// NewExportDoc begins the export of v at the time at, with the visitor's
+// profile changes (oldest first), on w.
+func NewExportDoc(w io.Writer, at time.Time, v *Visitor, changes []ProfileChange) *ExportDoc {
+	d := &ExportDoc{ew: exportWriter{w: bufio.NewWriterSize(w, 32<<10)}}
+	ew := &d.ew
+	ew.raw("{\n")
+	ew.field("format", ExportFormat, true)
+	ew.field("exportedAt", at.UTC(), true)
+	ew.field("visitor", v, true)
+	ew.field("profileChanges", changes, true)
+	ew.raw(`  "sessions": [`)
+	return d
+}
+
+// Session writes the next session, its messages oldest first.
+func (d *ExportDoc) Session(es ExportSession) { d.ew.item(es) }
+
+// Close writes the visitor's files, each with its download path
+// (download(f), nil for none), ends the document and flushes it.
+func (d *ExportDoc) Close(files []*File, download func(f *File) string) error {
+	ew := &d.ew
+	ew.end("],\n")
+	ew.raw(`  "files": [`)
+	for _, f := range files {
+		ef := ExportFile{File: f}
+		if download != nil {
+			ef.Download = download(f)
+		}
+		ew.item(ef)
+	}
+	ew.end("]\n}\n")
+	return ew.flush()
 }
 
 // exportWriter writes an indented JSON document piece by piece, keeping
@@ -148,11 +174,8 @@ func (e *exportWriter) field(name string, v any, comma bool) {
 	e.raw("\n")
 }
 
-// item writes one element of a list; i == 0 starts the list.
-func (e *exportWriter) item(i int, v any) {
-	if i == 0 {
-		e.n = 0
-	}
+// item writes the next element of the current list.
+func (e *exportWriter) item(v any) {
 	if e.n > 0 {
 		e.raw(",")
 	}
@@ -161,9 +184,9 @@ func (e *exportWriter) item(i int, v any) {
 	e.n++
 }
 
-// end closes a list of total candidates with closing.
-func (e *exportWriter) end(total int, closing string) {
-	if total > 0 && e.n > 0 {
+// end closes the current list with closing.
+func (e *exportWriter) end(closing string) {
+	if e.n > 0 {
 		e.raw("\n  ")
 	}
 	e.raw(closing)

@@ -331,7 +331,7 @@ func (s *Store) judgeIdle(txn *badger.Txn, id string, now time.Time, live Livene
 	case v.Erasing:
 		return Event{}, idleSkip, nil
 	}
-	return timeoutEvent(sess, timeout), idleEnd, nil
+	return TimeoutEvent(sess, timeout), idleEnd, nil
 }
 
 // routeOf counts the endpoints that want events of type typ on site.
@@ -343,9 +343,9 @@ func (s *Store) routeOf(site, typ string) int {
 	return len(c.Route(site, typ))
 }
 
-// timeoutEvent is the session.ended of a session that timed out: at the
+// TimeoutEvent is the session.ended of a session that timed out: at the
 // moment it stopped being resumable.
-func timeoutEvent(sess *Session, timeout time.Duration) Event {
+func TimeoutEvent(sess *Session, timeout time.Duration) Event {
 	at := sess.LastActivityAt.Add(timeout)
 	return Event{
 		Type: EventSessionEnded, Site: sess.Site, Visitor: sess.VisitorID, Session: sess.ID, At: at,

@@ -155,41 +155,6 @@ func TestSweepIdle(t *testing.T) {
 	}
 }
 
-// TestSweepIdle_Bounded: a sweep reads at most its limit of sessions and
-// says there is more; the next sweeps go on from there, each session
-// ended once.
-func TestSweepIdle_Bounded(t *testing.T) {
-	s, _ := MustOpen(t)
-	routeAll(s, 0, "demo/a")
-	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	live := &idleLive{timeout: time.Hour, active: map[string]bool{}}
-	for i := range 7 {
-		mustSession(t, s, storage.NewID(t0), t0.Add(time.Duration(i)*time.Second))
-	}
-	mustSweepIdle(t, s, t0, live, 3)
-	now := t0.Add(time.Hour + time.Minute)
-	total := 0
-	for i := 0; ; i++ {
-		res := mustSweepIdle(t, s, now, live, 3)
-		if res.Scanned > 3 {
-			t.Fatalf("sweep %d read %d sessions, over its limit", i, res.Scanned)
-		}
-		total += res.Ended
-		if !res.More {
-			break
-		}
-		if i > 5 {
-			t.Fatal("the sweeps never finish")
-		}
-	}
-	if total != 7 || len(endedReasons(t, s, "demo/a")) != 7 {
-		t.Fatalf("ended %d, want 7", total)
-	}
-	if res := mustSweepIdle(t, s, now, live, 3); res.Ended != 0 {
-		t.Fatalf("a further sweep: %+v", res)
-	}
-}
-
 // countKeys counts the keys under prefix.
 func countKeys(tb testing.TB, s *storage.Store, prefix string) int {
 	tb.Helper()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -233,41 +232,6 @@ func TestOutbox_DoneLogResend(t *testing.T) {
 	// The visitor index holds the waiting entry and the kept attempts.
 	if n := storagetest.CountKeys(t, s, "wv/")["wv/"]; n != storage.DeliveryLogKeep+1 {
 		t.Fatalf("%d visitor index entries, want %d", n, storage.DeliveryLogKeep+1)
-	}
-}
-
-// TestOutbox_RetentionErase: a visitor the retention sweep erases is
-// reported as visitor.erased, and its waiting events go with it.
-func TestOutbox_RetentionErase(t *testing.T) {
-	s, _ := MustOpen(t)
-	ctx := context.Background()
-	routeAll(s, 0, "demo/a")
-	now := lcDay.Add(100 * day)
-	old := lcSeed(t, s, "demo", now.Add(-40*day), "Old", "old@example.org", 1, false)
-	recent := lcSeed(t, s, "demo", now.Add(-5*day), "Recent", "recent@example.org", 1, false)
-	if es, _ := s.Outbox(ctx, "demo/a", "", 1000); !slices.ContainsFunc(es, func(e storage.OutboxEntry) bool { return e.Visitor == old.ID }) {
-		t.Fatal("no event of the old visitor before the sweep")
-	}
-	if _, err := s.SweepRetention(ctx, now, storage.Retention{Sites: map[string]time.Duration{"demo": 30 * day}}); err != nil {
-		t.Fatal(err)
-	}
-	es, err := s.Outbox(ctx, "demo/a", "", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	erased := 0
-	for _, e := range es {
-		switch {
-		case e.Visitor == old.ID && e.Type == storage.EventVisitorErased:
-			erased++
-		case e.Visitor == old.ID:
-			t.Errorf("event %s of the erased visitor is still waiting", e.Type)
-		case e.Visitor != recent.ID:
-			t.Errorf("event %s of an unknown visitor %s", e.Type, e.Visitor)
-		}
-	}
-	if erased != 1 {
-		t.Fatalf("%d visitor.erased events, want 1", erased)
 	}
 }
 

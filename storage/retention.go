@@ -125,7 +125,8 @@ type SweepResult struct {
 	Stale    int // retention entries that no longer matched their visitor, dropped
 }
 
-func (r *SweepResult) add(e EraseResult) {
+// Add counts an erase in the sweep's result.
+func (r *SweepResult) Add(e EraseResult) {
 	if e.Visitor {
 		r.Visitors++
 	}
@@ -269,6 +270,6 @@ func (s *Store) expire(ctx context.Context, site string, e seenEntry, cutoff tim
 	}
 	var er EraseResult
 	err = s.eraseFenced(ctx, e.visitorID, &er)
-	res.add(er)
+	res.Add(er)
 	return err
 }

@@ -46,7 +46,8 @@ type Store struct {
 	// events into the outbox (enqueue.go).
 	turns   turnPath
 	ob      outbox
-	refused refusals // refused.go
+	refused refusals  // refused.go
+	life    lifecycle // erase.go
 }
 
 // Open connects to the database the URL names (postgres://user@host/db?
