@@ -241,7 +241,9 @@ func (f *fixture) wantFunnel(q storage.FunnelQuery) *storage.Funnel {
 		for k, n := range m {
 			out = append(out, storage.Count{Key: k, Count: n})
 		}
-		slices.SortFunc(out, func(a, b storage.Count) int { return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Key, b.Key)) })
+		slices.SortFunc(out, func(a, b storage.Count) int {
+			return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Key, b.Key))
+		})
 		return out
 	}
 	want.Blocks, want.Goals = counts(blocks), counts(goals)
