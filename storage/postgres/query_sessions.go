@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -127,7 +128,7 @@ func (s *Store) sessions(ctx context.Context, q *storage.SessionQuery, limit int
 	w.period("started_at", q.From, q.To)
 	sessionFilters(w, q)
 	w.before("started_at", "id", at, id)
-	sql := `SELECT ` + sessionColumns + ` FROM sessions WHERE ` + w.String() +
+	sql := `SELECT ` + pageColumns + ` FROM sessions WHERE ` + w.String() +
 		` ORDER BY started_at DESC, id DESC LIMIT ` + strconv.Itoa(limit+1)
 	sessions, err := s.readSessions(ctx, sql, w.args...)
 	if err != nil {
@@ -154,51 +155,52 @@ func (s *Store) sessions(ctx context.Context, q *storage.SessionQuery, limit int
 	return page, nil
 }
 
-// readSessions runs a query of sessionColumns and reads the sessions with
-// their inputs and gaps: two round trips whatever the page's length.
+// pageColumns are sessionColumns and, as JSON arrays, the session's
+// inputs and gaps: a correlated subquery each, so each is a probe of its
+// primary key per session, and a page of sessions is one round trip.
+const pageColumns = sessionColumns + `,
+	(SELECT COALESCE(json_agg(json_build_object('block', block, 'variable', variable, 'kind', kind, 'value', value, 'at', at) ORDER BY n), '[]')
+		FROM inputs WHERE inputs.session_id = sessions.id),
+	(SELECT COALESCE(json_agg(json_build_object('at', at, 'text', text) ORDER BY n), '[]')
+		FROM gaps WHERE gaps.session_id = sessions.id)`
+
+// pageRow is a row of pageColumns: Scan takes sessionColumns' targets,
+// as scanSession passes them, and reads the two arrays itself.
+type pageRow struct {
+	pgx.Row
+	inputs, gaps *[]byte
+}
+
+func (r pageRow) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.inputs, r.gaps)...) }
+
+// readSessions runs a query of pageColumns and reads the sessions whole.
 func (s *Store) readSessions(ctx context.Context, sql string, args ...any) ([]*storage.Session, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	sessions, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storage.Session, error) { return scanSession(row) })
-	if err != nil || len(sessions) == 0 {
-		return sessions, err
-	}
-	return sessions, s.fillSessions(ctx, sessions)
-}
-
-// fillSessions reads the inputs and gaps of the sessions, in one batch.
-func (s *Store) fillSessions(ctx context.Context, sessions []*storage.Session) error {
-	ids := make([]string, len(sessions))
-	byID := make(map[string]*storage.Session, len(sessions))
-	for i, sess := range sessions {
-		ids[i], byID[sess.ID] = sess.ID, sess
-	}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT session_id, block, variable, kind, value, at FROM inputs WHERE session_id = ANY($1) ORDER BY session_id, n`, ids).
-		Query(func(rows pgx.Rows) error {
-			var sid string
-			var in storage.Input
-			_, err := pgx.ForEachRow(rows, []any{&sid, &in.Block, &in.Variable, &in.Kind, &in.Value, &in.At}, func() error {
-				in.At = in.At.UTC()
-				byID[sid].Inputs = append(byID[sid].Inputs, in)
-				return nil
-			})
-			return err
-		})
-	b.Queue(`SELECT session_id, at, text FROM gaps WHERE session_id = ANY($1) ORDER BY session_id, n`, ids).
-		Query(func(rows pgx.Rows) error {
-			var sid string
-			var g storage.Gap
-			_, err := pgx.ForEachRow(rows, []any{&sid, &g.At, &g.Text}, func() error {
-				g.At = g.At.UTC()
-				byID[sid].Gaps = append(byID[sid].Gaps, g)
-				return nil
-			})
-			return err
-		})
-	return s.pool.SendBatch(ctx, b).Close()
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storage.Session, error) {
+		var inputs, gaps []byte
+		sess, err := scanSession(pageRow{row, &inputs, &gaps})
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(inputs, &sess.Inputs); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(gaps, &sess.Gaps); err != nil {
+			return nil, err
+		}
+		// As written: UTC, and nil for none.
+		for i := range sess.Inputs {
+			sess.Inputs[i].At = sess.Inputs[i].At.UTC()
+		}
+		for i := range sess.Gaps {
+			sess.Gaps[i].At = sess.Gaps[i].At.UTC()
+		}
+		sess.Inputs, sess.Gaps = nilIfEmpty(sess.Inputs), nilIfEmpty(sess.Gaps)
+		return sess, nil
+	})
 }
 
 // visitorsOf reads the visitors of the sessions, by ID.
@@ -249,7 +251,7 @@ func (s *Store) VisitorSessions(ctx context.Context, q storage.VisitorSessionQue
 	w.period("last_activity_at", q.From, q.To)
 	flagFilters(w, "", q.Flags)
 	w.before("last_activity_at", "id", at, id)
-	sql := `SELECT ` + sessionColumns + ` FROM sessions WHERE ` + w.String() +
+	sql := `SELECT ` + pageColumns + ` FROM sessions WHERE ` + w.String() +
 		` ORDER BY last_activity_at DESC, id DESC LIMIT ` + strconv.Itoa(limit+1)
 	sessions, err := s.readSessions(ctx, sql, w.args...)
 	if err != nil {

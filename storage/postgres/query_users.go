@@ -133,7 +133,7 @@ func (s *Store) userRows(ctx context.Context, hits []userHit) ([]storage.UserRow
 	for i, h := range hits {
 		sids[i], vids[i] = h.sessionID, h.visitorID
 	}
-	sessions, err := s.readSessions(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ANY($1)`, sids)
+	sessions, err := s.readSessions(ctx, `SELECT `+pageColumns+` FROM sessions WHERE id = ANY($1)`, sids)
 	if err != nil {
 		return nil, err
 	}
