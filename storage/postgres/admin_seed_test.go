@@ -26,6 +26,7 @@ func seedAdmin(tb testing.TB, s *Store, n int, end time.Time) int {
 	names := []string{"Anna", "Ben", "Chiara", "Deniz", "Emil", "Fatima", "Goran", "Hanna", "Ivo", "Jana"}
 	texts := []string{"Pricing?", "pricing", "Do you ship to Austria?", "How do I reset my password?", "Kann ich bar zahlen?"}
 	var visitors, sessions, inputs, gaps, terms [][]any
+	total := 0
 	for i := range n {
 		created := end.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour)))).Truncate(time.Microsecond)
 		v := &storage.Visitor{ID: storage.NewID(created), Site: "demo", Channel: "web", CreatedAt: created, LastSeenAt: created}
@@ -72,7 +73,22 @@ func seedAdmin(tb testing.TB, s *Store, n int, end time.Time) int {
 		for _, t := range storage.SearchTerms(v) {
 			terms = append(terms, []any{t, v.ID})
 		}
+		if len(visitors) == 10_000 || i == n-1 {
+			// A chunk at a time: a million visitors never sit in memory.
+			copyAdmin(tb, s, visitors, sessions, inputs, gaps, terms)
+			total += len(sessions)
+			visitors, sessions, inputs, gaps, terms = nil, nil, nil, nil, nil
+		}
 	}
+	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+		tb.Fatal(err)
+	}
+	return total
+}
+
+// copyAdmin writes seedAdmin's rows with COPY.
+func copyAdmin(tb testing.TB, s *Store, visitors, sessions, inputs, gaps, terms [][]any) {
+	tb.Helper()
 	for _, c := range []struct {
 		table string
 		cols  []string
@@ -86,12 +102,8 @@ func seedAdmin(tb testing.TB, s *Store, n int, end time.Time) int {
 		{"gaps", []string{"session_id", "n", "at", "text"}, gaps},
 		{"visitor_terms", []string{"term", "visitor_id"}, terms},
 	} {
-		if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
+		if _, err := s.pool.CopyFrom(context.Background(), pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
 			tb.Fatalf("seed %s: %v", c.table, err)
 		}
 	}
-	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
-		tb.Fatal(err)
-	}
-	return len(sessions)
 }
