@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -164,4 +166,16 @@ func (q FunnelQuery) Check() error {
 		return &FieldError{"Bot", "a funnel is of one bot"}
 	}
 	return nil
+}
+
+// Sort puts the funnel's lists in the report's order, byte order for
+// names whatever a database's collation: blocks and goals by sessions,
+// most first, then by name; versions by bot, then version.
+func (f *Funnel) Sort() {
+	byCount := func(a, b Count) int { return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Key, b.Key)) }
+	slices.SortFunc(f.Blocks, byCount)
+	slices.SortFunc(f.Goals, byCount)
+	slices.SortFunc(f.Versions, func(a, b Conversion) int {
+		return cmp.Or(strings.Compare(a.Bot, b.Bot), strings.Compare(a.Version, b.Version))
+	})
 }

@@ -37,10 +37,12 @@ func seedAdmin(tb testing.TB, s *Store, n int, end time.Time) int {
 		at := created
 		for k := range 1 + r.IntN(3) {
 			if k > 0 {
-				at = at.Add(time.Duration(1+r.IntN(20*24)) * time.Hour)
+				if at = at.Add(time.Duration(1+r.IntN(20*24)) * time.Hour); at.After(end) {
+					break
+				}
 			}
 			sid := storage.NewID(at)
-			last := at.Add(time.Duration(r.IntN(30*60)) * time.Second)
+			last := minTime(at.Add(time.Duration(r.IntN(30*60))*time.Second), end)
 			engaged, files, hasInputs := r.IntN(2) == 0, r.IntN(10) == 0, r.IntN(4) == 0
 			responses := engaged || files || hasInputs || r.IntN(2) == 0
 			goals, tags := []string{}, []string{}
@@ -53,9 +55,11 @@ func seedAdmin(tb testing.TB, s *Store, n int, end time.Time) int {
 			reached := []string{"welcome", "menu", "ask_name", "ask_email", "bye"}[:1+r.IntN(5)]
 			sentiment := pick("", storage.SentimentPositive, storage.SentimentNeutral, storage.SentimentNegative)
 			unanswered := 0
-			if r.IntN(8) == 0 {
-				unanswered = 1
-				gaps = append(gaps, []any{sid, 0, last, texts[r.IntN(len(texts))]})
+			if r.IntN(3) == 0 {
+				for unanswered = range 1 + r.IntN(3) {
+					gaps = append(gaps, []any{sid, unanswered, last.Add(-time.Duration(unanswered) * time.Second), texts[r.IntN(len(texts))]})
+				}
+				unanswered++
 			}
 			if hasInputs {
 				inputs = append(inputs, []any{sid, 0, "ask_email", "email", "email", fmt.Sprintf("user%d@example.org", i), last})
@@ -106,4 +110,11 @@ func copyAdmin(tb testing.TB, s *Store, visitors, sessions, inputs, gaps, terms 
 			tb.Fatalf("seed %s: %v", c.table, err)
 		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -36,7 +36,7 @@ func (s *Store) Funnel(ctx context.Context, q storage.FunnelQuery) (*storage.Fun
 	f := &storage.Funnel{}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT bot, version, count(*), count(*) FILTER (WHERE cardinality(goals) > 0)
-		FROM sessions WHERE `+all.String()+` GROUP BY bot, version ORDER BY bot, version`, all.args...).
+		FROM sessions WHERE `+all.String()+` GROUP BY bot, version`, all.args...).
 		Query(func(rows pgx.Rows) error {
 			var c storage.Conversion
 			_, err := pgx.ForEachRow(rows, []any{&c.Bot, &c.Version, &c.Opened, &c.Converted}, func() error {
@@ -55,7 +55,7 @@ func (s *Store) Funnel(ctx context.Context, q storage.FunnelQuery) (*storage.Fun
 		out *[]storage.Count
 	}{{"reached", &f.Blocks}, {"goals", &f.Goals}} {
 		b.Queue(`SELECT v, count(*) FROM sessions CROSS JOIN LATERAL (SELECT DISTINCT v FROM unnest(`+facet.col+`) AS v) AS f
-			WHERE `+story.String()+` GROUP BY v ORDER BY count(*) DESC, v`, story.args...).
+			WHERE `+story.String()+` GROUP BY v`, story.args...).
 			Query(func(rows pgx.Rows) error {
 				var c storage.Count
 				_, err := pgx.ForEachRow(rows, []any{&c.Key, &c.Count}, func() error {
@@ -68,5 +68,6 @@ func (s *Store) Funnel(ctx context.Context, q storage.FunnelQuery) (*storage.Fun
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("postgres: funnel: %w", err)
 	}
+	f.Sort() // in Go: byte order, whatever the database's collation
 	return f, nil
 }

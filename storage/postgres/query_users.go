@@ -190,17 +190,21 @@ func (s *Store) searchVisitors(ctx context.Context, q string) ([]string, error) 
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
-	visitors, err := s.visitorsByID(ctx, cands)
+	// Only what Matches reads: a search may check MaxSearchVisitors rows.
+	rows, err := s.pool.Query(ctx, `SELECT v.id, v.name, v.email, v.phone, v.platform_id
+		FROM unnest($1::text[]) WITH ORDINALITY AS c(id, n) JOIN visitors v ON v.id = c.id ORDER BY c.n`, cands)
 	if err != nil {
 		return nil, err
 	}
 	out := cands[:0]
-	for _, id := range cands {
-		if v := visitors[id]; v != nil && v.Matches(q) {
-			out = append(out, id)
+	var v storage.Visitor
+	_, err = pgx.ForEachRow(rows, []any{&v.ID, &v.Name, &v.Email, &v.Phone, &v.PlatformID}, func() error {
+		if v.Matches(q) {
+			out = append(out, v.ID)
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // prefixEnd is above every string that starts with p, and below every
