@@ -173,7 +173,8 @@ func randomFixture(tb testing.TB, open func(testing.TB) AdminEngine, seed uint64
 		actGap, actGap, actGap}
 	for i := range n {
 		var specs []sessionSpec
-		start := end.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour))))
+		// Whole microseconds, the precision every engine keeps.
+		start := end.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour)))).Truncate(time.Microsecond)
 		for range 1 + r.IntN(4) {
 			sp := sessionSpec{start: start, bot: []string{"demo", "sales"}[r.IntN(2)], version: []string{"1", "2"}[r.IntN(2)],
 				channel: []string{"web", "web", "app"}[r.IntN(3)]}
