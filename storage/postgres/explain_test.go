@@ -177,6 +177,8 @@ func TestExplain_AdminViews(t *testing.T) {
 		{"UsersID", func() error { _, err := ts.Users(ctx, storage.UserQuery{Q: firstVisitor(t, s)[:8]}); return err },
 			[]string{"visitors_pkey"}},
 		{"Gaps30Days", func() error { _, err := ts.Gaps(ctx, storage.GapQuery{From: month, To: end}); return err },
+			[]string{"gaps_by_at"}},
+		{"Gaps30DaysBot", func() error { _, err := ts.Gaps(ctx, storage.GapQuery{From: month, To: end, Bot: "demo"}); return err },
 			[]string{"gaps_by_at", "sessions_pkey"}},
 		{"Funnel30Days", func() error {
 			_, err := ts.Funnel(ctx, storage.FunnelQuery{From: month, To: end, Bot: "demo"})

@@ -29,10 +29,13 @@ func (s *Store) Gaps(ctx context.Context, q storage.GapQuery) (*storage.GapRepor
 	if n := q.ScanLimit(); n >= 0 {
 		limit = " LIMIT " + strconv.Itoa(n+1)
 	}
-	// Each text's session is one probe of its primary key (LATERAL ...
-	// LIMIT 1 keeps it so): a month's texts never read all sessions.
-	rows, err := s.pool.Query(ctx, `SELECT g.at, g.session_id, s.site, s.bot, g.text
-		FROM gaps g CROSS JOIN LATERAL (SELECT site, bot FROM sessions WHERE id = g.session_id LIMIT 1) AS s
+	// A site or bot asked for needs each text's session: one probe of its
+	// primary key (LATERAL … LIMIT 1 keeps it so), never all sessions.
+	from := `gaps g CROSS JOIN LATERAL (SELECT '' AS site, '' AS bot) AS s`
+	if q.Site != "" || q.Bot != "" {
+		from = `gaps g CROSS JOIN LATERAL (SELECT site, bot FROM sessions WHERE id = g.session_id LIMIT 1) AS s`
+	}
+	rows, err := s.pool.Query(ctx, `SELECT g.at, g.session_id, s.site, s.bot, g.text FROM `+from+`
 		WHERE `+w.String()+` ORDER BY g.at DESC, g.session_id DESC, g.n DESC`+limit, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: gaps: %w", err)
