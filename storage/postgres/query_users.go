@@ -211,6 +211,33 @@ func (s *Store) searchVisitors(ctx context.Context, q string) ([]string, error) 
 // other string above p: p followed by the last Unicode code point.
 func prefixEnd(p string) string { return p + "\U0010FFFF" }
 
+// insertTerms adds search terms ($1, a text[]) of the visitor $2.
+const insertTerms = `INSERT INTO visitor_terms (term, visitor_id) SELECT t, $2 FROM unnest($1::text[]) AS t
+	ON CONFLICT DO NOTHING`
+
+// queueVisitorTerms queues the statement indexing the visitor's search
+// terms, if it has any: for a batch that writes the visitor whole.
+func queueVisitorTerms(b *pgx.Batch, v *storage.Visitor) {
+	if terms := storage.SearchTerms(v); len(terms) > 0 {
+		b.Queue(insertTerms, terms, v.ID)
+	}
+}
+
+// rollupTerms are the search words of what a turn sets of its visitor
+// (name, email, phone), for the turn's statement (turn.go).
+func rollupTerms(r storage.VisitorRollup) []string {
+	var v storage.Visitor
+	for _, f := range []struct {
+		from *string
+		to   *string
+	}{{r.Name, &v.Name}, {r.Email, &v.Email}, {r.Phone, &v.Phone}} {
+		if f.from != nil {
+			*f.to = *f.from
+		}
+	}
+	return nonNilSlice(storage.SearchTerms(&v))
+}
+
 // addVisitorTerms indexes the visitor's search terms (storage.SearchTerms)
 // for the search box; terms once added stay (see visitor_terms).
 func addVisitorTerms(ctx context.Context, q querier, v *storage.Visitor) error {
@@ -218,7 +245,6 @@ func addVisitorTerms(ctx context.Context, q querier, v *storage.Visitor) error {
 	if len(terms) == 0 {
 		return nil
 	}
-	_, err := q.Exec(ctx, `INSERT INTO visitor_terms (term, visitor_id) SELECT t, $2 FROM unnest($1::text[]) AS t
-		ON CONFLICT DO NOTHING`, terms, v.ID)
+	_, err := q.Exec(ctx, insertTerms, terms, v.ID)
 	return err
 }
