@@ -58,15 +58,8 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (*Funnel, error) {
 	if err := s.settle(ctx); err != nil {
 		return nil, err
 	}
-	switch {
-	case q.From.IsZero() || q.To.IsZero():
-		return nil, &FieldError{"From", "a funnel needs from and to"}
-	case !q.From.Before(q.To):
-		return nil, &FieldError{"From", "is not before to"}
-	case q.To.Sub(q.From) > maxFunnelDays*24*time.Hour:
-		return nil, &FieldError{"From", fmt.Sprintf("a funnel covers at most %d days", maxFunnelDays)}
-	case q.Bot == "":
-		return nil, &FieldError{"Bot", "a funnel is of one bot"}
+	if err := q.Check(); err != nil {
+		return nil, err
 	}
 	story := func(v startRef) bool { return v.bot == q.Bot && (q.Version == "" || v.version == q.Version) }
 	f := &Funnel{}

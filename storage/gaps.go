@@ -124,21 +124,14 @@ func (s *Store) Gaps(ctx context.Context, q GapQuery) (*GapReport, error) {
 	if err := s.settle(ctx); err != nil { // indexer.go: exact answers
 		return nil, err
 	}
-	limit, err := checkLimit(q.Limit)
+	tally, err := NewGapTally(q)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPeriod(q.From, q.To); err != nil {
-		return nil, err
-	}
-	maxScan := cmp.Or(q.MaxScan, DefaultGapScan)
-	groups := map[string]*gapGroup{}
-	rep := &GapReport{}
 	err = s.db.View(func(txn *badger.Txn) error {
 		sc := newRevScan(txn, []byte("iu/"))
 		defer sc.close()
 		bound, incl := upperBound("", q.To)
-		read := 0 // entries read, of any site and bot
 		for sfx, ok := sc.seek(bound, incl); ok; sfx, ok = sc.next() {
 			at, sid, ok := parseGapSuffix(sfx)
 			if !ok {
@@ -147,15 +140,9 @@ func (s *Store) Gaps(ctx context.Context, q GapQuery) (*GapReport, error) {
 			if !q.From.IsZero() && at.Before(q.From) {
 				break
 			}
-			if read%1024 == 0 && ctx.Err() != nil {
+			if tally.read%1024 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if read == maxScan {
-				rep.Truncated = true
-				break
-			}
-			read++
-			rep.Since = at
 			var site, bot, text []byte
 			err := sc.it.Item().Value(func(v []byte) error {
 				var ok1, ok2 bool
@@ -170,34 +157,87 @@ func (s *Store) Gaps(ctx context.Context, q GapQuery) (*GapReport, error) {
 			if err != nil {
 				return err
 			}
-			if (q.Site != "" && string(site) != q.Site) || (q.Bot != "" && string(bot) != q.Bot) {
-				continue
+			if !tally.Add(at, sid, string(site), string(bot), string(text)) {
+				break
 			}
-			rep.Texts++
-			k := NormalizeGap(string(text))
-			g := groups[k]
-			if g == nil {
-				g = &gapGroup{row: GapRow{Key: k, Text: string(text), LastAt: at}, seen: map[string]bool{}}
-				groups[k] = g
-			}
-			g.add(at, sid)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: gaps: %w", err)
 	}
+	return tally.Report(), nil
+}
+
+// GapTally makes the Knowledge gaps report of a query from the unanswered
+// texts of its period, of any site and bot, read newest first: the rules
+// of the report (grouping, MaxScan, the order) whichever engine reads the
+// texts.
+type GapTally struct {
+	q       GapQuery
+	limit   int
+	maxScan int
+	read    int // texts read, of any site and bot
+	groups  map[string]*gapGroup
+	rep     GapReport
+}
+
+// NewGapTally validates the query and returns its empty tally. Bad values
+// return a *FieldError.
+func NewGapTally(q GapQuery) (*GapTally, error) {
+	limit, err := checkLimit(q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPeriod(q.From, q.To); err != nil {
+		return nil, err
+	}
+	return &GapTally{q: q, limit: limit, maxScan: q.ScanLimit(), groups: map[string]*gapGroup{}}, nil
+}
+
+// ScanLimit is how many texts the report reads at most: MaxScan, or
+// DefaultGapScan.
+func (q GapQuery) ScanLimit() int { return cmp.Or(q.MaxScan, DefaultGapScan) }
+
+// Add counts the text said at at in session sid, of site and bot, when
+// the query keeps them. The texts come newest first. It returns false
+// when the report had read its MaxScan texts already: the text is not
+// counted, the report is truncated, and the reader stops.
+func (t *GapTally) Add(at time.Time, sid, site, bot, text string) bool {
+	if t.read == t.maxScan {
+		t.rep.Truncated = true
+		return false
+	}
+	t.read++
+	t.rep.Since = at
+	if (t.q.Site != "" && site != t.q.Site) || (t.q.Bot != "" && bot != t.q.Bot) {
+		return true
+	}
+	t.rep.Texts++
+	k := NormalizeGap(text)
+	g := t.groups[k]
+	if g == nil {
+		g = &gapGroup{row: GapRow{Key: k, Text: text, LastAt: at}, seen: map[string]bool{}}
+		t.groups[k] = g
+	}
+	g.add(at, sid)
+	return true
+}
+
+// Report returns the report of the texts added.
+func (t *GapTally) Report() *GapReport {
+	rep := t.rep
 	if !rep.Truncated {
 		rep.Since = time.Time{}
 	}
-	rep.Groups = len(groups)
-	rows := make([]GapRow, 0, len(groups))
-	for _, g := range groups {
+	rep.Groups = len(t.groups)
+	rows := make([]GapRow, 0, len(t.groups))
+	for _, g := range t.groups {
 		rows = append(rows, g.row)
 	}
 	slices.SortFunc(rows, compareGaps)
-	rep.Items = rows[:min(limit, len(rows))]
-	return rep, nil
+	rep.Items = rows[:min(t.limit, len(rows))]
+	return &rep
 }
 
 // compareGaps orders the report: most asked, then most recently asked,

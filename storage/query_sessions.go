@@ -103,23 +103,9 @@ func (s *Store) Sessions(ctx context.Context, q SessionQuery) (*Page[SessionRow]
 	if err := s.settle(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := checkLimit(q.Limit)
+	limit, err := q.Check()
 	if err != nil {
 		return nil, err
-	}
-	if err := checkPeriod(q.From, q.To); err != nil {
-		return nil, err
-	}
-	if err := checkStatus(q.Status); err != nil {
-		return nil, err
-	}
-	switch q.Sentiment {
-	case "", SentimentPositive, SentimentNeutral, SentimentNegative, SentimentUnknown:
-	default:
-		return nil, &FieldError{"Sentiment", "must be positive, neutral, negative or unknown"}
-	}
-	if q.Status != "" && q.Live == nil {
-		return nil, &FieldError{"Status", "no live status available"}
 	}
 	fp := q.fingerprint()
 	pos, err := decodeCursor(q.Cursor, cursorSessions, fp)
@@ -270,17 +256,11 @@ func (s *Store) VisitorSessions(ctx context.Context, q VisitorSessionQuery) (*Pa
 	if err := s.settle(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := checkLimit(q.Limit)
+	limit, err := q.Check()
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPeriod(q.From, q.To); err != nil {
-		return nil, err
-	}
-	if q.Flags > 7 {
-		return nil, &FieldError{"Flags", "unknown flag"}
-	}
-	fp := fingerprint(q.VisitorID, timeParam(q.From), timeParam(q.To), string('0'+q.Flags))
+	fp := q.fingerprint()
 	pos, err := decodeCursor(q.Cursor, cursorVisitor, fp)
 	if err != nil {
 		return nil, err

@@ -55,15 +55,9 @@ func (s *Store) Users(ctx context.Context, q UserQuery) (*Page[UserRow], error) 
 	if err := s.settle(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := checkLimit(q.Limit)
+	limit, err := q.Check()
 	if err != nil {
 		return nil, err
-	}
-	if err := checkPeriod(q.From, q.To); err != nil {
-		return nil, err
-	}
-	if q.Flags > 7 {
-		return nil, &FieldError{"Flags", "unknown flag"}
 	}
 	fp := q.fingerprint()
 	pos, err := decodeCursor(q.Cursor, cursorUsers, fp)
@@ -242,7 +236,7 @@ func hasFlags(item *badger.Item, mask byte) bool {
 // common name still finds the visitors of late. Callers check each with
 // Visitor.Matches.
 func searchVisitors(txn *badger.Txn, q string, max int) ([]string, error) {
-	q = normalizeQuery(q)
+	idPrefix, longest := SearchKeys(q)
 	seen := map[string]bool{}
 	var ids []string
 	add := func(id string) bool {
@@ -252,14 +246,12 @@ func searchVisitors(txn *badger.Txn, q string, max int) ([]string, error) {
 		}
 		return len(ids) < max
 	}
-	if id := strings.ToUpper(q); isIDPrefix(id) {
-		eachKeyReverse(txn, key("v", id), func(k []byte) bool { return add(string(k[2:])) })
+	if idPrefix != "" {
+		eachKeyReverse(txn, key("v", idPrefix), func(k []byte) bool { return add(string(k[2:])) })
 	}
-	words := queryWords(q)
-	if len(words) == 0 || len(ids) >= max {
+	if longest == "" || len(ids) >= max {
 		return ids, nil
 	}
-	longest := slices.MaxFunc(words, func(a, b string) int { return len(a) - len(b) })
 	eachKeyReverse(txn, key("iq", escapeTerm(longest)), func(k []byte) bool {
 		return add(string(k[bytesLastIndex(k, '/')+1:]))
 	})

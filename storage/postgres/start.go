@@ -143,6 +143,7 @@ func queueStart(b *pgx.Batch, v *storage.Visitor, sess *storage.Session, opening
 		return err
 	}
 	b.Queue(upsertVisitor, vargs...)
+	queueVisitorTerms(b, v) // query_users.go: the search box
 	b.Queue(`INSERT INTO usage_daily (site, day, bot, version, channel, sessions) VALUES ($1, $2::date, $3, $4, $5, 1)
 		ON CONFLICT (site, day, bot, version, channel) DO UPDATE SET sessions = usage_daily.sessions + 1`,
 		sess.Site, sess.StartedAt.UTC().Format(time.DateOnly), sess.Bot, sess.Version, sess.Channel)

@@ -122,7 +122,8 @@ const (
 	pAck      = pMessages + 8
 	pInputs   = pAck + 4    // 6 arrays: n, block, variable, kind, value, at
 	pGaps     = pInputs + 6 // 3 arrays: n, at, text
-	pOutbox   = pGaps + 3   // 8 arrays (outbox.go)
+	pTerms    = pGaps + 3   // the visitor's new search words (query_users.go)
+	pOutbox   = pTerms + 1  // 8 arrays (outbox.go)
 	pEnd      = pOutbox + 8
 )
 
@@ -167,6 +168,8 @@ i AS (INSERT INTO inputs (session_id, n, block, variable, kind, value, at)
 g AS (INSERT INTO gaps (session_id, n, at, text)
 	SELECT $1, u.* FROM unnest(` + arrays(p, pGaps, "int", "timestamptz", "text") + `) AS u
 	WHERE EXISTS (SELECT 1 FROM s)),
+t AS (INSERT INTO visitor_terms (term, visitor_id) SELECT u, s.visitor_id FROM unnest(` + p(pTerms) + `::text[]) AS u, s
+	ON CONFLICT DO NOTHING),
 o AS (` + outboxInsert(func(i int) string { return p(pOutbox + i) }) + ` WHERE EXISTS (SELECT 1 FROM s))
 SELECT count(*) FROM s`)
 	return b.String()
@@ -236,6 +239,7 @@ func newTurnWrite(t *storage.Turn, prev, next *storage.Session, ack storage.Ack)
 	args = append(args, cid, ack.ID, utc(ack.At), ack.Text)
 	args = append(args, inputArrays(len(prev.Inputs), t.Inputs)...)
 	args = append(args, gapArrays(len(prev.Gaps), t.Gaps)...)
+	args = append(args, rollupTerms(r))
 	args = append(args, noEvents...)
 	return &turnWrite{session: t.SessionID, args: args, err: make(chan error, 1)}, nil
 }

@@ -82,8 +82,10 @@ func putVisitor(ctx context.Context, q querier, v *storage.Visitor) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, upsertVisitor, args...)
-	return err
+	if _, err = q.Exec(ctx, upsertVisitor, args...); err != nil {
+		return err
+	}
+	return addVisitorTerms(ctx, q, v) // query_users.go: the search box
 }
 
 // getVisitor reads a visitor, or storage.ErrNotFound. With forUpdate the
@@ -111,6 +113,9 @@ func (s *Store) CreateVisitor(ctx context.Context, v *storage.Visitor) error {
 		if isUniqueViolation(err) {
 			err = storage.ErrExists
 		}
+		return fmt.Errorf("postgres: create visitor: %w", err)
+	}
+	if err := addVisitorTerms(ctx, s.pool, v); err != nil { // query_users.go
 		return fmt.Errorf("postgres: create visitor: %w", err)
 	}
 	return nil
