@@ -1,0 +1,117 @@
+package storagetest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// Populate writes n visitors through the store's own write paths
+// (StartSession with an opening turn, RecordTurn with client IDs,
+// Identify, CountRefused): sessions with inputs, gaps, host variables,
+// goals, tags, sentiment and a hand-over, messages of every kind, acks,
+// merged browsers and refused starts. Times are whole milliseconds, which
+// every engine keeps exactly. The same seed writes the same records.
+func Populate(tb testing.TB, st *storage.Store, n int, seed uint64) {
+	tb.Helper()
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(seed, seed))
+	base := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for i := range n {
+		at := base.Add(time.Duration(i)*37*time.Minute + time.Duration(r.IntN(60_000))*time.Millisecond)
+		v := &storage.Visitor{ID: storage.NewID(at), Site: []string{"shop", "blog"}[i%2], Channel: "web",
+			Device: storage.Device{OS: "Linux", Browser: "Firefox", Mobile: i%3 == 0}, CreatedAt: at, LastSeenAt: at}
+		for s := range 1 + r.IntN(3) {
+			at = at.Add(time.Duration(1+r.IntN(48)) * time.Hour)
+			populateSession(tb, ctx, st, r, v, at, i, s)
+		}
+		if i%5 == 4 { // a user signed in on this browser, then on another one
+			other := populateOther(tb, ctx, st, v, at, i)
+			for _, vid := range []string{v.ID, other} {
+				_, err := st.Identify(ctx, storage.IdentifyRequest{Site: v.Site, VisitorID: vid, UserID: fmt.Sprintf("user-%d", i),
+					Profile: storage.ProfileEdit{By: storage.ByIdentify, At: at.Add(time.Hour)}})
+				if err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}
+		if i%7 == 0 {
+			st.CountRefused(storage.Refusal{Site: v.Site, Bot: "demo", Version: "1", Channel: "web", Reason: "ip", At: at})
+		}
+	}
+	if err := st.FlushRefused(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// populateOther starts a short session of another browser of the same
+// person, to be merged.
+func populateOther(tb testing.TB, ctx context.Context, st *storage.Store, v *storage.Visitor, at time.Time, i int) string {
+	tb.Helper()
+	at = at.Add(-30 * time.Minute)
+	o := &storage.Visitor{ID: storage.NewID(at), Site: v.Site, Channel: "web", CreatedAt: at, LastSeenAt: at}
+	sess := &storage.Session{ID: storage.NewID(at), Site: v.Site, VisitorID: o.ID, Bot: "demo", Version: "1", Channel: "web", StartedAt: at}
+	open := &storage.Turn{Messages: []storage.Message{{From: storage.FromBot, Kind: storage.KindBot, At: at, Text: "Hi again", Block: "intro"}},
+		State: &storage.State{Current: "intro", Reached: []string{"intro"}}}
+	if err := st.StartSession(ctx, o, sess, open); err != nil {
+		tb.Fatal(err)
+	}
+	return o.ID
+}
+
+// populateSession plays one session of v.
+func populateSession(tb testing.TB, ctx context.Context, st *storage.Store, r *rand.Rand, v *storage.Visitor, at time.Time, i, s int) {
+	tb.Helper()
+	bot := []string{"demo", "support"}[r.IntN(2)]
+	sess := &storage.Session{ID: storage.NewID(at), Site: v.Site, VisitorID: v.ID, Bot: bot, Version: fmt.Sprint(1 + r.IntN(2)),
+		Channel: []string{"web", "app"}[r.IntN(2)], Device: v.Device, Page: "/pricing", Lang: "de", Locale: "de-ch", Type: "lead", StartedAt: at}
+	state := storage.State{Current: "intro", Reached: []string{"intro"}, Pending: "menu",
+		HostVariables: map[string]string{"plan": []string{"free", "pro"}[r.IntN(2)], "page": fmt.Sprint(i)}}
+	open := &storage.Turn{Messages: []storage.Message{
+		{From: storage.FromBot, Kind: storage.KindBot, At: at, Text: "Hello! What brings you here?", Block: "intro",
+			Options: []storage.Option{{ID: "a", Label: "Pricing"}, {ID: "b", Label: "Support"}},
+			Trace:   []storage.Step{{Block: "intro"}}},
+	}, State: &state}
+	if err := st.StartSession(ctx, v, sess, open); err != nil {
+		tb.Fatal(err)
+	}
+	for t := range r.IntN(6) {
+		at = at.Add(time.Duration(1+r.IntN(120)) * time.Second)
+		turn := &storage.Turn{SessionID: sess.ID, ClientID: fmt.Sprintf("c%d-%d", s, t)}
+		next := state
+		next.Reached = append([]string(nil), state.Reached...)
+		switch t % 4 {
+		case 0:
+			turn.Messages = []storage.Message{{From: storage.FromVisitor, Kind: storage.KindChoice, At: at, Text: "Pricing", Option: "a", ClientID: turn.ClientID}}
+			next.Goals, next.Tags = []string{"pricing"}, []string{"hot"}
+		case 1:
+			email := fmt.Sprintf("person%d@example.com", i)
+			turn.Messages = []storage.Message{{From: storage.FromVisitor, Kind: storage.KindInput, At: at, Text: email, Value: email, Block: "email", ClientID: turn.ClientID}}
+			turn.Inputs = []storage.Input{{Block: "email", Variable: "email", Kind: "email", Value: email, At: at}}
+			next.Variables = map[string]string{"email": email}
+		case 2:
+			sent := &storage.Sentiment{Label: storage.SentimentNegative, Score: -0.5, At: at}
+			turn.Messages = []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "does it ship to Austria?",
+				ClientID: turn.ClientID, Sentiment: sent, Unanswered: true}}
+			turn.Gaps = []storage.Gap{{At: at, Text: "does it ship to Austria?"}}
+			next.UnansweredCount++
+			next.Sentiment = &storage.SessionSentiment{Label: sent.Label, Mean: -0.5, Min: -0.5, Scored: 1, Last: *sent}
+		case 3:
+			turn.ClientID = ""
+			turn.Messages = []storage.Message{{From: storage.FromBot, Kind: storage.KindBot, At: at, Text: "One moment, a person will answer.", Block: "human"}}
+			next.Handover = &storage.Handover{Status: storage.HandoverWaiting, WaitingSince: at, Block: "human", TimeoutAt: at.Add(5 * time.Minute)}
+			next.Ended = r.IntN(2) == 0
+		}
+		next.Current, next.Previous = fmt.Sprintf("b%d", t), state.Current
+		next.Reached = append(next.Reached, next.Current)
+		turn.State = &next
+		if _, _, _, err := st.RecordTurn(ctx, turn); err != nil {
+			tb.Fatal(err)
+		}
+		state = next
+	}
+}
