@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// dumpPage is how many visitors DumpVisitors reads a query at a time.
+const dumpPage = 500
+
+// DumpVisitors calls fn with every visitor whose ID sorts after after,
+// in ID order, each with its sessions, messages, acks and merges: the
+// record stream `parley migrate` copies (storage.Copy). The database must
+// not change meanwhile: it is for a stopped Parley's store.
+func (s *Store) DumpVisitors(ctx context.Context, after string, fn func(*storage.VisitorDump) error) error {
+	for {
+		rows, _ := s.pool.Query(ctx, `SELECT `+visitorColumns+` FROM visitors WHERE id > $1 ORDER BY id LIMIT $2`, after, dumpPage)
+		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storage.Visitor, error) { return scanVisitor(row) })
+		if err != nil {
+			return fmt.Errorf("postgres: dump: visitors: %w", err)
+		}
+		for _, v := range page {
+			d, err := s.dumpVisitor(ctx, v)
+			if err != nil {
+				return fmt.Errorf("postgres: dump: visitor %s: %w", v.ID, err)
+			}
+			if err := fn(d); err != nil {
+				return err
+			}
+			after = v.ID
+		}
+		if len(page) < dumpPage {
+			return nil
+		}
+	}
+}
+
+// dumpVisitor reads what belongs to v, in one snapshot.
+func (s *Store) dumpVisitor(ctx context.Context, v *storage.Visitor) (*storage.VisitorDump, error) {
+	d := &storage.VisitorDump{Visitor: v}
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id`, v.ID)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			sd, err := dumpSession(ctx, tx, id)
+			if err != nil {
+				return fmt.Errorf("session %s: %w", id, err)
+			}
+			d.Sessions = append(d.Sessions, *sd)
+		}
+		rows, _ = tx.Query(ctx, `SELECT from_id, into_id, merged_at FROM visitor_merges WHERE into_id = $1 ORDER BY from_id`, v.ID)
+		d.Merges, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Merge, error) {
+			var m storage.Merge
+			err := row.Scan(&m.From, &m.Into, &m.At)
+			m.At = m.At.UTC()
+			return m, err
+		})
+		d.Merges = nilIfEmpty(d.Merges)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// dumpSession reads a session with its inputs, gaps, messages and acks.
+func dumpSession(ctx context.Context, q querier, id string) (*storage.SessionDump, error) {
+	sess, err := getSession(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	sd := &storage.SessionDump{Session: sess}
+	rows, _ := q.Query(ctx, `SELECT `+copyMessageColumns+` FROM messages WHERE session_id = $1 ORDER BY id`, id)
+	if sd.Messages, err = pgx.CollectRows(rows, scanCopyMessage); err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	sd.Messages = nilIfEmpty(sd.Messages)
+	rows, _ = q.Query(ctx, `SELECT client_id, message_id, at, text FROM acks WHERE session_id = $1`, id)
+	defer rows.Close()
+	for rows.Next() {
+		var cid string
+		var a storage.Ack
+		if err := rows.Scan(&cid, &a.ID, &a.At, &a.Text); err != nil {
+			return nil, fmt.Errorf("acks: %w", err)
+		}
+		a.At = a.At.UTC()
+		if sd.Acks == nil {
+			sd.Acks = map[string]storage.Ack{}
+		}
+		sd.Acks[cid] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("acks: %w", err)
+	}
+	return sd, nil
+}
+
+// DumpStore returns the usage and refusal counters.
+func (s *Store) DumpStore(ctx context.Context) (*storage.StoreDump, error) {
+	d := &storage.StoreDump{}
+	rows, _ := s.pool.Query(ctx, `SELECT site, day, bot, version, channel, sessions FROM usage_daily ORDER BY site, day, bot, version, channel`)
+	var err error
+	d.Usage, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.UsageCount, error) {
+		var u storage.UsageCount
+		err := row.Scan(&u.Site, &u.Day, &u.Bot, &u.Version, &u.Channel, &u.Sessions)
+		u.Day = u.Day.UTC()
+		return u, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: dump: usage: %w", err)
+	}
+	rows, _ = s.pool.Query(ctx, `SELECT site, hour, reason, bot, version, channel, starts FROM refused_hourly
+		ORDER BY site, hour, reason, bot, version, channel`)
+	d.Refused, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.RefusedCount, error) {
+		var r storage.RefusedCount
+		err := row.Scan(&r.Site, &r.Hour, &r.Reason, &r.Bot, &r.Version, &r.Channel, &r.Starts)
+		r.Hour = r.Hour.UTC()
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: dump: refusals: %w", err)
+	}
+	d.Usage, d.Refused = nilIfEmpty(d.Usage), nilIfEmpty(d.Refused)
+	return d, nil
+}
+
+// copyMessageDetail is the part of a storage.Message without a column of
+// its own: the messages table's detail (JSONB), keyed as the message's
+// JSON is.
+type copyMessageDetail struct {
+	Image      string                `json:"image,omitempty"`
+	Agent      string                `json:"agent,omitempty"`
+	AgentName  string                `json:"agentName,omitempty"`
+	Options    []storage.Option      `json:"options,omitempty"`
+	Input      *storage.InputPrompt  `json:"input,omitempty"`
+	Upload     *storage.UploadPrompt `json:"upload,omitempty"`
+	File       *storage.FileRef      `json:"file,omitempty"`
+	Option     string                `json:"option,omitempty"`
+	Value      string                `json:"value,omitempty"`
+	Trace      []storage.Step        `json:"trace,omitempty"`
+	Sentiment  *storage.Sentiment    `json:"sentiment,omitempty"`
+	Unanswered bool                  `json:"unanswered,omitempty"`
+}
+
+const copyMessageColumns = `session_id, id, sender, kind, at, text, block, client_id, detail`
+
+// scanCopyMessage reads a row of copyMessageColumns.
+func scanCopyMessage(row pgx.CollectableRow) (storage.Message, error) {
+	var m storage.Message
+	var detail []byte
+	if err := row.Scan(&m.SessionID, &m.ID, &m.From, &m.Kind, &m.At, &m.Text, &m.Block, &m.ClientID, &detail); err != nil {
+		return m, err
+	}
+	m.At = m.At.UTC()
+	var d copyMessageDetail
+	if err := json.Unmarshal(detail, &d); err != nil {
+		return m, err
+	}
+	m.Image, m.Agent, m.AgentName, m.Options, m.Input = d.Image, d.Agent, d.AgentName, d.Options, d.Input
+	m.Upload, m.File, m.Option, m.Value, m.Trace = d.Upload, d.File, d.Option, d.Value, d.Trace
+	m.Sentiment, m.Unanswered = d.Sentiment, d.Unanswered
+	return m, nil
+}
+
+// copyMessageArgs are m's values for copyMessageColumns.
+func copyMessageArgs(m *storage.Message) ([]any, error) {
+	d, err := json.Marshal(copyMessageDetail{
+		Image: m.Image, Agent: m.Agent, AgentName: m.AgentName, Options: m.Options, Input: m.Input,
+		Upload: m.Upload, File: m.File, Option: m.Option, Value: m.Value, Trace: m.Trace,
+		Sentiment: m.Sentiment, Unanswered: m.Unanswered,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []any{m.SessionID, m.ID, m.From, m.Kind, utc(m.At), m.Text, m.Block, m.ClientID, d}, nil
+}

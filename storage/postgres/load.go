@@ -1,0 +1,227 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/parley-chat/parley/storage"
+)
+
+// The copy's progress mark (storage.CopyMark) is a row of its own table,
+// made by the first write of a copy, not by a migration: a database that
+// was never copied into has none.
+const createCopyTable = `CREATE TABLE IF NOT EXISTS parley_copy (
+	id            INT PRIMARY KEY CHECK (id = 1),  -- one row
+	source        TEXT NOT NULL,                   -- the store copied from
+	after_visitor TEXT NOT NULL,                   -- the last visitor copied
+	visitors      INT NOT NULL,
+	started_at    TIMESTAMPTZ NOT NULL,
+	done          BOOLEAN NOT NULL                 -- every record copied
+)`
+
+const upsertCopyMark = `INSERT INTO parley_copy (id, source, after_visitor, visitors, started_at, done)
+	VALUES (1, $1, $2, $3, $4, $5)
+	ON CONFLICT (id) DO UPDATE SET source = excluded.source, after_visitor = excluded.after_visitor,
+	visitors = excluded.visitors, started_at = excluded.started_at, done = excluded.done`
+
+// ownTables are the tables that hold no record: the schema's version and
+// the copy's mark.
+var ownTables = map[string]bool{"parley_schema": true, "parley_copy": true}
+
+// CopyMark returns the database's copy progress mark (nil for none) and
+// whether it holds no record: every table but the schema's own is empty.
+func (s *Store) CopyMark(ctx context.Context) (*storage.CopyMark, bool, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: copy mark: %w", err)
+	}
+	var mark *storage.CopyMark
+	empty := true
+	for _, t := range tables {
+		if t == "parley_copy" {
+			var m storage.CopyMark
+			err := s.pool.QueryRow(ctx, `SELECT source, after_visitor, visitors, started_at, done FROM parley_copy WHERE id = 1`).
+				Scan(&m.Source, &m.After, &m.Visitors, &m.Started, &m.Done)
+			switch {
+			case err == nil:
+				m.Started = m.Started.UTC()
+				mark = &m
+			case !errors.Is(err, pgx.ErrNoRows):
+				return nil, false, fmt.Errorf("postgres: copy mark: %w", err)
+			}
+		}
+		if ownTables[t] || !empty {
+			continue
+		}
+		var any bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{t}.Sanitize()+`)`).Scan(&any); err != nil {
+			return nil, false, fmt.Errorf("postgres: copy mark: %s: %w", t, err)
+		}
+		empty = !any
+	}
+	return mark, empty, nil
+}
+
+// LoadVisitor writes a visitor of the record stream with its sessions,
+// inputs, gaps, messages, acks and merges, and mark, in one transaction
+// sent as one batch. A session's rows are replaced, not added to, so
+// loading a visitor again is harmless.
+func (s *Store) LoadVisitor(ctx context.Context, d *storage.VisitorDump, mark *storage.CopyMark) error {
+	if err := d.Visitor.Validate(); err != nil {
+		return err
+	}
+	b := &batchWriter{}
+	if err := putVisitor(ctx, b, d.Visitor); err != nil {
+		return fmt.Errorf("postgres: load visitor %s: %w", d.Visitor.ID, err)
+	}
+	for _, m := range d.Merges {
+		b.Exec(ctx, `INSERT INTO visitor_merges (from_id, into_id, merged_at) VALUES ($1, $2, $3)
+			ON CONFLICT (from_id) DO UPDATE SET into_id = excluded.into_id, merged_at = excluded.merged_at`,
+			m.From, d.Visitor.ID, utc(mergedAt(m, d.Visitor)))
+	}
+	for i := range d.Sessions {
+		if err := loadSession(ctx, b, d.Visitor, &d.Sessions[i]); err != nil {
+			return fmt.Errorf("postgres: load visitor %s: %w", d.Visitor.ID, err)
+		}
+	}
+	if err := s.sendWithMark(ctx, b, mark); err != nil {
+		return fmt.Errorf("postgres: load visitor %s: %w", d.Visitor.ID, err)
+	}
+	return nil
+}
+
+// mergedAt is when m happened, or, where the source did not keep it, the
+// merged-into visitor's creation: a time no later than the merge.
+func mergedAt(m storage.Merge, into *storage.Visitor) time.Time {
+	if m.At.IsZero() {
+		return into.CreatedAt
+	}
+	return m.At
+}
+
+// loadSession queues a session's rows, replacing any it had.
+func loadSession(ctx context.Context, b *batchWriter, v *storage.Visitor, sd *storage.SessionDump) error {
+	sess := sd.Session
+	if err := sess.Validate(); err != nil {
+		return err
+	}
+	if sess.VisitorID != v.ID {
+		return fmt.Errorf("session %s is visitor %s's", sess.ID, sess.VisitorID)
+	}
+	size, err := recordBytes(sess)
+	if err != nil {
+		return err
+	}
+	if err := putSession(ctx, b, sess, size); err != nil {
+		return err
+	}
+	for _, t := range []string{"inputs", "gaps", "messages", "acks"} {
+		b.Exec(ctx, `DELETE FROM `+t+` WHERE session_id = $1`, sess.ID)
+	}
+	if err := appendInputs(ctx, b, sess.ID, 0, sess.Inputs); err != nil {
+		return err
+	}
+	if err := appendGaps(ctx, b, sess.ID, 0, sess.Gaps); err != nil {
+		return err
+	}
+	for i := range sd.Messages {
+		m := &sd.Messages[i]
+		if m.SessionID != sess.ID {
+			return fmt.Errorf("message %s is session %s's, not %s's", m.ID, m.SessionID, sess.ID)
+		}
+		args, err := copyMessageArgs(m)
+		if err != nil {
+			return err
+		}
+		b.Exec(ctx, `INSERT INTO messages (`+copyMessageColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args...)
+	}
+	for cid, a := range sd.Acks {
+		b.Exec(ctx, `INSERT INTO acks (session_id, client_id, message_id, at, text) VALUES ($1, $2, $3, $4, $5)`,
+			sess.ID, cid, a.ID, utc(a.At), a.Text)
+	}
+	return nil
+}
+
+// recordBytes is the JSON size of the session record as the Badger engine
+// stores it (host variables apart), what counts against MaxStateBytes.
+func recordBytes(sess *storage.Session) (int, error) {
+	rec := *sess
+	rec.State.HostVariables = nil
+	b, err := json.Marshal(&rec)
+	return len(b), err
+}
+
+// LoadStore sets the usage and refusal counters to the stream's values,
+// and mark.
+func (s *Store) LoadStore(ctx context.Context, d *storage.StoreDump, mark *storage.CopyMark) error {
+	b := &batchWriter{}
+	for _, u := range d.Usage {
+		b.Exec(ctx, `INSERT INTO usage_daily (site, day, bot, version, channel, sessions) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (site, day, bot, version, channel) DO UPDATE SET sessions = excluded.sessions`,
+			u.Site, u.Day.UTC().Format("2006-01-02"), u.Bot, u.Version, u.Channel, u.Sessions)
+	}
+	for _, r := range d.Refused {
+		b.Exec(ctx, `INSERT INTO refused_hourly (site, hour, reason, bot, version, channel, starts) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (site, hour, reason, bot, version, channel) DO UPDATE SET starts = excluded.starts`,
+			r.Site, utc(r.Hour), r.Reason, r.Bot, r.Version, r.Channel, r.Starts)
+	}
+	if err := s.sendWithMark(ctx, b, mark); err != nil {
+		return fmt.Errorf("postgres: load counters: %w", err)
+	}
+	return nil
+}
+
+// FinishLoad writes mark: the indexes are the tables' own, kept by every
+// insert.
+func (s *Store) FinishLoad(ctx context.Context, mark *storage.CopyMark) error {
+	if err := s.sendWithMark(ctx, &batchWriter{}, mark); err != nil {
+		return fmt.Errorf("postgres: finish load: %w", err)
+	}
+	return nil
+}
+
+// sendWithMark sends b's statements and mark in one transaction, the
+// mark's table made first if need be.
+func (s *Store) sendWithMark(ctx context.Context, b *batchWriter, mark *storage.CopyMark) error {
+	if _, err := s.pool.Exec(ctx, createCopyTable); err != nil {
+		return err
+	}
+	b.Exec(ctx, upsertCopyMark, mark.Source, mark.After, mark.Visitors, utc(mark.Started), mark.Done)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, &b.batch).Close()
+	})
+}
+
+// batchWriter is a querier that queues its statements into a batch, so
+// the engine's row writers (putVisitor, putSession, appendInputs, …)
+// fill a batch sent in one round trip. It only writes: a query through it
+// fails.
+type batchWriter struct{ batch pgx.Batch }
+
+// Exec queues sql.
+func (b *batchWriter) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	b.batch.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+var errWriteOnly = errors.New("postgres: a batch writer does not read")
+
+// Query fails: a batch's answers come after it is sent.
+func (b *batchWriter) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errWriteOnly
+}
+
+// QueryRow fails, as Query.
+func (b *batchWriter) QueryRow(context.Context, string, ...any) pgx.Row { return errRow{} }
+
+type errRow struct{}
+
+func (errRow) Scan(...any) error { return errWriteOnly }
