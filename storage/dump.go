@@ -29,6 +29,15 @@ type VisitorDump struct {
 	Merges []Merge
 	// Changes are its profile changes (the audit list), oldest first.
 	Changes []ProfileChangeDump
+	// Files are its uploaded files, oldest first.
+	Files []FileDump
+}
+
+// FileDump is a file's record and its bytes, read when Open is called:
+// a file is streamed, never held whole.
+type FileDump struct {
+	File *File
+	Open func(ctx context.Context) (io.ReadCloser, error)
 }
 
 // ProfileChangeDump is a profile change with its ID, which orders the
@@ -236,6 +245,7 @@ func (s *Store) DumpVisitors(ctx context.Context, after string, fn func(*Visitor
 	if err := s.settle(ctx); err != nil {
 		return fmt.Errorf("storage: dump: %w", err)
 	}
+	files := NewFiles(s)
 	// One view per visitor: a long-held snapshot would pin Badger's
 	// memory for the whole copy.
 	for {
@@ -246,7 +256,7 @@ func (s *Store) DumpVisitors(ctx context.Context, after string, fn func(*Visitor
 				return nil
 			}
 			var err error
-			d, err = dumpVisitor(ctx, txn, id)
+			d, err = dumpVisitor(ctx, txn, id, files)
 			return err
 		})
 		if err != nil {
@@ -278,7 +288,7 @@ func nextVisitor(txn *badger.Txn, after string) (string, bool) {
 }
 
 // dumpVisitor reads a visitor with everything that belongs to it.
-func dumpVisitor(ctx context.Context, txn *badger.Txn, id string) (*VisitorDump, error) {
+func dumpVisitor(ctx context.Context, txn *badger.Txn, id string, files *Files) (*VisitorDump, error) {
 	var v Visitor
 	if err := getJSON(txn, key("v", id), &v); err != nil {
 		return nil, err
@@ -310,6 +320,13 @@ func dumpVisitor(ctx context.Context, txn *badger.Txn, id string) (*VisitorDump,
 	for _, k := range keysIn(txn, key("vma", id, "")) {
 		from := string(k[len(key("vma", id, "")):])
 		d.Merges = append(d.Merges, Merge{From: from, Into: id, At: merged[from]})
+	}
+	fs, err := visitorFiles(txn, id) // file.go
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fs {
+		d.Files = append(d.Files, FileDump{File: f, Open: func(ctx context.Context) (io.ReadCloser, error) { return files.Open(ctx, f) }})
 	}
 	return d, nil
 }

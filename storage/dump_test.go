@@ -60,14 +60,14 @@ func sameRecords(tb testing.TB, a, b *storage.Store) {
 
 // recordPrefixes are the key prefixes of what a copy carries, indexes too.
 var recordPrefixes = []string{"v/", "s/", "vs/", "m/", "c/", "hv/", "vm/", "vma/", "vp/", "pu/", "ho/", "u/", "ur/",
-	"ia/", "iv/", "is/", "iq/", "iu/", "vl/"}
+	"ia/", "iv/", "is/", "iq/", "iu/", "vl/", "f/", "vf/", "fc/"}
 
 // A Badger store copied into another holds the same keys with the same
 // values (records, indexes, counters), and both check clean.
 func TestCopy_BadgerToBadger(t *testing.T) {
 	ctx := context.Background()
 	src, dst := openTemp(t), openTemp(t)
-	storagetest.Populate(t, src, 30, 1)
+	storagetest.Populate(t, src, storagetest.Fill{Visitors: 30, Seed: 1})
 	r, err := storage.Copy(ctx, src, dst, "badger:src", io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +91,8 @@ func TestCopy_BadgerToBadger(t *testing.T) {
 func TestCopy_RefusesNonEmpty(t *testing.T) {
 	ctx := context.Background()
 	src, dst := openTemp(t), openTemp(t)
-	storagetest.Populate(t, src, 3, 2)
-	storagetest.Populate(t, dst, 1, 3)
+	storagetest.Populate(t, src, storagetest.Fill{Visitors: 3, Seed: 2})
+	storagetest.Populate(t, dst, storagetest.Fill{Visitors: 1, Seed: 3})
 	before := storagetest.Dump(t, dst, "")
 	if _, err := storage.Copy(ctx, src, dst, "badger:src", io.Discard); !errors.Is(err, storage.ErrNotEmpty) {
 		t.Fatalf("got %v", err)
@@ -106,7 +106,7 @@ func TestCopy_RefusesNonEmpty(t *testing.T) {
 func TestCopy_Resume(t *testing.T) {
 	ctx := context.Background()
 	src, dst := openTemp(t), openTemp(t)
-	storagetest.Populate(t, src, 20, 4)
+	storagetest.Populate(t, src, storagetest.Fill{Visitors: 20, Seed: 4})
 	stop := &stopAfter{Dumper: src, n: 7}
 	if _, err := storage.Copy(ctx, stop, dst, "badger:src", io.Discard); !errors.Is(err, errStopped) {
 		t.Fatalf("first run: %v", err)
@@ -130,7 +130,7 @@ func TestCopy_Resume(t *testing.T) {
 func TestCopy_CountsDiffer(t *testing.T) {
 	ctx := context.Background()
 	src, dst := openTemp(t), openTemp(t)
-	storagetest.Populate(t, src, 5, 5)
+	storagetest.Populate(t, src, storagetest.Fill{Visitors: 5, Seed: 5})
 	_, err := storage.Copy(ctx, dropSessions{src}, dst, "badger:src", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "sessions: ") || !strings.Contains(err.Error(), "in the destination") {
 		t.Fatalf("got %v", err)

@@ -44,11 +44,12 @@ func (s *Store) CopyMark(ctx context.Context) (*CopyMark, bool, error) {
 }
 
 // LoadVisitor writes a visitor of the record stream (dump.go) with its
-// sessions, host variables, messages, acks and merges, its retention
-// entry and hand-overs, and then mark. The admin indexes come at
-// FinishLoad. What does not fit one Badger transaction goes in several,
-// mark in the last: a visitor loaded half is loaded again whole by the
-// next run, each key set to the same value.
+// sessions, host variables, messages, acks, merges and audit list, its
+// retention entry and hand-overs, then its files (Files.Put, streamed),
+// then mark. The admin indexes come at FinishLoad. What does not fit one
+// Badger transaction goes in several, mark in the last: a visitor loaded
+// half is loaded again whole by the next run, each key set to the same
+// value.
 func (s *Store) LoadVisitor(ctx context.Context, d *VisitorDump, mark *CopyMark) error {
 	if err := d.Visitor.Validate(); err != nil {
 		return err
@@ -85,10 +86,44 @@ func (s *Store) LoadVisitor(ctx context.Context, d *VisitorDump, mark *CopyMark)
 				return err
 			}
 		}
-		return setJSON(w, copyMarkKey, mark)
+		return nil
 	})
+	if err == nil {
+		err = s.loadFiles(ctx, d)
+	}
+	if err == nil {
+		err = w.run(ctx, func() error { return setJSON(w, copyMarkKey, mark) })
+	}
 	if err != nil {
 		return fmt.Errorf("storage: load visitor %s: %w", d.Visitor.ID, err)
+	}
+	return nil
+}
+
+// loadFiles stores the visitor's files, each read from its source as
+// Files.Put goes, and checks each arrived whole (size and SHA-256).
+func (s *Store) loadFiles(ctx context.Context, d *VisitorDump) error {
+	if len(d.Files) == 0 {
+		return nil
+	}
+	files := NewFiles(s)
+	for _, fd := range d.Files {
+		if fd.File.VisitorID != d.Visitor.ID {
+			return fmt.Errorf("file %s is visitor %s's", fd.File.ID, fd.File.VisitorID)
+		}
+		r, err := fd.Open(ctx)
+		if err != nil {
+			return fmt.Errorf("file %s: %w", fd.File.ID, err)
+		}
+		f := *fd.File
+		err = files.Put(ctx, &f, r, Quota{}) // no quota: these were uploaded already
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("file %s: %w", fd.File.ID, err)
+		}
+		if f.Size != fd.File.Size || f.SHA256 != fd.File.SHA256 {
+			return fmt.Errorf("file %s: %d bytes with SHA-256 %s arrived, the source has %d with %s", f.ID, f.Size, f.SHA256, fd.File.Size, fd.File.SHA256)
+		}
 	}
 	return nil
 }

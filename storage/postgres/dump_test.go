@@ -62,7 +62,7 @@ func dumpAll(tb testing.TB, d storage.Dumper) ([]*storage.VisitorDump, *storage.
 func TestCopy_BadgerPostgresBadger(t *testing.T) {
 	ctx := context.Background()
 	src, pg, back := openBadger(t), openPostgres(t), openBadger(t)
-	storagetest.Populate(t, src, 40, 7)
+	storagetest.Populate(t, src, storagetest.Fill{Visitors: 40, Seed: 7, NoFiles: true})
 
 	r, err := storage.Copy(ctx, src, pg, "badger:src", io.Discard)
 	if err != nil {
@@ -134,7 +134,7 @@ func firstDiff(a, b string) string {
 func TestCopy_PostgresResume(t *testing.T) {
 	ctx := context.Background()
 	src, pg := openBadger(t), openPostgres(t)
-	storagetest.Populate(t, src, 12, 8)
+	storagetest.Populate(t, src, storagetest.Fill{Visitors: 12, Seed: 8, NoFiles: true})
 	stop := &stopAfter{Dumper: src, n: 5}
 	if _, err := storage.Copy(ctx, stop, pg, "badger:src", io.Discard); !errors.Is(err, errStopped) {
 		t.Fatalf("first run: %v", err)
@@ -168,7 +168,7 @@ func TestCopy_PostgresResume(t *testing.T) {
 
 func openBadgerWith(tb testing.TB, n int) *storage.Store {
 	st := openBadger(tb)
-	storagetest.Populate(tb, st, n, 9)
+	storagetest.Populate(tb, st, storagetest.Fill{Visitors: n, Seed: 9, NoFiles: true})
 	return st
 }
 

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -10,24 +11,38 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// Populate writes n visitors through the store's own write paths
+// Fill says what Populate writes.
+type Fill struct {
+	Visitors int
+	Seed     uint64
+	// NoFiles leaves out the uploaded files.
+	NoFiles bool
+}
+
+// Populate writes o.Visitors visitors through the store's own write paths
 // (StartSession with an opening turn, RecordTurn with client IDs,
-// Identify, CountRefused): sessions with inputs, gaps, host variables,
-// goals, tags, sentiment and a hand-over, messages of every kind, acks,
-// merged browsers and refused starts. Times are whole milliseconds, which
-// every engine keeps exactly. The same seed writes the same records.
-func Populate(tb testing.TB, st *storage.Store, n int, seed uint64) {
+// Identify, CountRefused, Files.Put): sessions with inputs, gaps, host
+// variables, goals, tags, sentiment and a hand-over, messages of every
+// kind, acks, uploaded files, merged browsers and refused starts. Times
+// are whole milliseconds, which every engine keeps exactly. The same
+// options write the same records.
+func Populate(tb testing.TB, st *storage.Store, o Fill) {
 	tb.Helper()
 	ctx := context.Background()
+	n, seed := o.Visitors, o.Seed
 	r := rand.New(rand.NewPCG(seed, seed))
 	base := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	for i := range n {
 		at := base.Add(time.Duration(i)*37*time.Minute + time.Duration(r.IntN(60_000))*time.Millisecond)
 		v := &storage.Visitor{ID: storage.NewID(at), Site: []string{"shop", "blog"}[i%2], Channel: "web",
 			Device: storage.Device{OS: "Linux", Browser: "Firefox", Mobile: i%3 == 0}, CreatedAt: at, LastSeenAt: at}
+		var last string
 		for s := range 1 + r.IntN(3) {
 			at = at.Add(time.Duration(1+r.IntN(48)) * time.Hour)
-			populateSession(tb, ctx, st, r, v, at, i, s)
+			last = populateSession(tb, ctx, st, r, v, at, i, s)
+		}
+		if i%3 == 0 && !o.NoFiles {
+			populateFile(tb, ctx, st, r, v, last, at.Add(time.Hour))
 		}
 		if i%5 == 4 { // a user signed in on this browser, then on another one
 			other := populateOther(tb, ctx, st, v, at, i)
@@ -63,8 +78,27 @@ func populateOther(tb testing.TB, ctx context.Context, st *storage.Store, v *sto
 	return o.ID
 }
 
-// populateSession plays one session of v.
-func populateSession(tb testing.TB, ctx context.Context, st *storage.Store, r *rand.Rand, v *storage.Visitor, at time.Time, i, s int) {
+// populateFile uploads a file of a little over one chunk into the
+// session and sends it.
+func populateFile(tb testing.TB, ctx context.Context, st *storage.Store, r *rand.Rand, v *storage.Visitor, sid string, at time.Time) {
+	tb.Helper()
+	data := make([]byte, storage.FileChunkSize+r.IntN(5000))
+	for i := range data {
+		data[i] = byte(r.IntN(256))
+	}
+	f := &storage.File{ID: storage.NewID(at), Site: v.Site, VisitorID: v.ID, SessionID: sid, Name: "scan.pdf", Type: "application/pdf", UploadedAt: at}
+	if err := storage.NewFiles(st).Put(ctx, f, bytes.NewReader(data), storage.Quota{}); err != nil {
+		tb.Fatal(err)
+	}
+	ref := f.Ref()
+	turn := &storage.Turn{SessionID: sid, Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindFile, At: at, File: &ref}}}
+	if _, _, _, err := st.RecordTurn(ctx, turn); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// populateSession plays one session of v and returns its ID.
+func populateSession(tb testing.TB, ctx context.Context, st *storage.Store, r *rand.Rand, v *storage.Visitor, at time.Time, i, s int) string {
 	tb.Helper()
 	bot := []string{"demo", "support"}[r.IntN(2)]
 	sess := &storage.Session{ID: storage.NewID(at), Site: v.Site, VisitorID: v.ID, Bot: bot, Version: fmt.Sprint(1 + r.IntN(2)),
@@ -114,4 +148,5 @@ func populateSession(tb testing.TB, ctx context.Context, st *storage.Store, r *r
 		}
 		state = next
 	}
+	return sess.ID
 }
