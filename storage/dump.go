@@ -63,10 +63,32 @@ type Merge struct {
 	At         time.Time
 }
 
-// StoreDump is what belongs to no visitor: the usage counters.
+// StoreDump is what belongs to no one visitor: the usage counters and
+// the webhooks' outbox, delivery log and endpoint states.
 type StoreDump struct {
 	Usage   []UsageCount
 	Refused []RefusedCount
+	// Outbox is every event waiting, Endpoint set, in each endpoint's
+	// order; Deliveries the delivery log; Endpoints the endpoints'
+	// states by endpoint ("site/id").
+	Outbox     []QueuedEvent
+	Deliveries []LoggedAttempt
+	Endpoints  map[string]EndpointState
+}
+
+// QueuedEvent is an event waiting in the outbox with its place (Seq) in
+// its endpoint's order.
+type QueuedEvent struct {
+	Seq uint64
+	OutboxEntry
+}
+
+// LoggedAttempt is an attempt of the delivery log with its endpoint and
+// its place in the endpoint's log.
+type LoggedAttempt struct {
+	Endpoint string
+	Seq      uint64
+	Attempt
 }
 
 // UsageCount is the sessions started on a day (UTC) of a site's bot,
@@ -391,7 +413,7 @@ func (s *Store) DumpStore(ctx context.Context) (*StoreDump, error) {
 		if err != nil {
 			return err
 		}
-		return eachValue(ctx, txn, []byte("ur/"), func(k, val []byte) error {
+		err = eachValue(ctx, txn, []byte("ur/"), func(k, val []byte) error {
 			c, ok := parseRefusalKey(k)
 			hour, err := time.Parse("2006010215", c.hour)
 			if !ok || err != nil || len(val) != 8 {
@@ -401,9 +423,59 @@ func (s *Store) DumpStore(ctx context.Context) (*StoreDump, error) {
 				Channel: c.channel, Starts: int64(binary.BigEndian.Uint64(val))})
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return dumpWebhooks(ctx, txn, d)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: dump: %w", err)
 	}
 	return d, nil
+}
+
+// dumpWebhooks reads the outbox (wq/), the delivery log (wl/) and the
+// endpoints' states (ws/).
+func dumpWebhooks(ctx context.Context, txn *badger.Txn, d *StoreDump) error {
+	err := eachValue(ctx, txn, []byte("wq/"), func(k, val []byte) error {
+		var e QueuedEvent
+		if len(k) < len("wq/")+9 {
+			return fmt.Errorf("outbox entry %q: bad key", k)
+		}
+		if err := decodeEntry(val, &e.OutboxEntry); err != nil { // outbox.go
+			return fmt.Errorf("%q: %w", k, err)
+		}
+		e.Endpoint, e.Seq = endpointOf(k), binary.BigEndian.Uint64(k[len(k)-8:])
+		d.Outbox = append(d.Outbox, e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = eachValue(ctx, txn, []byte("wl/"), func(k, val []byte) error {
+		var a LoggedAttempt
+		if len(k) < len("wl/")+9 {
+			return fmt.Errorf("delivery log entry %q: bad key", k)
+		}
+		if err := decodeAttempt(val, &a.Attempt); err != nil { // webhooklog.go
+			return fmt.Errorf("%q: %w", k, err)
+		}
+		a.Endpoint, a.Seq = endpointOf(k), binary.BigEndian.Uint64(k[len(k)-8:])
+		d.Deliveries = append(d.Deliveries, a)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return eachValue(ctx, txn, []byte("ws/"), func(k, val []byte) error {
+		var st EndpointState
+		if err := json.Unmarshal(val, &st); err != nil {
+			return fmt.Errorf("%q: %w", k, err)
+		}
+		if d.Endpoints == nil {
+			d.Endpoints = map[string]EndpointState{}
+		}
+		d.Endpoints[string(k[len("ws/"):])] = st
+		return nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -164,7 +165,8 @@ func loadSession(w *splitWriter, v *Visitor, sd *SessionDump) error {
 }
 
 // LoadStore sets the usage and refusal counters to the stream's values,
-// and mark.
+// writes the webhooks' outbox, delivery log and endpoint states, and
+// mark.
 func (s *Store) LoadStore(ctx context.Context, d *StoreDump, mark *CopyMark) error {
 	w := &splitWriter{s: s}
 	err := w.run(ctx, func() error {
@@ -180,6 +182,9 @@ func (s *Store) LoadStore(ctx context.Context, d *StoreDump, mark *CopyMark) err
 			if err := w.Set(c.key(), binary.BigEndian.AppendUint64(nil, uint64(r.Starts))); err != nil {
 				return err
 			}
+		}
+		if err := loadWebhooks(w, d); err != nil {
+			return err
 		}
 		return setJSON(w, copyMarkKey, mark)
 	})
@@ -260,4 +265,44 @@ func (w *splitWriter) Delete(k []byte) error {
 	}
 	w.txn = w.s.db.NewTransaction(true)
 	return w.txn.Delete(k)
+}
+
+// loadWebhooks writes the outbox entries and logged attempts under their
+// endpoint and seq, each with its visitor's entry (wv/, which an erase
+// reads), and the endpoints' states.
+func loadWebhooks(w kvWriter, d *StoreDump) error {
+	for i := range d.Outbox {
+		e := &d.Outbox[i]
+		k := seqKey(outboxPrefix(e.Endpoint), e.Seq)
+		v, err := encodeEntry(&e.OutboxEntry, e.Body)
+		if err != nil {
+			return err
+		}
+		if err := w.Set(k, v); err != nil {
+			return err
+		}
+		if err := indexVisitor(w, e.Visitor, k); err != nil {
+			return err
+		}
+	}
+	for i := range d.Deliveries {
+		a := &d.Deliveries[i]
+		k := seqKey(logPrefix(a.Endpoint), a.Seq)
+		meta, err := json.Marshal(&a.Attempt)
+		if err != nil {
+			return err
+		}
+		if err := w.Set(k, append(append(meta, '\n'), a.Body...)); err != nil {
+			return err
+		}
+		if err := indexVisitor(w, a.Visitor, k); err != nil {
+			return err
+		}
+	}
+	for ep, st := range d.Endpoints {
+		if err := setJSON(w, stateKey(ep), st); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -130,7 +130,60 @@ func (s *Store) DumpStore(ctx context.Context) (*storage.StoreDump, error) {
 		return nil, fmt.Errorf("postgres: dump: refusals: %w", err)
 	}
 	d.Usage, d.Refused = nilIfEmpty(d.Usage), nilIfEmpty(d.Refused)
+	if err := s.dumpWebhooks(ctx, d); err != nil {
+		return nil, fmt.Errorf("postgres: dump: %w", err)
+	}
 	return d, nil
+}
+
+// dumpWebhooks reads the outbox, the delivery log and the endpoints'
+// states.
+func (s *Store) dumpWebhooks(ctx context.Context, d *storage.StoreDump) error {
+	rows, _ := s.pool.Query(ctx, `SELECT endpoint, seq, event_id, type, lane, visitor_id, at, attempts, next_at,
+		first_failed_at, resent, body FROM webhook_outbox ORDER BY endpoint, seq`)
+	var err error
+	d.Outbox, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.QueuedEvent, error) {
+		var e storage.QueuedEvent
+		var seq int64
+		err := row.Scan(&e.Endpoint, &seq, &e.ID, &e.Type, &e.Lane, &e.Visitor, &e.At, &e.Attempts, zeroTime{&e.NextAt},
+			zeroTime{&e.FirstFailedAt}, &e.Resent, &e.Body)
+		e.Seq, e.At = uint64(seq), e.At.UTC()
+		return e, err
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	rows, _ = s.pool.Query(ctx, `SELECT endpoint, seq, attempt_id, event_id, type, lane, visitor_id, at, attempt, outcome,
+		status, error, took_ms, next_at, resent, body FROM webhook_log ORDER BY endpoint, seq`)
+	d.Deliveries, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.LoggedAttempt, error) {
+		var a storage.LoggedAttempt
+		var seq int64
+		err := row.Scan(&a.Endpoint, &seq, &a.ID, &a.EventID, &a.Type, &a.Lane, &a.Visitor, &a.At, &a.Attempt.Attempt, &a.Outcome,
+			&a.Status, &a.Error, &a.TookMs, zeroTime{&a.NextAt}, &a.Resent, &a.Body)
+		a.Seq, a.At = uint64(seq), a.At.UTC()
+		return a, err
+	})
+	if err != nil {
+		return fmt.Errorf("delivery log: %w", err)
+	}
+	rows, _ = s.pool.Query(ctx, `SELECT endpoint, last_success_at, last_failure_at, failing_since, paused_at FROM webhook_endpoints`)
+	defer rows.Close()
+	for rows.Next() {
+		var ep string
+		var st storage.EndpointState
+		if err := rows.Scan(&ep, zeroTime{&st.LastSuccessAt}, zeroTime{&st.LastFailureAt}, zeroTime{&st.FailingSince}, zeroTime{&st.PausedAt}); err != nil {
+			return fmt.Errorf("endpoints: %w", err)
+		}
+		if d.Endpoints == nil {
+			d.Endpoints = map[string]storage.EndpointState{}
+		}
+		d.Endpoints[ep] = st
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("endpoints: %w", err)
+	}
+	d.Outbox, d.Deliveries = nilIfEmpty(d.Outbox), nilIfEmpty(d.Deliveries)
+	return nil
 }
 
 // copyMessageDetail is the part of a storage.Message without a column of

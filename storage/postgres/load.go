@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -160,7 +161,8 @@ func recordBytes(sess *storage.Session) (int, error) {
 }
 
 // LoadStore sets the usage and refusal counters to the stream's values,
-// and mark.
+// writes the webhooks' outbox, delivery log and endpoint states, and
+// mark.
 func (s *Store) LoadStore(ctx context.Context, d *storage.StoreDump, mark *storage.CopyMark) error {
 	b := &batchWriter{}
 	for _, u := range d.Usage {
@@ -173,10 +175,44 @@ func (s *Store) LoadStore(ctx context.Context, d *storage.StoreDump, mark *stora
 			ON CONFLICT (site, hour, reason, bot, version, channel) DO UPDATE SET starts = excluded.starts`,
 			r.Site, utc(r.Hour), r.Reason, r.Bot, r.Version, r.Channel, r.Starts)
 	}
+	loadWebhooks(ctx, b, d)
 	if err := s.sendWithMark(ctx, b, mark); err != nil {
 		return fmt.Errorf("postgres: load counters: %w", err)
 	}
 	return nil
+}
+
+// loadWebhooks queues the outbox entries, logged attempts and endpoint
+// states, each replacing the row of its key.
+func loadWebhooks(ctx context.Context, b *batchWriter, d *storage.StoreDump) {
+	for i := range d.Outbox {
+		e := &d.Outbox[i]
+		site, _, _ := strings.Cut(e.Endpoint, "/")
+		b.Exec(ctx, `INSERT INTO webhook_outbox (endpoint, seq, site, event_id, type, lane, visitor_id, at, attempts, next_at,
+			first_failed_at, resent, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			ON CONFLICT (endpoint, seq) DO UPDATE SET site = excluded.site, event_id = excluded.event_id, type = excluded.type,
+			lane = excluded.lane, visitor_id = excluded.visitor_id, at = excluded.at, attempts = excluded.attempts,
+			next_at = excluded.next_at, first_failed_at = excluded.first_failed_at, resent = excluded.resent, body = excluded.body`,
+			e.Endpoint, int64(e.Seq), site, e.ID, e.Type, e.Lane, e.Visitor, utc(e.At), e.Attempts, orNull(utc(e.NextAt)),
+			orNull(utc(e.FirstFailedAt)), e.Resent, nonNilSlice(e.Body))
+	}
+	for i := range d.Deliveries {
+		a := &d.Deliveries[i]
+		b.Exec(ctx, `INSERT INTO webhook_log (endpoint, seq, attempt_id, event_id, type, lane, visitor_id, at, attempt, outcome,
+			status, error, took_ms, next_at, resent, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			ON CONFLICT (endpoint, seq) DO UPDATE SET attempt_id = excluded.attempt_id, event_id = excluded.event_id,
+			type = excluded.type, lane = excluded.lane, visitor_id = excluded.visitor_id, at = excluded.at,
+			attempt = excluded.attempt, outcome = excluded.outcome, status = excluded.status, error = excluded.error,
+			took_ms = excluded.took_ms, next_at = excluded.next_at, resent = excluded.resent, body = excluded.body`,
+			a.Endpoint, int64(a.Seq), a.ID, a.EventID, a.Type, a.Lane, a.Visitor, utc(a.At), a.Attempt.Attempt, a.Outcome,
+			a.Status, a.Error, a.TookMs, orNull(utc(a.NextAt)), a.Resent, nonNilSlice(a.Body))
+	}
+	for ep, st := range d.Endpoints {
+		b.Exec(ctx, `INSERT INTO webhook_endpoints (endpoint, last_success_at, last_failure_at, failing_since, paused_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint) DO UPDATE SET last_success_at = excluded.last_success_at,
+			last_failure_at = excluded.last_failure_at, failing_since = excluded.failing_since, paused_at = excluded.paused_at`,
+			ep, orNull(utc(st.LastSuccessAt)), orNull(utc(st.LastFailureAt)), orNull(utc(st.FailingSince)), orNull(utc(st.PausedAt)))
+	}
 }
 
 // FinishLoad writes mark: the indexes are the tables' own, kept by every

@@ -23,7 +23,8 @@ type Fill struct {
 // (StartSession with an opening turn, RecordTurn with client IDs,
 // Identify, CountRefused, Files.Put): sessions with inputs, gaps, host
 // variables, goals, tags, sentiment and a hand-over, messages of every
-// kind, acks, uploaded files, merged browsers and refused starts. Times
+// kind, acks, uploaded files, merged browsers, refused starts, and the
+// webhook events of one endpoint, some delivered, some failed. Times
 // are whole milliseconds, which every engine keeps exactly. The same
 // options write the same records.
 func Populate(tb testing.TB, st *storage.Store, o Fill) {
@@ -31,6 +32,14 @@ func Populate(tb testing.TB, st *storage.Store, o Fill) {
 	ctx := context.Background()
 	n, seed := o.Visitors, o.Seed
 	r := rand.New(rand.NewPCG(seed, seed))
+	// The shop's CRM wants every event.
+	st.SetOutbox(storage.OutboxConfig{Route: func(site, _ string) []string {
+		if site == "shop" {
+			return []string{"shop/crm"}
+		}
+		return nil
+	}})
+	defer st.SetOutbox(storage.OutboxConfig{})
 	base := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	for i := range n {
 		at := base.Add(time.Duration(i)*37*time.Minute + time.Duration(r.IntN(60_000))*time.Millisecond)
@@ -60,6 +69,32 @@ func Populate(tb testing.TB, st *storage.Store, o Fill) {
 	}
 	if err := st.FlushRefused(ctx); err != nil {
 		tb.Fatal(err)
+	}
+	populateDeliveries(tb, ctx, st, base)
+}
+
+// populateDeliveries delivers the CRM's first events and fails the next
+// few, which stay in the outbox, logged, with the endpoint's state.
+func populateDeliveries(tb testing.TB, ctx context.Context, st *storage.Store, at time.Time) {
+	tb.Helper()
+	evs, err := st.Outbox(ctx, "shop/crm", "", 6)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range evs {
+		e := &evs[i]
+		at = at.Add(time.Second)
+		a := &storage.Attempt{EventID: e.ID, Type: e.Type, Lane: e.Lane, Visitor: e.Visitor, At: at, Attempt: 1,
+			Outcome: storage.OutcomeDelivered, Status: 204, TookMs: 12, Body: e.Body}
+		state := &storage.EndpointState{LastSuccessAt: at}
+		if i >= 3 {
+			e.Attempts, e.NextAt, e.FirstFailedAt = 1, at.Add(time.Minute), at
+			a.Outcome, a.Status, a.Error, a.NextAt = storage.OutcomeFailed, 503, "503 Service Unavailable", e.NextAt
+			state = &storage.EndpointState{LastSuccessAt: at.Add(-time.Second), LastFailureAt: at, FailingSince: at}
+		}
+		if err := st.OutboxDone(ctx, e, a, state); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }
 
