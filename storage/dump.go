@@ -37,7 +37,7 @@ type VisitorDump struct {
 // a file is streamed, never held whole.
 type FileDump struct {
 	File *File
-	Open func(ctx context.Context) (io.ReadCloser, error)
+	Open func(ctx context.Context) (io.ReadCloser, error) `json:"-"`
 }
 
 // ProfileChangeDump is a profile change with its ID, which orders the
