@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -79,8 +78,8 @@ func dumpSession(ctx context.Context, q querier, id string) (*storage.SessionDum
 		return nil, err
 	}
 	sd := &storage.SessionDump{Session: sess}
-	rows, _ := q.Query(ctx, `SELECT `+copyMessageColumns+` FROM messages WHERE session_id = $1 ORDER BY id`, id)
-	if sd.Messages, err = pgx.CollectRows(rows, scanCopyMessage); err != nil {
+	rows, _ := q.Query(ctx, `SELECT `+messageColumns+` FROM messages WHERE session_id = $1 ORDER BY id`, id)
+	if sd.Messages, err = pgx.CollectRows(rows, scanMessage); err != nil { // message.go
 		return nil, fmt.Errorf("messages: %w", err)
 	}
 	sd.Messages = nilIfEmpty(sd.Messages)
@@ -184,55 +183,4 @@ func (s *Store) dumpWebhooks(ctx context.Context, d *storage.StoreDump) error {
 	}
 	d.Outbox, d.Deliveries = nilIfEmpty(d.Outbox), nilIfEmpty(d.Deliveries)
 	return nil
-}
-
-// copyMessageDetail is the part of a storage.Message without a column of
-// its own: the messages table's detail (JSONB), keyed as the message's
-// JSON is.
-type copyMessageDetail struct {
-	Image      string                `json:"image,omitempty"`
-	Agent      string                `json:"agent,omitempty"`
-	AgentName  string                `json:"agentName,omitempty"`
-	Options    []storage.Option      `json:"options,omitempty"`
-	Input      *storage.InputPrompt  `json:"input,omitempty"`
-	Upload     *storage.UploadPrompt `json:"upload,omitempty"`
-	File       *storage.FileRef      `json:"file,omitempty"`
-	Option     string                `json:"option,omitempty"`
-	Value      string                `json:"value,omitempty"`
-	Trace      []storage.Step        `json:"trace,omitempty"`
-	Sentiment  *storage.Sentiment    `json:"sentiment,omitempty"`
-	Unanswered bool                  `json:"unanswered,omitempty"`
-}
-
-const copyMessageColumns = `session_id, id, sender, kind, at, text, block, client_id, detail`
-
-// scanCopyMessage reads a row of copyMessageColumns.
-func scanCopyMessage(row pgx.CollectableRow) (storage.Message, error) {
-	var m storage.Message
-	var detail []byte
-	if err := row.Scan(&m.SessionID, &m.ID, &m.From, &m.Kind, &m.At, &m.Text, &m.Block, &m.ClientID, &detail); err != nil {
-		return m, err
-	}
-	m.At = m.At.UTC()
-	var d copyMessageDetail
-	if err := json.Unmarshal(detail, &d); err != nil {
-		return m, err
-	}
-	m.Image, m.Agent, m.AgentName, m.Options, m.Input = d.Image, d.Agent, d.AgentName, d.Options, d.Input
-	m.Upload, m.File, m.Option, m.Value, m.Trace = d.Upload, d.File, d.Option, d.Value, d.Trace
-	m.Sentiment, m.Unanswered = d.Sentiment, d.Unanswered
-	return m, nil
-}
-
-// copyMessageArgs are m's values for copyMessageColumns.
-func copyMessageArgs(m *storage.Message) ([]any, error) {
-	d, err := json.Marshal(copyMessageDetail{
-		Image: m.Image, Agent: m.Agent, AgentName: m.AgentName, Options: m.Options, Input: m.Input,
-		Upload: m.Upload, File: m.File, Option: m.Option, Value: m.Value, Trace: m.Trace,
-		Sentiment: m.Sentiment, Unanswered: m.Unanswered,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return []any{m.SessionID, m.ID, m.From, m.Kind, utc(m.At), m.Text, m.Block, m.ClientID, d}, nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -117,11 +116,7 @@ func loadSession(ctx context.Context, b *batchWriter, v *storage.Visitor, sd *st
 	if sess.VisitorID != v.ID {
 		return fmt.Errorf("session %s is visitor %s's", sess.ID, sess.VisitorID)
 	}
-	size, err := recordBytes(sess)
-	if err != nil {
-		return err
-	}
-	if err := putSession(ctx, b, sess, size); err != nil {
+	if err := putSession(ctx, b, sess, sess.RecordBytes()); err != nil {
 		return err
 	}
 	for _, t := range []string{"inputs", "gaps", "messages", "acks"} {
@@ -133,31 +128,24 @@ func loadSession(ctx context.Context, b *batchWriter, v *storage.Visitor, sd *st
 	if err := appendGaps(ctx, b, sess.ID, 0, sess.Gaps); err != nil {
 		return err
 	}
+	var msgs messageRows // message.go
 	for i := range sd.Messages {
 		m := &sd.Messages[i]
 		if m.SessionID != sess.ID {
 			return fmt.Errorf("message %s is session %s's, not %s's", m.ID, m.SessionID, sess.ID)
 		}
-		args, err := copyMessageArgs(m)
-		if err != nil {
+		if err := msgs.add(m); err != nil {
 			return err
 		}
-		b.Exec(ctx, `INSERT INTO messages (`+copyMessageColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args...)
+	}
+	if len(sd.Messages) > 0 {
+		b.Exec(ctx, insertMessages, append([]any{sess.ID}, msgs.args()...)...)
 	}
 	for cid, a := range sd.Acks {
 		b.Exec(ctx, `INSERT INTO acks (session_id, client_id, message_id, at, text) VALUES ($1, $2, $3, $4, $5)`,
 			sess.ID, cid, a.ID, utc(a.At), a.Text)
 	}
 	return nil
-}
-
-// recordBytes is the JSON size of the session record as the Badger engine
-// stores it (host variables apart), what counts against MaxStateBytes.
-func recordBytes(sess *storage.Session) (int, error) {
-	rec := *sess
-	rec.State.HostVariables = nil
-	b, err := json.Marshal(&rec)
-	return len(b), err
 }
 
 // LoadStore sets the usage and refusal counters to the stream's values,
