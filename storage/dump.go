@@ -53,6 +53,16 @@ type SessionDump struct {
 	Session  *Session
 	Messages []Message
 	Acks     map[string]Ack
+	// Conversation and Notes are the inbox's records of it (nil for
+	// none).
+	Conversation *Conversation
+	Notes        []Note
+	// TimedOut: session.ended was written for it when it timed out
+	// (idle.go), at TimedOutAt where the engine keeps it; IdleHeld: a
+	// socket kept it open past the idle sweep's watermark.
+	TimedOut   bool
+	TimedOutAt time.Time
+	IdleHeld   bool
 }
 
 // Merge is a browser's visitor merged into another by a verified
@@ -74,6 +84,11 @@ type StoreDump struct {
 	Outbox     []QueuedEvent
 	Deliveries []LoggedAttempt
 	Endpoints  map[string]EndpointState
+	// Agents are the console's agents (their signed-in consoles are not
+	// copied: they sign in again).
+	Agents []Agent
+	// IdleSwept is the idle sweep's watermark (zero: it never ran).
+	IdleSwept time.Time
 }
 
 // QueuedEvent is an event waiting in the outbox with its place (Seq) in
@@ -389,6 +404,20 @@ func dumpSession(ctx context.Context, txn *badger.Txn, id string) (*SessionDump,
 	if err != nil {
 		return nil, fmt.Errorf("session %s: acks: %w", id, err)
 	}
+	var c Conversation
+	switch err := getJSON(txn, key("cm", id), &c); {
+	case err == nil:
+		sd.Conversation = &c
+	case !errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("session %s: inbox record: %w", id, err)
+	}
+	if sd.Notes, err = notesIn(ctx, txn, id); err != nil { // inbox.go
+		return nil, fmt.Errorf("session %s: notes: %w", id, err)
+	}
+	_, err = txn.Get(idleMarkerKey(id)) // idle.go
+	sd.TimedOut = err == nil
+	_, err = txn.Get(idleHeldKey(id))
+	sd.IdleHeld = err == nil
 	return sd, nil
 }
 
@@ -426,7 +455,31 @@ func (s *Store) DumpStore(ctx context.Context) (*StoreDump, error) {
 		if err != nil {
 			return err
 		}
-		return dumpWebhooks(ctx, txn, d)
+		if err := dumpWebhooks(ctx, txn, d); err != nil {
+			return err
+		}
+		err = eachValue(ctx, txn, []byte("ag/"), func(k, val []byte) error {
+			var a Agent
+			if err := json.Unmarshal(val, &a); err != nil {
+				return fmt.Errorf("%q: %w", k, err)
+			}
+			d.Agents = append(d.Agents, a)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		item, err := txn.Get(idleWatermarkKey)
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			d.IdleSwept = suffixTime(v).UTC()
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: dump: %w", err)

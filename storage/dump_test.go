@@ -60,7 +60,7 @@ func sameRecords(tb testing.TB, a, b *storage.Store) {
 
 // recordPrefixes are the key prefixes of what a copy carries, indexes too.
 var recordPrefixes = []string{"v/", "s/", "vs/", "m/", "c/", "hv/", "vm/", "vma/", "vp/", "pu/", "ho/", "u/", "ur/",
-	"ia/", "iv/", "is/", "iq/", "iu/", "vl/", "f/", "vf/", "fc/", "wq/", "wl/", "ws/", "wv/"}
+	"ia/", "iv/", "is/", "iq/", "iu/", "vl/", "f/", "vf/", "fc/", "wq/", "wl/", "ws/", "wv/", "ag/", "cm/", "co/", "cn/", "se/"}
 
 // A Badger store copied into another holds the same keys with the same
 // values (records, indexes, counters), and both check clean.

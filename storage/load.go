@@ -161,6 +161,35 @@ func loadSession(w *splitWriter, v *Visitor, sd *SessionDump) error {
 			return err
 		}
 	}
+	return loadSessionMarks(w, sd)
+}
+
+// loadSessionMarks writes the session's inbox records and idle markers.
+func loadSessionMarks(w kvWriter, sd *SessionDump) error {
+	sid := sd.Session.ID
+	if c := sd.Conversation; c != nil {
+		if err := setJSON(w, key("cm", sid), c); err != nil {
+			return err
+		}
+		if c.Status != ConversationResolved { // the inbox's open ones (inbox.go)
+			if err := w.Set(key("co", sid), nil); err != nil {
+				return err
+			}
+		}
+	}
+	for _, n := range sd.Notes {
+		if err := setJSON(w, key("cn", sid, n.ID), n); err != nil {
+			return err
+		}
+	}
+	if sd.TimedOut {
+		if err := w.Set(idleMarkerKey(sid), []byte(EndedByTimeout)); err != nil { // idle.go
+			return err
+		}
+	}
+	if sd.IdleHeld {
+		return w.Set(idleHeldKey(sid), nil)
+	}
 	return nil
 }
 
@@ -185,6 +214,16 @@ func (s *Store) LoadStore(ctx context.Context, d *StoreDump, mark *CopyMark) err
 		}
 		if err := loadWebhooks(w, d); err != nil {
 			return err
+		}
+		for i := range d.Agents {
+			if err := setJSON(w, key("ag", d.Agents[i].Name), &d.Agents[i]); err != nil { // agent.go
+				return err
+			}
+		}
+		if !d.IdleSwept.IsZero() {
+			if err := w.Set(idleWatermarkKey, []byte(timeKey(d.IdleSwept))); err != nil {
+				return err
+			}
 		}
 		return setJSON(w, copyMarkKey, mark)
 	})

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/storage/postgres"
@@ -77,12 +78,12 @@ func TestCopy_BadgerPostgresBadger(t *testing.T) {
 		t.Fatalf("%d visitors in PostgreSQL, %d in Badger", len(gotV), len(wantV))
 	}
 	for i := range wantV {
-		want, got := *wantV[i], *gotV[i]
-		want.Changes, got.Changes = nil, nil // not in PostgreSQL yet: profile_changes is pg-people's
+		want, got := notYetInPostgres(*wantV[i]), notYetInPostgres(*gotV[i])
 		if w, g := asJSON(t, &want), asJSON(t, &got); w != g {
 			t.Errorf("visitor %s: %s", want.Visitor.ID, firstDiff(w, g))
 		}
 	}
+	wantS.Agents, wantS.IdleSwept = nil, time.Time{}
 	if !reflect.DeepEqual(wantS, gotS) {
 		t.Errorf("counters:\nBadger   %+v\nPostgres %+v", wantS, gotS)
 	}
@@ -92,7 +93,7 @@ func TestCopy_BadgerPostgresBadger(t *testing.T) {
 	}
 	a, b := storagetest.Dump(t, src, ""), storagetest.Dump(t, back, "")
 	for k, va := range a {
-		if strings.HasPrefix(k, "meta/") || strings.HasPrefix(k, "vp/") {
+		if strings.HasPrefix(k, "meta/") || notThroughPostgres(k) {
 			continue
 		}
 		if vb, ok := b[k]; !ok || !bytes.Equal(va, vb) {
@@ -104,6 +105,31 @@ func TestCopy_BadgerPostgresBadger(t *testing.T) {
 			t.Errorf("%q only in the store copied back", k)
 		}
 	}
+}
+
+// notYetInPostgres is d without what this branch's PostgreSQL schema has
+// no table for yet: profile changes, the inbox's records, the idle
+// sweep's markers (the people and lifecycle areas' tables).
+func notYetInPostgres(d storage.VisitorDump) storage.VisitorDump {
+	d.Changes = nil
+	ss := make([]storage.SessionDump, len(d.Sessions))
+	for i, s := range d.Sessions {
+		s.Conversation, s.Notes, s.TimedOut, s.TimedOutAt, s.IdleHeld = nil, nil, false, time.Time{}, false
+		ss[i] = s
+	}
+	d.Sessions = ss
+	return d
+}
+
+// notThroughPostgres reports whether a Badger key holds what
+// notYetInPostgres leaves out, or agents.
+func notThroughPostgres(k string) bool {
+	for _, p := range []string{"vp/", "cm/", "co/", "cn/", "se/", "sh/", "ag/"} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // asJSON is v as indented JSON: records compare by what they hold, not

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,13 @@ func Populate(tb testing.TB, st *storage.Store, o Fill) {
 	}})
 	defer st.SetOutbox(storage.OutboxConfig{})
 	base := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	live := idleLiveness{}
+	populateIdle(tb, ctx, st, base, live) // the sweep's watermark, before any session
+	agent := &storage.Agent{Name: "ada", DisplayName: "Ada", SecretHash: strings.Repeat("ab", 32), CreatedAt: base,
+		Email: "ada@example.com", Sites: []string{"shop"}}
+	if err := st.AddAgent(ctx, agent); err != nil {
+		tb.Fatal(err)
+	}
 	for i := range n {
 		at := base.Add(time.Duration(i)*37*time.Minute + time.Duration(r.IntN(60_000))*time.Millisecond)
 		v := &storage.Visitor{ID: storage.NewID(at), Site: []string{"shop", "blog"}[i%2], Channel: "web",
@@ -49,6 +57,9 @@ func Populate(tb testing.TB, st *storage.Store, o Fill) {
 		for s := range 1 + r.IntN(3) {
 			at = at.Add(time.Duration(1+r.IntN(48)) * time.Hour)
 			last = populateSession(tb, ctx, st, r, v, at, i, s)
+		}
+		if i%4 == 1 { // an agent took part: the inbox's records
+			populateInbox(tb, ctx, st, last, at, i)
 		}
 		if i%3 == 0 && !o.NoFiles {
 			populateFile(tb, ctx, st, r, v, last, at.Add(time.Hour))
@@ -71,6 +82,48 @@ func Populate(tb testing.TB, st *storage.Store, o Fill) {
 		tb.Fatal(err)
 	}
 	populateDeliveries(tb, ctx, st, base)
+	populateIdle(tb, ctx, st, base.Add(time.Duration(n)*37*time.Minute+30*24*time.Hour), live)
+}
+
+// idleLiveness has no socket open and a half-hour session timeout.
+type idleLiveness struct{}
+
+func (idleLiveness) Active(string) bool                  { return false }
+func (idleLiveness) ActiveSessions() []string            { return nil }
+func (idleLiveness) SessionTimeout(string) time.Duration { return 30 * time.Minute }
+func (idleLiveness) MaxSessionTimeout() time.Duration    { return 30 * time.Minute }
+
+// populateIdle runs the idle sweep at now to its end: session.ended for
+// the shop's sessions that timed out, with their markers.
+func populateIdle(tb testing.TB, ctx context.Context, st *storage.Store, now time.Time, live storage.Liveness) {
+	tb.Helper()
+	for {
+		res, err := st.SweepIdle(ctx, now, live, 0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if !res.More {
+			return
+		}
+	}
+}
+
+// populateInbox assigns the session to the agent, marks it read and
+// notes something on it; every other one is resolved.
+func populateInbox(tb testing.TB, ctx context.Context, st *storage.Store, sid string, at time.Time, i int) {
+	tb.Helper()
+	_, err := st.UpdateConversation(ctx, sid, at, func(c *storage.Conversation) {
+		c.Assignee, c.Read = "ada", map[string]string{"ada": "01KJ000000000000000000000"}
+		if i%8 == 1 {
+			c.Status = storage.ConversationResolved
+		}
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := st.AddNote(ctx, &storage.Note{Session: sid, Agent: "ada", AgentName: "Ada", Text: "called back", At: at}); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // populateDeliveries delivers the CRM's first events and fails the next
