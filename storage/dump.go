@@ -154,10 +154,10 @@ type Loader interface {
 	// CopyMark returns the destination's progress mark, nil when it has
 	// none; empty reports whether it holds no record at all.
 	CopyMark(ctx context.Context) (mark *CopyMark, empty bool, err error)
-	// LoadVisitor writes a visitor with everything that belongs to it
-	// and moves mark on to it, together: a visitor is in the
-	// destination with its mark or not at all.
-	LoadVisitor(ctx context.Context, d *VisitorDump, mark *CopyMark) error
+	// LoadVisitors writes visitors with everything that belongs to them
+	// and moves mark on to the last, together: the visitors are in the
+	// destination with their mark or loaded again by the next run.
+	LoadVisitors(ctx context.Context, ds []*VisitorDump, mark *CopyMark) error
 	// LoadStore writes the store-wide records, replacing the counters'
 	// values (not adding to them), and the mark.
 	LoadStore(ctx context.Context, d *StoreDump, mark *CopyMark) error
@@ -203,22 +203,11 @@ func Copy(ctx context.Context, src Dumper, dst Loader, source string, log io.Wri
 		fmt.Fprintf(log, "going on with the copy begun %s: %d visitors copied, the last %s\n", mark.Started.Format(time.RFC3339), mark.Visitors, mark.After)
 	}
 	if !mark.Done {
-		last := time.Now()
-		err := src.DumpVisitors(ctx, mark.After, func(d *VisitorDump) error {
-			next := *mark
-			next.After, next.Visitors = d.Visitor.ID, mark.Visitors+1
-			if err := dst.LoadVisitor(ctx, d, &next); err != nil {
-				return fmt.Errorf("visitor %s: %w", d.Visitor.ID, err)
-			}
-			*mark = next
-			r.Visitors++
-			if time.Since(last) >= 5*time.Second {
-				fmt.Fprintf(log, "%d visitors copied, the last %s\n", mark.Visitors, mark.After)
-				last = time.Now()
-			}
-			return nil
-		})
-		if err != nil {
+		b := &copyBatch{dst: dst, mark: mark, r: r, log: log, last: time.Now()}
+		err := src.DumpVisitors(ctx, mark.After, func(d *VisitorDump) error { return b.add(ctx, d) })
+		// What was read before the source failed is loaded still: the
+		// next run has that much less to do.
+		if err := errors.Join(err, b.flush(ctx)); err != nil {
 			return r, fmt.Errorf("storage: copy: %w", err)
 		}
 		sd, err := src.DumpStore(ctx)
@@ -255,6 +244,59 @@ func Copy(ctx context.Context, src Dumper, dst Loader, source string, log io.Wri
 		return r, fmt.Errorf("storage: copy: %w", err)
 	}
 	return r, nil
+}
+
+// copyBatch gathers visitors into one load (one transaction of the
+// destination): a transaction per visitor would cost a commit each.
+type copyBatch struct {
+	dst  Loader
+	mark *CopyMark
+	r    *CopyReport
+	log  io.Writer
+	last time.Time // of the last progress line
+
+	ds   []*VisitorDump
+	rows int // the batch's records, roughly
+}
+
+// Bounds of a batch: visitors, and records of any kind.
+const (
+	copyBatchVisitors = 200
+	copyBatchRows     = 10000
+)
+
+// add adds d to the batch, loading the batch when it is full.
+func (b *copyBatch) add(ctx context.Context, d *VisitorDump) error {
+	b.ds = append(b.ds, d)
+	b.rows += 1 + len(d.Merges) + len(d.Changes) + len(d.Files)
+	for _, s := range d.Sessions {
+		b.rows += 1 + len(s.Messages) + len(s.Acks) + len(s.Notes) + len(s.Session.Inputs) + len(s.Session.Gaps)
+	}
+	if len(b.ds) < copyBatchVisitors && b.rows < copyBatchRows {
+		return nil
+	}
+	return b.flush(ctx)
+}
+
+// flush loads the batch with the mark moved on to its last visitor.
+func (b *copyBatch) flush(ctx context.Context) error {
+	ds := b.ds
+	b.ds, b.rows = nil, 0 // tried once: a failure ends the run
+	if len(ds) == 0 {
+		return nil
+	}
+	next := *b.mark
+	next.After, next.Visitors = ds[len(ds)-1].Visitor.ID, b.mark.Visitors+len(ds)
+	if err := b.dst.LoadVisitors(ctx, ds, &next); err != nil {
+		return fmt.Errorf("visitors %s to %s: %w", ds[0].Visitor.ID, next.After, err)
+	}
+	*b.mark = next
+	b.r.Visitors += len(ds)
+	if time.Since(b.last) >= 5*time.Second {
+		fmt.Fprintf(b.log, "%d visitors copied, the last %s\n", b.mark.Visitors, b.mark.After)
+		b.last = time.Now()
+	}
+	return nil
 }
 
 // CompareCounts lists the record counts that differ between two checks.

@@ -44,59 +44,74 @@ func (s *Store) CopyMark(ctx context.Context) (*CopyMark, bool, error) {
 	return mark, empty, nil
 }
 
-// LoadVisitor writes a visitor of the record stream (dump.go) with its
-// sessions, host variables, messages, acks, merges and audit list, its
-// retention entry and hand-overs, then its files (Files.Put, streamed),
-// then mark. The admin indexes come at FinishLoad. What does not fit one
-// Badger transaction goes in several, mark in the last: a visitor loaded
-// half is loaded again whole by the next run, each key set to the same
-// value.
-func (s *Store) LoadVisitor(ctx context.Context, d *VisitorDump, mark *CopyMark) error {
-	if err := d.Visitor.Validate(); err != nil {
-		return err
-	}
+// LoadVisitors writes visitors of the record stream (dump.go) with
+// their sessions, host variables, messages, acks, merges, audit lists,
+// inbox records and idle markers, their retention entries and hand-overs,
+// then their files (Files.Put, streamed), then mark. The admin indexes
+// come at FinishLoad. What does not fit one Badger transaction goes in
+// several, mark in the last: visitors loaded half are loaded again whole
+// by the next run, each key set to the same value.
+func (s *Store) LoadVisitors(ctx context.Context, ds []*VisitorDump, mark *CopyMark) error {
 	w := &splitWriter{s: s}
 	err := w.run(ctx, func() error {
-		v := d.Visitor
-		if err := setJSON(w, key("v", v.ID), v); err != nil {
-			return err
-		}
-		if err := indexSeen(w, time.Time{}, v); err != nil { // retention.go
-			return err
-		}
-		if v.PlatformID != "" {
-			if err := w.Set(platformKey(v.Site, v.PlatformID), []byte(v.ID)); err != nil { // identify.go
-				return err
-			}
-		}
-		for _, m := range d.Merges {
-			if err := w.Set(key("vm", m.From), []byte(v.ID)); err != nil {
-				return err
-			}
-			if err := w.Set(key("vma", v.ID, m.From), nil); err != nil {
-				return err
-			}
-		}
-		for _, c := range d.Changes {
-			if err := setJSON(w, changeKey(v.ID, c.ID), c.ProfileChange); err != nil { // profile.go
-				return err
-			}
-		}
-		for i := range d.Sessions {
-			if err := loadSession(w, v, &d.Sessions[i]); err != nil {
-				return err
+		for _, d := range ds {
+			if err := loadVisitor(w, d); err != nil {
+				return fmt.Errorf("visitor %s: %w", d.Visitor.ID, err)
 			}
 		}
 		return nil
 	})
-	if err == nil {
-		err = s.loadFiles(ctx, d)
+	for _, d := range ds {
+		if err != nil {
+			break
+		}
+		if err = s.loadFiles(ctx, d); err != nil {
+			err = fmt.Errorf("visitor %s: %w", d.Visitor.ID, err)
+		}
 	}
 	if err == nil {
 		err = w.run(ctx, func() error { return setJSON(w, copyMarkKey, mark) })
 	}
 	if err != nil {
-		return fmt.Errorf("storage: load visitor %s: %w", d.Visitor.ID, err)
+		return fmt.Errorf("storage: load: %w", err)
+	}
+	return nil
+}
+
+// loadVisitor writes a visitor's records, files aside.
+func loadVisitor(w *splitWriter, d *VisitorDump) error {
+	v := d.Visitor
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if err := setJSON(w, key("v", v.ID), v); err != nil {
+		return err
+	}
+	if err := indexSeen(w, time.Time{}, v); err != nil { // retention.go
+		return err
+	}
+	if v.PlatformID != "" {
+		if err := w.Set(platformKey(v.Site, v.PlatformID), []byte(v.ID)); err != nil { // identify.go
+			return err
+		}
+	}
+	for _, m := range d.Merges {
+		if err := w.Set(key("vm", m.From), []byte(v.ID)); err != nil {
+			return err
+		}
+		if err := w.Set(key("vma", v.ID, m.From), nil); err != nil {
+			return err
+		}
+	}
+	for _, c := range d.Changes {
+		if err := setJSON(w, changeKey(v.ID, c.ID), c.ProfileChange); err != nil { // profile.go
+			return err
+		}
+	}
+	for i := range d.Sessions {
+		if err := loadSession(w, v, &d.Sessions[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -70,17 +70,30 @@ func (s *Store) CopyMark(ctx context.Context) (*storage.CopyMark, bool, error) {
 	return mark, empty, nil
 }
 
-// LoadVisitor writes a visitor of the record stream with its sessions,
-// inputs, gaps, messages, acks and merges, and mark, in one transaction
-// sent as one batch. A session's rows are replaced, not added to, so
-// loading a visitor again is harmless.
-func (s *Store) LoadVisitor(ctx context.Context, d *storage.VisitorDump, mark *storage.CopyMark) error {
+// LoadVisitors writes visitors of the record stream with their
+// sessions, inputs, gaps, messages, acks and merges, and mark, in one
+// transaction sent as one batch. A session's rows are replaced, not added
+// to, so loading a visitor again is harmless.
+func (s *Store) LoadVisitors(ctx context.Context, ds []*storage.VisitorDump, mark *storage.CopyMark) error {
+	b := &batchWriter{}
+	for _, d := range ds {
+		if err := queueVisitor(ctx, b, d); err != nil {
+			return fmt.Errorf("postgres: load visitor %s: %w", d.Visitor.ID, err)
+		}
+	}
+	if err := s.sendWithMark(ctx, b, mark); err != nil {
+		return fmt.Errorf("postgres: load visitors: %w", err)
+	}
+	return nil
+}
+
+// queueVisitor queues a visitor's rows.
+func queueVisitor(ctx context.Context, b *batchWriter, d *storage.VisitorDump) error {
 	if err := d.Visitor.Validate(); err != nil {
 		return err
 	}
-	b := &batchWriter{}
 	if err := putVisitor(ctx, b, d.Visitor); err != nil {
-		return fmt.Errorf("postgres: load visitor %s: %w", d.Visitor.ID, err)
+		return err
 	}
 	for _, m := range d.Merges {
 		b.Exec(ctx, `INSERT INTO visitor_merges (from_id, into_id, merged_at) VALUES ($1, $2, $3)
@@ -89,11 +102,8 @@ func (s *Store) LoadVisitor(ctx context.Context, d *storage.VisitorDump, mark *s
 	}
 	for i := range d.Sessions {
 		if err := loadSession(ctx, b, d.Visitor, &d.Sessions[i]); err != nil {
-			return fmt.Errorf("postgres: load visitor %s: %w", d.Visitor.ID, err)
+			return err
 		}
-	}
-	if err := s.sendWithMark(ctx, b, mark); err != nil {
-		return fmt.Errorf("postgres: load visitor %s: %w", d.Visitor.ID, err)
 	}
 	return nil
 }
@@ -213,27 +223,48 @@ func (s *Store) FinishLoad(ctx context.Context, mark *storage.CopyMark) error {
 }
 
 // sendWithMark sends b's statements and mark in one transaction, the
-// mark's table made first if need be.
+// mark's table made first if it is missing (the copy's first write).
 func (s *Store) sendWithMark(ctx context.Context, b *batchWriter, mark *storage.CopyMark) error {
-	if _, err := s.pool.Exec(ctx, createCopyTable); err != nil {
-		return err
-	}
 	b.Exec(ctx, upsertCopyMark, mark.Source, mark.After, mark.Visitors, utc(mark.Started), mark.Done)
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, &b.batch).Close()
-	})
+	send := func() error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b.batch()).Close() })
+	}
+	err := send()
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" && strings.Contains(pe.Message, "parley_copy") { // undefined_table
+		if _, err := s.pool.Exec(ctx, createCopyTable); err != nil {
+			return err
+		}
+		err = send()
+	}
+	return err
 }
 
 // batchWriter is a querier that queues its statements into a batch, so
 // the engine's row writers (putVisitor, putSession, appendInputs, …)
 // fill a batch sent in one round trip. It only writes: a query through it
 // fails.
-type batchWriter struct{ batch pgx.Batch }
+type batchWriter struct{ stmts []batchStmt }
+
+type batchStmt struct {
+	sql  string
+	args []any
+}
 
 // Exec queues sql.
 func (b *batchWriter) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	b.batch.Queue(sql, args...)
+	b.stmts = append(b.stmts, batchStmt{sql, args})
 	return pgconn.CommandTag{}, nil
+}
+
+// batch is the statements as a batch to send (one per try: pgx keeps
+// what it learnt of a sent batch in it).
+func (b *batchWriter) batch() *pgx.Batch {
+	batch := &pgx.Batch{}
+	for _, st := range b.stmts {
+		batch.Queue(st.sql, st.args...)
+	}
+	return batch
 }
 
 var errWriteOnly = errors.New("postgres: a batch writer does not read")
