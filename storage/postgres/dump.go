@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,6 +18,7 @@ const dumpPage = 500
 // record stream `parley migrate` copies (storage.Copy). The database must
 // not change meanwhile: it is for a stopped Parley's store.
 func (s *Store) DumpVisitors(ctx context.Context, after string, fn func(*storage.VisitorDump) error) error {
+	files := NewFiles(s)
 	for {
 		rows, _ := s.pool.Query(ctx, `SELECT `+visitorColumns+` FROM visitors WHERE id > $1 ORDER BY id LIMIT $2`, after, dumpPage)
 		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storage.Visitor, error) { return scanVisitor(row) })
@@ -24,7 +26,7 @@ func (s *Store) DumpVisitors(ctx context.Context, after string, fn func(*storage
 			return fmt.Errorf("postgres: dump: visitors: %w", err)
 		}
 		for _, v := range page {
-			d, err := s.dumpVisitor(ctx, v)
+			d, err := s.dumpVisitor(ctx, v, files)
 			if err != nil {
 				return fmt.Errorf("postgres: dump: visitor %s: %w", v.ID, err)
 			}
@@ -40,7 +42,7 @@ func (s *Store) DumpVisitors(ctx context.Context, after string, fn func(*storage
 }
 
 // dumpVisitor reads what belongs to v, in one snapshot.
-func (s *Store) dumpVisitor(ctx context.Context, v *storage.Visitor) (*storage.VisitorDump, error) {
+func (s *Store) dumpVisitor(ctx context.Context, v *storage.Visitor, files *Files) (*storage.VisitorDump, error) {
 	d := &storage.VisitorDump{Visitor: v}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id`, v.ID)
@@ -62,7 +64,15 @@ func (s *Store) dumpVisitor(ctx context.Context, v *storage.Visitor) (*storage.V
 			m.At = m.At.UTC()
 			return m, err
 		})
+		if err != nil {
+			return err
+		}
 		d.Merges = nilIfEmpty(d.Merges)
+		rows, _ = tx.Query(ctx, selectVisitorFiles, v.ID) // file.go
+		fs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storage.File, error) { return scanFile(row) })
+		for _, f := range fs {
+			d.Files = append(d.Files, storage.FileDump{File: f, Open: func(ctx context.Context) (io.ReadCloser, error) { return files.Open(ctx, f) }})
+		}
 		return err
 	})
 	if err != nil {

@@ -28,14 +28,14 @@ func openBadger(tb testing.TB) *storage.Store {
 	return st
 }
 
-func openPostgres(tb testing.TB) verifying {
+func openPostgres(tb testing.TB) *postgres.Store {
 	tb.Helper()
 	st, err := postgres.Open(context.Background(), postgrestest.URL(tb), postgres.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
-	return verifying{st}
+	return st
 }
 
 // dumpAll is every record a store's stream yields.
@@ -63,7 +63,7 @@ func dumpAll(tb testing.TB, d storage.Dumper) ([]*storage.VisitorDump, *storage.
 func TestCopy_BadgerPostgresBadger(t *testing.T) {
 	ctx := context.Background()
 	src, pg, back := openBadger(t), openPostgres(t), openBadger(t)
-	storagetest.Populate(t, src, storagetest.Fill{Visitors: 40, Seed: 7, NoFiles: true})
+	storagetest.Populate(t, src, storagetest.Fill{Visitors: 40, Seed: 7})
 
 	r, err := storage.Copy(ctx, src, pg, "badger:src", io.Discard)
 	if err != nil {
@@ -160,7 +160,7 @@ func firstDiff(a, b string) string {
 func TestCopy_PostgresResume(t *testing.T) {
 	ctx := context.Background()
 	src, pg := openBadger(t), openPostgres(t)
-	storagetest.Populate(t, src, storagetest.Fill{Visitors: 12, Seed: 8, NoFiles: true})
+	storagetest.Populate(t, src, storagetest.Fill{Visitors: 12, Seed: 8})
 	stop := &stopAfter{Dumper: src, n: 5}
 	if _, err := storage.Copy(ctx, stop, pg, "badger:src", io.Discard); !errors.Is(err, errStopped) {
 		t.Fatalf("first run: %v", err)
@@ -194,7 +194,7 @@ func TestCopy_PostgresResume(t *testing.T) {
 
 func openBadgerWith(tb testing.TB, n int) *storage.Store {
 	st := openBadger(tb)
-	storagetest.Populate(tb, st, storagetest.Fill{Visitors: n, Seed: 9, NoFiles: true})
+	storagetest.Populate(tb, st, storagetest.Fill{Visitors: n, Seed: 9})
 	return st
 }
 
@@ -214,23 +214,4 @@ func (s *stopAfter) DumpVisitors(ctx context.Context, after string, fn func(*sto
 		s.n--
 		return fn(d)
 	})
-}
-
-// verifying stands in for postgres.Store.Verify until it is on this
-// branch: the counts of the stream, no problems.
-// TODO(pg-migrate): drop once storage/postgres/verify.go lands on main.
-type verifying struct{ *postgres.Store }
-
-func (v verifying) Verify(ctx context.Context) (*storage.VerifyReport, error) {
-	r := &storage.VerifyReport{}
-	err := v.DumpVisitors(ctx, "", func(d *storage.VisitorDump) error {
-		r.Visitors++
-		for _, s := range d.Sessions {
-			r.Sessions++
-			r.Messages += len(s.Messages)
-			r.Acks += len(s.Acks)
-		}
-		return nil
-	})
-	return r, err
 }

@@ -73,16 +73,67 @@ func (s *Store) CopyMark(ctx context.Context) (*storage.CopyMark, bool, error) {
 // LoadVisitors writes visitors of the record stream with their
 // sessions, inputs, gaps, messages, acks and merges, and mark, in one
 // transaction sent as one batch. A session's rows are replaced, not added
-// to, so loading a visitor again is harmless.
+// to, so loading a visitor again is harmless. Visitors with files take
+// three steps: the rows, then the files (Files.Put, streamed; one the
+// destination has already is passed over), then mark.
 func (s *Store) LoadVisitors(ctx context.Context, ds []*storage.VisitorDump, mark *storage.CopyMark) error {
 	b := &batchWriter{}
+	files := false
 	for _, d := range ds {
 		if err := queueVisitor(ctx, b, d); err != nil {
 			return fmt.Errorf("postgres: load visitor %s: %w", d.Visitor.ID, err)
 		}
+		files = files || len(d.Files) > 0
 	}
-	if err := s.sendWithMark(ctx, b, mark); err != nil {
+	if !files {
+		if err := s.sendWithMark(ctx, b, mark); err != nil {
+			return fmt.Errorf("postgres: load visitors: %w", err)
+		}
+		return nil
+	}
+	if err := s.sendWithMark(ctx, b, nil); err != nil {
 		return fmt.Errorf("postgres: load visitors: %w", err)
+	}
+	fs := NewFiles(s)
+	for _, d := range ds {
+		for _, fd := range d.Files {
+			if err := loadFile(ctx, fs, d.Visitor, fd); err != nil {
+				return fmt.Errorf("postgres: load visitor %s: file %s: %w", d.Visitor.ID, fd.File.ID, err)
+			}
+		}
+	}
+	if err := s.sendWithMark(ctx, &batchWriter{}, mark); err != nil {
+		return fmt.Errorf("postgres: load visitors: %w", err)
+	}
+	return nil
+}
+
+// loadFile stores a file of v, read from its source as Put goes, and
+// checks it arrived whole; a file stored already (by a run that stopped
+// before its mark) is checked, not stored again.
+func loadFile(ctx context.Context, fs *Files, v *storage.Visitor, fd storage.FileDump) error {
+	if fd.File.VisitorID != v.ID {
+		return fmt.Errorf("it is visitor %s's", fd.File.VisitorID)
+	}
+	f := *fd.File
+	switch have, err := fs.File(ctx, f.ID); {
+	case err == nil:
+		f = *have
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	default:
+		r, err := fd.Open(ctx)
+		if err != nil {
+			return err
+		}
+		err = fs.Put(ctx, &f, r, storage.Quota{}) // no quota: these were uploaded already
+		r.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if f.Size != fd.File.Size || f.SHA256 != fd.File.SHA256 {
+		return fmt.Errorf("%d bytes with SHA-256 %s arrived, the source has %d with %s", f.Size, f.SHA256, fd.File.Size, fd.File.SHA256)
 	}
 	return nil
 }
@@ -222,10 +273,13 @@ func (s *Store) FinishLoad(ctx context.Context, mark *storage.CopyMark) error {
 	return nil
 }
 
-// sendWithMark sends b's statements and mark in one transaction, the
-// mark's table made first if it is missing (the copy's first write).
+// sendWithMark sends b's statements and mark (nil for none) in one
+// transaction, the mark's table made first if it is missing (the copy's
+// first write).
 func (s *Store) sendWithMark(ctx context.Context, b *batchWriter, mark *storage.CopyMark) error {
-	b.Exec(ctx, upsertCopyMark, mark.Source, mark.After, mark.Visitors, utc(mark.Started), mark.Done)
+	if mark != nil {
+		b.Exec(ctx, upsertCopyMark, mark.Source, mark.After, mark.Visitors, utc(mark.Started), mark.Done)
+	}
 	send := func() error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b.batch()).Close() })
 	}
