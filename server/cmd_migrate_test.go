@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/storage"
@@ -178,4 +180,26 @@ func notThroughPostgres(k string) bool {
 		}
 	}
 	return false
+}
+
+// TestMigrate_Figure times a copy of PARLEY_MIGRATE_VISITORS visitors
+// there and back (the README's figure); skipped without it.
+func TestMigrate_Figure(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("PARLEY_MIGRATE_VISITORS"))
+	if n <= 0 {
+		t.Skip("PARLEY_MIGRATE_VISITORS=N times a copy of N visitors")
+	}
+	src := populatedDataDir(t, n)
+	url := postgrestest.URL(t)
+	for _, args := range [][]string{
+		{"--from-data", src, "--to", url},
+		{"--from", url, "--to-data", filepath.Join(t.TempDir(), "back")},
+	} {
+		start := time.Now()
+		code, out, errOut := parley(nil, append([]string{"migrate"}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s %s", code, out, errOut)
+		}
+		t.Logf("%s: %s\n%s", args[0], time.Since(start).Round(100*time.Millisecond), out)
+	}
 }
