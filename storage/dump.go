@@ -107,7 +107,8 @@ type LoggedAttempt struct {
 }
 
 // UsageCount is the sessions started on a day (UTC) of a site's bot,
-// version and channel: one usage counter.
+// version and channel: one usage counter, as a copy carries it and as
+// another engine reads it for the usage report (UsageReportOf).
 type UsageCount struct {
 	Site                  string
 	Day                   time.Time // midnight UTC
@@ -116,7 +117,8 @@ type UsageCount struct {
 }
 
 // RefusedCount is the starts refused for a rate limit in an hour (UTC)
-// of a site's bot, version and channel: one refusal counter.
+// of a site's bot, version and channel: one refusal counter, as a copy
+// carries it and as the usage report reads it.
 type RefusedCount struct {
 	Site                          string
 	Hour                          time.Time // UTC

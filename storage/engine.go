@@ -131,23 +131,6 @@ func (e *Event) Entry() (OutboxEntry, error) {
 	return OutboxEntry{ID: "msg_" + NewID(e.At), Type: e.Type, Lane: e.lane(), Visitor: e.Visitor, At: e.At.UTC(), Body: body}, nil
 }
 
-// UsageCount is one usage counter as another engine reads it: the
-// sessions of one bot version on one channel started on a UTC day.
-type UsageCount struct {
-	Day                   time.Time // its midnight, UTC
-	Bot, Version, Channel string
-	Sessions              int64
-}
-
-// RefusedCount is one refusal counter (its site, bot, version and channel
-// already filtered by the query): the starts refused in one UTC hour for
-// one reason.
-type RefusedCount struct {
-	Hour   time.Time
-	Reason string
-	Starts int64
-}
-
 // RefusedHours is the range of hours a usage report over [from, to)
 // counts refusals of: every hour that overlaps the period.
 func RefusedHours(from, to time.Time) (first, last time.Time) {

@@ -49,7 +49,7 @@ func TestLifecycle_Explain(t *testing.T) {
 		{sqlLogPage, []any{"demo/a", 10}, "webhook_log_pkey"},
 		{sqlBacklog, []any{"demo/a"}, "webhook_outbox_pkey"},
 	} {
-		plan := explain(t, st, ctx, q.sql, q.args...)
+		plan := explainText(t, st, ctx, q.sql, q.args...)
 		uses := slices.ContainsFunc(strings.Split(q.index, "|"), func(ix string) bool { return strings.Contains(plan, ix) })
 		if strings.Contains(plan, "Seq Scan") || !uses {
 			t.Errorf("%s\nplan, want %s and no sequential scan:\n%s", q.sql, q.index, plan)
@@ -57,8 +57,8 @@ func TestLifecycle_Explain(t *testing.T) {
 	}
 }
 
-// explain returns the plan of sql with sequential scans priced out.
-func explain(tb testing.TB, st *Store, ctx context.Context, sql string, args ...any) string {
+// explainText returns the plan of sql with sequential scans priced out.
+func explainText(tb testing.TB, st *Store, ctx context.Context, sql string, args ...any) string {
 	tb.Helper()
 	var plan []string
 	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
