@@ -101,6 +101,9 @@ type Limits struct {
 	MaxDuration time.Duration
 }
 
+// DefaultMaxDuration is Limits.MaxDuration's default.
+const DefaultMaxDuration = 5 * time.Minute
+
 func (l *Limits) setDefaults() {
 	if l.DefaultMaxBytes <= 0 {
 		l.DefaultMaxBytes = 10 << 20
@@ -133,7 +136,7 @@ func (l *Limits) setDefaults() {
 		l.IdleTimeout = 30 * time.Second
 	}
 	if l.MaxDuration <= 0 {
-		l.MaxDuration = 5 * time.Minute
+		l.MaxDuration = DefaultMaxDuration
 	}
 }
 

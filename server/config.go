@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-chat/parley/fileupload"
 	"github.com/parley-chat/parley/server/notify"
+	"github.com/parley-chat/parley/storage/postgres"
 	"github.com/parley-chat/parley/webhook"
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/conffile"
@@ -26,6 +27,12 @@ type Config struct {
 	AdminToken string // admin bearer token; generated into DataDir when empty
 	SyncWrites bool   // fsync every commit (survives power loss, costs latency)
 	DebugAddr  string // if set, pprof is served here (debug.go); never on Addr
+
+	// Store, when set (postgres://…), keeps the records in PostgreSQL
+	// instead of Badger in DataDir, which then holds only the keys and
+	// the admin token; Postgres tunes its connections.
+	Store    string
+	Postgres postgres.Options
 	// AgentSession is how long an agent's console stays signed in
 	// (default admin.DefaultAgentSession).
 	AgentSession time.Duration
@@ -76,6 +83,7 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	cfg := &Config{}
 	fs.StringVar(&cfg.Addr, "addr", envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"), "listen address (PARLEY_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data", envOr(getenv, "PARLEY_DATA", "./parley-data"), "data directory (PARLEY_DATA)")
+	fs.StringVar(&cfg.Store, "store", getenv("PARLEY_STORE"), "keep the records in PostgreSQL: postgres://user:password@host/db?sslmode=verify-full; empty: Badger in --data (PARLEY_STORE)")
 	fs.StringVar(&cfg.ConfigFile, "config", getenv("PARLEY_CONFIG"), "sites config file, JSON (PARLEY_CONFIG)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", getenv("PARLEY_DEBUG_ADDR"), "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060; off when empty (PARLEY_DEBUG_ADDR)")
 	fs.BoolVar(&cfg.SyncWrites, "sync", getenv("PARLEY_SYNC") == "1", "fsync every write: survives power loss, slower (PARLEY_SYNC=1)")
@@ -85,6 +93,10 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		"how often to check the config and story files for a change that reloads them; -1s: only on SIGHUP")
 	poll.dur(&cfg.AgentSession, "agent-session", "PARLEY_AGENT_SESSION",
 		"how long an agent's console stays signed in (0: 12h)")
+	poll.int(&cfg.Postgres.MaxConns, "store-max-conns", "PARLEY_STORE_MAX_CONNS",
+		"PostgreSQL: connections per node (0: 16)")
+	poll.dur(&cfg.Postgres.StatementTimeout, "store-statement-timeout", "PARLEY_STORE_STATEMENT_TIMEOUT",
+		"PostgreSQL: the longest one statement may run (0: 10s)")
 	bindSMTPFlags(fs, getenv, cfg)                 // notify.go
 	checkLimits := bindLimitFlags(fs, getenv, cfg) // limits.go
 	if err := fs.Parse(args); err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-chat/parley/fileupload"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -99,6 +101,7 @@ func (s *Server) maintain(ctx context.Context) {
 			return
 		case <-sweep.C:
 			s.SweepRetention(ctx)
+			s.sweepOrphans(ctx)
 			sweep.Reset(sweepInterval)
 		case <-gc.C:
 			s.collectGarbage(ctx)
@@ -137,6 +140,25 @@ func (s *Server) SweepRetention(ctx context.Context) (storage.SweepResult, error
 			"keys", res.Keys, "staleEntries", res.Stale, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return res, err
+}
+
+// sweepOrphans deletes the chunks of uploads a crash cut short (on
+// PostgreSQL; Badger's go at start, prepareStore), those begun more than
+// twice the longest an upload may take ago, so no node's upload in flight
+// loses its chunks.
+func (s *Server) sweepOrphans(ctx context.Context) {
+	if s.orphans == nil {
+		return
+	}
+	limits := s.cfg.UploadLimits
+	maxUpload := cmp.Or(limits.MaxDuration, fileupload.DefaultMaxDuration)
+	n, err := s.orphans(ctx, s.cfg.Now().Add(-2*maxUpload))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Error("uploads: removing chunks of unfinished uploads failed", "err", err)
+	case n > 0:
+		s.log.Info("uploads: removed chunks of unfinished uploads", "files", n)
+	}
 }
 
 // collectGarbage runs value-log GC, first flushing Badger's memtables if

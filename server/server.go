@@ -45,8 +45,9 @@ type Server struct {
 
 	// files keeps the uploads' bytes in the same store; badger is the
 	// Badger store for its own upkeep, nil on PostgreSQL (engine).
-	files  fileupload.Store
-	badger *storage.Store
+	files   fileupload.Store
+	badger  *storage.Store
+	orphans func(ctx context.Context, before time.Time) (int, error)
 
 	// conf is the running sites config; Reload swaps it (reload.go).
 	conf atomic.Pointer[SiteConfig]
@@ -114,15 +115,16 @@ func Open(cfg Config) (*Server, error) {
 	}
 	store := eng.Store
 	s := &Server{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		Store:  store,
-		files:  eng.files,
-		badger: eng.badger,
-		Keys:   keys,
-		mux:    http.NewServeMux(),
-		errs:   respond.Writer{Log: cfg.Logger},
-		demo:   builtinDemo(cfg),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		Store:   store,
+		files:   eng.files,
+		badger:  eng.badger,
+		orphans: eng.orphans,
+		Keys:    keys,
+		mux:     http.NewServeMux(),
+		errs:    respond.Writer{Log: cfg.Logger},
+		demo:    builtinDemo(cfg),
 
 		AdminTokenCreated: tokenCreated,
 	}

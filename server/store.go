@@ -35,12 +35,20 @@ type engine struct {
 	Store
 	files  fileupload.Store
 	badger *storage.Store
+	// orphans deletes the chunks of uploads that never got their record
+	// and began before a time: on PostgreSQL, where other nodes may be
+	// uploading, it runs with a margin on the maintenance schedule.
+	orphans func(ctx context.Context, before time.Time) (int, error)
 }
 
 var _ Store = (*storage.Store)(nil)
 
-// openEngine opens the store cfg names: Badger in cfg.DataDir.
+// openEngine opens the store cfg names: PostgreSQL for a postgres://
+// cfg.Store (store_postgres.go), else Badger in cfg.DataDir.
 func openEngine(cfg Config) (*engine, error) {
+	if cfg.Store != "" {
+		return openPostgres(cfg)
+	}
 	st, err := storage.Open(cfg.DataDir, storage.Options{SyncWrites: cfg.SyncWrites, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", explainOpenError(cfg.DataDir, err))

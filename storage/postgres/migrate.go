@@ -119,3 +119,21 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) (applied int, err error) {
 		}
 	}
 }
+
+// ErrSchemaVersion is returned by a read-only Open of a database whose
+// schema is not this Parley's version.
+var ErrSchemaVersion = errors.New("postgres: the database's schema is not this Parley's version")
+
+// checkSchema makes sure the database's schema is SchemaVersion, without
+// writing.
+func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	var have int
+	err := pool.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM parley_schema`).Scan(&have)
+	if err != nil {
+		return fmt.Errorf("postgres: check the schema (is this a Parley database?): %w", err)
+	}
+	if want := SchemaVersion(); have != want {
+		return fmt.Errorf("%w: it is version %d, this Parley's is %d; `parley serve` with the matching Parley migrates it", ErrSchemaVersion, have, want)
+	}
+	return nil
+}

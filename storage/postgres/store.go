@@ -28,6 +28,10 @@ type Options struct {
 	StatementTimeout time.Duration
 	// Logger receives the engine's warnings; nil discards them.
 	Logger *slog.Logger
+	// ReadOnly opens the database without writing to it (parley check):
+	// no migration (a schema of another version is refused with
+	// ErrSchemaVersion) and every transaction read-only.
+	ReadOnly bool
 
 	// dial, if set, opens the connections (tests: counting the bytes a
 	// turn sends).
@@ -67,6 +71,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	timeout := cmp.Or(opts.StatementTimeout, 10*time.Second)
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
 	cfg.ConnConfig.RuntimeParams["application_name"] = "parley"
+	if opts.ReadOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	if opts.dial != nil {
 		cfg.ConnConfig.DialFunc = opts.dial
 	}
@@ -78,7 +85,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	if _, err := migrate(ctx, pool); err != nil {
+	if opts.ReadOnly {
+		err = checkSchema(ctx, pool)
+	} else {
+		_, err = migrate(ctx, pool)
+	}
+	if err != nil {
 		pool.Close()
 		return nil, err
 	}
