@@ -70,7 +70,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	cfg.MaxConns = int32(conns)
 	timeout := cmp.Or(opts.StatementTimeout, 10*time.Second)
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
-	cfg.ConnConfig.RuntimeParams["application_name"] = "parley"
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		// (A URL may name the node: ?application_name=parley-2.)
+		cfg.ConnConfig.RuntimeParams["application_name"] = "parley"
+	}
 	if opts.ReadOnly {
 		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	}
