@@ -25,6 +25,7 @@ type AdminEngine interface {
 	Transcript(ctx context.Context, id string) (*storage.Session, []storage.Message, error)
 	Gaps(ctx context.Context, q storage.GapQuery) (*storage.GapReport, error)
 	Funnel(ctx context.Context, q storage.FunnelQuery) (*storage.Funnel, error)
+	EraseVisitor(ctx context.Context, id string) (storage.EraseResult, error)
 }
 
 // TestAdmin runs the admin views' suite: every list against a brute-force
@@ -41,6 +42,7 @@ func TestAdmin(t *testing.T, open func(testing.TB) AdminEngine) {
 		{"Users/MatchesBruteForce", testUsersMatchesBruteForce},
 		{"Users/BadParams", testUsersBadParams},
 		{"Users/Search", testUsersSearch},
+		{"Users/SearchErased", testUsersSearchErased},
 		{"VisitorSessions/Filters", testVisitorSessionsFilters},
 		{"Sessions/Filters", testSessionsFilters},
 		{"Sessions/EveryFilterCombination", testSessionsEveryFilterCombination},

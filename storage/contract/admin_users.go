@@ -255,6 +255,32 @@ func testUsersSearch(t *testing.T, open func(testing.TB) AdminEngine) {
 	}
 }
 
+// testUsersSearchErased: an erased visitor is found by no search, of the
+// users or the sessions; the others still are.
+func testUsersSearchErased(t *testing.T, open func(testing.TB) AdminEngine) {
+	f := seedFixture(t, open)
+	ctx := context.Background()
+	if _, err := f.s.EraseVisitor(ctx, v5); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		q    string
+		want []string
+	}{
+		{"anna", nil},
+		{"+49 30 765", nil},
+		{"lee", []string{v4}},
+		{"01JAAAAAAAAAAAAAAAAAAAAAA5", nil},
+	} {
+		if got := allUsers(t, f.s, storage.UserQuery{Q: tt.q}); !slices.Equal(got, tt.want) {
+			t.Errorf("%q: got %v, want %v", tt.q, got, tt.want)
+		}
+		if got := allSessions(t, f.s, storage.SessionQuery{Q: tt.q}); len(got) != len(tt.want) {
+			t.Errorf("%q: %d sessions, want %d", tt.q, len(got), len(tt.want))
+		}
+	}
+}
+
 func testVisitorSessionsFilters(t *testing.T, open func(testing.TB) AdminEngine) {
 	end := time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)
 	f := randomFixture(t, open, 11, 30, end)

@@ -296,6 +296,10 @@ func (s *Store) eraseVisitorRow(ctx context.Context, id string, res *storage.Era
 			}
 			keys += int(tag.RowsAffected())
 		}
+		// The search words of its name, email and phone (query_users.go).
+		if _, err := tx.Exec(ctx, deleteTerms, id); err != nil {
+			return err
+		}
 		var err error
 		events, err = s.enqueueErased(ctx, tx, site, id, time.Now())
 		return err

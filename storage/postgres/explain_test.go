@@ -235,8 +235,8 @@ func firstVisitor(tb testing.TB, s *Store) string {
 	return id
 }
 
-// staticLive is a Liveness with no socket open and one session timeout.
-// staticLive is a gateway with these sockets open.
+// staticLive is a gateway with these sockets open and one session
+// timeout for every site.
 type staticLive struct {
 	timeout time.Duration
 	active  []string

@@ -183,6 +183,7 @@ func mergeVisitor(ctx context.Context, tx pgx.Tx, from, into *storage.Visitor, n
 	b.Queue(sqlMoveFiles, from.ID, into.ID)
 	b.Queue(`INSERT INTO visitor_merges (from_id, into_id, merged_at) VALUES ($1, $2, $3)`, from.ID, into.ID, now)
 	b.Queue(`DELETE FROM visitors WHERE id = $1`, from.ID)
+	b.Queue(deleteTerms, from.ID) // query_users.go
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}

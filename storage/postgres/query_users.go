@@ -215,6 +215,10 @@ func prefixEnd(p string) string { return p + "\U0010FFFF" }
 const insertTerms = `INSERT INTO visitor_terms (term, visitor_id) SELECT t, $2 FROM unnest($1::text[]) AS t
 	ON CONFLICT DO NOTHING`
 
+// deleteTerms drops the search terms of the visitor $1: erased, or merged
+// into another (whose row then has the words).
+const deleteTerms = `DELETE FROM visitor_terms WHERE visitor_id = $1`
+
 // queueVisitorTerms queues the statement indexing the visitor's search
 // terms, if it has any: for a batch that writes the visitor whole.
 func queueVisitorTerms(b *pgx.Batch, v *storage.Visitor) {

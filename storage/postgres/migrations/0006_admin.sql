@@ -30,3 +30,5 @@ CREATE TABLE visitor_terms (
     PRIMARY KEY (term, visitor_id)
 );
 COMMENT ON TABLE visitor_terms IS 'search words of visitors (name, email, phone, platform ID); checked against the visitor row at search time';
+-- An erase or a merge drops the visitor's words.
+CREATE INDEX visitor_terms_by_visitor ON visitor_terms (visitor_id);
