@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/fileupload"
+	"github.com/parley-chat/parley/server/admin"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -163,7 +165,7 @@ func TestCrash_KillNine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	acks, uploads := checkAcked(t, st, clients)
+	acks, uploads := checkAcked(t, st, storage.NewFiles(st), clients)
 	r, err := st.Verify(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -237,10 +239,16 @@ func chatters(base string, n int, dead *atomic.Bool) (stop func() []*storyClient
 	}
 }
 
+// ackedStore is what checkAcked reads: either engine.
+type ackedStore interface {
+	Messages(ctx context.Context, sessionID string, limit int) ([]storage.Message, error)
+	Ack(ctx context.Context, sessionID, clientID string) (storage.Ack, error)
+}
+
 // checkAcked checks that every acked message is stored exactly once, under
 // its ack's ID, and every 201-answered upload has its record and exactly
 // one message. It returns how many of each it checked.
-func checkAcked(tb testing.TB, st *storage.Store, clients []*storyClient) (acks, uploads int) {
+func checkAcked(tb testing.TB, st ackedStore, files fileupload.Store, clients []*storyClient) (acks, uploads int) {
 	tb.Helper()
 	ctx := context.Background()
 	msgs := map[string][]storage.Message{}
@@ -255,7 +263,6 @@ func checkAcked(tb testing.TB, st *storage.Store, clients []*storyClient) (acks,
 		msgs[sid] = m
 		return m
 	}
-	files := storage.NewFiles(st)
 	for _, c := range clients {
 		c.mu.Lock()
 		for k, ackID := range c.acked {
@@ -297,7 +304,7 @@ func checkAcked(tb testing.TB, st *storage.Store, clients []*storyClient) (acks,
 // checkViews pages through the admin views and checks they list every
 // record: each visitor once in the overview, each session once in the
 // dashboard and in its visitor's list.
-func checkViews(tb testing.TB, st *storage.Store, r *storage.VerifyReport) {
+func checkViews(tb testing.TB, st admin.Store, r *storage.VerifyReport) {
 	tb.Helper()
 	ctx := context.Background()
 	visitors := map[string]bool{}
@@ -480,7 +487,7 @@ func TestCrash_DiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	checkAcked(t, store, []*storyClient{c})
+	checkAcked(t, store, storage.NewFiles(store), []*storyClient{c})
 	r, err := store.Verify(ctx)
 	if err != nil {
 		t.Fatal(err)

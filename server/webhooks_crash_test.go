@@ -112,7 +112,7 @@ func TestCrash_Webhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	checkAcked(t, st, clients)
+	checkAcked(t, st, storage.NewFiles(st), clients)
 	checkDelivered(t, st, r)
 	if n := r.BadSignatures(); n != 0 {
 		t.Errorf("%d deliveries with a bad signature", n)

@@ -1,0 +1,75 @@
+package server_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/storage/postgres"
+	"github.com/parley-chat/parley/storage/postgres/postgrestest"
+)
+
+// TestCrash_KillNinePostgres is TestCrash_KillNine on PostgreSQL: visitors
+// chat (messages, choices, inputs, uploads) while Parley is killed with
+// SIGKILL at random moments and restarted on the same database. Every
+// acked message and every 201-answered upload must be stored exactly
+// once, and parley check must find the store whole. PARLEY_CRASH_ROUNDS
+// sets the rounds (20 or more for the long run).
+func TestCrash_KillNinePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	rounds := crashRounds(t)
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 1))
+	t.Logf("rounds %d, seed %d", rounds, seed)
+	bin := buildParley(t)
+	url, addr := postgrestest.URL(t), freeAddr(t)
+	env := []string{"PARLEY_ADMIN_TOKEN=" + adminToken}
+	args := []string{"serve", "--addr", addr, "--data", t.TempDir(), "--store", url, "--msg-rate", "-1", "--max-conns-per-ip", "-1"}
+	p := startChild(t, bin, env, nil, args...)
+	waitHealthy(t, addr)
+
+	var dead atomic.Bool
+	stopChat := chatters("http://"+addr, 6, &dead)
+	kills := 0
+	for r := 0; r < rounds; r++ {
+		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
+		p.kill9(t)
+		kills++
+		p = startChild(t, bin, env, nil, args...)
+		waitHealthy(t, addr)
+	}
+	time.Sleep(300 * time.Millisecond)
+	p.kill9(t)
+	kills++
+	clients := stopChat()
+	check := startChild(t, bin, env, nil, "check", "--store", url)
+	if code := check.wait(t, 60*time.Second); code != 0 || !strings.Contains(check.out.String(), "ok:") {
+		t.Errorf("parley check after the last kill: exit %d\n%s", code, check.out)
+	}
+
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	acks, uploads := checkAcked(t, st, postgres.NewFiles(st), clients)
+	r, err := st.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range r.Problems {
+		t.Errorf("verify: %s", p)
+	}
+	checkViews(t, st, r)
+	t.Logf("%d kills; %d acked messages and %d uploads checked; store: %d visitors, %d sessions, %d messages, %d files, %d orphan uploads",
+		kills, acks, uploads, r.Visitors, r.Sessions, r.Messages, r.Files, r.OrphanChunkFiles)
+	if acks < 20*rounds {
+		t.Errorf("only %d messages acked: the test did not exercise much", acks)
+	}
+}
