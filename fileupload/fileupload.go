@@ -215,12 +215,16 @@ func (h *Handler) visitors(r *http.Request, site string) []string {
 
 var errUnauthorized = &Error{http.StatusUnauthorized, "unauthorized", "a valid visitor token (X-Parley-Token header or parley_vid cookie) is required"}
 
-// fail answers err as JSON: an *Error as it says, anything else as a 500,
-// logged.
+// fail answers err as JSON: an *Error as it says, a store that is not
+// answering as a 503 (try again), anything else as a 500; both logged.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	var cause error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, storage.ErrUnavailable):
+		e, cause = errUnavailable, fmt.Errorf("fileupload: %w", err)
+	default:
 		e, cause = &Error{http.StatusInternalServerError, "internal", "something went wrong on our side"}, fmt.Errorf("fileupload: %w", err)
 	}
 	w.Header().Set("Cache-Control", "no-store")

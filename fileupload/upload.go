@@ -31,6 +31,7 @@ var (
 	errIncomplete    = &Error{http.StatusBadRequest, "upload_incomplete", "the upload was cut off before it ended"}
 	errQuota         = &Error{http.StatusTooManyRequests, "quota_exceeded", "you have sent as many files today as we accept; try again tomorrow"}
 	errBusy          = &Error{http.StatusServiceUnavailable, "busy", "too many uploads at once; try again in a moment"}
+	errUnavailable   = &Error{http.StatusServiceUnavailable, "unavailable", "we cannot store files just now; try again in a moment"}
 )
 
 // errTooSlow is the 408 for an upload past its overall deadline d.

@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +86,8 @@ func TestPostgres_Conversation(t *testing.T) {
 
 // TestPostgres_Outage: PostgreSQL stops under a running Parley and comes
 // back. Meanwhile /readyz answers 503, a message gets the error frame
-// internal and is not stored, the outage is in the log and the metrics;
+// internal and is not stored, an upload 503 unavailable, the outage is in
+// the log and the metrics;
 // afterwards Parley serves again by itself, no restart.
 func TestPostgres_Outage(t *testing.T) {
 	db := postgrestest.NewCluster(t)
@@ -109,6 +113,20 @@ func TestPostgres_Outage(t *testing.T) {
 		t.Errorf("a message during the outage: %+v, want the error internal for c2", f)
 	}
 	waitUntil(t, 5*time.Second, "parley_store_up 0", func() bool { return metric(t, base, "parley_store_up") == "0" })
+	body, ct := multipartBody(filePart("a.pdf", "application/pdf", []byte("%PDF-1.4\n%%EOF\n")))
+	req, _ := http.NewRequest("POST", base+"/v1/upload?site=demo&session="+w.Session, bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("X-Parley-Token", w.Token)
+	req.Header.Set("Origin", testOrigin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(answer), `"unavailable"`) {
+		t.Errorf("an upload during the outage: %d %s, want 503 unavailable", resp.StatusCode, answer)
+	}
 
 	db.Start(t)
 	waitUntil(t, 20*time.Second, "readyz 200", func() bool { resp, _ := get(t, base+"/readyz", nil); return resp.StatusCode == 200 })

@@ -22,6 +22,11 @@ import (
 // ErrNotFound is returned when a record does not exist.
 var ErrNotFound = errors.New("storage: not found")
 
+// ErrUnavailable is returned, wrapped around the cause, when the store
+// cannot be reached (a PostgreSQL server down or restarting): the request
+// may succeed if tried again in a moment.
+var ErrUnavailable = errors.New("storage: the store is not answering")
+
 // ErrTooLarge is returned when a record would exceed its size cap.
 var ErrTooLarge = errors.New("storage: record too large")
 

@@ -113,7 +113,7 @@ func (fs *Files) Put(ctx context.Context, f *storage.File, r io.Reader, q storag
 		err = fs.commit(ctx, f, q)
 	}
 	if err != nil {
-		return fs.abort(f.ID, err)
+		return fs.abort(f.ID, unavailable(err))
 	}
 	return nil
 }
@@ -184,7 +184,7 @@ func (fs *Files) commit(ctx context.Context, f *storage.File, q storage.Quota) e
 func (fs *Files) File(ctx context.Context, id string) (*storage.File, error) {
 	f, err := scanFile(fs.st.pool.QueryRow(ctx, selectFile, id))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: get file: %w", err)
+		return nil, fmt.Errorf("postgres: get file: %w", unavailable(err))
 	}
 	return f, nil
 }

@@ -195,7 +195,7 @@ func appendGaps(ctx context.Context, q querier, sid string, n int, gaps []storag
 func (s *Store) Session(ctx context.Context, id string) (*storage.Session, error) {
 	sess, err := getSession(ctx, s.pool, id)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: get session: %w", err)
+		return nil, fmt.Errorf("postgres: get session: %w", unavailable(err))
 	}
 	return sess, nil
 }

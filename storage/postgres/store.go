@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -140,4 +143,31 @@ func notFound(err error) error {
 func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// unavailable marks an error of the connection to the database (it is
+// down, restarting, unreachable, or a statement ran out of time) as
+// storage.ErrUnavailable, so callers can say "try again in a moment"
+// rather than "something went wrong". Other errors pass unchanged.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, storage.ErrUnavailable) {
+		return err
+	}
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe):
+		// 08: connection exceptions; 57P01-03: shutdown, crash, starting up;
+		// 57014: the statement timeout.
+		if !strings.HasPrefix(pe.Code, "08") && pe.Code != "57P01" && pe.Code != "57P02" && pe.Code != "57P03" && pe.Code != "57014" {
+			return err
+		}
+	case pgconn.Timeout(err), errors.As(err, &ne), pgconn.SafeToRetry(err):
+	default:
+		var ce *pgconn.ConnectError
+		if !errors.As(err, &ce) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
