@@ -25,6 +25,9 @@ type LifecycleEngine interface {
 	Session(ctx context.Context, id string) (*storage.Session, error)
 	SetOutbox(c storage.OutboxConfig)
 	OutboxStats(endpoint string) storage.OutboxStats
+	EditProfile(ctx context.Context, visitorID string, e storage.ProfileEdit) (*storage.Visitor, error)
+	AddNote(ctx context.Context, n *storage.Note) error
+	UpdateConversation(ctx context.Context, sid string, now time.Time, fn func(c *storage.Conversation)) (*storage.Conversation, error)
 
 	OnErase(fn func(visitorID string))
 	EraseVisitor(ctx context.Context, id string) (storage.EraseResult, error)
@@ -104,9 +107,10 @@ func (v lcSeeded) ids() []string {
 
 // lcSeed records a visitor of site with n sessions through the write path
 // the gateway uses: each session gets a choice, a name, an email and a
-// phone input, tags, a goal and, on an engine that keeps files, an
-// uploaded file of 600 KB, so every kind of row exists: 7 messages with a
-// file, 6 without. The first session starts at t0, the others an hour
+// phone input, tags, a goal, an agent's note and an inbox record and, on
+// an engine that keeps files, an uploaded file of 600 KB, so every kind of
+// row exists: 7 messages with a file, 6 without. An admin edits the
+// visitor's notes once. The first session starts at t0, the others an hour
 // apart; the visitor's last activity is its last session's start plus 5 s.
 func lcSeed(tb testing.TB, e LifecycleEngine, site string, t0 time.Time, name, email string, n int) lcSeeded {
 	tb.Helper()
@@ -172,6 +176,17 @@ func lcSeed(tb testing.TB, e LifecycleEngine, site string, t0 time.Time, name, e
 				tb.Fatal(err)
 			}
 		}
+		note := &storage.Note{Session: sess.ID, Agent: "grace", AgentName: "Grace", Text: "called " + name + " back", At: at.Add(6 * time.Second)}
+		if err := e.AddNote(ctx, note); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := e.UpdateConversation(ctx, sess.ID, at.Add(6*time.Second), func(c *storage.Conversation) { c.Assignee = "grace" }); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	notes := "met " + name + " at the fair"
+	if _, err := e.EditProfile(ctx, out.ID, storage.ProfileEdit{Notes: &notes, By: "admin", At: t0.Add(time.Duration(n) * time.Hour)}); err != nil {
+		tb.Fatal(err)
 	}
 	return out
 }

@@ -230,9 +230,10 @@ func (s *Store) eraseFiles(ctx context.Context, visitorID string, res *storage.E
 	return nil
 }
 
-// purgeOutbox deletes the events waiting for any endpoint and the logged
-// attempts that concern the visitor, or a browser's visitor merged into
-// it: its data must not outlive its erase in the outbox either.
+// purgeOutbox deletes the events waiting for any endpoint, the logged
+// attempts and the search words that concern the visitor, or a browser's
+// visitor merged into it: its data must not outlive its erase there
+// either.
 func (s *Store) purgeOutbox(ctx context.Context, visitorID string, res *storage.EraseResult) error {
 	merged, err := s.ids(ctx, sqlMergedBrowsers, visitorID)
 	if err != nil {
@@ -252,10 +253,15 @@ func (s *Store) purgeOutbox(ctx context.Context, visitorID string, res *storage.
 				break
 			}
 		}
-		n, err := s.deleteBatched(ctx, "webhook_log", "endpoint, seq", `visitor_id = $1`, id, eraseBatch)
-		res.Keys += n
-		if err != nil {
-			return err
+		for _, t := range []struct{ table, key string }{
+			{"webhook_log", "endpoint, seq"},
+			{"visitor_terms", "term, visitor_id"}, // its search words
+		} {
+			n, err := s.deleteBatched(ctx, t.table, t.key, `visitor_id = $1`, id, eraseBatch)
+			res.Keys += n
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return nil

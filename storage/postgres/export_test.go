@@ -21,11 +21,15 @@ type exportEngine interface {
 	StartSession(ctx context.Context, v *storage.Visitor, sess *storage.Session, opening *storage.Turn) error
 	RecordTurn(ctx context.Context, t *storage.Turn) (*storage.Session, storage.Ack, bool, error)
 	WriteExport(ctx context.Context, w io.Writer, visitorID string, at time.Time, download func(f *storage.File) string) error
+	EditProfile(ctx context.Context, visitorID string, e storage.ProfileEdit) (*storage.Visitor, error)
+	AddNote(ctx context.Context, n *storage.Note) error
+	UpdateConversation(ctx context.Context, sid string, now time.Time, fn func(c *storage.Conversation)) (*storage.Conversation, error)
 }
 
 // TestWriteExport_SameAsBadger: the same visitor recorded the same way in
-// both engines exports as the same bytes, but for the message IDs each
-// engine gives.
+// both engines (sessions, messages, inputs, a file, a profile edit, an
+// agent's note and the inbox's record) exports as the same bytes, but for
+// the message and note IDs each engine gives.
 func TestWriteExport_SameAsBadger(t *testing.T) {
 	ctx := context.Background()
 	badger, err := storage.Open(t.TempDir(), storage.Options{})
@@ -73,6 +77,18 @@ func TestWriteExport_SameAsBadger(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		name, notes := "Ada Lovelace", "prefers email"
+		if _, err := e.EditProfile(ctx, vid, storage.ProfileEdit{Name: &name, Notes: &notes, By: "admin", At: t0.Add(3 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.AddNote(ctx, &storage.Note{Session: sids[0], Agent: "grace", AgentName: "Grace", Text: "called back", At: t0.Add(4 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.UpdateConversation(ctx, sids[0], t0.Add(5*time.Hour), func(c *storage.Conversation) {
+			c.Status, c.Assignee = storage.ConversationResolved, "grace"
+		}); err != nil {
+			t.Fatal(err)
+		}
 		f := &storage.File{ID: fid, Site: "demo", VisitorID: vid, SessionID: sids[1], Name: "scan.pdf", Type: "application/pdf", UploadedAt: t0.Add(time.Minute)}
 		if err := put[e](f, strings.NewReader("%PDF-1.4 scan")); err != nil {
 			t.Fatal(err)
@@ -88,15 +104,17 @@ func TestWriteExport_SameAsBadger(t *testing.T) {
 	}
 }
 
-// withoutMessageIDs replaces each message's ID in the export with its
-// place in the document: the one thing engines write differently.
+// withoutMessageIDs replaces each message's and note's ID in the export
+// with its place in the document: what engines write differently.
 func withoutMessageIDs(tb testing.TB, doc string) string {
 	tb.Helper()
+	type withID struct {
+		ID string `json:"id"`
+	}
 	var d struct {
 		Sessions []struct {
-			Messages []struct {
-				ID string `json:"id"`
-			} `json:"messages"`
+			Messages []withID `json:"messages"`
+			Notes    []withID `json:"notes"`
 		} `json:"sessions"`
 	}
 	if err := json.Unmarshal([]byte(doc), &d); err != nil {
@@ -104,7 +122,7 @@ func withoutMessageIDs(tb testing.TB, doc string) string {
 	}
 	n := 0
 	for _, s := range d.Sessions {
-		for _, m := range s.Messages {
+		for _, m := range append(s.Messages, s.Notes...) {
 			doc = strings.ReplaceAll(doc, `"`+m.ID+`"`, fmt.Sprintf(`"message-%d"`, n))
 			n++
 		}
