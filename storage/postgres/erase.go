@@ -55,11 +55,11 @@ const sqlSessionsLeft = `SELECT EXISTS (SELECT 1 FROM sessions WHERE visitor_id 
 const sqlVisitorFiles = `SELECT id FROM files WHERE visitor_id = $1 ORDER BY id`
 
 // EraseVisitor deletes the visitor and everything recorded of it: its
-// row, every session with its messages, inputs, gaps, acks and idle
-// markers, every file with its chunks, the webhook events waiting for it
-// and the logged attempts that carry its data (those of a browser merged
-// into it too), its merges and profile changes. Usage counters are
-// aggregates and stay. Erasing a visitor that does not exist does nothing
+// row, every session with its messages, inputs, gaps, acks, idle markers,
+// inbox record and agents' notes, every file with its chunks, the webhook
+// events waiting for it, the logged attempts that carry its data and its
+// search words (those of a browser merged into it too), its merges and
+// profile changes. Usage counters are aggregates and stay. Erasing a visitor that does not exist does nothing
 // and is no error.
 //
 // It begins by fencing the visitor (visitors.erasing, committed before
@@ -128,7 +128,9 @@ func (s *Store) eraseFenced(ctx context.Context, id string, res *storage.EraseRe
 }
 
 // sessionChildren are the tables of a session's rows, by their key
-// columns, that go before the session's own row.
+// columns, that go before the session's own row; messages first (the
+// erase counts them). The inbox's rows go with the session's
+// (ON DELETE CASCADE).
 var sessionChildren = []struct{ table, key string }{
 	{"messages", "session_id, id"},
 	{"inputs", "session_id, n"},
