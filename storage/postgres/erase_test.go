@@ -189,3 +189,45 @@ func TestSweepRetention_VisitorComesBack(t *testing.T) {
 		t.Fatalf("visitor after the later sweep: %v; want ErrNotFound", err)
 	}
 }
+
+// TestEraseVisitor_Interrupted: an erase cut off half-way (its context
+// ends, as when the process dies) leaves the visitor fenced, refusing
+// turns; the next retention sweep finishes it.
+func TestEraseVisitor_Interrupted(t *testing.T) {
+	st := lifecycleStore(t)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	vid, sid := seedRows(t, st, "demo", at, 30_000)
+	ctx, cancel := context.WithCancel(context.Background())
+	st.OnErase(func(string) {
+		// Cut it off once the first batch of messages is gone.
+		go func() {
+			for n := 30_000; n > 30_000-eraseBatch; time.Sleep(time.Millisecond) {
+				if err := st.pool.QueryRow(context.Background(), `SELECT count(*) FROM messages WHERE session_id = $1`, sid).Scan(&n); err != nil {
+					t.Error(err)
+					break
+				}
+			}
+			cancel()
+		}()
+	})
+	if _, err := st.EraseVisitor(ctx, vid); !errors.Is(err, context.Canceled) {
+		t.Fatalf("erase cut off: %v, want context.Canceled", err)
+	}
+	left := rowsOf(t, st, vid, sid)
+	if left["visitors"] != 1 || left["messages"] == 0 || left["messages"] == 30_000 {
+		t.Fatalf("after the cut: %v, want the visitor and some of its messages", left)
+	}
+	_, _, _, err := st.RecordTurn(context.Background(), &storage.Turn{SessionID: sid, ClientID: "late",
+		Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "hello?", ClientID: "late"}}})
+	if !errors.Is(err, storage.ErrErasing) {
+		t.Errorf("turn of the fenced visitor: %v, want ErrErasing", err)
+	}
+	st.OnErase(func(string) {})
+	res, err := st.SweepRetention(context.Background(), at, storage.Retention{})
+	if err != nil || res.Visitors != 1 || res.Sessions != 1 {
+		t.Fatalf("sweep: %+v, %v; want the erase finished", res, err)
+	}
+	if left := rowsOf(t, st, vid, sid); len(left) != 0 {
+		t.Errorf("left after the sweep: %v", left)
+	}
+}
