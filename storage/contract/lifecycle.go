@@ -28,6 +28,7 @@ type LifecycleEngine interface {
 	EditProfile(ctx context.Context, visitorID string, e storage.ProfileEdit) (*storage.Visitor, error)
 	AddNote(ctx context.Context, n *storage.Note) error
 	UpdateConversation(ctx context.Context, sid string, now time.Time, fn func(c *storage.Conversation)) (*storage.Conversation, error)
+	Identify(ctx context.Context, req storage.IdentifyRequest) (*storage.IdentifyResult, error)
 
 	OnErase(fn func(visitorID string))
 	EraseVisitor(ctx context.Context, id string) (storage.EraseResult, error)
@@ -80,6 +81,7 @@ func TestLifecycle(t *testing.T, open func(testing.TB) LifecycleEngine) {
 		{"Webhooks/BadInput", lcTestWebhooksBadInput},
 		{"Webhooks/Erase", lcTestWebhooksErase},
 		{"Webhooks/RetentionErase", lcTestWebhooksRetentionErase},
+		{"Webhooks/EraseMerged", lcTestWebhooksEraseMerged},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,4 +239,45 @@ func lcTestWebhooksRetentionErase(t *testing.T, e LifecycleEngine) {
 		t.Fatalf("%d visitor.erased events, want 1", erased)
 	}
 	lcAssertGone(t, e, old, lcErasedEvent)
+}
+
+// lcTestWebhooksEraseMerged: erasing a user also takes the waiting events,
+// search words and everything else of a browser's visitor that was merged
+// into it (identify).
+func lcTestWebhooksEraseMerged(t *testing.T, e LifecycleEngine) {
+	ctx := context.Background()
+	lcRouteAll(e, 0, "demo/a")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	first := lcSession(t, e, t0)
+	second := lcSession(t, e, t0.Add(time.Minute))
+	email := "merged@example.org"
+	at := storage.ProfileEdit{Email: &email, By: storage.ByIdentify, At: t0.Add(time.Hour)}
+	if _, err := e.Identify(ctx, storage.IdentifyRequest{Site: "demo", VisitorID: first.VisitorID, UserID: "acct", Profile: at}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Identify(ctx, storage.IdentifyRequest{Site: "demo", VisitorID: second.VisitorID, UserID: "acct", Profile: at})
+	if err != nil || res.Merged != second.VisitorID {
+		t.Fatalf("identify: %+v %v, want a merge", res, err)
+	}
+	if _, err := e.EraseVisitor(ctx, first.VisitorID); err != nil {
+		t.Fatal(err)
+	}
+	es, err := e.Outbox(ctx, "demo/a", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range es {
+		if en.Type != storage.EventVisitorErased || en.Visitor != first.VisitorID {
+			t.Errorf("after the erase, %s of %s still waits", en.Type, en.Visitor)
+		}
+	}
+	gone := lcSeeded{ID: first.VisitorID, Sessions: []string{first.ID, second.ID}}
+	lcAssertGone(t, e, gone, lcErasedEvent)
+	lcAssertGone(t, e, lcSeeded{ID: second.VisitorID}, nil)
+	for k, v := range e.Dump(t) {
+		if strings.Contains(k+v, email) {
+			t.Errorf("%q (%.100q) still holds the user's email", k, v)
+		}
+	}
+	lcAssertSound(t, e)
 }
