@@ -87,6 +87,17 @@ func lcTestDoneLogResend(t *testing.T, e LifecycleEngine) {
 	if log, _ = e.DeliveryLog(ctx, "demo/a", 3); len(log) != 3 || log[2].Attempt != storage.DeliveryLogKeep+3 {
 		t.Fatalf("a log of 3: %+v", log)
 	}
+	// Given up: the event leaves the outbox, logged as such.
+	gaveUp := storage.Attempt{EventID: en.ID, Visitor: en.Visitor, Attempt: storage.DeliveryLogKeep + 6, Outcome: storage.OutcomeGaveUp, Body: en.Body}
+	if err := e.OutboxDone(ctx, &es[0], &gaveUp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if es, _ = e.Outbox(ctx, "demo/a", "", 10); len(es) != 0 {
+		t.Fatalf("after giving up: %+v", es)
+	}
+	if log, _ = e.DeliveryLog(ctx, "demo/a", 1); len(log) != 1 || log[0].Outcome != storage.OutcomeGaveUp || log[0].ID != gaveUp.ID {
+		t.Fatalf("log after giving up: %+v", log)
+	}
 }
 
 // lcTestWebhooksBadInput: unknown attempts, endpoints and limits answer
