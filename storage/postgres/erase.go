@@ -59,8 +59,8 @@ const sqlVisitorFiles = `SELECT id FROM files WHERE visitor_id = $1 ORDER BY id`
 // inbox record and agents' notes, every file with its chunks, the webhook
 // events waiting for it, the logged attempts that carry its data and its
 // search words (those of a browser merged into it too), its merges and
-// profile changes. Usage counters are aggregates and stay. Erasing a visitor that does not exist does nothing
-// and is no error.
+// profile changes. Usage counters are aggregates and stay. Erasing a
+// visitor that does not exist does nothing and is no error.
 //
 // It begins by fencing the visitor (visitors.erasing, committed before
 // anything is deleted): from then on no session, turn or file is added
