@@ -15,8 +15,9 @@ import (
 
 // TestPostgres_Conversation runs `parley serve --store postgres://…` and
 // chats through the demo story over a real socket: every message acked,
-// the conversation resumed on a new socket with its history, and the
-// admin views answering from PostgreSQL.
+// the conversation resumed on a new socket with its history, the admin
+// views answering from PostgreSQL, the visitor exported and erased, and
+// parley check finding the store whole before and after.
 func TestPostgres_Conversation(t *testing.T) {
 	addr, url := freeAddr(t), postgrestest.URL(t)
 	stop, logs := runMain(t, []string{"serve", "--addr", addr, "--data", t.TempDir(), "--store", url},
@@ -75,6 +76,20 @@ func TestPostgres_Conversation(t *testing.T) {
 	// parley check reads the store, running or not, and finds it whole.
 	if code, out, errOut := parley(nil, "check", "--store", url); code != 0 || !strings.Contains(out, "1 visitors, 1 sessions") || !strings.Contains(out, "ok:") {
 		t.Errorf("parley check: exit %d\n%s%s", code, out, errOut)
+	}
+	// The visitor's export, then its erasure, through the admin API.
+	if resp, body := get(t, base+"/admin/api/users/"+w.Visitor+"/export", adminHeader); resp.StatusCode != 200 || !strings.Contains(body, "ann@example.org") {
+		t.Errorf("export: %d %.200s", resp.StatusCode, body)
+	}
+	if resp, body := adminDo(t, "DELETE", base+"/admin/api/users/"+w.Visitor); resp.StatusCode != 204 {
+		t.Errorf("erase: %d %s", resp.StatusCode, body)
+	}
+	admintest.Get(t, base, adminToken, "/admin/api/users", &users)
+	if len(users.Items) != 0 {
+		t.Errorf("users after the erase: %+v", users.Items)
+	}
+	if code, out, errOut := parley(nil, "check", "--store", url); code != 0 || !strings.Contains(out, "0 visitors, 0 sessions, 0 messages") {
+		t.Errorf("parley check after the erase: exit %d\n%s%s", code, out, errOut)
 	}
 	t.Run("CheckOtherSchema", func(t *testing.T) {
 		other := postgrestest.URL(t) // empty: no Parley schema
