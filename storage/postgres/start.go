@@ -153,3 +153,23 @@ func queueStart(b *pgx.Batch, v *storage.Visitor, sess *storage.Session, opening
 // selectMerged reads whether a visitor was merged into another
 // (visitor_merges' primary key).
 const selectMerged = `SELECT EXISTS (SELECT 1 FROM visitor_merges WHERE from_id = $1)`
+
+// inputArrays are ins as arrays (n, block, variable, kind, value, at),
+// numbered from n.
+func inputArrays(n int, ins []storage.Input) []any {
+	ns, at := make([]int32, len(ins)), make([]any, len(ins))
+	block, variable, kind, value := make([]string, len(ins)), make([]string, len(ins)), make([]string, len(ins)), make([]string, len(ins))
+	for i, in := range ins {
+		ns[i], block[i], variable[i], kind[i], value[i], at[i] = int32(n+i), in.Block, in.Variable, in.Kind, in.Value, utc(in.At)
+	}
+	return []any{ns, block, variable, kind, value, at}
+}
+
+// gapArrays are gaps as arrays (n, at, text), numbered from n.
+func gapArrays(n int, gaps []storage.Gap) []any {
+	ns, at, text := make([]int32, len(gaps)), make([]any, len(gaps)), make([]string, len(gaps))
+	for i, g := range gaps {
+		ns[i], at[i], text[i] = int32(n+i), utc(g.At), g.Text
+	}
+	return []any{ns, at, text}
+}
