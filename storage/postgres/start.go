@@ -81,7 +81,8 @@ func (s *Store) StartSession(ctx context.Context, v *storage.Visitor, sess *stor
 }
 
 // startVisitor reads the visitor of a session starting, locked until the
-// transaction ends, or v for a new one. It returns storage.ErrErasing for
+// transaction ends, or inserts v for a new one (locked too, as a row the
+// transaction wrote). It returns storage.ErrErasing for
 // a visitor being erased and storage.ErrMerged for one merged into
 // another.
 func startVisitor(ctx context.Context, tx pgx.Tx, v *storage.Visitor) (*storage.Visitor, error) {
@@ -95,8 +96,21 @@ func startVisitor(ctx context.Context, tx pgx.Tx, v *storage.Visitor) (*storage.
 		if merged {
 			return nil, storage.ErrMerged
 		}
-		nv := *v
-		return &nv, nil
+		// Create it, unless a start on another connection just did: then
+		// wait for that one and go on from its row, locked.
+		args, err := visitorArgs(v)
+		if err != nil {
+			return nil, err
+		}
+		tag, err := tx.Exec(ctx, insertStartVisitor, args...)
+		if err != nil {
+			return nil, err
+		}
+		if tag.RowsAffected() == 1 {
+			nv := *v
+			return &nv, nil
+		}
+		return startVisitor(ctx, tx, v)
 	case err != nil:
 		return nil, err
 	case stored.Erasing:
@@ -173,3 +187,8 @@ func gapArrays(n int, gaps []storage.Gap) []any {
 	}
 	return []any{ns, at, text}
 }
+
+// insertStartVisitor inserts a starting session's new visitor, unless a
+// start on another connection just did.
+const insertStartVisitor = `INSERT INTO visitors (` + visitorColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+	ON CONFLICT (id) DO NOTHING`

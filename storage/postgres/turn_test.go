@@ -473,3 +473,32 @@ func TestRecordTurn_Rounds(t *testing.T) {
 		t.Fatalf("messages: %+v", msgs)
 	}
 }
+
+// TestStartSession_SameNewVisitor: starts of one new visitor at once (two
+// tabs, two nodes) create it once; each moves it on, none back.
+func TestStartSession_SameNewVisitor(t *testing.T) {
+	s := openTest(t, postgrestest.URL(t), Options{})
+	ctx := context.Background()
+	vid := storage.NewID(t0)
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			at := t0.Add(time.Duration(i) * time.Minute)
+			v := &storage.Visitor{ID: vid, Site: "demo", CreatedAt: at}
+			sess := &storage.Session{ID: storage.NewID(at), Site: "demo", VisitorID: vid, Bot: "demo", StartedAt: at}
+			opening := &storage.Turn{Inputs: []storage.Input{{Variable: fmt.Sprint("v", i), Kind: "text", Value: "x", At: at}}}
+			if err := s.StartSession(ctx, v, sess, opening); err != nil {
+				t.Errorf("start %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.Visitor(ctx, vid)
+	if err != nil || !got.LastSeenAt.Equal(t0.Add((n-1)*time.Minute)) || len(got.Variables) != n {
+		t.Fatalf("visitor: %+v, %v; want seen at the last start, %d variables", got, err, n)
+	}
+	if ids, _ := s.VisitorSessionIDs(ctx, vid); len(ids) != n {
+		t.Fatalf("%d sessions, want %d", len(ids), n)
+	}
+}
