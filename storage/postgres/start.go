@@ -35,6 +35,14 @@ func (s *Store) StartSession(ctx context.Context, v *storage.Visitor, sess *stor
 	if sess.LastActivityAt.IsZero() {
 		sess.LastActivityAt = sess.StartedAt
 	}
+	// Times as PostgreSQL keeps them, so what is returned reads back equal.
+	sess.StartedAt, sess.LastActivityAt = utc(sess.StartedAt), utc(sess.LastActivityAt)
+	sess.LastInteractionAt, sess.LastInputAt, sess.LastFileAt = utc(sess.LastInteractionAt), utc(sess.LastInputAt), utc(sess.LastFileAt)
+	v.CreatedAt, v.LastSeenAt, v.LastInteractionAt = utc(v.CreatedAt), utc(v.LastSeenAt), utc(v.LastInteractionAt)
+	v.LastInputAt, v.LastFileAt, v.ProfileAt = utc(v.LastInputAt), utc(v.LastFileAt), utc(v.ProfileAt)
+	if opening != nil {
+		atPrecision(opening)
+	}
 	var next storage.Session
 	var stored *storage.Visitor
 	var res *reservation // the webhook events (outbox.go)

@@ -51,6 +51,7 @@ func (s *Store) RecordTurn(ctx context.Context, t *storage.Turn) (sess *storage.
 	if err := ctx.Err(); err != nil {
 		return nil, storage.Ack{}, false, fmt.Errorf("postgres: record turn: %w", err)
 	}
+	atPrecision(t)
 	next, ack, err := storage.NextSession(t, prev)
 	if err != nil {
 		return nil, storage.Ack{}, false, fmt.Errorf("postgres: record turn: %w", err)
@@ -127,3 +128,20 @@ const (
 	selectLatestSession   = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id DESC LIMIT 1`
 	selectVisitorSessions = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY id`
 )
+
+// atPrecision truncates the turn's times that have columns of their own
+// to what PostgreSQL keeps (Precision), before the messages get their IDs
+// and the session its times from them: the session, messages and ack a
+// turn returns then read back equal.
+func atPrecision(t *storage.Turn) {
+	for i := range t.Messages {
+		t.Messages[i].At = utc(t.Messages[i].At)
+	}
+	for i := range t.Inputs {
+		t.Inputs[i].At = utc(t.Inputs[i].At)
+	}
+	for i := range t.Gaps {
+		t.Gaps[i].At = utc(t.Gaps[i].At)
+	}
+	t.Touch = utc(t.Touch)
+}
