@@ -64,6 +64,16 @@ func (s *Store) RecordTurn(ctx context.Context, t *storage.Turn) (sess *storage.
 		return nil, storage.Ack{}, false, fmt.Errorf("postgres: record turn: %w", err)
 	}
 	if err := s.turns.commits.write(ctx, w); err != nil {
+		if t.ClientID != "" && isUniqueViolation(err) {
+			// The client ID is stored already: a resend of a turn whose
+			// commit answered an error after all (a connection lost after
+			// the commit) gets its first ack, as any resend does.
+			if a, aerr := getAck(ctx, s.pool, t.SessionID, t.ClientID); aerr == nil {
+				if sess, serr := getSession(ctx, s.pool, t.SessionID); serr == nil {
+					return sess, a, true, nil
+				}
+			}
+		}
 		return nil, storage.Ack{}, false, fmt.Errorf("postgres: record turn: %w", err)
 	}
 	return next, ack, false, nil

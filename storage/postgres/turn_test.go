@@ -218,8 +218,11 @@ func TestRecordTurn_Outage(t *testing.T) {
 	p.blackHole(false)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		next, _, _, err := s.RecordTurn(ctx, textTurn(own, "c2", t0.Add(2*time.Second)))
+		// The same turn again, as the widget resends it: stored once
+		// whatever became of the first try.
+		next, _, dup, err := s.RecordTurn(ctx, textTurn(own, "c2", t0.Add(2*time.Second)))
 		if err == nil {
+			t.Logf("after the outage: dup %v", dup)
 			own = next
 			break
 		}
@@ -500,5 +503,25 @@ func TestStartSession_SameNewVisitor(t *testing.T) {
 	}
 	if ids, _ := s.VisitorSessionIDs(ctx, vid); len(ids) != n {
 		t.Fatalf("%d sessions, want %d", len(ids), n)
+	}
+}
+
+// TestRecordTurn_ResendAfterLostAnswer: an owner resending a turn whose
+// commit went through though it answered an error (the owner's copy does
+// not know the client ID) gets the first ack, dup, and nothing twice.
+func TestRecordTurn_ResendAfterLostAnswer(t *testing.T) {
+	s := openTest(t, postgrestest.URL(t), Options{})
+	ctx := context.Background()
+	own := startSessions(t, s, 1)[0]
+	_, first, _, err := s.RecordTurn(ctx, textTurn(own, "c1", t0.Add(time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, ack, dup, err := s.RecordTurn(ctx, textTurn(own, "c1", t0.Add(time.Second)))
+	if err != nil || !dup || ack != first || next.MessageCount != 2 {
+		t.Fatalf("resend: %+v %+v dup %v %v; want the first ack %+v, dup", next, ack, dup, err, first)
+	}
+	if n := count(t, s, `SELECT count(*) FROM messages`); n != 2 {
+		t.Fatalf("%d messages, want 2", n)
 	}
 }
