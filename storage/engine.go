@@ -142,7 +142,8 @@ func RefusedHours(from, to time.Time) (first, last time.Time) {
 func (q *UsageQuery) Keeps(bot, version, channel string) bool { return q.keeps(bot, version, channel) }
 
 // UsageReportOf builds the usage report of [from, to) (UTC) from the
-// counters q keeps, as the Badger engine's Usage does from its own: the
+// counters q keeps (their sites, and the refusals' bots, versions and
+// channels, already filtered by q), as the Badger engine's Usage does from its own: the
 // session counters of each day, already exact for the period, and the
 // refusal counters of the hours that overlap it.
 func UsageReportOf(from, to time.Time, sessions []UsageCount, refused []RefusedCount) *UsageReport {

@@ -61,6 +61,7 @@ func TestTurn(t *testing.T, open func(testing.TB) TurnEngine) {
 	t.Run("Owners", func(t *testing.T) { testOwners(t, open(t)) })
 	t.Run("MessagesRoundTrip", func(t *testing.T) { testMessagesRoundTrip(t, open(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrentTurns(t, open(t)) })
+	t.Run("NanosecondTimes", func(t *testing.T) { testNanosecondTimes(t, open(t)) })
 }
 
 // testStartWithOpening: a new session and its opening messages are one
@@ -486,5 +487,47 @@ func testConcurrentTurns(t *testing.T, s TurnEngine) {
 		if err != nil || len(msgs) != 2*turns || msgs[0].Text != "hi c0" || msgs[2*turns-2].Text != fmt.Sprintf("hi c%d", turns-1) {
 			t.Fatalf("session %s messages out of order: %v", own.ID, err)
 		}
+	}
+}
+
+// testNanosecondTimes: records given times finer than an engine keeps
+// (the clock's nanoseconds) read back equal to what the start and the
+// turn returned: the engine rounds them first, or keeps them.
+func testNanosecondTimes(t *testing.T, s TurnEngine) {
+	ctx := context.Background()
+	at := turnDay.Add(123456789 * time.Nanosecond)
+	v := &storage.Visitor{ID: storage.NewID(at), Site: "demo", Channel: "web", CreatedAt: at}
+	sess := &storage.Session{ID: storage.NewID(at), Site: "demo", VisitorID: v.ID, Bot: "demo", StartedAt: at}
+	opening := &storage.Turn{Messages: []storage.Message{{From: storage.FromBot, Kind: storage.KindBot, At: at, Text: "Hi!"}}, Touch: at}
+	if err := s.StartSession(ctx, v, sess, opening); err != nil {
+		t.Fatal(err)
+	}
+	at2 := at.Add(time.Second + 987*time.Nanosecond)
+	turn := &storage.Turn{SessionID: sess.ID, ClientID: "c1", Prev: sess,
+		Messages: []storage.Message{visitorText(at2, "hello", "c1")},
+		Inputs:   []storage.Input{{Block: "b", Variable: "email", Kind: "email", Value: "a@b.org", At: at2}},
+		Gaps:     []storage.Gap{{At: at2, Text: "hello"}}}
+	next, ack, _, err := s.RecordTurn(ctx, turn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Session(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.StartedAt.Equal(next.StartedAt) || !got.LastActivityAt.Equal(next.LastActivityAt) || !got.LastInteractionAt.Equal(next.LastInteractionAt) ||
+		!got.LastInputAt.Equal(next.LastInputAt) || !reflect.DeepEqual(got.Inputs, next.Inputs) || !reflect.DeepEqual(got.Gaps, next.Gaps) {
+		t.Errorf("session read back\n%+v\nreturned\n%+v", got, next)
+	}
+	msgs, err := s.Messages(ctx, sess.ID, 0)
+	if err != nil || len(msgs) != 2 || !reflect.DeepEqual(msgs[0], opening.Messages[0]) || !reflect.DeepEqual(msgs[1], turn.Messages[0]) {
+		t.Errorf("messages read back %+v, %v; written %+v %+v", msgs, err, opening.Messages, turn.Messages)
+	}
+	if a, err := s.Ack(ctx, sess.ID, "c1"); err != nil || a != ack {
+		t.Errorf("ack read back %+v, %v; returned %+v", a, err, ack)
+	}
+	gv, err := s.Visitor(ctx, v.ID)
+	if err != nil || !gv.CreatedAt.Equal(v.CreatedAt) || !gv.LastSeenAt.Equal(next.LastActivityAt) || !gv.LastInputAt.Equal(next.LastInputAt) {
+		t.Errorf("visitor read back %+v, %v; started %+v", gv, err, v)
 	}
 }

@@ -153,24 +153,34 @@ func (w *turnWrite) answer(err error) {
 	w.err <- err
 }
 
-// commitOnce sends the batch and returns nil when it committed, else one
-// error per turn: the same for all when the transaction failed, the
-// turn's own when it updated no session (gone, or its visitor being
-// erased) while the others committed.
+// commitOnce sends the batch, one statement per round (rounds), and
+// returns nil when it committed, else one error per turn: the same for
+// all when the transaction failed, the turn's own when it updated no
+// session (gone, or its visitor being erased) while the others committed.
 func (c *committer) commitOnce(batch []*turnWrite) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
+	rs := rounds(batch)
 	var b pgx.Batch
-	for _, w := range batch {
-		b.Queue(turnSQL, w.args...)
+	for _, round := range rs {
+		b.Queue(turnSQL, roundArgs(round)...)
 	}
-	updated := make([]int64, len(batch))
+	written := map[*turnWrite]bool{}
 	err := func() error {
 		br := c.s.pool.SendBatch(ctx, &b)
-		for i := range batch {
-			if err := br.QueryRow().Scan(&updated[i]); err != nil {
+		for _, round := range rs {
+			rows, err := br.Query()
+			if err != nil {
 				br.Close()
 				return err
+			}
+			ords, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+			if err != nil {
+				br.Close()
+				return err
+			}
+			for _, k := range ords {
+				written[round[k]] = true
 			}
 		}
 		return br.Close()
@@ -185,14 +195,14 @@ func (c *committer) commitOnce(batch []*turnWrite) []error {
 	}
 	c.batches.Add(1)
 	var errs []error
-	for i, n := range updated {
-		if n > 0 {
+	for i, w := range batch {
+		if written[w] {
 			continue
 		}
 		if errs == nil {
 			errs = make([]error, len(batch))
 		}
-		if errs[i] = turnFailed(ctx, c.s.pool, batch[i].session); errs[i] == nil {
+		if errs[i] = turnFailed(ctx, c.s.pool, w.session); errs[i] == nil {
 			errs[i] = errors.New("the session was not updated")
 		}
 	}

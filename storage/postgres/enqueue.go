@@ -170,9 +170,6 @@ func outboxInsert(p func(int) string) string {
 	SELECT nextval('webhook_outbox_seq'), u.* FROM unnest(` + arrays(p, 0, "text", "text", "text", "text", "text", "text", "timestamptz", "bytea") + `) AS u`
 }
 
-// noEvents are outboxRows's arrays for no event.
-var noEvents = []any{[]string{}, []string{}, []string{}, []string{}, []string{}, []string{}, []any{}, [][]byte{}}
-
 // outboxRows routes evs and returns their rows as arrays (outboxInsert's
 // parameters) and the backlog they took, nil when nothing is routed. Past
 // an endpoint's MaxBacklog an event is dropped for it and counted.
@@ -237,10 +234,7 @@ func (s *Store) enqueueTurn(w *turnWrite, t *storage.Turn, next, prev *storage.S
 	if err != nil {
 		return err
 	}
-	w.res = r
-	if rows != nil {
-		copy(w.args[len(w.args)-len(noEvents):], rows)
-	}
+	w.res, w.events = r, rows
 	return nil
 }
 

@@ -35,6 +35,14 @@ func (s *Store) StartSession(ctx context.Context, v *storage.Visitor, sess *stor
 	if sess.LastActivityAt.IsZero() {
 		sess.LastActivityAt = sess.StartedAt
 	}
+	// Times as PostgreSQL keeps them, so what is returned reads back equal.
+	sess.StartedAt, sess.LastActivityAt = utc(sess.StartedAt), utc(sess.LastActivityAt)
+	sess.LastInteractionAt, sess.LastInputAt, sess.LastFileAt = utc(sess.LastInteractionAt), utc(sess.LastInputAt), utc(sess.LastFileAt)
+	v.CreatedAt, v.LastSeenAt, v.LastInteractionAt = utc(v.CreatedAt), utc(v.LastSeenAt), utc(v.LastInteractionAt)
+	v.LastInputAt, v.LastFileAt, v.ProfileAt = utc(v.LastInputAt), utc(v.LastFileAt), utc(v.ProfileAt)
+	if opening != nil {
+		atPrecision(opening)
+	}
 	var next storage.Session
 	var stored *storage.Visitor
 	var res *reservation // the webhook events (outbox.go)
@@ -81,7 +89,8 @@ func (s *Store) StartSession(ctx context.Context, v *storage.Visitor, sess *stor
 }
 
 // startVisitor reads the visitor of a session starting, locked until the
-// transaction ends, or v for a new one. It returns storage.ErrErasing for
+// transaction ends, or inserts v for a new one (locked too, as a row the
+// transaction wrote). It returns storage.ErrErasing for
 // a visitor being erased and storage.ErrMerged for one merged into
 // another.
 func startVisitor(ctx context.Context, tx pgx.Tx, v *storage.Visitor) (*storage.Visitor, error) {
@@ -95,8 +104,21 @@ func startVisitor(ctx context.Context, tx pgx.Tx, v *storage.Visitor) (*storage.
 		if merged {
 			return nil, storage.ErrMerged
 		}
-		nv := *v
-		return &nv, nil
+		// Create it, unless a start on another connection just did: then
+		// wait for that one and go on from its row, locked.
+		args, err := visitorArgs(v)
+		if err != nil {
+			return nil, err
+		}
+		tag, err := tx.Exec(ctx, insertStartVisitor, args...)
+		if err != nil {
+			return nil, err
+		}
+		if tag.RowsAffected() == 1 {
+			nv := *v
+			return &nv, nil
+		}
+		return startVisitor(ctx, tx, v)
 	case err != nil:
 		return nil, err
 	case stored.Erasing:
@@ -153,3 +175,28 @@ func queueStart(b *pgx.Batch, v *storage.Visitor, sess *storage.Session, opening
 // selectMerged reads whether a visitor was merged into another
 // (visitor_merges' primary key).
 const selectMerged = `SELECT EXISTS (SELECT 1 FROM visitor_merges WHERE from_id = $1)`
+
+// inputArrays are ins as arrays (n, block, variable, kind, value, at),
+// numbered from n.
+func inputArrays(n int, ins []storage.Input) []any {
+	ns, at := make([]int32, len(ins)), make([]any, len(ins))
+	block, variable, kind, value := make([]string, len(ins)), make([]string, len(ins)), make([]string, len(ins)), make([]string, len(ins))
+	for i, in := range ins {
+		ns[i], block[i], variable[i], kind[i], value[i], at[i] = int32(n+i), in.Block, in.Variable, in.Kind, in.Value, utc(in.At)
+	}
+	return []any{ns, block, variable, kind, value, at}
+}
+
+// gapArrays are gaps as arrays (n, at, text), numbered from n.
+func gapArrays(n int, gaps []storage.Gap) []any {
+	ns, at, text := make([]int32, len(gaps)), make([]any, len(gaps)), make([]string, len(gaps))
+	for i, g := range gaps {
+		ns[i], at[i], text[i] = int32(n+i), utc(g.At), g.Text
+	}
+	return []any{ns, at, text}
+}
+
+// insertStartVisitor inserts a starting session's new visitor, unless a
+// start on another connection just did.
+const insertStartVisitor = `INSERT INTO visitors (` + visitorColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+	ON CONFLICT (id) DO NOTHING`

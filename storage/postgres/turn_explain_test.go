@@ -53,7 +53,7 @@ func TestTurn_Explain(t *testing.T) {
 		args    []any
 		indexes []string // in the plan
 	}{
-		{"turnSQL", turnSQL, w.args, []string{"sessions_pkey", "visitors_pkey"}},
+		{"turnSQL", turnSQL, roundArgs([]*turnWrite{w}), []string{"sessions_pkey", "visitors_pkey"}},
 		{"selectErasing", selectErasing, []any{id}, []string{"sessions_pkey", "visitors_pkey"}},
 		{"selectMessages", selectMessages, []any{id, 10}, []string{"messages_pkey"}},
 		{"selectLatestMessages", selectLatestMessages, []any{id, 10}, []string{"messages_pkey"}},

@@ -218,8 +218,11 @@ func TestRecordTurn_Outage(t *testing.T) {
 	p.blackHole(false)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		next, _, _, err := s.RecordTurn(ctx, textTurn(own, "c2", t0.Add(2*time.Second)))
+		// The same turn again, as the widget resends it: stored once
+		// whatever became of the first try.
+		next, _, dup, err := s.RecordTurn(ctx, textTurn(own, "c2", t0.Add(2*time.Second)))
 		if err == nil {
+			t.Logf("after the outage: dup %v", dup)
 			own = next
 			break
 		}
@@ -411,5 +414,114 @@ func TestOutbox_RefusedTurn(t *testing.T) {
 	s.ob.mu.Unlock()
 	if taken != 0 {
 		t.Fatalf("the refused turn holds %d of the backlog", taken)
+	}
+}
+
+// TestRecordTurn_Rounds: a commit holding two turns of one session and
+// turns of two sessions of one visitor writes them in rounds (a statement
+// updates a row once), each session's turns in their order, and every
+// rollup lands.
+func TestRecordTurn_Rounds(t *testing.T) {
+	s := openTest(t, postgrestest.URL(t), Options{})
+	ctx := context.Background()
+	vid := storage.NewID(t0)
+	var owners []*storage.Session
+	for i := range 2 {
+		v := &storage.Visitor{ID: vid, Site: "demo", CreatedAt: t0}
+		sess := &storage.Session{ID: storage.NewID(t0.Add(time.Duration(i) * time.Second)), Site: "demo", VisitorID: vid, Bot: "demo", StartedAt: t0}
+		if err := s.CreateSession(ctx, v, sess); err != nil {
+			t.Fatal(err)
+		}
+		owners = append(owners, sess)
+	}
+	other := startSessions(t, s, 1)[0]
+	write := func(tr *storage.Turn) (*turnWrite, *storage.Session) {
+		next, ack, err := storage.NextSession(tr, tr.Prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := newTurnWrite(tr, tr.Prev, next, ack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w, next
+	}
+	a1, a1next := write(textTurn(owners[0], "a1", t0.Add(time.Second)))
+	a2tr := textTurn(a1next, "a2", t0.Add(2*time.Second))
+	a2tr.Inputs = []storage.Input{{Variable: "email", Kind: "email", Value: "ann@example.org", At: t0.Add(2 * time.Second)}}
+	a2, _ := write(a2tr)
+	b1tr := textTurn(owners[1], "b1", t0.Add(3*time.Second))
+	b1tr.Inputs = []storage.Input{{Variable: "first_name", Kind: "text", Value: "Ann", At: t0.Add(3 * time.Second)}}
+	b1, _ := write(b1tr)
+	c1, _ := write(textTurn(other, "c1", t0.Add(time.Second)))
+	batch := []*turnWrite{a1, a2, b1, c1}
+	if rs := rounds(batch); len(rs) != 3 || len(rs[0]) != 2 || rs[0][0] != a1 || rs[0][1] != c1 || rs[1][0] != a2 || rs[2][0] != b1 {
+		t.Fatalf("rounds: %v", rs)
+	}
+	s.turns.commits.commit(batch)
+	for _, w := range batch {
+		if err := <-w.err; err != nil {
+			t.Fatalf("turn of %s: %v", w.session, err)
+		}
+	}
+	got, err := s.Visitor(ctx, vid)
+	if err != nil || got.Email != "ann@example.org" || got.Name != "Ann" || got.LastMessage != "hi b1" || !got.LastSeenAt.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("visitor: %+v, %v", got, err)
+	}
+	sess, err := s.Session(ctx, owners[0].ID)
+	if err != nil || sess.MessageCount != 4 || len(sess.Inputs) != 1 {
+		t.Fatalf("session with two turns in the commit: %+v, %v", sess, err)
+	}
+	if msgs, _ := s.Messages(ctx, owners[0].ID, 0); len(msgs) != 4 || msgs[0].Text != "hi a1" || msgs[2].Text != "hi a2" {
+		t.Fatalf("messages: %+v", msgs)
+	}
+}
+
+// TestStartSession_SameNewVisitor: starts of one new visitor at once (two
+// tabs, two nodes) create it once; each moves it on, none back.
+func TestStartSession_SameNewVisitor(t *testing.T) {
+	s := openTest(t, postgrestest.URL(t), Options{})
+	ctx := context.Background()
+	vid := storage.NewID(t0)
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			at := t0.Add(time.Duration(i) * time.Minute)
+			v := &storage.Visitor{ID: vid, Site: "demo", CreatedAt: at}
+			sess := &storage.Session{ID: storage.NewID(at), Site: "demo", VisitorID: vid, Bot: "demo", StartedAt: at}
+			opening := &storage.Turn{Inputs: []storage.Input{{Variable: fmt.Sprint("v", i), Kind: "text", Value: "x", At: at}}}
+			if err := s.StartSession(ctx, v, sess, opening); err != nil {
+				t.Errorf("start %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.Visitor(ctx, vid)
+	if err != nil || !got.LastSeenAt.Equal(t0.Add((n-1)*time.Minute)) || len(got.Variables) != n {
+		t.Fatalf("visitor: %+v, %v; want seen at the last start, %d variables", got, err, n)
+	}
+	if ids, _ := s.VisitorSessionIDs(ctx, vid); len(ids) != n {
+		t.Fatalf("%d sessions, want %d", len(ids), n)
+	}
+}
+
+// TestRecordTurn_ResendAfterLostAnswer: an owner resending a turn whose
+// commit went through though it answered an error (the owner's copy does
+// not know the client ID) gets the first ack, dup, and nothing twice.
+func TestRecordTurn_ResendAfterLostAnswer(t *testing.T) {
+	s := openTest(t, postgrestest.URL(t), Options{})
+	ctx := context.Background()
+	own := startSessions(t, s, 1)[0]
+	_, first, _, err := s.RecordTurn(ctx, textTurn(own, "c1", t0.Add(time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, ack, dup, err := s.RecordTurn(ctx, textTurn(own, "c1", t0.Add(time.Second)))
+	if err != nil || !dup || ack != first || next.MessageCount != 2 {
+		t.Fatalf("resend: %+v %+v dup %v %v; want the first ack %+v, dup", next, ack, dup, err, first)
+	}
+	if n := count(t, s, `SELECT count(*) FROM messages`); n != 2 {
+		t.Fatalf("%d messages, want 2", n)
 	}
 }
