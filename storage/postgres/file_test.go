@@ -134,7 +134,7 @@ func TestFiles_ChunkConns(t *testing.T) {
 			}
 			var k int
 			err := p.conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND state = 'active'
+				WHERE application_name = current_setting('application_name') AND state = 'active'
 				AND (query LIKE 'COPY file_chunks%' OR query LIKE 'SELECT data FROM file_chunks%')`).Scan(&k)
 			if err != nil {
 				t.Error(err)
