@@ -217,6 +217,9 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 			return nil
 		}
 		existed = true
+		if err := moveFunnel(txn, shardOther, &sess, nil); err != nil { // funnel_counts.go
+			return err
+		}
 		ks, err := indexKeys(&sess)
 		if err != nil {
 			return err

@@ -48,12 +48,14 @@ type Conversion struct {
 // maxFunnelDays bounds a funnel's period: it counts every session of it.
 const maxFunnelDays = 3660
 
-// Funnel counts the story's sessions in the period from the dashboard's
-// index (is/): every session started (all), those that reached a goal
-// (goal, goal=NAME) and every block reached (blk=NAME), read as key ranges
-// of the period. It reads one key per session and block reached in the
-// period, so it answers exactly but costs about a second per million
-// such keys. Bad values return a *FieldError.
+// Funnel counts the story's sessions in the period. Whole UTC days come
+// from the per-day counters (fc/, funnel_counts.go): a few keys a day,
+// whatever the number of sessions. A day the period cuts comes from the
+// dashboard's index (is/: all, goal, goal=NAME, blk=NAME), one key per
+// session and facet: either the part of the day inside the period, or,
+// when that is the larger part, the day's counters less the parts outside
+// it. So the answer is exact and costs about a day's index keys at most.
+// Bad values return a *FieldError.
 func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (*Funnel, error) {
 	if err := s.settle(ctx); err != nil {
 		return nil, err
@@ -61,37 +63,175 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (*Funnel, error) {
 	if err := q.Check(); err != nil {
 		return nil, err
 	}
-	story := func(v startRef) bool { return v.bot == q.Bot && (q.Version == "" || v.version == q.Version) }
-	f := &Funnel{}
+	acc := funnelTally{}
 	err := s.db.View(func(txn *badger.Txn) error {
-		opened, err := countByVersion(ctx, txn, facetAll, q)
-		if err != nil {
-			return err
-		}
-		converted, err := countByVersion(ctx, txn, facetAnyGoal, q)
-		if err != nil {
-			return err
-		}
-		for v, n := range opened {
-			f.Versions = append(f.Versions, Conversion{Bot: v.bot, Version: v.version, Opened: n, Converted: converted[v]})
-			if story(v) {
-				f.Opened += n
-				f.Converted += converted[v]
-			}
-		}
-		slices.SortFunc(f.Versions, func(a, b Conversion) int {
-			return cmp.Or(strings.Compare(a.Bot, b.Bot), strings.Compare(a.Version, b.Version))
-		})
-		if f.Blocks, err = countFacets(ctx, txn, "blk", q, story); err != nil {
-			return err
-		}
-		f.Goals, err = countFacets(ctx, txn, "goal", q, story)
-		return err
+		return (&funnelReader{ctx: ctx, txn: txn, site: q.Site, acc: acc}).period(q.From.UTC(), q.To.UTC())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: funnel: %w", err)
 	}
-	return f, nil
+	return buildFunnel(acc, q), nil
+}
+
+// funnelReader adds up the funnel's counts of a period, of one site or all.
+type funnelReader struct {
+	ctx  context.Context
+	txn  *badger.Txn
+	site string
+	acc  funnelTally // by site and bot version: the day is left empty
+	// facets are the goal= and blk= facets of the index, once read.
+	facets []string
+}
+
+// period adds the counts of the sessions started in [from, to).
+func (r *funnelReader) period(from, to time.Time) error {
+	first, last := dayOf(from), dayOf(to.Add(-time.Nanosecond))
+	// The counters are read for the days [lo, hi]; a cut day read from
+	// the index alone drops out of that range (it is first or last).
+	lo, hi := first, last
+	days := []time.Time{first}
+	if last.After(first) {
+		days = append(days, last)
+	}
+	for _, d := range days {
+		end := d.AddDate(0, 0, 1)
+		in0, in1 := maxTime(d, from), minTime(end, to)
+		if in0.Equal(d) && in1.Equal(end) {
+			continue // a whole day
+		}
+		if r.outside(d, in0, in1) >= in1.Sub(in0) {
+			if err := r.started(in0, in1, 1); err != nil {
+				return err
+			}
+			if d.Equal(first) {
+				lo = first.AddDate(0, 0, 1)
+			}
+			if d.Equal(last) {
+				hi = last.AddDate(0, 0, -1)
+			}
+			continue
+		}
+		if err := r.started(d, in0, -1); err != nil {
+			return err
+		}
+		if err := r.started(in1, end, -1); err != nil {
+			return err
+		}
+	}
+	if hi.Before(lo) {
+		return nil
+	}
+	counted := funnelTally{}
+	if err := readFunnelCounts(r.ctx, r.txn, lo.Format("20060102"), hi.Format("20060102"), r.site, counted); err != nil {
+		return err
+	}
+	for c, m := range counted {
+		c.day = ""
+		r.acc.addTally(funnelTally{c: m})
+	}
+	return nil
+}
+
+// outside estimates what reading the parts of day d outside [in0, in1)
+// from the index costs, as their length: a part no session started in
+// costs nothing.
+func (r *funnelReader) outside(d, in0, in1 time.Time) time.Duration {
+	var n time.Duration
+	if startedIn(r.txn, d, in0) {
+		n += in0.Sub(d)
+	}
+	if end := d.AddDate(0, 0, 1); startedIn(r.txn, in1, end) {
+		n += end.Sub(in1)
+	}
+	return n
+}
+
+// started adds sign times the counts of the sessions started in [lo, hi),
+// read from the index.
+func (r *funnelReader) started(lo, hi time.Time, sign int64) error {
+	if !lo.Before(hi) {
+		return nil
+	}
+	if r.facets == nil {
+		r.facets = indexFacetValues(r.txn, "goal", "blk")
+	}
+	for _, f := range append([]string{facetAll, facetAnyGoal}, r.facets...) {
+		err := eachStarted(r.ctx, r.txn, key("is", f, ""), lo, hi, func(site string, ref startRef) {
+			if r.site != "" && site != r.site {
+				return
+			}
+			c := funnelCell{site: site, bot: ref.bot, version: ref.version}
+			m := r.acc[c]
+			if m == nil {
+				m = map[string]int64{}
+				r.acc[c] = m
+			}
+			m[f] += sign
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildFunnel makes the funnel of q from the counts of its period.
+func buildFunnel(acc funnelTally, q FunnelQuery) *Funnel {
+	story := func(v startRef) bool { return v.bot == q.Bot && (q.Version == "" || v.version == q.Version) }
+	byRef := map[startRef]map[string]int64{}
+	for c, m := range acc {
+		ref := startRef{c.bot, c.version}
+		if byRef[ref] == nil {
+			byRef[ref] = map[string]int64{}
+		}
+		for f, n := range m {
+			byRef[ref][f] += n
+		}
+	}
+	f := &Funnel{}
+	blocks, goals := map[string]int64{}, map[string]int64{}
+	for ref, m := range byRef {
+		if m[facetAll] == 0 {
+			continue
+		}
+		opened, converted := int(m[facetAll]), int(m[facetAnyGoal])
+		f.Versions = append(f.Versions, Conversion{Bot: ref.bot, Version: ref.version, Opened: opened, Converted: converted})
+		if !story(ref) {
+			continue
+		}
+		f.Opened += opened
+		f.Converted += converted
+		for facet, n := range m {
+			if v, ok := strings.CutPrefix(facet, "blk="); ok {
+				blocks[v] += n
+			} else if v, ok := strings.CutPrefix(facet, "goal="); ok {
+				goals[v] += n
+			}
+		}
+	}
+	slices.SortFunc(f.Versions, func(a, b Conversion) int {
+		return cmp.Or(strings.Compare(a.Bot, b.Bot), strings.Compare(a.Version, b.Version))
+	})
+	f.Blocks, f.Goals = facetCounts(blocks), facetCounts(goals)
+	return f
+}
+
+// facetCounts lists the non-zero counts of escaped facet values by their
+// labels, most first (a label breaks ties).
+func facetCounts(m map[string]int64) []Count {
+	var out []Count
+	for v, n := range m {
+		if n == 0 {
+			continue
+		}
+		label, err := url.PathUnescape(v)
+		if err != nil {
+			label = v
+		}
+		out = append(out, Count{Key: label, Count: n})
+	}
+	slices.SortFunc(out, func(a, b Count) int { return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Key, b.Key)) })
+	return out
 }
 
 // startRef is a bot version, as an is/ entry's value names it.
@@ -106,14 +246,14 @@ func parseStart(v []byte) (site string, ref startRef) {
 	return string(parts[1]), startRef{string(parts[2]), string(parts[3])}
 }
 
-// eachInPeriod calls fn with the value of every is/ entry under prefix
-// (one facet) whose start lies in the query's period and site.
-func eachInPeriod(ctx context.Context, txn *badger.Txn, prefix []byte, q FunnelQuery, fn func(startRef)) error {
+// eachStarted calls fn with the site and bot version of every is/ entry
+// under prefix (one facet) whose session started in [lo, hi).
+func eachStarted(ctx context.Context, txn *badger.Txn, prefix []byte, lo, hi time.Time, fn func(string, startRef)) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
 	defer it.Close()
-	end := append(slices.Clip(prefix), timeKey(q.To)...)
+	end := append(slices.Clip(prefix), timeKey(hi)...)
 	n := 0
-	for it.Seek(append(slices.Clip(prefix), timeKey(q.From)...)); it.Valid(); it.Next() {
+	for it.Seek(append(slices.Clip(prefix), timeKey(lo)...)); it.Valid(); it.Next() {
 		if bytes.Compare(it.Item().Key(), end) >= 0 {
 			break
 		}
@@ -121,10 +261,7 @@ func eachInPeriod(ctx context.Context, txn *badger.Txn, prefix []byte, q FunnelQ
 			return ctx.Err()
 		}
 		err := it.Item().Value(func(v []byte) error {
-			site, ref := parseStart(v)
-			if q.Site == "" || site == q.Site {
-				fn(ref)
-			}
+			fn(parseStart(v))
 			return nil
 		})
 		if err != nil {
@@ -134,53 +271,26 @@ func eachInPeriod(ctx context.Context, txn *badger.Txn, prefix []byte, q FunnelQ
 	return nil
 }
 
-// countByVersion counts the sessions of one facet in the period, by bot
-// version.
-func countByVersion(ctx context.Context, txn *badger.Txn, facet string, q FunnelQuery) (map[startRef]int, error) {
-	out := map[startRef]int{}
-	err := eachInPeriod(ctx, txn, key("is", facet, ""), q, func(r startRef) { out[r]++ })
-	return out, err
-}
-
-// countFacets counts, for every value of the facet name (blk, goal), the
-// story's sessions in the period under it, most first. It steps from one
-// value's keys to the next value's by seeking, reading only the period.
-func countFacets(ctx context.Context, txn *badger.Txn, name string, q FunnelQuery, story func(startRef) bool) ([]Count, error) {
-	head := []byte("is/" + name + "=")
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: head})
-	var values []string
-	for it.Seek(head); it.ValidForPrefix(head); {
-		k := it.Item().Key()[len(head):]
-		i := bytes.IndexByte(k, '/')
-		if i < 0 {
-			it.Next()
-			continue
-		}
-		values = append(values, string(k[:i]))
-		// '0' follows '/': past every key of this value.
-		it.Seek(append(append(slices.Clip(head), k[:i]...), '0'))
-	}
-	it.Close()
-	var out []Count
-	for _, v := range values {
-		n := 0
-		err := eachInPeriod(ctx, txn, key("is", name+"="+v, ""), q, func(r startRef) {
-			if story(r) {
-				n++
+// indexFacetValues lists the facets of the index with the given names
+// (goal, blk), one NAME=VALUE each. It steps from one value's keys to the
+// next value's by seeking: a key per value.
+func indexFacetValues(txn *badger.Txn, names ...string) []string {
+	out := []string{}
+	for _, name := range names {
+		head := []byte("is/" + name + "=")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: head})
+		for it.Seek(head); it.ValidForPrefix(head); {
+			k := it.Item().Key()[len(head):]
+			i := bytes.IndexByte(k, '/')
+			if i < 0 {
+				it.Next()
+				continue
 			}
-		})
-		if err != nil {
-			return nil, err
+			out = append(out, name+"="+string(k[:i]))
+			// '0' follows '/': past every key of this value.
+			it.Seek(append(append(slices.Clip(head), k[:i]...), '0'))
 		}
-		if n == 0 {
-			continue
-		}
-		label, err := url.PathUnescape(v)
-		if err != nil {
-			label = v
-		}
-		out = append(out, Count{Key: label, Count: int64(n)})
+		it.Close()
 	}
-	slices.SortFunc(out, func(a, b Count) int { return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Key, b.Key)) })
-	return out, nil
+	return out
 }

@@ -1,0 +1,344 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// The funnel's per-day counters (uf/): for every UTC day, site and bot
+// version, how many of the sessions started that day are stored with each
+// funnel facet (all, goal, goal=NAME, blk=NAME; see funnelFacets). The
+// funnel reads them for the whole days of its period instead of one index
+// entry per session and block (funnel.go).
+//
+//	uf/{yyyymmdd}/{site}\x00{bot}\x00{version}\x00{shard} -> the facets' counts
+//
+// Every transaction that writes, moves or deletes a session record adds
+// the change of its facets to the counters in the same transaction, so
+// they always equal what the records hold (Verify checks it). The counters
+// are read, changed and written back; to keep the writers of one cell from
+// conflicting on it (a session's start and the fold of its turns, both on
+// today's cell), each kind of writer has its own shard of the cell, which
+// one lock serialises, and a reader sums the shards. Counts of a shard may
+// be negative (the fold's when a session's record is rewritten, the other
+// writers' when one is erased); their sum never is.
+const (
+	shardStart = 's' // StartSession and Bulk, under usageMu
+	shardFold  = 'f' // the fold of turns (indexer.go), under foldMu
+	shardOther = 'x' // erase, retention and identify merges: rare, retried on a conflict
+)
+
+// funnelCell is one cell of the counters: a UTC day of a site's bot version.
+type funnelCell struct{ day, site, bot, version string }
+
+func cellOf(s *Session) funnelCell {
+	return funnelCell{s.StartedAt.UTC().Format("20060102"), s.Site, s.Bot, s.Version}
+}
+
+func funnelKey(c funnelCell, shard byte) []byte {
+	return key("uf", c.day, c.site+"\x00"+c.bot+"\x00"+c.version+"\x00"+string(shard))
+}
+
+// parseFunnelKey reads a uf/ key back; ok is false for anything else.
+func parseFunnelKey(k []byte) (c funnelCell, ok bool) {
+	rest, found := bytes.CutPrefix(k, []byte("uf/"))
+	if !found || len(rest) < 9 || rest[8] != '/' {
+		return c, false
+	}
+	parts := strings.Split(string(rest[9:]), "\x00")
+	if len(parts) != 4 {
+		return c, false
+	}
+	return funnelCell{string(rest[:8]), parts[0], parts[1], parts[2]}, true
+}
+
+// funnelFacets lists the facets of a session that the funnel counts: a
+// subset of its dashboard facets (index.go), with the same names.
+func funnelFacets(s *Session) []string {
+	f := make([]string, 0, 2+len(s.State.Goals)+len(s.State.Reached))
+	f = append(f, facetAll)
+	if len(s.State.Goals) > 0 {
+		f = append(f, facetAnyGoal)
+	}
+	for _, g := range s.State.Goals {
+		f = append(f, facet("goal", g))
+	}
+	for _, b := range s.State.Reached {
+		f = append(f, facet("blk", b))
+	}
+	slices.Sort(f)
+	return slices.Compact(f)
+}
+
+// sameFunnel reports whether old and next count the same in the funnel:
+// most folds change nothing of it.
+func sameFunnel(old, next *Session) bool {
+	return cellOf(old) == cellOf(next) && slices.Equal(old.State.Goals, next.State.Goals) &&
+		slices.Equal(old.State.Reached, next.State.Reached)
+}
+
+// funnelTally is counts, or changes of counts, of funnel facets by cell.
+type funnelTally map[funnelCell]map[string]int64
+
+// add adds n to every funnel facet of s.
+func (t funnelTally) add(s *Session, n int64) {
+	c := cellOf(s)
+	m := t[c]
+	if m == nil {
+		m = map[string]int64{}
+		t[c] = m
+	}
+	for _, f := range funnelFacets(s) {
+		m[f] += n
+	}
+}
+
+// addTally adds the tally u to t.
+func (t funnelTally) addTally(u funnelTally) {
+	for c, d := range u {
+		m := t[c]
+		if m == nil {
+			m = map[string]int64{}
+			t[c] = m
+		}
+		for f, n := range d {
+			m[f] += n
+		}
+	}
+}
+
+// move notes a session record going from old to next (either nil: a new
+// or a deleted record).
+func (t funnelTally) move(old, next *Session) {
+	if old != nil && next != nil && sameFunnel(old, next) {
+		return
+	}
+	if old != nil {
+		t.add(old, -1)
+	}
+	if next != nil {
+		t.add(next, 1)
+	}
+}
+
+// write adds the tally to the counters of one shard. The rare writers
+// (shardOther) gather a cell's shards into their own as they write it, and
+// delete a cell whose counts all come to zero: an erase leaves no counter
+// of sessions that are gone. That reads the other shards, so it conflicts
+// with (and is retried against) a start or fold of the same cell.
+func (t funnelTally) write(txn *badger.Txn, shard byte) error {
+	shards := []byte{shard}
+	if shard == shardOther {
+		shards = []byte{shardStart, shardFold, shardOther}
+	}
+	for c, d := range t {
+		have := map[string]int64{}
+		var stored []byte // the shards that have a key
+		for _, sh := range shards {
+			k := funnelKey(c, sh)
+			item, err := txn.Get(k)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := item.Value(func(v []byte) error { return decodeFunnelCounts(v, have) }); err != nil {
+				return fmt.Errorf("%q: %w", k, err)
+			}
+			stored = append(stored, sh)
+		}
+		for f, n := range d {
+			have[f] += n
+		}
+		v := encodeFunnelCounts(have)
+		for _, sh := range stored {
+			if sh == shard && len(v) > 0 {
+				continue // set below
+			}
+			if err := txn.Delete(funnelKey(c, sh)); err != nil {
+				return err
+			}
+		}
+		if len(v) > 0 {
+			if err := txn.Set(funnelKey(c, shard), v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// moveFunnel adds the change of a session record from old to next to the
+// counters of shard, in txn.
+func moveFunnel(txn *badger.Txn, shard byte, old, next *Session) error {
+	t := funnelTally{}
+	t.move(old, next)
+	return t.write(txn, shard)
+}
+
+// encodeFunnelCounts encodes a cell's counts, the zeros left out, in
+// facet order: for each, its length (uvarint), the facet and the count
+// (varint).
+func encodeFunnelCounts(m map[string]int64) []byte {
+	var b []byte
+	for _, f := range slices.Sorted(maps.Keys(m)) {
+		if m[f] == 0 {
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+		b = binary.AppendVarint(b, m[f])
+	}
+	return b
+}
+
+// decodeFunnelCounts adds the counts encoded in b to m.
+func decodeFunnelCounts(b []byte, m map[string]int64) error {
+	for len(b) > 0 {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return errors.New("a bad funnel count")
+		}
+		f := string(b[n : n+int(l)])
+		b = b[n+int(l):]
+		c, n := binary.Varint(b)
+		if n <= 0 {
+			return errors.New("a bad funnel count")
+		}
+		b = b[n:]
+		m[f] += c
+	}
+	return nil
+}
+
+// funnelBuilt marks a store whose uf/ counters count every session;
+// BuildIndexes counts them afresh when it is missing (a store written
+// before the counters) or names another layout.
+var funnelBuilt = []byte("meta/funnel")
+
+const funnelLayout = "1"
+
+// buildFunnelCounts writes the funnel counters of every session, once per
+// store and layout (see funnelBuilt), and returns how many sessions it
+// counted (0 when nothing was due). Like BuildIndexes it runs before
+// serving: it drops uf/, which blocks writes.
+func (s *Store) buildFunnelCounts(ctx context.Context) (int, error) {
+	if err := s.settle(ctx); err != nil {
+		return 0, err
+	}
+	have, err := s.getMeta(funnelBuilt)
+	if err != nil || string(have) == funnelLayout {
+		return 0, err
+	}
+	if err := s.db.DropPrefix([]byte("uf/")); err != nil {
+		return 0, err
+	}
+	t := funnelTally{}
+	n := 0
+	err = s.db.View(func(txn *badger.Txn) error {
+		return eachSession(ctx, txn, func(sess *Session) error {
+			t.add(sess, 1)
+			n++
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for c, m := range t {
+		if err := wb.Set(funnelKey(c, shardStart), encodeFunnelCounts(m)); err != nil {
+			return 0, err
+		}
+	}
+	if err := wb.Set(funnelBuilt, []byte(funnelLayout)); err != nil {
+		return 0, err
+	}
+	return n, wb.Flush()
+}
+
+// getMeta returns the value of a meta/ key, nil when it is not set.
+func (s *Store) getMeta(k []byte) ([]byte, error) {
+	var v []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(k)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v, err = item.ValueCopy(nil)
+		return err
+	})
+	return v, err
+}
+
+// readFunnelCounts adds the counters of the days [first, last] (yyyymmdd)
+// of the site ("" for all) to acc, the shards summed.
+func readFunnelCounts(ctx context.Context, txn *badger.Txn, first, last, site string, acc funnelTally) error {
+	prefix := []byte("uf/")
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
+	defer it.Close()
+	end := key("uf", last+"0") // '0' follows '/': past every key of the last day
+	n := 0
+	for it.Seek(key("uf", first, "")); it.Valid() && bytes.Compare(it.Item().Key(), end) < 0; it.Next() {
+		if n++; n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c, ok := parseFunnelKey(it.Item().Key())
+		if !ok || (site != "" && c.site != site) {
+			continue
+		}
+		m := acc[c]
+		if m == nil {
+			m = map[string]int64{}
+			acc[c] = m
+		}
+		if err := it.Item().Value(func(v []byte) error { return decodeFunnelCounts(v, m) }); err != nil {
+			return fmt.Errorf("%q: %w", it.Item().Key(), err)
+		}
+	}
+	return nil
+}
+
+// verifyFunnelCounts checks that the uf/ counters, shards summed, are the
+// tally of the sessions stored (want).
+func verifyFunnelCounts(ctx context.Context, txn *badger.Txn, want funnelTally, r *VerifyReport) error {
+	have := funnelTally{}
+	if err := readFunnelCounts(ctx, txn, "00000000", "99999999", "", have); err != nil {
+		return err
+	}
+	cells := map[funnelCell]bool{}
+	for c := range want {
+		cells[c] = true
+	}
+	for c := range have {
+		cells[c] = true
+	}
+	for c := range cells {
+		facets := map[string]bool{}
+		for f := range want[c] {
+			facets[f] = true
+		}
+		for f := range have[c] {
+			facets[f] = true
+		}
+		for f := range facets {
+			if w, h := want[c][f], have[c][f]; w != h {
+				r.problem("funnel counter %s %s %s/%s %s: %d, the sessions have %d", c.day, c.site, c.bot, c.version, f, h, w)
+			}
+		}
+	}
+	return nil
+}
