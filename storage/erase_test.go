@@ -122,7 +122,7 @@ func assertGone(tb testing.TB, s *storage.Store, gone lcVisitor, before map[stri
 	// The funnel's counters count everyone's sessions: an erase takes its
 	// sessions off and gathers the counters' shards (funnel_counts.go);
 	// Verify checks their counts.
-	counter := func(k string) bool { return strings.HasPrefix(k, "uf/") }
+	counter := func(k string) bool { return strings.HasPrefix(k, "uf/") || strings.HasPrefix(k, "uh/") }
 	for k, v := range after {
 		if id := mentions(k, v, gone.ids()); id != "" {
 			tb.Errorf("key %q (value %.80q) still mentions %s", k, v, id)

@@ -49,13 +49,14 @@ type Conversion struct {
 const maxFunnelDays = 3660
 
 // Funnel counts the story's sessions in the period. Whole UTC days come
-// from the per-day counters (fc/, funnel_counts.go): a few keys a day,
-// whatever the number of sessions. A day the period cuts comes from the
-// dashboard's index (is/: all, goal, goal=NAME, blk=NAME), one key per
-// session and facet: either the part of the day inside the period, or,
-// when that is the larger part, the day's counters less the parts outside
-// it. So the answer is exact and costs about a day's index keys at most.
-// Bad values return a *FieldError.
+// from the per-day counters (uf/, funnel_counts.go): a few keys a day,
+// whatever the number of sessions; the whole hours of a day the period
+// cuts from the per-hour counters (uh/). An hour the period cuts comes
+// from the dashboard's index (is/: all, goal, goal=NAME, blk=NAME), one key
+// per session and facet: either the part of the hour inside the period,
+// or, when that is the larger part, the hour's counters less the parts
+// outside it. So the answer is exact and costs at most about an hour's
+// index keys besides the counters. Bad values return a *FieldError.
 func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (*Funnel, error) {
 	if err := s.settle(ctx); err != nil {
 		return nil, err
@@ -83,34 +84,47 @@ type funnelReader struct {
 	facets []string
 }
 
-// period adds the counts of the sessions started in [from, to).
-func (r *funnelReader) period(from, to time.Time) error {
-	first, last := dayOf(from), dayOf(to.Add(-time.Nanosecond))
-	// The counters are read for the days [lo, hi]; a cut day read from
-	// the index alone drops out of that range (it is first or last).
+// period adds the counts of the sessions started in [from, to): its
+// whole days from the days' counters, the whole hours of a day it cuts
+// from the hours', and an hour it cuts from the index.
+func (r *funnelReader) period(from, to time.Time) error { return r.span(unitDay, from, to) }
+
+// span adds the counts of [from, to) by the units u: the whole ones from
+// their counters, a cut one by hours (a day) or from the index (an hour).
+func (r *funnelReader) span(u *funnelUnit, from, to time.Time) error {
+	first, last := u.trunc(from), u.trunc(to.Add(-time.Nanosecond))
+	// The counters are read for [lo, hi]; a cut unit read otherwise
+	// drops out of that range (it is first or last).
 	lo, hi := first, last
-	days := []time.Time{first}
+	units := []time.Time{first}
 	if last.After(first) {
-		days = append(days, last)
+		units = append(units, last)
 	}
-	for _, d := range days {
-		end := d.AddDate(0, 0, 1)
+	for _, d := range units {
+		end := u.next(d)
 		in0, in1 := maxTime(d, from), minTime(end, to)
 		if in0.Equal(d) && in1.Equal(end) {
-			continue // a whole day
+			continue // a whole one
 		}
-		if r.outside(d, in0, in1) >= in1.Sub(in0) {
-			if err := r.started(in0, in1, 1); err != nil {
+		if u == unitDay || r.outside(d, in0, in1) >= in1.Sub(in0) {
+			var err error
+			if u == unitDay {
+				err = r.span(unitHour, in0, in1)
+			} else {
+				err = r.started(in0, in1, 1)
+			}
+			if err != nil {
 				return err
 			}
 			if d.Equal(first) {
-				lo = first.AddDate(0, 0, 1)
+				lo = u.next(first)
 			}
 			if d.Equal(last) {
-				hi = last.AddDate(0, 0, -1)
+				hi = last.Add(-1) // before last: [lo, hi] leaves it out
 			}
 			continue
 		}
+		// Most of the hour: its counters less the parts outside.
 		if err := r.started(d, in0, -1); err != nil {
 			return err
 		}
@@ -122,11 +136,11 @@ func (r *funnelReader) period(from, to time.Time) error {
 		return nil
 	}
 	counted := funnelTally{}
-	if err := readFunnelCounts(r.ctx, r.txn, lo.Format("20060102"), hi.Format("20060102"), r.site, counted); err != nil {
+	if err := readFunnelCounts(r.ctx, r.txn, u, lo, u.trunc(hi), r.site, counted); err != nil {
 		return err
 	}
 	for c, m := range counted {
-		c.day = ""
+		c.unit, c.at = "", ""
 		r.acc.addTally(funnelTally{c: m})
 	}
 	return nil

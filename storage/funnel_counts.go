@@ -9,17 +9,21 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
 
-// The funnel's per-day counters (uf/): for every UTC day, site and bot
-// version, how many of the sessions started that day are stored with each
+// The funnel's counters: for every UTC day (uf/) and hour (uh/), site and
+// bot version, how many of the sessions started then are stored with each
 // funnel facet (all, goal, goal=NAME, blk=NAME; see funnelFacets). The
-// funnel reads them for the whole days of its period instead of one index
-// entry per session and block (funnel.go).
+// funnel reads the days' counters for the whole days of its period, the
+// hours' for the whole hours of a day it cuts, and the index only for the
+// hours it cuts, instead of one index entry per session and block
+// (funnel.go).
 //
-//	uf/{yyyymmdd}/{site}\x00{bot}\x00{version}\x00{shard} -> the facets' counts
+//	uf/{yyyymmdd}/{site}\x00{bot}\x00{version}\x00{shard}   -> the facets' counts
+//	uh/{yyyymmddhh}/{site}\x00{bot}\x00{version}\x00{shard} -> the same, of an hour
 //
 // Every transaction that writes, moves or deletes a session record adds
 // the change of its facets to the counters in the same transaction, so
@@ -36,28 +40,53 @@ const (
 	shardOther = 'x' // erase, retention and identify merges: rare, retried on a conflict
 )
 
-// funnelCell is one cell of the counters: a UTC day of a site's bot version.
-type funnelCell struct{ day, site, bot, version string }
+// funnelUnit is a span of time the counters count by: a UTC day or hour.
+type funnelUnit struct {
+	prefix string // of its keys: uf, uh
+	layout string // of its start in keys
+	trunc  func(time.Time) time.Time
+	next   func(time.Time) time.Time
+}
 
-func cellOf(s *Session) funnelCell {
-	return funnelCell{s.StartedAt.UTC().Format("20060102"), s.Site, s.Bot, s.Version}
+var (
+	unitDay  = &funnelUnit{"uf", "20060102", dayOf, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }}
+	unitHour = &funnelUnit{"uh", "2006010215", func(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) },
+		func(t time.Time) time.Time { return t.Add(time.Hour) }}
+	funnelUnits = []*funnelUnit{unitDay, unitHour}
+)
+
+// funnelCell is one cell of the counters: a day or hour (unit, at) of a
+// site's bot version.
+type funnelCell struct{ unit, at, site, bot, version string }
+
+// cellsOf returns the cells a session counts in: its start's day and hour.
+func cellsOf(s *Session) [2]funnelCell {
+	var c [2]funnelCell
+	for i, u := range funnelUnits {
+		c[i] = funnelCell{u.prefix, s.StartedAt.UTC().Format(u.layout), s.Site, s.Bot, s.Version}
+	}
+	return c
 }
 
 func funnelKey(c funnelCell, shard byte) []byte {
-	return key("uf", c.day, c.site+"\x00"+c.bot+"\x00"+c.version+"\x00"+string(shard))
+	return key(c.unit, c.at, c.site+"\x00"+c.bot+"\x00"+c.version+"\x00"+string(shard))
 }
 
-// parseFunnelKey reads a uf/ key back; ok is false for anything else.
+// parseFunnelKey reads a uf/ or uh/ key back; ok is false for anything else.
 func parseFunnelKey(k []byte) (c funnelCell, ok bool) {
-	rest, found := bytes.CutPrefix(k, []byte("uf/"))
-	if !found || len(rest) < 9 || rest[8] != '/' {
-		return c, false
+	for _, u := range funnelUnits {
+		rest, found := bytes.CutPrefix(k, []byte(u.prefix+"/"))
+		n := len(u.layout)
+		if !found || len(rest) < n+1 || rest[n] != '/' {
+			continue
+		}
+		parts := strings.Split(string(rest[n+1:]), "\x00")
+		if len(parts) != 4 {
+			return c, false
+		}
+		return funnelCell{u.prefix, string(rest[:n]), parts[0], parts[1], parts[2]}, true
 	}
-	parts := strings.Split(string(rest[9:]), "\x00")
-	if len(parts) != 4 {
-		return c, false
-	}
-	return funnelCell{string(rest[:8]), parts[0], parts[1], parts[2]}, true
+	return c, false
 }
 
 // funnelFacets lists the facets of a session that the funnel counts: a
@@ -81,23 +110,25 @@ func funnelFacets(s *Session) []string {
 // sameFunnel reports whether old and next count the same in the funnel:
 // most folds change nothing of it.
 func sameFunnel(old, next *Session) bool {
-	return cellOf(old) == cellOf(next) && slices.Equal(old.State.Goals, next.State.Goals) &&
+	return cellsOf(old) == cellsOf(next) && slices.Equal(old.State.Goals, next.State.Goals) &&
 		slices.Equal(old.State.Reached, next.State.Reached)
 }
 
 // funnelTally is counts, or changes of counts, of funnel facets by cell.
 type funnelTally map[funnelCell]map[string]int64
 
-// add adds n to every funnel facet of s.
+// add adds n to every funnel facet of s, in the cells of its day and hour.
 func (t funnelTally) add(s *Session, n int64) {
-	c := cellOf(s)
-	m := t[c]
-	if m == nil {
-		m = map[string]int64{}
-		t[c] = m
-	}
-	for _, f := range funnelFacets(s) {
-		m[f] += n
+	facets := funnelFacets(s)
+	for _, c := range cellsOf(s) {
+		m := t[c]
+		if m == nil {
+			m = map[string]int64{}
+			t[c] = m
+		}
+		for _, f := range facets {
+			m[f] += n
+		}
 	}
 }
 
@@ -220,7 +251,7 @@ func decodeFunnelCounts(b []byte, m map[string]int64) error {
 	return nil
 }
 
-// funnelBuilt marks a store whose uf/ counters count every session;
+// funnelBuilt marks a store whose uf/ and uh/ counters count every session;
 // BuildIndexes counts them afresh when it is missing (a store written
 // before the counters) or names another layout.
 var funnelBuilt = []byte("meta/funnel")
@@ -230,7 +261,7 @@ const funnelLayout = "1"
 // buildFunnelCounts writes the funnel counters of every session, once per
 // store and layout (see funnelBuilt), and returns how many sessions it
 // counted (0 when nothing was due). Like BuildIndexes it runs before
-// serving: it drops uf/, which blocks writes.
+// serving: it drops uf/ and uh/, which blocks writes.
 func (s *Store) buildFunnelCounts(ctx context.Context) (int, error) {
 	if err := s.settle(ctx); err != nil {
 		return 0, err
@@ -239,7 +270,7 @@ func (s *Store) buildFunnelCounts(ctx context.Context) (int, error) {
 	if err != nil || string(have) == funnelLayout {
 		return 0, err
 	}
-	if err := s.db.DropPrefix([]byte("uf/")); err != nil {
+	if err := s.db.DropPrefix([]byte("uf/"), []byte("uh/")); err != nil {
 		return 0, err
 	}
 	t := funnelTally{}
@@ -284,15 +315,15 @@ func (s *Store) getMeta(k []byte) ([]byte, error) {
 	return v, err
 }
 
-// readFunnelCounts adds the counters of the days [first, last] (yyyymmdd)
+// readFunnelCounts adds the counters of the days or hours [first, last]
 // of the site ("" for all) to acc, the shards summed.
-func readFunnelCounts(ctx context.Context, txn *badger.Txn, first, last, site string, acc funnelTally) error {
-	prefix := []byte("uf/")
+func readFunnelCounts(ctx context.Context, txn *badger.Txn, u *funnelUnit, first, last time.Time, site string, acc funnelTally) error {
+	prefix := []byte(u.prefix + "/")
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
 	defer it.Close()
-	end := key("uf", last+"0") // '0' follows '/': past every key of the last day
+	end := key(u.prefix, last.Format(u.layout)+"0") // '0' follows '/': past every key of the last
 	n := 0
-	for it.Seek(key("uf", first, "")); it.Valid() && bytes.Compare(it.Item().Key(), end) < 0; it.Next() {
+	for it.Seek(key(u.prefix, first.Format(u.layout), "")); it.ValidForPrefix(prefix) && bytes.Compare(it.Item().Key(), end) < 0; it.Next() {
 		if n++; n%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -316,8 +347,10 @@ func readFunnelCounts(ctx context.Context, txn *badger.Txn, first, last, site st
 // tally of the sessions stored (want).
 func verifyFunnelCounts(ctx context.Context, txn *badger.Txn, want funnelTally, r *VerifyReport) error {
 	have := funnelTally{}
-	if err := readFunnelCounts(ctx, txn, "00000000", "99999999", "", have); err != nil {
-		return err
+	for _, u := range funnelUnits {
+		if err := readFunnelCounts(ctx, txn, u, time.Unix(0, 0), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), "", have); err != nil {
+			return err
+		}
 	}
 	cells := map[funnelCell]bool{}
 	for c := range want {
@@ -336,7 +369,7 @@ func verifyFunnelCounts(ctx context.Context, txn *badger.Txn, want funnelTally, 
 		}
 		for f := range facets {
 			if w, h := want[c][f], have[c][f]; w != h {
-				r.problem("funnel counter %s %s %s/%s %s: %d, the sessions have %d", c.day, c.site, c.bot, c.version, f, h, w)
+				r.problem("funnel counter %s/%s %s %s/%s %s: %d, the sessions have %d", c.unit, c.at, c.site, c.bot, c.version, f, h, w)
 			}
 		}
 	}
