@@ -66,7 +66,9 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (*Funnel, error) {
 	}
 	acc := funnelTally{}
 	err := s.db.View(func(txn *badger.Txn) error {
-		return (&funnelReader{ctx: ctx, txn: txn, site: q.Site, acc: acc}).period(q.From.UTC(), q.To.UTC())
+		r := &funnelReader{ctx: ctx, txn: txn, site: q.Site, acc: acc}
+		defer r.close()
+		return r.period(q.From.UTC(), q.To.UTC())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: funnel: %w", err)
@@ -82,6 +84,24 @@ type funnelReader struct {
 	acc  funnelTally // by site and bot version: the day is left empty
 	// facets are the goal= and blk= facets of the index, once read.
 	facets []string
+	// index reads is/, opened once: every seek of a new iterator would
+	// cost more than the few keys it reads.
+	index *badger.Iterator
+}
+
+// seek returns the index iterator at k.
+func (r *funnelReader) seek(k []byte) *badger.Iterator {
+	if r.index == nil {
+		r.index = r.txn.NewIterator(badger.IteratorOptions{Prefix: []byte("is/")})
+	}
+	r.index.Seek(k)
+	return r.index
+}
+
+func (r *funnelReader) close() {
+	if r.index != nil {
+		r.index.Close()
+	}
 }
 
 // period adds the counts of the sessions started in [from, to): its
@@ -106,7 +126,7 @@ func (r *funnelReader) span(u *funnelUnit, from, to time.Time) error {
 		if in0.Equal(d) && in1.Equal(end) {
 			continue // a whole one
 		}
-		if u == unitDay || r.outside(d, in0, in1) >= in1.Sub(in0) {
+		if u == unitDay || r.outside(d, end, in0, in1) >= in1.Sub(in0) {
 			var err error
 			if u == unitDay {
 				err = r.span(unitHour, in0, in1)
@@ -146,18 +166,28 @@ func (r *funnelReader) span(u *funnelUnit, from, to time.Time) error {
 	return nil
 }
 
-// outside estimates what reading the parts of day d outside [in0, in1)
-// from the index costs, as their length: a part no session started in
-// costs nothing.
-func (r *funnelReader) outside(d, in0, in1 time.Time) time.Duration {
+// outside estimates what reading the parts of [d, end) outside [in0,
+// in1) from the index costs, as their length: a part no session started
+// in costs nothing.
+func (r *funnelReader) outside(d, end, in0, in1 time.Time) time.Duration {
 	var n time.Duration
-	if startedIn(r.txn, d, in0) {
+	if r.startedIn(d, in0) {
 		n += in0.Sub(d)
 	}
-	if end := d.AddDate(0, 0, 1); startedIn(r.txn, in1, end) {
+	if r.startedIn(in1, end) {
 		n += end.Sub(in1)
 	}
 	return n
+}
+
+// startedIn reports whether any session started in [lo, hi).
+func (r *funnelReader) startedIn(lo, hi time.Time) bool {
+	if !lo.Before(hi) {
+		return false
+	}
+	prefix := key("is", facetAll, "")
+	it := r.seek(append(prefix, timeKey(lo)...))
+	return it.ValidForPrefix(prefix) && suffixTime(it.Item().Key()[len(prefix):]).Before(hi)
 }
 
 // started adds sign times the counts of the sessions started in [lo, hi),
@@ -167,10 +197,10 @@ func (r *funnelReader) started(lo, hi time.Time, sign int64) error {
 		return nil
 	}
 	if r.facets == nil {
-		r.facets = indexFacetValues(r.txn, "goal", "blk")
+		r.facets = r.facetValues("goal", "blk")
 	}
 	for _, f := range append([]string{facetAll, facetAnyGoal}, r.facets...) {
-		err := eachStarted(r.ctx, r.txn, key("is", f, ""), lo, hi, func(site string, ref startRef) {
+		err := r.eachStarted(key("is", f, ""), lo, hi, func(site string, ref startRef) {
 			if r.site != "" && site != r.site {
 				return
 			}
@@ -262,17 +292,15 @@ func parseStart(v []byte) (site string, ref startRef) {
 
 // eachStarted calls fn with the site and bot version of every is/ entry
 // under prefix (one facet) whose session started in [lo, hi).
-func eachStarted(ctx context.Context, txn *badger.Txn, prefix []byte, lo, hi time.Time, fn func(string, startRef)) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
-	defer it.Close()
+func (r *funnelReader) eachStarted(prefix []byte, lo, hi time.Time, fn func(string, startRef)) error {
 	end := append(slices.Clip(prefix), timeKey(hi)...)
 	n := 0
-	for it.Seek(append(slices.Clip(prefix), timeKey(lo)...)); it.Valid(); it.Next() {
+	for it := r.seek(append(slices.Clip(prefix), timeKey(lo)...)); it.Valid(); it.Next() {
 		if bytes.Compare(it.Item().Key(), end) >= 0 {
 			break
 		}
-		if n++; n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+		if n++; n%4096 == 0 && r.ctx.Err() != nil {
+			return r.ctx.Err()
 		}
 		err := it.Item().Value(func(v []byte) error {
 			fn(parseStart(v))
@@ -285,15 +313,14 @@ func eachStarted(ctx context.Context, txn *badger.Txn, prefix []byte, lo, hi tim
 	return nil
 }
 
-// indexFacetValues lists the facets of the index with the given names
-// (goal, blk), one NAME=VALUE each. It steps from one value's keys to the
-// next value's by seeking: a key per value.
-func indexFacetValues(txn *badger.Txn, names ...string) []string {
+// facetValues lists the facets of the index with the given names (goal,
+// blk), one NAME=VALUE each. It steps from one value's keys to the next
+// value's by seeking: a key per value.
+func (r *funnelReader) facetValues(names ...string) []string {
 	out := []string{}
 	for _, name := range names {
 		head := []byte("is/" + name + "=")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: head})
-		for it.Seek(head); it.ValidForPrefix(head); {
+		for it := r.seek(head); it.ValidForPrefix(head); {
 			k := it.Item().Key()[len(head):]
 			i := bytes.IndexByte(k, '/')
 			if i < 0 {
@@ -304,7 +331,6 @@ func indexFacetValues(txn *badger.Txn, names ...string) []string {
 			// '0' follows '/': past every key of this value.
 			it.Seek(append(append(slices.Clip(head), k[:i]...), '0'))
 		}
-		it.Close()
 	}
 	return out
 }
