@@ -273,6 +273,7 @@ func (s *Store) buildFunnelCounts(ctx context.Context) (int, error) {
 	if err := s.db.DropPrefix([]byte("uf/"), []byte("uh/")); err != nil {
 		return 0, err
 	}
+	start := time.Now()
 	t := funnelTally{}
 	n := 0
 	err = s.db.View(func(txn *badger.Txn) error {
@@ -295,7 +296,13 @@ func (s *Store) buildFunnelCounts(ctx context.Context) (int, error) {
 	if err := wb.Set(funnelBuilt, []byte(funnelLayout)); err != nil {
 		return 0, err
 	}
-	return n, wb.Flush()
+	if err := wb.Flush(); err != nil {
+		return 0, err
+	}
+	if s.log != nil && n > 0 {
+		s.log.Info("storage: counted the stored sessions for the funnel", "sessions", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return n, nil
 }
 
 // getMeta returns the value of a meta/ key, nil when it is not set.
