@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -260,6 +261,85 @@ func mapsKeysOf[V any](m map[string]V) func(func(string) bool) {
 			if !yield(k) {
 				return
 			}
+		}
+	}
+}
+
+// TestFunnel_CountersUnderConcurrentWriters: sessions starting, reaching
+// blocks and goals turn after turn, and being erased, all at once and all
+// in the same day and hour (the same counters), leave counters that
+// Verify finds equal to the records, and a funnel equal to the model.
+func TestFunnel_CountersUnderConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), Options{IndexDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	const writers, each = 8, 12
+	var mu sync.Mutex
+	var kept []*Session
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				at := t0.Add(time.Duration(w*each+i) * time.Second)
+				v := &Visitor{ID: NewID(at), Site: "demo", Channel: "web", CreatedAt: at}
+				sess := &Session{ID: NewID(at), Site: "demo", VisitorID: v.ID, Bot: "demo", Version: "1", Channel: "web", StartedAt: at}
+				st := State{Current: "welcome", Reached: []string{"welcome"}}
+				if err := s.StartSession(ctx, v, sess, &Turn{State: &st}); err != nil {
+					t.Error(err)
+					return
+				}
+				for j, b := range []string{"menu", "ask name", "bye"}[:i%4] {
+					st.Reached = append(slices.Clone(st.Reached), b)
+					if j == 1 {
+						st.Goals = []string{"lead"}
+					}
+					snap := st
+					next, _, _, err := s.RecordTurn(ctx, &Turn{SessionID: sess.ID, Prev: sess, State: &snap, Touch: at.Add(time.Minute)})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					sess = next
+				}
+				if i%3 == 2 {
+					if _, err := s.EraseVisitor(ctx, v.ID); err != nil {
+						t.Error(err)
+					}
+					continue
+				}
+				mu.Lock()
+				kept = append(kept, sess)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	r, err := s.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range r.Problems {
+		t.Errorf("verify: %s", p)
+	}
+	f := &fixture{s: s, sessions: kept}
+	for _, q := range []FunnelQuery{
+		{From: t0.Add(-time.Hour), To: t0.Add(time.Hour), Bot: "demo"},
+		{From: t0.Add(30 * time.Second), To: t0.Add(70 * time.Second), Bot: "demo"},
+		{From: t0.AddDate(0, 0, -1), To: t0.AddDate(0, 0, 1), Bot: "demo"},
+	} {
+		got, err := s.Funnel(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := f.wantFunnel(q); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%v – %v:\n got %+v\nwant %+v", q.From, q.To, got, want)
 		}
 	}
 }
