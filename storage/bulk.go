@@ -173,12 +173,16 @@ func (b *Bulk) Close(ctx context.Context) error {
 				return err
 			}
 		}
-		return b.funnel.write(txn, shardStart)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("storage: bulk: usage: %w", err)
 	}
-	b.usage, b.funnel = map[string]uint64{}, funnelTally{}
+	b.usage = map[string]uint64{}
+	// A year of hours' counters is more than one transaction holds.
+	if err := b.s.addFunnel(ctx, b.funnel, shardStart); err != nil {
+		return fmt.Errorf("storage: bulk: funnel counters: %w", err)
+	}
 	return nil
 }
 

@@ -208,6 +208,32 @@ func (t funnelTally) write(txn *badger.Txn, shard byte) error {
 	return nil
 }
 
+// addFunnel adds a tally of many cells (a bulk load's) to the counters of
+// shard, in transactions of a bounded number of cells so that none is too
+// big for Badger. The cells written leave t: on an error, t holds what is
+// left to write.
+func (s *Store) addFunnel(ctx context.Context, t funnelTally, shard byte) error {
+	cells := slices.SortedFunc(maps.Keys(t), func(a, b funnelCell) int {
+		return strings.Compare(string(funnelKey(a, shard)), string(funnelKey(b, shard)))
+	})
+	per := max(1, s.batchBytes/256) // a cell: a key and a few dozen bytes of counts
+	for len(cells) > 0 {
+		n := min(len(cells), per)
+		chunk := funnelTally{}
+		for _, c := range cells[:n] {
+			chunk[c] = t[c]
+		}
+		if err := s.update(ctx, func(txn *badger.Txn) error { return chunk.write(txn, shard) }); err != nil {
+			return err
+		}
+		for _, c := range cells[:n] {
+			delete(t, c)
+		}
+		cells = cells[n:]
+	}
+	return nil
+}
+
 // moveFunnel adds the change of a session record from old to next to the
 // counters of shard, in txn.
 func moveFunnel(txn *badger.Txn, shard byte, old, next *Session) error {
