@@ -81,7 +81,7 @@ type funnelReader struct {
 	ctx  context.Context
 	txn  *badger.Txn
 	site string
-	acc  funnelTally // by site and bot version: the day is left empty
+	acc  funnelTally // by cell (the index's counts under no day or hour): buildFunnel sums them by bot version
 	// facets are the goal= and blk= facets of the index, once read.
 	facets []string
 	// index reads is/, opened once: every seek of a new iterator would
@@ -155,15 +155,7 @@ func (r *funnelReader) span(u *funnelUnit, from, to time.Time) error {
 	if hi.Before(lo) {
 		return nil
 	}
-	counted := funnelTally{}
-	if err := readFunnelCounts(r.ctx, r.txn, u, lo, u.trunc(hi), r.site, counted); err != nil {
-		return err
-	}
-	for c, m := range counted {
-		c.unit, c.at = "", ""
-		r.acc.addTally(funnelTally{c: m})
-	}
-	return nil
+	return readFunnelCounts(r.ctx, r.txn, u, lo, u.trunc(hi), r.site, r.acc)
 }
 
 // outside estimates what reading the parts of [d, end) outside [in0,

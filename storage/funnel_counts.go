@@ -376,7 +376,7 @@ func readFunnelCounts(ctx context.Context, txn *badger.Txn, u *funnelUnit, first
 	return nil
 }
 
-// verifyFunnelCounts checks that the uf/ counters, shards summed, are the
+// verifyFunnelCounts checks that the uf/ and uh/ counters, shards summed, are the
 // tally of the sessions stored (want).
 func verifyFunnelCounts(ctx context.Context, txn *badger.Txn, want funnelTally, r *VerifyReport) error {
 	have := funnelTally{}
