@@ -45,7 +45,8 @@ type Conversion struct {
 	Opened, Converted int
 }
 
-// maxFunnelDays bounds a funnel's period: it counts every session of it.
+// maxFunnelDays bounds a funnel's period, as the usage report's: it reads
+// a few counters per day of it.
 const maxFunnelDays = 3660
 
 // Funnel counts the story's sessions in the period. Whole UTC days come
