@@ -2,7 +2,6 @@ package storage
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -246,15 +245,13 @@ func buildFunnel(acc funnelTally, q FunnelQuery) *Funnel {
 			}
 		}
 	}
-	slices.SortFunc(f.Versions, func(a, b Conversion) int {
-		return cmp.Or(strings.Compare(a.Bot, b.Bot), strings.Compare(a.Version, b.Version))
-	})
 	f.Blocks, f.Goals = facetCounts(blocks), facetCounts(goals)
+	f.Sort()
 	return f
 }
 
 // facetCounts lists the non-zero counts of escaped facet values by their
-// labels, most first (a label breaks ties).
+// labels.
 func facetCounts(m map[string]int64) []Count {
 	var out []Count
 	for v, n := range m {
@@ -267,7 +264,6 @@ func facetCounts(m map[string]int64) []Count {
 		}
 		out = append(out, Count{Key: label, Count: n})
 	}
-	slices.SortFunc(out, func(a, b Count) int { return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Key, b.Key)) })
 	return out
 }
 
