@@ -25,8 +25,9 @@ type Bulk struct {
 	s  *Store
 	wb *badger.WriteBatch
 
-	mu    sync.Mutex
-	usage map[string]uint64 // usage key -> sessions started
+	mu     sync.Mutex
+	usage  map[string]uint64 // usage key -> sessions started
+	funnel funnelTally       // the funnel's counts of the sessions (funnel_counts.go)
 }
 
 // BulkSession is a session to load and the turns to replay on it, in order.
@@ -37,7 +38,7 @@ type BulkSession struct {
 
 // NewBulk starts a bulk load; the caller must Close it.
 func (s *Store) NewBulk() *Bulk {
-	return &Bulk{s: s, wb: s.db.NewWriteBatch(), usage: map[string]uint64{}}
+	return &Bulk{s: s, wb: s.db.NewWriteBatch(), usage: map[string]uint64{}, funnel: funnelTally{}}
 }
 
 // Add loads a new visitor v with its sessions, as CreateSession for each
@@ -48,6 +49,7 @@ func (b *Bulk) Add(v *Visitor, sessions []BulkSession) error {
 		return err
 	}
 	counts := map[string]uint64{}
+	funnel := funnelTally{}
 	for _, bs := range sessions {
 		sess := bs.Session
 		if err := sess.Validate(); err != nil {
@@ -78,6 +80,7 @@ func (b *Bulk) Add(v *Visitor, sessions []BulkSession) error {
 			return err
 		}
 		counts[string(usageKey(sess.Site, sess.StartedAt.UTC().Format("20060102"), sess.Bot, sess.Version, sess.Channel))]++
+		funnel.add(sess, 1)
 	}
 	if err := setJSON(b.wb, key("v", v.ID), v); err != nil {
 		return err
@@ -89,6 +92,7 @@ func (b *Bulk) Add(v *Visitor, sessions []BulkSession) error {
 	for k, n := range counts {
 		b.usage[k] += n
 	}
+	b.funnel.addTally(funnel)
 	b.mu.Unlock()
 	return nil
 }
@@ -138,7 +142,8 @@ func (b *Bulk) replay(sess *Session, v *Visitor, t *Turn) error {
 	return err
 }
 
-// Close writes what is pending and adds the sessions to the usage counters.
+// Close writes what is pending and adds the sessions to the usage and
+// funnel counters.
 func (b *Bulk) Close(ctx context.Context) error {
 	if err := b.wb.Flush(); err != nil {
 		return fmt.Errorf("storage: bulk: %w", err)
@@ -174,6 +179,10 @@ func (b *Bulk) Close(ctx context.Context) error {
 		return fmt.Errorf("storage: bulk: usage: %w", err)
 	}
 	b.usage = map[string]uint64{}
+	// A year of hours' counters is more than one transaction holds.
+	if err := b.s.addFunnel(ctx, b.funnel, shardStart); err != nil {
+		return fmt.Errorf("storage: bulk: funnel counters: %w", err)
+	}
 	return nil
 }
 

@@ -27,6 +27,13 @@
 //	vf/{visitor}/{file}                 the visitor's files
 //	u/{site}/{yyyymmdd}/{bot}\x00{version}\x00{channel}
 //	                                    sessions started that day (uint64, big-endian)
+//	uf/{yyyymmdd}/{site}\x00{bot}\x00{version}\x00{shard}
+//	                                    the funnel's counts of the sessions stored that
+//	                                    started that day: all, goal, goal=, blk= (facet,
+//	                                    varint pairs); one shard per kind of writer, which
+//	                                    a reader sums (funnel_counts.go)
+//	uh/{yyyymmddhh}/{site}\x00{bot}\x00{version}\x00{shard}
+//	                                    the same of the sessions started that hour
 //	ur/{site}/{yyyymmddhh}/{reason}\x00{bot}\x00{version}\x00{channel}
 //	                                    session starts refused for a rate limit that
 //	                                    hour (uint64, big-endian; refused.go)
@@ -43,6 +50,8 @@
 //	                                    gaps report (gaps.go)
 //	iq/{term}/{visitor}                 search words of names, emails, phones
 //	meta/indexes                        the layout of ia/ iv/ is/ iq/ iu/ (BuildIndexes)
+//	meta/funnel                         the layout of uf/ uh/, once they count every session
+//	                                    (BuildIndexes)
 //	vl/{site}/{lastSeen hour}/{visitor} visitors by last activity (to the hour): what retention
 //	                                    sweeps read (retention.go)
 //	meta/seen-index                     set once vl/ holds every visitor (BuildSeenIndex)
@@ -85,11 +94,12 @@
 // committer (commit.go), which writes whatever turns of all sessions queued
 // meanwhile as one transaction and acks each after that commit. The
 // indexer (indexer.go) folds the deltas into the session records, the
-// visitors' rollups and the ia/ iv/ is/ iq/ iu/ vl/ entries behind the turns,
-// one rewrite per session for many turns, deleting each delta in the
-// transaction that folds it; every read of those records folds what is
-// pending first, and Open folds what a crash left. A new session is
-// written with its opening turn in one transaction (StartSession). An
+// visitors' rollups, the ia/ iv/ is/ iq/ iu/ vl/ entries and the uf/ uh/
+// counters behind the turns, one rewrite per session for many turns,
+// deleting each delta in the transaction that folds it; every read of
+// those records folds what is pending first, and Open folds what a crash
+// left. A new session is written with its opening turn in one transaction
+// (StartSession). An
 // erase first fences the visitor (erase.go): in one step with retention's
 // decision, between two group commits, after folding; from then on its
 // turns, sessions and files are refused.

@@ -30,7 +30,9 @@ const deleteBatch = 10000
 // EraseVisitor deletes the visitor and everything recorded of it: its
 // record, every session with its messages and acks, every file with its
 // chunks, and every index entry of these (activity, facets, search terms,
-// retention). Usage counters are aggregates and stay. Erasing a visitor
+// retention). Usage counters are aggregates of what was consumed and stay;
+// the funnel's counters, which count the sessions stored, lose its
+// sessions (funnel_counts.go). Erasing a visitor
 // that does not exist does nothing and is no error.
 //
 // Each session goes in the order that keeps the store consistent if the
@@ -217,6 +219,9 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *Er
 			return nil
 		}
 		existed = true
+		if err := moveFunnel(txn, shardOther, &sess, nil); err != nil { // funnel_counts.go
+			return err
+		}
 		ks, err := indexKeys(&sess)
 		if err != nil {
 			return err

@@ -431,6 +431,9 @@ func (m *merge) write(txn *badger.Txn, into *Visitor, now time.Time) error {
 		if err := indexSession(txn, nil, &next); err != nil {
 			return err
 		}
+		if err := moveFunnel(txn, shardOther, old, &next); err != nil { // funnel_counts.go
+			return err
+		}
 		if err := txn.Delete(key("vs", from.ID, next.ID)); err != nil {
 			return err
 		}

@@ -292,10 +292,23 @@ const indexLayout = "3" // 3: the facets in=1, type= and lang=
 
 // BuildIndexes makes the admin indexes complete, once per store and layout:
 // if the store's marker is not the current layout it drops ia/, iv/, is/,
-// iq/ and iu/ and writes the entries of every session again. It returns how
+// iq/ and iu/ and writes the entries of every session again; likewise the
+// funnel's counters (fc/, meta/funnel: funnel_counts.go). It returns how
 // many sessions it indexed (0 when nothing was due). Run it before serving:
 // DropPrefix blocks writes while it runs.
 func (s *Store) BuildIndexes(ctx context.Context) (int, error) {
+	n, err := s.buildIndexes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.buildFunnelCounts(ctx); err != nil {
+		return 0, fmt.Errorf("storage: build funnel counters: %w", err)
+	}
+	return n, nil
+}
+
+// buildIndexes is BuildIndexes without the funnel's counters.
+func (s *Store) buildIndexes(ctx context.Context) (int, error) {
 	var have []byte
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(indexesBuilt)
@@ -318,22 +331,10 @@ func (s *Store) BuildIndexes(ctx context.Context) (int, error) {
 	defer wb.Cancel()
 	n := 0
 	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("s/"), PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if n%256 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			var sess Session
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &sess) }); err != nil {
-				return fmt.Errorf("session %s: %w", it.Item().Key(), err)
-			}
-			if err := indexSession(wb, nil, &sess); err != nil {
-				return err
-			}
+		return eachSession(ctx, txn, func(sess *Session) error {
 			n++
-		}
-		return nil
+			return indexSession(wb, nil, sess)
+		})
 	})
 	if err == nil {
 		err = s.db.View(func(txn *badger.Txn) error { return indexEditedTerms(ctx, txn, wb) })
@@ -348,6 +349,26 @@ func (s *Store) BuildIndexes(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("storage: build indexes: %w", err)
 	}
 	return n, nil
+}
+
+// eachSession calls fn with every session record, in ID order.
+func eachSession(ctx context.Context, txn *badger.Txn, fn func(*Session) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("s/"), PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		if n++; n%256 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var sess Session
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &sess) }); err != nil {
+			return fmt.Errorf("session %s: %w", it.Item().Key(), err)
+		}
+		if err := fn(&sess); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // indexEditedTerms writes the search terms of what no session's inputs

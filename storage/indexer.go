@@ -370,15 +370,22 @@ func (s *Store) foldSessions(ctx context.Context, pending []*pendingFold) (foldD
 			}
 			folds = append(folds, f)
 		}
+		funnel := funnelTally{} // funnel_counts.go
 		for i := range folds {
 			f := &folds[i]
 			if err := f.write(txn); err != nil {
 				return fmt.Errorf("session %s: %w", pending[i].sid, err)
 			}
+			if !f.gone && f.foldedTo != 0 {
+				funnel.move(&f.old, &f.next)
+			}
 			dels.keys = append(dels.keys, f.deletes...)
 			if f.marked {
 				dels.mark(pending[i].sid)
 			}
+		}
+		if err := funnel.write(txn, shardFold); err != nil {
+			return err
 		}
 		for _, fv := range visitors {
 			if fv.missing || !fv.changed {

@@ -248,11 +248,17 @@ func (s *Store) LoadStore(ctx context.Context, d *StoreDump, mark *CopyMark) err
 	return nil
 }
 
-// FinishLoad builds the admin indexes of the loaded records afresh
-// (BuildIndexes) and writes mark. Every visitor got its retention entry
-// when it was loaded, which the seen-index mark records.
+// FinishLoad builds the admin indexes and the funnel's counters of the
+// loaded records afresh (BuildIndexes) and writes mark. Every visitor got
+// its retention entry when it was loaded, which the seen-index mark
+// records.
 func (s *Store) FinishLoad(ctx context.Context, mark *CopyMark) error {
-	err := s.update(ctx, func(txn *badger.Txn) error { return txn.Delete(indexesBuilt) })
+	err := s.update(ctx, func(txn *badger.Txn) error {
+		if err := txn.Delete(indexesBuilt); err != nil {
+			return err
+		}
+		return txn.Delete(funnelBuilt) // funnel_counts.go
+	})
 	if err != nil {
 		return fmt.Errorf("storage: finish load: %w", err)
 	}

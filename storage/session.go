@@ -230,6 +230,9 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 		if err := countSession(txn, &next); err != nil {
 			return err
 		}
+		if err := moveFunnel(txn, shardStart, nil, &next); err != nil { // funnel_counts.go
+			return err
+		}
 		if s.outboxOn() {
 			var err error
 			if res, err = s.enqueue(txn, sessionEvents(&next, opening)); err != nil {

@@ -37,6 +37,7 @@ func (r *VerifyReport) Problemf(format string, a ...any) { r.problem(format, a..
 // message count is the number of its messages; every host variable names
 // a session; every ack names a message of its session with its client ID,
 // and no client ID was stored twice;
+// the funnel's per-day counters count the sessions stored;
 // every visitor has its retention entry and every retention entry its
 // visitor; every file has its record, its visitor's entry and all its
 // chunks. It is for tests, and for checking a restored or crashed store:
@@ -55,6 +56,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 		// Sessions: their index entries, messages and acks.
 		want := map[string]bool{} // index keys the sessions should have
 		prefixes := map[string]bool{}
+		funnel := funnelTally{} // the funnel counters they should have
 		err := eachValue(ctx, txn, []byte("s/"), func(k, v []byte) error {
 			var sess Session
 			if err := json.Unmarshal(v, &sess); err != nil {
@@ -62,6 +64,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 				return nil
 			}
 			r.Sessions++
+			funnel.add(&sess, 1)
 			if !exists(key("v", sess.VisitorID)) {
 				r.problem("%s: visitor %s has no record", k, sess.VisitorID)
 			}
@@ -97,6 +100,9 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 			if err != nil {
 				return err
 			}
+		}
+		if err := verifyFunnelCounts(ctx, txn, funnel, r); err != nil {
+			return err
 		}
 		// Search terms: each names a visitor that exists.
 		err = eachKey(ctx, txn, []byte("iq/"), func(k []byte) error {

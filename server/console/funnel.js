@@ -52,9 +52,8 @@
     const out = h("div", { id: "funnel-report" });
     const reload = () => render();
     const bar = h("div", { class: "filters", role: "group", "aria-label": "Filters" },
-      // No year preset: the funnel counts every session of its period, and a
-      // year of a busy site takes seconds (README, Funnel).
-      P.periodControls(f, [["7d", "Last 7 days"], ["30d", "Last 30 days"], ["90d", "Last 90 days"], ["custom", "Custom…"]], reload),
+      // A year costs a few counters per day, as a week does (README, Funnel).
+      P.periodControls(f, [["7d", "Last 7 days"], ["30d", "Last 30 days"], ["90d", "Last 90 days"], ["365d", "Last 365 days"], ["custom", "Custom…"]], reload),
       P.select(f, "bot", "Bot", bots.map(b => [b, b]), reload),
       P.select(f, "version", "Version", [["", "All"]].concat(versions.map(v => [v, v])), reload));
     P.main().replaceChildren(h("h1", {}, "Funnel"),

@@ -206,11 +206,15 @@ func mustJSON(tb testing.TB, v any) string {
 }
 
 // wantFunnel is the funnel computed the slow way from the records.
-func (f *fixture) wantFunnel(q storage.FunnelQuery) *storage.Funnel {
+func (f *fixture) wantFunnel(q storage.FunnelQuery) *storage.Funnel { return WantFunnel(f.sessions, q) }
+
+// WantFunnel is the funnel of sessions (the records as stored) computed
+// the slow way: the model an engine's funnel is compared with.
+func WantFunnel(sessions []*storage.Session, q storage.FunnelQuery) *storage.Funnel {
 	want := &storage.Funnel{}
 	blocks, goals := map[string]int64{}, map[string]int64{}
 	versions := map[storage.Conversion]storage.Conversion{}
-	for _, s := range f.sessions {
+	for _, s := range sessions {
 		if !inPeriod(s.StartedAt, q.From, q.To) || (q.Site != "" && s.Site != q.Site) {
 			continue
 		}

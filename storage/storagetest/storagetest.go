@@ -27,6 +27,13 @@ func Dump(tb testing.TB, st *storage.Store, prefix string) map[string][]byte {
 	return all
 }
 
+// FunnelCounter reports whether k is one of the funnel's counters (uf/,
+// uh/: storage/funnel_counts.go). Each kind of writer keeps its own shard
+// of a counter, so two stores holding the same sessions may hold their
+// counts under other keys: compare stores without them; Verify checks
+// their sums against the sessions.
+func FunnelCounter(k string) bool { return strings.HasPrefix(k, "uf/") || strings.HasPrefix(k, "uh/") }
+
 // CountKeys counts the store's keys under each of prefixes; a prefix with
 // no keys is left out of the map.
 func CountKeys(tb testing.TB, st *storage.Store, prefixes ...string) map[string]int {
