@@ -52,24 +52,10 @@ func TestCrash_KillNinePostgres(t *testing.T) {
 		t.Errorf("parley check after the last kill: exit %d\n%s", code, check.out)
 	}
 
-	ctx := context.Background()
-	st, err := postgres.Open(ctx, url, postgres.Options{})
+	st, err := postgres.Open(context.Background(), url, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	acks, uploads := checkAcked(t, st, postgres.NewFiles(st), clients)
-	r, err := st.Verify(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range r.Problems {
-		t.Errorf("verify: %s", p)
-	}
-	checkViews(t, st, r)
-	t.Logf("%d kills; %d acked messages and %d uploads checked; store: %d visitors, %d sessions, %d messages, %d files, %d orphan uploads",
-		kills, acks, uploads, r.Visitors, r.Sessions, r.Messages, r.Files, r.OrphanChunkFiles)
-	if acks < 20*rounds {
-		t.Errorf("only %d messages acked: the test did not exercise much", acks)
-	}
+	checkCrashed(t, st, postgres.NewFiles(st), st.Verify, clients, kills, rounds)
 }

@@ -159,25 +159,39 @@ func TestCrash_KillNine(t *testing.T) {
 		t.Errorf("parley check after the last kill: exit %d\n%s", code, check.out)
 	}
 
-	ctx := context.Background()
 	st, err := storage.Open(data, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	acks, uploads := checkAcked(t, st, storage.NewFiles(st), clients)
-	r, err := st.Verify(ctx)
+	checkCrashed(t, st, storage.NewFiles(st), st.Verify, clients, kills, rounds)
+}
+
+// crashedStore is a store after a crash test: either engine.
+type crashedStore interface {
+	ackedStore
+	admin.Store
+}
+
+// checkCrashed checks a store the crash test left: every acked message
+// and upload stored once (checkAcked), the records whole (verify), the
+// views listing them all (checkViews); and that the test exercised
+// enough (20 acks a round).
+func checkCrashed(tb testing.TB, st crashedStore, files fileupload.Store, verify func(context.Context) (*storage.VerifyReport, error), clients []*storyClient, kills, rounds int) {
+	tb.Helper()
+	acks, uploads := checkAcked(tb, st, files, clients)
+	r, err := verify(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	for _, p := range r.Problems {
-		t.Errorf("verify: %s", p)
+		tb.Errorf("verify: %s", p)
 	}
-	checkViews(t, st, r)
-	t.Logf("%d kills; %d acked messages and %d uploads checked; store: %d visitors, %d sessions, %d messages, %d files, %d orphan uploads",
+	checkViews(tb, st, r)
+	tb.Logf("%d kills; %d acked messages and %d uploads checked; store: %d visitors, %d sessions, %d messages, %d files, %d orphan uploads",
 		kills, acks, uploads, r.Visitors, r.Sessions, r.Messages, r.Files, r.OrphanChunkFiles)
 	if acks < 20*rounds {
-		t.Errorf("only %d messages acked: the test did not exercise much", acks)
+		tb.Errorf("only %d messages acked: the test did not exercise much", acks)
 	}
 }
 
