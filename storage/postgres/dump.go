@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -70,9 +71,21 @@ func (s *Store) dumpVisitor(ctx context.Context, v *storage.Visitor, files *File
 		d.Merges = nilIfEmpty(d.Merges)
 		rows, _ = tx.Query(ctx, selectVisitorFiles, v.ID) // file.go
 		fs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storage.File, error) { return scanFile(row) })
+		if err != nil {
+			return err
+		}
 		for _, f := range fs {
 			d.Files = append(d.Files, storage.FileDump{File: f, Open: func(ctx context.Context) (io.ReadCloser, error) { return files.Open(ctx, f) }})
 		}
+		rows, _ = tx.Query(ctx, `SELECT id, at, changed_by, field, from_value, to_value FROM profile_changes
+			WHERE visitor_id = $1 ORDER BY id`, v.ID)
+		d.Changes, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.ProfileChangeDump, error) {
+			var c storage.ProfileChangeDump
+			err := row.Scan(&c.ID, &c.At, &c.By, &c.Field, &c.From, &c.To)
+			c.At = c.At.UTC()
+			return c, err
+		})
+		d.Changes = nilIfEmpty(d.Changes)
 		return err
 	})
 	if err != nil {
@@ -110,6 +123,19 @@ func dumpSession(ctx context.Context, q querier, id string) (*storage.SessionDum
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("acks: %w", err)
 	}
+	if sd.Conversation, sd.Notes, err = inboxIn(ctx, q, id); err != nil { // inbox.go
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	err = q.QueryRow(ctx, `SELECT ended_at FROM sessions_timed_out WHERE session_id = $1`, id).Scan(&sd.TimedOutAt)
+	switch {
+	case err == nil:
+		sd.TimedOut, sd.TimedOutAt = true, sd.TimedOutAt.UTC()
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("idle marker: %w", err)
+	}
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions_idle_held WHERE session_id = $1)`, id).Scan(&sd.IdleHeld); err != nil {
+		return nil, fmt.Errorf("idle marker: %w", err)
+	}
 	return sd, nil
 }
 
@@ -141,6 +167,18 @@ func (s *Store) DumpStore(ctx context.Context) (*storage.StoreDump, error) {
 	d.Usage, d.Refused = nilIfEmpty(d.Usage), nilIfEmpty(d.Refused)
 	if err := s.dumpWebhooks(ctx, d); err != nil {
 		return nil, fmt.Errorf("postgres: dump: %w", err)
+	}
+	rows, _ = s.pool.Query(ctx, sqlAgents) // agent.go
+	if d.Agents, err = pgx.CollectRows(rows, scanAgent); err != nil {
+		return nil, fmt.Errorf("postgres: dump: agents: %w", err)
+	}
+	d.Agents = nilIfEmpty(d.Agents)
+	err = s.pool.QueryRow(ctx, `SELECT at FROM sweep_marks WHERE name = $1`, idleMark).Scan(&d.IdleSwept) // idle.go
+	switch {
+	case err == nil:
+		d.IdleSwept = d.IdleSwept.UTC()
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("postgres: dump: idle sweep: %w", err)
 	}
 	return d, nil
 }
