@@ -90,6 +90,30 @@ func TestMigrate_ThereAndBack(t *testing.T) {
 	}
 }
 
+// TestMigrate_Seeded copies a store `parley seed` made (the demo and
+// support stories, files) there and back: `parley check` is clean on
+// the seeded store, on the way and at the end.
+func TestMigrate_Seeded(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "seeded")
+	if code, out, errOut := parley(nil, "seed", "--data", src, "--visitors", "150"); code != 0 {
+		t.Fatalf("seed: exit %d: %s %s", code, out, errOut)
+	}
+	if code, out, errOut := parley(nil, "check", "--data", src); code != 0 {
+		t.Fatalf("check of the seeded store: exit %d: %s %s", code, out, errOut)
+	}
+	url := postgrestest.URL(t)
+	back := filepath.Join(t.TempDir(), "back")
+	for _, args := range [][]string{{"--from-data", src, "--to", url}, {"--from", url, "--to-data", back}} {
+		if code, out, errOut := parley(nil, append([]string{"migrate"}, args...)...); code != 0 || !strings.Contains(out, " files\n") {
+			t.Fatalf("%v: exit %d: %s %s", args, code, out, errOut)
+		}
+	}
+	code, out, errOut := parley(nil, "check", "--data", back)
+	if code != 0 || !strings.Contains(out, "150 visitors") {
+		t.Fatalf("check of the copy: exit %d: %s %s", code, out, errOut)
+	}
+}
+
 // TestMigrate_Refuses: bad flags, a source a running Parley holds, a
 // destination with other records, and a directory that is not Parley's,
 // each with a clear message, nothing written.
