@@ -57,14 +57,14 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 		defer closeStore()
-		pg, err := openCopyPostgres(ctx, *to)
+		pg, err := openCopyPostgres(ctx, *to, false)
 		if err != nil {
 			return err
 		}
 		defer pg.Close()
 		src, dst, source, dest = st, pg, badgerSource(*fromData), postgresSource(*to)
 	} else {
-		pg, err := openCopyPostgres(ctx, *from)
+		pg, err := openCopyPostgres(ctx, *from, true)
 		if err != nil {
 			return err
 		}
@@ -96,10 +96,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-// openCopyPostgres opens the database at url (its schema migrated to this
-// Parley's version).
-func openCopyPostgres(ctx context.Context, url string) (*postgres.Store, error) {
-	st, err := postgres.Open(ctx, url, postgres.Options{StatementTimeout: time.Hour})
+// openCopyPostgres opens the database at url: a source read-only (a schema
+// of another version is refused), a destination with its schema brought
+// to this Parley's version.
+func openCopyPostgres(ctx context.Context, url string, readOnly bool) (*postgres.Store, error) {
+	st, err := postgres.Open(ctx, url, postgres.Options{StatementTimeout: time.Hour, ReadOnly: readOnly})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", postgresSource(url), err)
 	}
