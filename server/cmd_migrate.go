@@ -50,21 +50,21 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return errors.New("say what to copy: --from-data DIR --to postgres://… (Badger into PostgreSQL) or --from postgres://… --to-data DIR (back)")
 	}
 	var src, dst copyStore
-	var source string
+	var source, dest string
 	if *fromData != "" {
 		st, closeStore, err := openReadOnly(*fromData, *scratch, stdout) // datadir.go
 		if err != nil {
 			return err
 		}
 		defer closeStore()
-		pg, err := openCopyPostgres(ctx, *to)
+		pg, err := openCopyPostgres(ctx, *to, false)
 		if err != nil {
 			return err
 		}
 		defer pg.Close()
-		src, dst, source = st, pg, badgerSource(*fromData)
+		src, dst, source, dest = st, pg, badgerSource(*fromData), postgresSource(*to)
 	} else {
-		pg, err := openCopyPostgres(ctx, *from)
+		pg, err := openCopyPostgres(ctx, *from, true)
 		if err != nil {
 			return err
 		}
@@ -74,9 +74,10 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 		defer st.Close()
-		src, dst, source = pg, st, postgresSource(*from)
+		src, dst, source, dest = pg, st, postgresSource(*from), badgerSource(*toData)
 	}
 	start := time.Now()
+	fmt.Fprintf(stdout, "copying %s into %s\n", source, dest)
 	r, err := storage.Copy(ctx, src, dst, source, stdout)
 	if r.From != nil && r.To != nil {
 		fmt.Fprintf(stdout, "source:      %d visitors, %d sessions, %d messages, %d acks, %d files\n", r.From.Visitors, r.From.Sessions, r.From.Messages, r.From.Acks, r.From.Files)
@@ -95,10 +96,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-// openCopyPostgres opens the database at url (its schema migrated to this
-// Parley's version).
-func openCopyPostgres(ctx context.Context, url string) (*postgres.Store, error) {
-	st, err := postgres.Open(ctx, url, postgres.Options{StatementTimeout: time.Hour})
+// openCopyPostgres opens the database at url: a source read-only (a schema
+// of another version is refused), a destination with its schema brought
+// to this Parley's version.
+func openCopyPostgres(ctx context.Context, url string, readOnly bool) (*postgres.Store, error) {
+	st, err := postgres.Open(ctx, url, postgres.Options{StatementTimeout: time.Hour, ReadOnly: readOnly})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", postgresSource(url), err)
 	}

@@ -370,6 +370,7 @@ func (w *seedWriter) turn(visitor *storage.Message, in *storage.Input, bot ...st
 	if visitor != nil {
 		w.n++
 		t.ClientID = fmt.Sprintf("c%d", w.n)
+		visitor.ClientID = t.ClientID // as the widget sends it: the ack names this message
 		t.Messages = append(t.Messages, *visitor)
 	} else {
 		t.Touch = w.at

@@ -74,6 +74,8 @@
 //	                                    watermark, looked at by each pass until it ends (idle.go)
 //	meta/idle-swept                     the last activity before which every session was
 //	                                    looked at for a timeout (idle.go)
+//	meta/copy                           the progress of `parley migrate` copying into this
+//	                                    store: its source, the last visitor copied (JSON; load.go)
 //	ag/{name}                           Agent record (JSON; agent.go): the secret's SHA-256 only
 //	ac/{sha256 of token}                an agent's signed-in console (JSON; agent.go)
 //	ho/{session}                        a conversation waiting for or held by a person

@@ -158,7 +158,8 @@ type Loader interface {
 	CopyMark(ctx context.Context) (mark *CopyMark, empty bool, err error)
 	// LoadVisitors writes visitors with everything that belongs to them
 	// and moves mark on to the last, together: the visitors are in the
-	// destination with their mark or loaded again by the next run.
+	// destination with their mark or loaded again by the next run. With
+	// no visitors it writes the mark alone.
 	LoadVisitors(ctx context.Context, ds []*VisitorDump, mark *CopyMark) error
 	// LoadStore writes the store-wide records, replacing the counters'
 	// values (not adding to them), and the mark.
@@ -197,7 +198,12 @@ func Copy(ctx context.Context, src Dumper, dst Loader, source string, log io.Wri
 	case mark == nil && !empty:
 		return r, fmt.Errorf("%w: it holds records and no mark of an earlier copy; copy into an empty store", ErrNotEmpty)
 	case mark == nil:
+		// The mark goes first: a destination holding anything of this
+		// copy holds its mark, so a run stopped at once goes on too.
 		mark = &CopyMark{Source: source, Started: time.Now().UTC()}
+		if err := dst.LoadVisitors(ctx, nil, mark); err != nil {
+			return r, fmt.Errorf("storage: copy: %w", err)
+		}
 	case mark.Source != source:
 		return r, fmt.Errorf("%w: it holds a copy of %s, not of %s", ErrNotEmpty, mark.Source, source)
 	default:

@@ -127,6 +127,24 @@ func TestCopy_Resume(t *testing.T) {
 	sameRecords(t, src, dst)
 }
 
+// A copy stopped before its first visitor has its mark already: the
+// next run goes on, not refuses the store as someone else's.
+func TestCopy_StoppedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	src, dst := openTemp(t), openTemp(t)
+	storagetest.Populate(t, src, storagetest.Fill{Visitors: 10, Seed: 6})
+	if _, err := storage.Copy(ctx, &stopAfter{Dumper: src}, dst, "badger:src", io.Discard); !errors.Is(err, errStopped) {
+		t.Fatalf("first run: %v", err)
+	}
+	if mark, _, err := dst.CopyMark(ctx); err != nil || mark == nil || mark.Visitors != 0 || mark.Source != "badger:src" {
+		t.Fatalf("mark %+v, %v", mark, err)
+	}
+	if r, err := storage.Copy(ctx, src, dst, "badger:src", io.Discard); err != nil || !r.Resumed {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	sameRecords(t, src, dst)
+}
+
 // A difference between the stores fails the copy with the counts.
 func TestCopy_CountsDiffer(t *testing.T) {
 	ctx := context.Background()

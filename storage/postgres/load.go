@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -146,6 +147,15 @@ func queueVisitor(ctx context.Context, b *batchWriter, d *storage.VisitorDump) e
 	if err := putVisitor(ctx, b, d.Visitor); err != nil {
 		return err
 	}
+	if err := addVisitorTerms(ctx, b, d.Visitor); err != nil { // query_users.go: the search box's words
+		return err
+	}
+	for _, c := range d.Changes {
+		b.Exec(ctx, `INSERT INTO profile_changes (visitor_id, id, at, changed_by, field, from_value, to_value)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (visitor_id, id) DO UPDATE SET at = excluded.at,
+			changed_by = excluded.changed_by, field = excluded.field, from_value = excluded.from_value, to_value = excluded.to_value`,
+			d.Visitor.ID, c.ID, utc(c.At), c.By, c.Field, c.From, c.To)
+	}
 	for _, m := range d.Merges {
 		b.Exec(ctx, `INSERT INTO visitor_merges (from_id, into_id, merged_at) VALUES ($1, $2, $3)
 			ON CONFLICT (from_id) DO UPDATE SET into_id = excluded.into_id, merged_at = excluded.merged_at`,
@@ -206,12 +216,45 @@ func loadSession(ctx context.Context, b *batchWriter, v *storage.Visitor, sd *st
 		b.Exec(ctx, `INSERT INTO acks (session_id, client_id, message_id, at, text) VALUES ($1, $2, $3, $4, $5)`,
 			sess.ID, cid, a.ID, utc(a.At), a.Text)
 	}
+	return queueSessionMarks(ctx, b, sd)
+}
+
+// queueSessionMarks queues the session's inbox records and idle markers,
+// replacing any it had. A marker whose time the source did not keep (the
+// Badger engine keeps none) takes the session's last activity.
+func queueSessionMarks(ctx context.Context, b *batchWriter, sd *storage.SessionDump) error {
+	sid := sd.Session.ID
+	for _, t := range []string{"conversations", "notes", "sessions_timed_out", "sessions_idle_held"} {
+		b.Exec(ctx, `DELETE FROM `+t+` WHERE session_id = $1`, sid)
+	}
+	if c := sd.Conversation; c != nil {
+		read, err := json.Marshal(nonNilMap(c.Read))
+		if err != nil {
+			return err
+		}
+		b.Exec(ctx, `INSERT INTO conversations (`+conversationColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+			sid, c.Status, c.Assignee, read, utc(c.UpdatedAt))
+	}
+	for _, n := range sd.Notes {
+		b.Exec(ctx, `INSERT INTO notes (session_id, id, agent, agent_name, text, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			sid, n.ID, n.Agent, n.AgentName, n.Text, utc(n.At))
+	}
+	if sd.TimedOut {
+		at := sd.TimedOutAt
+		if at.IsZero() {
+			at = sd.Session.LastActivityAt
+		}
+		b.Exec(ctx, `INSERT INTO sessions_timed_out (session_id, ended_at) VALUES ($1, $2)`, sid, utc(at))
+	}
+	if sd.IdleHeld {
+		b.Exec(ctx, `INSERT INTO sessions_idle_held (session_id, held_at) VALUES ($1, $2)`, sid, utc(sd.Session.LastActivityAt))
+	}
 	return nil
 }
 
 // LoadStore sets the usage and refusal counters to the stream's values,
-// writes the webhooks' outbox, delivery log and endpoint states, and
-// mark.
+// writes the webhooks' outbox, delivery log and endpoint states, the
+// agents and the idle sweep's watermark, and mark.
 func (s *Store) LoadStore(ctx context.Context, d *storage.StoreDump, mark *storage.CopyMark) error {
 	b := &batchWriter{}
 	for _, u := range d.Usage {
@@ -225,6 +268,16 @@ func (s *Store) LoadStore(ctx context.Context, d *storage.StoreDump, mark *stora
 			r.Site, utc(r.Hour), r.Reason, r.Bot, r.Version, r.Channel, r.Starts)
 	}
 	loadWebhooks(ctx, b, d)
+	for _, a := range d.Agents {
+		b.Exec(ctx, `INSERT INTO agents (`+agentColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, secret_hash = excluded.secret_hash,
+			created_at = excluded.created_at, email = excluded.email, sites = excluded.sites`,
+			a.Name, a.DisplayName, a.SecretHash, utc(a.CreatedAt), a.Email, nonNilSlice(a.Sites))
+	}
+	if !d.IdleSwept.IsZero() {
+		b.Exec(ctx, `INSERT INTO sweep_marks (name, at) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET at = excluded.at`,
+			idleMark, utc(d.IdleSwept))
+	}
 	if err := s.sendWithMark(ctx, b, mark); err != nil {
 		return fmt.Errorf("postgres: load counters: %w", err)
 	}
