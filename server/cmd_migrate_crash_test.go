@@ -64,6 +64,10 @@ func TestMigrate_KillNine(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT visitors, done FROM parley_copy`).Scan(&n, &done); err != nil || done || n >= visitors {
 		t.Fatalf("killed after %d visitors, done %v (%v): make the store bigger", n, done, err)
 	}
+	// Half a store is not served.
+	if code, _, errOut := parley(map[string]string{"PARLEY_ADMIN_TOKEN": adminToken}, "serve", "--addr", freeAddr(t), "--data", t.TempDir(), "--store", url); code == 0 || !strings.Contains(errOut, "has not finished") {
+		t.Errorf("serve of a half-copied store: exit %d, %s", code, errOut)
+	}
 	code, out, errOut := parley(nil, "migrate", "--from-data", src, "--to", url)
 	if code != 0 || !strings.Contains(out, "going on") {
 		t.Fatalf("run again: exit %d: %s %s", code, out, errOut)

@@ -23,6 +23,9 @@ type Store interface {
 	notify.Store
 	// SweepIdle ends the sessions idle past their site's timeout (idle.go).
 	SweepIdle(ctx context.Context, now time.Time, live storage.Liveness, limit int) (storage.IdleSweep, error)
+	// CopyMark is the progress of a parley migrate into the store, nil
+	// for none (checkCopied).
+	CopyMark(ctx context.Context) (*storage.CopyMark, bool, error)
 	// SweepRetention erases the visitors past their site's retention.
 	SweepRetention(ctx context.Context, now time.Time, r storage.Retention) (storage.SweepResult, error)
 	Close() error
@@ -44,16 +47,42 @@ type engine struct {
 var _ Store = (*storage.Store)(nil)
 
 // openEngine opens the store cfg names: PostgreSQL for a postgres://
-// cfg.Store (store_postgres.go), else Badger in cfg.DataDir.
+// cfg.Store (store_postgres.go), else Badger in cfg.DataDir; it refuses a
+// store a parley migrate has not finished filling.
 func openEngine(cfg Config) (*engine, error) {
+	var eng *engine
 	if cfg.Store != "" {
-		return openPostgres(cfg)
+		var err error
+		if eng, err = openPostgres(cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		st, err := storage.Open(cfg.DataDir, storage.Options{SyncWrites: cfg.SyncWrites, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", explainOpenError(cfg.DataDir, err))
+		}
+		eng = &engine{Store: st, files: storage.NewFiles(st), badger: st}
 	}
-	st, err := storage.Open(cfg.DataDir, storage.Options{SyncWrites: cfg.SyncWrites, Logger: cfg.Logger})
+	if err := checkCopied(eng.Store); err != nil {
+		eng.Close()
+		return nil, err
+	}
+	return eng, nil
+}
+
+// checkCopied refuses a store that a parley migrate began to fill and did
+// not finish: serving it would show a part of the records as the whole.
+func checkCopied(st Store) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mark, _, err := st.CopyMark(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", explainOpenError(cfg.DataDir, err))
+		return fmt.Errorf("server: %w", err)
 	}
-	return &engine{Store: st, files: storage.NewFiles(st), badger: st}, nil
+	if mark != nil && !mark.Done {
+		return fmt.Errorf("server: a parley migrate from %s into this store has not finished (%d visitors copied so far): run the same parley migrate again to finish it, then serve", mark.Source, mark.Visitors)
+	}
+	return nil
 }
 
 // Files is where the uploads' bytes are kept, in the server's store.
