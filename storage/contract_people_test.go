@@ -7,21 +7,26 @@ import (
 	"github.com/parley-chat/parley/storage/contract"
 )
 
+// openPeople opens a Badger store for the people suites, which Verify
+// finds sound when the test ends.
+func openPeople(tb testing.TB) *storage.Store {
+	s, _ := MustOpen(tb)
+	tb.Cleanup(func() { assertSound(tb, s) })
+	return s
+}
+
 // TestContract_People runs the people suites (agents, inbox, identify and
 // profiles) on the Badger engine.
 func TestContract_People(t *testing.T) {
-	contract.TestPeople(t, func(tb testing.TB) contract.PeopleEngine {
-		s, _ := MustOpen(tb)
-		return s
-	})
+	contract.TestPeople(t, func(tb testing.TB) contract.PeopleEngine { return openPeople(tb) })
 }
-
-var _ contract.PeopleEngine = (*storage.Store)(nil)
 
 // TestContract_IdentifyFiles runs the merge of files on the Badger engine.
 func TestContract_IdentifyFiles(t *testing.T) {
 	contract.TestIdentifyFiles(t, func(tb testing.TB) (contract.IdentifyFilesEngine, contract.FilePutter) {
-		s, _ := MustOpen(tb)
+		s := openPeople(tb)
 		return s, storage.NewFiles(s)
 	})
 }
+
+var _ contract.PeopleEngine = (*storage.Store)(nil)
