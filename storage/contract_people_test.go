@@ -30,3 +30,13 @@ func TestContract_IdentifyFiles(t *testing.T) {
 }
 
 var _ contract.PeopleEngine = (*storage.Store)(nil)
+
+// TestContract_IdentifyOverview runs the identify model against the
+// admin views on the Badger engine. (Not Verified: the admin fixture's
+// turns name client IDs its messages do not carry.)
+func TestContract_IdentifyOverview(t *testing.T) {
+	contract.TestIdentifyOverview(t, func(tb testing.TB) contract.IdentifyOverviewEngine {
+		s, _ := MustOpen(tb)
+		return s
+	})
+}

@@ -1,10 +1,12 @@
 package postgres_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/parley-chat/parley/storage/contract"
 	"github.com/parley-chat/parley/storage/postgres"
+	"github.com/parley-chat/parley/storage/postgres/postgrestest"
 )
 
 // TestContract_People runs the people suites (agents, inbox, identify and
@@ -23,3 +25,18 @@ func TestContract_IdentifyFiles(t *testing.T) {
 }
 
 var _ contract.PeopleEngine = (*postgres.Store)(nil)
+
+// TestContract_IdentifyOverview runs the identify model against the
+// admin views on PostgreSQL. (Not Verified: the admin fixture's turns
+// name client IDs its messages do not carry.)
+func TestContract_IdentifyOverview(t *testing.T) {
+	contract.TestIdentifyOverview(t, func(tb testing.TB) contract.IdentifyOverviewEngine {
+		tb.Helper()
+		s, err := postgres.Open(context.Background(), postgrestest.URL(tb), postgres.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	})
+}

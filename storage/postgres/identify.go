@@ -197,8 +197,10 @@ func insertVisitor(ctx context.Context, q querier, v *storage.Visitor) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO visitors (`+visitorColumns+`) VALUES (`+params(len(args))+`)`, args...)
-	return err
+	if _, err = q.Exec(ctx, `INSERT INTO visitors (`+visitorColumns+`) VALUES (`+params(len(args))+`)`, args...); err != nil {
+		return err
+	}
+	return addVisitorTerms(ctx, q, v) // query_users.go: the search box
 }
 
 // params is "$1, $2, …, $n".
