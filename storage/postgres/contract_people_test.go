@@ -40,3 +40,9 @@ func TestContract_IdentifyOverview(t *testing.T) {
 		return s
 	})
 }
+
+// TestContract_PeopleExport runs the export of people records on
+// PostgreSQL.
+func TestContract_PeopleExport(t *testing.T) {
+	contract.TestPeopleExport(t, func(tb testing.TB) contract.PeopleExportEngine { return mustOpenTurn(tb) })
+}
