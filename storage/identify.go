@@ -266,10 +266,9 @@ func identifyTxn(txn *badger.Txn, req IdentifyRequest, locked bool, maxBytes int
 		}
 		res.Merged, res.Sessions = cur.ID, m.sessionIDs()
 	}
-	if err := putChanges(txn, target.ID, plan.Changes); err != nil {
-		return nil, err
-	}
-	if _, err := applyProfile(txn, target, req.Profile); err != nil {
+	// The claim and the profile's changes in one chain of IDs: listed in
+	// the order they were made, even at one instant.
+	if err := putChanges(txn, target.ID, append(plan.Changes, target.ApplyProfile(req.Profile)...)); err != nil {
 		return nil, err
 	}
 	if err := txn.Set(pk, []byte(target.ID)); err != nil {

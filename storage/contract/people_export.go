@@ -12,17 +12,19 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// PeopleExportEngine is what TestPeopleExport needs: the people records
-// and a visitor's export.
+// PeopleExportEngine is what TestPeopleExport needs: the people records,
+// a visitor's export and erase.
 type PeopleExportEngine interface {
 	IdentifyEngine
 	InboxEngine
 	WriteExport(ctx context.Context, w io.Writer, visitorID string, at time.Time, download func(f *storage.File) string) error
+	EraseVisitor(ctx context.Context, id string) (storage.EraseResult, error)
 }
 
 // TestPeopleExport: a visitor's export holds what people kept of them
 // (agents' notes and inbox records on their conversations, the profile
-// changes, oldest first), and nothing of another visitor's.
+// changes, oldest first), and nothing of another visitor's; an erase
+// leaves none of it, and nothing of the browser merged into them.
 func TestPeopleExport(t *testing.T, open func(testing.TB) PeopleExportEngine) {
 	ctx := context.Background()
 	s := open(t)
@@ -33,6 +35,8 @@ func TestPeopleExport(t *testing.T, open func(testing.TB) PeopleExportEngine) {
 		t.Fatal(err)
 	}
 	ppIdentifyAs(t, s, v.ID, "crm-7", ppDay.Add(2*time.Hour))
+	browser := ppSeedVisitor(t, s, "demo", ppDay.Add(time.Hour), "Ada", "ada@example.org", 1)
+	ppIdentifyAs(t, s, browser.ID, "crm-7", ppDay.Add(2*time.Hour+time.Minute)) // merged into v
 	if _, err := s.UpdateConversation(ctx, v.Sessions[1], ppDay.Add(3*time.Hour), func(c *storage.Conversation) {
 		c.Assignee, c.Status = "ana", storage.ConversationResolved
 	}); err != nil {
@@ -60,16 +64,20 @@ func TestPeopleExport(t *testing.T, open func(testing.TB) PeopleExportEngine) {
 	for _, c := range doc.Changes {
 		fields = append(fields, c.Field+"="+c.To)
 	}
-	if want := "[name=Ada Lovelace notes=prefers email platformId=crm-7]"; fmt.Sprint(fields) != want {
+	if want := "[name=Ada Lovelace notes=prefers email platformId=crm-7 merged=" + v.ID + "]"; fmt.Sprint(fields) != want {
 		t.Errorf("profile changes %v, want %s (oldest first)", fields, want)
 	}
-	if len(doc.Sessions) != 2 {
-		t.Fatalf("%d sessions, want 2", len(doc.Sessions))
+	if len(doc.Sessions) != 3 {
+		t.Fatalf("%d sessions, want 3 (the merged browser's too)", len(doc.Sessions))
 	}
-	if s0 := doc.Sessions[0]; s0.Conversation != nil || len(s0.Notes) != 0 {
-		t.Errorf("a session nobody touched: %+v %+v", s0.Conversation, s0.Notes)
+	var s1 storage.ExportSession
+	for _, es := range doc.Sessions {
+		if es.ID == v.Sessions[1] {
+			s1 = es
+		} else if es.Conversation != nil || len(es.Notes) != 0 {
+			t.Errorf("session %s nobody touched: %+v %+v", es.ID, es.Conversation, es.Notes)
+		}
 	}
-	s1 := doc.Sessions[1]
 	if c := s1.Conversation; c == nil || c.Assignee != "ana" || c.Status != storage.ConversationResolved || !c.UpdatedAt.Equal(ppDay.Add(3*time.Hour)) {
 		t.Errorf("inbox record %+v", c)
 	}
@@ -79,4 +87,30 @@ func TestPeopleExport(t *testing.T, open func(testing.TB) PeopleExportEngine) {
 	if bytes.Contains(buf.Bytes(), []byte("Bo's note")) {
 		t.Error("the export holds another visitor's note")
 	}
+
+	t.Run("Erase", func(t *testing.T) {
+		if _, err := s.EraseVisitor(ctx, v.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, sid := range append(v.Sessions, browser.Sessions...) {
+			if c, err := s.Conversation(ctx, sid); err != nil || c.Assignee != "" || !c.UpdatedAt.IsZero() {
+				t.Errorf("session %s's inbox record after the erase: %+v %v", sid, c, err)
+			}
+			if n, err := s.Notes(ctx, sid); err != nil || len(n) != 0 {
+				t.Errorf("session %s's notes after the erase: %+v %v", sid, n, err)
+			}
+		}
+		if c, err := s.ProfileChanges(ctx, v.ID, 0); err != nil || len(c) != 0 {
+			t.Errorf("profile changes after the erase: %+v %v", c, err)
+		}
+		if id, err := s.PlatformVisitor(ctx, "demo", "crm-7"); err != nil || id != "" {
+			t.Errorf("the user's visitor after the erase: %q %v", id, err)
+		}
+		if into, err := s.MergedInto(ctx, browser.ID); err != nil || into != "" {
+			t.Errorf("the merged browser still goes into %q %v", into, err)
+		}
+		if n, err := s.Notes(ctx, other.Sessions[0]); err != nil || len(n) != 1 {
+			t.Errorf("another visitor's notes after the erase: %+v %v", n, err)
+		}
+	})
 }
