@@ -260,15 +260,17 @@ func identifyTxn(txn *badger.Txn, req IdentifyRequest, locked bool, maxBytes int
 		}
 	}
 	seen := target.LastSeenAt
+	changes := plan.Changes
 	if m != nil {
-		if err := m.write(txn, target, now); err != nil {
+		if err := m.write(txn, target); err != nil {
 			return nil, err
 		}
 		res.Merged, res.Sessions = cur.ID, m.sessionIDs()
+		changes = append(changes, target.Absorb(cur, now))
 	}
-	// The claim and the profile's changes in one chain of IDs: listed in
-	// the order they were made, even at one instant.
-	if err := putChanges(txn, target.ID, append(plan.Changes, target.ApplyProfile(req.Profile)...)); err != nil {
+	// The claim or merge and the profile's changes in one chain of IDs:
+	// listed in the order they were made, even at one instant.
+	if err := putChanges(txn, target.ID, append(changes, target.ApplyProfile(req.Profile)...)); err != nil {
 		return nil, err
 	}
 	if err := txn.Set(pk, []byte(target.ID)); err != nil {
@@ -404,9 +406,9 @@ func readMerge(txn *badger.Txn, from *Visitor) (*merge, error) {
 	return m, err
 }
 
-// write moves everything of m.from to into and folds m.from's rollups
-// into into's record (written by the caller).
-func (m *merge) write(txn *badger.Txn, into *Visitor, now time.Time) error {
+// write moves everything of m.from to into; the caller folds m.from's
+// rollups into into's record (Visitor.Absorb) and writes it.
+func (m *merge) write(txn *badger.Txn, into *Visitor) error {
 	from := m.from
 	for _, old := range m.sessions {
 		next := *old
@@ -478,10 +480,7 @@ func (m *merge) write(txn *badger.Txn, into *Visitor, now time.Time) error {
 	if err := txn.Set(key("vm", from.ID), []byte(into.ID)); err != nil {
 		return err
 	}
-	if err := txn.Set(key("vma", into.ID, from.ID), nil); err != nil {
-		return err
-	}
-	return putChanges(txn, into.ID, []ProfileChange{into.Absorb(from, now)})
+	return txn.Set(key("vma", into.ID, from.ID), nil)
 }
 
 // Absorb folds a visitor merged into v at now into v's rollups: the
