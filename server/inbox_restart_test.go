@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/storage/postgres/postgrestest"
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/widgettest"
 )
@@ -16,9 +17,19 @@ import (
 // TestInbox_SurvivesRestart: unread marks, open/resolved, assignment and
 // private notes are in the store, and a restart keeps them (and the
 // conversation's hand-over).
-func TestInbox_SurvivesRestart(t *testing.T) {
+func TestInbox_SurvivesRestart(t *testing.T) { testInboxSurvivesRestart(t, "") }
+
+// TestPostgres_InboxSurvivesRestart is TestInbox_SurvivesRestart with
+// the records in PostgreSQL (--store).
+func TestPostgres_InboxSurvivesRestart(t *testing.T) {
+	testInboxSurvivesRestart(t, postgrestest.URL(t))
+}
+
+// testInboxSurvivesRestart runs the inbox across a restart on the store
+// (a PostgreSQL URL, or "" for Badger in a data directory).
+func testInboxSurvivesRestart(t *testing.T, store string) {
 	dir := t.TempDir()
-	cfg := server.Config{DataDir: dir, AdminToken: adminToken, Sites: []*widget.Site{hoSite(t, time.Hour)}}
+	cfg := server.Config{DataDir: dir, Store: store, AdminToken: adminToken, Sites: []*widget.Site{hoSite(t, time.Hour)}}
 	open := func() (*server.Server, *httptest.Server) {
 		s, err := server.Open(cfg)
 		if err != nil {
