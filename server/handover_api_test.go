@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/storage/postgres/postgrestest"
 	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/widgettest"
 )
@@ -90,9 +91,16 @@ func inboxOf(t *testing.T, c *http.Client, base, tok string) (inbox struct {
 	return inbox
 }
 
-func TestInboxAPI(t *testing.T) {
-	s, ts := startAdminServer(t, server.Config{Sites: []*widget.Site{hoSite(t, time.Hour)}})
-	_ = s
+func TestInboxAPI(t *testing.T) { testInboxAPI(t, "") }
+
+// TestPostgres_InboxAPI is TestInboxAPI with the records in PostgreSQL
+// (--store).
+func TestPostgres_InboxAPI(t *testing.T) { testInboxAPI(t, postgrestest.URL(t)) }
+
+// testInboxAPI runs the inbox's API on the store (a PostgreSQL URL, or ""
+// for Badger in a data directory).
+func testInboxAPI(t *testing.T, store string) {
+	_, ts := startAdminServer(t, server.Config{Store: store, Sites: []*widget.Site{hoSite(t, time.Hour)}})
 	ana := hoAgentClient(t, ts.URL, "ana", hoAddAgent(t, ts.URL, adminToken, "ana", "Ana Lopez"))
 	bo := hoAgentClient(t, ts.URL, "bo", hoAddAgent(t, ts.URL, adminToken, "bo", "Bo"))
 	events := hoEvents(t, ana, ts.URL, "")
