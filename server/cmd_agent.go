@@ -17,6 +17,7 @@ import (
 	"github.com/parley-chat/parley/server/admin"
 	"github.com/parley-chat/parley/server/respond"
 	"github.com/parley-chat/parley/storage"
+	"github.com/parley-chat/parley/storage/postgres"
 )
 
 func init() {
@@ -36,7 +37,8 @@ type agentRecord struct {
 
 // runAgent is `parley agent add NAME [--display TEXT] | list | revoke NAME`,
 // each with --url URL (Parley running: through its admin API with the admin
-// token) or --data DIR (Parley stopped: the store itself).
+// token), --store postgres://… (the PostgreSQL store itself, running or
+// not) or --data DIR (Parley stopped: the Badger store itself).
 func runAgent(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return errors.New("say what to do: parley agent add NAME [--display \"Full Name\"] | list | revoke NAME")
@@ -50,6 +52,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	rawURL := fs.String("url", getenv("PARLEY_URL"), "base URL of the running Parley, e.g. http://127.0.0.1:8080 (PARLEY_URL)")
 	tokenFile := fs.String("token-file", filepath.Join(envOr(getenv, "PARLEY_DATA", "./parley-data"), "admin.token"),
 		"file holding the admin token, used with --url when PARLEY_ADMIN_TOKEN is not set")
+	pgURL := fs.String("store", getenv("PARLEY_STORE"), "the PostgreSQL store (postgres://…; PARLEY_STORE), instead of --data; ignored with --url")
 	dataDir := fs.String("data", envOr(getenv, "PARLEY_DATA", "./parley-data"), "data directory of a stopped Parley (PARLEY_DATA); ignored with --url")
 	// The name comes before the flags (agent add ana --display Ana).
 	var name string
@@ -82,6 +85,13 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		do = c
+	} else if *pgURL != "" {
+		store, err := postgres.Open(ctx, *pgURL, postgres.Options{})
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		do = storeAgents{store}
 	} else {
 		store, err := storage.Open(*dataDir, storage.Options{})
 		if err != nil {
@@ -126,8 +136,15 @@ type agentDoer interface {
 	revoke(ctx context.Context, name string) error
 }
 
-// storeAgents manages the agents of a store no server holds.
-type storeAgents struct{ s *storage.Store }
+// storeAgents manages the agents in a store: a Badger store no server
+// holds, or PostgreSQL, which running nodes share.
+type storeAgents struct {
+	s interface {
+		AddAgent(ctx context.Context, a *storage.Agent) error
+		Agents(ctx context.Context) ([]storage.Agent, error)
+		RevokeAgent(ctx context.Context, name string) error
+	}
+}
 
 func (d storeAgents) add(ctx context.Context, spec agentRecord) (agentRecord, error) {
 	display := strings.TrimSpace(spec.DisplayName)

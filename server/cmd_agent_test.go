@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/storage/postgres/postgrestest"
 )
 
 // agentCmd runs `parley agent ARGS…` and returns its exit code, stdout and stderr.
@@ -18,32 +19,34 @@ func agentCmd(t *testing.T, env map[string]string, args ...string) (int, string,
 }
 
 func TestAgentCommand(t *testing.T) {
-	t.Run("Offline", func(t *testing.T) {
-		dir := t.TempDir()
-		code, secret, errs := agentCmd(t, nil, "add", "ana", "--display", "Ana Lopez", "--email", "ana@example.org", "--sites", "demo,shop", "--data", dir)
+	// The store itself: Badger (Parley stopped) or PostgreSQL.
+	offline := func(t *testing.T, where ...string) {
+		code, secret, errs := agentCmd(t, nil, "add", "ana", "--display", "Ana Lopez", "--email", "ana@example.org", "--sites", "demo,shop", where[0], where[1])
 		if code != 0 || len(strings.TrimSpace(secret)) < 40 || !strings.Contains(errs, "shown this once") {
 			t.Fatalf("add: %d %q %q", code, secret, errs)
 		}
-		if code, _, errs := agentCmd(t, nil, "add", "ana", "--data", dir); code != 1 || !strings.Contains(errs, "exists") {
+		if code, _, errs := agentCmd(t, nil, append([]string{"add", "ana"}, where...)...); code != 1 || !strings.Contains(errs, "exists") {
 			t.Errorf("add again: %d %q", code, errs)
 		}
-		code, list, _ := agentCmd(t, nil, "list", "--data", dir)
+		code, list, _ := agentCmd(t, nil, append([]string{"list"}, where...)...)
 		if code != 0 || !strings.HasPrefix(list, "ana\tAna Lopez\t") || !strings.HasSuffix(list, "\tana@example.org\n") || strings.Contains(list, strings.TrimSpace(secret)) {
 			t.Errorf("list: %d %q", code, list)
 		}
-		if code, _, errs := agentCmd(t, nil, "revoke", "ana", "--data", dir); code != 0 {
+		if code, _, errs := agentCmd(t, nil, append([]string{"revoke", "ana"}, where...)...); code != 0 {
 			t.Errorf("revoke: %d %q", code, errs)
 		}
-		if code, list, _ := agentCmd(t, nil, "list", "--data", dir); code != 0 || list != "" {
+		if code, list, _ := agentCmd(t, nil, append([]string{"list"}, where...)...); code != 0 || list != "" {
 			t.Errorf("list after revoke: %d %q", code, list)
 		}
-		if code, _, errs := agentCmd(t, nil, "add", "Not Valid", "--data", dir); code != 1 || !strings.Contains(errs, "name") {
+		if code, _, errs := agentCmd(t, nil, append([]string{"add", "Not Valid"}, where...)...); code != 1 || !strings.Contains(errs, "name") {
 			t.Errorf("bad name: %d %q", code, errs)
 		}
-		if code, _, errs := agentCmd(t, nil, "add", "cy", "--email", "Cy <cy@example.org>", "--data", dir); code != 1 || !strings.Contains(errs, "email") {
+		if code, _, errs := agentCmd(t, nil, append([]string{"add", "cy", "--email", "Cy <cy@example.org>"}, where...)...); code != 1 || !strings.Contains(errs, "email") {
 			t.Errorf("bad email: %d %q", code, errs)
 		}
-	})
+	}
+	t.Run("Offline", func(t *testing.T) { offline(t, "--data", t.TempDir()) })
+	t.Run("Postgres", func(t *testing.T) { offline(t, "--store", postgrestest.URL(t)) })
 	t.Run("Online", func(t *testing.T) {
 		_, ts := startAdminServer(t, server.Config{})
 		env := map[string]string{"PARLEY_ADMIN_TOKEN": adminToken}
