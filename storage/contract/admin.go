@@ -1,8 +1,3 @@
-// Package contract is the storage contract suite: tests every store
-// engine (package storage's Badger engine, package postgres) runs, so
-// that both give the same answers. Each file holds one area's suite,
-// exported as TestAREA(t, open), with the small interface of the methods
-// it tests; an engine's package calls it from a test of its own.
 package contract
 
 import (

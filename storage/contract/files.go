@@ -1,6 +1,3 @@
-// Package contract holds the test suites every storage engine passes: the
-// Badger engine (package storage) and PostgreSQL (storage/postgres) run
-// the same checks, from their own test files, so they answer alike.
 package contract
 
 import (

@@ -1,6 +1,3 @@
-// Package contract is the test suite every storage engine passes: the
-// Badger engine (package storage) and PostgreSQL (storage/postgres) run
-// the same tests, so they answer the same.
 package contract
 
 import (

@@ -1,7 +1,3 @@
-// Package contract is the test suite every storage engine passes: the
-// Badger engine (package storage) and PostgreSQL (storage/postgres) run
-// the same tests through small interfaces of the methods each area needs,
-// so both answer alike.
 package contract
 
 import (
