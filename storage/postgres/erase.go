@@ -42,7 +42,7 @@ const chunkBatch = 64
 // sqlFence fences a visitor for EraseVisitor.
 const sqlFence = `UPDATE visitors SET erasing = true WHERE id = $1 AND NOT erasing`
 
-// sqlVisitorSessions lists a visitor's sessions (sessions_by_visitor).
+// sqlVisitorSessions lists a visitor's sessions (sessions_by_visitor_id).
 const sqlVisitorSessions = `SELECT id FROM sessions WHERE visitor_id = $1 ORDER BY started_at, id`
 
 // sqlMergedBrowsers lists the browsers merged into a visitor (visitor_merges_by_into).

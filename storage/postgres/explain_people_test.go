@@ -45,8 +45,8 @@ func TestExplain_People(t *testing.T) {
 		{sqlHandovers, nil, "sessions_handover"},
 		{sqlUserVisitor + ` FOR UPDATE`, []any{"demo", "u-1"}, "visitors_by_platform_id"},
 		{sqlPlatformVisitor, []any{"demo", "u-1"}, "visitors_by_platform_id"},
-		{sqlLockSessions, []any{id}, "sessions_by_visitor"},
-		{sqlMoveSessions, []any{id, id}, "sessions_by_visitor"},
+		{sqlLockSessions, []any{id}, "sessions_by_visitor_"}, // _id or _activity: both lead with visitor_id
+		{sqlMoveSessions, []any{id, id}, "sessions_by_visitor_"},
 		{sqlMoveChanges, []any{id, id}, "profile_changes_pkey"},
 		{sqlMoveFiles, []any{id, id}, "files_by_visitor"},
 		{sqlMergedInto, []any{id}, "visitor_merges_pkey"},

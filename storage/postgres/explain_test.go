@@ -170,9 +170,9 @@ func TestExplain_AdminViews(t *testing.T) {
 			v := firstVisitor(t, s)
 			_, err := ts.VisitorSessions(ctx, storage.VisitorSessionQuery{VisitorID: v, Flags: storage.FlagEngaged})
 			return err
-		}, []string{"sessions_by_visitor_activity|sessions_by_visitor"}},
+		}, []string{"sessions_by_visitor_activity|sessions_by_visitor_id"}},
 		{"Users", func() error { _, err := ts.Users(ctx, storage.UserQuery{}); return err },
-			[]string{"sessions_by_activity", "sessions_by_visitor_activity|sessions_by_visitor"}},
+			[]string{"sessions_by_activity", "sessions_by_visitor_activity|sessions_by_visitor_id"}},
 		{"UsersFiles", func() error { _, err := ts.Users(ctx, storage.UserQuery{Flags: storage.FlagFiles}); return err },
 			[]string{"sessions_files_by_activity"}},
 		{"UsersEngagedInputs", func() error {

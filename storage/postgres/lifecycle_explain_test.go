@@ -24,9 +24,9 @@ func TestLifecycle_Explain(t *testing.T) {
 		index string // the index it must use; a|b: either
 	}{
 		{sqlFence, []any{"v"}, "visitors_pkey"},
-		{sqlVisitorSessions, []any{"v"}, "sessions_by_visitor"},
+		{sqlVisitorSessions, []any{"v"}, "sessions_by_visitor_id|sessions_by_visitor_activity"},
 		{sqlMergedBrowsers, []any{"v"}, "visitor_merges_by_into"},
-		{sqlSessionsLeft, []any{"v"}, "sessions_by_visitor"},
+		{sqlSessionsLeft, []any{"v"}, "sessions_by_visitor_id|sessions_by_visitor_activity"},
 		{deleteBatchSQL("messages", "session_id, id", "session_id = $1", eraseBatch), []any{"s"}, "messages_pkey"},
 		{deleteBatchSQL("inputs", "session_id, n", "session_id = $1", eraseBatch), []any{"s"}, "inputs_pkey"},
 		{deleteBatchSQL("gaps", "session_id, n", "session_id = $1", eraseBatch), []any{"s"}, "gaps_pkey"},

@@ -76,8 +76,8 @@ CREATE TABLE sessions (
     files               JSONB NOT NULL DEFAULT '[]',    -- the session's uploaded files, as messages name them
     record_bytes        INT NOT NULL DEFAULT 0          -- the record's size, against MaxStateBytes
 );
--- A visitor's sessions; the overview by start and by last activity.
-CREATE INDEX sessions_by_visitor ON sessions (visitor_id, started_at);
+-- The overview by start and by last activity (a visitor's sessions:
+-- sessions_by_visitor_id below).
 CREATE INDEX sessions_by_start ON sessions (started_at DESC, id DESC);
 CREATE INDEX sessions_by_activity ON sessions (last_activity_at DESC, id DESC);
 
