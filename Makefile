@@ -33,16 +33,18 @@ setup: postgres
 # postgres makes sure a PostgreSQL server answers on the local Unix socket
 # for the PostgreSQL engine's tests (each creates its own database):
 # installed with apt-get and started as root, with a role named root. With
-# PARLEY_TEST_POSTGRES set, the tests use that server instead.
+# PARLEY_TEST_POSTGRES set, the tests use that server instead. (runuser is
+# in /usr/sbin, which a user's PATH may lack.)
 postgres:
-	@if [ -z "$$PARLEY_TEST_POSTGRES" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	@PATH="$$PATH:/usr/sbin:/sbin"; \
+	if [ -z "$$PARLEY_TEST_POSTGRES" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  if ! command -v pg_ctlcluster >/dev/null 2>&1; then \
 	    echo 'setup: installing postgresql with apt-get'; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  fi; \
 	  cluster=$$(pg_lsclusters -h | awk 'NR==1 {print $$1, $$2}'); \
 	  if [ -z "$$cluster" ]; then pg_createcluster 15 main >/dev/null; cluster='15 main'; fi; \
-	  pg_ctlcluster --skip-systemctl-redirect $$cluster start 2>/dev/null || true; \
+	  pg_ctlcluster --skip-systemctl-redirect $$cluster start >/dev/null 2>&1 || true; \
 	  runuser -u postgres -- psql -qAtc "SELECT 1 FROM pg_roles WHERE rolname = 'root'" | grep -q 1 || \
 	    runuser -u postgres -- psql -qc 'CREATE ROLE root LOGIN SUPERUSER'; \
 	elif [ -z "$$PARLEY_TEST_POSTGRES" ]; then \
