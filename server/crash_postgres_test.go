@@ -2,9 +2,7 @@ package server_test
 
 import (
 	"context"
-	"math/rand/v2"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,9 +21,6 @@ func TestCrash_KillNinePostgres(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	rounds := crashRounds(t)
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, 1))
-	t.Logf("rounds %d, seed %d", rounds, seed)
 	bin := buildParley(t)
 	url, addr := postgrestest.URL(t), freeAddr(t)
 	env := []string{"PARLEY_ADMIN_TOKEN=" + adminToken}
@@ -33,20 +28,7 @@ func TestCrash_KillNinePostgres(t *testing.T) {
 	p := startChild(t, bin, env, nil, args...)
 	waitHealthy(t, addr)
 
-	var dead atomic.Bool
-	stopChat := chatters("http://"+addr, 6, &dead)
-	kills := 0
-	for r := 0; r < rounds; r++ {
-		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
-		p.kill9(t)
-		kills++
-		p = startChild(t, bin, env, nil, args...)
-		waitHealthy(t, addr)
-	}
-	time.Sleep(300 * time.Millisecond)
-	p.kill9(t)
-	kills++
-	clients := stopChat()
+	clients, kills := killWhileChatting(t, p, rounds, bin, env, addr, args...)
 	check := startChild(t, bin, env, nil, "check", "--store", url)
 	if code := check.wait(t, 60*time.Second); code != 0 || !strings.Contains(check.out.String(), "ok:") {
 		t.Errorf("parley check after the last kill: exit %d\n%s", code, check.out)

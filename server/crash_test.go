@@ -114,12 +114,8 @@ func TestCrash_KillNine(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	rounds := crashRounds(t)
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, 1))
-	t.Logf("rounds %d, seed %d", rounds, seed)
 	bin := buildParley(t)
 	data, addr := t.TempDir(), freeAddr(t)
-	base := "http://" + addr
 	env := []string{"PARLEY_ADMIN_TOKEN=" + adminToken}
 	args := []string{"serve", "--addr", addr, "--data", data, "--msg-rate", "-1", "--max-conns-per-ip", "-1"}
 	p := startChild(t, bin, env, nil, args...)
@@ -134,26 +130,7 @@ func TestCrash_KillNine(t *testing.T) {
 		}
 	})
 
-	// The visitors: each talks until stopped, reconnecting while Parley is
-	// down and resending its unacknowledged frame.
-	var dead atomic.Bool
-	stopChat := chatters(base, 6, &dead)
-	kills := 0
-	for r := 0; r < rounds; r++ {
-		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
-		p.kill9(t)
-		kills++
-		p = startChild(t, bin, env, nil, args...)
-		waitHealthy(t, addr)
-	}
-	// The last death comes while the visitors still chat, so turns are
-	// left unfolded (the session records, rollups and indexes are written
-	// behind the acks): parley check must find the store whole, and the
-	// next open must fold them.
-	time.Sleep(300 * time.Millisecond)
-	p.kill9(t)
-	kills++
-	clients := stopChat()
+	clients, kills := killWhileChatting(t, p, rounds, bin, env, addr, args...)
 	check := startChild(t, bin, env, nil, "check", "--data", data)
 	if code := check.wait(t, 60*time.Second); code != 0 {
 		t.Errorf("parley check after the last kill: exit %d\n%s", code, check.out)
@@ -193,6 +170,34 @@ func checkCrashed(tb testing.TB, st crashedStore, files fileupload.Store, verify
 	if acks < 20*rounds {
 		tb.Errorf("only %d messages acked: the test did not exercise much", acks)
 	}
+}
+
+// killWhileChatting lets visitors chat with Parley (p, started with args)
+// while it is killed with SIGKILL at random moments and restarted, rounds
+// times, and once more while they still chat, so turns are left unfolded
+// (the session records, rollups and indexes are written behind the
+// acks): parley check must find the store whole, and the next open must
+// fold them. It returns every client the visitors were and the kills.
+func killWhileChatting(t *testing.T, p *child, rounds int, bin string, env []string, addr string, args ...string) ([]*storyClient, int) {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 1))
+	t.Logf("rounds %d, seed %d", rounds, seed)
+	// The visitors: each talks until stopped, reconnecting while Parley is
+	// down and resending its unacknowledged frame.
+	var dead atomic.Bool
+	stopChat := chatters("http://"+addr, 6, &dead)
+	kills := 0
+	for r := 0; r < rounds; r++ {
+		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
+		p.kill9(t)
+		kills++
+		p = startChild(t, bin, env, nil, args...)
+		waitHealthy(t, addr)
+	}
+	time.Sleep(300 * time.Millisecond)
+	p.kill9(t)
+	return stopChat(), kills + 1
 }
 
 // chatters starts n visitors that talk through the demo story at base
