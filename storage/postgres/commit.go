@@ -162,12 +162,22 @@ func (c *committer) commitOnce(batch []*turnWrite) []error {
 	defer cancel()
 	rs := rounds(batch)
 	var b pgx.Batch
+	fenced := c.s.fence(&b) // several nodes: this node's lease first (owners.go)
 	for _, round := range rs {
 		b.Queue(turnSQL, roundArgs(round)...)
 	}
 	written := map[*turnWrite]bool{}
 	err := func() error {
 		br := c.s.pool.SendBatch(ctx, &b)
+		if fenced {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				if isDataError(err) {
+					return ErrLeaseLost
+				}
+				return err
+			}
+		}
 		for _, round := range rs {
 			rows, err := br.Query()
 			if err != nil {

@@ -55,6 +55,8 @@ type Store struct {
 	ob      outbox
 	refused refusals  // refused.go
 	life    lifecycle // erase.go
+	// node is this process as a node of a cluster, nil alone (owners.go).
+	node atomic.Pointer[clusterNode]
 }
 
 // Open connects to the database the URL names (postgres://user@host/db?
