@@ -214,4 +214,3 @@ func (s *Store) fence(b *pgx.Batch) bool {
 	b.Queue(fenceSQL, n.id)
 	return true
 }
-
