@@ -70,6 +70,8 @@ type Config struct {
 	WebhookLimits webhook.Config
 	// IdleSweep bounds the sweep that ends timed-out sessions (idle.go).
 	IdleSweep IdleSweepConfig
+	// Cluster makes the server one of several nodes (cluster.go).
+	Cluster ClusterConfig
 
 	Logger *slog.Logger
 	// Now is the clock; tests inject one.
@@ -97,6 +99,7 @@ func ParseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		"PostgreSQL: connections per node (0: 16)")
 	poll.dur(&cfg.Postgres.StatementTimeout, "store-statement-timeout", "PARLEY_STORE_STATEMENT_TIMEOUT",
 		"PostgreSQL: the longest one statement may run (0: 10s)")
+	bindClusterFlags(&poll, &cfg.Cluster)          // cluster.go
 	bindSMTPFlags(fs, getenv, cfg)                 // notify.go
 	checkLimits := bindLimitFlags(fs, getenv, cfg) // limits.go
 	if err := fs.Parse(args); err != nil {

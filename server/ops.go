@@ -10,7 +10,8 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// serveReady answers 200 "ready" while the store answers reads, else 503
+// serveReady answers 200 "ready" while the store answers reads (and,
+// for one of several nodes, the bus is connected), else 503
 // "not ready". It is public (load balancers ask it), so it says nothing
 // more; the reason goes to the log.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
@@ -18,6 +19,12 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := s.probeStore(r.Context()); err != nil { // storehealth.go
 		s.log.Warn("readyz: the store does not answer", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not ready")
+		return
+	}
+	if err := s.probeBus(); err != nil { // cluster.go
+		s.log.Warn("readyz: the bus does not answer", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not ready")
 		return

@@ -71,6 +71,9 @@ type Server struct {
 	origin atomic.Pointer[string]
 	// stopNotify ends the agents' emails (notify.go); nil without SMTP.
 	stopNotify func()
+	// node is the server's part in a cluster of nodes, nil alone
+	// (cluster.go).
+	node *node
 }
 
 // Open opens the store and keys in cfg.DataDir, prepares the store
@@ -132,6 +135,11 @@ func Open(cfg Config) (*Server, error) {
 	limits := cfg.Limits
 	limits.Logger, limits.Now, limits.WriteError = cfg.Logger, cfg.Now, s.errs.Error
 	s.Gateway = widget.New(limits, store, keys, cfg.Sites)
+	if err := s.joinCluster(); err != nil { // cluster.go
+		s.Gateway.Shutdown(context.Background())
+		store.Close()
+		return nil, err
+	}
 	wl := cfg.WebhookLimits
 	wl.Store, wl.Logger, wl.Now = store, cfg.Logger, cfg.Now
 	s.Webhooks = webhook.New(wl)
@@ -214,9 +222,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.endNotify()
 	errHTTP := s.http.Shutdown(ctx)
 	errWS := s.Gateway.Shutdown(ctx)
+	errNode := s.leaveCluster() // the other nodes take its sessions now
 	s.stopLifecycle()
 	s.Webhooks.Close()
-	return errors.Join(errHTTP, errWS, s.Store.Close())
+	return errors.Join(errHTTP, errWS, errNode, s.Store.Close())
 }
 
 // Close releases the store without a graceful HTTP stop (tests that used
@@ -227,7 +236,8 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	errWS := s.Gateway.Shutdown(ctx)
+	errNode := s.leaveCluster()
 	s.stopLifecycle()
 	s.Webhooks.Close()
-	return errors.Join(errWS, s.Store.Close())
+	return errors.Join(errWS, errNode, s.Store.Close())
 }

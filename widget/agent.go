@@ -51,9 +51,12 @@ type typingFrame struct {
 // fails with ErrHeldByOther, an ended one with ErrEnded, one the visitor
 // left for good with ErrInactive.
 func (g *Gateway) Take(ctx context.Context, sessionID string, a Agent) error {
-	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
-		return g.takeWith(ctx, site, ls, sess, a, now, nil)
+	_, err := g.onOwner(ctx, &ownerCall{Op: opTake, Session: sessionID, Agent: &a}, func() error {
+		return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+			return g.takeWith(ctx, site, ls, sess, a, now, nil)
+		})
 	})
+	return err
 }
 
 // Reply sends the agent's text to every tab of the visitor, stored as a
@@ -61,10 +64,15 @@ func (g *Gateway) Take(ctx context.Context, sessionID string, a Agent) error {
 // the same write), so the bot stops answering; the errors are Take's.
 func (g *Gateway) Reply(ctx context.Context, sessionID string, a Agent, text string) (storage.Message, error) {
 	msg := storage.Message{From: storage.FromAgent, Kind: storage.KindAgent, Text: text, Agent: a.Name, AgentName: a.DisplayName}
-	err := g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
-		msg.At = now
-		return g.takeWith(ctx, site, ls, sess, a, now, &msg)
+	stored, err := g.onOwner(ctx, &ownerCall{Op: opReply, Session: sessionID, Agent: &a, Text: text}, func() error {
+		return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+			msg.At = now
+			return g.takeWith(ctx, site, ls, sess, a, now, &msg)
+		})
 	})
+	if stored != nil {
+		msg = *stored
+	}
 	return msg, err
 }
 
@@ -99,7 +107,7 @@ func (g *Gateway) takeWith(ctx context.Context, site *Site, ls *liveSession, ses
 	}
 	if msg != nil {
 		*msg = t.Messages[0]
-		ls.broadcast(encode(toFrame(msg)), nil)
+		ls.broadcastMessage(msg, nil)
 	}
 	return nil
 }
@@ -107,13 +115,16 @@ func (g *Gateway) takeWith(ctx context.Context, site *Site, ls *liveSession, ses
 // Typing tells the visitor's tabs that the agent, who holds the
 // conversation, is typing; ErrNotHeld otherwise.
 func (g *Gateway) Typing(ctx context.Context, sessionID string, a Agent) error {
-	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, _ time.Time) error {
-		if !heldBy(sess, a) {
-			return ErrNotHeld
-		}
-		ls.broadcast(encode(typingFrame{Type: "typing", From: storage.FromAgent, Agent: a.DisplayName}), nil)
-		return nil
+	_, err := g.onOwner(ctx, &ownerCall{Op: opTyping, Session: sessionID, Agent: &a}, func() error {
+		return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, _ time.Time) error {
+			if !heldBy(sess, a) {
+				return ErrNotHeld
+			}
+			ls.broadcast(encode(typingFrame{Type: "typing", From: storage.FromAgent, Agent: a.DisplayName}), nil)
+			return nil
+		})
 	})
+	return err
 }
 
 // HandBack gives the conversation back to the story: at block, or where it
@@ -121,34 +132,40 @@ func (g *Gateway) Typing(ctx context.Context, sessionID string, a Agent) error {
 // otherwise. A block the story lacks fails with a *FrameError
 // unknown_block.
 func (g *Gateway) HandBack(ctx context.Context, sessionID string, a Agent, block string) error {
-	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
-		if !heldBy(sess, a) {
-			return ErrNotHeld
-		}
-		st := cloneState(sess.State)
-		reply, err := site.Story.HandBack(&st, block, now)
-		if err != nil {
-			return asFrameError(err)
-		}
-		return g.giveBack(ctx, site, ls, &st, reply, now)
+	_, err := g.onOwner(ctx, &ownerCall{Op: opHandBack, Session: sessionID, Agent: &a, Block: block}, func() error {
+		return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+			if !heldBy(sess, a) {
+				return ErrNotHeld
+			}
+			st := cloneState(sess.State)
+			reply, err := site.Story.HandBack(&st, block, now)
+			if err != nil {
+				return asFrameError(err)
+			}
+			return g.giveBack(ctx, site, ls, &st, reply, now)
+		})
 	})
+	return err
 }
 
 // Close ends the conversation: the visitor's tabs are told it ended and it
 // takes no more turns. One another agent holds fails with ErrHeldByOther.
 func (g *Gateway) Close(ctx context.Context, sessionID string, a Agent) error {
-	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
-		if h := sess.State.Handover; h != nil && h.Status == storage.HandoverHeld && h.Agent != a.Name {
-			return ErrHeldByOther
-		}
-		st := cloneState(sess.State)
-		story.Close(&st)
-		if _, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st, Touch: now}); err != nil {
-			return err
-		}
-		announceEnd(ls, false, ls.cache)
-		return nil
+	_, err := g.onOwner(ctx, &ownerCall{Op: opClose, Session: sessionID, Agent: &a}, func() error {
+		return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+			if h := sess.State.Handover; h != nil && h.Status == storage.HandoverHeld && h.Agent != a.Name {
+				return ErrHeldByOther
+			}
+			st := cloneState(sess.State)
+			story.Close(&st)
+			if _, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st, Touch: now}); err != nil {
+				return err
+			}
+			announceEnd(ls, false, ls.cache)
+			return nil
+		})
 	})
+	return err
 }
 
 // giveBack records the story taking the conversation back (handed back or
@@ -161,7 +178,7 @@ func (g *Gateway) giveBack(ctx context.Context, site *Site, ls *liveSession, st 
 	}
 	ls.broadcast(encode(handoverFrame{Type: "handover", Status: "released"}), nil)
 	for i := range t.Messages {
-		ls.broadcast(encode(toFrame(&t.Messages[i])), nil)
+		ls.broadcastMessage(&t.Messages[i], nil)
 	}
 	announceEnd(ls, wasEnded, ls.cache)
 	return nil
@@ -268,7 +285,17 @@ func (g *Gateway) timedOut(sessionID string) {
 	if ctx.Err() != nil {
 		return
 	}
-	err := g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+	_, err := g.onOwner(ctx, &ownerCall{Op: opTimeout, Session: sessionID}, func() error {
+		return g.timeOut(ctx, sessionID)
+	})
+	if err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, ErrEnded) {
+		g.cfg.Logger.Error("handover timeout failed", "session", sessionID, "err", err)
+	}
+}
+
+// timeOut is timedOut on the session's owner.
+func (g *Gateway) timeOut(ctx context.Context, sessionID string) error {
+	return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
 		h := sess.State.Handover
 		if h == nil || h.Status != storage.HandoverWaiting {
 			return nil
@@ -285,9 +312,6 @@ func (g *Gateway) timedOut(sessionID string) {
 		}
 		return g.giveBack(ctx, site, ls, &st, reply, now)
 	})
-	if err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, ErrEnded) {
-		g.cfg.Logger.Error("handover timeout failed", "session", sessionID, "err", err)
-	}
 }
 
 // resumeTimeouts arms the timeouts of the conversations the store lists

@@ -36,6 +36,15 @@ type conn struct {
 	// socket to a new one. Atomic: the keepalive timer reads it.
 	live atomic.Pointer[liveSession]
 
+	// Several nodes (cluster.go): tab names the socket across the
+	// cluster; seen is the newest message its welcome's history had, so
+	// the owner node's copy of it is not queued twice. remote, on the
+	// owner node, stands for a tab on another node for one frame: what
+	// the turn answers the tab is collected for the caller.
+	tab    string
+	seen   string
+	remote *remoteTab
+
 	// Transport timers, in Gateway.mono nanoseconds.
 	opened     int64
 	lastRead   atomic.Int64 // the last frame or pong read
@@ -207,6 +216,10 @@ func (c *conn) endTurn() {
 // enqueue queues a frame without blocking. A full queue means the client is
 // not reading, and it is dropped rather than allowed to stall others.
 func (c *conn) enqueue(b []byte) {
+	if c.remote != nil {
+		c.remote.frames = append(c.remote.frames, b)
+		return
+	}
 	c.qmu.Lock()
 	if c.flags.Load()&flagClosing != 0 {
 		c.qmu.Unlock()
@@ -312,6 +325,10 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 // closeErased closes the socket of a visitor whose data was erased with
 // StatusErased, once, and counts it; it reports whether this call did.
 func (c *conn) closeErased() bool {
+	if c.remote != nil {
+		c.remote.close = int(StatusErased)
+		return true
+	}
 	if !c.markClosing() {
 		return false
 	}

@@ -32,6 +32,16 @@ func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
 	if c.live.Load() == nil {
 		return &FrameError{"hello_first", "the first frame must be hello"}
 	}
+	if f.Type == frameIdentify {
+		return c.identifyLive(ctx, f) // identify.go: on any node
+	}
+	// The session's owner runs the frame: this node, or the one it is
+	// forwarded to (cluster.go).
+	return c.forward(ctx, f, func() error { return c.runOwned(ctx, f) })
+}
+
+// runOwned runs a frame of a session this node owns.
+func (c *conn) runOwned(ctx context.Context, f *ClientFrame) error {
 	switch f.Type {
 	case frameTyping:
 		// Only a person reads it: while one waits for or holds the
@@ -40,8 +50,6 @@ func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
 			c.g.events.publish(Event{Type: EventTyping, Session: ls.id, Site: c.site.ID, Visitor: c.visitor, From: storage.FromVisitor})
 		}
 		return nil
-	case frameIdentify:
-		return c.identifyLive(ctx, f) // identify.go
 	case frameText:
 		if utf8.RuneCountInString(f.Text) > c.g.cfg.TextLimit {
 			return &FrameError{"text_too_long", fmt.Sprintf("a message may have at most %d characters", c.g.cfg.TextLimit)}
@@ -131,6 +139,13 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	c.live.Store(ls)
+	if g.cluster != nil {
+		// Several nodes: know the owner, and hear its notes before the
+		// history is read, so the tab misses nothing in between.
+		if err := g.cluster.settle(ctx, ls); err != nil {
+			return err
+		}
+	}
 	var history []storage.Message
 	if resumed {
 		if history, err = g.store.Messages(ctx, sess.ID, 0); err != nil {
@@ -144,6 +159,9 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		ls.cache, ls.acks = sess, map[string]storage.Ack{}
 		g.afterTurn(site, ls, nil) // agent.go
 	}
+	if n := len(history); n > 0 {
+		c.seen = history[n-1].ID
+	}
 	ls.join(c)
 	g.settle(c, c.visitor)
 	c.enqueue(encode(welcomeFrame{
@@ -151,7 +169,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 		Session: sess.ID, Resumed: resumed, History: toFrames(history), Handover: handoverOf(&ls.cacheOr(sess).State),
 	}))
 	for i := range opening {
-		ls.broadcast(encode(toFrame(&opening[i])), nil)
+		ls.broadcastMessage(&opening[i], nil)
 	}
 	if !resumed {
 		announceEnd(ls, false, ls.cache)
@@ -279,9 +297,9 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		return err
 	}
 	c.enqueue(encode(toAck(f.ID, ack)))
-	ls.broadcast(encode(toFrame(&t.Messages[0])), c)
+	ls.broadcastMessage(&t.Messages[0], c)
 	for i := range t.Messages[1:] {
-		ls.broadcast(encode(toFrame(&t.Messages[1+i])), nil)
+		ls.broadcastMessage(&t.Messages[1+i], nil)
 	}
 	announceEnd(ls, wasEnded, ls.cache)
 	return nil
@@ -338,7 +356,7 @@ func (c *conn) reask(ctx context.Context, ls *liveSession, ref string, cause err
 		return
 	}
 	for i := range t.Messages {
-		ls.broadcast(encode(toFrame(&t.Messages[i])), nil)
+		ls.broadcastMessage(&t.Messages[i], nil)
 	}
 }
 
@@ -348,6 +366,16 @@ func (c *conn) reask(ctx context.Context, ls *liveSession, ref string, cause err
 func (g *Gateway) session(ctx context.Context, ls *liveSession) (*storage.Session, error) {
 	if ls.gone {
 		return nil, storage.ErrNotFound
+	}
+	if g.cluster != nil {
+		// Only the owner node writes a session (cluster.go); callers
+		// forward to it first, so another owner here is a race lost.
+		switch owner, err := g.cluster.ownerOf(ctx, ls); {
+		case err != nil:
+			return nil, err
+		case owner != "":
+			return nil, errElsewhere
+		}
 	}
 	if ls.cache == nil {
 		sess, err := g.store.Session(ctx, ls.id)

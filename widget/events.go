@@ -27,6 +27,9 @@ type Event struct {
 	From   string `json:"from,omitempty"`  // typing: visitor or agent
 	Agent  string `json:"agent,omitempty"` // typing, changed: the agent's sign-in name
 	Goal   string `json:"goal,omitempty"`  // goal: its name
+	// Remote: the event happened on another node (several nodes), whose
+	// own subscribers act on it (the agents' email, say).
+	Remote bool `json:"-"`
 }
 
 // eventQueue is how many events a subscriber may fall behind before it
@@ -38,6 +41,8 @@ const eventQueue = 256
 type events struct {
 	mu   sync.Mutex
 	subs map[chan Event]struct{}
+	// cluster sends this node's events to the others; nil alone.
+	cluster *cluster
 }
 
 // Subscribe returns a channel of the gateway's conversation events and a
@@ -63,6 +68,9 @@ func (g *Gateway) Subscribe() (<-chan Event, func()) {
 }
 
 func (e *events) publish(ev Event) {
+	if e.cluster != nil && !ev.Remote {
+		e.cluster.publishEvent(ev)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for ch := range e.subs {

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,6 +192,10 @@ type Gateway struct {
 	Stats Stats
 	// events tells the console of conversations changing (events.go).
 	events events
+	// cluster joins the gateway to the other nodes of its store; nil
+	// alone (cluster.go).
+	cluster *cluster
+	tabs    atomic.Uint64 // numbers the sockets, for their tab names
 
 	// epoch is the origin of the monotonic nanoseconds conns keep for the
 	// transport timers (never cfg.Now, which tests move by hours).
@@ -240,8 +245,32 @@ func New(cfg Config, store Store, keys *identity.Keyring, sites []*Site) *Gatewa
 // Site returns the site with the given ID, or nil.
 func (g *Gateway) Site(id string) *Site { return (*g.sites.Load())[id] }
 
-// Active reports whether a socket is open on the session now.
-func (g *Gateway) Active(sessionID string) bool { return g.hub.active(sessionID) }
+// JoinCluster makes the gateway one node of several sharing its store
+// (cluster.go); call it once, after New and before serving.
+func (g *Gateway) JoinCluster(c Cluster) error {
+	cl := &cluster{Cluster: c, g: g}
+	g.hub.cluster, g.events.cluster = cl, cl
+	if err := cl.join(); err != nil {
+		return err
+	}
+	g.cluster = cl
+	return nil
+}
+
+// Active reports whether a socket is open on the session now: on this
+// node, or with several nodes on any (its owner is alive).
+func (g *Gateway) Active(sessionID string) bool {
+	if g.hub.active(sessionID) {
+		return true
+	}
+	if g.cluster == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(g.baseCtx, liveTimeout)
+	defer cancel()
+	owner, err := g.cluster.Owners.SessionOwner(ctx, sessionID)
+	return err == nil && owner != ""
+}
 
 // ServeHTTP accepts a WebSocket for GET /v1/ws?site=SITE: 404 for an
 // unknown site, 403 for an Origin the site does not allow, 503 while
@@ -354,6 +383,9 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) *conn {
 	}
 	c.lastRead.Store(c.opened)
 	c.tokens, c.refilled = float64(g.cfg.MsgBurst), c.opened
+	if g.cluster != nil {
+		c.tab = g.cluster.me() + "." + strconv.FormatUint(g.tabs.Add(1), 36)
+	}
 	return c
 }
 
@@ -456,9 +488,18 @@ func (g *Gateway) DropVisitor(visitorID string) int {
 }
 
 // erased closes the sockets of a visitor whose erasure has begun (the
-// store's fence calls it) and logs how many: this is the one place that
-// knows, since no socket is left for a later DropVisitor to find.
+// store's fence calls it), on every node, and logs how many: this is the
+// one place that knows, since no socket is left for a later DropVisitor
+// to find.
 func (g *Gateway) erased(visitorID string) {
+	if g.cluster != nil {
+		g.cluster.publishVisitor(visitorNote{Erased: visitorID})
+	}
+	g.dropErased(visitorID)
+}
+
+// dropErased is erased on this node.
+func (g *Gateway) dropErased(visitorID string) {
 	if n := g.DropVisitor(visitorID); n > 0 {
 		g.cfg.Logger.Info("erased visitor's sockets closed", "visitor", visitorID, "sockets", n)
 	}
@@ -482,14 +523,17 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { g.connsWG.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		g.cancelFn()
-		return nil
 	case <-ctx.Done():
-		g.cancelFn()
-		return errors.New("widget: shutdown: connections still open")
+		err = errors.New("widget: shutdown: connections still open")
 	}
+	g.cancelFn()
+	if g.cluster != nil {
+		g.cluster.leave()
+	}
+	return err
 }
 
 func deviceOf(ua string) storage.Device {

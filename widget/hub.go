@@ -14,6 +14,7 @@ import (
 type hub struct {
 	mu       sync.Mutex
 	sessions map[string]*liveSession
+	cluster  *cluster // nil alone
 }
 
 // liveSession is a session in use. mu serialises its turns: a turn reads
@@ -40,28 +41,53 @@ type liveSession struct {
 	paused atomic.Bool
 	first  *conn   // the sockets, under mu: the first tab inline,
 	more   []*conn // any others here
+
+	// Several nodes (cluster.go), nil and empty alone: the gateway's
+	// cluster, the owner node as last known under mu ("" unknown), and
+	// the end of the node's subscription to the owner's notes.
+	cluster     *cluster
+	owner       string
+	unsubscribe func()
 }
 
-// acquire returns the live session for id, creating it, and counts a holder.
+// acquire returns the live session for id, creating it, and counts a
+// holder. With several nodes, a session the node begins to hold is
+// subscribed to its owner's notes (cluster.go).
 func (h *hub) acquire(id string) *liveSession {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ls := h.sessions[id]
 	if ls == nil {
-		ls = &liveSession{id: id}
+		ls = &liveSession{id: id, cluster: h.cluster}
+		if h.cluster != nil {
+			h.cluster.subscribe(ls)
+		}
 		h.sessions[id] = ls
 	}
 	ls.refs++
 	return ls
 }
 
-// release drops a holder and forgets the session when none is left.
+// release drops a holder and forgets the session when none is left; with
+// several nodes, one this node owned is released in the store soon after.
 func (h *hub) release(ls *liveSession) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	ls.refs--
-	if ls.refs == 0 {
+	gone := ls.refs == 0
+	if gone {
 		delete(h.sessions, ls.id)
+		if ls.unsubscribe != nil {
+			ls.unsubscribe()
+		}
+	}
+	h.mu.Unlock()
+	if gone && ls.cluster != nil {
+		ls.mu.Lock()
+		owned := ls.owner == ls.cluster.me()
+		ls.mu.Unlock()
+		if owned {
+			ls.cluster.released(ls.id)
+		}
 	}
 }
 
@@ -102,9 +128,16 @@ func (ls *liveSession) leave(c *conn) {
 	}
 }
 
-// broadcast queues frame on every socket of the session but skip.
-// Callers hold ls.mu.
-func (ls *liveSession) broadcast(frame []byte, skip *conn) {
+// broadcast queues frame on every socket of the session but skip, on
+// every node. Callers hold ls.mu, as the session's owner.
+func (ls *liveSession) broadcast(frame []byte, skip *conn) { ls.send(frame, skip, "") }
+
+// broadcastMessage is broadcast of a message frame.
+func (ls *liveSession) broadcastMessage(m *storage.Message, skip *conn) {
+	ls.send(encode(toFrame(m)), skip, m.ID)
+}
+
+func (ls *liveSession) send(frame []byte, skip *conn, msgID string) {
 	if ls.first != nil && ls.first != skip {
 		ls.first.enqueue(frame)
 	}
@@ -113,6 +146,29 @@ func (ls *liveSession) broadcast(frame []byte, skip *conn) {
 			c.enqueue(frame)
 		}
 	}
+	if ls.cluster != nil {
+		ls.cluster.publishFrame(ls, frame, skip, msgID)
+	}
+}
+
+// broadcastLocal queues a frame the owner node published on this node's
+// sockets of the session: not on the tab skip names, which sent it, nor
+// on one whose history had the message msgID (if any) already. Callers
+// hold ls.mu.
+func (ls *liveSession) broadcastLocal(frame []byte, skip, msgID string) {
+	for _, c := range ls.sockets() {
+		if (skip == "" || c.tab != skip) && (msgID == "" || msgID > c.seen) {
+			c.enqueue(frame)
+		}
+	}
+}
+
+// sockets returns the session's sockets on this node. Callers hold ls.mu.
+func (ls *liveSession) sockets() []*conn {
+	if ls.first == nil {
+		return nil
+	}
+	return append([]*conn{ls.first}, ls.more...)
 }
 
 // trim drops the cached record of a quiet session, unless a turn holds

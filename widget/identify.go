@@ -162,6 +162,14 @@ func (c *conn) identifyLive(ctx context.Context, f *ClientFrame) error {
 // its sockets, at the visitor it went into (the store's OnMerge): their
 // next turns are the user's.
 func (g *Gateway) merged(from, into string, sessions []string) {
+	if g.cluster != nil {
+		g.cluster.publishVisitor(visitorNote{From: from, Into: into, Sessions: sessions})
+	}
+	g.mergedHere(from, into, sessions)
+}
+
+// mergedHere is merged on this node.
+func (g *Gateway) mergedHere(from, into string, sessions []string) {
 	for _, id := range sessions {
 		g.hub.mu.Lock()
 		ls := g.hub.sessions[id]

@@ -1,13 +1,43 @@
 package widget
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // The gateway's answers for the dashboard's status filters
 // (storage.Liveness): which sessions have a socket open, and how long an
 // idle one stays resumable.
 
-// ActiveSessions returns the IDs of the sessions with a socket open now.
-func (g *Gateway) ActiveSessions() []string { return g.hub.activeIDs() }
+// ActiveSessions returns the IDs of the sessions with a socket open now:
+// on this node, or with several nodes on any (those a live node owns).
+func (g *Gateway) ActiveSessions() []string {
+	ids := g.hub.activeIDs()
+	if g.cluster == nil {
+		return ids
+	}
+	ctx, cancel := context.WithTimeout(g.baseCtx, liveTimeout)
+	defer cancel()
+	owned, err := g.cluster.Owners.OwnedSessions(ctx)
+	if err != nil {
+		g.cfg.Logger.Warn("active sessions of other nodes unknown", "err", err)
+		return ids
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for _, id := range owned {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// liveTimeout bounds the store's answer to which sessions are active on
+// other nodes.
+const liveTimeout = 5 * time.Second
 
 // SessionTimeout is how long an idle session of the site may be resumed;
 // 0 for a site the gateway no longer serves, whose sessions cannot be.

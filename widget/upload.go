@@ -25,6 +25,10 @@ func (g *Gateway) UploadRules(ctx context.Context, siteID, sessionID string) (ac
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	sess, err := g.session(ctx, ls)
+	if errors.Is(err, errElsewhere) {
+		// Another node owns it: its last stored state tells.
+		sess, err = g.store.Session(ctx, sessionID)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -51,6 +55,20 @@ func (g *Gateway) UploadRules(ctx context.Context, siteID, sessionID string) (ac
 // the bot's answers to every socket of the session. It returns the stored
 // visitor message.
 func (g *Gateway) FileUploaded(ctx context.Context, siteID, sessionID string, f storage.FileRef) (storage.Message, error) {
+	var msg storage.Message
+	stored, err := g.onOwner(ctx, &ownerCall{Op: opFile, Session: sessionID, Site: siteID, File: &f}, func() error {
+		var err error
+		msg, err = g.fileUploaded(ctx, siteID, sessionID, f)
+		return err
+	})
+	if stored != nil {
+		msg = *stored
+	}
+	return msg, err
+}
+
+// fileUploaded is FileUploaded on the session's owner.
+func (g *Gateway) fileUploaded(ctx context.Context, siteID, sessionID string, f storage.FileRef) (storage.Message, error) {
 	site := g.Site(siteID)
 	if site == nil {
 		return storage.Message{}, storage.ErrNotFound
@@ -74,7 +92,7 @@ func (g *Gateway) FileUploaded(ctx context.Context, siteID, sessionID string, f 
 		return storage.Message{}, err
 	}
 	for i := range t.Messages {
-		ls.broadcast(encode(toFrame(&t.Messages[i])), nil)
+		ls.broadcastMessage(&t.Messages[i], nil)
 	}
 	announceEnd(ls, wasEnded, ls.cache)
 	return t.Messages[0], nil

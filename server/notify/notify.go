@@ -92,6 +92,9 @@ func New(cfg Config, store Store, log *slog.Logger) *Notifier {
 // gateway drops events for a subscriber that falls far behind).
 func (n *Notifier) Run(events <-chan widget.Event) {
 	for ev := range events {
+		if ev.Remote {
+			continue // the node where it happened sends its email
+		}
 		subject, body, ok := n.compose(ev)
 		if !ok {
 			continue
