@@ -209,6 +209,11 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	bot := site.Story
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	if c.remote != nil {
+		// A tab on another node (cluster.go): its frames go back in order.
+		ls.remoteTurn = c
+		defer func() { ls.remoteTurn = nil }()
+	}
 	now := g.cfg.Now()
 
 	sess, err := g.session(ctx, ls)

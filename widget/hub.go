@@ -48,6 +48,10 @@ type liveSession struct {
 	cluster     *cluster
 	owner       string
 	unsubscribe func()
+	// remoteTurn is the tab on another node whose frame this owner runs
+	// now, under mu: it gets the turn's frames in its answer, in order,
+	// and the other nodes do not pass them to it again.
+	remoteTurn *conn
 }
 
 // acquire returns the live session for id, creating it, and counts a
@@ -146,9 +150,16 @@ func (ls *liveSession) send(frame []byte, skip *conn, msgID string) {
 			c.enqueue(frame)
 		}
 	}
-	if ls.cluster != nil {
-		ls.cluster.publishFrame(ls, frame, skip, msgID)
+	if ls.cluster == nil {
+		return
 	}
+	if rt := ls.remoteTurn; rt != nil {
+		if rt != skip {
+			rt.enqueue(frame)
+		}
+		skip = rt
+	}
+	ls.cluster.publishFrame(ls, frame, skip, msgID)
 }
 
 // broadcastLocal queues a frame the owner node published on this node's

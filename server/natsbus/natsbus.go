@@ -30,6 +30,9 @@ const lanes = 8
 // from the store when they reconnect.
 const laneQueue = 4096
 
+// flushTimeout bounds a Flush whose context has no deadline.
+const flushTimeout = 5 * time.Second
+
 // Bus is a connection to NATS. It is safe for concurrent use.
 type Bus struct {
 	nc   *nats.Conn
@@ -60,7 +63,9 @@ func Connect(url, name string, log *slog.Logger) (*Bus, error) {
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("bus: disconnected from NATS", "err", err)
+			if err != nil { // nil: the bus closed
+				log.Warn("bus: disconnected from NATS", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("bus: reconnected to NATS", "server", c.ConnectedUrlRedacted())
@@ -157,6 +162,11 @@ func (b *Bus) Serve(subject string, answer func([]byte) []byte) (func(), error) 
 
 // Flush returns once the NATS server has every subscription made so far.
 func (b *Bus) Flush(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+	}
 	if err := b.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("natsbus: flush: %w", err)
 	}

@@ -1,0 +1,308 @@
+package server_test
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/server/admin/admintest"
+	"github.com/parley-chat/parley/server/natsbus/natstest"
+	"github.com/parley-chat/parley/storage/postgres/postgrestest"
+	"github.com/parley-chat/parley/widget/widgettest"
+)
+
+// clusterNode is one node of a test cluster.
+type clusterNode struct {
+	srv  *server.Server
+	ts   *httptest.Server
+	base string
+}
+
+// testCluster is n nodes on one PostgreSQL store (a schema of the test's
+// own) and one NATS server, sharing a data directory for the visitor
+// key and admin token, as nodes share them in production.
+type testCluster struct {
+	t     *testing.T
+	nodes []*clusterNode
+	nats  *natstest.Server
+	store string
+	data  string
+	lease time.Duration
+}
+
+func startCluster(t *testing.T, n int, lease time.Duration) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, nats: natstest.Start(t), store: postgrestest.URL(t), data: t.TempDir(), lease: lease}
+	for i := range n {
+		tc.nodes = append(tc.nodes, tc.start(i))
+	}
+	return tc
+}
+
+// start opens node i; it stops when the test ends.
+func (tc *testCluster) start(i int) *clusterNode {
+	tc.t.Helper()
+	s, err := server.Open(server.Config{
+		DataDir: tc.data, Store: tc.store, AdminToken: adminToken,
+		Cluster: server.ClusterConfig{Bus: tc.nats.URL(), Name: fmt.Sprintf("node-%d", i), Lease: tc.lease},
+		Logger:  slog.New(slog.NewTextHandler(testLog{tc.t, i}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	n := &clusterNode{srv: s, ts: ts, base: ts.URL}
+	tc.t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		s.Close()
+	})
+	return n
+}
+
+// testLog writes a node's log lines into the test's log.
+type testLog struct {
+	t    *testing.T
+	node int
+}
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Logf("node-%d: %s", l.node, strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// dial opens a tab of the browser jar on node i.
+func (tc *testCluster) dial(i int, jar http.CookieJar) *widgettest.Client {
+	tc.t.Helper()
+	return widgettest.MustDial(tc.t, widgettest.URL(tc.nodes[i].base, "demo"), widgettest.Options{Origin: testOrigin, Jar: jar})
+}
+
+// untilMessage reads c's frames up to the message with the text.
+func untilMessage(t *testing.T, c *widgettest.Client, from, text string) widgettest.Frame {
+	t.Helper()
+	for {
+		f := c.Next()
+		if f.Type == widgettest.TypeError {
+			t.Fatalf("error frame %+v", f)
+		}
+		if f.Type == widgettest.TypeMessage && f.From == from && f.Text == text {
+			return f
+		}
+	}
+}
+
+// TestCluster_TwoTabsOnTwoNodes: a visitor's two tabs on two nodes are
+// one conversation: each sees the other's messages and the bot's
+// answers, a client ID resent from the other node gets the original ack
+// and stores nothing, and turns sent from both tabs at once are all
+// stored, none lost to the other.
+func TestCluster_TwoTabsOnTwoNodes(t *testing.T) {
+	tc := startCluster(t, 3, 2*time.Second)
+	jar := widgettest.NewJar()
+	a := tc.dial(0, jar)
+	w := a.MustHello(widgettest.Hello{})
+	a.UntilPrompt("menu")
+	b := tc.dial(1, jar)
+	r := b.MustHello(widgettest.Hello{Session: w.Session})
+	if r.Session != w.Session || r.Resumed == nil || !*r.Resumed || r.Visitor != w.Visitor {
+		t.Fatalf("the second tab: session %s resumed %v visitor %s; want %s resumed, visitor %s", r.Session, r.Resumed, r.Visitor, w.Session, w.Visitor)
+	}
+
+	// Both tabs at once, free text while the menu waits (the bot's
+	// fallback answers each): every turn acked on its own tab.
+	const each = 8
+	var wg sync.WaitGroup
+	for i, c := range []*widgettest.Client{a, b} {
+		wg.Go(func() {
+			for n := range each {
+				c.MustText(fmt.Sprintf("t%d-%d", i, n), fmt.Sprintf("question %d from tab %d", n, i))
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range []*widgettest.Client{a, b} {
+		acked := map[string]bool{}
+		for len(acked) < each {
+			f := c.Next()
+			if f.Type == widgettest.TypeError {
+				t.Fatalf("tab %d: error frame %+v", i, f)
+			}
+			if f.Type == "ack" {
+				acked[f.Ref] = true
+			}
+		}
+	}
+
+	// The tab on the other node chooses; both tabs go on.
+	b.MustChoice("c1", "menu", "demo")
+	ack := b.Until("ack")
+	b.UntilPrompt("ask_name")
+	untilMessage(t, a, "visitor", "Show me a demo")
+	a.UntilPrompt("ask_name")
+	a.MustText("c2", "Ann")
+	a.Until("ack")
+	untilMessage(t, b, "visitor", "Ann")
+	b.UntilPrompt("ask_email")
+	a.UntilPrompt("ask_email")
+
+	// c1 again, from the owner's node this time: the original ack.
+	a.MustChoice("c1", "menu", "demo")
+	if again := a.Until("ack"); again.ID != ack.ID {
+		t.Errorf("resent c1: ack %s, want the original %s", again.ID, ack.ID)
+	}
+
+	var transcript struct {
+		Messages []struct{ From, Text, ClientID string }
+	}
+	admintest.Get(t, tc.nodes[2].base, adminToken, "/admin/api/sessions/"+w.Session, &transcript)
+	stored := map[string]int{}
+	for _, m := range transcript.Messages {
+		if m.From == "visitor" {
+			stored[m.Text]++
+		}
+	}
+	for i := range 2 {
+		for n := range each {
+			if text := fmt.Sprintf("question %d from tab %d", n, i); stored[text] != 1 {
+				t.Errorf("%q stored %d times, want once", text, stored[text])
+			}
+		}
+	}
+	if stored["Show me a demo"] != 1 || stored["Ann"] != 1 {
+		t.Errorf("the choice and the name stored %d and %d times, want once each", stored["Show me a demo"], stored["Ann"])
+	}
+	var list struct {
+		Items []struct {
+			ID           string
+			Status       string
+			MessageCount int
+		}
+	}
+	admintest.Get(t, tc.nodes[2].base, adminToken, "/admin/api/sessions", &list)
+	if len(list.Items) != 1 || list.Items[0].MessageCount != len(transcript.Messages) {
+		t.Fatalf("sessions list %+v; want one with %d messages", list.Items, len(transcript.Messages))
+	}
+	if list.Items[0].Status != "active" {
+		t.Errorf("status %q on a third node, want active", list.Items[0].Status)
+	}
+}
+
+// TestCluster_EraseClosesEveryNodesTabs: the admin on a third node sees
+// the visitor's session active and erases the visitor; its tabs on both
+// other nodes close with 4001.
+func TestCluster_EraseClosesEveryNodesTabs(t *testing.T) {
+	tc := startCluster(t, 3, 2*time.Second)
+	jar := widgettest.NewJar()
+	a := tc.dial(0, jar)
+	w := a.MustHello(widgettest.Hello{})
+	a.UntilPrompt("menu")
+	b := tc.dial(1, jar)
+	b.MustHello(widgettest.Hello{Session: w.Session})
+
+	var conv struct{ Status string }
+	admintest.Get(t, tc.nodes[2].base, adminToken, "/admin/api/sessions/"+w.Session, &conv)
+	resp, body := adminDo(t, http.MethodDelete, tc.nodes[2].base+"/admin/api/users/"+w.Visitor)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("erase: %d %s", resp.StatusCode, body)
+	}
+	a.ExpectClose(websocket.StatusCode(4001))
+	b.ExpectClose(websocket.StatusCode(4001))
+}
+
+// TestCluster_OwnerGone: the node owning a session stops without a word
+// (its bus cut, its lease left to pass); the visitor's tab on another
+// node keeps talking: its next frame waits until the lease passed, the
+// other node takes the session over, and nothing acked is lost.
+func TestCluster_OwnerGone(t *testing.T) {
+	const lease = time.Second
+	tc := startCluster(t, 2, lease)
+	jar := widgettest.NewJar()
+	a := tc.dial(0, jar)
+	w := a.MustHello(widgettest.Hello{})
+	a.UntilPrompt("menu")
+	a.MustChoice("c1", "menu", "demo")
+	a.Until("ack")
+	b := tc.dial(1, jar)
+	b.MustHello(widgettest.Hello{Session: w.Session})
+
+	tc.nodes[0].srv.Crash() // the bus and the lease stop; no goodbye
+	start := time.Now()
+	b.MustText("c2", "Ann")
+	b.Until("ack")
+	took := time.Since(start)
+	b.UntilPrompt("ask_email")
+	if took > lease+5*time.Second {
+		t.Errorf("the takeover took %v, want within the lease (%v) and a few seconds", took, lease)
+	}
+	var transcript struct {
+		Messages []struct{ From, Text string }
+	}
+	admintest.Get(t, tc.nodes[1].base, adminToken, "/admin/api/sessions/"+w.Session, &transcript)
+	var visitor []string
+	for _, m := range transcript.Messages {
+		if m.From == "visitor" {
+			visitor = append(visitor, m.Text)
+		}
+	}
+	if strings.Join(visitor, "|") != "Show me a demo|Ann" {
+		t.Errorf("the visitor's messages %q, want the choice and Ann once each", visitor)
+	}
+}
+
+// TestCluster_BusRestart: with NATS down each node goes on serving the
+// tabs of the sessions it owns; once NATS is back, forwarding resumes by
+// itself, and a tab that missed messages meanwhile finds them in its
+// history when it resumes.
+func TestCluster_BusRestart(t *testing.T) {
+	tc := startCluster(t, 2, 2*time.Second)
+	jar := widgettest.NewJar()
+	a := tc.dial(0, jar)
+	w := a.MustHello(widgettest.Hello{})
+	a.UntilPrompt("menu")
+	b := tc.dial(1, jar)
+	b.MustHello(widgettest.Hello{Session: w.Session})
+
+	tc.nats.Stop()
+	a.MustChoice("c1", "menu", "demo")
+	a.Until("ack")
+	a.UntilPrompt("ask_name")
+	tc.nats.Restart()
+
+	// The tab on the other node talks again once its node reconnected.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, _ := get(t, tc.nodes[1].base+"/readyz", nil)
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 1 not ready again after NATS came back: %d", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.MustText("c2", "Ann")
+	b.Until("ack")
+	untilMessage(t, a, "visitor", "Ann")
+	b.Close()
+
+	// A new tab on that node has everything in its history.
+	c := tc.dial(1, jar)
+	r := c.MustHello(widgettest.Hello{Session: w.Session})
+	var texts []string
+	for _, m := range r.History {
+		if m.From == "visitor" {
+			texts = append(texts, m.Text)
+		}
+	}
+	if strings.Join(texts, "|") != "Show me a demo|Ann" {
+		t.Errorf("history's visitor messages %q, want the choice made while NATS was down and Ann", texts)
+	}
+}
