@@ -7,9 +7,10 @@ FUZZTIME ?= 10000x
 
 test: setup check unit size fuzz
 
-# setup installs what the browser tests need where it can: Chromium through
-# apt-get when running as root, axe-core (pinned by server/testdata's lock
-# file) through npm, and a running PostgreSQL (the postgres target). Where it
+# setup installs what the tests need where it can: Chromium and HAProxy
+# through apt-get when running as root, axe-core (pinned by server/testdata's
+# lock file) through npm, and a running PostgreSQL (the postgres target);
+# NATS runs inside the tests (nats-server, embedded). Where it
 # cannot, those tests skip and say what to install, except under CI=true,
 # where they fail.
 setup: postgres
@@ -19,6 +20,12 @@ setup: postgres
 	    echo 'setup: installing chromium with apt-get'; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo 'setup: no chromium (apt-get install -y chromium): the browser tests will skip'; fi; \
+	fi
+	@if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo 'setup: installing haproxy with apt-get'; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	  else echo 'setup: no haproxy (apt-get install -y haproxy): the several-nodes test behind it will skip'; fi; \
 	fi
 	@if [ ! -f server/testdata/node_modules/axe-core/axe.min.js ]; then \
 	  if command -v npm >/dev/null 2>&1; then \

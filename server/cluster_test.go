@@ -21,9 +21,20 @@ import (
 
 // clusterNode is one node of a test cluster.
 type clusterNode struct {
-	srv  *server.Server
-	ts   *httptest.Server
-	base string
+	srv     *server.Server
+	ts      *httptest.Server
+	base    string
+	stopped bool
+}
+
+// stop stops the node as SIGTERM does (Server.Close: sockets closed with
+// 1001, the node's sessions released).
+func (n *clusterNode) stop() {
+	if !n.stopped {
+		n.stopped = true
+		n.srv.Close()
+		n.ts.Close()
+	}
 }
 
 // testCluster is n nodes on one PostgreSQL store (a schema of the test's
@@ -62,8 +73,7 @@ func (tc *testCluster) start(i int) *clusterNode {
 	n := &clusterNode{srv: s, ts: ts, base: ts.URL}
 	tc.t.Cleanup(func() {
 		ts.CloseClientConnections()
-		ts.Close()
-		s.Close()
+		n.stop()
 	})
 	return n
 }
@@ -304,5 +314,34 @@ func TestCluster_BusRestart(t *testing.T) {
 	}
 	if strings.Join(texts, "|") != "Show me a demo|Ann" {
 		t.Errorf("history's visitor messages %q, want the choice made while NATS was down and Ann", texts)
+	}
+}
+
+// TestCluster_GracefulStop: a node stopping (SIGTERM) closes its sockets
+// with 1001 and hands its sessions over at once: the visitor's tab on
+// another node goes on without waiting for the stopped node's lease.
+func TestCluster_GracefulStop(t *testing.T) {
+	const lease = 30 * time.Second // longer than the test: only a hand-over passes
+	tc := startCluster(t, 2, lease)
+	jar := widgettest.NewJar()
+	a := tc.dial(0, jar)
+	w := a.MustHello(widgettest.Hello{})
+	a.UntilPrompt("menu")
+	b := tc.dial(1, jar)
+	b.MustHello(widgettest.Hello{Session: w.Session})
+
+	tc.nodes[0].stop()
+	a.ExpectClose(websocket.StatusGoingAway)
+	start := time.Now()
+	b.MustChoice("c1", "menu", "demo")
+	b.Until("ack")
+	b.UntilPrompt("ask_name")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the turn after the owner stopped took %v: the session was not handed over", took)
+	}
+	// The widget reconnects (through the balancer) to a node still up.
+	c := tc.dial(1, jar)
+	if r := c.MustHello(widgettest.Hello{Session: w.Session}); r.Session != w.Session {
+		t.Errorf("reconnect: session %s, want %s resumed", r.Session, w.Session)
 	}
 }
