@@ -173,15 +173,22 @@ func createKeyring(dir, path string) (*Keyring, error) {
 		return nil, fmt.Errorf("identity: create keyring: %w", err)
 	}
 	data := []byte(kid + " " + hex.EncodeToString(secret) + "\n")
-	if err := writeFileAtomic(dir, path, data); err != nil {
+	err = writeFileOnce(dir, path, data)
+	if errors.Is(err, fs.ErrExist) {
+		// Another process (a second node on the same volume, started at the
+		// same moment) made it first: every node signs with that one.
+		return LoadOrCreateKeyring(dir)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("identity: create keyring %s: %w", path, err)
 	}
 	return k, nil
 }
 
-// writeFileAtomic writes data to a 0600 temporary file in dir, syncs it and
-// renames it to path, so readers see either no file or the whole file.
-func writeFileAtomic(dir, path string, data []byte) (err error) {
+// writeFileOnce writes data to a 0600 temporary file in dir, syncs it and
+// links it to path, unless path exists (fs.ErrExist), so readers see
+// either no file or the whole file, and of two writers only one wins.
+func writeFileOnce(dir, path string, data []byte) (err error) {
 	f, err := os.CreateTemp(dir, "."+keyFileName+".tmp-*")
 	if err != nil {
 		return err
@@ -206,7 +213,9 @@ func writeFileAtomic(dir, path string, data []byte) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	err = os.Link(tmp, path)
+	os.Remove(tmp)
+	if err != nil {
 		return err
 	}
 	// Make the rename itself durable. Best effort: some systems cannot sync

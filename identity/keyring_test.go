@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -240,6 +241,33 @@ func TestNewKeyring(t *testing.T) {
 }
 
 func TestLoadOrCreateKeyring(t *testing.T) {
+	t.Run("ConcurrentFirstStarts", func(t *testing.T) {
+		// Several nodes starting at once on one shared volume: one key,
+		// which every node signs with.
+		dir := t.TempDir()
+		const nodes = 8
+		tokens := make([]string, nodes)
+		var wg sync.WaitGroup
+		for i := range nodes {
+			wg.Go(func() {
+				k, err := LoadOrCreateKeyring(dir)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				tokens[i] = k.Sign(testSite, testID)
+			})
+		}
+		wg.Wait()
+		for i, tok := range tokens {
+			if tok != tokens[0] {
+				t.Fatalf("node %d signs %q, node 0 %q: two keys were made", i, tok, tokens[0])
+			}
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, ".visitor.key.tmp-*")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
 	t.Run("CreateThenLoad", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data", "keys")
 		k1, err := LoadOrCreateKeyring(dir)
