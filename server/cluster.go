@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parley-chat/parley/server/natsbus"
 	"github.com/parley-chat/parley/storage/postgres"
 	"github.com/parley-chat/parley/widget"
@@ -182,4 +185,35 @@ func (s *Server) probeBus() error {
 		return n.bus.Ping()
 	}
 	return nil
+}
+
+// busMetrics are the bus's series, none for a node alone.
+func (s *Server) busMetrics() []prometheus.Collector {
+	n := s.node
+	if n == nil {
+		return nil
+	}
+	stat := func(name, help string, v func(nats.Statistics) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(n.bus.Stats())) })
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parley_bus_up",
+			Help: "1 while this node is connected to NATS, else 0 (several nodes).",
+		}, func() float64 {
+			if n.bus.Ping() != nil {
+				return 0
+			}
+			return 1
+		}),
+		stat("parley_bus_messages_sent_total", "Messages this node sent over NATS: notes to other nodes' tabs, forwarded frames, answers.",
+			func(s nats.Statistics) uint64 { return s.OutMsgs }),
+		stat("parley_bus_messages_received_total", "Messages this node received over NATS.",
+			func(s nats.Statistics) uint64 { return s.InMsgs }),
+		stat("parley_bus_bytes_sent_total", "Bytes this node sent over NATS.",
+			func(s nats.Statistics) uint64 { return s.OutBytes }),
+		stat("parley_bus_reconnects_total", "Times this node reconnected to NATS after losing it.",
+			func(s nats.Statistics) uint64 { return s.Reconnects }),
+	}
 }

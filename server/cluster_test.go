@@ -203,6 +203,11 @@ func TestCluster_TwoTabsOnTwoNodes(t *testing.T) {
 	if list.Items[0].Status != "active" {
 		t.Errorf("status %q on a third node, want active", list.Items[0].Status)
 	}
+	// The owner node's bus series.
+	_, metrics := get(t, tc.nodes[0].base+"/metrics", adminHeader)
+	if !strings.Contains(string(metrics), "parley_bus_up 1") || strings.Contains(string(metrics), "parley_bus_messages_sent_total 0") {
+		t.Errorf("/metrics lacks the bus up and its messages sent:\n%s", metrics)
+	}
 }
 
 // TestCluster_EraseClosesEveryNodesTabs: the admin on a third node sees

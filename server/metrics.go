@@ -21,6 +21,7 @@ func (s *Server) newMetrics() *prometheus.Registry {
 		}, func() float64 { return float64(s.widgetLoads.Load()) }),
 	)
 	reg.MustRegister(s.storeMetrics()...) // storehealth.go
+	reg.MustRegister(s.busMetrics()...)   // cluster.go
 	return reg
 }
 

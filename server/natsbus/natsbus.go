@@ -188,3 +188,8 @@ func (b *Bus) Close() {
 	close(b.done)
 	b.wg.Wait()
 }
+
+// Stats are the connection's counts since it opened: messages and bytes
+// sent and received (publishes, requests and their answers alike), and
+// reconnections.
+func (b *Bus) Stats() nats.Statistics { return b.nc.Stats() }
