@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +18,7 @@ import (
 	"github.com/parley-chat/parley/server/admin/admintest"
 	"github.com/parley-chat/parley/server/natsbus/natstest"
 	"github.com/parley-chat/parley/storage/postgres/postgrestest"
+	"github.com/parley-chat/parley/widget"
 	"github.com/parley-chat/parley/widget/widgettest"
 )
 
@@ -47,11 +50,12 @@ type testCluster struct {
 	store string
 	data  string
 	lease time.Duration
+	sites []*widget.Site // nil: the demo site
 }
 
-func startCluster(t *testing.T, n int, lease time.Duration) *testCluster {
+func startCluster(t *testing.T, n int, lease time.Duration, sites ...*widget.Site) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, nats: natstest.Start(t), store: postgrestest.URL(t), data: t.TempDir(), lease: lease}
+	tc := &testCluster{t: t, nats: natstest.Start(t), store: postgrestest.URL(t), data: t.TempDir(), lease: lease, sites: sites}
 	for i := range n {
 		tc.nodes = append(tc.nodes, tc.start(i))
 	}
@@ -62,7 +66,7 @@ func startCluster(t *testing.T, n int, lease time.Duration) *testCluster {
 func (tc *testCluster) start(i int) *clusterNode {
 	tc.t.Helper()
 	s, err := server.Open(server.Config{
-		DataDir: tc.data, Store: tc.store, AdminToken: adminToken,
+		DataDir: tc.data, Store: tc.store, AdminToken: adminToken, Sites: tc.sites,
 		Cluster: server.ClusterConfig{Bus: tc.nats.URL(), Name: fmt.Sprintf("node-%d", i), Lease: tc.lease},
 		Logger:  slog.New(slog.NewTextHandler(testLog{tc.t, i}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -286,6 +290,15 @@ func TestCluster_BusRestart(t *testing.T) {
 	b.MustHello(widgettest.Hello{Session: w.Session})
 
 	tc.nats.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if resp, _ := get(t, tc.nodes[1].base+"/readyz", nil); resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still 200 with NATS down")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	a.MustChoice("c1", "menu", "demo")
 	a.Until("ack")
 	a.UntilPrompt("ask_name")
@@ -349,4 +362,82 @@ func TestCluster_GracefulStop(t *testing.T) {
 	if r := c.MustHello(widgettest.Hello{Session: w.Session}); r.Session != w.Session {
 		t.Errorf("reconnect: session %s, want %s resumed", r.Session, w.Session)
 	}
+}
+
+// TestCluster_AgentAndUploadOnOtherNodes: an agent signed in on one node
+// takes and answers a conversation whose visitor is on another, the
+// inbox's live events reach the agent's node, and a file uploaded
+// through a third node moves the visitor's story on.
+func TestCluster_AgentAndUploadOnOtherNodes(t *testing.T) {
+	t.Run("Agent", func(t *testing.T) {
+		tc := startCluster(t, 3, 2*time.Second, hoSite(t, time.Hour))
+		ana := hoAgentClient(t, tc.nodes[1].base, "ana", hoAddAgent(t, tc.nodes[1].base, adminToken, "ana", "Ana Lopez"))
+		events := hoEvents(t, ana, tc.nodes[2].base, "")
+		v := tc.dial(0, widgettest.NewJar())
+		sid := v.MustHello(widgettest.Hello{}).Session
+		v.UntilPrompt("hi")
+		v.MustChoice("c1", "hi", "person")
+		v.Expect(widgettest.TypeAck)
+		if ev := hoNext(t, events, "changed"); ev.Session != sid || ev.Status != "waiting" {
+			t.Errorf("inbox event on the agent's node: %+v", ev)
+		}
+		path := tc.nodes[2].base + "/admin/api/sessions/" + sid
+		if status, body := hoCall(t, ana, "POST", path+"/take", "", map[string]any{}); status != 200 {
+			t.Fatalf("take on another node: %d %s", status, body)
+		}
+		v.Until(widgettest.TypeHandover)
+		status, body := hoCall(t, ana, "POST", path+"/messages", "", map[string]string{"text": "Hi, Ana here"})
+		if status != 201 || !strings.Contains(string(body), `"agentName":"Ana Lopez"`) || !strings.Contains(string(body), `"id":"`) {
+			t.Fatalf("reply on another node: %d %s", status, body)
+		}
+		if m := untilMessage(t, v, "agent", "Hi, Ana here"); m.Agent != "Ana Lopez" {
+			t.Errorf("the agent's message on the visitor's node: %+v", m)
+		}
+		v.MustText("c2", "Thanks!")
+		v.Until(widgettest.TypeAck)
+		if ev := hoNext(t, events, "changed"); ev.Session != sid {
+			t.Errorf("inbox event for the visitor's answer: %+v", ev)
+		}
+	})
+	t.Run("Upload", func(t *testing.T) {
+		tc := startCluster(t, 3, 2*time.Second)
+		v := tc.dial(0, widgettest.NewJar())
+		w := v.MustHello(widgettest.Hello{})
+		v.UntilPrompt("menu")
+		v.MustChoice("c1", "menu", "demo")
+		v.UntilPrompt("ask_name")
+		v.MustText("c2", "Ann")
+		v.UntilPrompt("ask_email")
+		v.MustInput("c3", "ask_email", "ann@example.org")
+		v.UntilPrompt("ask_phone")
+		v.MustInput("c4", "ask_phone", "+49 30 1234567")
+		v.UntilPrompt("offer_file")
+		v.MustChoice("c5", "offer_file", "yes")
+		v.UntilPrompt("ask_file")
+
+		body, ct := multipartBody(filePart("cat.png", "image/png", samplePNG(t, 4, 4)))
+		req, _ := http.NewRequest("POST", tc.nodes[1].base+"/v1/upload?site=demo&session="+w.Session, bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("X-Parley-Token", w.Token)
+		req.Header.Set("Origin", testOrigin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("upload through another node: %d %s", resp.StatusCode, answer)
+		}
+		for {
+			f := v.Next()
+			if f.Type == widgettest.TypeMessage && f.From == "visitor" && f.File != nil {
+				if f.File.Name != "cat.png" {
+					t.Errorf("file message %+v", f.File)
+				}
+				break
+			}
+		}
+		untilMessage(t, v, "bot", "Got it, thanks!") // the story goes on past the upload
+	})
 }
