@@ -328,9 +328,9 @@ func (s *Store) eraseFile(ctx context.Context, visitorID, fid string, res *Erase
 // conflict with the delete. The visitor.erased event commits with it.
 func (s *Store) eraseVisitorRecord(ctx context.Context, id string, res *EraseResult) (done bool, err error) {
 	existed, keys := false, 0
-	var events *reservation
+	var events *Reservation
 	err = s.updateAnyway(ctx, func(txn *badger.Txn) error {
-		events.release() // a retry writes it afresh
+		events.Release() // a retry writes it afresh
 		done, existed, keys = false, false, 0
 		var v Visitor
 		switch err := getJSON(txn, key("v", id), &v); {
@@ -376,10 +376,10 @@ func (s *Store) eraseVisitorRecord(ctx context.Context, id string, res *EraseRes
 		return nil
 	})
 	if err != nil {
-		events.release()
+		events.Release()
 		return false, err
 	}
-	events.committed()
+	events.Committed()
 	if existed {
 		res.Visitor = true
 	}

@@ -256,9 +256,9 @@ func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live Li
 		}
 		return verdict, wrapIdle(id, err)
 	}
-	var res *reservation
+	var res *Reservation
 	err = s.update(ctx, func(txn *badger.Txn) error {
-		res.release()
+		res.Release()
 		res = nil
 		if held {
 			if err := txn.Delete(idleHeldKey(id)); err != nil {
@@ -276,10 +276,10 @@ func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live Li
 		return err
 	})
 	if err != nil {
-		res.release()
+		res.Release()
 		return idleSkip, wrapIdle(id, err)
 	}
-	res.committed()
+	res.Committed()
 	return verdict, nil
 }
 
@@ -336,11 +336,7 @@ func (s *Store) judgeIdle(txn *badger.Txn, id string, now time.Time, live Livene
 
 // routeOf counts the endpoints that want events of type typ on site.
 func (s *Store) routeOf(site, typ string) int {
-	c := s.ob.cfg.Load()
-	if c == nil || c.Route == nil {
-		return 0
-	}
-	return len(c.Route(site, typ))
+	return len(s.ob.Route(site, typ))
 }
 
 // TimeoutEvent is the session.ended of a session that timed out: at the

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -47,14 +46,11 @@ type OutboxConfig struct {
 const DefaultMaxBacklog = 10000
 
 // outbox is the store's side of the webhook outbox: the routing and the
-// backlog counts.
+// backlog counts (Backlog), and the seq of its keys.
 type outbox struct {
-	cfg atomic.Pointer[OutboxConfig]
-
-	mu      sync.Mutex
-	counts  map[string]int   // events waiting per endpoint, committed or reserved
-	dropped map[string]int64 // events dropped past MaxBacklog since Open
-	seq     uint64           // the last seq taken
+	Backlog
+	seqMu sync.Mutex
+	seq   uint64 // the last seq taken
 }
 
 // OutboxEntry is one event waiting for one endpoint.
@@ -83,25 +79,18 @@ type OutboxEntry struct {
 // SetOutbox routes the events written from now on to the endpoints
 // c.Route names. Before it is called no event is written. It can be
 // called again (a config reload); the backlog counts stay.
-func (s *Store) SetOutbox(c OutboxConfig) {
-	if c.MaxBacklog <= 0 {
-		c.MaxBacklog = DefaultMaxBacklog
-	}
-	s.ob.cfg.Store(&c)
-}
+func (s *Store) SetOutbox(c OutboxConfig) { s.ob.SetConfig(c) }
 
 // outboxOn reports whether events are routed at all, so a store without
 // webhooks derives none.
-func (s *Store) outboxOn() bool {
-	c := s.ob.cfg.Load()
-	return c != nil && c.Route != nil
-}
+func (s *Store) outboxOn() bool { return s.ob.Routed() }
 
 // loadOutbox counts the waiting events per endpoint and takes up the seq
 // past every stored one, so keys keep their order whatever the clock did
 // while the process was down (Open).
 func (s *Store) loadOutbox() error {
-	s.ob.counts, s.ob.dropped = map[string]int{}, map[string]int64{}
+	counts := map[string]int{}
+	defer s.ob.Recount(counts)
 	return s.db.View(func(txn *badger.Txn) error {
 		for _, p := range []string{"wq/", "wl/"} {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(p)})
@@ -111,7 +100,7 @@ func (s *Store) loadOutbox() error {
 					continue
 				}
 				if p == "wq/" {
-					s.ob.counts[endpointOf(k)]++
+					counts[endpointOf(k)]++
 				}
 				s.ob.seq = max(s.ob.seq, binary.BigEndian.Uint64(k[len(k)-8:]))
 			}
@@ -127,56 +116,24 @@ func seqKey(prefix []byte, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(bytes.Clone(prefix), seq)
 }
 
-// nextSeq returns a seq past every one taken; callers hold mu.
+// nextSeq returns a seq past every one taken.
 func (o *outbox) nextSeq(now time.Time) uint64 {
+	o.seqMu.Lock()
+	defer o.seqMu.Unlock()
 	o.seq = max(o.seq+1, uint64(now.UnixNano()))
 	return o.seq
-}
-
-// reservation is the events one write added to the outbox: release them
-// if the write fails, announce them once it committed.
-type reservation struct {
-	o         *outbox
-	endpoints []string
-}
-
-// release gives back the backlog the failed write took.
-func (r *reservation) release() {
-	if r == nil || len(r.endpoints) == 0 {
-		return
-	}
-	r.o.mu.Lock()
-	for _, ep := range r.endpoints {
-		r.o.counts[ep]--
-	}
-	r.o.mu.Unlock()
-	r.endpoints = nil
-}
-
-// committed tells the dispatcher of the new events.
-func (r *reservation) committed() {
-	if r == nil || len(r.endpoints) == 0 {
-		return
-	}
-	if c := r.o.cfg.Load(); c != nil && c.Notify != nil {
-		for i, ep := range r.endpoints {
-			if i == 0 || ep != r.endpoints[i-1] {
-				c.Notify(ep)
-			}
-		}
-	}
 }
 
 // enqueue writes evs to w, once per endpoint that wants each, and returns
 // what it took of the backlogs (nil when nothing is routed). Past an
 // endpoint's MaxBacklog an event is dropped for it and counted.
-func (s *Store) enqueue(w kvWriter, evs []Event) (*reservation, error) {
-	c := s.ob.cfg.Load()
+func (s *Store) enqueue(w kvWriter, evs []Event) (*Reservation, error) {
+	c := s.ob.Config()
 	if c == nil || c.Route == nil || len(evs) == 0 {
 		return nil, nil
 	}
 	o := &s.ob
-	r := &reservation{o: o}
+	r := o.Reserve()
 	for i := range evs {
 		e := &evs[i]
 		eps := c.Route(e.Site, e.Type)
@@ -185,32 +142,25 @@ func (s *Store) enqueue(w kvWriter, evs []Event) (*reservation, error) {
 		}
 		entry, err := e.Entry() // engine.go
 		if err != nil {
-			r.release()
+			r.Release()
 			return nil, err
 		}
 		v, err := encodeEntry(&entry, entry.Body)
 		if err != nil {
-			r.release()
+			r.Release()
 			return nil, err
 		}
 		for _, ep := range eps {
-			o.mu.Lock()
-			if o.counts[ep] >= c.MaxBacklog {
-				o.dropped[ep]++
-				o.mu.Unlock()
+			if !r.Take(ep, c.MaxBacklog, true) {
 				continue
 			}
-			o.counts[ep]++
-			seq := o.nextSeq(time.Now())
-			o.mu.Unlock()
-			r.endpoints = append(r.endpoints, ep)
-			k := seqKey(outboxPrefix(ep), seq)
+			k := seqKey(outboxPrefix(ep), o.nextSeq(time.Now()))
 			if err := w.Set(k, v); err != nil {
-				r.release()
+				r.Release()
 				return nil, err
 			}
 			if err := indexVisitor(w, e.Visitor, k); err != nil {
-				r.release()
+				r.Release()
 				return nil, err
 			}
 		}
@@ -278,11 +228,7 @@ type OutboxStats struct {
 }
 
 // OutboxStats returns the endpoint's backlog.
-func (s *Store) OutboxStats(endpoint string) OutboxStats {
-	s.ob.mu.Lock()
-	defer s.ob.mu.Unlock()
-	return OutboxStats{Waiting: s.ob.counts[endpoint], Dropped: s.ob.dropped[endpoint]}
-}
+func (s *Store) OutboxStats(endpoint string) OutboxStats { return s.ob.Stats(endpoint) }
 
 // visitorKey indexes an outbox or log key k under the visitor it
 // concerns: wv/{visitor}/{k}, so an erase finds them without reading

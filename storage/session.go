@@ -168,11 +168,11 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 	}
 	var next Session
 	var stored Visitor
-	var res *reservation // the webhook events of this attempt (outbox.go)
+	var res *Reservation // the webhook events of this attempt (outbox.go)
 	s.usageMu.Lock()
 	defer s.usageMu.Unlock()
 	err := s.update(ctx, func(txn *badger.Txn) error {
-		res.release()      // a retry writes them afresh
+		res.Release()      // a retry writes them afresh
 		var seen time.Time // the stored visitor's LastSeenAt; zero for a new one
 		stored = Visitor{} // afresh on a retry
 		switch err := getJSON(txn, key("v", v.ID), &stored); {
@@ -242,10 +242,10 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 		return indexSession(txn, nil, &next)
 	})
 	if err != nil {
-		res.release()
+		res.Release()
 		return fmt.Errorf("storage: create session: %w", err)
 	}
-	res.committed()
+	res.Committed()
 	*sess, *v = next, stored
 	return nil
 }

@@ -93,17 +93,17 @@ func (s *Store) RecordTurn(ctx context.Context, t *Turn) (sess *Session, ack Ack
 		return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
 	}
 	// The turn's webhook events commit with it (outbox.go).
-	var res *reservation
+	var res *Reservation
 	if s.outboxOn() {
 		if res, err = s.enqueue(w, turnEvents(t, &next, prev)); err != nil {
 			return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
 		}
 	}
 	if err := s.commits.write(w); err != nil {
-		res.release()
+		res.Release()
 		return nil, Ack{}, false, fmt.Errorf("storage: record turn: %w", err)
 	}
-	res.committed()
+	res.Committed()
 	return &next, ack, false, nil
 }
 

@@ -128,9 +128,7 @@ func (s *Store) OutboxDone(ctx context.Context, e *OutboxEntry, a *Attempt, st *
 		return fmt.Errorf("storage: outbox done %s: %w", e.Endpoint, err)
 	}
 	if removed {
-		s.ob.mu.Lock()
-		s.ob.counts[e.Endpoint]--
-		s.ob.mu.Unlock()
+		s.ob.Left(e.Endpoint, 1)
 	}
 	return nil
 }
@@ -138,9 +136,7 @@ func (s *Store) OutboxDone(ctx context.Context, e *OutboxEntry, a *Attempt, st *
 // logAttempt appends a to the endpoint's log and trims it to
 // DeliveryLogKeep.
 func (s *Store) logAttempt(txn *badger.Txn, endpoint string, a *Attempt) error {
-	s.ob.mu.Lock()
 	seq := s.ob.nextSeq(time.Now())
-	s.ob.mu.Unlock()
 	prefix := logPrefix(endpoint)
 	a.ID = hex.EncodeToString(binary.BigEndian.AppendUint64(nil, seq))
 	meta, err := json.Marshal(a)
@@ -238,19 +234,11 @@ func (s *Store) Resend(ctx context.Context, endpoint, id string) (*OutboxEntry, 
 	if err != nil {
 		return nil, fmt.Errorf("storage: resend: %w", err)
 	}
-	limit := DefaultMaxBacklog
-	if c := s.ob.cfg.Load(); c != nil {
-		limit = c.MaxBacklog
-	}
-	s.ob.mu.Lock()
-	if s.ob.counts[endpoint] >= limit {
-		s.ob.mu.Unlock()
+	r := s.ob.Reserve()
+	if !r.Take(endpoint, s.ob.MaxBacklog(), false) {
 		return nil, fmt.Errorf("storage: resend: %w", ErrBacklogFull)
 	}
-	s.ob.counts[endpoint]++
 	seq := s.ob.nextSeq(time.Now())
-	s.ob.mu.Unlock()
-	r := &reservation{o: &s.ob, endpoints: []string{endpoint}}
 	e := &OutboxEntry{Endpoint: endpoint, ID: a.EventID, Type: a.Type, Lane: a.Lane, Visitor: a.Visitor, At: a.At, Resent: true, Body: a.Body}
 	k := seqKey(outboxPrefix(endpoint), seq)
 	e.Key = string(k[len(k)-8:])
@@ -264,9 +252,9 @@ func (s *Store) Resend(ctx context.Context, endpoint, id string) (*OutboxEntry, 
 		})
 	}
 	if err != nil {
-		r.release()
+		r.Release()
 		return nil, fmt.Errorf("storage: resend: %w", err)
 	}
-	r.committed()
+	r.Committed()
 	return e, nil
 }

@@ -146,9 +146,9 @@ func (c *committer) commit(batch []*turnWrite) {
 // (outbox.go) to release or announce the turn's events.
 func (w *turnWrite) answer(err error) {
 	if err != nil {
-		w.res.release()
+		w.res.Release()
 	} else {
-		w.res.committed()
+		w.res.Committed()
 	}
 	w.err <- err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,16 +18,14 @@ import (
 // so it only grows and two nodes never take the same.
 
 // outbox is the store's side of the webhook outbox: the routing and the
-// backlog counts MaxBacklog is checked against.
+// backlog counts MaxBacklog is checked against (storage.Backlog). Its
+// counts are the events waiting per endpoint as last counted in the
+// table (every countEvery) plus those this node added since: other nodes
+// deliver and add too, so a backlog is exact to within that.
 type outbox struct {
-	cfg atomic.Pointer[storage.OutboxConfig]
+	storage.Backlog
 
-	mu sync.Mutex
-	// counts are the events waiting per endpoint as last counted in the
-	// table (every countEvery) plus those this node added since: other
-	// nodes deliver and add too, so a backlog is exact to within that.
-	counts   map[string]int
-	dropped  map[string]int64 // events dropped past MaxBacklog, by this node since Open
+	mu       sync.Mutex // started
 	started  bool
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -42,22 +39,18 @@ const countEvery = 2 * time.Second
 // c.Route names. Before it is called no event is written. It can be
 // called again (a config reload).
 func (s *Store) SetOutbox(c storage.OutboxConfig) {
-	if c.MaxBacklog <= 0 {
-		c.MaxBacklog = storage.DefaultMaxBacklog
-	}
 	s.ob.mu.Lock()
 	if s.ob.started {
 		s.ob.mu.Unlock()
-		s.ob.cfg.Store(&c)
+		s.ob.SetConfig(c)
 		return
 	}
 	s.ob.started = true
-	s.ob.counts, s.ob.dropped = map[string]int{}, map[string]int64{}
 	s.ob.stop, s.ob.done = make(chan struct{}), make(chan struct{})
 	s.ob.mu.Unlock()
 	// The backlogs as they are before the first event is routed.
 	err := s.countOutbox(context.Background())
-	s.ob.cfg.Store(&c)
+	s.ob.SetConfig(c)
 	if err != nil {
 		s.log.Warn("postgres: count the webhook outbox", "err", err)
 	}
@@ -93,9 +86,7 @@ func (s *Store) countOutbox(ctx context.Context) error {
 	if _, err := pgx.ForEachRow(rows, []any{&ep, &n}, func() error { counts[ep] = n; return nil }); err != nil {
 		return err
 	}
-	s.ob.mu.Lock()
-	s.ob.counts = counts
-	s.ob.mu.Unlock()
+	s.ob.Recount(counts)
 	return nil
 }
 
@@ -118,46 +109,11 @@ func (s *Store) OutboxStats(endpoint string) storage.OutboxStats {
 	defer cancel()
 	var n int
 	err := s.pool.QueryRow(ctx, selectBacklog, endpoint).Scan(&n)
-	s.ob.mu.Lock()
-	defer s.ob.mu.Unlock()
-	if err != nil {
-		n = s.ob.counts[endpoint]
+	st := s.ob.Stats(endpoint)
+	if err == nil {
+		st.Waiting = n
 	}
-	return storage.OutboxStats{Waiting: n, Dropped: s.ob.dropped[endpoint]}
-}
-
-// reservation is the events one write added to the outbox: release them
-// if the write fails, announce them once it committed.
-type reservation struct {
-	o         *outbox
-	endpoints []string
-}
-
-// release gives back the backlog the failed write took.
-func (r *reservation) release() {
-	if r == nil || len(r.endpoints) == 0 {
-		return
-	}
-	r.o.mu.Lock()
-	for _, ep := range r.endpoints {
-		r.o.counts[ep]--
-	}
-	r.o.mu.Unlock()
-	r.endpoints = nil
-}
-
-// committed tells the dispatcher of the new events.
-func (r *reservation) committed() {
-	if r == nil || len(r.endpoints) == 0 {
-		return
-	}
-	if c := r.o.cfg.Load(); c != nil && c.Notify != nil {
-		for i, ep := range r.endpoints {
-			if i == 0 || ep != r.endpoints[i-1] {
-				c.Notify(ep)
-			}
-		}
-	}
+	return st
 }
 
 // outboxColumns are webhook_outbox's columns an insert sets, seq aside.
@@ -173,13 +129,12 @@ func outboxInsert(p func(int) string) string {
 // outboxRows routes evs and returns their rows as arrays (outboxInsert's
 // parameters) and the backlog they took, nil when nothing is routed. Past
 // an endpoint's MaxBacklog an event is dropped for it and counted.
-func (s *Store) outboxRows(evs []storage.Event) (*reservation, []any, error) {
-	c := s.ob.cfg.Load()
+func (s *Store) outboxRows(evs []storage.Event) (*storage.Reservation, []any, error) {
+	c := s.ob.Config()
 	if c == nil || c.Route == nil || len(evs) == 0 {
 		return nil, nil, nil
 	}
-	o := &s.ob
-	r := &reservation{o: o}
+	r := s.ob.Reserve()
 	var eps, sites, ids, types, lanes, visitors []string
 	var ats []any
 	var bodies [][]byte
@@ -191,19 +146,13 @@ func (s *Store) outboxRows(evs []storage.Event) (*reservation, []any, error) {
 		}
 		entry, err := e.Entry()
 		if err != nil {
-			r.release()
+			r.Release()
 			return nil, nil, err
 		}
 		for _, ep := range to {
-			o.mu.Lock()
-			if o.counts[ep] >= c.MaxBacklog {
-				o.dropped[ep]++
-				o.mu.Unlock()
+			if !r.Take(ep, c.MaxBacklog, true) {
 				continue
 			}
-			o.counts[ep]++
-			o.mu.Unlock()
-			r.endpoints = append(r.endpoints, ep)
 			eps, sites, ids, types = append(eps, ep), append(sites, e.Site), append(ids, entry.ID), append(types, entry.Type)
 			lanes, visitors = append(lanes, entry.Lane), append(visitors, entry.Visitor)
 			ats, bodies = append(ats, utc(entry.At)), append(bodies, entry.Body)
@@ -216,7 +165,7 @@ func (s *Store) outboxRows(evs []storage.Event) (*reservation, []any, error) {
 }
 
 // enqueue queues the insert of evs into b, a transaction's batch.
-func (s *Store) enqueue(b *pgx.Batch, evs []storage.Event) (*reservation, error) {
+func (s *Store) enqueue(b *pgx.Batch, evs []storage.Event) (*storage.Reservation, error) {
 	r, rows, err := s.outboxRows(evs)
 	if err != nil || rows == nil {
 		return r, err
@@ -227,7 +176,7 @@ func (s *Store) enqueue(b *pgx.Batch, evs []storage.Event) (*reservation, error)
 
 // enqueueTurn puts the turn's events into its write.
 func (s *Store) enqueueTurn(w *turnWrite, t *storage.Turn, next, prev *storage.Session) error {
-	if c := s.ob.cfg.Load(); c == nil || c.Route == nil {
+	if !s.ob.Routed() {
 		return nil
 	}
 	r, rows, err := s.outboxRows(storage.TurnEvents(t, next, prev))

@@ -249,7 +249,7 @@ func (s *Store) purgeOutbox(ctx context.Context, visitorID string, res *storage.
 			}
 			res.Keys += len(eps)
 			for _, ep := range eps {
-				s.backlogLeft(ep, 1)
+				s.ob.Left(ep, 1)
 			}
 			if len(eps) < eraseBatch {
 				break
@@ -275,7 +275,7 @@ func (s *Store) purgeOutbox(ctx context.Context, visitorID string, res *storage.
 func (s *Store) eraseVisitorRow(ctx context.Context, id string, res *storage.EraseResult) (done bool, err error) {
 	var existed bool
 	var keys int
-	var events *reservation
+	var events *storage.Reservation
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		done, existed, keys = false, false, 0
 		var site string
@@ -313,10 +313,10 @@ func (s *Store) eraseVisitorRow(ctx context.Context, id string, res *storage.Era
 		return err
 	})
 	if err != nil {
-		events.release()
+		events.Release()
 		return false, err
 	}
-	events.committed()
+	events.Committed()
 	res.Visitor = res.Visitor || existed
 	res.Keys += keys
 	return done, nil
@@ -324,7 +324,7 @@ func (s *Store) eraseVisitorRow(ctx context.Context, id string, res *storage.Era
 
 // enqueueErased writes the visitor.erased event in tx, returning the
 // backlog it took.
-func (s *Store) enqueueErased(ctx context.Context, tx pgx.Tx, site, id string, at time.Time) (*reservation, error) {
+func (s *Store) enqueueErased(ctx context.Context, tx pgx.Tx, site, id string, at time.Time) (*storage.Reservation, error) {
 	b := &pgx.Batch{}
 	r, err := s.enqueue(b, []storage.Event{{Type: storage.EventVisitorErased, Site: site, Visitor: id, At: at}})
 	if err != nil || b.Len() == 0 {

@@ -62,7 +62,7 @@ func (s *Store) SweepIdle(ctx context.Context, now time.Time, live storage.Liven
 	sw := &s.life.idle
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if c := s.ob.cfg.Load(); c == nil || c.Route == nil {
+	if !s.ob.Routed() {
 		// No endpoint: what times out now is never announced, so the
 		// first sweep with endpoints does not announce it either.
 		sw.began = time.Time{}
@@ -215,9 +215,9 @@ func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live st
 		}
 		return verdict, wrapIdle(id, err)
 	}
-	var r *reservation
+	var r *storage.Reservation
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		r.release()
+		r.Release()
 		r = nil
 		ev, v, err := s.judgeIdle(ctx, tx, id, now, live, true)
 		if verdict = v; err != nil {
@@ -236,13 +236,13 @@ func (s *Store) endIfIdle(ctx context.Context, id string, now time.Time, live st
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
-		r.release()
+		r.Release()
 		if isUniqueViolation(err) {
 			return idleSkip, nil // another node wrote it meanwhile
 		}
 		return idleSkip, wrapIdle(id, err)
 	}
-	r.committed()
+	r.Committed()
 	return verdict, nil
 }
 
@@ -294,6 +294,5 @@ func (s *Store) judgeIdle(ctx context.Context, q querier, id string, now time.Ti
 
 // routed reports whether an endpoint wants events of type typ on site.
 func (s *Store) routed(site, typ string) bool {
-	c := s.ob.cfg.Load()
-	return c != nil && c.Route != nil && len(c.Route(site, typ)) > 0
+	return len(s.ob.Route(site, typ)) > 0
 }

@@ -45,9 +45,9 @@ func (s *Store) StartSession(ctx context.Context, v *storage.Visitor, sess *stor
 	}
 	var next storage.Session
 	var stored *storage.Visitor
-	var res *reservation // the webhook events (outbox.go)
+	var res *storage.Reservation // the webhook events (outbox.go)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		res.release() // a retry takes them afresh
+		res.Release() // a retry takes them afresh
 		var err error
 		if stored, err = startVisitor(ctx, tx, v); err != nil {
 			return err
@@ -80,10 +80,10 @@ func (s *Store) StartSession(ctx context.Context, v *storage.Visitor, sess *stor
 		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {
-		res.release()
+		res.Release()
 		return fmt.Errorf("postgres: create session: %w", err)
 	}
-	res.committed()
+	res.Committed()
 	*sess, *v = next, *stored
 	return nil
 }

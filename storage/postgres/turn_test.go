@@ -409,10 +409,7 @@ func TestOutbox_RefusedTurn(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM webhook_outbox`); n != 0 {
 		t.Fatalf("%d events of a refused turn", n)
 	}
-	s.ob.mu.Lock()
-	taken := s.ob.counts["demo/a"]
-	s.ob.mu.Unlock()
-	if taken != 0 {
+	if taken := s.ob.Stats("demo/a").Waiting; taken != 0 {
 		t.Fatalf("the refused turn holds %d of the backlog", taken)
 	}
 }

@@ -155,7 +155,7 @@ type turnWrite struct {
 	terms            []string // the visitor's new search words
 	events           []any    // outboxRows's arrays; nil for none (enqueue.go)
 	// res is the outbox backlog the turn took (enqueue.go).
-	res *reservation
+	res *storage.Reservation
 	err chan error
 }
 

@@ -118,7 +118,7 @@ func (s *Store) OutboxDone(ctx context.Context, e *storage.OutboxEntry, a *stora
 		return fmt.Errorf("postgres: outbox done %s: %w", e.Endpoint, err)
 	}
 	if removed {
-		s.backlogLeft(e.Endpoint, 1)
+		s.ob.Left(e.Endpoint, 1)
 	}
 	return nil
 }
@@ -207,7 +207,7 @@ func (s *Store) Resend(ctx context.Context, endpoint, id string) (*storage.Outbo
 		if err := tx.QueryRow(ctx, sqlBacklog, endpoint).Scan(&waiting); err != nil {
 			return err
 		}
-		if waiting >= s.maxBacklog() {
+		if waiting >= s.ob.MaxBacklog() {
 			return storage.ErrBacklogFull
 		}
 		site, _, _ := strings.Cut(endpoint, "/")
@@ -222,28 +222,8 @@ func (s *Store) Resend(ctx context.Context, endpoint, id string) (*storage.Outbo
 	if err != nil {
 		return nil, fmt.Errorf("postgres: resend: %w", err)
 	}
-	s.backlogLeft(endpoint, -1)
+	s.ob.Left(endpoint, -1)
 	return e, nil
-}
-
-// backlogLeft counts n events off the endpoint's backlog as this node
-// keeps it between counts of the table (enqueue.go), so MaxBacklog holds
-// the moment events leave, not at the next count.
-func (s *Store) backlogLeft(endpoint string, n int) {
-	s.ob.mu.Lock()
-	defer s.ob.mu.Unlock()
-	if s.ob.counts != nil {
-		s.ob.counts[endpoint] = max(s.ob.counts[endpoint]-n, 0)
-	}
-}
-
-// maxBacklog is the bound on the events waiting for one endpoint
-// (SetOutbox).
-func (s *Store) maxBacklog() int {
-	if c := s.ob.cfg.Load(); c != nil {
-		return c.MaxBacklog
-	}
-	return storage.DefaultMaxBacklog
 }
 
 // EndpointState returns the endpoint's stored state (zero when it has
