@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +37,8 @@ func TestCluster_KillNine(t *testing.T) {
 	var addrs []string
 	args := func(i int) []string {
 		return []string{"serve", "--addr", addrs[i], "--data", data, "--store", url, "--bus", nats.URL(),
-			"--node-name", fmt.Sprintf("node-%d", i), "--node-lease", "3s", "--msg-rate", "-1", "--max-conns-per-ip", "-1"}
+			"--node-name", fmt.Sprintf("node-%d", i), "--node-lease", "3s", "--msg-rate", "-1", "--max-conns-per-ip", "-1",
+			"--new-sessions-per-ip", "-1", "--new-visitors-per-ip", "-1"}
 	}
 	nodes := make([]*child, 3)
 	for i := range nodes {
@@ -71,7 +73,10 @@ func TestCluster_KillNine(t *testing.T) {
 		cancel()
 		took := time.Since(start)
 		if err != nil || ack.Ref != "probe" {
-			t.Fatalf("the probe's turn after its owner was killed: %+v, %v after %v", ack, err, took)
+			for k, n := range nodes {
+				t.Logf("node %d:\n%s", k, n.out)
+			}
+			t.Fatalf("the probe's turn after node %d, its owner, was killed: %+v, %v after %v", i, ack, err, took)
 		}
 		slowest = max(slowest, took)
 		other.Close()
@@ -79,6 +84,11 @@ func TestCluster_KillNine(t *testing.T) {
 		nodes[i] = startChild(t, bin, env, nil, args(i)...)
 		waitHealthy(t, addrs[i])
 	}
+	// A node stalls (SIGSTOP: a long pause, a frozen VM) with a session
+	// it owns: its sockets stay open and a frame forwarded to it is never
+	// answered. Once its lease passed, another node takes the session
+	// over; when the stalled node wakes up it writes nothing more of it.
+	stallSession := stallOwner(t, nodes[0], addrs[0], addrs[1])
 	time.Sleep(2 * time.Second)
 	clients := stopChat()
 	t.Logf("the slowest takeover of a killed node's session: %v (lease 3s)", slowest)
@@ -101,4 +111,57 @@ func TestCluster_KillNine(t *testing.T) {
 	}
 	defer st.Close()
 	checkCrashed(t, st, postgres.NewFiles(st), st.Verify, clients, rounds, rounds)
+	msgs, err := st.Messages(context.Background(), stallSession, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, m := range msgs {
+		if m.ClientID != "" {
+			seen[m.ClientID]++
+		}
+	}
+	if seen["taken"] != 1 || seen["woke"] > 1 {
+		t.Errorf("the stalled node's session stores taken %d times and woke %d times, want once and at most once", seen["taken"], seen["woke"])
+	}
+}
+
+// stallOwner stops the node at ownerAddr with SIGSTOP while it owns a
+// session that has a second tab at otherAddr, checks that tab is answered
+// once the stalled node's lease passed, then wakes the node up and sends
+// a frame from the tab it held. It returns the session.
+func stallOwner(t *testing.T, owner *child, ownerAddr, otherAddr string) string {
+	t.Helper()
+	jar := widgettest.NewJar()
+	held := widgettest.MustDial(t, widgettest.URL("http://"+ownerAddr, "demo"), widgettest.Options{Origin: testOrigin, Jar: jar})
+	w := held.MustHello(widgettest.Hello{})
+	held.UntilPrompt("menu")
+	other := widgettest.MustDial(t, widgettest.URL("http://"+otherAddr, "demo"), widgettest.Options{Origin: testOrigin, Jar: jar})
+	other.MustHello(widgettest.Hello{Session: w.Session})
+
+	owner.cmd.Process.Signal(syscall.SIGSTOP)
+	start := time.Now()
+	other.MustChoice("taken", "menu", "demo")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ack, err := other.Await(ctx, "ack")
+	cancel()
+	owner.cmd.Process.Signal(syscall.SIGCONT)
+	if took := time.Since(start); err != nil || ack.Ref != "taken" || took > 10*time.Second {
+		t.Fatalf("the turn of a stalled node's session: %+v, %v after %v; want it acked within 10 s", ack, err, took)
+	} else {
+		t.Logf("a stalled node's session moved in %v (lease 3s)", took)
+	}
+	// Awake, the node finds its lease gone: the frame of the tab it held is
+	// refused (internal, nothing written) or run by the new owner; either
+	// way "woke" is stored at most once (checked by the caller).
+	held.MustText("woke", "Ann")
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		f, err := held.Read(ctx)
+		if err != nil || f.Type == "ack" && f.Ref == "woke" || f.Type == widgettest.TypeError && f.Ref == "woke" {
+			break
+		}
+	}
+	return w.Session
 }

@@ -130,7 +130,7 @@ func (g *Gateway) atOwner(ctx context.Context, ls *liveSession, call *ownerCall,
 		if owner == "" {
 			return nil, local()
 		}
-		ans, err := g.call(ctx, owner, data)
+		ans, err := g.call(ctx, ls.id, owner, data)
 		if err == nil {
 			if err = ans.err(); !errors.Is(err, errNotOwner) {
 				return ans, err
@@ -149,10 +149,35 @@ func (g *Gateway) atOwner(ctx context.Context, ls *liveSession, call *ownerCall,
 	}
 }
 
-// call sends a call to a node and decodes its answer; ErrNoNode when the
-// node is gone.
-func (g *Gateway) call(ctx context.Context, node string, data []byte) (*ownerAnswer, error) {
+// call sends a call about the session to its owner node and decodes the
+// answer; ErrNoNode when the node is gone. A node can die with the call
+// in flight (or stall): while the answer is awaited, the store is asked
+// every ownerCheck whether the node still owns the session, and the call
+// is given up once it does not, its lease having passed. A dead owner's
+// commits are fenced, so what it did not answer either stored nothing or
+// is found again by its client ID.
+func (g *Gateway) call(ctx context.Context, sessionID, node string, data []byte) (*ownerAnswer, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(ownerCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if owner, err := g.cluster.Owners.SessionOwner(ctx, sessionID); err == nil && owner != node {
+					cancel(ErrNoNode)
+					return
+				}
+			}
+		}
+	}()
 	out, err := g.cluster.Bus.Request(ctx, subjectNode+node, data)
+	if errors.Is(context.Cause(ctx), ErrNoNode) {
+		return nil, ErrNoNode
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +187,10 @@ func (g *Gateway) call(ctx context.Context, node string, data []byte) (*ownerAns
 	}
 	return &ans, nil
 }
+
+// ownerCheck is how often a call awaiting its answer asks the store
+// whether the node called still owns the session.
+const ownerCheck = time.Second
 
 // answerCall runs another node's call as this session's owner.
 func (g *Gateway) answerCall(data []byte) []byte {
