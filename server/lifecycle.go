@@ -102,6 +102,7 @@ func (s *Server) maintain(ctx context.Context) {
 		case <-sweep.C:
 			s.SweepRetention(ctx)
 			s.sweepOrphans(ctx)
+			s.clearSignInFailures(ctx)
 			sweep.Reset(sweepInterval)
 		case <-gc.C:
 			s.collectGarbage(ctx)
@@ -158,6 +159,21 @@ func (s *Server) sweepOrphans(ctx context.Context) {
 		s.log.Error("uploads: removing chunks of unfinished uploads failed", "err", err)
 	case n > 0:
 		s.log.Info("uploads: removed chunks of unfinished uploads", "files", n)
+	}
+}
+
+// clearSignInFailures deletes the failed sign-in counts of the addresses
+// that have their whole budget back, on a store that keeps them
+// (PostgreSQL; Badger's are in the admin's memory, which forgets its own).
+func (s *Server) clearSignInFailures(ctx context.Context) {
+	st, ok := s.Store.(interface {
+		DeleteClearSignInFailures(ctx context.Context) (int64, error)
+	})
+	if !ok {
+		return
+	}
+	if _, err := st.DeleteClearSignInFailures(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("admin: deleting old failed sign-in counts failed", "err", err)
 	}
 }
 

@@ -146,7 +146,7 @@ func Open(cfg Config) (*Server, error) {
 	s.Webhooks.SetEndpoints(cfg.Webhooks)
 	s.admin = admin.New(admin.Config{
 		Store: store, Files: eng.files, Gateway: s.Gateway, Token: cfg.AdminToken, DataDir: cfg.DataDir,
-		ClientAddr: s.clientKey, AgentSession: cfg.AgentSession, Now: cfg.Now, Logger: cfg.Logger, Webhooks: s.Webhooks, GapScan: cfg.GapScan,
+		ClientAddr: s.clientKey, Failures: signInFailures(store), AgentSession: cfg.AgentSession, Now: cfg.Now, Logger: cfg.Logger, Webhooks: s.Webhooks, GapScan: cfg.GapScan,
 		InputOptions: func(id string) story.InputOptions {
 			if site := s.Gateway.Site(id); site != nil {
 				return site.Input
