@@ -182,4 +182,3 @@ func TestServeFlags_JobLease(t *testing.T) {
 		}
 	}
 }
-
