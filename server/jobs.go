@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,22 +74,17 @@ type nodeJobs struct {
 // jobRuns counts the runs of each job on this node, for the metrics.
 type jobRuns struct {
 	mu sync.Mutex
-	n  map[string]*atomic.Int64
+	n  map[string]int64
 }
 
 // ran counts a run of job.
 func (r *jobRuns) ran(job string) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.n == nil {
-		r.n = map[string]*atomic.Int64{}
+		r.n = map[string]int64{}
 	}
-	c := r.n[job]
-	if c == nil {
-		c = &atomic.Int64{}
-		r.n[job] = c
-	}
-	r.mu.Unlock()
-	c.Add(1)
+	r.n[job]++
 }
 
 // jobsCollector is the jobs' series: which this node runs, and how often
@@ -119,6 +113,6 @@ func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for job, n := range r.n {
-		ch <- prometheus.MustNewConstMetric(c.runs, prometheus.CounterValue, float64(n.Load()), job)
+		ch <- prometheus.MustNewConstMetric(c.runs, prometheus.CounterValue, float64(n), job)
 	}
 }
