@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,23 +44,40 @@ const sqlSignInClear = `DELETE FROM signin_failures WHERE clear_at < now()`
 
 // SignInFailures is the failed sign-in budget of every node on one store:
 // admin.FailureLimiter's cluster-wide implementation.
+//
+// A node remembers until when the store said an address must wait, and
+// answers for it meanwhile without asking: a refusal changes nothing in
+// the store, and nothing but time makes an address's wait shorter, so the
+// answer is the store's. An attacker flooding a node with wrong tokens
+// costs the database one statement per address per step, not one per
+// request.
 type SignInFailures struct {
 	s *Store
 	// step is the time to regain one failure; rest is the window less
 	// one step.
 	step, rest time.Duration
+
+	mu      sync.Mutex
+	waiting map[string]time.Time // address → until when the store said it waits
 }
+
+// maxWaiting bounds the addresses a node remembers as waiting; past it
+// those whose wait is over are forgotten first, then all.
+const maxWaiting = 10000
 
 // SignInFailures returns the store's failed sign-in count with burst
 // failures per address, regained over window.
 func (s *Store) SignInFailures(burst int, window time.Duration) *SignInFailures {
 	step := window / time.Duration(max(burst, 1))
-	return &SignInFailures{s: s, step: step, rest: window - step}
+	return &SignInFailures{s: s, step: step, rest: window - step, waiting: map[string]time.Time{}}
 }
 
 // Blocked returns how long addr must wait before it may try again, 0 if
 // it may now.
 func (f *SignInFailures) Blocked(ctx context.Context, addr string) (time.Duration, error) {
+	if wait := f.known(addr); wait > 0 {
+		return wait, nil
+	}
 	var secs float64
 	err := f.s.pool.QueryRow(ctx, sqlSignInWait, addr, f.rest.Microseconds()).Scan(&secs)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -68,12 +86,15 @@ func (f *SignInFailures) Blocked(ctx context.Context, addr string) (time.Duratio
 	if err != nil {
 		return 0, fmt.Errorf("postgres: sign-in failures: %w", unavailable(err))
 	}
-	return positive(secs), nil
+	return f.remember(addr, positive(secs)), nil
 }
 
 // Fail counts a failed sign-in from addr and returns 0, or, when addr has
 // no failure left, counts nothing and returns how long it must wait.
 func (f *SignInFailures) Fail(ctx context.Context, addr string) (time.Duration, error) {
+	if wait := f.known(addr); wait > 0 {
+		return wait, nil
+	}
 	var refused bool
 	var secs float64
 	err := f.s.pool.QueryRow(ctx, sqlSignInFail, addr, f.step.Microseconds(), f.rest.Microseconds()).Scan(&refused, &secs)
@@ -83,7 +104,46 @@ func (f *SignInFailures) Fail(ctx context.Context, addr string) (time.Duration, 
 	if !refused {
 		return 0, nil
 	}
-	return max(positive(secs), time.Microsecond), nil
+	return f.remember(addr, max(positive(secs), time.Microsecond)), nil
+}
+
+// known returns how long addr still waits as the store last said, 0 if
+// it does not (or nobody said).
+func (f *SignInFailures) known(addr string) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	until, ok := f.waiting[addr]
+	if !ok {
+		return 0
+	}
+	wait := time.Until(until)
+	if wait <= 0 {
+		delete(f.waiting, addr)
+		return 0
+	}
+	return wait
+}
+
+// remember notes that addr waits for wait from now, and returns wait.
+func (f *SignInFailures) remember(addr string, wait time.Duration) time.Duration {
+	if wait <= 0 {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.waiting) >= maxWaiting {
+		now := time.Now()
+		for a, until := range f.waiting {
+			if !until.After(now) {
+				delete(f.waiting, a)
+			}
+		}
+		if len(f.waiting) >= maxWaiting {
+			clear(f.waiting) // the store still knows: it is asked again
+		}
+	}
+	f.waiting[addr] = time.Now().Add(wait)
+	return wait
 }
 
 // positive is secs as a duration, 0 when not positive.

@@ -17,7 +17,8 @@ import (
 // more is counted; it regains them over the window; two stores (two nodes)
 // on one database share the budget, and concurrent failures from both
 // count exactly the burst; rows of addresses with their whole budget back
-// are deleted by the maintenance job's DeleteClearSignInFailures.
+// are deleted by the maintenance job's DeleteClearSignInFailures. A node
+// told an address must wait answers for it without asking the store.
 func TestSignInFailures(t *testing.T) {
 	ctx := context.Background()
 	url := postgrestest.URL(t)
@@ -63,6 +64,16 @@ func TestSignInFailures(t *testing.T) {
 		}
 		if failures != burst || refused != 2 || !lastRefused {
 			t.Errorf("row: %d failures, %d refused, last refused %v; want %d, 2, true", failures, refused, lastRefused, burst)
+		}
+		// A node that was told to wait answers for the store meanwhile:
+		// a flood of wrong tokens costs the database nothing more.
+		for range 50 {
+			if wait, err := fa.Fail(ctx, "192.0.2.1"); err != nil || wait <= 0 {
+				t.Fatalf("a flood's failure: wait %v, %v", wait, err)
+			}
+		}
+		if err := queryRow(t, url, `SELECT refused FROM signin_failures WHERE address = '192.0.2.1'`, &refused); err != nil || refused != 2 {
+			t.Errorf("after a flood of 50 on a node told to wait: %d refused in the store, %v; want still 2", refused, err)
 		}
 		// One step later the address has one failure again, and one only.
 		time.Sleep(window / burst)
