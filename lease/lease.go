@@ -70,21 +70,24 @@ func New(cfg Config) *Jobs {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Holder == "" {
-		cfg.Holder = NewHolder()
+		cfg.Holder = NewHolder("")
 	}
 	return &Jobs{cfg: cfg, renew: cfg.TTL / 3, held: map[string]bool{}}
 }
 
-// NewHolder returns a name for this node that no other node has: its host
-// name, for the operator who reads job_leases, and 64 random bits.
-func NewHolder() string {
+// NewHolder returns a name for this node that no other node has: name
+// (the host's name when empty), for the operator who reads job_leases,
+// and 64 random bits.
+func NewHolder(name string) string {
 	b := make([]byte, 8)
 	rand.Read(b)
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "parley"
+	if name == "" {
+		name, _ = os.Hostname()
 	}
-	return host + "-" + hex.EncodeToString(b)
+	if name == "" {
+		name = "parley"
+	}
+	return name + "-" + hex.EncodeToString(b)
 }
 
 // Holder is this node's name in the leases.

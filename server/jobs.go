@@ -49,9 +49,10 @@ func bindJobFlags(b *limitBinder, c *JobsConfig) {
 }
 
 // newJobs returns the node's jobs: shared through leases in the store
-// when it keeps them (PostgreSQL), else all run here.
+// when it keeps them (PostgreSQL), else all run here. The node holds
+// leases under its --node-name (else its host's name) and a random ID.
 func newJobs(cfg Config, st Store) *lease.Jobs {
-	lc := lease.Config{TTL: cfg.Jobs.Lease, Logger: cfg.Logger}
+	lc := lease.Config{Holder: lease.NewHolder(cfg.Cluster.Name), TTL: cfg.Jobs.Lease, Logger: cfg.Logger}
 	if ls, ok := st.(lease.Store); ok {
 		lc.Store = ls
 	}
