@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/server/admin/admintest"
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/storage/postgres/postgrestest"
 	"github.com/parley-chat/parley/webhook/webhooktest"
@@ -85,6 +87,44 @@ func TestPostgres_WebhooksKillNine(t *testing.T) {
 	h.check(b.s.Store, 4) // at most the attempts in flight at the kill: --webhook-concurrency
 }
 
+// TestPostgres_WebhooksResumeOnOtherNode: the delivering node pauses an
+// endpoint that failed every attempt; the admin API of the other node
+// says it is paused and resumes it there; the delivering node sees the
+// resume and sends what waited, each once.
+func TestPostgres_WebhooksResumeOnOtherNode(t *testing.T) {
+	url := postgrestest.URL(t)
+	h := newHookCheck(t, url)
+	h.answer.Store(http.StatusBadGateway)
+	cfg := h.config()
+	cfg.WebhookLimits.PauseAfter = 600 * time.Millisecond
+	a := serveNode(t, cfg)
+	waitUntil(t, 5*time.Second, "node a delivering", func() bool { return slices.Contains(a.s.Jobs(), hookJob) })
+	b := serveNode(t, cfg)
+
+	h.chat(b.base)
+	type status struct {
+		Paused  bool
+		Waiting int
+	}
+	var st status
+	waitUntil(t, 10*time.Second, "node b seeing the endpoint paused", func() bool {
+		admintest.Get(t, b.base, adminToken, "/admin/api/webhooks/demo/crm", &st)
+		return st.Paused
+	})
+	h.answer.Store(0)
+	if resp, body := adminDo(t, http.MethodPost, b.base+"/admin/api/webhooks/demo/crm/resume"); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("resume on node b: %d %s", resp.StatusCode, body)
+	}
+	h.check(b.s.Store, 0)
+	admintest.Get(t, a.base, adminToken, "/admin/api/webhooks/demo/crm", &st)
+	if st.Paused || st.Waiting != 0 {
+		t.Errorf("node a after the resume: %+v, want not paused, nothing waiting", st)
+	}
+	if slices.Contains(b.s.Jobs(), hookJob) {
+		t.Errorf("node b delivered: %v", b.s.Jobs())
+	}
+}
+
 // hookCheck is a receiver of the endpoint "demo/crm" that notes requests
 // of one event overlapping, and the conversations whose events it must
 // get.
@@ -94,6 +134,8 @@ type hookCheck struct {
 	r    *webhooktest.Receiver
 	path string // the config file naming the endpoint
 	slow atomic.Int64
+	// answer is the status the receiver answers (0: 204).
+	answer atomic.Int32
 
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -114,7 +156,7 @@ func newHookCheck(t *testing.T, url string) *hookCheck {
 		h.mu.Lock()
 		h.inFlight[d.ID]--
 		h.mu.Unlock()
-		return 0
+		return int(h.answer.Load())
 	})
 	h.path = webhookConfig(t, hook("crm", h.r.URL, true))
 	return h
