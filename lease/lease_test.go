@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/parley-chat/parley/lease"
 	"github.com/parley-chat/parley/storage/postgres"
 	"github.com/parley-chat/parley/storage/postgres/postgrestest"
@@ -199,5 +201,61 @@ func TestJobs_OneNode(t *testing.T) {
 	<-done
 	if len(j.Held()) != 0 {
 		t.Errorf("held after the end: %v", j.Held())
+	}
+}
+
+// TestJobs_LeaseTakenAway: when the store says another node holds the
+// lease (its holder was stalled past the TTL and another node took the
+// job), the node stops the job at its next renewal and asks again later;
+// it gets the job back once that lease expires. A job that returns by
+// itself ends Run, and its lease is released.
+func TestJobs_LeaseTakenAway(t *testing.T) {
+	url := postgrestest.URL(t)
+	st := openStore(t, url)
+	r := &runs{tb: t}
+	a := lease.New(lease.Config{Store: st, Holder: "node-a", TTL: ttl})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Run(ctx, "sweep", r.job("node-a"))
+	}()
+	defer func() { stop(); <-done }()
+	waitFor(t, ttl, "node a running the job", func() bool { return len(a.Held()) == 1 })
+
+	exec(t, url, `UPDATE job_leases SET holder = 'node-x', expires_at = now() + interval '1 second' WHERE job = 'sweep'`)
+	waitFor(t, ttl/3+100*time.Millisecond, "node a stopping the job", func() bool { return len(a.Held()) == 0 })
+	if s := r.snapshot(); len(s) != 1 || s[0].end.IsZero() {
+		t.Fatalf("runs: %+v; want a's, ended", s)
+	}
+	waitFor(t, 2*time.Second, "node a taking the job back after node-x's lease", func() bool { return len(a.Held()) == 1 })
+
+	t.Run("JobReturns", func(t *testing.T) {
+		ran := make(chan struct{})
+		a.Run(context.Background(), "once", func(context.Context) { close(ran) })
+		<-ran
+		ls, err := st.Leases(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls {
+			if l.Job == "once" {
+				t.Errorf("the lease of a job that returned is kept: %+v", l)
+			}
+		}
+	})
+}
+
+// exec runs sql on its own connection to url.
+func exec(tb testing.TB, url, sql string) {
+	tb.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		tb.Fatal(err)
 	}
 }
