@@ -72,6 +72,8 @@ type Config struct {
 	IdleSweep IdleSweepConfig
 	// Cluster makes the server one of several nodes (cluster.go).
 	Cluster ClusterConfig
+	// Jobs tunes how nodes sharing a store share the periodic jobs (jobs.go).
+	Jobs JobsConfig
 
 	Logger *slog.Logger
 	// Now is the clock; tests inject one.

@@ -46,8 +46,9 @@ func (s *Server) SweepIdle(ctx context.Context) (storage.IdleSweep, error) {
 	return res, err
 }
 
-// sweepIdleLoop sweeps at once (what timed out while Parley was down),
-// then on its schedule, sooner while a sweep leaves work, until ctx ends.
+// sweepIdleLoop sweeps at once (what timed out while Parley was down, or
+// since the node that swept stopped), then on its schedule, sooner while
+// a sweep leaves work, until ctx ends: while this node holds the job.
 func (s *Server) sweepIdleLoop(ctx context.Context) {
 	every := s.cfg.IdleSweep.Every
 	if every <= 0 {
@@ -60,6 +61,7 @@ func (s *Server) sweepIdleLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.jobs.runs.ran(jobIdle)
 			res, err := s.SweepIdle(ctx)
 			if err == nil && res.More {
 				t.Reset(idleAgain)

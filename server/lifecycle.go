@@ -35,7 +35,9 @@ var (
 const DiskReserve = 64 << 20
 
 // lifecycle runs the store's background maintenance while the server
-// serves: retention sweeps, value-log GC and the disk-space watch.
+// serves: the sweeps (retention, idle sessions, orphan chunks; on
+// PostgreSQL one node at a time, jobs.go), value-log GC and the
+// disk-space watch.
 type lifecycle struct {
 	once   sync.Once
 	cancel context.CancelFunc
@@ -55,10 +57,16 @@ func (s *Server) startLifecycle() {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		s.life.cancel = cancel
-		s.life.wg.Go(func() { s.sweepIdleLoop(ctx) }) // idle.go
-		s.life.wg.Go(func() { s.maintain(ctx) })
+		// The sweeps run on one node at a time (jobs.go).
+		s.life.wg.Go(func() { s.jobs.Run(ctx, jobIdle, s.sweepIdleLoop) }) // idle.go
+		s.life.wg.Go(func() { s.jobs.Run(ctx, jobRetention, s.retentionLoop) })
+		if s.orphans != nil {
+			s.life.wg.Go(func() { s.jobs.Run(ctx, jobOrphans, s.orphansLoop) })
+		}
+		// Each node's own upkeep.
 		s.life.wg.Go(func() { s.watchStore(ctx) }) // storehealth.go
 		if s.badger != nil {
+			s.life.wg.Go(func() { s.gcLoop(ctx) })
 			s.life.wg.Go(func() { s.watchDisk(ctx) })
 		}
 	})
@@ -89,22 +97,43 @@ func (s *Server) watchDisk(ctx context.Context) {
 	}
 }
 
-// maintain sweeps and collects garbage on their schedules until ctx ends.
-func (s *Server) maintain(ctx context.Context) {
-	sweep := time.NewTimer(sweepDelay)
-	defer sweep.Stop()
-	gc := time.NewTicker(gcInterval)
-	defer gc.Stop()
+// retentionLoop sweeps retention (and deletes the failed sign-in counts
+// that say nothing any more) sweepDelay after it starts, then every
+// sweepInterval, until ctx ends: while this node holds the job.
+func (s *Server) retentionLoop(ctx context.Context) {
+	every(ctx, sweepDelay, sweepInterval, func() {
+		s.jobs.runs.ran(jobRetention)
+		s.SweepRetention(ctx)
+		s.clearSignInFailures(ctx)
+	})
+}
+
+// orphansLoop removes the chunks of uploads a crash cut short on the
+// retention sweep's schedule, while this node holds the job (PostgreSQL).
+func (s *Server) orphansLoop(ctx context.Context) {
+	every(ctx, sweepDelay, sweepInterval, func() {
+		s.jobs.runs.ran(jobOrphans)
+		s.sweepOrphans(ctx)
+	})
+}
+
+// gcLoop collects Badger's value-log garbage every gcInterval until ctx
+// ends.
+func (s *Server) gcLoop(ctx context.Context) {
+	every(ctx, gcInterval, gcInterval, func() { s.collectGarbage(ctx) })
+}
+
+// every runs fn after first, then every interval, until ctx ends.
+func every(ctx context.Context, first, interval time.Duration, fn func()) {
+	t := time.NewTimer(first)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-sweep.C:
-			s.SweepRetention(ctx)
-			s.sweepOrphans(ctx)
-			sweep.Reset(sweepInterval)
-		case <-gc.C:
-			s.collectGarbage(ctx)
+		case <-t.C:
+			fn()
+			t.Reset(interval)
 		}
 	}
 }
@@ -158,6 +187,21 @@ func (s *Server) sweepOrphans(ctx context.Context) {
 		s.log.Error("uploads: removing chunks of unfinished uploads failed", "err", err)
 	case n > 0:
 		s.log.Info("uploads: removed chunks of unfinished uploads", "files", n)
+	}
+}
+
+// clearSignInFailures deletes the failed sign-in counts of the addresses
+// that have their whole budget back, on a store that keeps them
+// (PostgreSQL; Badger's are in the admin's memory, which forgets its own).
+func (s *Server) clearSignInFailures(ctx context.Context) {
+	st, ok := s.Store.(interface {
+		DeleteClearSignInFailures(ctx context.Context) (int64, error)
+	})
+	if !ok {
+		return
+	}
+	if _, err := st.DeleteClearSignInFailures(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("admin: deleting old failed sign-in counts failed", "err", err)
 	}
 }
 

@@ -47,6 +47,7 @@ func bindLimitFlags(fs *flag.FlagSet, getenv func(string) string, cfg *Config) (
 	bindWebhookFlags(&b, &cfg.WebhookLimits) // config_webhooks.go
 	b.int(&cfg.GapScan, "gaps-scan-limit", "PARLEY_GAPS_SCAN_LIMIT", "unanswered texts one Knowledge gaps report reads, newest first; past it the report covers the newest and says so (0: 200000; -1: off)")
 	bindIdleFlags(&b, &cfg.IdleSweep) // idle.go
+	bindJobFlags(&b, &cfg.Jobs)       // jobs.go
 
 	set := func(s string) error {
 		t, err := ParseTrustedProxies(s)

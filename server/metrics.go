@@ -22,6 +22,7 @@ func (s *Server) newMetrics() *prometheus.Registry {
 	)
 	reg.MustRegister(s.storeMetrics()...) // storehealth.go
 	reg.MustRegister(s.busMetrics()...)   // cluster.go
+	reg.MustRegister(s.jobMetrics())      // jobs.go
 	return reg
 }
 

@@ -55,6 +55,7 @@ type Server struct {
 	mux  *http.ServeMux
 	http *http.Server
 	life lifecycle // retention sweeps and value-log GC (lifecycle.go)
+	jobs nodeJobs  // the periodic jobs this node runs, one node at a time (jobs.go)
 	// health is whether the store answers (storehealth.go).
 	health storeHealth
 	admin  *admin.Admin   // the admin API, console and privacy routes
@@ -140,13 +141,14 @@ func Open(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	s.jobs.Jobs = newJobs(cfg, store) // jobs.go
 	wl := cfg.WebhookLimits
-	wl.Store, wl.Logger, wl.Now = store, cfg.Logger, cfg.Now
+	wl.Store, wl.Logger, wl.Now, wl.Jobs = store, cfg.Logger, cfg.Now, s.jobs.Jobs
 	s.Webhooks = webhook.New(wl)
 	s.Webhooks.SetEndpoints(cfg.Webhooks)
 	s.admin = admin.New(admin.Config{
 		Store: store, Files: eng.files, Gateway: s.Gateway, Token: cfg.AdminToken, DataDir: cfg.DataDir,
-		ClientAddr: s.clientKey, AgentSession: cfg.AgentSession, Now: cfg.Now, Logger: cfg.Logger, Webhooks: s.Webhooks, GapScan: cfg.GapScan,
+		ClientAddr: s.clientKey, Failures: signInFailures(store), AgentSession: cfg.AgentSession, Now: cfg.Now, Logger: cfg.Logger, Webhooks: s.Webhooks, GapScan: cfg.GapScan,
 		InputOptions: func(id string) story.InputOptions {
 			if site := s.Gateway.Site(id); site != nil {
 				return site.Input

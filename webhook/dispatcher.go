@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-chat/parley/lease"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -50,8 +51,17 @@ type Config struct {
 	// BackoffBase is the wait after an event's first failure, doubled
 	// after each further one up to BackoffMax (defaults 5 s and 1 h).
 	BackoffBase, BackoffMax time.Duration
-	Logger                  *slog.Logger
-	Now                     func() time.Time
+	// Jobs holds the endpoints' deliveries when nodes share the store:
+	// one node at a time delivers an endpoint's outbox (the job
+	// "webhook:{site}/{id}"), and reads it every PollEvery for the
+	// events other nodes wrote. nil: this node delivers every endpoint.
+	Jobs *lease.Jobs
+	// PollEvery is how often the node delivering an endpoint looks for
+	// events other nodes wrote (default DefaultPollEvery); only with
+	// shared Jobs, since this node's own events wake it at once.
+	PollEvery time.Duration
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Defaults of Config.
@@ -61,7 +71,12 @@ const (
 	DefaultBackoffBase = 5 * time.Second
 	DefaultBackoffMax  = time.Hour
 	DefaultConcurrency = 4
+	DefaultPollEvery   = time.Second
 )
+
+// closeGrace is how long Close lets the attempts in flight end, so their
+// outcome is recorded and no other node sends them again.
+const closeGrace = 2 * time.Second
 
 // Dispatcher delivers the outbox: one worker per configured endpoint.
 type Dispatcher struct {
@@ -81,6 +96,9 @@ type Dispatcher struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// draining is closed by Close: no attempt begins after it.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // New returns a dispatcher of cfg.Store's outbox and routes the store's
@@ -107,7 +125,13 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	d := &Dispatcher{cfg: cfg, workers: map[string]*worker{}}
+	if cfg.Jobs == nil {
+		cfg.Jobs = lease.New(lease.Config{Logger: cfg.Logger}) // every endpoint here
+	}
+	if cfg.PollEvery <= 0 {
+		cfg.PollEvery = DefaultPollEvery
+	}
+	d := &Dispatcher{cfg: cfg, workers: map[string]*worker{}, draining: make(chan struct{})}
 	d.clients[0], d.clients[1] = newClient(false), newClient(true)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	empty := map[string]map[string][]string{}
@@ -196,9 +220,22 @@ func (d *Dispatcher) run(w *worker) {
 	}()
 }
 
-// Close stops the workers, letting no new attempt begin; an attempt in
-// flight is cut off (its event stays in the outbox and goes again).
+// Close stops the workers, letting no new attempt begin. The attempts in
+// flight may end for up to closeGrace (2 s), so their outcome is recorded
+// and the node that delivers next does not send them again; one still
+// running then is cut off (its event stays in the outbox and goes again).
+// The endpoints' leases are released, so another node delivers at once.
 func (d *Dispatcher) Close() {
+	d.drainOnce.Do(func() { close(d.draining) })
+	done := make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeGrace):
+	}
 	d.cancel()
 	d.wg.Wait()
 }

@@ -93,12 +93,12 @@ func (d *Dispatcher) worker(name string) (*worker, error) {
 }
 
 // current returns the endpoint's state, read from the store if the worker
-// has not yet.
+// has not yet, or if another node may deliver it (and so change it).
 func (w *worker) current(ctx context.Context) (storage.EndpointState, error) {
 	w.mu.Lock()
 	ready := w.ready
 	w.mu.Unlock()
-	if !ready {
+	if !ready || (w.d.cfg.Jobs.Shared() && !w.delivering.Load()) {
 		if err := w.load(ctx); err != nil {
 			return storage.EndpointState{}, err
 		}

@@ -33,6 +33,9 @@ type worker struct {
 	mu    sync.Mutex
 	state storage.EndpointState // as stored
 	ready bool                  // state was read from the store
+	// delivering is whether this node delivers the endpoint now (it
+	// holds its lease): else another node may change its state.
+	delivering atomic.Bool
 }
 
 // outboxPage is how many entries a pass reads at a time.
@@ -51,20 +54,70 @@ func (w *worker) wake() {
 
 func (w *worker) stop() { w.once.Do(func() { close(w.quit) }) }
 
-// loop runs passes over the outbox until stopped: after each, it sleeps
-// until the earliest retry is due or it is woken.
-func (w *worker) loop() {
-	ctx := w.d.ctx
-	if err := w.load(ctx); err != nil {
-		w.d.cfg.Logger.Error("webhook: reading the endpoint's state failed", "endpoint", w.name, "err", err)
+// stopping reports whether the worker was stopped or the dispatcher is
+// closing: no attempt begins after that.
+func (w *worker) stopping() bool {
+	select {
+	case <-w.quit:
+		return true
+	case <-w.d.draining:
+		return true
+	default:
+		return false
 	}
+}
+
+// Job is the name of the endpoint's delivery among the jobs nodes share
+// (package lease).
+func Job(endpoint string) string { return "webhook:" + endpoint }
+
+// loop delivers the endpoint's outbox while this node holds its job,
+// until stopped. Stopped while it delivers, the attempts in flight end
+// first (deliver returns after them); stopped while another node
+// delivers, it just ends.
+func (w *worker) loop() {
+	ctx, cancel := context.WithCancel(w.d.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-w.quit:
+		case <-w.d.draining:
+		case <-ctx.Done():
+			return
+		}
+		if !w.delivering.Load() {
+			cancel()
+		}
+	}()
+	w.d.cfg.Jobs.Run(ctx, Job(w.name), w.deliver)
+}
+
+// deliver runs passes over the outbox until stopped or ctx ends (the
+// node lost the endpoint's job): after each, it sleeps until the earliest
+// retry is due, it is woken, or, when nodes share the store, PollEvery
+// passed (another node may have written events, or resumed the
+// endpoint, whose state is therefore read again before each pass).
+func (w *worker) deliver(ctx context.Context) {
+	w.delivering.Store(true)
+	defer w.delivering.Store(false)
+	shared := w.d.cfg.Jobs.Shared()
+	loaded := false
 	for {
+		if !loaded || shared {
+			if err := w.load(ctx); err != nil && ctx.Err() == nil {
+				w.d.cfg.Logger.Error("webhook: reading the endpoint's state failed", "endpoint", w.name, "err", err)
+			}
+			loaded = true
+		}
 		next, err := w.pass(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.d.cfg.Logger.Error("webhook: delivery pass failed", "endpoint", w.name, "err", err)
 			next = w.d.cfg.Now().Add(time.Second)
 		}
-		if !w.sleep(ctx, next) {
+		if poll := w.d.cfg.Now().Add(w.d.cfg.PollEvery); shared && (next.IsZero() || next.After(poll)) {
+			next = poll
+		}
+		if w.stopping() || !w.sleep(ctx, next) {
 			return
 		}
 	}
@@ -82,6 +135,8 @@ func (w *worker) sleep(ctx context.Context, next time.Time) bool {
 	case <-ctx.Done():
 		return false
 	case <-w.quit:
+		return false
+	case <-w.d.draining:
 		return false
 	case <-w.kick:
 	case <-timer:
@@ -180,11 +235,9 @@ func (w *worker) flush(ctx context.Context, p *passState) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	select {
-	case <-w.quit:
+	if w.stopping() {
 		p.stop = true
 		return nil
-	default:
 	}
 	ep := w.ep.Load()
 	results := make([]sent, len(batch))

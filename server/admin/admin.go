@@ -48,6 +48,9 @@ type Config struct {
 	// count (behind a trusted proxy, the address it names; an IPv6
 	// client by its /64). Default: the TCP peer's IP address.
 	ClientAddr func(*http.Request) string
+	// Failures counts the failed sign-ins per client address (auth.go);
+	// nil: in this process's memory, right for one node.
+	Failures FailureLimiter
 	// AgentSession is how long an agent's console stays signed in
 	// (default DefaultAgentSession).
 	AgentSession time.Duration
@@ -79,7 +82,7 @@ type Admin struct {
 	gapScan    int
 	// fails counts failed sign-ins per address over every route that
 	// takes the admin token (auth.go).
-	fails *failureLimiter
+	fails FailureLimiter
 	// agentSession is how long an agent's console cookie lasts (signin.go).
 	agentSession time.Duration
 	// liveOpts acts on live conversations (inbox.go); done ends the
@@ -106,6 +109,9 @@ func New(cfg Config) *Admin {
 	if cfg.AgentSession <= 0 {
 		cfg.AgentSession = DefaultAgentSession
 	}
+	if cfg.Failures == nil {
+		cfg.Failures = newFailureLimiter(FailBurst, FailWindow, time.Now)
+	}
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = peerIP
 	}
@@ -114,7 +120,7 @@ func New(cfg Config) *Admin {
 		clientAddr: cfg.ClientAddr, now: cfg.Now, log: cfg.Logger, inputs: cfg.InputOptions,
 		errs: respond.Writer{Log: cfg.Logger}, gapScan: cfg.GapScan,
 		hooks:        cfg.Webhooks,
-		fails:        newFailureLimiter(failBurst, failWindow),
+		fails:        cfg.Failures,
 		agentSession: cfg.AgentSession,
 		liveOpts:     cfg.Live,
 		done:         make(chan struct{}),

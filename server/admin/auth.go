@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"net/url"
@@ -56,21 +57,36 @@ func tokenInURL(r *http.Request) string {
 }
 
 // Failed sign-ins: each client address (an IPv6 client by its /64) has
-// failBurst failures, regained one every failWindow / failBurst, over
+// FailBurst failures, regained one every FailWindow / FailBurst, over
 // every route that takes the admin token.
 const (
-	failBurst  = 10
-	failWindow = time.Minute
+	FailBurst  = 10
+	FailWindow = time.Minute
 )
+
+// FailureLimiter counts failed sign-ins per client address. On one node
+// the count is kept in memory (the default); nodes sharing a PostgreSQL
+// store keep it there (storage/postgres's SignInFailures), so an attacker
+// who spreads guesses over the nodes meets one budget.
+type FailureLimiter interface {
+	// Blocked returns how long addr must wait before it may try again, 0
+	// if it may now.
+	Blocked(ctx context.Context, addr string) (time.Duration, error)
+	// Fail counts a failed sign-in from addr and returns 0, or, when addr
+	// has no failure left, counts nothing and returns how long it must
+	// wait: one step, so concurrent failures never share the last one.
+	Fail(ctx context.Context, addr string) (time.Duration, error)
+}
 
 // Guard lets a request through only with the admin bearer token,
 // compared in constant time, or the session cookie of a signed-in agent
 // (signin.go); the handler finds which in the request's Principal. A wrong or missing token gets a 401 JSON
 // error and counts against the client's address; an address past its
 // failures gets 429 for a wrong token instead, for a while. The right
-// token always passes: a blocked address shared with an attacker (an
-// office, a proxy without --trusted-proxies) cannot lock the admin out,
-// and guessing a long random token is hopeless at any rate. Every route
+// token always passes, before any count is asked: a blocked address
+// shared with an attacker (an office, a proxy without --trusted-proxies)
+// cannot lock the admin out, nor can a store that does not answer, and
+// guessing a long random token is hopeless at any rate. Every route
 // Guard wraps shares the Admin's one failure count. It includes the
 // headers of every /admin/ answer (headers).
 func (a *Admin) Guard(next http.Handler) http.Handler {
@@ -95,25 +111,46 @@ func (a *Admin) Guard(next http.Handler) http.Handler {
 // refuseFailed answers a failed sign-in (a token or an agent's) and counts
 // it against the client's address, or answers 429 when the address is past
 // its failures. Behind a trusted reverse proxy the client is in
-// X-Forwarded-For, as for the widget's per-address caps.
+// X-Forwarded-For, as for the widget's per-address caps. When the count
+// cannot be kept (the store does not answer) the failure is refused with
+// 503: failing closed, so an outage is no window for guessing.
 func (a *Admin) refuseFailed(w http.ResponseWriter, r *http.Request, code, msg string) {
-	ip, now := a.clientAddr(r), time.Now()
-	if wait := a.fails.blocked(ip, now); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		a.errs.Error(w, r, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later")
+	wait, err := a.fails.Fail(r.Context(), a.clientAddr(r))
+	if err != nil {
+		a.unavailable(w, r, err)
 		return
 	}
-	a.fails.fail(ip, now)
+	if wait > 0 {
+		a.tooMany(w, r, wait)
+		return
+	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="parley-admin"`)
 	a.errs.Error(w, r, http.StatusUnauthorized, code, msg)
 }
 
-// failureLimiter allows each address burst failures, regained at one per
-// window/burst; past that the address is blocked until it regains one.
+// tooMany answers 429 to an address past its failures, saying when to
+// try again.
+func (a *Admin) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+	a.errs.Error(w, r, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later")
+}
+
+// unavailable answers 503 to a failed sign-in whose count the store
+// could not keep, and logs why.
+func (a *Admin) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Retry-After", "5")
+	a.errs.Fail(w, r, http.StatusServiceUnavailable, "unavailable",
+		"the failed sign-ins cannot be counted while the store does not answer; try again in a moment", err)
+}
+
+// failureLimiter is the in-memory FailureLimiter of one node: each
+// address has burst failures, regained at one per window/burst; past
+// that the address is blocked until it regains one.
 type failureLimiter struct {
 	mu     sync.Mutex
 	burst  float64
 	per    time.Duration // time to regain one failure
+	now    func() time.Time
 	counts map[string]*failures
 }
 
@@ -122,8 +159,10 @@ type failures struct {
 	at   time.Time
 }
 
-func newFailureLimiter(burst int, window time.Duration) *failureLimiter {
-	return &failureLimiter{burst: float64(burst), per: window / time.Duration(burst), counts: map[string]*failures{}}
+var _ FailureLimiter = (*failureLimiter)(nil)
+
+func newFailureLimiter(burst int, window time.Duration, now func() time.Time) *failureLimiter {
+	return &failureLimiter{burst: float64(burst), per: window / time.Duration(burst), now: now, counts: map[string]*failures{}}
 }
 
 // refill brings f's allowance up to now; callers hold mu.
@@ -132,25 +171,31 @@ func (l *failureLimiter) refill(f *failures, now time.Time) {
 	f.at = now
 }
 
-// blocked returns how long ip must wait, 0 if it may try.
-func (l *failureLimiter) blocked(ip string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.counts[ip]
-	if f == nil {
-		return 0
-	}
-	l.refill(f, now)
+// wait is how long f must wait for its next failure; callers hold mu.
+func (l *failureLimiter) wait(f *failures) time.Duration {
 	if f.left >= 1 {
 		return 0
 	}
 	return time.Duration((1 - f.left) * float64(l.per))
 }
 
-// fail counts a failure of ip.
-func (l *failureLimiter) fail(ip string, now time.Time) {
+// Blocked returns how long addr must wait, 0 if it may try.
+func (l *failureLimiter) Blocked(_ context.Context, addr string) (time.Duration, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	f := l.counts[addr]
+	if f == nil {
+		return 0, nil
+	}
+	l.refill(f, l.now())
+	return l.wait(f), nil
+}
+
+// Fail counts a failure of addr, or returns its wait when it has none left.
+func (l *failureLimiter) Fail(_ context.Context, addr string) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
 	if len(l.counts) > 10000 {
 		// Forget the addresses that have their whole allowance back.
 		for k, f := range l.counts {
@@ -159,11 +204,15 @@ func (l *failureLimiter) fail(ip string, now time.Time) {
 			}
 		}
 	}
-	f := l.counts[ip]
+	f := l.counts[addr]
 	if f == nil {
 		f = &failures{left: l.burst, at: now}
-		l.counts[ip] = f
+		l.counts[addr] = f
 	}
 	l.refill(f, now)
+	if wait := l.wait(f); wait > 0 {
+		return wait, nil
+	}
 	f.left--
+	return 0, nil
 }

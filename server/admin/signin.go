@@ -123,8 +123,13 @@ func (a *Admin) signIn(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &req, `{"name":"…","secret":"…"}`) {
 		return
 	}
-	if wait := a.fails.blocked(a.clientAddr(r), time.Now()); wait > 0 {
-		a.refuseFailed(w, r, "", "")
+	// A blocked address may not try a secret, not even the right one.
+	switch wait, err := a.fails.Blocked(r.Context(), a.clientAddr(r)); {
+	case err != nil:
+		a.unavailable(w, r, err)
+		return
+	case wait > 0:
+		a.tooMany(w, r, wait)
 		return
 	}
 	want := dummyHash
