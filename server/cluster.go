@@ -113,23 +113,14 @@ func (s *Server) joinCluster() error {
 // keepLease renews the node's lease every third of it. A lease that
 // passed (the node stalled or was cut off from the database that long)
 // cannot be renewed: its sessions may have moved, so the node joins again
-// under a new ID and claims what its tabs need anew. It also deletes dead
-// nodes now and then.
+// under a new ID and claims what its tabs need anew.
 func (s *Server) keepLease(ctx context.Context, n *node) {
 	t := time.NewTicker(n.cfg.Lease / 3)
 	defer t.Stop()
-	sweep := time.NewTicker(10 * time.Minute)
-	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-sweep.C:
-			if k, err := n.store.SweepDeadNodes(ctx, deadNodeGrace); err != nil {
-				s.log.Warn("dead nodes not swept", "err", err)
-			} else if k > 0 {
-				s.log.Info("swept dead nodes", "nodes", k)
-			}
 		case <-t.C:
 			rctx, cancel := context.WithTimeout(ctx, n.cfg.Lease/3)
 			err := n.store.RenewLease(rctx)
@@ -143,6 +134,23 @@ func (s *Server) keepLease(ctx context.Context, n *node) {
 		}
 	}
 }
+
+// sweepNodesLoop deletes the nodes dead for longer than deadNodeGrace,
+// and what they still owned, every sweepNodesEvery; one node at a time
+// runs it (the nodes job).
+func (s *Server) sweepNodesLoop(ctx context.Context) {
+	every(ctx, sweepNodesEvery, sweepNodesEvery, func() {
+		s.jobs.runs.ran(jobNodes)
+		if k, err := s.node.store.SweepDeadNodes(ctx, deadNodeGrace); err != nil && ctx.Err() == nil {
+			s.log.Warn("dead nodes not swept", "err", err)
+		} else if k > 0 {
+			s.log.Info("swept dead nodes", "nodes", k)
+		}
+	})
+}
+
+// sweepNodesEvery is how often dead nodes are swept.
+const sweepNodesEvery = 10 * time.Minute
 
 // rejoin makes the node a new node after its lease passed.
 func (s *Server) rejoin(ctx context.Context, n *node) {

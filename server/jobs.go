@@ -17,6 +17,7 @@ const (
 	jobRetention = "retention" // retention sweep, old failed sign-in counts (lifecycle.go)
 	jobIdle      = "idle"      // sessions that timed out (idle.go)
 	jobOrphans   = "orphans"   // chunks of uploads a crash cut short (lifecycle.go)
+	jobNodes     = "nodes"     // dead nodes' rows, with several nodes (cluster.go)
 )
 
 // JobsConfig tunes how the nodes share the periodic jobs.

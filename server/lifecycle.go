@@ -60,6 +60,9 @@ func (s *Server) startLifecycle() {
 		// The sweeps run on one node at a time (jobs.go).
 		s.life.wg.Go(func() { s.jobs.Run(ctx, jobIdle, s.sweepIdleLoop) }) // idle.go
 		s.life.wg.Go(func() { s.jobs.Run(ctx, jobRetention, s.retentionLoop) })
+		if s.node != nil {
+			s.life.wg.Go(func() { s.jobs.Run(ctx, jobNodes, s.sweepNodesLoop) }) // cluster.go
+		}
 		if s.orphans != nil {
 			s.life.wg.Go(func() { s.jobs.Run(ctx, jobOrphans, s.orphansLoop) })
 		}
