@@ -104,6 +104,9 @@ func TestCluster_KillNine(t *testing.T) {
 	check := startChild(t, bin, env, nil, "check", "--store", url)
 	if code := check.wait(t, 60*time.Second); code != 0 || !strings.Contains(check.out.String(), "ok:") {
 		t.Errorf("parley check: exit %d\n%s", code, check.out)
+		for k, n := range nodes {
+			t.Logf("node %d:\n%s", k, n.out)
+		}
 	}
 	st, err := postgres.Open(context.Background(), url, postgres.Options{})
 	if err != nil {

@@ -38,6 +38,14 @@ type Turn struct {
 	// ledger, under a lock of the session.
 	Prev *Session
 
+	// Node, with several nodes, is the node that owned the session when
+	// the turn was made (widget's cluster): a store shared by nodes
+	// commits it only while that node's lease holds, so a turn made under
+	// an ownership since lost is refused (postgres.ErrLeaseLost) even
+	// when the process has joined again under a new node. Badger, one
+	// process, ignores it.
+	Node string
+
 	// events are the caller's own events (AddEvent, event.go), written to
 	// the webhook outbox with the turn.
 	events []Event

@@ -413,6 +413,10 @@ func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *st
 		stampTimeout(site, t.State, g.cfg.Now())
 	}
 	t.Prev = ls.cache
+	if g.cluster != nil {
+		// Committed only while this node's ownership holds (storage.Turn).
+		t.Node = ls.owner
+	}
 	start := time.Now()
 	sess, ack, _, err := g.store.RecordTurn(ctx, t)
 	g.Stats.observeWrite(time.Since(start))

@@ -130,8 +130,8 @@ func (c *committer) commit(batch []*turnWrite) {
 		}
 		return
 	}
-	if len(batch) > 1 && isDataError(errs[0]) {
-		// One turn's data failed the whole transaction: find it.
+	if len(batch) > 1 && (isDataError(errs[0]) || errors.Is(errs[0], errStaleNode)) {
+		// One turn's data (or its node) failed the whole batch: find it.
 		for _, w := range batch {
 			c.commit([]*turnWrite{w})
 		}
@@ -160,9 +160,12 @@ func (w *turnWrite) answer(err error) {
 func (c *committer) commitOnce(batch []*turnWrite) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	rs := rounds(batch)
 	var b pgx.Batch
-	fenced := c.s.fence(&b) // several nodes: this node's lease first (owners.go)
+	fenced, stale := c.s.fence(&b, batch) // several nodes: this node's lease first (owners.go)
+	if stale != nil {
+		return stale
+	}
+	rs := rounds(batch)
 	for _, round := range rs {
 		b.Queue(turnSQL, roundArgs(round)...)
 	}

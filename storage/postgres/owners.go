@@ -26,6 +26,10 @@ import (
 // until it joins again under a new ID.
 var ErrLeaseLost = fmt.Errorf("%w: this node's lease has passed", storage.ErrUnavailable)
 
+// errStaleNode fails a turn made under a node ID this process no longer
+// has (it joined again after its lease passed).
+var errStaleNode = fmt.Errorf("%w: the turn was made under a node ID since replaced", ErrLeaseLost)
+
 // clusterNode is the node this store writes as, once it joined a cluster.
 type clusterNode struct {
 	id  string
@@ -205,12 +209,24 @@ func (s *Store) SweepDeadNodes(ctx context.Context, grace time.Duration) (int, e
 }
 
 // fence queues the lease check that opens a commit of turns, when the
-// store is in a cluster.
-func (s *Store) fence(b *pgx.Batch) bool {
+// store is in a cluster, and reports whether it did. A turn made under
+// another node (an ID this process had before its lease passed and it
+// joined again) can never commit: then it returns errStaleNode for every
+// turn of the batch instead, and the commit tries them one by one.
+func (s *Store) fence(b *pgx.Batch, batch []*turnWrite) (bool, []error) {
 	n := s.node.Load()
 	if n == nil {
-		return false
+		return false, nil
+	}
+	for _, w := range batch {
+		if w.node != "" && w.node != n.id {
+			errs := make([]error, len(batch))
+			for i := range errs {
+				errs[i] = errStaleNode
+			}
+			return false, errs
+		}
 	}
 	b.Queue(fenceSQL, n.id)
-	return true
+	return true, nil
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -118,5 +119,49 @@ func TestOwners_ReleaseAndLeave(t *testing.T) {
 	// A store that left writes as a single node again: no fence.
 	if _, _, _, err := a.RecordTurn(ctx, textTurn(ss[0], "c1", t0.Add(time.Second))); err != nil {
 		t.Errorf("turn after leaving: %v", err)
+	}
+}
+
+// TestOwners_TurnOfAReplacedNode: a process whose lease passed joins
+// again as a new node; a turn it made as the old node (the widget sets
+// storage.Turn.Node from the ownership it checked) is refused, though the
+// new node's lease holds, and the turns beside it in the same commit are
+// not.
+func TestOwners_TurnOfAReplacedNode(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, postgrestest.URL(t), Options{})
+	ss := startSessions(t, s, 2)
+	old, err := s.JoinCluster(ctx, "a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := s.JoinCluster(ctx, "a", time.Minute) // the old lease passed
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, fresh := textTurn(ss[0], "c1", t0.Add(time.Second)), textTurn(ss[1], "c1", t0.Add(time.Second))
+	stale.Node, fresh.Node = old, now
+	errs := make(chan error, 2)
+	for _, turn := range []*storage.Turn{stale, fresh} {
+		go func() {
+			_, _, _, err := s.RecordTurn(ctx, turn)
+			if turn == stale && !errors.Is(err, ErrLeaseLost) {
+				err = fmt.Errorf("the old node's turn: %v, want ErrLeaseLost", err)
+			} else if turn == stale {
+				err = nil
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM messages WHERE session_id = $1 AND client_id = 'c1'`, ss[0].ID); n != 0 {
+		t.Errorf("the old node's turn stored %d messages", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM messages WHERE session_id = $1 AND client_id = 'c1'`, ss[1].ID); n != 1 {
+		t.Errorf("the new node's turn stored %d messages, want 1", n)
 	}
 }

@@ -144,6 +144,7 @@ func arrays(p func(int) string, first int, types ...string) string {
 // turnWrite is one turn's rows, ready to commit.
 type turnWrite struct {
 	session, visitor string
+	node             string // storage.Turn.Node: commit only under its lease
 	cols             []any // turnSessionColumns' values
 	rollup           []any // seen … sentimentAt (pRollups' arrays but ord)
 	msgs             messageRows
@@ -166,7 +167,7 @@ func newTurnWrite(t *storage.Turn, prev, next *storage.Session, ack storage.Ack)
 	if err != nil {
 		return nil, err
 	}
-	w := &turnWrite{session: t.SessionID, visitor: prev.VisitorID, err: make(chan error, 1),
+	w := &turnWrite{session: t.SessionID, visitor: prev.VisitorID, node: t.Node, err: make(chan error, 1),
 		inputBase: len(prev.Inputs), inputs: t.Inputs, gapBase: len(prev.Gaps), gaps: t.Gaps}
 	// sessionArgs' order is sessionColumns': id, site, visitor_id, bot, ….
 	w.cols = append(append(make([]any, 0, len(turnSessionColumns)), sargs[1]), sargs[3:]...)
