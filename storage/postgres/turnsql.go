@@ -145,8 +145,8 @@ func arrays(p func(int) string, first int, types ...string) string {
 type turnWrite struct {
 	session, visitor string
 	node             string // storage.Turn.Node: commit only under its lease
-	cols             []any // turnSessionColumns' values
-	rollup           []any // seen … sentimentAt (pRollups' arrays but ord)
+	cols             []any  // turnSessionColumns' values
+	rollup           []any  // seen … sentimentAt (pRollups' arrays but ord)
 	msgs             messageRows
 	ack              []any // client_id, message_id, at, text; nil for none
 	inputBase        int
