@@ -152,9 +152,11 @@ func (s *Store) ReleaseSessions(ctx context.Context, ids []string) error {
 
 // LeaveCluster ends this node's lease and releases its sessions, on a
 // graceful stop after its sockets closed: the others claim them at once
-// rather than after the lease.
+// rather than after the lease. A turn still on its way after it (a call
+// from another node, say) is refused as after a lost lease: the node's
+// row is gone.
 func (s *Store) LeaveCluster(ctx context.Context) error {
-	n := s.node.Swap(nil)
+	n := s.node.Load()
 	if n == nil {
 		return nil
 	}

@@ -116,9 +116,10 @@ func TestOwners_ReleaseAndLeave(t *testing.T) {
 	if owner, _ := b.ClaimSession(ctx, ss[1].ID); owner != idB {
 		t.Errorf("claim after a left: %q, want b", owner)
 	}
-	// A store that left writes as a single node again: no fence.
-	if _, _, _, err := a.RecordTurn(ctx, textTurn(ss[0], "c1", t0.Add(time.Second))); err != nil {
-		t.Errorf("turn after leaving: %v", err)
+	// A turn still on its way after the node left is refused: the session
+	// may be another node's already.
+	if _, _, _, err := a.RecordTurn(ctx, textTurn(ss[0], "c1", t0.Add(time.Second))); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("turn after leaving: %v, want ErrLeaseLost", err)
 	}
 }
 
