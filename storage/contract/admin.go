@@ -38,6 +38,7 @@ func TestAdmin(t *testing.T, open func(testing.TB) AdminEngine) {
 		{"Users/BadParams", testUsersBadParams},
 		{"Users/Search", testUsersSearch},
 		{"Users/SearchErased", testUsersSearchErased},
+		{"Users/SearchManyTerms", testUsersSearchManyTerms},
 		{"VisitorSessions/Filters", testVisitorSessionsFilters},
 		{"Sessions/Filters", testSessionsFilters},
 		{"Sessions/EveryFilterCombination", testSessionsEveryFilterCombination},

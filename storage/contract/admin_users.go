@@ -255,6 +255,30 @@ func testUsersSearch(t *testing.T, open func(testing.TB) AdminEngine) {
 	}
 }
 
+// testUsersSearchManyTerms: a search considers storage.MaxSearchVisitors
+// visitors, not index rows: visitors each with two words starting with
+// the query (a name "Anna" and an email "anna.N@…"), more rows than the
+// cap but fewer visitors, are all found, the oldest without an email too.
+func testUsersSearchManyTerms(t *testing.T, open func(testing.TB) AdminEngine) {
+	f := newFixture(t, open)
+	n := storage.MaxSearchVisitors/2 + 1
+	want := make([]string, 0, n+1)
+	for i := range n + 1 {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		acts := []act{actInput("text", "first_name", "Anna")}
+		if i > 0 {
+			acts = append(acts, actInput("email", "email", fmt.Sprintf("anna.%d@example.org", i)))
+		}
+		id := storage.NewID(at)
+		f.add(t, id, sessionSpec{start: at, acts: acts})
+		want = append(want, id)
+	}
+	slices.Reverse(want)
+	if got := allUsers(t, f.s, storage.UserQuery{Q: "anna", Limit: 500}); !slices.Equal(got, want) {
+		t.Errorf("found %d visitors, want %d; missing the oldest: %v", len(got), len(want), !slices.Contains(got, want[len(want)-1]))
+	}
+}
+
 // testUsersSearchErased: an erased visitor is found by no search, of the
 // users or the sessions; the others still are.
 func testUsersSearchErased(t *testing.T, open func(testing.TB) AdminEngine) {

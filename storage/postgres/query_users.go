@@ -164,31 +164,57 @@ func (s *Store) searchVisitors(ctx context.Context, q string) ([]string, error) 
 	idPrefix, term := storage.SearchKeys(q)
 	var cands []string
 	seen := map[string]bool{}
-	add := func(rows pgx.Rows) error {
+	add := func(id string) {
+		if !seen[id] && len(cands) < storage.MaxSearchVisitors {
+			seen[id] = true
+			cands = append(cands, id)
+		}
+	}
+	addIDs := func(rows pgx.Rows) error {
 		var id string
-		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-			if !seen[id] && len(cands) < storage.MaxSearchVisitors {
-				seen[id] = true
-				cands = append(cands, id)
-			}
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error { add(id); return nil })
+		return err
+	}
+	// A visitor has a row per term starting with the word (a name "anna"
+	// and an email "anna.lee@…"): the cap counts visitors, so the rows are
+	// read a page at a time, each after the last, until it is reached.
+	var rowsRead int
+	lastTerm, lastID := prefixEnd(term), ""
+	addTerms := func(rows pgx.Rows) error {
+		var t, id string
+		rowsRead = 0
+		_, err := pgx.ForEachRow(rows, []any{&t, &id}, func() error {
+			rowsRead++
+			lastTerm, lastID = t, id
+			add(id)
 			return nil
 		})
 		return err
 	}
 	max := strconv.Itoa(storage.MaxSearchVisitors)
+	termPage := `SELECT term, visitor_id FROM visitor_terms WHERE term >= $1 AND term < $2 AND (term, visitor_id) < ($3, $4)
+		ORDER BY term DESC, visitor_id DESC LIMIT ` + max
 	b := &pgx.Batch{}
 	if idPrefix != "" {
-		b.Queue(`SELECT id FROM visitors WHERE id >= $1 AND id < $2 ORDER BY id DESC LIMIT `+max, idPrefix, prefixEnd(idPrefix)).Query(add)
+		b.Queue(`SELECT id FROM visitors WHERE id >= $1 AND id < $2 ORDER BY id DESC LIMIT `+max, idPrefix, prefixEnd(idPrefix)).Query(addIDs)
 	}
 	if term != "" {
-		b.Queue(`SELECT visitor_id FROM visitor_terms WHERE term >= $1 AND term < $2 ORDER BY term DESC, visitor_id DESC LIMIT `+max,
-			term, prefixEnd(term)).Query(add)
+		b.Queue(termPage, term, prefixEnd(term), lastTerm, lastID).Query(addTerms)
 	}
 	if b.Len() == 0 {
 		return nil, nil
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
+	}
+	for rowsRead == storage.MaxSearchVisitors && len(cands) < storage.MaxSearchVisitors {
+		rows, err := s.pool.Query(ctx, termPage, term, prefixEnd(term), lastTerm, lastID)
+		if err != nil {
+			return nil, err
+		}
+		if err := addTerms(rows); err != nil {
+			return nil, err
+		}
 	}
 	// Only what Matches reads: a search may check MaxSearchVisitors rows.
 	rows, err := s.pool.Query(ctx, `SELECT v.id, v.name, v.email, v.phone, v.platform_id
