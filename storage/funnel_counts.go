@@ -89,18 +89,28 @@ func parseFunnelKey(k []byte) (c funnelCell, ok bool) {
 	return c, false
 }
 
+// FunnelMarks are what the funnel counts a session under besides its
+// start, whichever engine counts: whether it reached a goal (converted),
+// and the distinct blocks and goals it reached, sorted.
+func FunnelMarks(s *Session) (converted bool, blocks, goals []string) {
+	blocks = slices.Compact(slices.Sorted(slices.Values(s.State.Reached)))
+	goals = slices.Compact(slices.Sorted(slices.Values(s.State.Goals)))
+	return len(s.State.Goals) > 0, blocks, goals
+}
+
 // funnelFacets lists the facets of a session that the funnel counts: a
 // subset of its dashboard facets (index.go), with the same names.
 func funnelFacets(s *Session) []string {
-	f := make([]string, 0, 2+len(s.State.Goals)+len(s.State.Reached))
+	converted, blocks, goals := FunnelMarks(s)
+	f := make([]string, 0, 2+len(goals)+len(blocks))
 	f = append(f, facetAll)
-	if len(s.State.Goals) > 0 {
+	if converted {
 		f = append(f, facetAnyGoal)
 	}
-	for _, g := range s.State.Goals {
+	for _, g := range goals {
 		f = append(f, facet("goal", g))
 	}
-	for _, b := range s.State.Reached {
+	for _, b := range blocks {
 		f = append(f, facet("blk", b))
 	}
 	slices.Sort(f)

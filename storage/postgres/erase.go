@@ -181,7 +181,7 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *st
 		}
 		b.Queue(`DELETE FROM sessions_timed_out WHERE session_id = $1`, sid)
 		b.Queue(`DELETE FROM sessions_idle_held WHERE session_id = $1`, sid)
-		b.Queue(`DELETE FROM sessions WHERE id = $1`, sid)
+		b.Queue(sqlDeleteSession, sid) // and its funnel counts (counters.go)
 		br := tx.SendBatch(ctx, b)
 		defer br.Close()
 		for i := range b.Len() {

@@ -317,10 +317,15 @@ func loadWebhooks(ctx context.Context, b *batchWriter, d *storage.StoreDump) {
 	}
 }
 
-// FinishLoad writes mark: the indexes are the tables' own, kept by every
-// insert.
+// FinishLoad counts the funnel's counters afresh from the sessions loaded
+// (counters.go) and writes mark: the indexes are the tables' own, kept by
+// every insert.
 func (s *Store) FinishLoad(ctx context.Context, mark *storage.CopyMark) error {
-	if err := s.sendWithMark(ctx, &batchWriter{}, mark); err != nil {
+	b := &batchWriter{}
+	if err := recountFunnel(ctx, b); err != nil {
+		return fmt.Errorf("postgres: finish load: %w", err)
+	}
+	if err := s.sendWithMark(ctx, b, mark); err != nil {
 		return fmt.Errorf("postgres: finish load: %w", err)
 	}
 	return nil

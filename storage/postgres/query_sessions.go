@@ -36,13 +36,16 @@ func (w *where) String() string {
 	return strings.Join(w.conds, " AND ")
 }
 
-// period adds from ≤ col < to, each end when set.
+// period adds from ≤ col < to, each end when set. The ends are rounded
+// up to the microseconds a column holds, which keeps both comparisons
+// exact for an end between two (truncating would let in a row a
+// nanosecond before from).
 func (w *where) period(col string, from, to time.Time) {
 	if !from.IsZero() {
-		w.add(col+" >= ?", utc(from))
+		w.add(col+" >= ?", ceilMicro(from.UTC()))
 	}
 	if !to.IsZero() {
-		w.add(col+" < ?", utc(to))
+		w.add(col+" < ?", ceilMicro(to.UTC()))
 	}
 }
 

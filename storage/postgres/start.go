@@ -128,7 +128,8 @@ func startVisitor(ctx context.Context, tx pgx.Tx, v *storage.Visitor) (*storage.
 }
 
 // queueStart queues a new session's writes: its row, its opening's
-// messages, ack, inputs and gaps, its visitor whole and the usage count.
+// messages, ack, inputs and gaps, its visitor whole, the usage count and
+// the funnel's counters.
 func queueStart(b *pgx.Batch, v *storage.Visitor, sess *storage.Session, opening *storage.Turn, ack storage.Ack, size int) error {
 	args, err := sessionArgs(sess, size)
 	if err != nil {
@@ -169,6 +170,7 @@ func queueStart(b *pgx.Batch, v *storage.Visitor, sess *storage.Session, opening
 	b.Queue(`INSERT INTO usage_daily (site, day, bot, version, channel, sessions) VALUES ($1, $2::date, $3, $4, $5, 1)
 		ON CONFLICT (site, day, bot, version, channel) DO UPDATE SET sessions = usage_daily.sessions + 1`,
 		sess.Site, sess.StartedAt.UTC().Format(time.DateOnly), sess.Bot, sess.Version, sess.Channel)
+	queueCountStart(b, sess) // counters.go: the funnel's
 	return nil
 }
 

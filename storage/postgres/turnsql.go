@@ -16,7 +16,8 @@ import (
 // the visitor is not being erased, and its other rows are written only
 // for the sessions that update returned (s). The visitor updated is the
 // session's as stored, so a turn of a visitor merged into another
-// (identify) rolls into the one it went into. It returns the ord of each
+// (identify) rolls into the one it went into; the funnel's counters get
+// the marks the turn added (counters.go). It returns the ord of each
 // turn written; a turn missing is of a session gone or a visitor being
 // erased.
 var turnSQL = buildTurnSQL()
@@ -63,7 +64,8 @@ const (
 	pGaps     = pInputs + 7   // 4 arrays: session_id, n, at, text
 	pTerms    = pGaps + 4     // 2 arrays: session_id, term: the visitor's new search words (query_users.go)
 	pOutbox   = pTerms + 2    // 9 arrays: session_id, then outboxRows's (enqueue.go)
-	pEnd      = pOutbox + 9
+	pFunnel   = pOutbox + 9   // 4 arrays: session_id, kind, name, n: the funnel's counts (counters.go)
+	pEnd      = pFunnel + 4
 )
 
 func buildTurnSQL() string {
@@ -123,7 +125,11 @@ o AS (INSERT INTO webhook_outbox (seq, ` + outboxColumns + `)
 	SELECT nextval('webhook_outbox_seq'), endpoint, site, event_id, type, lane, visitor_id, at, body FROM (
 		SELECT o.* FROM unnest(` + arrays(p, pOutbox, "text", "text", "text", "text", "text", "text", "text", "timestamptz", "bytea") + `)
 			WITH ORDINALITY AS o(session_id, endpoint, site, event_id, type, lane, visitor_id, at, body, n)
-		WHERE o.session_id IN (SELECT id FROM s) ORDER BY o.n) ordered)
+		WHERE o.session_id IN (SELECT id FROM s) ORDER BY o.n) ordered),
+f AS (SELECT ` + sqlHour("u.started_at") + ` AS hour, u.site, u.bot, u.version, d.kind, d.name, d.n
+	FROM unnest(` + arrays(p, pFunnel, "text", "text", "text", "int") + `) AS d(session_id, kind, name, n)
+	JOIN s ON s.id = d.session_id JOIN u ON u.id = d.session_id),
+` + addCounts(shardTurn) + `
 SELECT ord FROM s`
 }
 
@@ -153,8 +159,9 @@ type turnWrite struct {
 	inputs           []storage.Input
 	gapBase          int
 	gaps             []storage.Gap
-	terms            []string // the visitor's new search words
-	events           []any    // outboxRows's arrays; nil for none (enqueue.go)
+	terms            []string   // the visitor's new search words
+	events           []any      // outboxRows's arrays; nil for none (enqueue.go)
+	marks            markDeltas // the funnel's counts the turn changes (counters.go)
 	// res is the outbox backlog the turn took (enqueue.go).
 	res *storage.Reservation
 	err chan error
@@ -193,6 +200,7 @@ func newTurnWrite(t *storage.Turn, prev, next *storage.Session, ack storage.Ack)
 		sentimentAt = utc(r.Sentiment.At)
 	}
 	w.terms = rollupTerms(r) // query_users.go
+	w.marks.move(prev, next)
 	w.rollup = []any{orNull(utc(r.SeenAt)), orNull(utc(r.InteractionAt)), orNull(utc(r.InputAt)), orNull(utc(r.FileAt)),
 		r.Name, r.Email, r.Phone, r.Contact, r.Text, jsonOrNull(vars), jsonOrNull(sentiment), sentimentAt}
 	for i := range t.Messages {
@@ -234,6 +242,7 @@ func roundArgs(round []*turnWrite) []any {
 	var gaps [4][]any
 	var terms [2][]any
 	var events [9][]any
+	var marks [4][]any
 	for k, w := range round {
 		ids[k], ords[k] = w.session, int32(k)
 		for c, v := range w.cols {
@@ -270,6 +279,12 @@ func roundArgs(round []*turnWrite) []any {
 		for _, term := range w.terms {
 			terms[0], terms[1] = append(terms[0], w.session), append(terms[1], term)
 		}
+		for j, kind := range w.marks.kinds {
+			row := []any{w.session, kind, w.marks.names[j], w.marks.ns[j]}
+			for c, v := range row {
+				marks[c] = append(marks[c], v)
+			}
+		}
 		if w.events != nil {
 			for j := range w.events[0].([]string) {
 				events[0] = append(events[0], w.session)
@@ -291,7 +306,7 @@ func roundArgs(round []*turnWrite) []any {
 	for _, part := range []struct {
 		at   int
 		cols [][]any
-	}{{pMessages, msgs[:]}, {pAcks, acks[:]}, {pInputs, inputs[:]}, {pGaps, gaps[:]}, {pTerms, terms[:]}, {pOutbox, events[:]}} {
+	}{{pMessages, msgs[:]}, {pAcks, acks[:]}, {pInputs, inputs[:]}, {pGaps, gaps[:]}, {pTerms, terms[:]}, {pOutbox, events[:]}, {pFunnel, marks[:]}} {
 		for c, v := range part.cols {
 			args[base+part.at+c] = nonNilSlice(v)
 		}
