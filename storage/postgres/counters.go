@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -44,7 +46,8 @@ const (
 // block or goal, its name.
 type funnelMark struct{ kind, name string }
 
-// funnelMarks lists the marks of a session, in key order.
+// funnelMarks lists the marks of a session, in key order (kind, then
+// name).
 func funnelMarks(s *storage.Session) []funnelMark {
 	converted, blocks, goals := storage.FunnelMarks(s)
 	out := make([]funnelMark, 0, 2+len(blocks)+len(goals))
@@ -71,17 +74,35 @@ type markDeltas struct {
 // has and next has not (-1). A turn never moves a session's start, site,
 // bot or version, so both are of one cell: the session's.
 func (d *markDeltas) move(prev, next *storage.Session) {
+	if slices.Equal(prev.State.Reached, next.State.Reached) && slices.Equal(prev.State.Goals, next.State.Goals) {
+		return // most turns
+	}
+	// Both in key order: one merge, however many blocks a session reached.
 	old, now := funnelMarks(prev), funnelMarks(next)
-	for _, m := range now {
-		if !slices.Contains(old, m) {
-			d.add(m, 1)
+	for len(old) > 0 || len(now) > 0 {
+		switch c := compareMarks(old, now); {
+		case c < 0:
+			d.add(old[0], -1)
+			old = old[1:]
+		case c > 0:
+			d.add(now[0], 1)
+			now = now[1:]
+		default:
+			old, now = old[1:], now[1:]
 		}
 	}
-	for _, m := range old {
-		if !slices.Contains(now, m) {
-			d.add(m, -1)
-		}
+}
+
+// compareMarks compares the heads of two mark lists, an empty list's
+// after any mark.
+func compareMarks(a, b []funnelMark) int {
+	switch {
+	case len(a) == 0:
+		return 1
+	case len(b) == 0:
+		return -1
 	}
+	return cmp.Or(strings.Compare(a[0].kind, b[0].kind), strings.Compare(a[0].name, b[0].name))
 }
 
 func (d *markDeltas) add(m funnelMark, n int32) {

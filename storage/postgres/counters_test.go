@@ -127,3 +127,34 @@ func TestCounters_VerifyFindsAWrongCount(t *testing.T) {
 		t.Fatalf("problems %q: want the day's block and the hour's ghost goal", rep.Problems)
 	}
 }
+
+// TestCounters_MarkDeltas: a turn's change of marks, added and taken off,
+// whatever the order the session reached them in.
+func TestCounters_MarkDeltas(t *testing.T) {
+	sess := func(goals []string, reached ...string) *storage.Session {
+		return &storage.Session{State: storage.State{Goals: goals, Reached: reached}}
+	}
+	for _, tt := range []struct {
+		prev, next *storage.Session
+		want       []string
+	}{
+		{sess(nil, "welcome"), sess(nil, "welcome"), nil},
+		{sess(nil, "welcome"), sess(nil, "welcome", "menu"), []string{"block menu +1"}},
+		{sess(nil, "welcome", "menu"), sess([]string{"lead"}, "welcome", "menu", "bye", "ask"),
+			[]string{"block ask +1", "block bye +1", "converted  +1", "goal lead +1"}},
+		{sess([]string{"lead", "call"}, "z", "a"), sess([]string{"call"}, "a"),
+			[]string{"block z -1", "goal lead -1"}},
+		{sess([]string{"lead"}, "a"), sess(nil, "b"),
+			[]string{"block a -1", "block b +1", "converted  -1", "goal lead -1"}},
+	} {
+		var d markDeltas
+		d.move(tt.prev, tt.next)
+		var got []string
+		for i := range d.kinds {
+			got = append(got, fmt.Sprintf("%s %s %+d", d.kinds[i], d.names[i], d.ns[i]))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%v %v → %v %v: got %q, want %q", tt.prev.State.Goals, tt.prev.State.Reached, tt.next.State.Goals, tt.next.State.Reached, got, tt.want)
+		}
+	}
+}

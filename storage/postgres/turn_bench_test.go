@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/storage/postgres/postgrestest"
 )
 
@@ -37,13 +39,26 @@ func (c countingConn) Read(b []byte) (int, error) {
 // and the bytes sent to and received from the database per turn.
 //
 //	go test -run '^$' -bench RecordTurn -benchtime 20000x ./storage/postgres
+//
+// With /blocks, every turn also reaches a block the session had not
+// reached (the funnel's counters change with each turn, counters.go).
 func BenchmarkRecordTurn(b *testing.B) {
 	for _, owners := range []int{1, 64, 1000} {
-		b.Run(fmt.Sprintf("sessions=%d", owners), func(b *testing.B) { benchRecordTurn(b, owners) })
+		b.Run(fmt.Sprintf("sessions=%d", owners), func(b *testing.B) { benchRecordTurn(b, owners, textTurn) })
+		b.Run(fmt.Sprintf("sessions=%d/blocks", owners), func(b *testing.B) { benchRecordTurn(b, owners, blockTurn) })
 	}
 }
 
-func benchRecordTurn(b *testing.B, n int) {
+// blockTurn is textTurn reaching the session's next block.
+func blockTurn(sess *storage.Session, cid string, at time.Time) *storage.Turn {
+	t := textTurn(sess, cid, at)
+	st := sess.State
+	st.Reached = append(slices.Clip(st.Reached), fmt.Sprint("step ", len(st.Reached)))
+	t.State = &st
+	return t
+}
+
+func benchRecordTurn(b *testing.B, n int, turn func(*storage.Session, string, time.Time) *storage.Turn) {
 	var sent, received atomic.Int64
 	var d net.Dialer
 	s := openTest(b, postgrestest.URL(b), Options{dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -72,7 +87,7 @@ func benchRecordTurn(b *testing.B, n int) {
 		wg.Go(func() {
 			for k := next.Add(1); k <= int64(b.N); k = next.Add(1) {
 				at := t0.Add(time.Duration(k) * time.Millisecond)
-				nx, ack, _, err := s.RecordTurn(ctx, textTurn(owners[i], fmt.Sprint("c", k), at))
+				nx, ack, _, err := s.RecordTurn(ctx, turn(owners[i], fmt.Sprint("c", k), at))
 				if err != nil || ack.ID == "" {
 					b.Errorf("turn: %v", err)
 					return
