@@ -165,7 +165,11 @@ func TestExplain_AdminViews(t *testing.T) {
 			return err
 		}, []string{"sessions_by_activity", "sessions_by_start"}},
 		{"SessionsSearch", func() error { _, err := ts.Sessions(ctx, storage.SessionQuery{Q: "anna"}); return err },
-			[]string{"visitor_terms_pkey", "visitors_pkey"}},
+			[]string{"visitor_terms_pkey", "visitors_pkey", "sessions_by_visitor_id|sessions_by_visitor_activity"}},
+		{"SessionsSearchFiltered", func() error {
+			_, err := ts.Sessions(ctx, storage.SessionQuery{Q: "anna", Bot: "sales", Status: storage.StatusClosed, Live: live, Now: end})
+			return err
+		}, []string{"visitor_terms_pkey", "visitors_pkey", "sessions_by_visitor_id|sessions_by_visitor_activity"}},
 		{"VisitorSessions", func() error {
 			v := firstVisitor(t, s)
 			_, err := ts.VisitorSessions(ctx, storage.VisitorSessionQuery{VisitorID: v, Flags: storage.FlagEngaged})

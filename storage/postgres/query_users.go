@@ -216,9 +216,12 @@ func (s *Store) searchVisitors(ctx context.Context, q string) ([]string, error) 
 			return nil, err
 		}
 	}
-	// Only what Matches reads: a search may check MaxSearchVisitors rows.
-	rows, err := s.pool.Query(ctx, `SELECT v.id, v.name, v.email, v.phone, v.platform_id
-		FROM unnest($1::text[]) WITH ORDINALITY AS c(id, n) JOIN visitors v ON v.id = c.id ORDER BY c.n`, cands)
+	// Only what Matches reads: a search may check MaxSearchVisitors rows,
+	// each one probe of visitors_pkey (LATERAL … LIMIT 1 keeps it so:
+	// without, the planner hashes or scans every visitor when the
+	// candidates are many).
+	rows, err := s.pool.Query(ctx, `SELECT v.id, v.name, v.email, v.phone, v.platform_id FROM unnest($1::text[]) AS c(id)
+		CROSS JOIN LATERAL (SELECT id, name, email, phone, platform_id FROM visitors WHERE id = c.id LIMIT 1) AS v`, cands)
 	if err != nil {
 		return nil, err
 	}
