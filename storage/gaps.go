@@ -77,8 +77,8 @@ func NormalizeGap(text string) string {
 // reads at most, newest first, unless the query says otherwise.
 const DefaultGapScan = 200_000
 
-// maxGapSessions is how many sessions a report row links to.
-const maxGapSessions = 10
+// MaxGapSessions is how many sessions a report row links to.
+const MaxGapSessions = 10
 
 // GapQuery selects the Knowledge gaps report: the unanswered texts said in
 // [From, To), of Site and Bot when set, grouped by NormalizeGap.
@@ -101,7 +101,7 @@ type GapRow struct {
 	FirstAt  time.Time // first asked in the period
 	LastAt   time.Time // last asked
 	// SessionIDs are the sessions that asked it, most recent first, at
-	// most maxGapSessions.
+	// most MaxGapSessions.
 	SessionIDs []string
 }
 
@@ -235,10 +235,14 @@ func (t *GapTally) Report() *GapReport {
 	for _, g := range t.groups {
 		rows = append(rows, g.row)
 	}
-	slices.SortFunc(rows, compareGaps)
+	SortGapRows(rows)
 	rep.Items = rows[:min(t.limit, len(rows))]
 	return &rep
 }
+
+// SortGapRows puts rows in the report's order (compareGaps), whichever
+// engine counted them.
+func SortGapRows(rows []GapRow) { slices.SortFunc(rows, compareGaps) }
 
 // compareGaps orders the report: most asked, then most recently asked,
 // then by text.
@@ -264,7 +268,7 @@ func (g *gapGroup) add(at time.Time, sid string) {
 	if !g.seen[sid] {
 		g.seen[sid] = true
 		g.row.Sessions++
-		if len(g.row.SessionIDs) < maxGapSessions {
+		if len(g.row.SessionIDs) < MaxGapSessions {
 			g.row.SessionIDs = append(g.row.SessionIDs, sid)
 		}
 	}

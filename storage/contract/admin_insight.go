@@ -17,10 +17,14 @@ import (
 )
 
 // wantGaps is the Knowledge gaps report computed the slow way from the
-// session records: the texts of the period read newest first (then by
-// session and place in it, both last first), at most MaxScan of any site
-// and bot, grouped by storage.NormalizeGap.
-func (f *fixture) wantGaps(q storage.GapQuery) *storage.GapReport {
+// session records (WantGaps).
+func (f *fixture) wantGaps(q storage.GapQuery) *storage.GapReport { return WantGaps(f.sessions, q) }
+
+// WantGaps is the Knowledge gaps report of sessions (the records as
+// stored) computed the slow way: the texts of the period read newest
+// first (then by session and place in it, both last first), at most
+// MaxScan of any site and bot, grouped by storage.NormalizeGap.
+func WantGaps(sessions []*storage.Session, q storage.GapQuery) *storage.GapReport {
 	type entry struct {
 		at        time.Time
 		sid       string
@@ -29,7 +33,7 @@ func (f *fixture) wantGaps(q storage.GapQuery) *storage.GapReport {
 		text      string
 	}
 	var all []entry
-	for _, s := range f.sessions {
+	for _, s := range sessions {
 		for i, g := range s.Gaps {
 			if inPeriod(g.At, q.From, q.To) {
 				all = append(all, entry{g.At, s.ID, i, s.Site, s.Bot, g.Text})

@@ -55,9 +55,10 @@ func seedAdmin(tb testing.TB, s *Store, n int, end time.Time) int {
 			reached := []string{"welcome", "menu", "ask_name", "ask_email", "bye"}[:1+r.IntN(5)]
 			sentiment := pick("", storage.SentimentPositive, storage.SentimentNeutral, storage.SentimentNegative)
 			unanswered := 0
+			var said []storage.Gap
 			if r.IntN(3) == 0 {
 				for unanswered = range 1 + r.IntN(3) {
-					gaps = append(gaps, []any{sid, unanswered, last.Add(-time.Duration(unanswered) * time.Second), texts[r.IntN(len(texts))]})
+					said = append(said, storage.Gap{At: last.Add(-time.Duration(unanswered) * time.Second), Text: texts[r.IntN(len(texts))]})
 				}
 				unanswered++
 			}
@@ -68,7 +69,12 @@ func seedAdmin(tb testing.TB, s *Store, n int, end time.Time) int {
 			if responses {
 				interaction = last
 			}
-			sessions = append(sessions, []any{sid, v.Site, v.ID, pick("demo", "sales"), pick("1", "2"), pick("web", "web", "app"),
+			bot := pick("demo", "sales")
+			c := newGapColumns(nil, said) // gapcount.go: the report's columns
+			for j := range c.ns {
+				gaps = append(gaps, []any{sid, c.ns[j], c.at[j], c.text[j], c.norm[j], c.first[j], c.firstAt[j], v.Site, bot})
+			}
+			sessions = append(sessions, []any{sid, v.Site, v.ID, bot, pick("1", "2"), pick("web", "web", "app"),
 				at, last, interaction, engaged, hasInputs, files, responses, goals, tags, reached,
 				sentiment, unanswered, pick("", "lead", "support"), pick("", "en", "de"), r.IntN(5) == 0})
 			v.LastSeenAt = last
@@ -86,7 +92,7 @@ func seedAdmin(tb testing.TB, s *Store, n int, end time.Time) int {
 	}
 	// COPY went around the writers: the funnel's counters are counted
 	// once, as parley migrate's load does (counters.go).
-	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return recountFunnel(ctx, tx) }); err != nil {
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return recountCounters(ctx, tx) }); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
@@ -108,7 +114,7 @@ func copyAdmin(tb testing.TB, s *Store, visitors, sessions, inputs, gaps, terms 
 			"last_interaction_at", "engaged", "has_inputs", "has_files", "has_responses", "goals", "tags", "reached",
 			"sentiment", "unanswered_count", "story_type", "lang", "ended"}, sessions},
 		{"inputs", []string{"session_id", "n", "block", "variable", "kind", "value", "at"}, inputs},
-		{"gaps", []string{"session_id", "n", "at", "text"}, gaps},
+		{"gaps", []string{"session_id", "n", "at", "text", "norm", "is_first", "first_at", "site", "bot"}, gaps},
 		{"visitor_terms", []string{"term", "visitor_id"}, terms},
 	} {
 		if _, err := s.pool.CopyFrom(context.Background(), pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {

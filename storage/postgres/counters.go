@@ -167,10 +167,12 @@ var sqlRecountFunnel = `WITH f AS (SELECT ` + sqlHour("s.started_at") + ` AS hou
 ` + addCounts(shardStart) + `
 SELECT 1`
 
-// recountFunnel sets the counters to a count of the sessions stored, in
-// q's transaction: for rows written around the writers (a load, a seed).
-func recountFunnel(ctx context.Context, q querier) error {
-	for _, sql := range []string{`DELETE FROM funnel_hourly`, `DELETE FROM funnel_daily`, sqlRecountFunnel} {
+// recountCounters sets the funnel's and the gaps' counters to a count of
+// the sessions and texts stored, in q's transaction: for rows written
+// around the writers (a load, a seed).
+func recountCounters(ctx context.Context, q querier) error {
+	for _, sql := range []string{`DELETE FROM funnel_hourly`, `DELETE FROM funnel_daily`, sqlRecountFunnel,
+		`DELETE FROM gap_daily`, sqlRecountGaps} {
 		if _, err := q.Exec(ctx, sql); err != nil {
 			return err
 		}

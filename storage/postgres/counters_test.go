@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -17,9 +18,10 @@ import (
 )
 
 // TestCounters_OlderStoreUpgrades: a store an older Parley wrote (its
-// schema before the counters, sessions in it) gets its counters from the
-// migration: the funnel equals the model over its sessions, and parley
-// check finds the counters sound.
+// schema before the counters, sessions and unanswered texts in it) gets
+// its counters from the migration and its texts' questions when this
+// Parley opens it: the funnel and the Knowledge gaps report equal the
+// models over its sessions, and parley check finds the counters sound.
 func TestCounters_OlderStoreUpgrades(t *testing.T) {
 	ctx := context.Background()
 	url := postgrestest.URL(t)
@@ -73,6 +75,17 @@ func TestCounters_OlderStoreUpgrades(t *testing.T) {
 			"v"+fmt.Sprint(i), []string{"demo", "other"}[i%2], start); err != nil {
 			t.Fatal(err)
 		}
+		// Texts only the fallback answered, some asked again in the
+		// session, one more than a day later.
+		for n, text := range [][]string{{}, {"Pricing?"}, {"pricing", "Do you ship?", "PRICING"}}[i%3] {
+			at := start.Add(time.Duration(n) * time.Minute)
+			if i == 5 && n == 2 {
+				at = start.Add(30 * time.Hour)
+			}
+			if _, err := pool.Exec(ctx, `INSERT INTO gaps (session_id, n, at, text) VALUES ($1, $2, $3, $4)`, id, n, at, text); err != nil {
+				t.Fatal(err)
+			}
+		}
 		ids = append(ids, id)
 	}
 
@@ -92,10 +105,22 @@ func TestCounters_OlderStoreUpgrades(t *testing.T) {
 			storage.FunnelQuery{From: t0.AddDate(0, 0, 1).Add(3 * time.Hour), To: t0.AddDate(0, 0, 1).Add(9 * time.Hour), Bot: bot, Site: "demo"})
 	}
 	contract.CheckFunnels(t, s, sessions, queries)
+	for _, q := range []storage.GapQuery{{}, {From: t0.Add(5 * time.Hour), To: t0.AddDate(0, 0, 3).Add(time.Hour), Limit: 1},
+		{From: t0.Add(5*time.Hour + time.Minute), Bot: "demo"}, {Site: "other"}} {
+		got, err := s.Gaps(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := contract.WantGaps(sessions, q); !reflect.DeepEqual(got, want) {
+			t.Errorf("gaps %+v:\n got %+v\nwant %+v", q, got, want)
+		}
+	}
 }
 
-// TestCounters_VerifyFindsAWrongCount: parley check names a day's counter
-// that is not the count of its sessions, and an hour's with no session.
+// TestCounters_VerifyFindsAWrongCount: parley check names a funnel
+// counter of a day that is not the count of its sessions and one of an
+// hour with no session, a gaps' counter that is not the count of its
+// texts, and a session whose question has no first text.
 func TestCounters_VerifyFindsAWrongCount(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, postgrestest.URL(t), Options{})
@@ -108,6 +133,9 @@ func TestCounters_VerifyFindsAWrongCount(t *testing.T) {
 			(SELECT day, site, bot, version, kind, name, shard FROM funnel_daily WHERE kind = 'block' ORDER BY day LIMIT 1)`,
 		`INSERT INTO funnel_hourly (hour, site, bot, version, kind, name, shard, sessions)
 			VALUES ('2020-01-01T10:00:00Z', 'demo', 'demo', '1', 'goal', 'ghost', 't', 2)`,
+		`UPDATE gap_daily SET sessions = sessions + 1 WHERE (day, site, bot, norm, shard) IN
+			(SELECT day, site, bot, norm, shard FROM gap_daily ORDER BY day LIMIT 1)`,
+		`UPDATE gaps SET is_first = NOT is_first WHERE (session_id, n) IN (SELECT session_id, n FROM gaps ORDER BY session_id, n LIMIT 1)`,
 	} {
 		if _, err := s.pool.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
@@ -125,6 +153,18 @@ func TestCounters_VerifyFindsAWrongCount(t *testing.T) {
 	}
 	if len(found) != 2 || !slices.ContainsFunc(found, func(p string) bool { return strings.Contains(p, "ghost: 2, the sessions have 0") }) {
 		t.Fatalf("problems %q: want the day's block and the hour's ghost goal", rep.Problems)
+	}
+	// The gaps' day counted one session too many, and a text's first
+	// mark flipped: the day's counter and the session's question differ
+	// from the texts (the flipped text's day counts one session off too).
+	var gapProblems []string
+	for _, p := range rep.Problems {
+		if strings.HasPrefix(p, "gap") {
+			gapProblems = append(gapProblems, p)
+		}
+	}
+	if len(gapProblems) < 2 || !slices.ContainsFunc(gapProblems, func(p string) bool { return strings.Contains(p, "first texts of the question") }) {
+		t.Fatalf("problems %q: want the gaps' counter and the flipped first text", rep.Problems)
 	}
 }
 

@@ -130,11 +130,10 @@ func (s *Store) eraseFenced(ctx context.Context, id string, res *storage.EraseRe
 // sessionChildren are the tables of a session's rows, by their key
 // columns, that go before the session's own row; messages first (the
 // erase counts them). The inbox's rows go with the session's
-// (ON DELETE CASCADE).
+// (ON DELETE CASCADE), its unanswered texts with its row (sqlDeleteGaps).
 var sessionChildren = []struct{ table, key string }{
 	{"messages", "session_id, id"},
 	{"inputs", "session_id, n"},
-	{"gaps", "session_id, n"},
 	{"acks", "session_id, client_id"},
 }
 
@@ -181,6 +180,7 @@ func (s *Store) eraseSession(ctx context.Context, visitorID, sid string, res *st
 		}
 		b.Queue(`DELETE FROM sessions_timed_out WHERE session_id = $1`, sid)
 		b.Queue(`DELETE FROM sessions_idle_held WHERE session_id = $1`, sid)
+		b.Queue(sqlDeleteGaps, sid)    // its unanswered texts, off the report's counters (gapcount.go): 50 at most
 		b.Queue(sqlDeleteSession, sid) // and its funnel counts (counters.go)
 		br := tx.SendBatch(ctx, b)
 		defer br.Close()

@@ -89,7 +89,7 @@ func explain(tb testing.TB, pool *pgxpool.Pool, st statement) plan {
 // bigTables are those an admin view must never read whole: a smaller
 // table's rows, a few a session, may well be read in one scan rather than
 // by many probes, which the planner decides by the table's size.
-var bigTables = []string{"sessions", "messages"}
+var bigTables = []string{"sessions", "messages", "gaps"}
 
 // TestExplain_AdminViews runs each admin view on a seeded store of 10,000
 // visitors (about 20,000 sessions, analysed) and checks the plan of every
@@ -188,9 +188,16 @@ func TestExplain_AdminViews(t *testing.T) {
 		{"UsersID", func() error { _, err := ts.Users(ctx, storage.UserQuery{Q: firstVisitor(t, s)[:8]}); return err },
 			[]string{"visitors_pkey"}},
 		{"Gaps30Days", func() error { _, err := ts.Gaps(ctx, storage.GapQuery{From: month, To: end}); return err },
-			[]string{"gaps_by_at"}},
+			[]string{"gap_daily_pkey", "gaps_by_norm", "gaps_by_norm_first", "gaps_long_by_norm"}},
 		{"Gaps30DaysBot", func() error { _, err := ts.Gaps(ctx, storage.GapQuery{From: month, To: end, Bot: "demo"}); return err },
-			[]string{"gaps_by_at", "sessions_pkey"}},
+			[]string{"gap_daily_pkey", "gaps_by_norm"}},
+		{"GapsCutPeriod", func() error {
+			// Days cut at both ends: their texts.
+			_, err := ts.Gaps(ctx, storage.GapQuery{From: month.Add(90 * time.Minute), To: end.Add(-150 * time.Minute), Site: "demo"})
+			return err
+		}, []string{"gap_daily_pkey", "gaps_by_at", "gaps_by_norm"}},
+		{"GapsScan", func() error { _, err := ts.Gaps(ctx, storage.GapQuery{From: month, To: end, MaxScan: 10}); return err },
+			[]string{"gaps_by_at"}},
 		{"Funnel30Days", func() error {
 			_, err := ts.Funnel(ctx, storage.FunnelQuery{From: month, To: end, Bot: "demo"})
 			return err

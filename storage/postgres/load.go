@@ -196,7 +196,7 @@ func loadSession(ctx context.Context, b *batchWriter, v *storage.Visitor, sd *st
 	if err := appendInputs(ctx, b, sess.ID, 0, sess.Inputs); err != nil {
 		return err
 	}
-	if err := appendGaps(ctx, b, sess.ID, 0, sess.Gaps); err != nil {
+	if err := loadGaps(ctx, b, sess); err != nil { // gapcount.go
 		return err
 	}
 	var msgs messageRows // message.go
@@ -317,12 +317,12 @@ func loadWebhooks(ctx context.Context, b *batchWriter, d *storage.StoreDump) {
 	}
 }
 
-// FinishLoad counts the funnel's counters afresh from the sessions loaded
-// (counters.go) and writes mark: the indexes are the tables' own, kept by
+// FinishLoad counts the funnel's and the gaps' counters afresh from the
+// sessions and texts loaded (counters.go) and writes mark: the indexes are the tables' own, kept by
 // every insert.
 func (s *Store) FinishLoad(ctx context.Context, mark *storage.CopyMark) error {
 	b := &batchWriter{}
-	if err := recountFunnel(ctx, b); err != nil {
+	if err := recountCounters(ctx, b); err != nil {
 		return fmt.Errorf("postgres: finish load: %w", err)
 	}
 	if err := s.sendWithMark(ctx, b, mark); err != nil {

@@ -81,7 +81,7 @@ func TestRows_RoundTrip(t *testing.T) {
 	if err := appendInputs(ctx, st.pool, sess.ID, 0, sess.Inputs); err != nil {
 		t.Fatal(err)
 	}
-	if err := appendGaps(ctx, st.pool, sess.ID, 0, sess.Gaps); err != nil {
+	if err := loadGaps(ctx, st.pool, sess); err != nil {
 		t.Fatal(err)
 	}
 	gotSess, err := st.Session(ctx, sess.ID)

@@ -12,7 +12,7 @@ import (
 
 // sessionColumns are the sessions table's columns in the order scanSession
 // reads them and sessionArgs writes them. Inputs and gaps are rows of
-// their own tables (appendInputs, appendGaps).
+// their own tables (appendInputs, loadGaps).
 const sessionColumns = `id, site, visitor_id, bot, version, channel, os, browser, mobile, is_bot,
 	page, lang, locale, story_type, started_at, last_activity_at, last_interaction_at,
 	last_input_at, last_file_at, message_count, last_message_id,
@@ -174,17 +174,6 @@ func appendInputs(ctx context.Context, q querier, sid string, n int, ins []stora
 	for i, in := range ins {
 		if _, err := q.Exec(ctx, `INSERT INTO inputs (session_id, n, block, variable, kind, value, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			sid, n+i, in.Block, in.Variable, in.Kind, in.Value, utc(in.At)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// appendGaps inserts the session's gaps from its n-th on.
-func appendGaps(ctx context.Context, q querier, sid string, n int, gaps []storage.Gap) error {
-	for i, g := range gaps {
-		if _, err := q.Exec(ctx, `INSERT INTO gaps (session_id, n, at, text) VALUES ($1, $2, $3, $4)`,
-			sid, n+i, utc(g.At), g.Text); err != nil {
 			return err
 		}
 	}

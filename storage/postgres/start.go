@@ -157,10 +157,7 @@ func queueStart(b *pgx.Batch, v *storage.Visitor, sess *storage.Session, opening
 			SELECT $1, u.* FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) AS u`,
 			append([]any{sess.ID}, inputArrays(0, sess.Inputs)...)...)
 	}
-	if len(sess.Gaps) > 0 {
-		b.Queue(`INSERT INTO gaps (session_id, n, at, text) SELECT $1, u.* FROM unnest($2::int[], $3::timestamptz[], $4::text[]) AS u`,
-			append([]any{sess.ID}, gapArrays(0, sess.Gaps)...)...)
-	}
+	queueInsertGaps(b, sess) // gapcount.go: with the report's counters
 	vargs, err := visitorArgs(v)
 	if err != nil {
 		return err
@@ -187,15 +184,6 @@ func inputArrays(n int, ins []storage.Input) []any {
 		ns[i], block[i], variable[i], kind[i], value[i], at[i] = int32(n+i), in.Block, in.Variable, in.Kind, in.Value, utc(in.At)
 	}
 	return []any{ns, block, variable, kind, value, at}
-}
-
-// gapArrays are gaps as arrays (n, at, text), numbered from n.
-func gapArrays(n int, gaps []storage.Gap) []any {
-	ns, at, text := make([]int32, len(gaps)), make([]any, len(gaps)), make([]string, len(gaps))
-	for i, g := range gaps {
-		ns[i], at[i], text[i] = int32(n+i), utc(g.At), g.Text
-	}
-	return []any{ns, at, text}
 }
 
 // insertStartVisitor inserts a starting session's new visitor, unless a

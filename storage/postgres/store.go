@@ -95,8 +95,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.ReadOnly {
 		err = checkSchema(ctx, pool)
-	} else {
-		_, err = migrate(ctx, pool)
+	} else if _, err = migrate(ctx, pool); err == nil {
+		err = backfillGaps(ctx, pool) // gapcount.go: an older Parley's texts
 	}
 	if err != nil {
 		pool.Close()

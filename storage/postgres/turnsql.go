@@ -61,8 +61,8 @@ const (
 	pMessages = pRollups + 13 // 9 arrays: session_id, id … detail
 	pAcks     = pMessages + 9 // 5 arrays: session_id, client_id, message_id, at, text
 	pInputs   = pAcks + 5     // 7 arrays: session_id, n, block, variable, kind, value, at
-	pGaps     = pInputs + 7   // 4 arrays: session_id, n, at, text
-	pTerms    = pGaps + 4     // 2 arrays: session_id, term: the visitor's new search words (query_users.go)
+	pGaps     = pInputs + 7   // 7 arrays: session_id, then gapColumns' (gapcount.go)
+	pTerms    = pGaps + 7     // 2 arrays: session_id, term: the visitor's new search words (query_users.go)
 	pOutbox   = pTerms + 2    // 9 arrays: session_id, then outboxRows's (enqueue.go)
 	pFunnel   = pOutbox + 9   // 4 arrays: session_id, kind, name, n: the funnel's counts (counters.go)
 	pEnd      = pFunnel + 4
@@ -115,9 +115,12 @@ a AS (INSERT INTO acks (session_id, client_id, message_id, at, text)
 i AS (INSERT INTO inputs (session_id, n, block, variable, kind, value, at)
 	SELECT * FROM unnest(` + arrays(p, pInputs, "text", "int", "text", "text", "text", "text", "timestamptz") + `) AS i(session_id, n, block, variable, kind, value, at)
 	WHERE i.session_id IN (SELECT id FROM s)),
-g AS (INSERT INTO gaps (session_id, n, at, text)
-	SELECT * FROM unnest(` + arrays(p, pGaps, "text", "int", "timestamptz", "text") + `) AS g(session_id, n, at, text)
-	WHERE g.session_id IN (SELECT id FROM s)),
+g AS (INSERT INTO gaps (session_id, n, at, text, norm, is_first, first_at, site, bot)
+	SELECT g.*, u.site, u.bot FROM unnest(` + arrays(p, pGaps, append([]string{"text"}, gapTypes...)...) + `)
+		AS g(session_id, n, at, text, norm, is_first, first_at)
+	JOIN u ON u.id = g.session_id WHERE g.session_id IN (SELECT id FROM s)
+	RETURNING at, site, bot, norm, is_first),
+` + addGapCounts(shardTurn, "") + `,
 t AS (INSERT INTO visitor_terms (term, visitor_id)
 	SELECT t.term, s.visitor_id FROM unnest(` + arrays(p, pTerms, "text", "text") + `) AS t(session_id, term) JOIN s ON s.id = t.session_id
 	ON CONFLICT DO NOTHING),
@@ -157,11 +160,10 @@ type turnWrite struct {
 	ack              []any // client_id, message_id, at, text; nil for none
 	inputBase        int
 	inputs           []storage.Input
-	gapBase          int
-	gaps             []storage.Gap
-	terms            []string   // the visitor's new search words
-	events           []any      // outboxRows's arrays; nil for none (enqueue.go)
-	marks            markDeltas // the funnel's counts the turn changes (counters.go)
+	gaps             *gapColumns // the texts it adds (gapcount.go)
+	terms            []string    // the visitor's new search words
+	events           []any       // outboxRows's arrays; nil for none (enqueue.go)
+	marks            markDeltas  // the funnel's counts the turn changes (counters.go)
 	// res is the outbox backlog the turn took (enqueue.go).
 	res *storage.Reservation
 	err chan error
@@ -175,7 +177,7 @@ func newTurnWrite(t *storage.Turn, prev, next *storage.Session, ack storage.Ack)
 		return nil, err
 	}
 	w := &turnWrite{session: t.SessionID, visitor: prev.VisitorID, node: t.Node, err: make(chan error, 1),
-		inputBase: len(prev.Inputs), inputs: t.Inputs, gapBase: len(prev.Gaps), gaps: t.Gaps}
+		inputBase: len(prev.Inputs), inputs: t.Inputs, gaps: newGapColumns(prev.Gaps, t.Gaps)}
 	// sessionArgs' order is sessionColumns': id, site, visitor_id, bot, ….
 	w.cols = append(append(make([]any, 0, len(turnSessionColumns)), sargs[1]), sargs[3:]...)
 	for i, c := range turnSessionColumns {
@@ -239,7 +241,7 @@ func roundArgs(round []*turnWrite) []any {
 	var msgs [9][]any
 	var acks [5][]any
 	var inputs [7][]any
-	var gaps [4][]any
+	var gaps [7][]any
 	var terms [2][]any
 	var events [9][]any
 	var marks [4][]any
@@ -270,8 +272,9 @@ func roundArgs(round []*turnWrite) []any {
 				inputs[c] = append(inputs[c], v)
 			}
 		}
-		for j, g := range w.gaps {
-			row := []any{w.session, int32(w.gapBase + j), utc(g.At), g.Text}
+		for j := range w.gaps.ns {
+			g := w.gaps
+			row := []any{w.session, g.ns[j], g.at[j], g.text[j], g.norm[j], g.first[j], g.firstAt[j]}
 			for c, v := range row {
 				gaps[c] = append(gaps[c], v)
 			}

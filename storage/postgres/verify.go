@@ -15,8 +15,8 @@ import (
 // message are its messages', every message, input and gap has its
 // session, every ack names a message of its session with its client ID,
 // every file has its visitor and all its chunks with its size, no chunk
-// is without its file, and the funnel's counters are a count of the
-// sessions. It is `parley check` on PostgreSQL: for
+// is without its file, and the funnel's and the gaps' counters are a
+// count of the sessions and texts. It is `parley check` on PostgreSQL: for
 // tests, and for a database after a crash, a restore or a migration.
 func (s *Store) Verify(ctx context.Context) (*storage.VerifyReport, error) {
 	r := &storage.VerifyReport{}
@@ -35,7 +35,7 @@ func (s *Store) Verify(ctx context.Context) (*storage.VerifyReport, error) {
 				return err
 			}
 		}
-		for _, c := range slices.Concat(verifyChecks, verifyIdentityChecks, verifyCounterChecks) { // identify.go, counters.go
+		for _, c := range slices.Concat(verifyChecks, verifyIdentityChecks, verifyCounterChecks, verifyGapChecks) { // identify.go, counters.go, gapcount.go
 			rows, err := tx.Query(ctx, c.sql+` LIMIT 1000`)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.what, err)

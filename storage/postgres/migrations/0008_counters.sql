@@ -51,3 +51,39 @@ GROUP BY 1, 2, 3, 4, 5, 6;
 INSERT INTO funnel_daily (day, site, bot, version, kind, name, shard, sessions)
 SELECT (hour AT TIME ZONE 'UTC')::date, site, bot, version, kind, name, shard, sum(sessions)
 FROM funnel_hourly GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+-- The Knowledge gaps report's counters (gaps.go and gapcount.go in package
+-- postgres): every unanswered text keeps the question it asks
+-- (storage.NormalizeGap, computed by Parley: a store of an older Parley
+-- gets it when this Parley opens it), and gap_daily counts, per UTC day,
+-- site, bot and question, the texts said that day and the sessions that
+-- first asked it that day. The report reads a period's whole days here and
+-- only the texts of the days it cuts, and for each question it lists the
+-- few texts it shows.
+ALTER TABLE gaps ADD COLUMN norm TEXT;                       -- the question: storage.NormalizeGap(text); NULL until Parley counted it
+ALTER TABLE gaps ADD COLUMN is_first BOOLEAN NOT NULL DEFAULT false; -- the session's first text of this question
+ALTER TABLE gaps ADD COLUMN first_at TIMESTAMPTZ;            -- when the session first asked this question
+ALTER TABLE gaps ADD COLUMN site TEXT NOT NULL DEFAULT '';   -- the session's, as the report filters by
+ALTER TABLE gaps ADD COLUMN bot TEXT NOT NULL DEFAULT '';
+UPDATE gaps SET site = s.site, bot = s.bot FROM sessions s WHERE s.id = gaps.session_id;
+
+-- A question's texts newest first: the texts a report row shows, the
+-- last and first asked.
+CREATE INDEX gaps_by_norm ON gaps (norm, at DESC, session_id DESC, n DESC) INCLUDE (site, bot);
+-- A question's texts by when their session first asked it, and those
+-- asked more than a day after that: the sessions that asked it before a
+-- period and again in it.
+CREATE INDEX gaps_by_norm_first ON gaps (norm, first_at) INCLUDE (at, site, bot);
+CREATE INDEX gaps_long_by_norm ON gaps (norm, at) INCLUDE (first_at, site, bot) WHERE at - first_at > interval '1 day';
+
+CREATE TABLE gap_daily (
+    day         DATE NOT NULL,         -- UTC day the texts were said
+    site        TEXT NOT NULL,
+    bot         TEXT NOT NULL,
+    norm        TEXT NOT NULL,         -- the question (gaps.norm)
+    shard       TEXT NOT NULL,         -- the writer: s start, t turns, x erase; sum them
+    texts       BIGINT NOT NULL,       -- unanswered texts said that day
+    sessions    BIGINT NOT NULL,       -- sessions whose first text of the question was that day
+    PRIMARY KEY (day, site, bot, norm, shard)
+);
+COMMENT ON TABLE gap_daily IS 'Knowledge gaps counters: unanswered texts per UTC day, site, bot and normalised question, and the sessions first asking it then; sum over shard';
