@@ -56,55 +56,7 @@ type gapGroup struct {
 // the period holds more texts than the scan limit.
 func (s *Store) gapsCounted(ctx context.Context, q storage.GapQuery) (*storage.GapReport, error) {
 	limit := cmp.Or(q.Limit, storage.DefaultLimit)
-	p := splitGapPeriod(q.From, q.To)
-	w := &where{}
-	// The texts of the query's site and bot; the scan limit counts all.
-	var match []string
-	if q.Site != "" {
-		match = append(match, "site = "+w.arg(q.Site))
-	}
-	if q.Bot != "" {
-		match = append(match, "bot = "+w.arg(q.Bot))
-	}
-	matches := "TRUE"
-	if len(match) > 0 {
-		matches = strings.Join(match, " AND ")
-	}
-	var parts []string
-	if p.days {
-		var days []string
-		if !p.d0.IsZero() {
-			days = append(days, "day >= "+w.arg(p.d0.Format(time.DateOnly))+"::date")
-		}
-		if !p.d1.IsZero() {
-			days = append(days, "day < "+w.arg(p.d1.Format(time.DateOnly))+"::date")
-		}
-		parts = append(parts, `SELECT norm, site, bot, texts, sessions AS firsts FROM gap_daily`+whereAll(days))
-	}
-	for _, c := range p.cut {
-		parts = append(parts, `SELECT norm, site, bot, 1 AS texts, is_first::int AS firsts FROM gaps
-			WHERE at >= `+w.arg(c[0])+` AND at < `+w.arg(c[1])+` AND norm IS NOT NULL`)
-	}
-	if len(parts) == 0 {
-		return emptyGapReport(), nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT norm, COALESCE(sum(texts) FILTER (WHERE `+matches+`), 0)::bigint,
-		COALESCE(sum(firsts) FILTER (WHERE `+matches+`), 0)::bigint, sum(texts)::bigint
-		FROM (`+strings.Join(parts, "\nUNION ALL ")+`) AS c GROUP BY norm`, w.args...)
-	if err != nil {
-		return nil, err
-	}
-	var groups []*gapGroup
-	var total int64
-	var g gapGroup
-	var all int64
-	_, err = pgx.ForEachRow(rows, []any{&g.norm, &g.texts, &g.firsts, &all}, func() error {
-		total += all
-		if g.texts > 0 {
-			groups = append(groups, &gapGroup{norm: g.norm, texts: g.texts, firsts: g.firsts})
-		}
-		return nil
-	})
+	groups, total, err := s.gapQuestions(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +88,60 @@ func (s *Store) gapsCounted(ctx context.Context, q storage.GapQuery) (*storage.G
 	storage.SortGapRows(rep.Items)
 	rep.Items = rep.Items[:min(limit, len(rep.Items))]
 	return rep, nil
+}
+
+// gapQuestions counts the questions of the query's site and bot asked in
+// its period (those asked at all), and the period's texts of any site
+// and bot (total: the scan limit counts them all). Whole days are read
+// from the counters, the days the period cuts from their texts.
+func (s *Store) gapQuestions(ctx context.Context, q storage.GapQuery) (groups []*gapGroup, total int64, err error) {
+	p := splitGapPeriod(q.From, q.To)
+	w := &where{}
+	var match []string
+	if q.Site != "" {
+		match = append(match, "site = "+w.arg(q.Site))
+	}
+	if q.Bot != "" {
+		match = append(match, "bot = "+w.arg(q.Bot))
+	}
+	matches := "TRUE"
+	if len(match) > 0 {
+		matches = strings.Join(match, " AND ")
+	}
+	var parts []string
+	if p.days {
+		var days []string
+		if !p.d0.IsZero() {
+			days = append(days, "day >= "+w.arg(p.d0.Format(time.DateOnly))+"::date")
+		}
+		if !p.d1.IsZero() {
+			days = append(days, "day < "+w.arg(p.d1.Format(time.DateOnly))+"::date")
+		}
+		parts = append(parts, `SELECT norm, site, bot, texts, sessions AS firsts FROM gap_daily`+whereAll(days))
+	}
+	for _, c := range p.cut {
+		parts = append(parts, `SELECT norm, site, bot, 1 AS texts, is_first::int AS firsts FROM gaps
+			WHERE at >= `+w.arg(c[0])+` AND at < `+w.arg(c[1])+` AND norm IS NOT NULL`)
+	}
+	if len(parts) == 0 {
+		return nil, 0, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT norm, COALESCE(sum(texts) FILTER (WHERE `+matches+`), 0)::bigint,
+		COALESCE(sum(firsts) FILTER (WHERE `+matches+`), 0)::bigint, sum(texts)::bigint
+		FROM (`+strings.Join(parts, "\nUNION ALL ")+`) AS c GROUP BY norm`, w.args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	var g gapGroup
+	var all int64
+	_, err = pgx.ForEachRow(rows, []any{&g.norm, &g.texts, &g.firsts, &all}, func() error {
+		total += all
+		if g.texts > 0 {
+			groups = append(groups, &gapGroup{norm: g.norm, texts: g.texts, firsts: g.firsts})
+		}
+		return nil
+	})
+	return groups, total, err
 }
 
 // emptyGapReport is a report with no row.
