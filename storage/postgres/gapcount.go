@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -143,7 +144,7 @@ func backfillGaps(ctx context.Context, pool *pgxpool.Pool) error {
 		}
 		var ids []string
 		var cols gapColumns
-		for _, sid := range slices.Sorted(mapKeys(bySession)) {
+		for _, sid := range slices.Sorted(maps.Keys(bySession)) {
 			c := newGapColumns(nil, bySession[sid])
 			for range c.ns {
 				ids = append(ids, sid)
@@ -165,16 +166,6 @@ func backfillGaps(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("postgres: count the unanswered texts: %w", err)
 	}
 	return nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // verifyGapChecks compare the gaps' counters, shards summed, with a
