@@ -64,7 +64,7 @@ const (
 	pGaps     = pInputs + 7   // 7 arrays: session_id, then gapColumns' (gapcount.go)
 	pTerms    = pGaps + 7     // 2 arrays: session_id, term: the visitor's new search words (query_users.go)
 	pOutbox   = pTerms + 2    // 9 arrays: session_id, then outboxRows's (enqueue.go)
-	pFunnel   = pOutbox + 9   // 4 arrays: session_id, kind, name, n: the funnel's counts (counters.go)
+	pFunnel   = pOutbox + 9   // 4 arrays: ord, kind, name, n: the funnel's counts (counters.go)
 	pEnd      = pFunnel + 4
 )
 
@@ -85,7 +85,7 @@ func buildTurnSQL() string {
 		AS u(id, ord, ` + strings.Join(cols, ", ") + `)),
 s AS (UPDATE sessions SET ` + strings.Join(sets, ", ") + ` FROM u
 	WHERE sessions.id = u.id AND NOT EXISTS (SELECT 1 FROM visitors e WHERE e.id = sessions.visitor_id AND e.erasing)
-	RETURNING sessions.id, sessions.visitor_id, u.ord),
+	RETURNING sessions.id, sessions.visitor_id, u.ord, sessions.site, sessions.bot, sessions.version, sessions.started_at),
 r AS (SELECT * FROM unnest(` + arrays(p, pRollups, "int", "timestamptz", "timestamptz", "timestamptz", "timestamptz",
 		"text", "text", "text", "text", "text", "jsonb", "jsonb", "timestamptz") + `)
 	AS r(ord, seen, interaction, input, file, name, email, phone, contact, text, vars, sentiment, sentiment_at)),
@@ -116,9 +116,9 @@ i AS (INSERT INTO inputs (session_id, n, block, variable, kind, value, at)
 	SELECT * FROM unnest(` + arrays(p, pInputs, "text", "int", "text", "text", "text", "text", "timestamptz") + `) AS i(session_id, n, block, variable, kind, value, at)
 	WHERE i.session_id IN (SELECT id FROM s)),
 g AS (INSERT INTO gaps (session_id, n, at, text, norm, is_first, first_at, site, bot)
-	SELECT g.*, u.site, u.bot FROM unnest(` + arrays(p, pGaps, append([]string{"text"}, gapTypes...)...) + `)
+	SELECT g.*, s.site, s.bot FROM unnest(` + arrays(p, pGaps, append([]string{"text"}, gapTypes...)...) + `)
 		AS g(session_id, n, at, text, norm, is_first, first_at)
-	JOIN u ON u.id = g.session_id WHERE g.session_id IN (SELECT id FROM s)
+	JOIN s ON s.id = g.session_id
 	RETURNING at, site, bot, norm, is_first),
 ` + addGapCounts(shardTurn, "") + `,
 t AS (INSERT INTO visitor_terms (term, visitor_id)
@@ -129,9 +129,8 @@ o AS (INSERT INTO webhook_outbox (seq, ` + outboxColumns + `)
 		SELECT o.* FROM unnest(` + arrays(p, pOutbox, "text", "text", "text", "text", "text", "text", "text", "timestamptz", "bytea") + `)
 			WITH ORDINALITY AS o(session_id, endpoint, site, event_id, type, lane, visitor_id, at, body, n)
 		WHERE o.session_id IN (SELECT id FROM s) ORDER BY o.n) ordered),
-f AS (SELECT ` + sqlHour("u.started_at") + ` AS hour, u.site, u.bot, u.version, d.kind, d.name, d.n
-	FROM unnest(` + arrays(p, pFunnel, "text", "text", "text", "int") + `) AS d(session_id, kind, name, n)
-	JOIN s ON s.id = d.session_id JOIN u ON u.id = d.session_id),
+f AS (SELECT ` + sqlHour("s.started_at") + ` AS hour, s.site, s.bot, s.version, d.kind, d.name, d.n
+	FROM unnest(` + arrays(p, pFunnel, "int", "text", "text", "int") + `) AS d(ord, kind, name, n) JOIN s ON s.ord = d.ord),
 ` + addCounts(shardTurn) + `
 SELECT ord FROM s`
 }
@@ -283,7 +282,7 @@ func roundArgs(round []*turnWrite) []any {
 			terms[0], terms[1] = append(terms[0], w.session), append(terms[1], term)
 		}
 		for j, kind := range w.marks.kinds {
-			row := []any{w.session, kind, w.marks.names[j], w.marks.ns[j]}
+			row := []any{int32(k), kind, w.marks.names[j], w.marks.ns[j]}
 			for c, v := range row {
 				marks[c] = append(marks[c], v)
 			}
