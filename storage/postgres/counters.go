@@ -169,9 +169,11 @@ SELECT 1`
 
 // recountCounters sets the funnel's and the gaps' counters to a count of
 // the sessions and texts stored, in q's transaction: for rows written
-// around the writers (a load, a seed).
+// around the writers (a load, a seed). A million sessions take longer
+// than a statement may (Options.StatementTimeout): the transaction lifts
+// the bound for itself.
 func recountCounters(ctx context.Context, q querier) error {
-	for _, sql := range []string{`DELETE FROM funnel_hourly`, `DELETE FROM funnel_daily`, sqlRecountFunnel,
+	for _, sql := range []string{sqlNoTimeout, `DELETE FROM funnel_hourly`, `DELETE FROM funnel_daily`, sqlRecountFunnel,
 		`DELETE FROM gap_daily`, sqlRecountGaps} {
 		if _, err := q.Exec(ctx, sql); err != nil {
 			return err
@@ -179,6 +181,10 @@ func recountCounters(ctx context.Context, q querier) error {
 	}
 	return nil
 }
+
+// sqlNoTimeout lifts the statement timeout for the rest of the
+// transaction: counting a whole store afresh.
+const sqlNoTimeout = `SET LOCAL statement_timeout = 0`
 
 // verifyCounterChecks compare the counters, shards summed, with a recount
 // of the sessions, per hour and per day (Verify).

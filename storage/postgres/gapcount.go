@@ -162,7 +162,15 @@ func backfillGaps(ctx context.Context, pool *pgxpool.Pool) error {
 	if done == 0 {
 		return nil
 	}
-	if _, err := pool.Exec(ctx, sqlRecountGaps); err != nil {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for _, sql := range []string{sqlNoTimeout, sqlRecountGaps} {
+			if _, err := tx.Exec(ctx, sql); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("postgres: count the unanswered texts: %w", err)
 	}
 	return nil

@@ -11,6 +11,10 @@
 -- counter; a count is the sum of its shards, which parley check compares
 -- with a recount of the sessions.
 
+-- Counting an older store's sessions takes longer than a statement may at
+-- a million of them: no timeout in this step's transaction.
+SET LOCAL statement_timeout = 0;
+
 CREATE TABLE funnel_daily (
     day         DATE NOT NULL,         -- UTC day of the sessions' start
     site        TEXT NOT NULL,
