@@ -251,6 +251,13 @@ func testUsersSearch(t *testing.T, open func(testing.TB) AdminEngine) {
 			if got := allUsers(t, f.s, storage.UserQuery{Q: tt.q, Limit: 1}); !slices.Equal(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
+			// The sessions dashboard's search, a session a page: the
+			// candidates that fail the check (an earlier phone's words, a
+			// name's other word) between those that pass.
+			q := storage.SessionQuery{Q: tt.q, Limit: 1, Live: newFakeLive(f), Now: time.Now()}
+			if got, want := allSessions(t, f.s, q), f.wantSessions(q); !slices.Equal(got, want) {
+				t.Errorf("sessions: got %v, want %v", got, want)
+			}
 		})
 	}
 }

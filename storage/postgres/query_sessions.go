@@ -118,34 +118,18 @@ func (s *Store) sessions(ctx context.Context, q *storage.SessionQuery, limit int
 	if err := s.statusFilter(ctx, w, q); err != nil {
 		return nil, err
 	}
-	var vids []string
-	search := strings.TrimSpace(q.Q) != ""
-	if search {
-		var err error
-		if vids, err = s.searchVisitors(ctx, q.Q); err != nil {
-			return nil, err
-		}
-		if len(vids) == 0 {
-			return &storage.Page[storage.SessionRow]{}, nil
-		}
-	}
 	w.period("started_at", q.From, q.To)
 	sessionFilters(w, q)
 	w.before("started_at", "id", at, id)
 	order := ` ORDER BY started_at DESC, id DESC`
 	sql := `SELECT ` + pageColumns + ` FROM sessions WHERE ` + w.String() + order + ` LIMIT ` + strconv.Itoa(limit+1)
-	if search {
-		// The found visitors' sessions (at most storage.MaxSearchVisitors
-		// visitors'), each visitor's read from its index and filtered, a
-		// page's worth of each at most, the page taken from those: a probe
-		// per visitor (LATERAL … LIMIT keeps it so), never a walk of the
-		// start order for the few sessions of theirs in it, nor a scan of
-		// every session, which the planner would choose for a page or for
-		// many visitors.
-		page := strconv.Itoa(limit + 1)
-		sql = `SELECT ` + pageColumns + ` FROM sessions WHERE id IN (SELECT f.id FROM unnest(` + w.arg(vids) + `::text[]) AS c(vid)
-			CROSS JOIN LATERAL (SELECT id, started_at FROM sessions WHERE visitor_id = c.vid AND ` + w.String() + order + ` LIMIT ` + page + `) AS f
-			ORDER BY f.started_at DESC, f.id DESC LIMIT ` + page + `)` + order
+	if strings.TrimSpace(q.Q) != "" {
+		ids, err := s.searchSessions(ctx, q.Q, w, limit+1) // query_search.go
+		if err != nil || len(ids) == 0 {
+			return &storage.Page[storage.SessionRow]{}, err
+		}
+		w = &where{}
+		sql = `SELECT ` + pageColumns + ` FROM sessions WHERE id = ANY(` + w.arg(ids) + `)` + order
 	}
 	sessions, err := s.readSessions(ctx, sql, w.args...)
 	if err != nil {

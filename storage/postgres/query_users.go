@@ -156,11 +156,38 @@ func (s *Store) userRows(ctx context.Context, hits []userHit) ([]storage.UserRow
 }
 
 // searchVisitors returns the IDs of the visitors the search q finds (at
-// most storage.MaxSearchVisitors candidates are considered): those whose
-// ID starts with q, newest first, then those with a search term starting
-// with q's longest word, each checked against its current values
-// (storage.Visitor.Matches).
+// most storage.MaxSearchVisitors candidates are considered: searchCandidates),
+// each checked against its current values (storage.Visitor.Matches).
 func (s *Store) searchVisitors(ctx context.Context, q string) ([]string, error) {
+	cands, err := s.searchCandidates(ctx, q)
+	if err != nil || len(cands) == 0 {
+		return nil, err
+	}
+	// Only what Matches reads: a search may check MaxSearchVisitors rows,
+	// each one probe of visitors_pkey (LATERAL … LIMIT 1 keeps it so:
+	// without, the planner hashes or scans every visitor when the
+	// candidates are many).
+	rows, err := s.pool.Query(ctx, `SELECT v.id, v.name, v.email, v.phone, v.platform_id FROM unnest($1::text[]) AS c(id)
+		CROSS JOIN LATERAL (SELECT id, name, email, phone, platform_id FROM visitors WHERE id = c.id LIMIT 1) AS v`, cands)
+	if err != nil {
+		return nil, err
+	}
+	out := cands[:0]
+	var v storage.Visitor
+	_, err = pgx.ForEachRow(rows, []any{&v.ID, &v.Name, &v.Email, &v.Phone, &v.PlatformID}, func() error {
+		if v.Matches(q) {
+			out = append(out, v.ID)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// searchCandidates returns the visitors the search q may find, not
+// checked yet, at most storage.MaxSearchVisitors: those whose ID starts
+// with q, newest first, then those with a search term starting with q's
+// longest word.
+func (s *Store) searchCandidates(ctx context.Context, q string) ([]string, error) {
 	idPrefix, term := storage.SearchKeys(q)
 	var cands []string
 	seen := map[string]bool{}
@@ -216,24 +243,7 @@ func (s *Store) searchVisitors(ctx context.Context, q string) ([]string, error) 
 			return nil, err
 		}
 	}
-	// Only what Matches reads: a search may check MaxSearchVisitors rows,
-	// each one probe of visitors_pkey (LATERAL … LIMIT 1 keeps it so:
-	// without, the planner hashes or scans every visitor when the
-	// candidates are many).
-	rows, err := s.pool.Query(ctx, `SELECT v.id, v.name, v.email, v.phone, v.platform_id FROM unnest($1::text[]) AS c(id)
-		CROSS JOIN LATERAL (SELECT id, name, email, phone, platform_id FROM visitors WHERE id = c.id LIMIT 1) AS v`, cands)
-	if err != nil {
-		return nil, err
-	}
-	out := cands[:0]
-	var v storage.Visitor
-	_, err = pgx.ForEachRow(rows, []any{&v.ID, &v.Name, &v.Email, &v.Phone, &v.PlatformID}, func() error {
-		if v.Matches(q) {
-			out = append(out, v.ID)
-		}
-		return nil
-	})
-	return out, err
+	return cands, nil
 }
 
 // prefixEnd is above every string that starts with p, and below every

@@ -91,3 +91,9 @@ CREATE TABLE gap_daily (
     PRIMARY KEY (day, site, bot, norm, shard)
 );
 COMMENT ON TABLE gap_daily IS 'Knowledge gaps counters: unanswered texts per UTC day, site, bot and normalised question, and the sessions first asking it then; sum over shard';
+
+-- The sessions search reads each found visitor's sessions by start from
+-- this index: with their start in it, an index-only scan where the
+-- table's pages are all visible (old sessions). Same name, same key.
+DROP INDEX sessions_by_visitor_id;
+CREATE INDEX sessions_by_visitor_id ON sessions (visitor_id, id) INCLUDE (started_at);
