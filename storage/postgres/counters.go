@@ -11,7 +11,7 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// The funnel's counters (migration 0008_counters.sql): for every UTC day
+// The funnel's counters (migration 0009_counters.sql): for every UTC day
 // (funnel_daily) and hour (funnel_hourly), site and bot version, how many
 // of the sessions started then are stored with each mark: opened (every
 // session), converted (a goal reached), each block and each goal reached

@@ -13,7 +13,7 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// The Knowledge gaps report's counters (migration 0008_counters.sql):
+// The Knowledge gaps report's counters (migration 0009_counters.sql):
 // every row of gaps keeps the question it asks (norm: storage.NormalizeGap
 // of its text), whether it is its session's first text of that question
 // (is_first, and when that was: first_at) and its session's site and bot;
