@@ -127,12 +127,12 @@ func TestGaps(t *testing.T, open func(testing.TB) GapsEngine) {
 			}
 			queries = append(queries, q)
 		}
-		// From at a text of a question its session asked more than a
-		// day before, and either side of it.
+		// From at a text of a question its session asked more than an
+		// hour before, and either side of it.
 		for _, s := range sessions {
 			for i, g := range s.Gaps {
 				if !slices.ContainsFunc(s.Gaps[:i], func(e storage.Gap) bool {
-					return storage.NormalizeGap(e.Text) == storage.NormalizeGap(g.Text) && g.At.Sub(e.At) > 25*time.Hour
+					return storage.NormalizeGap(e.Text) == storage.NormalizeGap(g.Text) && g.At.Sub(e.At) > time.Hour
 				}) {
 					continue
 				}

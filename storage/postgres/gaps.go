@@ -177,13 +177,15 @@ func (s *Store) gapRows(ctx context.Context, q storage.GapQuery, groups []*gapGr
 	straddle := "0"
 	if !q.From.IsZero() {
 		// Sessions that first asked before from and again in the period:
-		// first asked in the day before from (gaps_by_norm_first), or
-		// more than a day before what they asked in it (gaps_long_by_norm).
+		// first asked in the hour before from (gaps_by_norm_first), or
+		// more than an hour before what they asked in it
+		// (gaps_long_by_norm: the few texts so long after their session's
+		// first of them).
 		from := ceilMicro(q.From.UTC())
-		dayBefore := w.arg(from.Add(-24 * time.Hour))
+		hourBefore := w.arg(from.Add(-time.Hour))
 		before := w.arg(from)
-		straddle = `(SELECT count(DISTINCT session_id) FROM gaps WHERE norm = k.norm AND first_at >= ` + dayBefore + ` AND first_at < ` + before + ` AND ` + period + `)
-			+ (SELECT count(DISTINCT session_id) FROM gaps WHERE norm = k.norm AND at - first_at > interval '1 day' AND first_at < ` + dayBefore + ` AND ` + period + `)`
+		straddle = `(SELECT count(DISTINCT session_id) FROM gaps WHERE norm = k.norm AND first_at >= ` + hourBefore + ` AND first_at < ` + before + ` AND ` + period + `)
+			+ (SELECT count(DISTINCT session_id) FROM gaps WHERE norm = k.norm AND at - first_at > interval '1 hour' AND first_at < ` + hourBefore + ` AND ` + period + `)`
 	}
 	rows, err := s.pool.Query(ctx, `SELECT k.norm, newest.at, newest.text, oldest.at, ids.sids, `+straddle+`
 		FROM unnest(`+k+`::text[]) AS k(norm)

@@ -75,10 +75,10 @@ UPDATE gaps SET site = s.site, bot = s.bot FROM sessions s WHERE s.id = gaps.ses
 -- last and first asked.
 CREATE INDEX gaps_by_norm ON gaps (norm, at DESC, session_id DESC, n DESC) INCLUDE (site, bot);
 -- A question's texts by when their session first asked it, and those
--- asked more than a day after that: the sessions that asked it before a
--- period and again in it.
-CREATE INDEX gaps_by_norm_first ON gaps (norm, first_at) INCLUDE (at, site, bot);
-CREATE INDEX gaps_long_by_norm ON gaps (norm, at) INCLUDE (first_at, site, bot) WHERE at - first_at > interval '1 day';
+-- asked more than an hour after that (few: a session idles out in
+-- minutes): the sessions that asked it before a period and again in it.
+CREATE INDEX gaps_by_norm_first ON gaps (norm, first_at) INCLUDE (at, session_id, site, bot);
+CREATE INDEX gaps_long_by_norm ON gaps (norm, at) INCLUDE (first_at, session_id, site, bot) WHERE at - first_at > interval '1 hour';
 
 CREATE TABLE gap_daily (
     day         DATE NOT NULL,         -- UTC day the texts were said
