@@ -1,9 +1,7 @@
 package server_test
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -99,6 +97,42 @@ func (tc *testCluster) dial(i int, jar http.CookieJar) *widgettest.Client {
 	return widgettest.MustDial(tc.t, widgettest.URL(tc.nodes[i].base, "demo"), widgettest.Options{Origin: testOrigin, Jar: jar})
 }
 
+// twoTabs opens a browser's first tab on node 0, which starts and so
+// owns its conversation, and a second tab of the same browser on node 1,
+// which resumes it; it returns both and the first tab's welcome.
+func (tc *testCluster) twoTabs() (a, b *widgettest.Client, w widgettest.Frame) {
+	tc.t.Helper()
+	jar := widgettest.NewJar()
+	a = tc.dial(0, jar)
+	w = a.MustHello(widgettest.Hello{})
+	a.UntilPrompt("menu")
+	b = tc.dial(1, jar)
+	if r := b.MustHello(widgettest.Hello{Session: w.Session}); r.Session != w.Session || r.Resumed == nil || !*r.Resumed || r.Visitor != w.Visitor {
+		tc.t.Fatalf("the second tab: session %s resumed %v visitor %s; want %s resumed, visitor %s", r.Session, r.Resumed, r.Visitor, w.Session, w.Visitor)
+	}
+	return a, b, w
+}
+
+// visitorTexts returns the texts of the visitor's messages, in order.
+func visitorTexts(msgs []widgettest.Frame) []string {
+	var out []string
+	for _, m := range msgs {
+		if m.From == "visitor" {
+			out = append(out, m.Text)
+		}
+	}
+	return out
+}
+
+// transcript returns the session's messages as the admin API at base
+// shows them.
+func transcript(t *testing.T, base, session string) []widgettest.Frame {
+	t.Helper()
+	var tr struct{ Messages []widgettest.Frame }
+	admintest.Get(t, base, adminToken, "/admin/api/sessions/"+session, &tr)
+	return tr.Messages
+}
+
 // untilMessage reads c's frames up to the message with the text.
 func untilMessage(t *testing.T, c *widgettest.Client, from, text string) widgettest.Frame {
 	t.Helper()
@@ -120,15 +154,7 @@ func untilMessage(t *testing.T, c *widgettest.Client, from, text string) widgett
 // stored, none lost to the other.
 func TestCluster_TwoTabsOnTwoNodes(t *testing.T) {
 	tc := startCluster(t, 3, 2*time.Second)
-	jar := widgettest.NewJar()
-	a := tc.dial(0, jar)
-	w := a.MustHello(widgettest.Hello{})
-	a.UntilPrompt("menu")
-	b := tc.dial(1, jar)
-	r := b.MustHello(widgettest.Hello{Session: w.Session})
-	if r.Session != w.Session || r.Resumed == nil || !*r.Resumed || r.Visitor != w.Visitor {
-		t.Fatalf("the second tab: session %s resumed %v visitor %s; want %s resumed, visitor %s", r.Session, r.Resumed, r.Visitor, w.Session, w.Visitor)
-	}
+	a, b, w := tc.twoTabs()
 
 	// Both tabs at once, free text while the menu waits (the bot's
 	// fallback answers each): every turn acked on its own tab.
@@ -173,15 +199,10 @@ func TestCluster_TwoTabsOnTwoNodes(t *testing.T) {
 		t.Errorf("resent c1: ack %s, want the original %s", again.ID, ack.ID)
 	}
 
-	var transcript struct {
-		Messages []struct{ From, Text, ClientID string }
-	}
-	admintest.Get(t, tc.nodes[2].base, adminToken, "/admin/api/sessions/"+w.Session, &transcript)
+	msgs := transcript(t, tc.nodes[2].base, w.Session)
 	stored := map[string]int{}
-	for _, m := range transcript.Messages {
-		if m.From == "visitor" {
-			stored[m.Text]++
-		}
+	for _, text := range visitorTexts(msgs) {
+		stored[text]++
 	}
 	for i := range 2 {
 		for n := range each {
@@ -201,8 +222,8 @@ func TestCluster_TwoTabsOnTwoNodes(t *testing.T) {
 		}
 	}
 	admintest.Get(t, tc.nodes[2].base, adminToken, "/admin/api/sessions", &list)
-	if len(list.Items) != 1 || list.Items[0].MessageCount != len(transcript.Messages) {
-		t.Fatalf("sessions list %+v; want one with %d messages", list.Items, len(transcript.Messages))
+	if len(list.Items) != 1 || list.Items[0].MessageCount != len(msgs) {
+		t.Fatalf("sessions list %+v; want one with %d messages", list.Items, len(msgs))
 	}
 	if list.Items[0].Status != "active" {
 		t.Errorf("status %q on a third node, want active", list.Items[0].Status)
@@ -219,15 +240,7 @@ func TestCluster_TwoTabsOnTwoNodes(t *testing.T) {
 // other nodes close with 4001.
 func TestCluster_EraseClosesEveryNodesTabs(t *testing.T) {
 	tc := startCluster(t, 3, 2*time.Second)
-	jar := widgettest.NewJar()
-	a := tc.dial(0, jar)
-	w := a.MustHello(widgettest.Hello{})
-	a.UntilPrompt("menu")
-	b := tc.dial(1, jar)
-	b.MustHello(widgettest.Hello{Session: w.Session})
-
-	var conv struct{ Status string }
-	admintest.Get(t, tc.nodes[2].base, adminToken, "/admin/api/sessions/"+w.Session, &conv)
+	a, b, w := tc.twoTabs()
 	resp, body := adminDo(t, http.MethodDelete, tc.nodes[2].base+"/admin/api/users/"+w.Visitor)
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("erase: %d %s", resp.StatusCode, body)
@@ -243,14 +256,9 @@ func TestCluster_EraseClosesEveryNodesTabs(t *testing.T) {
 func TestCluster_OwnerGone(t *testing.T) {
 	const lease = time.Second
 	tc := startCluster(t, 2, lease)
-	jar := widgettest.NewJar()
-	a := tc.dial(0, jar)
-	w := a.MustHello(widgettest.Hello{})
-	a.UntilPrompt("menu")
+	a, b, w := tc.twoTabs()
 	a.MustChoice("c1", "menu", "demo")
 	a.Until("ack")
-	b := tc.dial(1, jar)
-	b.MustHello(widgettest.Hello{Session: w.Session})
 
 	tc.nodes[0].srv.Crash() // the bus and the lease stop; no goodbye
 	start := time.Now()
@@ -261,17 +269,7 @@ func TestCluster_OwnerGone(t *testing.T) {
 	if took > lease+5*time.Second {
 		t.Errorf("the takeover took %v, want within the lease (%v) and a few seconds", took, lease)
 	}
-	var transcript struct {
-		Messages []struct{ From, Text string }
-	}
-	admintest.Get(t, tc.nodes[1].base, adminToken, "/admin/api/sessions/"+w.Session, &transcript)
-	var visitor []string
-	for _, m := range transcript.Messages {
-		if m.From == "visitor" {
-			visitor = append(visitor, m.Text)
-		}
-	}
-	if strings.Join(visitor, "|") != "Show me a demo|Ann" {
+	if visitor := visitorTexts(transcript(t, tc.nodes[1].base, w.Session)); strings.Join(visitor, "|") != "Show me a demo|Ann" {
 		t.Errorf("the visitor's messages %q, want the choice and Ann once each", visitor)
 	}
 }
@@ -282,12 +280,7 @@ func TestCluster_OwnerGone(t *testing.T) {
 // history when it resumes.
 func TestCluster_BusRestart(t *testing.T) {
 	tc := startCluster(t, 2, 2*time.Second)
-	jar := widgettest.NewJar()
-	a := tc.dial(0, jar)
-	w := a.MustHello(widgettest.Hello{})
-	a.UntilPrompt("menu")
-	b := tc.dial(1, jar)
-	b.MustHello(widgettest.Hello{Session: w.Session})
+	a, b, w := tc.twoTabs()
 
 	tc.nats.Stop()
 	for deadline := time.Now().Add(10 * time.Second); ; {
@@ -322,15 +315,9 @@ func TestCluster_BusRestart(t *testing.T) {
 	b.Close()
 
 	// A new tab on that node has everything in its history.
-	c := tc.dial(1, jar)
+	c := tc.dial(1, b.Jar())
 	r := c.MustHello(widgettest.Hello{Session: w.Session})
-	var texts []string
-	for _, m := range r.History {
-		if m.From == "visitor" {
-			texts = append(texts, m.Text)
-		}
-	}
-	if strings.Join(texts, "|") != "Show me a demo|Ann" {
+	if texts := visitorTexts(r.History); strings.Join(texts, "|") != "Show me a demo|Ann" {
 		t.Errorf("history's visitor messages %q, want the choice made while NATS was down and Ann", texts)
 	}
 }
@@ -341,12 +328,7 @@ func TestCluster_BusRestart(t *testing.T) {
 func TestCluster_GracefulStop(t *testing.T) {
 	const lease = 30 * time.Second // longer than the test: only a hand-over passes
 	tc := startCluster(t, 2, lease)
-	jar := widgettest.NewJar()
-	a := tc.dial(0, jar)
-	w := a.MustHello(widgettest.Hello{})
-	a.UntilPrompt("menu")
-	b := tc.dial(1, jar)
-	b.MustHello(widgettest.Hello{Session: w.Session})
+	a, b, w := tc.twoTabs()
 
 	tc.nodes[0].stop()
 	a.ExpectClose(websocket.StatusGoingAway)
@@ -358,7 +340,7 @@ func TestCluster_GracefulStop(t *testing.T) {
 		t.Errorf("the turn after the owner stopped took %v: the session was not handed over", took)
 	}
 	// The widget reconnects (through the balancer) to a node still up.
-	c := tc.dial(1, jar)
+	c := tc.dial(1, b.Jar())
 	if r := c.MustHello(widgettest.Hello{Session: w.Session}); r.Session != w.Session {
 		t.Errorf("reconnect: session %s, want %s resumed", r.Session, w.Session)
 	}
@@ -403,31 +385,10 @@ func TestCluster_AgentAndUploadOnOtherNodes(t *testing.T) {
 		tc := startCluster(t, 3, 2*time.Second)
 		v := tc.dial(0, widgettest.NewJar())
 		w := v.MustHello(widgettest.Hello{})
-		v.UntilPrompt("menu")
-		v.MustChoice("c1", "menu", "demo")
-		v.UntilPrompt("ask_name")
-		v.MustText("c2", "Ann")
-		v.UntilPrompt("ask_email")
-		v.MustInput("c3", "ask_email", "ann@example.org")
-		v.UntilPrompt("ask_phone")
-		v.MustInput("c4", "ask_phone", "+49 30 1234567")
-		v.UntilPrompt("offer_file")
-		v.MustChoice("c5", "offer_file", "yes")
-		v.UntilPrompt("ask_file")
-
-		body, ct := multipartBody(filePart("cat.png", "image/png", samplePNG(t, 4, 4)))
-		req, _ := http.NewRequest("POST", tc.nodes[1].base+"/v1/upload?site=demo&session="+w.Session, bytes.NewReader(body))
-		req.Header.Set("Content-Type", ct)
-		req.Header.Set("X-Parley-Token", w.Token)
-		req.Header.Set("Origin", testOrigin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		answer, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("upload through another node: %d %s", resp.StatusCode, answer)
+		walkToUpload(v)
+		status, answer := postUpload(t, tc.nodes[1].base, w.Session, w.Token, "cat.png", "image/png", samplePNG(t, 4, 4))
+		if status != http.StatusCreated {
+			t.Fatalf("upload through another node: %d %s", status, answer)
 		}
 		for {
 			f := v.Next()

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -108,15 +110,39 @@ func (e *env) visitorWith(site string, header http.Header) *siteVisitor {
 // walkToUpload walks the demo story to its upload step.
 func (v *siteVisitor) walkToUpload() widgettest.Frame {
 	v.e.tb.Helper()
-	v.UntilPrompt("menu")
-	v.MustChoice("c1", "menu", "demo")
-	v.UntilPrompt("ask_name")
-	v.MustText("c2", "Ann")
-	v.UntilPrompt("ask_email")
-	v.MustInput("c3", "ask_email", "ann@example.org")
-	v.UntilPrompt("ask_phone")
-	v.MustInput("c4", "ask_phone", "+49 30 1234567")
-	v.UntilPrompt("offer_file")
-	v.MustChoice("c5", "offer_file", "yes")
-	return v.UntilPrompt("ask_file")
+	return walkToUpload(v.Client)
+}
+
+// walkToUpload answers the demo story from its menu up to its file
+// request (c1 to c5) and returns that prompt.
+func walkToUpload(c *widgettest.Client) widgettest.Frame {
+	c.UntilPrompt("menu")
+	c.MustChoice("c1", "menu", "demo")
+	c.UntilPrompt("ask_name")
+	c.MustText("c2", "Ann")
+	c.UntilPrompt("ask_email")
+	c.MustInput("c3", "ask_email", "ann@example.org")
+	c.UntilPrompt("ask_phone")
+	c.MustInput("c4", "ask_phone", "+49 30 1234567")
+	c.UntilPrompt("offer_file")
+	c.MustChoice("c5", "offer_file", "yes")
+	return c.UntilPrompt("ask_file")
+}
+
+// postUpload sends one file to base's upload endpoint for the session,
+// with the visitor's token, and returns the status and the body.
+func postUpload(tb testing.TB, base, session, token, name, typ string, data []byte) (int, []byte) {
+	tb.Helper()
+	body, ct := multipartBody(filePart(name, typ, data))
+	req, _ := http.NewRequest("POST", base+"/v1/upload?site=demo&session="+session, bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("X-Parley-Token", token)
+	req.Header.Set("Origin", testOrigin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, answer
 }

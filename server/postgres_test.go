@@ -1,9 +1,6 @@
 package server_test
 
 import (
-	"bytes"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -128,19 +125,9 @@ func TestPostgres_Outage(t *testing.T) {
 		t.Errorf("a message during the outage: %+v, want the error internal for c2", f)
 	}
 	waitUntil(t, 5*time.Second, "parley_store_up 0", func() bool { return metric(t, base, "parley_store_up") == "0" })
-	body, ct := multipartBody(filePart("a.pdf", "application/pdf", []byte("%PDF-1.4\n%%EOF\n")))
-	req, _ := http.NewRequest("POST", base+"/v1/upload?site=demo&session="+w.Session, bytes.NewReader(body))
-	req.Header.Set("Content-Type", ct)
-	req.Header.Set("X-Parley-Token", w.Token)
-	req.Header.Set("Origin", testOrigin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(answer), `"unavailable"`) {
-		t.Errorf("an upload during the outage: %d %s, want 503 unavailable", resp.StatusCode, answer)
+	status, answer := postUpload(t, base, w.Session, w.Token, "a.pdf", "application/pdf", []byte("%PDF-1.4\n%%EOF\n"))
+	if status != 503 || !strings.Contains(string(answer), `"unavailable"`) {
+		t.Errorf("an upload during the outage: %d %s, want 503 unavailable", status, answer)
 	}
 
 	db.Start(t)
