@@ -15,9 +15,10 @@ import (
 // one bus. Each live session has one owner node, recorded in the store
 // (Owners), and only the owner runs its turns. A node with a tab of a
 // session owned elsewhere forwards the tab's frames to the owner over the
-// bus and gets back what that tab is answered (its ack, its errors); the
-// owner publishes what every tab sees on the session's subject, which
-// every node holding the session listens to. An agent's action or an
+// bus and gets back, in order, what that turn sends the tab (its ack or
+// error, then the bot's messages); the owner publishes what every tab
+// sees on the session's subject, which every node holding the session
+// listens to. An agent's action or an
 // upload that lands on another node goes to the owner the same way. A
 // session nobody owns (no socket anywhere, or its owner's lease passed)
 // is claimed by the node that needs it.
