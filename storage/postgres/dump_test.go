@@ -30,7 +30,14 @@ func openBadger(tb testing.TB) *storage.Store {
 
 func openPostgres(tb testing.TB) *postgres.Store {
 	tb.Helper()
-	st, err := postgres.Open(context.Background(), postgrestest.URL(tb), postgres.Options{})
+	return openURL(tb, postgrestest.URL(tb))
+}
+
+// openURL opens a store on the database url names (a second store on one
+// database is a second node), closed when the test ends.
+func openURL(tb testing.TB, url string) *postgres.Store {
+	tb.Helper()
+	st, err := postgres.Open(context.Background(), url, postgres.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

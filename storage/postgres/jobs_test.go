@@ -16,15 +16,7 @@ import (
 func TestLeases(t *testing.T) {
 	ctx := context.Background()
 	url := postgrestest.URL(t)
-	open := func() *postgres.Store {
-		st, err := postgres.Open(ctx, url, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	a, b := open(), open()
+	a, b := openURL(t, url), openURL(t, url)
 	const ttl = 500 * time.Millisecond
 	take := func(st *postgres.Store, holder string, want bool) {
 		t.Helper()

@@ -23,15 +23,7 @@ import (
 func TestSignInFailures(t *testing.T) {
 	ctx := context.Background()
 	url := postgrestest.URL(t)
-	open := func() *postgres.Store {
-		st, err := postgres.Open(ctx, url, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	a, b := open(), open()
+	a, b := openURL(t, url), openURL(t, url)
 	const burst, window = 4, 4 * time.Second // a step of 1 s: room for a busy machine
 	fa, fb := a.SignInFailures(burst, window), b.SignInFailures(burst, window)
 
