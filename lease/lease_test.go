@@ -109,6 +109,8 @@ func TestJobs_OneNodeAtATime(t *testing.T) {
 	if took := time.Since(stopped); took > ttl {
 		t.Errorf("b took the released job after %v, want within the TTL %v", took, ttl)
 	}
+	// b holds the lease a moment before its job records its start.
+	waitFor(t, ttl, "node b's run to begin", func() bool { return len(r.snapshot()) >= 2 })
 	if s := r.snapshot(); len(s) != 2 || s[0].node != "node-a" || s[1].node != "node-b" || s[0].end.After(s[1].start) {
 		t.Errorf("runs: %+v; want a, then b after a ended", s)
 	}
