@@ -30,10 +30,10 @@ func (b *Backlog) SetConfig(c OutboxConfig) {
 func (b *Backlog) Config() *OutboxConfig { return b.cfg.Load() }
 
 // Routed reports whether events are routed at all, so a store without
-// webhooks derives none.
+// webhooks, or whose endpoints are all gone, derives none.
 func (b *Backlog) Routed() bool {
 	c := b.cfg.Load()
-	return c != nil && c.Route != nil
+	return c != nil && c.Route != nil && (c.Any == nil || c.Any())
 }
 
 // Route returns the endpoints that want events of type typ on site.

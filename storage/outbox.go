@@ -34,6 +34,9 @@ type OutboxConfig struct {
 	// Route returns the endpoints ("site/id") that want events of type
 	// typ on site; nil or empty for none.
 	Route func(site, typ string) []string
+	// Any, if set, reports whether any endpoint takes events at all now:
+	// while none does, writes derive no events (Backlog.Routed).
+	Any func() bool
 	// MaxBacklog bounds the events waiting for one endpoint; an event past
 	// it is dropped for that endpoint (counted in OutboxStats). 0: 10,000.
 	MaxBacklog int

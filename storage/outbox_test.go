@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,5 +227,46 @@ func TestOutbox_EraseMerged(t *testing.T) {
 	}
 	if n := storagetest.CountKeys(t, s, "wv/"+second.VisitorID+"/")["wv/"+second.VisitorID+"/"]; n != 0 {
 		t.Errorf("%d index entries of the merged visitor left", n)
+	}
+}
+
+// TestOutbox_NoEndpointNoEvents: while no endpoint takes events
+// (OutboxConfig.Any says so), a session's start and its turns derive no
+// events, so a Parley without webhooks does not pay for them; once one
+// does, the next turn's events are routed and wait for it.
+func TestOutbox_NoEndpointNoEvents(t *testing.T) {
+	s, _ := MustOpen(t)
+	ctx := context.Background()
+	var any atomic.Bool
+	var asked atomic.Int64
+	s.SetOutbox(storage.OutboxConfig{
+		Route: func(site, typ string) []string { asked.Add(1); return []string{"demo/a"} },
+		Any:   any.Load,
+	})
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	v := &storage.Visitor{ID: storage.NewID(t0), Site: "demo", Channel: "web", CreatedAt: t0}
+	sess := &storage.Session{ID: storage.NewID(t0), Site: "demo", VisitorID: v.ID, Bot: "demo", Version: "1", Channel: "web", StartedAt: t0}
+	opening := &storage.Turn{Messages: []storage.Message{{From: storage.FromBot, Kind: storage.KindBot, At: t0, Text: "Hi!"}}}
+	if err := s.StartSession(ctx, v, sess, opening); err != nil {
+		t.Fatal(err)
+	}
+	say := func(cid string, at time.Time) {
+		t.Helper()
+		turn := &storage.Turn{SessionID: sess.ID, ClientID: cid, Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "hello"}}}
+		if _, _, _, err := s.RecordTurn(ctx, turn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	say("c1", t0.Add(time.Second))
+	if n := asked.Load(); n != 0 {
+		t.Fatalf("no endpoint takes events, yet routes were asked %d times", n)
+	}
+	if types, _ := outboxTypes(t, s, "demo/a"); len(types) != 0 {
+		t.Fatalf("waiting without an endpoint: %v", types)
+	}
+	any.Store(true)
+	say("c2", t0.Add(2*time.Second))
+	if types, _ := outboxTypes(t, s, "demo/a"); len(types) != 1 || types[0] != storage.EventMessageCreated {
+		t.Fatalf("waiting once an endpoint takes events: %v", types)
 	}
 }

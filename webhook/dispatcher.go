@@ -136,7 +136,7 @@ func New(cfg Config) *Dispatcher {
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	empty := map[string]map[string][]string{}
 	d.routes.Store(&empty)
-	cfg.Store.SetOutbox(storage.OutboxConfig{Route: d.route, MaxBacklog: cfg.MaxBacklog, Notify: d.notify})
+	cfg.Store.SetOutbox(storage.OutboxConfig{Route: d.route, Any: d.routing, MaxBacklog: cfg.MaxBacklog, Notify: d.notify})
 	return d
 }
 
@@ -144,6 +144,10 @@ func New(cfg Config) *Dispatcher {
 func (d *Dispatcher) route(site, typ string) []string {
 	return (*d.routes.Load())[site][typ]
 }
+
+// routing reports whether any endpoint takes events: without one, a turn
+// builds none (storage.OutboxConfig.Any).
+func (d *Dispatcher) routing() bool { return len(*d.routes.Load()) > 0 }
 
 // notify wakes the endpoint's worker: it has new events.
 func (d *Dispatcher) notify(name string) {
