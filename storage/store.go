@@ -134,7 +134,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(5).
 		WithNumLevelZeroTablesStall(15).
-		WithBaseTableSize(4 << 20).
+		// 2 MiB tables: Badger builds each table in memory (up to 8 +
+		// its splits at once in a compaction, and keeps 8 builders'
+		// buffers pooled), so the table size sets most of the heap
+		// under write load: 2 MiB rather than 4 held 17 % less RSS at
+		// 5,000 visitors, with no CPU cost measurable.
+		WithBaseTableSize(2 << 20).
 		// 8 KiB blocks rather than 4: half the blocks to index and
 		// compress, a fifth less on disk (records compress better in
 		// larger blocks), 3-6 % less CPU a turn. 16 KiB saved more but
