@@ -244,12 +244,7 @@ func TestOutbox_NoEndpointNoEvents(t *testing.T) {
 		Any:   any.Load,
 	})
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	v := &storage.Visitor{ID: storage.NewID(t0), Site: "demo", Channel: "web", CreatedAt: t0}
-	sess := &storage.Session{ID: storage.NewID(t0), Site: "demo", VisitorID: v.ID, Bot: "demo", Version: "1", Channel: "web", StartedAt: t0}
-	opening := &storage.Turn{Messages: []storage.Message{{From: storage.FromBot, Kind: storage.KindBot, At: t0, Text: "Hi!"}}}
-	if err := s.StartSession(ctx, v, sess, opening); err != nil {
-		t.Fatal(err)
-	}
+	sess := mustSession(t, s, storage.NewID(t0), t0)
 	say := func(cid string, at time.Time) {
 		t.Helper()
 		turn := &storage.Turn{SessionID: sess.ID, ClientID: cid, Messages: []storage.Message{{From: storage.FromVisitor, Kind: storage.KindText, At: at, Text: "hello"}}}
