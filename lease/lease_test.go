@@ -168,6 +168,8 @@ func TestJobs_HolderCutOff(t *testing.T) {
 	if len(a.Held()) != 0 {
 		t.Errorf("a still runs the job: %v", a.Held())
 	}
+	// b holds the lease a moment before its job records its start.
+	waitFor(t, ttl, "node b's run to begin", func() bool { return len(r.snapshot()) >= 2 })
 	s := r.snapshot()
 	if len(s) != 2 || s[0].node != "node-a" || s[1].node != "node-b" || s[0].end.IsZero() || !s[0].end.Before(s[1].start) {
 		t.Fatalf("runs: %+v; want a, ended, then b", s)
