@@ -90,30 +90,32 @@ func splitPeriod(from, to time.Time) funnelPeriod {
 	var p funnelPeriod
 	// The rows hold microseconds: from ≤ t ⇔ ceil(from) ≤ t.
 	from, to = ceilMicro(from.UTC()), ceilMicro(to.UTC())
-	a, b := ceilUnit(from, time.Hour), to.Truncate(time.Hour)
-	if !a.Before(b) {
-		p.cut = [][2]time.Time{{from, to}}
+	hours, ok := wholeUnits(from, to, time.Hour, &p.cut)
+	if !ok {
 		return p
+	}
+	if days, ok := wholeUnits(hours[0], hours[1], 24*time.Hour, &p.hours); ok {
+		p.days = days
+	}
+	return p
+}
+
+// wholeUnits returns the whole units (hours or UTC days) within [from,
+// to) and appends the parts before and after them to edges. With no whole
+// unit inside, it appends [from, to) itself and reports false.
+func wholeUnits(from, to time.Time, unit time.Duration, edges *[][2]time.Time) ([2]time.Time, bool) {
+	a, b := ceilUnit(from, unit), to.Truncate(unit)
+	if !a.Before(b) {
+		*edges = append(*edges, [2]time.Time{from, to})
+		return [2]time.Time{}, false
 	}
 	if from.Before(a) {
-		p.cut = append(p.cut, [2]time.Time{from, a})
+		*edges = append(*edges, [2]time.Time{from, a})
 	}
 	if b.Before(to) {
-		p.cut = append(p.cut, [2]time.Time{b, to})
+		*edges = append(*edges, [2]time.Time{b, to})
 	}
-	d0, d1 := ceilUnit(a, 24*time.Hour), b.Truncate(24*time.Hour)
-	if !d0.Before(d1) {
-		p.hours = [][2]time.Time{{a, b}}
-		return p
-	}
-	if a.Before(d0) {
-		p.hours = append(p.hours, [2]time.Time{a, d0})
-	}
-	if d1.Before(b) {
-		p.hours = append(p.hours, [2]time.Time{d1, b})
-	}
-	p.days = [2]time.Time{d0, d1}
-	return p
+	return [2]time.Time{a, b}, true
 }
 
 // ceilUnit is t rounded up to a whole unit (an hour or a UTC day).
