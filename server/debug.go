@@ -1,6 +1,7 @@
 package server
 
 import (
+	"expvar"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,8 +11,9 @@ import (
 )
 
 // DebugHandler serves what must not be public: Go's pprof profiles under
-// /debug/pprof/ and the Prometheus metrics at /metrics (with ?gc=1, a
-// forced collection first), without a token. --debug-addr serves it on a
+// /debug/pprof/, the Prometheus metrics at /metrics (with ?gc=1, a
+// forced collection first) and expvar's /debug/vars (where Badger counts
+// the bytes it writes to level 0 and in compactions), without a token. --debug-addr serves it on a
 // listener of its own; bind that to loopback or a private network.
 func (s *Server) DebugHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -20,6 +22,7 @@ func (s *Server) DebugHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /debug/vars", expvar.Handler())
 	mux.Handle("GET /metrics", s.metricsHandler())
 	return mux
 }

@@ -53,6 +53,17 @@ func TestDebugAddr_ServesPprofAndMetricsOnItsOwnListener(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(string(body), "go_memstats_heap_inuse_bytes") {
 		t.Fatalf("metrics: status %d, body %.200q", res.StatusCode, body)
 	}
+	// Badger's own counters, for the write amplification (README,
+	// Performance).
+	res, err = http.Get("http://" + addr + "/debug/vars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"badger_write_bytes_l0"`) {
+		t.Fatalf("vars: status %d, body %.200q", res.StatusCode, body)
+	}
 	// A taken address is an error at start, not a silent no-op.
 	if _, err := serveDebug(addr, srv.DebugHandler(), slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
 		t.Fatal("serveDebug on a taken address: no error")

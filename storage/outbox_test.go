@@ -237,11 +237,11 @@ func TestOutbox_EraseMerged(t *testing.T) {
 func TestOutbox_NoEndpointNoEvents(t *testing.T) {
 	s, _ := MustOpen(t)
 	ctx := context.Background()
-	var any atomic.Bool
+	var routing atomic.Bool
 	var asked atomic.Int64
 	s.SetOutbox(storage.OutboxConfig{
 		Route: func(site, typ string) []string { asked.Add(1); return []string{"demo/a"} },
-		Any:   any.Load,
+		Any:   routing.Load,
 	})
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	sess := mustSession(t, s, storage.NewID(t0), t0)
@@ -259,7 +259,7 @@ func TestOutbox_NoEndpointNoEvents(t *testing.T) {
 	if types, _ := outboxTypes(t, s, "demo/a"); len(types) != 0 {
 		t.Fatalf("waiting without an endpoint: %v", types)
 	}
-	any.Store(true)
+	routing.Store(true)
 	say("c2", t0.Add(2*time.Second))
 	if types, _ := outboxTypes(t, s, "demo/a"); len(types) != 1 || types[0] != storage.EventMessageCreated {
 		t.Fatalf("waiting once an endpoint takes events: %v", types)
