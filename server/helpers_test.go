@@ -134,11 +134,7 @@ func walkToUpload(c *widgettest.Client) widgettest.Frame {
 func postUpload(tb testing.TB, base, session, token, name, typ string, data []byte) (int, []byte) {
 	tb.Helper()
 	body, ct := multipartBody(filePart(name, typ, data))
-	req, _ := http.NewRequest("POST", base+"/v1/upload?site=demo&session="+session, bytes.NewReader(body))
-	req.Header.Set("Content-Type", ct)
-	req.Header.Set("X-Parley-Token", token)
-	req.Header.Set("Origin", testOrigin)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(newUploadRequest(tb, base, "demo", session, token, bytes.NewReader(body), ct))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -64,12 +64,19 @@ func multipartBody(parts ...formPart) (body []byte, contentType string) {
 // uploadRequest is a POST /v1/upload of the visitor's session with its token.
 func (v *siteVisitor) uploadRequest(body io.Reader, contentType string) *http.Request {
 	v.e.tb.Helper()
-	r, err := http.NewRequest("POST", v.e.srv.URL+"/v1/upload?site="+v.site+"&session="+v.session, body)
+	return newUploadRequest(v.e.tb, v.e.srv.URL, v.site, v.session, v.token, body, contentType)
+}
+
+// newUploadRequest is a POST /v1/upload to base of a session of site,
+// with the visitor's token, from the test page's origin.
+func newUploadRequest(tb testing.TB, base, site, session, token string, body io.Reader, contentType string) *http.Request {
+	tb.Helper()
+	r, err := http.NewRequest("POST", base+"/v1/upload?site="+site+"&session="+session, body)
 	if err != nil {
-		v.e.tb.Fatal(err)
+		tb.Fatal(err)
 	}
 	r.Header.Set("Content-Type", contentType)
-	r.Header.Set("X-Parley-Token", v.token)
+	r.Header.Set("X-Parley-Token", token)
 	r.Header.Set("Origin", testOrigin)
 	return r
 }
