@@ -96,18 +96,18 @@ func (g *Gateway) takeWith(ctx context.Context, site *Site, ls *liveSession, ses
 	case msg == nil:
 		return nil // held by this agent already: nothing to write
 	}
+	var notice []byte
+	if taking {
+		notice = encode(handoverFrame{Type: "handover", Status: storage.HandoverHeld, Agent: a.DisplayName})
+	}
 	if msg != nil {
 		t.Messages = []storage.Message{*msg}
 	}
-	if _, err := g.record(ctx, site, ls, t); err != nil {
+	if _, err := ls.commit(ctx, site, t, nil, notice); err != nil {
 		return err
-	}
-	if taking {
-		ls.broadcast(encode(handoverFrame{Type: "handover", Status: storage.HandoverHeld, Agent: a.DisplayName}), nil)
 	}
 	if msg != nil {
 		*msg = t.Messages[0]
-		ls.broadcastMessage(msg, nil)
 	}
 	return nil
 }
@@ -158,11 +158,8 @@ func (g *Gateway) Close(ctx context.Context, sessionID string, a Agent) error {
 			}
 			st := cloneState(sess.State)
 			story.Close(&st)
-			if _, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st, Touch: now}); err != nil {
-				return err
-			}
-			announceEnd(ls, false, ls.cache)
-			return nil
+			_, err := ls.commit(ctx, site, &storage.Turn{SessionID: ls.id, State: &st, Touch: now}, nil, nil)
+			return err
 		})
 	})
 	return err
@@ -171,40 +168,26 @@ func (g *Gateway) Close(ctx context.Context, sessionID string, a Agent) error {
 // giveBack records the story taking the conversation back (handed back or
 // timed out): the state, the bot's messages, and the tabs told.
 func (g *Gateway) giveBack(ctx context.Context, site *Site, ls *liveSession, st *storage.State, reply story.Reply, now time.Time) error {
-	wasEnded := ls.cache.State.Ended
 	t := &storage.Turn{SessionID: ls.id, Messages: reply.Messages, State: st, Touch: now}
-	if _, err := g.record(ctx, site, ls, t); err != nil {
-		return err
-	}
-	ls.broadcast(encode(handoverFrame{Type: "handover", Status: "released"}), nil)
-	for i := range t.Messages {
-		ls.broadcastMessage(&t.Messages[i], nil)
-	}
-	announceEnd(ls, wasEnded, ls.cache)
-	return nil
+	_, err := ls.commit(ctx, site, t, nil, encode(handoverFrame{Type: "handover", Status: "released"}))
+	return err
 }
 
-// asOwner runs fn as the owner of the session (its lock held, its record
-// loaded), whether or not the visitor has a socket open: every write into
-// a session goes through its owner. It fails with storage.ErrNotFound for
-// an unknown session or one whose site is gone, ErrEnded for an ended one.
+// asOwner runs an agent's action or a timeout as the owner of the session
+// (Gateway.own), whether or not the visitor has a socket open. It fails
+// with storage.ErrNotFound for an unknown session or one whose site is
+// gone, ErrEnded for an ended one.
 func (g *Gateway) asOwner(ctx context.Context, sessionID string, fn func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error) error {
-	ls := g.hub.acquire(sessionID)
-	defer g.hub.release(ls)
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	sess, err := g.session(ctx, ls)
-	if err != nil {
-		return err
-	}
-	site := g.Site(sess.Site)
-	if site == nil {
-		return storage.ErrNotFound
-	}
-	if sess.State.Ended {
-		return ErrEnded
-	}
-	return fn(site, ls, sess, g.cfg.Now())
+	return g.own(ctx, sessionID, func(ls *liveSession, sess *storage.Session) error {
+		site := g.Site(sess.Site)
+		if site == nil {
+			return storage.ErrNotFound
+		}
+		if sess.State.Ended {
+			return ErrEnded
+		}
+		return fn(site, ls, sess, g.cfg.Now())
+	})
 }
 
 // heldBy reports whether the agent holds the conversation.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -189,6 +191,50 @@ func (c *conn) runFrame() {
 	if c.live.Load() != nil {
 		c.flags.Or(flagHello)
 	}
+}
+
+// handle runs one client frame.
+func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
+	if f.Type == frameHello {
+		if c.live.Load() != nil {
+			if !f.New {
+				return &FrameError{"bad_frame", "hello was already said"}
+			}
+			// Start over on the same socket, as the same visitor: leave
+			// the session for a new one.
+			c.leaveSession()
+			c.knownByCookie = true
+		}
+		return c.hello(ctx, f) // hello.go
+	}
+	if c.live.Load() == nil {
+		return &FrameError{"hello_first", "the first frame must be hello"}
+	}
+	if f.Type == frameIdentify {
+		return c.identifyLive(ctx, f) // identify.go
+	}
+	// The session's owner runs the frame: this node, or the one it is
+	// forwarded to (cluster.go).
+	return c.forward(ctx, f, func() error { return c.runOwned(ctx, f) })
+}
+
+// runOwned passes a frame of a session this node owns to the session
+// (conversation.go).
+func (c *conn) runOwned(ctx context.Context, f *ClientFrame) error {
+	switch f.Type {
+	case frameTyping:
+		// Only a person reads it: while one waits for or holds the
+		// conversation, the console shows it.
+		if ls := c.live.Load(); ls.paused.Load() {
+			c.g.events.publish(Event{Type: EventTyping, Session: ls.id, Site: c.site.ID, Visitor: c.visitor, From: storage.FromVisitor})
+		}
+		return nil
+	case frameText:
+		if utf8.RuneCountInString(f.Text) > c.g.cfg.TextLimit {
+			return &FrameError{"text_too_long", fmt.Sprintf("a message may have at most %d characters", c.g.cfg.TextLimit)}
+		}
+	}
+	return c.live.Load().turn(ctx, c.siteOf(), c, f) // the current version, after a reload (reload.go)
 }
 
 // beginTurn marks the reader as busy with a turn: frames queued for this

@@ -3,142 +3,56 @@ package widget
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parley-chat/parley/storage"
 	"github.com/parley-chat/parley/widget/story"
 )
 
+// The conversation: a live session's owner makes every change to the
+// session the same way, whatever asks for it (a tab's frame, an uploaded
+// file, an agent's action, a hand-over's timeout). Under the session's
+// lock it takes the session as it holds it (load), lets the story or the
+// agent change a copy of the state, stores the result as one turn (record)
+// and only then tells every tab (commit). The sockets (conn) and the
+// gateway carry frames to it and back; they do no session work.
+
 type storyError = story.Error
 
-// handle runs one client frame.
-func (c *conn) handle(ctx context.Context, f *ClientFrame) error {
-	if f.Type == frameHello {
-		if c.live.Load() != nil {
-			if !f.New {
-				return &FrameError{"bad_frame", "hello was already said"}
-			}
-			// Start over on the same socket, as the same visitor: leave
-			// the session for a new one.
-			c.leaveSession()
-			c.knownByCookie = true
-		}
-		return c.hello(ctx, f)
+// begin stores a new session of the visitor on site with the story's
+// opening messages, in one write: a crash cannot leave a session that
+// resumes without them. It returns the opening; sess is as stored.
+func (g *Gateway) begin(ctx context.Context, site *Site, visitor *storage.Visitor, sess *storage.Session) ([]storage.Message, error) {
+	now := sess.StartedAt
+	st := sess.State
+	reply := site.Story.Begin(&st, now)
+	stampTimeout(site, &st, now) // a story may ask for a person at once
+	t := &storage.Turn{Messages: reply.Messages, State: &st, Touch: now}
+	withUploadCaps(site, t)
+	start := time.Now()
+	err := g.store.StartSession(ctx, visitor, sess, t)
+	g.Stats.observeWrite(time.Since(start))
+	if errors.Is(err, storage.ErrTooLarge) {
+		return nil, errTooLarge
 	}
-	if c.live.Load() == nil {
-		return &FrameError{"hello_first", "the first frame must be hello"}
+	if err != nil {
+		return nil, err
 	}
-	if f.Type == frameIdentify {
-		return c.identifyLive(ctx, f) // identify.go: on any node
-	}
-	// The session's owner runs the frame: this node, or the one it is
-	// forwarded to (cluster.go).
-	return c.forward(ctx, f, func() error { return c.runOwned(ctx, f) })
+	g.Stats.SessionsStarted.Add(1)
+	return t.Messages, nil
 }
 
-// runOwned runs a frame of a session this node owns.
-func (c *conn) runOwned(ctx context.Context, f *ClientFrame) error {
-	switch f.Type {
-	case frameTyping:
-		// Only a person reads it: while one waits for or holds the
-		// conversation, the console shows it.
-		if ls := c.live.Load(); ls.paused.Load() {
-			c.g.events.publish(Event{Type: EventTyping, Session: ls.id, Site: c.site.ID, Visitor: c.visitor, From: storage.FromVisitor})
-		}
-		return nil
-	case frameText:
-		if utf8.RuneCountInString(f.Text) > c.g.cfg.TextLimit {
-			return &FrameError{"text_too_long", fmt.Sprintf("a message may have at most %d characters", c.g.cfg.TextLimit)}
-		}
-	}
-	return c.turn(ctx, f)
-}
-
-// hello settles the visitor and the session and answers welcome.
-func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
-	g, site := c.g, c.siteOf() // the current version, after a reload (reload.go)
-	now := g.cfg.Now()
-	known := c.knownByCookie
-	if !known && f.Token != "" {
-		if vid, ok := g.keys.Verify(site.ID, f.Token); ok {
-			c.visitor, known = vid, true
-		}
-	}
-	if f.User != nil {
-		if err := c.identifyHello(ctx, site, f.User); err != nil { // identify.go
-			return err
-		}
-		known = known || c.knownByCookie
-	}
-	visitor := &storage.Visitor{ID: c.visitor, Site: site.ID, Channel: "web", Device: c.device, CreatedAt: now, LastSeenAt: now}
-
-	// A visitor first seen now has no session to resume.
-	var sess *storage.Session
-	var err error
-	if known && !f.New {
-		if sess, err = g.resumable(ctx, site, c.visitor, f.Session, now); err != nil {
-			return err
-		}
-	}
-	if sess == nil && known {
-		// A browser whose visitor was merged into its user's (identify.go)
-		// is that user: resume theirs.
-		into, err := g.resolveMerged(ctx, c.visitor)
-		if err != nil {
-			return err
-		}
-		if into != c.visitor {
-			c.visitor, visitor.ID = into, into
-			if !f.New {
-				if sess, err = g.resumable(ctx, site, c.visitor, f.Session, now); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	resumed := sess != nil
-	var opening []storage.Message
-	if !resumed {
-		if reason, wait := g.starts.admitStart(c.ip, c.visitor, !known, now); reason != "" {
-			c.refuseStart(reason, wait, now)
-			return nil
-		}
-		// The session and its opening messages are one write: a crash
-		// cannot leave a session that resumes without them.
-		sess = &storage.Session{
-			ID: storage.NewID(now), Site: site.ID, VisitorID: c.visitor,
-			Bot: site.Story.Bot, Version: site.Story.Version, Type: site.Story.Type, Channel: "web",
-			Device: c.device, Page: f.Page, StartedAt: now,
-		}
-		sess.Lang, sess.Locale = visitorLanguage(f.Lang, c.acceptLang)
-		st := sess.State
-		reply := site.Story.Begin(&st, now)
-		stampTimeout(site, &st, now) // a story may ask for a person at once
-		t := &storage.Turn{Messages: reply.Messages, State: &st, Touch: now}
-		withUploadCaps(site, t)
-		start := time.Now()
-		err := g.store.StartSession(ctx, visitor, sess, t)
-		g.Stats.observeWrite(time.Since(start))
-		if err != nil {
-			if errors.Is(err, storage.ErrTooLarge) {
-				return errTooLarge
-			}
-			return err
-		}
-		opening = t.Messages
-		g.Stats.SessionsStarted.Add(1)
-	} else {
-		g.Stats.SessionsResumed.Add(1)
-	}
-
-	ls := g.hub.acquire(sess.ID)
+// welcome takes tab c into the session, whose holder c now is: sess as
+// read from the store when resumed (opening nil), else as begin stored it
+// with its opening messages. The tab gets the welcome with the history,
+// then every tab the opening.
+func (ls *liveSession) welcome(ctx context.Context, site *Site, c *conn, sess *storage.Session, opening []storage.Message) error {
+	g, resumed := ls.g, opening == nil
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	c.live.Store(ls)
+	c.live.Store(ls) // from now on the tab's to release, even if this fails
 	if g.cluster != nil {
 		// Several nodes: know the owner, and hear its notes before the
 		// history is read, so the tab misses nothing in between.
@@ -148,6 +62,7 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	}
 	var history []storage.Message
 	if resumed {
+		var err error
 		if history, err = g.store.Messages(ctx, sess.ID, 0); err != nil {
 			return err
 		}
@@ -177,56 +92,54 @@ func (c *conn) hello(ctx context.Context, f *ClientFrame) error {
 	return nil
 }
 
-// resumable returns the session a hello may resume: the one it names, or
-// the visitor's latest, if it is this visitor's, on this site, idle for
-// less than the site's timeout and not ended (an ended conversation is
-// never reopened). It returns nil when a new session is due.
-func (g *Gateway) resumable(ctx context.Context, site *Site, visitor, named string, now time.Time) (*storage.Session, error) {
-	var sess *storage.Session
-	var err error
-	if named != "" {
-		sess, err = g.store.Session(ctx, named)
-	} else {
-		sess, err = g.store.LatestSession(ctx, visitor)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if sess.VisitorID != visitor || sess.Site != site.ID || sess.State.Ended || now.Sub(sess.LastActivityAt) >= site.SessionTimeout {
-		return nil, nil
-	}
-	return sess, nil
-}
-
-// turn runs a text, choice, input or variables frame: it checks the client
-// ID, runs the story on a copy of the state, stores the turn and only then
-// acks it and pushes the answers to every tab of the session.
-func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
-	g, ls, site := c.g, c.live.Load(), c.siteOf() // the current version, after a reload (reload.go)
-	bot := site.Story
+// run runs fn as the session's owner: under its lock, with the session
+// as the owner holds it (load).
+func (ls *liveSession) run(ctx context.Context, fn func(sess *storage.Session) error) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	if c.remote != nil {
-		// A tab on another node (cluster.go): its frames go back in order.
-		ls.remoteTurn = c
-		defer func() { ls.remoteTurn = nil }()
-	}
-	now := g.cfg.Now()
-
-	sess, err := g.session(ctx, ls)
+	sess, err := ls.load(ctx)
 	if err != nil {
 		return err
 	}
-	// A resend of a stored client ID gets the original ack and stores
-	// nothing, whatever it says: the owner holds the session's acks.
-	if c.ackResend(ls, f.ID) {
-		return nil
-	}
+	return fn(sess)
+}
+
+// own runs fn as the owner of the session, whether or not a tab holds
+// it: an upload, an agent's action or a timeout holds the session while
+// fn runs.
+func (g *Gateway) own(ctx context.Context, sessionID string, fn func(ls *liveSession, sess *storage.Session) error) error {
+	ls := g.hub.acquire(sessionID)
+	defer g.hub.release(ls)
+	return ls.run(ctx, func(sess *storage.Session) error { return fn(ls, sess) })
+}
+
+// turn runs a text, choice, input or variables frame of tab from: it
+// checks the client ID, runs the story on a copy of the state, stores the
+// turn and only then acks it and pushes the answers to every tab.
+func (ls *liveSession) turn(ctx context.Context, site *Site, from *conn, f *ClientFrame) error {
+	return ls.run(ctx, func(sess *storage.Session) error {
+		if from.remote != nil {
+			// A tab on another node (cluster.go): its frames go back in order.
+			ls.remoteTurn = from
+			defer func() { ls.remoteTurn = nil }()
+		}
+		// A resend of a stored client ID gets the original ack and stores
+		// nothing, whatever it says: the owner holds the session's acks.
+		if f.ID != "" {
+			if ack, ok := ls.acks[f.ID]; ok {
+				from.enqueue(encode(toAck(f.ID, ack)))
+				return nil
+			}
+		}
+		return ls.runStory(ctx, site, from, f, sess)
+	})
+}
+
+// runStory is turn's story step: what the frame says to the bot, on a
+// copy of the state, and the turn it makes. Callers hold ls.mu.
+func (ls *liveSession) runStory(ctx context.Context, site *Site, from *conn, f *ClientFrame, sess *storage.Session) error {
+	g, bot, now := ls.g, site.Story, ls.g.cfg.Now()
 	st := cloneState(sess.State)
-	wasEnded := st.Ended
 	if f.Type == frameText {
 		// The label of an open question's option, typed: the click itself.
 		if block, option := bot.TypedOption(&st, f.Text); option != "" {
@@ -269,6 +182,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		}
 		if block == "" {
 			visitorMsg.Kind, visitorMsg.Text = storage.KindText, f.Text
+			var err error
 			if reply, err = bot.Text(&st, f.Text, now); err != nil {
 				return err
 			}
@@ -277,7 +191,14 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		}
 		r, err := bot.Answer(&st, block, value, site.Input, now)
 		if err != nil {
-			c.reask(ctx, ls, f.ID, err, r.Messages, now)
+			// An invalid input: the error to the sender, then the
+			// story's re-ask, stored and pushed to every tab.
+			from.fail(f.ID, err)
+			if len(r.Messages) > 0 {
+				if _, err := ls.commit(ctx, site, &storage.Turn{SessionID: ls.id, Messages: r.Messages, Touch: now}, nil, nil); err != nil {
+					from.fail("", err)
+				}
+			}
 			return nil
 		}
 		visitorMsg.Kind, visitorMsg.Text, visitorMsg.Block, visitorMsg.Value = storage.KindInput, r.Input.Value, block, r.Input.Value
@@ -286,7 +207,7 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 		if changed, err := g.mergeHostVariables(&st, f.Variables); err != nil || !changed {
 			return err
 		}
-		_, err := g.record(ctx, site, ls, &storage.Turn{SessionID: ls.id, State: &st})
+		_, err := ls.commit(ctx, site, &storage.Turn{SessionID: ls.id, State: &st}, nil, nil)
 		return err
 	}
 
@@ -297,78 +218,32 @@ func (c *conn) turn(ctx context.Context, f *ClientFrame) error {
 	if reply.Input != nil {
 		t.Inputs = []storage.Input{*reply.Input}
 	}
-	ack, err := g.record(ctx, site, ls, t)
-	if err != nil {
-		return err
-	}
-	c.enqueue(encode(toAck(f.ID, ack)))
-	ls.broadcastMessage(&t.Messages[0], c)
-	for i := range t.Messages[1:] {
-		ls.broadcastMessage(&t.Messages[1+i], nil)
-	}
-	announceEnd(ls, wasEnded, ls.cache)
-	return nil
+	_, err := ls.commit(ctx, site, t, from, nil)
+	return err
 }
 
-// announceEnd tells every tab of the session that the story has ended,
-// when the turn just stored (now the cached record) ended it. Callers
-// hold ls.mu.
-func announceEnd(ls *liveSession, wasEnded bool, sess *storage.Session) {
-	if sess != nil && sess.State.Ended && !wasEnded {
-		ls.broadcast(encode(endedFrame{Type: "ended", Session: ls.id}), nil)
+// upload records a stored file as the visitor's message, lets a waiting
+// upload block go on, and pushes the message and the bot's answers to
+// every tab. It returns the stored visitor message. Callers hold ls.mu,
+// after load.
+func (ls *liveSession) upload(ctx context.Context, site *Site, sess *storage.Session, f storage.FileRef) (storage.Message, error) {
+	now := ls.g.cfg.Now()
+	st := cloneState(sess.State)
+	f.Block = st.Pending
+	reply := site.Story.Uploaded(&st, f, now)
+	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f, Trace: reply.Trace}
+	t := &storage.Turn{SessionID: ls.id, Messages: append([]storage.Message{msg}, reply.Messages...), State: &st}
+	if _, err := ls.commit(ctx, site, t, nil, nil); err != nil {
+		return storage.Message{}, err
 	}
+	return t.Messages[0], nil
 }
 
-// ackResend answers a frame whose client ID is already stored with the
-// original ack, and reports whether it did. Callers hold ls.mu, after
-// Gateway.session.
-func (c *conn) ackResend(ls *liveSession, ref string) bool {
-	if ref == "" {
-		return false
-	}
-	ack, ok := ls.acks[ref]
-	if !ok {
-		return false
-	}
-	c.enqueue(encode(toAck(ref, ack)))
-	return true
-}
-
-// acksOf rebuilds a session's client-ID ledger from its history.
-func acksOf(history []storage.Message) map[string]storage.Ack {
-	acks := map[string]storage.Ack{}
-	for i := range history {
-		m := &history[i]
-		if m.From == storage.FromVisitor && m.ClientID != "" {
-			if _, ok := acks[m.ClientID]; !ok {
-				acks[m.ClientID] = storage.Ack{ID: m.ID, At: m.At, Text: m.Text}
-			}
-		}
-	}
-	return acks
-}
-
-// reask answers an invalid input: the error frame to the sender, then the
-// story's re-ask messages, stored and pushed to every tab.
-func (c *conn) reask(ctx context.Context, ls *liveSession, ref string, cause error, msgs []storage.Message, now time.Time) {
-	c.fail(ref, cause)
-	if len(msgs) == 0 {
-		return
-	}
-	t := &storage.Turn{SessionID: ls.id, Messages: msgs, Touch: now}
-	if _, err := c.g.record(ctx, c.siteOf(), ls, t); err != nil {
-		c.fail("", err)
-		return
-	}
-	for i := range t.Messages {
-		ls.broadcastMessage(&t.Messages[i], nil)
-	}
-}
-
-// session returns the live session as its owner holds it, loading it and
-// its acks from the store when the owner has none (a first turn after a
+// load returns the session as its owner holds it, loading it and its
+// acks from the store when the owner has none (a first turn after a
 // resume, or after the keepalive dropped them). Callers hold ls.mu.
-func (g *Gateway) session(ctx context.Context, ls *liveSession) (*storage.Session, error) {
+func (ls *liveSession) load(ctx context.Context) (*storage.Session, error) {
+	g := ls.g
 	if ls.gone {
 		return nil, storage.ErrNotFound
 	}
@@ -400,11 +275,40 @@ func (g *Gateway) session(ctx context.Context, ls *liveSession) (*storage.Sessio
 	return ls.cache, nil
 }
 
+// commit records t, the session's next turn, and then tells every tab:
+// from (the tab whose frame t answers, nil for none) gets the ack and its
+// other tabs its message; notice (nil for none) goes to every tab before
+// the messages; then the rest of the messages, and "ended" when t ended
+// the story. A failed write tells nobody. Callers hold ls.mu, after load.
+func (ls *liveSession) commit(ctx context.Context, site *Site, t *storage.Turn, from *conn, notice []byte) (storage.Ack, error) {
+	wasEnded := ls.cache != nil && ls.cache.State.Ended
+	ack, err := ls.record(ctx, site, t)
+	if err != nil {
+		return storage.Ack{}, err
+	}
+	if from != nil {
+		from.enqueue(encode(toAck(t.ClientID, ack)))
+	}
+	if notice != nil {
+		ls.broadcast(notice, nil)
+	}
+	for i := range t.Messages {
+		var skip *conn
+		if i == 0 && from != nil {
+			skip = from // the sender shows its own message already
+		}
+		ls.broadcastMessage(&t.Messages[i], skip)
+	}
+	announceEnd(ls, wasEnded, ls.cache)
+	return ack, nil
+}
+
 // record stores a turn of the live session from its owner's copy, timing
 // the write, and moves the owner on: the session as recorded, the ack
 // under its client ID. A failed write stores nothing, and the owner keeps
-// the session as it was. Callers hold ls.mu, after Gateway.session.
-func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *storage.Turn) (storage.Ack, error) {
+// the session as it was. Callers hold ls.mu, after load.
+func (ls *liveSession) record(ctx context.Context, site *Site, t *storage.Turn) (storage.Ack, error) {
+	g := ls.g
 	if ls.gone || ls.cache == nil {
 		return storage.Ack{}, storage.ErrNotFound
 	}
@@ -420,10 +324,10 @@ func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *st
 	start := time.Now()
 	sess, ack, _, err := g.store.RecordTurn(ctx, t)
 	g.Stats.observeWrite(time.Since(start))
+	if errors.Is(err, storage.ErrTooLarge) {
+		return storage.Ack{}, errTooLarge
+	}
 	if err != nil {
-		if errors.Is(err, storage.ErrTooLarge) {
-			return storage.Ack{}, errTooLarge
-		}
 		return storage.Ack{}, err
 	}
 	prev := &t.Prev.State
@@ -433,6 +337,29 @@ func (g *Gateway) record(ctx context.Context, site *Site, ls *liveSession, t *st
 	}
 	g.afterTurn(site, ls, prev) // agent.go
 	return ack, nil
+}
+
+// announceEnd tells every tab of the session that the story has ended,
+// when the turn just stored (now the cached record) ended it. Callers
+// hold ls.mu.
+func announceEnd(ls *liveSession, wasEnded bool, sess *storage.Session) {
+	if sess != nil && sess.State.Ended && !wasEnded {
+		ls.broadcast(encode(endedFrame{Type: "ended", Session: ls.id}), nil)
+	}
+}
+
+// acksOf rebuilds a session's client-ID ledger from its history.
+func acksOf(history []storage.Message) map[string]storage.Ack {
+	acks := map[string]storage.Ack{}
+	for i := range history {
+		m := &history[i]
+		if m.From == storage.FromVisitor && m.ClientID != "" {
+			if _, ok := acks[m.ClientID]; !ok {
+				acks[m.ClientID] = storage.Ack{ID: m.ID, At: m.At, Text: m.Text}
+			}
+		}
+	}
+	return acks
 }
 
 // errTooLarge answers a turn that would pass storage.MaxStateBytes.

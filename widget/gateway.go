@@ -228,6 +228,7 @@ func New(cfg Config, store Store, keys *identity.Keyring, sites []*Site) *Gatewa
 		workers: newWorkers(cfg.TurnWorkers),
 		starts:  newStartLimits(&cfg),
 	}
+	g.hub.g = g
 	g.baseCtx, g.cancelFn = context.WithCancel(context.Background())
 	g.SetSites(sites)
 	// An erase (an admin's, or a retention sweep's) stops the visitor's

@@ -12,6 +12,7 @@ import (
 // so every tab of a session sees the others' messages and turns of one
 // session run one at a time.
 type hub struct {
+	g        *Gateway
 	mu       sync.Mutex
 	sessions map[string]*liveSession
 	cluster  *cluster // nil alone
@@ -25,6 +26,7 @@ type hub struct {
 // held inline (most sessions have one tab), and the cached record is
 // dropped by the keepalive timer once the session's sockets are quiet.
 type liveSession struct {
+	g    *Gateway
 	id   string
 	refs int // holders: sockets and in-flight uploads
 
@@ -62,7 +64,7 @@ func (h *hub) acquire(id string) *liveSession {
 	defer h.mu.Unlock()
 	ls := h.sessions[id]
 	if ls == nil {
-		ls = &liveSession{id: id, cluster: h.cluster}
+		ls = &liveSession{g: h.g, id: id, cluster: h.cluster}
 		if h.cluster != nil {
 			h.cluster.subscribe(ls)
 		}

@@ -24,7 +24,7 @@ func (g *Gateway) UploadRules(ctx context.Context, siteID, sessionID string) (ac
 	defer g.hub.release(ls)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	sess, err := g.session(ctx, ls)
+	sess, err := ls.load(ctx)
 	if errors.Is(err, errElsewhere) {
 		// Another node owns it: its last stored state tells.
 		sess, err = g.store.Session(ctx, sessionID)
@@ -73,27 +73,11 @@ func (g *Gateway) fileUploaded(ctx context.Context, siteID, sessionID string, f 
 	if site == nil {
 		return storage.Message{}, storage.ErrNotFound
 	}
-	ls := g.hub.acquire(sessionID)
-	defer g.hub.release(ls)
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	sess, err := g.session(ctx, ls)
-	if err != nil {
-		return storage.Message{}, err
-	}
-	now := g.cfg.Now()
-	st := cloneState(sess.State)
-	wasEnded := st.Ended
-	f.Block = st.Pending
-	reply := site.Story.Uploaded(&st, f, now)
-	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f, Trace: reply.Trace}
-	t := &storage.Turn{SessionID: sessionID, Messages: append([]storage.Message{msg}, reply.Messages...), State: &st}
-	if _, err := g.record(ctx, site, ls, t); err != nil {
-		return storage.Message{}, err
-	}
-	for i := range t.Messages {
-		ls.broadcastMessage(&t.Messages[i], nil)
-	}
-	announceEnd(ls, wasEnded, ls.cache)
-	return t.Messages[0], nil
+	var msg storage.Message
+	err := g.own(ctx, sessionID, func(ls *liveSession, sess *storage.Session) error {
+		var err error
+		msg, err = ls.upload(ctx, site, sess, f) // conversation.go
+		return err
+	})
+	return msg, err
 }
