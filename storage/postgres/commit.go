@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,19 +122,37 @@ func (c *committer) run() {
 	}
 }
 
-// commit writes a batch and answers its turns.
+// commit writes a batch and answers its turns. The node is read once, so
+// the turns it refuses as stale and the lease the commit checks are the
+// same node's (owners.go).
 func (c *committer) commit(batch []*turnWrite) {
-	errs := c.commitOnce(batch)
+	n := c.s.node.Load()
+	batch = slices.DeleteFunc(batch, func(w *turnWrite) bool {
+		if n.refuses(w) {
+			w.answer(errStaleNode)
+			return true
+		}
+		return false
+	})
+	if len(batch) == 0 {
+		return
+	}
+	c.commitWith(n, batch)
+}
+
+// commitWith commits the batch under node n (nil alone).
+func (c *committer) commitWith(n *clusterNode, batch []*turnWrite) {
+	errs := c.commitOnce(n, batch)
 	if errs == nil {
 		for _, w := range batch {
 			w.answer(nil)
 		}
 		return
 	}
-	if len(batch) > 1 && (isDataError(errs[0]) || errors.Is(errs[0], errStaleNode)) {
-		// One turn's data (or its node) failed the whole batch: find it.
+	if len(batch) > 1 && isDataError(errs[0]) {
+		// One turn's data failed the whole batch: find it.
 		for _, w := range batch {
-			c.commit([]*turnWrite{w})
+			c.commitWith(n, []*turnWrite{w})
 		}
 		return
 	}
@@ -157,14 +176,11 @@ func (w *turnWrite) answer(err error) {
 // returns nil when it committed, else one error per turn: the same for
 // all when the transaction failed, the turn's own when it updated no
 // session (gone, or its visitor being erased) while the others committed.
-func (c *committer) commitOnce(batch []*turnWrite) []error {
+func (c *committer) commitOnce(n *clusterNode, batch []*turnWrite) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	var b pgx.Batch
-	fenced, stale := c.s.fence(&b, batch) // several nodes: this node's lease first (owners.go)
-	if stale != nil {
-		return stale
-	}
+	fenced := n.fence(&b) // several nodes: this node's lease first (owners.go)
 	rs := rounds(batch)
 	for _, round := range rs {
 		b.Queue(turnSQL, roundArgs(round)...)

@@ -210,25 +210,19 @@ func (s *Store) SweepDeadNodes(ctx context.Context, grace time.Duration) (int, e
 	return n, nil
 }
 
+// refuses reports whether turn w was made under another node than n: an
+// ID this process had before its lease passed and it joined again. Such a
+// turn can never commit; the committer refuses it before the batch.
+func (n *clusterNode) refuses(w *turnWrite) bool {
+	return n != nil && w.node != "" && w.node != n.id
+}
+
 // fence queues the lease check that opens a commit of turns, when the
-// store is in a cluster, and reports whether it did. A turn made under
-// another node (an ID this process had before its lease passed and it
-// joined again) can never commit: then it returns errStaleNode for every
-// turn of the batch instead, and the commit tries them one by one.
-func (s *Store) fence(b *pgx.Batch, batch []*turnWrite) (bool, []error) {
-	n := s.node.Load()
+// store is in a cluster (n is not nil), and reports whether it did.
+func (n *clusterNode) fence(b *pgx.Batch) bool {
 	if n == nil {
-		return false, nil
-	}
-	for _, w := range batch {
-		if w.node != "" && w.node != n.id {
-			errs := make([]error, len(batch))
-			for i := range errs {
-				errs[i] = errStaleNode
-			}
-			return false, errs
-		}
+		return false
 	}
 	b.Queue(fenceSQL, n.id)
-	return true, nil
+	return true
 }
