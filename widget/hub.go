@@ -138,8 +138,13 @@ func (ls *liveSession) leave(c *conn) {
 // every node. Callers hold ls.mu, as the session's owner.
 func (ls *liveSession) broadcast(frame []byte, skip *conn) { ls.send(frame, skip, "") }
 
-// broadcastMessage is broadcast of a message frame.
+// broadcastMessage is broadcast of a message frame. The frame is only
+// encoded when some tab gets it: a visitor's own message, in a session
+// with one tab on one node, goes to nobody.
 func (ls *liveSession) broadcastMessage(m *storage.Message, skip *conn) {
+	if ls.cluster == nil && len(ls.more) == 0 && (ls.first == nil || ls.first == skip) {
+		return
+	}
 	ls.send(encode(toFrame(m)), skip, m.ID)
 }
 
