@@ -18,9 +18,10 @@ type hub struct {
 	cluster  *cluster // nil alone
 }
 
-// liveSession is a session in use. mu serialises its turns: a turn reads
-// the state, runs the story and writes the result, and two tabs (or a tab
-// and an upload) must not interleave.
+// liveSession is a session in use, and the owner of every change to it
+// (conversation.go). mu serialises its turns: a turn reads the state,
+// runs the story and writes the result, and two tabs (or a tab and an
+// upload, or an agent) must not interleave.
 //
 // It is kept small, as every idle visitor holds one: the first socket is
 // held inline (most sessions have one tab), and the cached record is
