@@ -4,9 +4,11 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,6 +88,7 @@ func TestCrash_Webhooks(t *testing.T) {
 	setMood(moodFlaky)
 	for range 2 {
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
+		t.Logf("kill -9 at %s", time.Now().Format("15:04:05.000000"))
 		p.kill9(t)
 		p = startChild(t, bin, env, nil, args...)
 		waitHealthy(t, addr)
@@ -98,6 +101,7 @@ func TestCrash_Webhooks(t *testing.T) {
 		t.Fatalf("only %d events waiting while the receiver stalls", n)
 	}
 	before := len(r.Unique())
+	t.Logf("kill -9 at %s, the receiver stalling", time.Now().Format("15:04:05.000000"))
 	p.kill9(t)
 	clients := stopChat()
 	setMood(moodAccept)
@@ -153,7 +157,8 @@ func checkDelivered(tb testing.TB, st *storage.Store, r *webhooktest.Receiver) {
 			}
 			messages += len(msgs)
 			if !slices.Equal(got[row.Session.ID], want) {
-				tb.Errorf("session %s: delivered %v, want %v", row.Session.ID, got[row.Session.ID], want)
+				tb.Errorf("session %s: delivered %v, want %v; every accepted request of it, repeats included:\n%s",
+					row.Session.ID, got[row.Session.ID], want, deliveriesOf(r, row.Session.ID))
 			}
 			delete(got, row.Session.ID)
 		}
@@ -168,4 +173,22 @@ func checkDelivered(tb testing.TB, st *storage.Store, r *webhooktest.Receiver) {
 		tb.Errorf("only %d sessions and %d messages: the test did not exercise much", sessions, messages)
 	}
 	tb.Logf("%d sessions, %d messages: every one delivered in order", sessions, messages)
+}
+
+// deliveriesOf lists the session's accepted requests in the order they
+// came, repeats included, with their numbers and times: what tells a
+// delivery from a killed process from one of its successor.
+func deliveriesOf(r *webhooktest.Receiver, session string) string {
+	var b strings.Builder
+	for _, d := range r.Deliveries() {
+		if d.Data.Session != session {
+			continue
+		}
+		what := d.Type
+		if d.Data.Message != nil {
+			what += " " + d.Data.Message.ID
+		}
+		fmt.Fprintf(&b, "  #%d %s %s (%s)\n", d.Request, d.At.Format("15:04:05.000000"), what, d.ID)
+	}
+	return b.String()
 }

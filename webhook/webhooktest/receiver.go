@@ -47,6 +47,10 @@ type Delivery struct {
 		} `json:"file"`
 	}
 	Body []byte
+	// Request is the request's number (from 1, as Behave's n) and At when
+	// it was accepted: what a failed ordering check shows.
+	Request int
+	At      time.Time
 }
 
 // Receiver is a running receiver. Behave, if set, picks the answer to
@@ -113,6 +117,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		status = http.StatusNoContent
 	}
 	if status < 300 {
+		d.Request, d.At = n, time.Now()
 		r.mu.Lock()
 		r.got = append(r.got, d)
 		r.mu.Unlock()
