@@ -27,13 +27,13 @@ func init() {
 
 // SeedOptions say what `parley seed` writes.
 type SeedOptions struct {
-	Visitors int       // visitors to add
-	Site     string    // their site
-	Days     int       // the period the data spreads over, ending at End
-	End      time.Time // the end of the period (now)
-	Seed     uint64    // the random seed: the same seed writes the same story
-	Workers  int       // generating goroutines (GOMAXPROCS when 0)
-	Progress func(done int)
+	Visitors int            // visitors to add
+	Site     string         // their site
+	Days     int            // the period the data spreads over, ending at End
+	End      time.Time      // the end of the period (now)
+	Seed     uint64         // the random seed: the same seed writes the same story
+	Workers  int            // generating goroutines (GOMAXPROCS when 0)
+	Progress func(done int) // after each visitor, one call at a time, done counting up
 }
 
 // SeedStats count what Seed wrote.
@@ -98,7 +98,7 @@ func Seed(ctx context.Context, store *storage.Store, o SeedOptions) (SeedStats, 
 	}
 	bulk := store.NewBulk()
 	var next, done atomic.Int64
-	var mu sync.Mutex // guards st
+	var mu sync.Mutex // guards st and o.Progress
 	var wg sync.WaitGroup
 	errc := make(chan error, o.Workers)
 	for range o.Workers {
@@ -124,7 +124,9 @@ func Seed(ctx context.Context, store *storage.Store, o SeedOptions) (SeedStats, 
 				}
 				st.add(&mu, sessions, len(fileData))
 				if o.Progress != nil {
+					mu.Lock() // one call at a time: it writes to the caller's output
 					o.Progress(int(done.Add(1)))
+					mu.Unlock()
 				}
 			}
 		}()

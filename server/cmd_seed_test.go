@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-chat/parley/server"
 	"github.com/parley-chat/parley/server/admin/admintest"
+	"github.com/parley-chat/parley/storage"
 )
 
 // TestAdminSeed runs `parley seed` and reads the result through the admin
@@ -107,5 +108,32 @@ func TestAdminSeed(t *testing.T) {
 		t.Log("no file download route yet: skipping the download check")
 	case resp.StatusCode != 200 || len(body) == 0:
 		t.Errorf("download %s: %d", fileURL, resp.StatusCode)
+	}
+}
+
+// TestSeed_ProgressOneAtATime: the progress callback writes to the
+// command's output, so the generating goroutines must call it one at a
+// time, done counting up; -race catches a second writer.
+func TestSeed_ProgressOneAtATime(t *testing.T) {
+	store, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var calls []int // no lock: Seed's promise
+	_, err = server.Seed(context.Background(), store, server.SeedOptions{
+		Visitors: 200, Site: "demo", Days: 3, End: time.Now(), Seed: 1, Workers: 16,
+		Progress: func(done int) { calls = append(calls, done) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 200 {
+		t.Fatalf("%d progress calls, want 200", len(calls))
+	}
+	for i, done := range calls {
+		if done != i+1 {
+			t.Fatalf("progress call %d said %d, want %d", i, done, i+1)
+		}
 	}
 }

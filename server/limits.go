@@ -32,7 +32,7 @@ func bindLimitFlags(fs *flag.FlagSet, getenv func(string) string, cfg *Config) (
 	b.int(&l.NewSessionsPerVisitor, "new-sessions-per-visitor", "PARLEY_NEW_SESSIONS_PER_VISITOR", "new sessions one visitor may start a minute, and at once; more get too_many_sessions (0: 20; -1: off)")
 	b.int(&l.HostVariables, "host-variables", "PARLEY_HOST_VARIABLES", "host variables one session keeps; a frame past it gets too_many_variables (0: 100)")
 	b.int(&l.HostVariableBytes, "host-variable-bytes", "PARLEY_HOST_VARIABLE_BYTES", "bytes of host variable names and values one session keeps (0: 16384)")
-	b.int(&l.TurnWorkers, "turn-workers", "PARLEY_TURN_WORKERS", "conversation turns run at once over all sockets; more wait (0: 8 × cores)")
+	b.int(&l.TurnWorkers, "turn-workers", "PARLEY_TURN_WORKERS", "conversation turns in flight at once over all sockets; more wait (0: 1024)")
 	b.dur(&l.IdleTimeout, "idle-timeout", "PARLEY_IDLE_TIMEOUT", "close a socket nothing was read from for this long (0: ping-interval + pong-timeout + 5s)")
 
 	u := &cfg.UploadLimits

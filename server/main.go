@@ -101,6 +101,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	for _, p := range cfg.ConfigWarnings {
 		log.Warn("config: "+p.String(), "file", p.File, "line", p.Line, "col", p.Col)
 	}
+	// More Go processors than cores, so compactions do not hold turns
+	// back (procs.go).
+	procs := oversubscribe(getenv)
 	if soft := memoryLimit(getenv, os.DirFS("/")); soft > 0 { // memlimit.go
 		debug.SetMemoryLimit(soft)
 		log.Info("Go memory limit set from the container's", "bytes", soft, "share", memoryLimitShare)
@@ -119,7 +122,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	for i, s := range cfg.Sites {
 		sites[i] = s.ID
 	}
-	attrs := []any{"addr", ln.Addr().String(), "console", base + "/admin/", "data", cfg.DataDir, "sites", sites}
+	attrs := []any{"addr", ln.Addr().String(), "console", base + "/admin/", "data", cfg.DataDir, "sites", sites, "gomaxprocs", procs}
 	if srv.demo != nil {
 		attrs = append(attrs, "demo", base+"/")
 	}

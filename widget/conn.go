@@ -426,8 +426,9 @@ func (c *conn) fail(ref string, err error) {
 // store) needs a deep stack; run on the reading goroutine it would grow
 // that stack for good, and every idle connection would keep it. Workers
 // are started when none is free, up to Config.TurnWorkers; beyond that a
-// turn waits for one. Bounding the turns in flight bounds their CPU and
-// stacks; their writes meet in the store's group commit either way.
+// turn waits for one. The bound is on their stacks: a turn in flight
+// mostly waits for its group commit, and the more wait together the
+// larger the commit (DefaultTurnWorkers).
 // A worker ends after idling for workerIdle.
 type workers struct {
 	tasks chan *conn

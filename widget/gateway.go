@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -88,7 +87,7 @@ type Config struct {
 	HostVariableBytes int
 
 	// TurnWorkers is how many turns run at once, over all connections;
-	// more wait for a free worker (default 8 × GOMAXPROCS).
+	// more wait for a free worker (default DefaultTurnWorkers).
 	TurnWorkers int
 
 	// ClientIP names the client's address for the per-IP cap. The default
@@ -161,7 +160,7 @@ func (c *Config) setDefaults() {
 		c.HostVariableBytes = 16 << 10
 	}
 	if c.TurnWorkers <= 0 {
-		c.TurnWorkers = 8 * runtime.GOMAXPROCS(0)
+		c.TurnWorkers = DefaultTurnWorkers
 	}
 	if c.ClientIP == nil {
 		c.ClientIP = PeerIP
@@ -212,6 +211,16 @@ type Gateway struct {
 	baseCtx  context.Context
 	cancelFn context.CancelFunc
 }
+
+// DefaultTurnWorkers is how many turns may be in flight at once. A turn
+// spends most of its time waiting for its group commit (storage), and a
+// commit takes every turn queued meanwhile: the bound must let many turns
+// wait together, or it caps the batch. 8 × GOMAXPROCS (the default before)
+// did: with 1,000 visitors sending as fast as answered, 1,024 workers
+// rather than 128 acked 12 % more turns for 9 % less CPU each, with an ack
+// p99 of 63 ms instead of 276 (README, Performance). What the bound keeps
+// in check now is the workers' stacks.
+const DefaultTurnWorkers = 1024
 
 // New returns a gateway for the given sites. It starts one goroutine that
 // pings quiet connections and closes dead ones; Shutdown stops it.
