@@ -97,8 +97,9 @@ func Seed(ctx context.Context, store *storage.Store, o SeedOptions) (SeedStats, 
 		return st, fmt.Errorf("seed: %w", err)
 	}
 	bulk := store.NewBulk()
-	var next, done atomic.Int64
-	var mu sync.Mutex // guards st and o.Progress
+	var next atomic.Int64
+	var done int      // visitors written, under mu
+	var mu sync.Mutex // guards st, done and o.Progress
 	var wg sync.WaitGroup
 	errc := make(chan error, o.Workers)
 	for range o.Workers {
@@ -125,7 +126,8 @@ func Seed(ctx context.Context, store *storage.Store, o SeedOptions) (SeedStats, 
 				st.add(&mu, sessions, len(fileData))
 				if o.Progress != nil {
 					mu.Lock() // one call at a time: it writes to the caller's output
-					o.Progress(int(done.Add(1)))
+					done++
+					o.Progress(done)
 					mu.Unlock()
 				}
 			}

@@ -45,10 +45,9 @@ type liveSession struct {
 	first  *conn   // the sockets, under mu: the first tab inline,
 	more   []*conn // any others here
 
-	// Several nodes (cluster.go), nil and empty alone: the gateway's
-	// cluster, the owner node as last known under mu ("" unknown), and
-	// the end of the node's subscription to the owner's notes.
-	cluster     *cluster
+	// Several nodes (cluster.go), empty alone: the owner node as last
+	// known under mu ("" unknown), and the end of the node's subscription
+	// to the owner's notes.
 	owner       string
 	unsubscribe func()
 	// remoteTurn is the tab on another node whose frame this owner runs
@@ -65,7 +64,7 @@ func (h *hub) acquire(id string) *liveSession {
 	defer h.mu.Unlock()
 	ls := h.sessions[id]
 	if ls == nil {
-		ls = &liveSession{g: h.g, id: id, cluster: h.cluster}
+		ls = &liveSession{g: h.g, id: id}
 		if h.cluster != nil {
 			h.cluster.subscribe(ls)
 		}
@@ -88,12 +87,12 @@ func (h *hub) release(ls *liveSession) {
 		}
 	}
 	h.mu.Unlock()
-	if gone && ls.cluster != nil {
+	if gone && h.cluster != nil {
 		ls.mu.Lock()
-		owned := ls.owner == ls.cluster.me()
+		owned := ls.owner == h.cluster.me()
 		ls.mu.Unlock()
 		if owned {
-			ls.cluster.released(ls.id)
+			h.cluster.released(ls.id)
 		}
 	}
 }
@@ -143,7 +142,7 @@ func (ls *liveSession) broadcast(frame []byte, skip *conn) { ls.send(frame, skip
 // encoded when some tab gets it: a visitor's own message, in a session
 // with one tab on one node, goes to nobody.
 func (ls *liveSession) broadcastMessage(m *storage.Message, skip *conn) {
-	if ls.cluster == nil && len(ls.more) == 0 && (ls.first == nil || ls.first == skip) {
+	if ls.g.hub.cluster == nil && len(ls.more) == 0 && (ls.first == nil || ls.first == skip) {
 		return
 	}
 	ls.send(encode(toFrame(m)), skip, m.ID)
@@ -158,7 +157,8 @@ func (ls *liveSession) send(frame []byte, skip *conn, msgID string) {
 			c.enqueue(frame)
 		}
 	}
-	if ls.cluster == nil {
+	cl := ls.g.hub.cluster
+	if cl == nil {
 		return
 	}
 	if rt := ls.remoteTurn; rt != nil {
@@ -167,7 +167,7 @@ func (ls *liveSession) send(frame []byte, skip *conn, msgID string) {
 		}
 		skip = rt
 	}
-	ls.cluster.publishFrame(ls, frame, skip, msgID)
+	cl.publishFrame(ls, frame, skip, msgID)
 }
 
 // broadcastLocal queues a frame the owner node published on this node's
