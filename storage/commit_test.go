@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,5 +186,133 @@ func TestRecordTurn_CrashFolds(t *testing.T) {
 	rep, err := s.Verify(context.Background())
 	if err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("verify: %v %v", rep.Problems, err)
+	}
+}
+
+// TestStartSession_GroupCommit: new sessions are group-committed, many to
+// a transaction, in a committer apart from the turns' (a turn's ack never
+// waits for one); the sessions of one batch read each other's writes (the
+// visitor's record, the usage counters), and a session refused in a batch
+// fails alone.
+func TestStartSession_GroupCommit(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	owners := ownedSessions(t, s, 4, t0)
+	newSession := func(visitor string, at time.Time) *Session {
+		return &Session{ID: NewID(at), Site: "demo", VisitorID: visitor, Bot: "demo", Version: "1", Channel: "web", StartedAt: at}
+	}
+
+	// Hold the sessions' committer in a batch, so that the starts below
+	// queue behind it and commit in the next.
+	holding, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	commitHook = func() error {
+		if held.CompareAndSwap(false, true) {
+			close(holding)
+			<-release
+		}
+		return nil
+	}
+	defer func() { commitHook = nil }()
+	go func() {
+		v := &Visitor{ID: NewID(t0), Site: "demo", Channel: "web", CreatedAt: t0}
+		s.StartSession(ctx, v, newSession(v.ID, t0), nil)
+	}()
+	<-holding
+	before := s.starts.batches.Load()
+
+	const visitors, each = 16, 3
+	var wg sync.WaitGroup
+	started := make([][]*Session, visitors)
+	for i := range visitors {
+		v := Visitor{ID: NewID(t0), Site: "demo", Channel: "web", CreatedAt: t0}
+		started[i] = make([]*Session, each)
+		for j := range each {
+			at := t0.Add(time.Duration(j+1) * time.Minute)
+			started[i][j] = newSession(v.ID, at)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v := v
+				open := &Turn{Messages: []Message{{From: FromBot, Kind: KindBot, At: at, Text: "Hi!"}}}
+				if err := s.StartSession(ctx, &v, started[i][j], open); err != nil {
+					t.Errorf("start %d/%d: %v", i, j, err)
+				}
+			}()
+		}
+	}
+	tooBig := newSession(NewID(t0), t0)
+	var bigErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		v := Visitor{ID: tooBig.VisitorID, Site: "demo", Channel: "web", CreatedAt: t0}
+		st := State{Variables: map[string]string{"big": strings.Repeat("x", MaxStateBytes)}}
+		bigErr = s.StartSession(ctx, &v, tooBig, &Turn{State: &st})
+	}()
+
+	// Turns go through while the sessions wait.
+	turned := make(chan error)
+	go func() {
+		for i := 1; i < len(owners); i++ {
+			if _, _, _, err := s.RecordTurn(ctx, textTurn(owners[i], "c1", t0.Add(time.Second))); err != nil {
+				turned <- err
+				return
+			}
+		}
+		turned <- nil
+	}()
+	select {
+	case err := <-turned:
+		if err != nil {
+			t.Errorf("a turn beside the starts: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("turns waited for the new sessions' batch")
+	}
+
+	for deadline := time.Now().Add(10 * time.Second); len(s.starts.reqs) < visitors*each+1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			queued := len(s.starts.reqs)
+			close(release)
+			wg.Wait()
+			t.Fatalf("%d of %d new sessions queued behind the held batch: they did not wait for a group commit", queued, visitors*each+1)
+		}
+	}
+	close(release)
+	wg.Wait()
+
+	if !errors.Is(bigErr, ErrTooLarge) {
+		t.Errorf("a start past the cap: %v, want ErrTooLarge", bigErr)
+	}
+	if _, err := s.Session(ctx, tooBig.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the refused session: %v, want ErrNotFound", err)
+	}
+	if batches := s.starts.batches.Load() - before; batches > 2 {
+		t.Errorf("%d new sessions took %d batches, want them together", visitors*each, batches)
+	}
+	for i := range started {
+		v, err := s.Visitor(ctx, started[i][0].VisitorID)
+		if err != nil || !v.LastSeenAt.Equal(t0.Add(each*time.Minute)) {
+			t.Fatalf("visitor %d: %+v, %v; want last seen at its latest start", i, v, err)
+		}
+		for _, sess := range started[i] {
+			got, err := s.Session(ctx, sess.ID)
+			if err != nil || got.MessageCount != 1 {
+				t.Fatalf("session %s: %+v, %v; want its opening", sess.ID, got, err)
+			}
+		}
+	}
+	rep, err := s.Usage(ctx, UsageQuery{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if want := int64(len(owners) + 1 + visitors*each); err != nil || rep.Total != want {
+		t.Errorf("usage: %+v, %v; want %d sessions", rep, err, want)
+	}
+	if v, err := s.Verify(ctx); err != nil || len(v.Problems) > 0 {
+		t.Fatalf("verify: %v %v", v.Problems, err)
 	}
 }

@@ -482,5 +482,8 @@ func runTask(c *conn) {
 		c.panicked = recover()
 		c.taskDone.Done()
 	}()
+	// The reader set lastRead as it read the frame, and reads nothing
+	// until the turn is done.
+	c.g.Stats.waits.observe(time.Duration(c.g.mono() - c.lastRead.Load()))
 	c.runFrame()
 }

@@ -23,10 +23,39 @@ type Stats struct {
 	mu     sync.Mutex
 	errors map[string]int64
 
-	// store write latency histogram (seconds)
-	writeBuckets [len(writeBounds)]atomic.Int64
-	writeCount   atomic.Int64
-	writeSumNS   atomic.Int64
+	writes latency // a turn's or a new session's store write
+	waits  latency // a frame read until a worker starts its turn (workers)
+}
+
+// latency is a histogram of durations, in seconds up to each of
+// latencyBounds, for /metrics.
+type latency struct {
+	buckets [len(latencyBounds)]atomic.Int64
+	count   atomic.Int64
+	sumNS   atomic.Int64
+}
+
+var latencyBounds = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
+
+func (h *latency) observe(d time.Duration) {
+	sec := d.Seconds()
+	for i, b := range latencyBounds {
+		if sec <= b {
+			h.buckets[i].Add(1)
+		}
+	}
+	h.count.Add(1)
+	h.sumNS.Add(int64(d))
+}
+
+// read returns the cumulative counts per upper bound in seconds, the
+// count and the sum in seconds.
+func (h *latency) read() (buckets map[float64]uint64, count uint64, sum float64) {
+	buckets = make(map[float64]uint64, len(latencyBounds))
+	for i, b := range latencyBounds {
+		buckets[b] = uint64(h.buckets[i].Load())
+	}
+	return buckets, uint64(h.count.Load()), float64(h.sumNS.Load()) / 1e9
 }
 
 // Why a handshake was refused, in the order of Stats.refused.
@@ -96,8 +125,6 @@ func (s *Stats) Closed(reason string) int64 {
 	return 0
 }
 
-var writeBounds = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
-
 func (s *Stats) countError(code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,13 +134,4 @@ func (s *Stats) countError(code string) {
 	s.errors[code]++
 }
 
-func (s *Stats) observeWrite(d time.Duration) {
-	sec := d.Seconds()
-	for i, b := range writeBounds {
-		if sec <= b {
-			s.writeBuckets[i].Add(1)
-		}
-	}
-	s.writeCount.Add(1)
-	s.writeSumNS.Add(int64(d))
-}
+func (s *Stats) observeWrite(d time.Duration) { s.writes.observe(d) }

@@ -36,13 +36,15 @@ func (s *Stats) ErrorsByCode() map[string]int64 {
 	return maps.Clone(s.errors)
 }
 
-// StoreWrites returns the latency histogram of the turns' store writes:
-// cumulative counts per upper bound in seconds, the count and the sum in
-// seconds.
+// StoreWrites returns the latency histogram of the store writes of turns
+// and new sessions: cumulative counts per upper bound in seconds, the
+// count and the sum in seconds.
 func (s *Stats) StoreWrites() (buckets map[float64]uint64, count uint64, sum float64) {
-	buckets = make(map[float64]uint64, len(writeBounds))
-	for i, b := range writeBounds {
-		buckets[b] = uint64(s.writeBuckets[i].Load())
-	}
-	return buckets, uint64(s.writeCount.Load()), float64(s.writeSumNS.Load()) / 1e9
+	return s.writes.read()
+}
+
+// TurnWaits returns the histogram of how long a frame, once read, waited
+// for a worker to start its turn, as StoreWrites.
+func (s *Stats) TurnWaits() (buckets map[float64]uint64, count uint64, sum float64) {
+	return s.waits.read()
 }

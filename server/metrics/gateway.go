@@ -13,6 +13,7 @@ type gateway struct {
 
 	open, total, started, resumed, in, out, slow *prometheus.Desc
 	refused, closed, starts, errors, writes      *prometheus.Desc
+	waits                                        *prometheus.Desc
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -34,13 +35,14 @@ func Gateway(s *widget.Stats) prometheus.Collector {
 		closed:  desc("parley_connections_closed_total", "Sockets closed by a protection, by reason.", "reason"),
 		starts:  desc("parley_starts_refused_total", "Hellos whose new visitor or session a rate limit refused, by reason.", "reason"),
 		errors:  desc("parley_errors_total", "Error frames sent, by code.", "code"),
-		writes:  desc("parley_store_write_seconds", "Latency of store writes for conversation turns."),
+		writes:  desc("parley_store_write_seconds", "Latency of store writes for conversation turns and new sessions."),
+		waits:   desc("parley_turn_wait_seconds", "Time a frame, once read, waited for a worker to start its turn."),
 	}
 }
 
 // Describe sends every series' description.
 func (g *gateway) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{g.open, g.total, g.started, g.resumed, g.in, g.out, g.slow, g.refused, g.closed, g.starts, g.errors, g.writes} {
+	for _, d := range []*prometheus.Desc{g.open, g.total, g.started, g.resumed, g.in, g.out, g.slow, g.refused, g.closed, g.starts, g.errors, g.writes, g.waits} {
 		ch <- d
 	}
 }
@@ -64,4 +66,6 @@ func (g *gateway) Collect(ch chan<- prometheus.Metric) {
 	}
 	buckets, count, sum := s.StoreWrites()
 	ch <- prometheus.MustNewConstHistogram(g.writes, count, sum, buckets)
+	buckets, count, sum = s.TurnWaits()
+	ch <- prometheus.MustNewConstHistogram(g.waits, count, sum, buckets)
 }
