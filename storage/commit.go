@@ -57,13 +57,13 @@ type turnWrite struct {
 	// (StartSession). It may run more than once, when the batch is
 	// written again; an error it returns fails it alone.
 	apply func(txn *badger.Txn) error
-	kv      [][2][]byte // key, value; the delta's key is filled in by the committer
-	dels    [][]byte    // keys to delete (host variables gone)
-	delta   []byte      // d as stored; nil for a turn with nothing to fold
-	d       turnDelta   // what the indexer folds
-	dkey    []byte      // the delta's key, set by the committer
-	size    int
-	err     chan error
+	kv    [][2][]byte // key, value; the delta's key is filled in by the committer
+	dels  [][]byte    // keys to delete (host variables gone)
+	delta []byte      // d as stored; nil for a turn with nothing to fold
+	d     turnDelta   // what the indexer folds
+	dkey  []byte      // the delta's key, set by the committer
+	size  int
+	err   chan error
 }
 
 var turnWrites = sync.Pool{New: func() any { return &turnWrite{err: make(chan error, 1)} }}

@@ -247,6 +247,7 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 	rep.Ack, rep.Reply = r.ack.Summary(), r.reply.Summary()
 	rep.Sent, rep.Acked, rep.Passed = r.sent.Load(), acks, r.passed.Load()
 	rep.CPU = cpuOf(before, after, acks)
+	rep.TurnWait, rep.StoreWrite = serverLatencyOf(before, after, turnWait), serverLatencyOf(before, after, storeWrite)
 	if s := elapsed.Seconds(); s > 0 {
 		rep.AckedPerSec = float64(acks) / s
 	}

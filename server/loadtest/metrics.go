@@ -2,17 +2,31 @@ package loadtest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// metrics is one scrape of /metrics: unlabelled samples by name.
+// metrics is one scrape of /metrics: unlabelled samples by name, and the
+// buckets of the histograms in serverHistograms by name with their labels
+// (parley_turn_wait_seconds_bucket{le="0.01"}).
 type metrics map[string]float64
+
+// serverHistograms are the latency histograms of Parley's own that the
+// report shows (the echo has none).
+var serverHistograms = []string{turnWait, storeWrite}
+
+const (
+	turnWait   = "parley_turn_wait_seconds"
+	storeWrite = "parley_store_write_seconds"
+)
 
 // metricsSource is where a server's metrics are read: a URL and the
 // bearer token it needs, if any.
@@ -61,7 +75,7 @@ func (src metricsSource) scrape(ctx context.Context) (metrics, error) {
 			continue
 		}
 		name, val, ok := strings.Cut(line, " ")
-		if !ok || strings.ContainsRune(name, '{') {
+		if !ok || strings.ContainsRune(name, '{') && !isServerBucket(name) {
 			continue
 		}
 		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
@@ -143,4 +157,55 @@ func cpuOf(before, after metrics, acked int64) *CPU {
 		c.PerAckedMicros = c.Seconds / float64(acked) * 1e6
 	}
 	return c
+}
+
+func isServerBucket(name string) bool {
+	for _, h := range serverHistograms {
+		if strings.HasPrefix(name, h+"_bucket{") {
+			return true
+		}
+	}
+	return false
+}
+
+// ServerLatency is what one of the server's latency histograms counted
+// during the run: how many, and the bucket bound at or under which half
+// and 99 % of them were, in milliseconds (0 past the last bound).
+type ServerLatency struct {
+	Count   int64   `json:"count"`
+	P50UpTo float64 `json:"p50UpToMs"`
+	P99UpTo float64 `json:"p99UpToMs"`
+}
+
+// serverLatencyOf reads histogram name from the scrapes before and after
+// the run; nil when the server does not have it.
+func serverLatencyOf(before, after metrics, name string) *ServerLatency {
+	n, ok := after[name+"_count"]
+	if !ok || before == nil {
+		return nil
+	}
+	l := &ServerLatency{Count: int64(n - before[name+"_count"])}
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	prefix := name + `_bucket{le="`
+	for k, v := range after {
+		if le, ok := strings.CutPrefix(k, prefix); ok {
+			if b, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64); err == nil && !math.IsInf(b, 1) {
+				bs = append(bs, bucket{b, v - before[k]})
+			}
+		}
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	upTo := func(q float64) float64 {
+		for _, b := range bs {
+			if b.n >= q*float64(l.Count) {
+				return b.le * 1000
+			}
+		}
+		return 0
+	}
+	if l.Count > 0 {
+		l.P50UpTo, l.P99UpTo = upTo(0.5), upTo(0.99)
+	}
+	return l
 }

@@ -40,7 +40,11 @@ type Report struct {
 	Stalled *Stalled         `json:"stalled,omitempty"` // visitors that stopped reading (--stalled)
 	Memory  *Memory          `json:"serverMemory,omitempty"`
 	CPU     *CPU             `json:"serverCPU,omitempty"`
-	Notes   []string         `json:"notes,omitempty"`
+	// Parley's own histograms (metrics.go): how long a read frame waited
+	// for a worker, and the store writes of turns and new sessions.
+	TurnWait   *ServerLatency `json:"serverTurnWait,omitempty"`
+	StoreWrite *ServerLatency `json:"serverStoreWrite,omitempty"`
+	Notes      []string       `json:"notes,omitempty"`
 
 	Baseline *Report `json:"baseline,omitempty"`
 }
@@ -109,6 +113,23 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		return fmt.Sprintf("- (%.1f s CPU in the run)", c.CPU.Seconds)
 	})
+	if r.TurnWait != nil || r.StoreWrite != nil {
+		upTo := func(l *ServerLatency) string {
+			if l == nil || l.Count == 0 {
+				return "-"
+			}
+			bound := func(v float64) string {
+				if v == 0 {
+					return "> 1 s"
+				}
+				return "≤ " + ms(v) + " ms"
+			}
+			return fmt.Sprintf("%s / %s (%d)", bound(l.P50UpTo), bound(l.P99UpTo), l.Count)
+		}
+		row("server, p50 / p99 (how many)", func(*Report) string { return "" })
+		row("  frame read → worker", func(c *Report) string { return upTo(c.TurnWait) })
+		row("  store write", func(c *Report) string { return upTo(c.StoreWrite) })
+	}
 	row("server memory / connection", func(c *Report) string {
 		if c.Memory == nil || c.Memory.Conns == 0 {
 			return "-"
