@@ -64,7 +64,7 @@ func TestOps_HealthReadyMetrics(t *testing.T) {
 		"parley_connections_open 1",
 		"parley_sessions_started_total 1",
 		`parley_errors_total{code="unknown_type"} 1`,
-		"parley_store_write_seconds_count 1",
+		"parley_session_start_seconds_count 1",
 		"parley_turn_wait_seconds_count 2", // the hello and the bogus frame
 		"go_memstats_heap_inuse_bytes",
 		"go_goroutines ",

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,19 +11,11 @@ import (
 
 // committer writes the turns of all sessions in group commits: one
 // goroutine takes whatever queued while the last batch committed and
-// writes it as one Badger transaction, then answers every turn of the
-// batch. With Options.SyncWrites a batch is one fsync. A batch that fails
-// fails all its turns and leaves nothing: a transaction is all or nothing.
-//
-// A turn is blind sets: it reads nothing, so a batch of turns tracks no
-// reads and never conflicts. A new session (StartSession) reads its
-// visitor and the usage counters it adds to, so it is a function run in
-// the batch's transaction (turnWrite.apply), in a committer of its own
-// (Store.starts) so that it never holds up a turn: the sessions started
-// in one batch read each other's writes, one after another, and that
-// committer is the counters' only writer (with Bulk, under usageMu). Such
-// a batch conflicts when another transaction changed what it read (a
-// fold, an erase's fence, a merge); it is written again.
+// writes it as one Badger transaction of blind sets (a turn reads nothing,
+// so the transaction tracks no reads and never conflicts), then answers
+// every turn of the batch. With Options.SyncWrites a batch is one fsync. A
+// batch that fails fails all its turns and leaves nothing: a transaction
+// is all or nothing.
 type committer struct {
 	s    *Store
 	reqs chan *turnWrite
@@ -48,22 +39,17 @@ type committer struct {
 // before it commits; an error fails the batch.
 var commitHook func() error
 
-// turnWrite is one turn's keys, ready to commit, or a new session's
-// write (apply).
+// turnWrite is one turn's keys, ready to commit.
 type turnWrite struct {
 	visitor string
 	session string
-	// apply, when set, writes a new session in the batch's transaction
-	// (StartSession). It may run more than once, when the batch is
-	// written again; an error it returns fails it alone.
-	apply func(txn *badger.Txn) error
-	kv    [][2][]byte // key, value; the delta's key is filled in by the committer
-	dels  [][]byte    // keys to delete (host variables gone)
-	delta []byte      // d as stored; nil for a turn with nothing to fold
-	d     turnDelta   // what the indexer folds
-	dkey  []byte      // the delta's key, set by the committer
-	size  int
-	err   chan error
+	kv      [][2][]byte // key, value; the delta's key is filled in by the committer
+	dels    [][]byte    // keys to delete (host variables gone)
+	delta   []byte      // d as stored; nil for a turn with nothing to fold
+	d       turnDelta   // what the indexer folds
+	dkey    []byte      // the delta's key, set by the committer
+	size    int
+	err     chan error
 }
 
 var turnWrites = sync.Pool{New: func() any { return &turnWrite{err: make(chan error, 1)} }}
@@ -147,7 +133,6 @@ func (c *committer) commit(batch []*turnWrite) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ok := batch[:0:0]
-	reads := false
 	for _, w := range batch {
 		if into := c.merged[w.visitor]; into != "" {
 			w.visitor = into
@@ -157,42 +142,19 @@ func (c *committer) commit(batch []*turnWrite) {
 			continue
 		}
 		ok = append(ok, w)
-		reads = reads || w.apply != nil
 	}
-	if reads {
-		// Bulk.Close adds to the same counters.
-		c.s.usageMu.Lock()
-		defer c.s.usageMu.Unlock()
+	if len(ok) == 0 {
+		return
 	}
 	var err error
-	for attempt := 0; len(ok) > 0; attempt++ {
-		var refused int
-		refused, err = c.commitOnce(ok)
-		if refused >= 0 {
-			// One new session was refused (its visitor is being
-			// erased, its state too large): the others go in without it.
-			ok[refused].err <- err
-			ok = slices.Delete(ok, refused, refused+1)
-			attempt--
-			continue
-		}
-		if errors.Is(err, badger.ErrConflict) && attempt < 32 {
-			// A new session's visitor or counter changed under the batch
-			// (a fold, an erase): read again.
-			if attempt >= 3 {
-				time.Sleep(time.Duration(attempt) * 100 * time.Microsecond)
-			}
-			continue
-		}
+	for attempt := 0; ; attempt++ {
+		err = c.commitOnce(ok)
 		if errors.Is(err, badger.ErrBlockedWrites) && attempt < 16 {
 			// ReclaimSpace (vlog.go) holds writes for a few milliseconds.
 			time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
 			continue
 		}
 		break
-	}
-	if len(ok) == 0 {
-		return
 	}
 	if err == nil {
 		c.s.idx.mark(ok)
@@ -202,31 +164,22 @@ func (c *committer) commit(batch []*turnWrite) {
 	}
 }
 
-// commitOnce writes the batch in one transaction. When a new session's
-// apply fails, it returns its index in batch and its error, and commits
-// nothing; otherwise refused is -1.
-func (c *committer) commitOnce(batch []*turnWrite) (refused int, err error) {
+func (c *committer) commitOnce(batch []*turnWrite) error {
 	if c.s.diskFull.Load() {
-		return -1, ErrDiskFull
+		return ErrDiskFull
 	}
 	txn := c.s.db.NewTransaction(true)
 	defer txn.Discard()
 	seq := c.seq
-	for i, w := range batch {
-		if w.apply != nil {
-			if err := w.apply(txn); err != nil {
-				return i, err
-			}
-			continue
-		}
+	for _, w := range batch {
 		for _, kv := range w.kv {
 			if err := txn.Set(kv[0], kv[1]); err != nil {
-				return -1, err
+				return err
 			}
 		}
 		for _, k := range w.dels {
 			if err := txn.Delete(k); err != nil {
-				return -1, err
+				return err
 			}
 		}
 		if w.delta == nil {
@@ -235,18 +188,18 @@ func (c *committer) commitOnce(batch []*turnWrite) (refused int, err error) {
 		seq++
 		w.dkey = deltaKey(w.session, seq)
 		if err := txn.Set(w.dkey, w.delta); err != nil {
-			return -1, err
+			return err
 		}
 	}
 	if commitHook != nil {
 		if err := commitHook(); err != nil {
-			return -1, err
+			return err
 		}
 	}
 	if err := txn.Commit(); err != nil {
-		return -1, err
+		return err
 	}
 	c.seq = seq
 	c.batches.Add(1)
-	return -1, nil
+	return nil
 }

@@ -169,18 +169,9 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 	var next Session
 	var stored Visitor
 	var res *Reservation // the webhook events of this attempt (outbox.go)
-	if s.commits == nil {
-		return fmt.Errorf("storage: create session: %w", errReadOnly)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("storage: create session: %w", err)
-	}
-	// It commits with the sessions started meanwhile, in one transaction
-	// (commit.go), so apply may run again.
-	w := turnWrites.Get().(*turnWrite)
-	defer putTurnWrite(w)
-	w.visitor, w.session, w.size = v.ID, sess.ID, startSize
-	w.apply = func(txn *badger.Txn) error {
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	err := s.update(ctx, func(txn *badger.Txn) error {
 		res.Release()      // a retry writes them afresh
 		var seen time.Time // the stored visitor's LastSeenAt; zero for a new one
 		stored = Visitor{} // afresh on a retry
@@ -249,8 +240,8 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 			}
 		}
 		return indexSession(txn, nil, &next)
-	}
-	if err := s.starts.write(w); err != nil {
+	})
+	if err != nil {
 		res.Release()
 		return fmt.Errorf("storage: create session: %w", err)
 	}
@@ -258,10 +249,6 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 	*sess, *v = next, stored
 	return nil
 }
-
-// startSize is what a new session counts toward its batch's size
-// (Store.batchBytes): about what it writes with a story's opening.
-const startSize = 4 << 10
 
 // Session returns the session with the given ID, or ErrNotFound.
 func (s *Store) Session(ctx context.Context, id string) (*Session, error) {

@@ -92,11 +92,8 @@ type Store struct {
 	refused   map[refusalCell]uint64
 
 	// commits group-commits the turns and idx folds them into the records
-	// behind them (commit.go, indexer.go); starts group-commits new
-	// sessions, apart, so that what a new session reads and counts never
-	// holds up a turn's ack. All three nil when read-only.
+	// behind them (commit.go, indexer.go); both nil when read-only.
 	commits *committer
-	starts  *committer
 	idx     *indexer
 	log     *slog.Logger
 	// turnLocks serialise the turns of a session recorded without an
@@ -189,7 +186,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: count the webhook outbox: %w", dir, err)
 	}
-	s.commits, s.starts = newCommitter(s), newCommitter(s)
+	s.commits = newCommitter(s)
 	s.idx = newIndexer(s, delay)
 	return s, nil
 }
@@ -201,7 +198,6 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		if s.commits != nil {
 			s.commits.close()
-			s.starts.close()
 			if err := s.idx.close(); err != nil {
 				ferr = fmt.Errorf("storage: close: fold pending turns: %w", err)
 			}

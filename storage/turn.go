@@ -239,7 +239,6 @@ func (w *turnWrite) Delete(k []byte) error {
 func putTurnWrite(w *turnWrite) {
 	clear(w.kv)
 	clear(w.dels)
-	w.apply = nil
 	w.kv, w.dels, w.delta, w.size, w.d = w.kv[:0], w.dels[:0], nil, 0, turnDelta{}
 	turnWrites.Put(w)
 }

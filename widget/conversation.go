@@ -33,7 +33,7 @@ func (g *Gateway) begin(ctx context.Context, site *Site, visitor *storage.Visito
 	withUploadCaps(site, t)
 	start := time.Now()
 	err := g.store.StartSession(ctx, visitor, sess, t)
-	g.Stats.observeWrite(time.Since(start))
+	g.Stats.observeStart(time.Since(start))
 	if errors.Is(err, storage.ErrTooLarge) {
 		return nil, errTooLarge
 	}

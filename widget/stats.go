@@ -23,7 +23,8 @@ type Stats struct {
 	mu     sync.Mutex
 	errors map[string]int64
 
-	writes latency // a turn's or a new session's store write
+	writes latency // a turn's store write
+	begins latency // a new session's store write (Gateway.begin)
 	waits  latency // a frame read until a worker starts its turn (workers)
 }
 
@@ -135,3 +136,5 @@ func (s *Stats) countError(code string) {
 }
 
 func (s *Stats) observeWrite(d time.Duration) { s.writes.observe(d) }
+
+func (s *Stats) observeStart(d time.Duration) { s.begins.observe(d) }

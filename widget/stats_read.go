@@ -36,11 +36,17 @@ func (s *Stats) ErrorsByCode() map[string]int64 {
 	return maps.Clone(s.errors)
 }
 
-// StoreWrites returns the latency histogram of the store writes of turns
-// and new sessions: cumulative counts per upper bound in seconds, the
-// count and the sum in seconds.
+// StoreWrites returns the latency histogram of the turns' store writes:
+// cumulative counts per upper bound in seconds, the count and the sum in
+// seconds.
 func (s *Stats) StoreWrites() (buckets map[float64]uint64, count uint64, sum float64) {
 	return s.writes.read()
+}
+
+// SessionStarts returns the latency histogram of the new sessions' store
+// writes, as StoreWrites.
+func (s *Stats) SessionStarts() (buckets map[float64]uint64, count uint64, sum float64) {
+	return s.begins.read()
 }
 
 // TurnWaits returns the histogram of how long a frame, once read, waited

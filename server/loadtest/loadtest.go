@@ -143,6 +143,7 @@ type run struct {
 	spread netip.Prefix
 
 	connect, welcome, ack, reply Hist
+	again                        Hist // a new conversation's hello to its welcome
 	acks, sent                   atomic.Int64
 	passed                       atomic.Int64 // paced turns passed: the bot had not answered yet
 	stopping                     atomic.Bool
@@ -243,11 +244,12 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 	defer r.mu.Unlock()
 	rep.Held, rep.Dropped, rep.Failed = r.held, r.dropped, r.failed
 	rep.Welcomed = r.held + r.dropped
-	rep.Connect, rep.Welcome = r.connect.Summary(), r.welcome.Summary()
+	rep.Connect, rep.Welcome, rep.Again = r.connect.Summary(), r.welcome.Summary(), r.again.Summary()
 	rep.Ack, rep.Reply = r.ack.Summary(), r.reply.Summary()
 	rep.Sent, rep.Acked, rep.Passed = r.sent.Load(), acks, r.passed.Load()
 	rep.CPU = cpuOf(before, after, acks)
 	rep.TurnWait, rep.StoreWrite = serverLatencyOf(before, after, turnWait), serverLatencyOf(before, after, storeWrite)
+	rep.SessionStart = serverLatencyOf(before, after, sessionStart)
 	if s := elapsed.Seconds(); s > 0 {
 		rep.AckedPerSec = float64(acks) / s
 	}

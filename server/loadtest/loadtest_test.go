@@ -78,6 +78,22 @@ func TestLoadtest_Story(t *testing.T) {
 	if rep.CPU == nil || rep.CPU.Seconds <= 0 || rep.CPU.PerAckedMicros <= 0 {
 		t.Errorf("server CPU %+v", rep.CPU)
 	}
+	// Parley's own histograms: every frame waited for a worker (the
+	// hellos too), every acked turn was a store write.
+	if w := rep.TurnWait; w == nil || w.Count < rep.Acked+8 || w.P99UpTo <= 0 {
+		t.Errorf("turn wait %+v, want ≥ %d frames", w, rep.Acked+8)
+	}
+	if w := rep.StoreWrite; w == nil || w.Count < rep.Acked {
+		t.Errorf("store writes %+v, want ≥ %d", w, rep.Acked)
+	}
+	if w := rep.SessionStart; w == nil || w.Count < 8 {
+		t.Errorf("session starts %+v, want ≥ 8", w)
+	}
+	// The demo story ends within the turns each visitor takes, and the
+	// visitor starts a new conversation on its socket.
+	if rep.Again.Count == 0 || rep.Again.Max < rep.Again.P50 {
+		t.Errorf("new conversations: %+v, want some timed", rep.Again)
+	}
 	b := rep.Baseline
 	if b == nil || b.Server != "echo" || b.Held != 8 || b.Acked < 32 || b.Reply.Count != 0 || b.Memory == nil {
 		t.Fatalf("baseline %+v", b)
@@ -85,7 +101,10 @@ func TestLoadtest_Story(t *testing.T) {
 	if b.CPU == nil || b.CPU.PerAckedMicros <= 0 {
 		t.Errorf("echo CPU %+v", b.CPU)
 	}
-	for _, want := range []string{"connections held", "8 / 8", "message → bot reply", "server CPU per acked message", "parley / echo"} {
+	if b.TurnWait != nil || b.StoreWrite != nil {
+		t.Errorf("the echo has Parley's histograms: %+v %+v", b.TurnWait, b.StoreWrite)
+	}
+	for _, want := range []string{"connections held", "8 / 8", "message → bot reply", "server CPU per acked message", "parley / echo", "frame read → worker"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}

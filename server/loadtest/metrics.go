@@ -21,11 +21,12 @@ type metrics map[string]float64
 
 // serverHistograms are the latency histograms of Parley's own that the
 // report shows (the echo has none).
-var serverHistograms = []string{turnWait, storeWrite}
+var serverHistograms = []string{turnWait, storeWrite, sessionStart}
 
 const (
-	turnWait   = "parley_turn_wait_seconds"
-	storeWrite = "parley_store_write_seconds"
+	turnWait     = "parley_turn_wait_seconds"
+	storeWrite   = "parley_store_write_seconds"
+	sessionStart = "parley_session_start_seconds"
 )
 
 // metricsSource is where a server's metrics are read: a URL and the

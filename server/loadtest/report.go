@@ -23,10 +23,11 @@ type Report struct {
 	Dropped  int `json:"dropped"`  // welcomed, then closed before the end
 	Failed   int `json:"failed"`   // never welcomed
 
-	Connect Summary `json:"connectLatency"` // TCP and WebSocket handshake
-	Welcome Summary `json:"welcomeLatency"` // hello to welcome
-	Ack     Summary `json:"ackLatency"`     // message to ack (echo: to its echo)
-	Reply   Summary `json:"replyLatency"`   // message to the bot's first answer
+	Connect Summary `json:"connectLatency"`         // TCP and WebSocket handshake
+	Welcome Summary `json:"welcomeLatency"`         // hello to welcome
+	Again   Summary `json:"newConversationLatency"` // after a story's end, hello with new to welcome
+	Ack     Summary `json:"ackLatency"`             // message to ack (echo: to its echo)
+	Reply   Summary `json:"replyLatency"`           // message to the bot's first answer
 
 	Sent int64 `json:"sent"`
 	// Passed counts the paced turns a visitor let pass because its last
@@ -41,10 +42,11 @@ type Report struct {
 	Memory  *Memory          `json:"serverMemory,omitempty"`
 	CPU     *CPU             `json:"serverCPU,omitempty"`
 	// Parley's own histograms (metrics.go): how long a read frame waited
-	// for a worker, and the store writes of turns and new sessions.
-	TurnWait   *ServerLatency `json:"serverTurnWait,omitempty"`
-	StoreWrite *ServerLatency `json:"serverStoreWrite,omitempty"`
-	Notes      []string       `json:"notes,omitempty"`
+	// for a worker, and the store writes of turns and of new sessions.
+	TurnWait     *ServerLatency `json:"serverTurnWait,omitempty"`
+	StoreWrite   *ServerLatency `json:"serverStoreWrite,omitempty"`
+	SessionStart *ServerLatency `json:"serverSessionStart,omitempty"`
+	Notes        []string       `json:"notes,omitempty"`
 
 	Baseline *Report `json:"baseline,omitempty"`
 }
@@ -85,6 +87,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("latency p50 / p95 / p99 / max", func(*Report) string { return "" })
 	row("  connect", func(c *Report) string { return lat(c.Connect) })
 	row("  hello → welcome", func(c *Report) string { return lat(c.Welcome) })
+	if r.Again.Count > 0 {
+		row("  new conversation → welcome", func(c *Report) string { return lat(c.Again) })
+	}
 	row("  message → ack", func(c *Report) string { return lat(c.Ack) })
 	row("  message → bot reply", func(c *Report) string { return lat(c.Reply) })
 	row("acked messages/s", func(c *Report) string {
@@ -113,7 +118,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		return fmt.Sprintf("- (%.1f s CPU in the run)", c.CPU.Seconds)
 	})
-	if r.TurnWait != nil || r.StoreWrite != nil {
+	if r.TurnWait != nil || r.StoreWrite != nil || r.SessionStart != nil {
 		upTo := func(l *ServerLatency) string {
 			if l == nil || l.Count == 0 {
 				return "-"
@@ -128,7 +133,8 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		row("server, p50 / p99 (how many)", func(*Report) string { return "" })
 		row("  frame read → worker", func(c *Report) string { return upTo(c.TurnWait) })
-		row("  store write", func(c *Report) string { return upTo(c.StoreWrite) })
+		row("  a turn's store write", func(c *Report) string { return upTo(c.StoreWrite) })
+		row("  a new session's store write", func(c *Report) string { return upTo(c.SessionStart) })
 	}
 	row("server memory / connection", func(c *Report) string {
 		if c.Memory == nil || c.Memory.Conns == 0 {

@@ -30,6 +30,7 @@ type visitor struct {
 	prompt   prompt      // what the bot asked last
 	fresh    bool        // prompt is not answered yet
 	over     bool        // the story ended; a new conversation is on its way
+	againAt  time.Time   // when the new conversation's hello was sent
 	timer    *time.Timer
 }
 
@@ -125,6 +126,9 @@ func (v *visitor) read() {
 			// The new conversation after an end: its opening question
 			// (botSaid) sends the next message.
 			v.mu.Lock()
+			if v.over && !v.againAt.IsZero() {
+				r.again.Observe(now.Sub(v.againAt))
+			}
 			v.over = false
 			v.mu.Unlock()
 		case widgettest.TypeEnded:
@@ -251,6 +255,9 @@ func (v *visitor) startOver() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), v.r.o.Timeout)
+	v.mu.Lock()
+	v.againAt = time.Now()
+	v.mu.Unlock()
 	v.ws.SendHello(ctx, widgettest.Hello{New: true})
 	cancel()
 }
