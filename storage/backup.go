@@ -262,9 +262,13 @@ func (s *Store) LoadBackup(br *BackupReader) error {
 	if err := s.db.Load(br, 256); err != nil {
 		return fmt.Errorf("storage: load backup: %w", err)
 	}
-	// A backup of a live store holds the turns not yet folded then.
+	// A backup of a live store holds the turns not yet folded then, and
+	// the sessions not yet counted.
 	if s.commits != nil {
 		if _, err := s.recoverTurns(context.Background()); err != nil {
+			return fmt.Errorf("storage: load backup: %w", err)
+		}
+		if err := s.recoverStarts(); err != nil {
 			return fmt.Errorf("storage: load backup: %w", err)
 		}
 	}

@@ -34,6 +34,9 @@
 //	                                    a reader sums (funnel_counts.go)
 //	uh/{yyyymmddhh}/{site}\x00{bot}\x00{version}\x00{shard}
 //	                                    the same of the sessions started that hour
+//	uq/{session}                        a new session not yet added to u/ uf/ uh/: what
+//	                                    they count of it as it started (JSON;
+//	                                    startcount.go), written with the session
 //	ur/{site}/{yyyymmddhh}/{reason}\x00{bot}\x00{version}\x00{channel}
 //	                                    session starts refused for a rate limit that
 //	                                    hour (uint64, big-endian; refused.go)
@@ -101,7 +104,9 @@
 // deleting each delta in the transaction that folds it; every read of
 // those records folds what is pending first, and Open folds what a crash
 // left. A new session is written with its opening turn in one transaction
-// (StartSession). An
+// (StartSession), and added to the usage and
+// funnel counters a moment later with the sessions started meanwhile (its
+// uq/ mark, startcount.go), so new sessions take no store-wide lock. An
 // erase first fences the visitor (erase.go): in one step with retention's
 // decision, between two group commits, after folding; from then on its
 // turns, sessions and files are refused.

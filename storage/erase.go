@@ -156,6 +156,11 @@ func (s *Store) unfence(id string) {
 
 // eraseFenced erases a fenced visitor: EraseVisitor after the fence.
 func (s *Store) eraseFenced(ctx context.Context, id string, res *EraseResult) error {
+	// A session started before the fence is counted before it is
+	// uncounted (startcount.go).
+	if err := s.counts.count(ctx); err != nil {
+		return fmt.Errorf("storage: erase visitor %s: %w", id, err)
+	}
 	for round := 0; round < eraseRounds; round++ {
 		sids, err := s.keySuffixes(key("vs", id, ""))
 		if err != nil {

@@ -15,8 +15,20 @@ func dieWithoutFolding(t *testing.T, s *Store) {
 	s.commits.close()
 	close(s.idx.stop)
 	<-s.idx.done
+	stopCounting(s)
 	if err := s.db.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stopCounting stops the count of new sessions (startcount.go) without
+// counting what is pending: their marks wait for a settle, or a crash.
+func stopCounting(s *Store) {
+	select {
+	case <-s.counts.done:
+	default:
+		close(s.counts.stop)
+		<-s.counts.done
 	}
 }
 

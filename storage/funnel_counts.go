@@ -35,7 +35,7 @@ import (
 // be negative (the fold's when a session's record is rewritten, the other
 // writers' when one is erased); their sum never is.
 const (
-	shardStart = 's' // StartSession and Bulk, under usageMu
+	shardStart = 's' // new sessions (startcount.go) and Bulk, under usageMu
 	shardFold  = 'f' // the fold of turns (indexer.go), under foldMu
 	shardOther = 'x' // erase, retention and identify merges: rare, retried on a conflict
 )

@@ -328,8 +328,17 @@ func foldChunk(pending []*pendingFold, limit int) int {
 }
 
 // settle folds every turn committed so far into the records and indexes,
-// so a read that follows is exact. A read-only store has nothing pending.
-func (s *Store) settle(ctx context.Context) error { return s.settleWhere(ctx, nil) }
+// and counts every session started so far (startcount.go), so a read that
+// follows is exact. A read-only store has nothing pending.
+func (s *Store) settle(ctx context.Context) error {
+	if err := s.settleWhere(ctx, nil); err != nil {
+		return err
+	}
+	if s.counts == nil {
+		return nil
+	}
+	return s.counts.count(ctx) // startcount.go
+}
 
 // settleSession folds the pending turns of one session: enough to read its
 // record.

@@ -169,8 +169,10 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 	var next Session
 	var stored Visitor
 	var res *Reservation // the webhook events of this attempt (outbox.go)
-	s.usageMu.Lock()
-	defer s.usageMu.Unlock()
+	if s.counts == nil {
+		return fmt.Errorf("storage: create session: %w", errReadOnly)
+	}
+	var mark startMark
 	err := s.update(ctx, func(txn *badger.Txn) error {
 		res.Release()      // a retry writes them afresh
 		var seen time.Time // the stored visitor's LastSeenAt; zero for a new one
@@ -227,10 +229,9 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 		if err := txn.Set(key("vs", v.ID, sess.ID), nil); err != nil {
 			return err
 		}
-		if err := countSession(txn, &next); err != nil {
-			return err
-		}
-		if err := moveFunnel(txn, shardStart, nil, &next); err != nil { // funnel_counts.go
+		// Counted with other new sessions behind the start (startcount.go).
+		mark = markOf(&next)
+		if err := setJSON(txn, startMarkKey(sess.ID), &mark); err != nil {
 			return err
 		}
 		if s.outboxOn() {
@@ -246,6 +247,7 @@ func (s *Store) StartSession(ctx context.Context, v *Visitor, sess *Session, ope
 		return fmt.Errorf("storage: create session: %w", err)
 	}
 	res.Committed()
+	s.counts.add(sess.ID, mark)
 	*sess, *v = next, stored
 	return nil
 }

@@ -78,8 +78,9 @@ type Store struct {
 	// chunks keeps the bytes of files (chunks.go).
 	chunks chunkStore
 
-	// usageMu serialises session creation so the per-day usage counters,
-	// which every new session increments, never conflict and retry.
+	// usageMu serialises the writers of the usage counters and the
+	// funnel's start shard (the count of new sessions, startcount.go, and
+	// Bulk), so their read-modify-writes never conflict and retry.
 	usageMu sync.Mutex
 
 	// diskFull refuses writes while the disk is nearly full (WatchDisk, disk.go).
@@ -95,7 +96,10 @@ type Store struct {
 	// behind them (commit.go, indexer.go); both nil when read-only.
 	commits *committer
 	idx     *indexer
-	log     *slog.Logger
+	// counts adds new sessions to the usage and funnel counters behind
+	// their starts (startcount.go); nil when read-only.
+	counts *startCounts
+	log    *slog.Logger
 	// turnLocks serialise the turns of a session recorded without an
 	// owner (Turn.Prev nil).
 	turnLocks [turnStripes]sync.Mutex
@@ -178,6 +182,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: fold the turns left by a crash: %w", dir, err)
 	}
+	s.counts = newStartCounts(s)
+	if err := s.recoverStarts(); err != nil {
+		s.counts.close()
+		db.Close()
+		return nil, fmt.Errorf("storage: open %s: count the sessions left by a crash: %w", dir, err)
+	}
 	delay := opts.IndexDelay
 	if delay <= 0 {
 		delay = defaultIndexDelay
@@ -200,6 +210,11 @@ func (s *Store) Close() error {
 			s.commits.close()
 			if err := s.idx.close(); err != nil {
 				ferr = fmt.Errorf("storage: close: fold pending turns: %w", err)
+			}
+		}
+		if s.counts != nil {
+			if err := s.counts.close(); err != nil {
+				ferr = errors.Join(ferr, fmt.Errorf("storage: close: %w", err))
 			}
 		}
 	})

@@ -13,17 +13,10 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 )
 
-// countSession adds sess to the per-day usage counter of its bot, version
-// and channel. Callers hold usageMu, so the read-modify-write never conflicts.
-func countSession(txn *badger.Txn, sess *Session) error {
-	k := usageKey(sess.Site, sess.StartedAt.UTC().Format("20060102"), sess.Bot, sess.Version, sess.Channel)
-	n, err := getCounter(txn, k)
-	if err != nil {
-		return err
-	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], n+1)
-	return txn.Set(k, b[:])
+// usageKeyOf is the per-day usage counter of the session's bot, version
+// and channel (startcount.go adds to it).
+func usageKeyOf(sess *Session) []byte {
+	return usageKey(sess.Site, sess.StartedAt.UTC().Format("20060102"), sess.Bot, sess.Version, sess.Channel)
 }
 
 func usageKey(site, day, bot, version, channel string) []byte {
