@@ -210,24 +210,32 @@ func (x *indexer) mark(batch []*turnWrite) {
 
 func (x *indexer) run() {
 	defer close(x.done)
+	gathering(x.wake, x.stop, x.delay, func() {
+		if err := x.fold(context.Background()); err != nil {
+			x.s.logError("storage: fold pending turns", err)
+		}
+	})
+}
+
+// gathering runs do delay after each wake, so that what comes meanwhile is
+// done with it, until stop is closed.
+func gathering(wake, stop <-chan struct{}, delay time.Duration, do func()) {
 	t := time.NewTimer(0)
 	<-t.C
 	for {
 		select {
-		case <-x.wake:
-		case <-x.stop:
+		case <-wake:
+		case <-stop:
 			return
 		}
-		t.Reset(x.delay)
+		t.Reset(delay)
 		select {
 		case <-t.C:
-		case <-x.stop:
+		case <-stop:
 			t.Stop()
 			return
 		}
-		if err := x.fold(context.Background()); err != nil {
-			x.s.logError("storage: fold pending turns", err)
-		}
+		do()
 	}
 }
 

@@ -80,21 +80,11 @@ func (c *startCounts) add(sid string, m startMark) {
 
 func (c *startCounts) run() {
 	defer close(c.done)
-	for {
-		select {
-		case <-c.wake:
-		case <-c.stop:
-			return
-		}
-		select {
-		case <-time.After(countDelay):
-		case <-c.stop:
-			return
-		}
+	gathering(c.wake, c.stop, countDelay, func() { // indexer.go
 		if err := c.count(context.Background()); err != nil {
 			c.s.logError("storage: count new sessions", err)
 		}
-	}
+	})
 }
 
 // close stops the counting and counts what is pending.
