@@ -342,9 +342,6 @@ func (s *Store) settle(ctx context.Context) error {
 	if err := s.settleWhere(ctx, nil); err != nil {
 		return err
 	}
-	if s.counts == nil {
-		return nil
-	}
 	return s.counts.count(ctx) // startcount.go
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,7 +49,7 @@ type startMark struct {
 
 func markOf(s *Session) startMark {
 	return startMark{Site: s.Site, Bot: s.Bot, Version: s.Version, Channel: s.Channel, StartedAt: s.StartedAt,
-		Reached: s.State.Reached, Goals: s.State.Goals}
+		Reached: slices.Clone(s.State.Reached), Goals: slices.Clone(s.State.Goals)}
 }
 
 // session is the part of the session the counters read.
@@ -96,8 +97,11 @@ func (c *startCounts) close() error {
 
 // count adds every pending start to the counters and deletes its mark, in
 // transactions of a bounded number of sessions. On an error the sessions
-// not counted stay pending.
+// not counted stay pending. A read-only store (nil) has none.
 func (c *startCounts) count(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
 	c.countMu.Lock()
 	defer c.countMu.Unlock()
 	for {
