@@ -79,7 +79,7 @@ func (b *Bulk) Add(v *Visitor, sessions []BulkSession) error {
 		if err := indexSession(b.wb, nil, sess); err != nil {
 			return err
 		}
-		counts[string(usageKey(sess.Site, sess.StartedAt.UTC().Format("20060102"), sess.Bot, sess.Version, sess.Channel))]++
+		counts[string(usageKeyOf(sess))]++
 		funnel.add(sess, 1)
 	}
 	if err := setJSON(b.wb, key("v", v.ID), v); err != nil {
@@ -152,29 +152,7 @@ func (b *Bulk) Close(ctx context.Context) error {
 	defer b.s.usageMu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	err := b.s.update(ctx, func(txn *badger.Txn) error {
-		for k, add := range b.usage {
-			var n uint64
-			item, err := txn.Get([]byte(k))
-			switch {
-			case err == nil:
-				if err := item.Value(func(v []byte) error {
-					if len(v) == 8 {
-						n = binary.BigEndian.Uint64(v)
-					}
-					return nil
-				}); err != nil {
-					return err
-				}
-			case !errors.Is(err, badger.ErrKeyNotFound):
-				return err
-			}
-			if err := txn.Set([]byte(k), binary.BigEndian.AppendUint64(nil, n+add)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := b.s.update(ctx, func(txn *badger.Txn) error { return addUsage(txn, b.usage) })
 	if err != nil {
 		return fmt.Errorf("storage: bulk: usage: %w", err)
 	}

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -142,14 +141,8 @@ func (s *Store) countStarts(ctx context.Context, marks map[string]startMark) err
 	s.usageMu.Lock()
 	defer s.usageMu.Unlock()
 	err := s.updateAnyway(ctx, func(txn *badger.Txn) error {
-		for k, n := range usage {
-			have, err := getCounter(txn, []byte(k))
-			if err != nil {
-				return err
-			}
-			if err := txn.Set([]byte(k), binary.BigEndian.AppendUint64(nil, have+n)); err != nil {
-				return err
-			}
+		if err := addUsage(txn, usage); err != nil { // usage.go
+			return err
 		}
 		if err := funnel.write(txn, shardStart); err != nil {
 			return err

@@ -14,9 +14,25 @@ import (
 )
 
 // usageKeyOf is the per-day usage counter of the session's bot, version
-// and channel (startcount.go adds to it).
+// and channel.
 func usageKeyOf(sess *Session) []byte {
 	return usageKey(sess.Site, sess.StartedAt.UTC().Format("20060102"), sess.Bot, sess.Version, sess.Channel)
+}
+
+// addUsage adds to the usage counters, by key. Its callers (the count of
+// new sessions, startcount.go, and Bulk) hold usageMu, so the
+// read-modify-write never conflicts.
+func addUsage(txn *badger.Txn, add map[string]uint64) error {
+	for k, n := range add {
+		have, err := getCounter(txn, []byte(k))
+		if err != nil {
+			return err
+		}
+		if err := txn.Set([]byte(k), binary.BigEndian.AppendUint64(nil, have+n)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func usageKey(site, day, bot, version, channel string) []byte {

@@ -29,9 +29,10 @@ type Stats struct {
 }
 
 // latency is a histogram of durations, in seconds up to each of
-// latencyBounds, for /metrics.
+// latencyBounds, for /metrics. An observation adds to one bucket (it is
+// on every frame's path); read makes the counts cumulative.
 type latency struct {
-	buckets [len(latencyBounds)]atomic.Int64
+	buckets [len(latencyBounds)]atomic.Int64 // within each bound and over the one before
 	count   atomic.Int64
 	sumNS   atomic.Int64
 }
@@ -43,6 +44,7 @@ func (h *latency) observe(d time.Duration) {
 	for i, b := range latencyBounds {
 		if sec <= b {
 			h.buckets[i].Add(1)
+			break
 		}
 	}
 	h.count.Add(1)
@@ -53,8 +55,10 @@ func (h *latency) observe(d time.Duration) {
 // count and the sum in seconds.
 func (h *latency) read() (buckets map[float64]uint64, count uint64, sum float64) {
 	buckets = make(map[float64]uint64, len(latencyBounds))
+	var below uint64
 	for i, b := range latencyBounds {
-		buckets[b] = uint64(h.buckets[i].Load())
+		below += uint64(h.buckets[i].Load())
+		buckets[b] = below
 	}
 	return buckets, uint64(h.count.Load()), float64(h.sumNS.Load()) / 1e9
 }
