@@ -5,6 +5,7 @@ package loadtest
 import (
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // smallReceiveBuffer is a net.Dialer Control that sets a 4 KiB receive
@@ -36,4 +37,13 @@ func FileLimit() int {
 		return 0
 	}
 	return int(rl.Cur)
+}
+
+// processCPU is the CPU time, user and system, this process has used.
+func processCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }

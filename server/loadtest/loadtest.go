@@ -198,6 +198,7 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 	if echo {
 		m = metricsSource{url: "http://" + addr + "/metrics"}
 	}
+	toolBefore, toolOK := processCPU()
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	before, merr := m.scrape(mctx)
 	cancel()
@@ -232,6 +233,7 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 		}
 		rep.Memory = memoryOf(before, after, held)
 	}
+	toolAfter, toolAfterOK := processCPU()
 	for _, v := range visitors {
 		v.close()
 	}
@@ -248,6 +250,9 @@ func runOnce(ctx context.Context, o Options, spread netip.Prefix, addr, path str
 	rep.Ack, rep.Reply = r.ack.Summary(), r.reply.Summary()
 	rep.Sent, rep.Acked, rep.Passed = r.sent.Load(), acks, r.passed.Load()
 	rep.CPU = cpuOf(before, after, acks)
+	if toolOK && toolAfterOK {
+		rep.ToolCPU = perAcked((toolAfter - toolBefore).Seconds(), acks)
+	}
 	rep.TurnWait, rep.StoreWrite = serverLatencyOf(before, after, turnWait), serverLatencyOf(before, after, storeWrite)
 	rep.SessionStart = serverLatencyOf(before, after, sessionStart)
 	if s := elapsed.Seconds(); s > 0 {

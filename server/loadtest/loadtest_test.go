@@ -78,6 +78,12 @@ func TestLoadtest_Story(t *testing.T) {
 	if rep.CPU == nil || rep.CPU.Seconds <= 0 || rep.CPU.PerAckedMicros <= 0 {
 		t.Errorf("server CPU %+v", rep.CPU)
 	}
+	// The tool's own CPU. The server runs in the test's process, so the
+	// tool's span, around both of the server's readings, holds the
+	// server's CPU as well (which counts in 10 ms ticks).
+	if c := rep.ToolCPU; c == nil || c.PerAckedMicros <= 0 || c.Seconds < rep.CPU.Seconds-0.02 {
+		t.Errorf("tool CPU %+v, server CPU %+v", c, rep.CPU)
+	}
 	// Parley's own histograms: every frame waited for a worker (the
 	// hellos too), every acked turn was a store write.
 	if w := rep.TurnWait; w == nil || w.Count < rep.Acked+8 || w.P99UpTo <= 0 {
@@ -104,7 +110,7 @@ func TestLoadtest_Story(t *testing.T) {
 	if b.TurnWait != nil || b.StoreWrite != nil {
 		t.Errorf("the echo has Parley's histograms: %+v %+v", b.TurnWait, b.StoreWrite)
 	}
-	for _, want := range []string{"connections held", "8 / 8", "message → bot reply", "server CPU per acked message", "parley / echo", "frame read → worker"} {
+	for _, want := range []string{"connections held", "8 / 8", "message → bot reply", "server CPU per acked message", "load tool CPU per acked message", "parley / echo", "frame read → worker"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}

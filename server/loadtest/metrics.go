@@ -138,10 +138,11 @@ func memoryOf(before, after metrics, conns int) *Memory {
 	return m
 }
 
-// CPU is the CPU time the server used from before the visitors connected
-// until the end of the run, and that per acked message: the cost of a
-// message on the server, comparable with the echo's in the same run. It
-// includes the handshakes and hellos of the ramp.
+// CPU is the CPU time a process (the server, or the tool itself) used from
+// before the visitors connected until the end of the run, and that per
+// acked message: the server's is the cost of a message, comparable with
+// the echo's in the same run. It includes the handshakes and hellos of the
+// ramp.
 type CPU struct {
 	Seconds        float64 `json:"seconds"`
 	PerAckedMicros float64 `json:"perAckedMicros,omitempty"`
@@ -153,9 +154,13 @@ func cpuOf(before, after metrics, acked int64) *CPU {
 	if !okb || !oka {
 		return nil
 	}
-	c := &CPU{Seconds: a - b}
+	return perAcked(a-b, acked)
+}
+
+func perAcked(seconds float64, acked int64) *CPU {
+	c := &CPU{Seconds: seconds}
 	if acked > 0 {
-		c.PerAckedMicros = c.Seconds / float64(acked) * 1e6
+		c.PerAckedMicros = seconds / float64(acked) * 1e6
 	}
 	return c
 }

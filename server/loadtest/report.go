@@ -41,6 +41,12 @@ type Report struct {
 	Stalled *Stalled         `json:"stalled,omitempty"` // visitors that stopped reading (--stalled)
 	Memory  *Memory          `json:"serverMemory,omitempty"`
 	CPU     *CPU             `json:"serverCPU,omitempty"`
+	// ToolCPU is this process's own CPU over the same span, where the
+	// platform tells it. On a machine the tool shares with the server it
+	// is the share of the cores the server did not get. It includes a
+	// server in this process (the echo without Options.EchoCommand, or a
+	// server in a test).
+	ToolCPU *CPU `json:"toolCPU,omitempty"`
 	// Parley's own histograms (metrics.go): how long a read frame waited
 	// for a worker, and the store writes of turns and of new sessions.
 	TurnWait     *ServerLatency `json:"serverTurnWait,omitempty"`
@@ -109,15 +115,17 @@ func (r *Report) WriteTable(w io.Writer) {
 			return fmt.Sprintf("%d, sent %d, dropped %d (server: %d slow clients dropped)", s.Count, s.Sent, s.Dropped, s.ServerSD)
 		})
 	}
-	row("server CPU per acked message", func(c *Report) string {
+	cpu := func(c *CPU) string {
 		switch {
-		case c.CPU == nil:
+		case c == nil:
 			return "-"
-		case c.CPU.PerAckedMicros > 0:
-			return fmt.Sprintf("%.0f µs (%.1f s CPU in the run)", c.CPU.PerAckedMicros, c.CPU.Seconds)
+		case c.PerAckedMicros > 0:
+			return fmt.Sprintf("%.0f µs (%.1f s CPU in the run)", c.PerAckedMicros, c.Seconds)
 		}
-		return fmt.Sprintf("- (%.1f s CPU in the run)", c.CPU.Seconds)
-	})
+		return fmt.Sprintf("- (%.1f s CPU in the run)", c.Seconds)
+	}
+	row("server CPU per acked message", func(c *Report) string { return cpu(c.CPU) })
+	row("load tool CPU per acked message", func(c *Report) string { return cpu(c.ToolCPU) })
 	if r.TurnWait != nil || r.StoreWrite != nil || r.SessionStart != nil {
 		upTo := func(l *ServerLatency) string {
 			if l == nil || l.Count == 0 {
