@@ -33,7 +33,7 @@ func (g *Gateway) begin(ctx context.Context, site *Site, visitor *storage.Visito
 	withUploadCaps(site, t)
 	start := time.Now()
 	err := g.store.StartSession(ctx, visitor, sess, t)
-	g.Stats.observeStart(time.Since(start))
+	g.Stats.begins.observe(time.Since(start))
 	if errors.Is(err, storage.ErrTooLarge) {
 		return nil, errTooLarge
 	}
@@ -323,7 +323,7 @@ func (ls *liveSession) record(ctx context.Context, site *Site, t *storage.Turn) 
 	}
 	start := time.Now()
 	sess, ack, _, err := g.store.RecordTurn(ctx, t)
-	g.Stats.observeWrite(time.Since(start))
+	g.Stats.writes.observe(time.Since(start))
 	if errors.Is(err, storage.ErrTooLarge) {
 		return storage.Ack{}, errTooLarge
 	}

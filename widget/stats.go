@@ -138,7 +138,3 @@ func (s *Stats) countError(code string) {
 	}
 	s.errors[code]++
 }
-
-func (s *Stats) observeWrite(d time.Duration) { s.writes.observe(d) }
-
-func (s *Stats) observeStart(d time.Duration) { s.begins.observe(d) }
