@@ -226,18 +226,32 @@ func (ls *liveSession) runStory(ctx context.Context, site *Site, from *conn, f *
 // upload block go on, and pushes the message and the bot's answers to
 // every tab. It returns the stored visitor message. Callers hold ls.mu,
 // after load.
+//
+// The file's ID is the turn's client ID, so a file is recorded once
+// however often its call comes: a node that forwarded the upload asks
+// again when the owner died before answering, and the next owner may
+// find the file's message already stored.
 func (ls *liveSession) upload(ctx context.Context, site *Site, sess *storage.Session, f storage.FileRef) (storage.Message, error) {
+	cid := fileClientID(f.ID)
+	if ack, ok := ls.acks[cid]; ok {
+		return storage.Message{ID: ack.ID, From: storage.FromVisitor, Kind: storage.KindFile, At: ack.At, Text: ack.Text, File: &f, ClientID: cid}, nil
+	}
 	now := ls.g.cfg.Now()
 	st := cloneState(sess.State)
 	f.Block = st.Pending
 	reply := site.Story.Uploaded(&st, f, now)
-	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f, Trace: reply.Trace}
-	t := &storage.Turn{SessionID: ls.id, Messages: append([]storage.Message{msg}, reply.Messages...), State: &st}
+	msg := storage.Message{From: storage.FromVisitor, Kind: storage.KindFile, At: now, Text: f.Name, Block: f.Block, File: &f, Trace: reply.Trace, ClientID: cid}
+	t := &storage.Turn{SessionID: ls.id, ClientID: cid, Messages: append([]storage.Message{msg}, reply.Messages...), State: &st}
 	if _, err := ls.commit(ctx, site, t, nil, nil); err != nil {
 		return storage.Message{}, err
 	}
 	return t.Messages[0], nil
 }
+
+// fileClientID is the client ID of an uploaded file's turn. The prefix
+// keeps it apart from the IDs the widget gives its frames; a frame sent
+// with one gets the file's ack and stores nothing.
+func fileClientID(fileID string) string { return "file:" + fileID }
 
 // load returns the session as its owner holds it, loading it and its
 // acks from the store when the owner has none (a first turn after a

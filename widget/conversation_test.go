@@ -416,10 +416,11 @@ func mustParseURL(tb testing.TB, s string) *url.URL {
 	return u
 }
 
-func TestConversation_UploadPromptCarriesSiteCap(t *testing.T) {
-	e := mustEnv(t, widget.Config{})
-	c := e.dial(widgettest.NewJar())
-	walkToEmail(t, c)
+// walkToUpload starts a new session and answers the story up to its
+// request for a file, which it returns.
+func walkToUpload(t *testing.T, c *widgettest.Client) (welcome, prompt widgettest.Frame) {
+	t.Helper()
+	welcome = walkToEmail(t, c)
 	c.MustInput("c3", "ask_email", "ann@example.org")
 	c.Expect("ack")
 	c.ExpectPrompt()
@@ -428,7 +429,12 @@ func TestConversation_UploadPromptCarriesSiteCap(t *testing.T) {
 	c.ExpectPrompt()
 	c.MustChoice("c5", "offer_file", "yes")
 	c.Expect("ack")
-	p := c.ExpectPrompt()
+	return welcome, c.ExpectPrompt()
+}
+
+func TestConversation_UploadPromptCarriesSiteCap(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	_, p := walkToUpload(t, e.dial(widgettest.NewJar()))
 	if p.Upload == nil {
 		t.Fatalf("prompt %+v has no upload", p)
 	}
@@ -550,5 +556,60 @@ func TestRetention_LiveSockets(t *testing.T) {
 	recent.MustText("r2", "still here")
 	if f := recent.Expect("ack"); f.Ref != "r2" {
 		t.Errorf("recent visitor after the sweep: %+v, want its ack", f)
+	}
+}
+
+// TestFileUploaded_Once: a file's message is stored once, however often
+// its call comes. With several nodes, the node that took the upload asks
+// the session's owner again when the owner died before answering, and
+// the owner after it (here: the gateway reopened on the same store) may
+// find the message stored already.
+func TestFileUploaded_Once(t *testing.T) {
+	e := mustEnv(t, widget.Config{})
+	c := e.dial(widgettest.NewJar())
+	w, _ := walkToUpload(t, c)
+	ctx := context.Background()
+	now := e.clock.Now()
+	ref := storage.FileRef{ID: storage.NewID(now), Name: "scan.pdf", Size: 9, Type: "application/pdf", At: now}
+
+	first, err := e.gw.FileUploaded(ctx, "demo", w.Session, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := untilVisitorFile(t, c); m.ID != first.ID {
+		t.Fatalf("the tab was sent file message %s, want %s", m.ID, first.ID)
+	}
+	again, err := e.gw.FileUploaded(ctx, "demo", w.Session, ref)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("the call again: %s, %v; want the stored %s", again.ID, err, first.ID)
+	}
+	c.Close()
+	e.reopen()
+	if again, err := e.gw.FileUploaded(ctx, "demo", w.Session, ref); err != nil || again.ID != first.ID {
+		t.Fatalf("the call again after a reopen: %s, %v; want the stored %s", again.ID, err, first.ID)
+	}
+
+	_, msgs := e.transcript(w.Session)
+	var files, thanks int
+	for _, m := range msgs {
+		if m.File != nil && m.File.ID == ref.ID {
+			files++
+		}
+		if m.From == storage.FromBot && strings.Contains(m.Text, "Got it") {
+			thanks++
+		}
+	}
+	if files != 1 || thanks != 1 {
+		t.Errorf("the transcript holds the file %d times and the bot's thanks %d times, want each once", files, thanks)
+	}
+}
+
+// untilVisitorFile reads c's frames up to a visitor's file message.
+func untilVisitorFile(t *testing.T, c *widgettest.Client) widgettest.Frame {
+	t.Helper()
+	for {
+		if f := c.Next(); f.Type == widgettest.TypeMessage && f.From == "visitor" && f.File != nil {
+			return f
+		}
 	}
 }
