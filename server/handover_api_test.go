@@ -153,17 +153,30 @@ func testInboxAPI(t *testing.T, store string) {
 		}
 	})
 	t.Run("Reply", func(t *testing.T) {
-		for _, bad := range []map[string]string{{"text": "  "}, {"text": strings.Repeat("x", 4001)}} {
+		for _, bad := range []map[string]string{{"text": "  "}, {"text": strings.Repeat("x", 4001)}, {"text": "hi", "clientId": strings.Repeat("r", 65)}} {
 			if status, body := hoCall(t, ana, "POST", path+"/messages", "", bad); status != 400 {
 				t.Errorf("bad reply: %d %s", status, body)
 			}
 		}
-		status, body := hoCall(t, ana, "POST", path+"/messages", "", map[string]string{"text": "Hi, Ana here"})
+		reply := map[string]string{"text": "Hi, Ana here", "clientId": "r1"}
+		status, body := hoCall(t, ana, "POST", path+"/messages", "", reply)
 		if status != 201 || !strings.Contains(string(body), `"agentName":"Ana Lopez"`) {
 			t.Fatalf("reply: %d %s", status, body)
 		}
 		if m := v.Expect(widgettest.TypeMessage); m.From != "agent" || m.Agent != "Ana Lopez" {
 			t.Errorf("got %+v", m)
+		}
+		// The same request again (its answer lost, say): the stored message,
+		// sent to nobody again.
+		again, againBody := hoCall(t, ana, "POST", path+"/messages", "", reply)
+		var first, second struct{ ID string }
+		json.Unmarshal(body, &first)
+		json.Unmarshal(againBody, &second)
+		if again != 201 || second.ID == "" || second.ID != first.ID {
+			t.Errorf("the reply again: %d %s, want 201 with message %s", again, againBody, first.ID)
+		}
+		if _, transcript := hoCall(t, ana, "GET", path, "", nil); strings.Count(string(transcript), "Hi, Ana here") != 1 {
+			t.Errorf("the transcript holds the reply %d times, want once: %s", strings.Count(string(transcript), "Hi, Ana here"), transcript)
 		}
 	})
 	t.Run("UnreadAndRead", func(t *testing.T) {

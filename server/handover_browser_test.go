@@ -103,8 +103,37 @@ func TestBrowser_Handover(t *testing.T) {
 	vis.reload()
 	vis.ensureOpen()
 	vis.waitJS(`__has('agent', "I'm Ana") && __has('visitor', 'Saturday') && __has('bot', 'Connecting you') && __qa('.msg.agent .who').length === 1`, "everything after the reload")
+	// This reply is stored but its answer is lost on the way back (the
+	// page's fetch fails once after the server answered): the text stays,
+	// Ana sends it again, and it is stored and shown once.
+	btEval[bool](con.browserTab, `(() => {
+		const real = window.fetch;
+		let lose = true;
+		window.fetch = async (url, opts) => {
+			const resp = await real(url, opts);
+			if (lose && opts && opts.method === "POST" && String(url).endsWith("/messages")) {
+				lose = false;
+				throw new TypeError("Failed to fetch");
+			}
+			return resp;
+		};
+		return true;
+	})()`)
 	con.do(chromedp.SendKeys("#reply-text", "Yes, Saturday works."), chromedp.Click("#reply-send"))
 	vis.waitJS(`__has('agent', 'Saturday works')`, "Ana's reply in the reloaded page")
+	con.waitJS(`document.querySelector("#reply-text").value === "Yes, Saturday works."`, "the reply kept, its answer lost")
+	con.do(chromedp.Click("#reply-send"))
+	con.waitJS(`document.querySelector("#reply-text").value === ""`, "the reply sent again, answered")
+	time.Sleep(300 * time.Millisecond) // a second copy would be here by now
+	stored := 0
+	for _, m := range storedMessages(t, p, sid) {
+		if m.Text == "Yes, Saturday works." {
+			stored++
+		}
+	}
+	if shown := btEval[int](vis, `__msgs().filter(m => m.text === 'Yes, Saturday works.').length`); stored != 1 || shown != 1 {
+		t.Errorf("the reply sent again after its answer was lost: stored %d times, shown %d times; want once", stored, shown)
+	}
 
 	// Ana hands back where the story was: it goes on at the block's next.
 	con.do(chromedp.Click("#handback"))

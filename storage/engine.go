@@ -13,8 +13,8 @@ import (
 
 // NextSession applies turn t to prev as RecordTurn does, writing nothing:
 // it returns the session after the turn (prev is left as it is; t's
-// messages get their IDs and session) and the ack of the turn's visitor
-// message (zero when it has none). It returns ErrTooLarge when the record
+// messages get their IDs and session) and the turn's ack (Turn.Messages;
+// zero when it has none). It returns ErrTooLarge when the record
 // would pass MaxStateBytes, measured as RecordTurn measures it.
 func NextSession(t *Turn, prev *Session) (*Session, Ack, error) {
 	next := *prev

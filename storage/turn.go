@@ -18,8 +18,9 @@ type Turn struct {
 	// ClientID, if set, makes the turn idempotent: a second turn with the
 	// same client ID in the session stores nothing and returns the first ack.
 	ClientID string
-	// Messages to append, in order; IDs are assigned where empty. The first
-	// visitor message is the one the ack names.
+	// Messages to append, in order; IDs are assigned where empty. The ack
+	// names the first visitor message or, in a turn without one, the first
+	// message carrying ClientID (an agent's reply).
 	Messages []Message
 	// Inputs given in this turn.
 	Inputs []Input
@@ -58,7 +59,7 @@ type Turn struct {
 // admin indexes take the turn behind it (indexer.go); every read of them
 // folds it in first.
 //
-// It returns the updated session, the ack of the turn's visitor message (zero
+// It returns the updated session, the turn's ack (Turn.Messages; zero
 // when there is none) and dup=true when the client ID was already stored, in
 // which case nothing is written and ack is the original one. It returns
 // ErrNotFound for an unknown session, ErrErasing for a visitor being erased

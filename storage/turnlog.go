@@ -78,9 +78,9 @@ func deltaKey(sid string, seq uint64) []byte {
 // ApplyTurn applies a turn to sess in memory, as RecordTurn applies it to
 // the session it returns: the messages get their IDs (after the session's
 // last), the counters, flags, inputs and state move on. It writes nothing
-// and returns the ack of the turn's visitor message (zero when it has
-// none). sess's Inputs and Files may be appended to: pass a copy that owns
-// them. A store that keeps sessions elsewhere uses it so that a session
+// and returns the turn's ack (Turn.Messages; zero when it has none).
+// sess's Inputs and Files may be appended to: pass a copy that owns them.
+// A store that keeps sessions elsewhere uses it so that a session
 // reads the same whatever holds it.
 func ApplyTurn(t *Turn, sess *Session) Ack {
 	_, ack := foldTurn(t, sess)
@@ -90,7 +90,9 @@ func ApplyTurn(t *Turn, sess *Session) Ack {
 // foldTurn applies a turn to next, its session as the owner holds it: the
 // messages' IDs (after the session's last), counters and flags, inputs and
 // the state. It returns the delta the indexer folds into the records and
-// the turn's ack (zero when it has no visitor message). It reads nothing.
+// the turn's ack: its first visitor message or, failing that, its first
+// message under the turn's client ID (an agent's reply); zero for none.
+// It reads nothing.
 func foldTurn(t *Turn, next *Session) (turnDelta, Ack) {
 	var d turnDelta
 	var ack Ack
@@ -102,12 +104,12 @@ func foldTurn(t *Turn, next *Session) (turnDelta, Ack) {
 		}
 		m.SessionID = t.SessionID
 		next.rollMessage(m, &v)
+		if ack.ID == "" && (m.From == FromVisitor || t.ClientID != "" && m.ClientID == t.ClientID) {
+			ack = Ack{ID: m.ID, At: m.At, Text: m.Text}
+		}
 		if m.From == FromVisitor {
 			if m.Kind == KindText {
 				d.Text, d.HasText, d.TextAt = m.Text, true, m.At
-			}
-			if ack.ID == "" {
-				ack = Ack{ID: m.ID, At: m.At, Text: m.Text}
 			}
 			if m.Kind == KindFile && m.File != nil {
 				d.Files = append(d.Files, *m.File)

@@ -188,7 +188,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 // verifyMessages checks a session's messages against its count and acks.
 func (s *Store) verifyMessages(ctx context.Context, txn *badger.Txn, sess *Session, r *VerifyReport) error {
 	n := 0
-	byClient := map[string][]string{} // client ID -> visitor messages carrying it
+	byClient := map[string][]string{} // client ID -> messages carrying it
 	err := eachValue(ctx, txn, key("m", sess.ID, ""), func(k, v []byte) error {
 		var m Message
 		if err := json.Unmarshal(v, &m); err != nil {
@@ -199,7 +199,7 @@ func (s *Store) verifyMessages(ctx context.Context, txn *badger.Txn, sess *Sessi
 		if m.SessionID != sess.ID {
 			r.problem("%s: names session %s", k, m.SessionID)
 		}
-		if m.ClientID != "" && m.From == FromVisitor {
+		if m.ClientID != "" {
 			byClient[m.ClientID] = append(byClient[m.ClientID], m.ID)
 		}
 		return nil

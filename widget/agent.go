@@ -62,10 +62,24 @@ func (g *Gateway) Take(ctx context.Context, sessionID string, a Agent) error {
 // Reply sends the agent's text to every tab of the visitor, stored as a
 // message of the agent. A person replying takes the conversation over (in
 // the same write), so the bot stops answering; the errors are Take's.
-func (g *Gateway) Reply(ctx context.Context, sessionID string, a Agent, text string) (storage.Message, error) {
-	msg := storage.Message{From: storage.FromAgent, Kind: storage.KindAgent, Text: text, Agent: a.Name, AgentName: a.DisplayName}
-	stored, err := g.onOwner(ctx, &ownerCall{Op: opReply, Session: sessionID, Agent: &a, Text: text}, func() error {
+//
+// clientID makes the reply idempotent, as a frame's ID does a visitor's
+// message: a reply whose client ID the agent used in the session before
+// stores nothing and returns the stored message. Where it is "" the reply
+// gets one of its own, so a call made again to the next owner, after the
+// owner died before answering, stores it once.
+func (g *Gateway) Reply(ctx context.Context, sessionID string, a Agent, text, clientID string) (storage.Message, error) {
+	if clientID == "" {
+		clientID = storage.NewID(time.Now())
+	}
+	cid := "reply:" + a.Name + "/" + clientID // apart from the widget's IDs and other agents'
+	msg := storage.Message{From: storage.FromAgent, Kind: storage.KindAgent, Text: text, Agent: a.Name, AgentName: a.DisplayName, ClientID: cid}
+	stored, err := g.onOwner(ctx, &ownerCall{Op: opReply, Session: sessionID, Agent: &a, Text: text, ClientID: clientID}, func() error {
 		return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
+			if ack, ok := ls.acks[cid]; ok {
+				msg.ID, msg.At, msg.Text = ack.ID, ack.At, ack.Text
+				return nil
+			}
 			msg.At = now
 			return g.takeWith(ctx, site, ls, sess, a, now, &msg)
 		})
@@ -101,7 +115,7 @@ func (g *Gateway) takeWith(ctx context.Context, site *Site, ls *liveSession, ses
 		notice = encode(handoverFrame{Type: "handover", Status: storage.HandoverHeld, Agent: a.DisplayName})
 	}
 	if msg != nil {
-		t.Messages = []storage.Message{*msg}
+		t.Messages, t.ClientID = []storage.Message{*msg}, msg.ClientID
 	}
 	if _, err := ls.commit(ctx, site, t, nil, notice); err != nil {
 		return err

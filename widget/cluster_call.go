@@ -28,10 +28,11 @@ type ownerCall struct {
 	Visitor string       `json:"visitor,omitempty"`
 	Frame   *ClientFrame `json:"frame,omitempty"`
 
-	Agent *Agent           `json:"agent,omitempty"`
-	Text  string           `json:"text,omitempty"`  // opReply
-	Block string           `json:"block,omitempty"` // opHandBack
-	File  *storage.FileRef `json:"file,omitempty"`  // opFile
+	Agent    *Agent           `json:"agent,omitempty"`
+	Text     string           `json:"text,omitempty"`     // opReply
+	ClientID string           `json:"clientId,omitempty"` // opReply
+	Block    string           `json:"block,omitempty"`    // opHandBack
+	File     *storage.FileRef `json:"file,omitempty"`     // opFile
 }
 
 // Owner calls.
@@ -233,7 +234,7 @@ func (g *Gateway) runCall(call *ownerCall, ans *ownerAnswer) {
 		err = g.Take(ctx, call.Session, a)
 	case opReply:
 		var m storage.Message
-		if m, err = g.Reply(ctx, call.Session, a, call.Text); err == nil {
+		if m, err = g.Reply(ctx, call.Session, a, call.Text, call.ClientID); err == nil {
 			ans.Message = &m
 		}
 	case opTyping:

@@ -367,7 +367,7 @@ func acksOf(history []storage.Message) map[string]storage.Ack {
 	acks := map[string]storage.Ack{}
 	for i := range history {
 		m := &history[i]
-		if m.From == storage.FromVisitor && m.ClientID != "" {
+		if m.ClientID != "" {
 			if _, ok := acks[m.ClientID]; !ok {
 				acks[m.ClientID] = storage.Ack{ID: m.ID, At: m.At, Text: m.Text}
 			}

@@ -101,7 +101,7 @@ func TestHandover_AgentTakesAndHandsBack(t *testing.T) {
 		if err := e.gw.Take(ctx, sid, bo); !errors.Is(err, widget.ErrHeldByOther) {
 			t.Errorf("take: %v, want ErrHeldByOther", err)
 		}
-		if _, err := e.gw.Reply(ctx, sid, bo, "me too"); !errors.Is(err, widget.ErrHeldByOther) {
+		if _, err := e.gw.Reply(ctx, sid, bo, "me too", ""); !errors.Is(err, widget.ErrHeldByOther) {
 			t.Errorf("reply: %v, want ErrHeldByOther", err)
 		}
 		if err := e.gw.HandBack(ctx, sid, bo, ""); !errors.Is(err, widget.ErrNotHeld) {
@@ -113,7 +113,7 @@ func TestHandover_AgentTakesAndHandsBack(t *testing.T) {
 		t.Fatalf("second tab's welcome %+v: want the handover held by Ana Lopez", w.Handover)
 	}
 	t.Run("AgentReplyInEveryTab", func(t *testing.T) {
-		if _, err := e.gw.Reply(ctx, sid, ana, "Yes, Saturday works."); err != nil {
+		if _, err := e.gw.Reply(ctx, sid, ana, "Yes, Saturday works.", ""); err != nil {
 			t.Fatal(err)
 		}
 		for _, tab := range []*widgettest.Client{c, tab2} {
@@ -150,7 +150,7 @@ func TestHandover_AgentTakesAndHandsBack(t *testing.T) {
 		}
 		// Nothing from the bot came in between: the next frame is the
 		// agent's.
-		e.gw.Reply(ctx, sid, ana, "You're welcome")
+		e.gw.Reply(ctx, sid, ana, "You're welcome", "")
 		if m := c.Expect(widgettest.TypeMessage); m.From != "agent" {
 			t.Errorf("got %+v, want the agent's message next", m)
 		}
@@ -265,7 +265,7 @@ func TestHandover_TakeUnasked(t *testing.T) {
 	c := e.dial(widgettest.NewJar())
 	sid := c.MustHello(widgettest.Hello{}).Session
 	c.UntilPrompt("hi")
-	if _, err := e.gw.Reply(ctx, sid, bo, "Hi, I'm Bo. Can I help?"); err != nil {
+	if _, err := e.gw.Reply(ctx, sid, bo, "Hi, I'm Bo. Can I help?", ""); err != nil {
 		t.Fatal(err)
 	}
 	if f := c.Expect(widgettest.TypeHandover); f.Agent != "Bo" {

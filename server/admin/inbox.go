@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // follows. *widget.Gateway is one.
 type Live interface {
 	Take(ctx context.Context, sessionID string, a widget.Agent) error
-	Reply(ctx context.Context, sessionID string, a widget.Agent, text string) (storage.Message, error)
+	Reply(ctx context.Context, sessionID string, a widget.Agent, text, clientID string) (storage.Message, error)
 	Typing(ctx context.Context, sessionID string, a widget.Agent) error
 	HandBack(ctx context.Context, sessionID string, a widget.Agent, block string) error
 	Close(ctx context.Context, sessionID string, a widget.Agent) error
@@ -34,6 +35,10 @@ const inboxScan = 50
 
 // MaxAgentText caps an agent's message, in characters.
 const MaxAgentText = 4000
+
+// MaxClientID caps the clientId of an agent's message, in bytes (as a
+// widget frame's id).
+const MaxClientID = 64
 
 // inboxRoutes registers the inbox: the list and its live events, the
 // agents' actions on a conversation and its help-desk record.
@@ -206,12 +211,15 @@ func (a *Admin) takeSession(w http.ResponseWriter, r *http.Request) {
 	respond.JSON(w, http.StatusOK, toConversation(c))
 }
 
-// replySession serves POST /admin/api/sessions/{id}/messages {"text"}: the
-// message, stored and pushed to the visitor's tabs; replying takes the
-// conversation over.
+// replySession serves POST /admin/api/sessions/{id}/messages
+// {"text","clientId"}: the message, stored and pushed to the visitor's
+// tabs; replying takes the conversation over. A clientId the agent sent
+// in the session before gets the stored message again, so a request
+// made again after a lost answer sends nothing twice.
 func (a *Admin) replySession(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Text string `json:"text"`
+		Text     string `json:"text"`
+		ClientID string `json:"clientId"`
 	}
 	if !a.live(w, r) || !a.decode(w, r, &req, `{"text":"…"}`) {
 		return
@@ -224,9 +232,12 @@ func (a *Admin) replySession(w http.ResponseWriter, r *http.Request) {
 	case n > MaxAgentText:
 		a.errs.Error(w, r, http.StatusBadRequest, "text_too_long", "a message may have at most 4000 characters")
 		return
+	case len(req.ClientID) > MaxClientID:
+		a.errs.Error(w, r, http.StatusBadRequest, "bad_client_id", fmt.Sprintf("clientId may have at most %d bytes", MaxClientID))
+		return
 	}
 	sid, ag := r.PathValue("id"), agentOf(r)
-	m, err := a.liveOpts.Reply(r.Context(), sid, ag, text)
+	m, err := a.liveOpts.Reply(r.Context(), sid, ag, text, req.ClientID)
 	if err != nil {
 		a.writeLiveError(w, r, err)
 		return

@@ -208,12 +208,19 @@
         request(path + "/typing", {}, "", "POST", {}).catch(() => {});
       }
     });
+    // A reply whose answer did not come keeps its clientId, so sending
+    // the same text again cannot store it twice.
+    let unanswered = null;
     const send = async ev => {
       ev.preventDefault();
       const t = text.value.trim();
       if (!t) return;
+      if (!unanswered || unanswered.text !== t) {
+        unanswered = { text: t, id: "r" + Array.from(crypto.getRandomValues(new Uint32Array(3)), n => n.toString(36)).join("") };
+      }
       try {
-        await request(path + "/messages", {}, "", "POST", { text: t });
+        await request(path + "/messages", {}, "", "POST", { text: t, clientId: unanswered.id });
+        unanswered = null;
         text.value = "";
         load();
       } catch (e) { handle(e); }

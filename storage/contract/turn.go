@@ -223,6 +223,29 @@ func testIdempotent(t *testing.T, s TurnEngine) {
 	if acks, _ := s.Acks(ctx, sess.ID); len(acks) != 2 || acks["c2"] != ack {
 		t.Fatalf("Acks after the owner's turn = %v", acks)
 	}
+
+	// An agent's reply under a client ID is acked by it as a visitor's
+	// message is, and stored once.
+	reply := func(text string) (storage.Ack, bool) {
+		_, ack, dup, err := s.RecordTurn(ctx, &storage.Turn{SessionID: sess.ID, ClientID: "reply:ana/r1", Messages: []storage.Message{{
+			From: storage.FromAgent, Kind: storage.KindAgent, At: t0.Add(3 * time.Second), Text: text,
+			Agent: "ana", AgentName: "Ana", ClientID: "reply:ana/r1",
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack, dup
+	}
+	firstReply, dup := reply("Hi, Ana here")
+	if dup || firstReply.ID == "" || firstReply.Text != "Hi, Ana here" || firstReply.ID <= ack.ID {
+		t.Fatalf("the agent's reply: ack %+v dup %v", firstReply, dup)
+	}
+	if again, dup := reply("Hi again"); !dup || again != firstReply {
+		t.Fatalf("the agent's reply again: ack %+v dup %v, want the first %+v", again, dup, firstReply)
+	}
+	if msgs, err := s.Messages(ctx, sess.ID, 0); err != nil || len(msgs) != 4 || msgs[3].ID != firstReply.ID {
+		t.Fatalf("messages after the reply twice = %d %v, want 4, the reply last", len(msgs), err)
+	}
 }
 
 // testRollups: a turn's messages and inputs roll up into its session's
@@ -431,7 +454,7 @@ func testMessagesRoundTrip(t *testing.T, s TurnEngine) {
 		}
 	}
 	plain := storage.Message{From: storage.FromBot, Kind: storage.KindBot, At: at, Text: "hi"}
-	turn := &storage.Turn{SessionID: sess.ID, Messages: []storage.Message{full, plain}}
+	turn := &storage.Turn{SessionID: sess.ID, ClientID: full.ClientID, Messages: []storage.Message{full, plain}}
 	if _, _, _, err := s.RecordTurn(ctx, turn); err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 // group commit with the turns of other sessions (commit.go), committed
 // when it returns.
 //
-// It returns the updated session, the ack of the turn's visitor message
-// (zero when there is none) and dup=true when the client ID was already
+// It returns the updated session, the turn's ack (storage.Turn.Messages;
+// zero when there is none) and dup=true when the client ID was already
 // stored, in which case nothing is written and ack is the original one.
 // It returns storage.ErrNotFound for an unknown session,
 // storage.ErrErasing for a visitor being erased and storage.ErrTooLarge

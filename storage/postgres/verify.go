@@ -75,9 +75,9 @@ var verifyChecks = []struct{ what, sql string }{
 		WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = i.session_id)`},
 	{"gap", `SELECT g.session_id || '/' || g.n, 'no session' FROM gaps g
 		WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = g.session_id)`},
-	{"ack", `SELECT a.session_id || '/' || a.client_id, 'names message ' || a.message_id || ', which is not the visitor''s message with that client ID'
+	{"ack", `SELECT a.session_id || '/' || a.client_id, 'names message ' || a.message_id || ', which is not the message with that client ID'
 		FROM acks a WHERE NOT EXISTS (SELECT 1 FROM messages m
 			WHERE m.session_id = a.session_id AND m.id = a.message_id AND m.client_id = a.client_id)`},
-	{"client ID", `SELECT session_id || '/' || client_id, count(*) || ' visitor messages' FROM messages
-		WHERE client_id <> '' AND sender = 'visitor' GROUP BY session_id, client_id HAVING count(*) > 1`},
+	{"client ID", `SELECT session_id || '/' || client_id, count(*) || ' messages' FROM messages
+		WHERE client_id <> '' GROUP BY session_id, client_id HAVING count(*) > 1`},
 }

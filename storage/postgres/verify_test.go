@@ -54,7 +54,7 @@ func TestStore_Verify(t *testing.T) {
 		"session " + sessions[1].ID + ": message count 7",
 		"input gone/0: no session",
 		"ack " + sessions[2].ID + "/c1: names message other",
-		"client ID " + sessions[3].ID + "/c1: 2 visitor messages",
+		"client ID " + sessions[3].ID + "/c1: 2 messages",
 		"session " + sessions[3].ID + ": message count 2, last message " + sessions[3].LastMessageID + "; its messages: 3, last zz",
 	} {
 		if !strings.Contains(got, want) {
