@@ -163,8 +163,8 @@ func testInboxAPI(t *testing.T, store string) {
 		if status != 201 || !strings.Contains(string(body), `"agentName":"Ana Lopez"`) {
 			t.Fatalf("reply: %d %s", status, body)
 		}
-		if m := v.Expect(widgettest.TypeMessage); m.From != "agent" || m.Agent != "Ana Lopez" {
-			t.Errorf("got %+v", m)
+		if m := v.Expect(widgettest.TypeMessage); m.From != "agent" || m.Agent != "Ana Lopez" || m.Ref != "" {
+			t.Errorf("got %+v, want Ana's message without a ref (its client ID names her sign-in)", m)
 		}
 		// The same request again (its answer lost, say): the stored message,
 		// sent to nobody again.

@@ -164,6 +164,8 @@ func (g *Gateway) HandBack(ctx context.Context, sessionID string, a Agent, block
 
 // Close ends the conversation: the visitor's tabs are told it ended and it
 // takes no more turns. One another agent holds fails with ErrHeldByOther.
+// Closing an ended one changes nothing and is no error, so a call made
+// again after its answer was lost (its owner died) succeeds.
 func (g *Gateway) Close(ctx context.Context, sessionID string, a Agent) error {
 	_, err := g.onOwner(ctx, &ownerCall{Op: opClose, Session: sessionID, Agent: &a}, func() error {
 		return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {
@@ -176,6 +178,9 @@ func (g *Gateway) Close(ctx context.Context, sessionID string, a Agent) error {
 			return err
 		})
 	})
+	if errors.Is(err, ErrEnded) {
+		return nil
+	}
 	return err
 }
 

@@ -576,8 +576,8 @@ func TestFileUploaded_Once(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := untilVisitorFile(t, c); m.ID != first.ID {
-		t.Fatalf("the tab was sent file message %s, want %s", m.ID, first.ID)
+	if m := untilVisitorFile(t, c); m.ID != first.ID || m.Ref != "" {
+		t.Fatalf("the tab was sent file message %s ref %q, want %s without a ref", m.ID, m.Ref, first.ID)
 	}
 	again, err := e.gw.FileUploaded(ctx, "demo", w.Session, ref)
 	if err != nil || again.ID != first.ID {

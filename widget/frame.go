@@ -206,7 +206,13 @@ func toFrame(m *storage.Message) messageFrame {
 	f := messageFrame{
 		Type: "message", ID: m.ID, From: m.From, At: rfc3339(m.At),
 		Text: m.Text, Block: m.Block, Image: m.Image,
-		Options: m.Options, Input: m.Input, Upload: m.Upload, Ref: m.ClientID, Agent: m.AgentName,
+		Options: m.Options, Input: m.Input, Upload: m.Upload, Agent: m.AgentName,
+	}
+	if m.From == storage.FromVisitor && m.Kind != storage.KindFile {
+		// The ID the widget gave its frame. An upload's and an agent's
+		// reply's client IDs are the server's, and a reply's names the
+		// agent's sign-in.
+		f.Ref = m.ClientID
 	}
 	if m.File != nil {
 		f.File = &fileFrame{ID: m.File.ID, Name: m.File.Name, Size: m.File.Size, Type: m.File.Type}

@@ -308,6 +308,9 @@ func TestHandover_Close(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Expect(widgettest.TypeEnded)
+	if err := e.gw.Close(ctx, sid, ana); err != nil {
+		t.Errorf("close again: %v, want none (a call made again after its answer was lost)", err)
+	}
 	if err := e.gw.Take(ctx, sid, ana); !errors.Is(err, widget.ErrEnded) {
 		t.Errorf("take after close: %v, want ErrEnded", err)
 	}
