@@ -72,7 +72,7 @@ func (g *Gateway) Reply(ctx context.Context, sessionID string, a Agent, text, cl
 	if clientID == "" {
 		clientID = storage.NewID(time.Now())
 	}
-	cid := "reply:" + a.Name + "/" + clientID // apart from the widget's IDs and other agents'
+	cid := replyClientID(a.Name, clientID) // apart from other agents' and the visitor's
 	msg := storage.Message{From: storage.FromAgent, Kind: storage.KindAgent, Text: text, Agent: a.Name, AgentName: a.DisplayName, ClientID: cid}
 	stored, err := g.onOwner(ctx, &ownerCall{Op: opReply, Session: sessionID, Agent: &a, Text: text, ClientID: clientID}, func() error {
 		return g.asOwner(ctx, sessionID, func(site *Site, ls *liveSession, sess *storage.Session, now time.Time) error {

@@ -248,11 +248,6 @@ func (ls *liveSession) upload(ctx context.Context, site *Site, sess *storage.Ses
 	return t.Messages[0], nil
 }
 
-// fileClientID is the client ID of an uploaded file's turn. The prefix
-// keeps it apart from the IDs the widget gives its frames; a frame sent
-// with one gets the file's ack and stores nothing.
-func fileClientID(fileID string) string { return "file:" + fileID }
-
 // load returns the session as its owner holds it, loading it and its
 // acks from the store when the owner has none (a first turn after a
 // resume, or after the keepalive dropped them). Callers hold ls.mu.

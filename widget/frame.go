@@ -58,6 +58,15 @@ const (
 	maxVarValue  = 1000
 )
 
+// The client IDs of the server's own turns in a session: an upload's and
+// an agent's reply's. A frame may not use them, or a visitor could take
+// the ID of a file or a reply to come, and it would not be stored.
+func fileClientID(fileID string) string     { return "file:" + fileID }
+func replyClientID(agent, id string) string { return "reply:" + agent + "/" + id }
+func serverClientID(id string) bool {
+	return strings.HasPrefix(id, "file:") || strings.HasPrefix(id, "reply:")
+}
+
 // ParseClientFrame decodes and checks one client frame. It returns a
 // *FrameError with code bad_frame for malformed JSON or fields, and
 // unknown_type for a type this server does not speak.
@@ -74,6 +83,9 @@ func ParseClientFrame(b []byte) (*ClientFrame, error) {
 	}
 	if len(f.ID) > maxClientID {
 		return nil, &FrameError{"bad_frame", fmt.Sprintf("id is longer than %d bytes", maxClientID)}
+	}
+	if serverClientID(f.ID) {
+		return nil, &FrameError{"bad_frame", "an id may not begin with file: or reply:"}
 	}
 	switch f.Type {
 	case frameHello:
