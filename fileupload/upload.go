@@ -183,6 +183,9 @@ func (h *Handler) ownSession(r *http.Request, siteID, sessionID string) (*storag
 	if len(ids) == 0 {
 		return nil, errUnauthorized
 	}
+	if !storage.ValidID(sessionID) {
+		return nil, errNoSession // not an ID Parley gives: no store is asked
+	}
 	sess, err := h.cfg.Records.Session(r.Context(), sessionID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):

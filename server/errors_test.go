@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/storage/postgres/postgrestest"
+	"github.com/parley-chat/parley/widget/widgettest"
 )
 
 // TestErrors_OneShape asks every kind of endpoint for an error and
@@ -92,5 +94,39 @@ func TestErrors_LoggedThroughTheConfiguredLogger(t *testing.T) {
 	}
 	if len(lines) != 1 || !strings.Contains(lines[0], `"msg":"request failed"`) || !strings.Contains(lines[0], `"err":`) {
 		t.Errorf("want the failed download logged once with its cause, got:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestErrors_ForeignIDs: an ID Parley never gives (here with a NUL byte,
+// which PostgreSQL cannot hold in text) is an unknown record or a bad
+// frame on either engine: never a 500, never "send it again".
+func TestErrors_ForeignIDs(t *testing.T)   { testForeignIDs(t, "") }
+func TestPostgres_ForeignIDs(t *testing.T) { testForeignIDs(t, postgrestest.URL(t)) }
+
+func testForeignIDs(t *testing.T, store string) {
+	_, ts := startAdminServer(t, server.Config{Store: store})
+	v := widgettest.MustDial(t, widgettest.URL(ts.URL, "demo"), widgettest.Options{Origin: testOrigin})
+	w := v.MustHello(widgettest.Hello{})
+	v.UntilPrompt("menu")
+	v.MustText("a\x00b", "hello")
+	if f := v.Expect(widgettest.TypeError); f.Code != "bad_frame" {
+		t.Errorf("a frame whose id holds a NUL byte: %+v, want bad_frame", f)
+	}
+	auth := http.Header{"Authorization": {"Bearer " + adminToken}}
+	for _, p := range []string{"/admin/api/sessions/a%00b", "/admin/api/sessions/a%00b/conversation", "/admin/api/users/a%00b", "/admin/api/users/a%00b/sessions"} {
+		if resp, body := get(t, ts.URL+p, auth); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d %s, want 404", p, resp.StatusCode, body)
+		}
+	}
+	for _, p := range []string{"/admin/api/sessions?site=a%00b", "/admin/api/sessions?q=a%00b", "/admin/api/users?q=a%00b", "/admin/api/usage?bot=a%00b", "/admin/api/gaps?site=a%00b"} {
+		if resp, body := get(t, ts.URL+p, auth); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "control characters") {
+			t.Errorf("GET %s: %d %s, want 400 naming the control characters", p, resp.StatusCode, body)
+		}
+	}
+	if status, body := hoCall(t, nil, "POST", ts.URL+"/admin/api/sessions/a%00b/take", adminToken, map[string]any{}); status != http.StatusNotFound {
+		t.Errorf("take: %d %s, want 404", status, body)
+	}
+	if status, body := postUpload(t, ts.URL, "a%00b", w.Token, "scan.pdf", "application/pdf", []byte("%PDF-1.4\n%%EOF\n")); status != http.StatusNotFound {
+		t.Errorf("upload: %d %s, want 404", status, body)
 	}
 }

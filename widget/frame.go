@@ -84,6 +84,9 @@ func ParseClientFrame(b []byte) (*ClientFrame, error) {
 	if len(f.ID) > maxClientID {
 		return nil, &FrameError{"bad_frame", fmt.Sprintf("id is longer than %d bytes", maxClientID)}
 	}
+	if storage.CleanText(f.ID) != f.ID {
+		return nil, &FrameError{"bad_frame", "the id has control characters"}
+	}
 	if serverClientID(f.ID) {
 		return nil, &FrameError{"bad_frame", "an id may not begin with file: or reply:"}
 	}

@@ -29,6 +29,8 @@ func TestParseClientFrame(t *testing.T) {
 		{"WrongFieldType", `{"type":"text","id":1}`, "bad_frame"},
 		{"ChoiceWithoutOption", `{"type":"choice","id":"c","block":"B"}`, "bad_frame"},
 		{"LongID", `{"type":"text","id":"` + string(make([]byte, 65)) + `"}`, "bad_frame"},
+		{"IDWithNUL", `{"type":"text","id":"a\u0000b","text":"hi"}`, "bad_frame"},
+		{"IDWithBidi", `{"type":"text","id":"a\u202eb","text":"hi"}`, "bad_frame"},
 		{"UploadsID", `{"type":"text","id":"file:01KJMMA2G0Z59BES7E2MKV0NST","text":"hi"}`, "bad_frame"},
 		{"RepliesID", `{"type":"text","id":"reply:ana/r1","text":"hi"}`, "bad_frame"},
 	}

@@ -45,15 +45,15 @@ const MaxClientID = 64
 func (a *Admin) inboxRoutes(api *http.ServeMux) {
 	api.HandleFunc("GET /admin/api/inbox", a.getInbox)
 	api.HandleFunc("GET /admin/api/inbox/events", a.streamInbox) // inbox_events.go
-	api.HandleFunc("POST /admin/api/sessions/{id}/take", a.takeSession)
-	api.HandleFunc("POST /admin/api/sessions/{id}/messages", a.replySession)
-	api.HandleFunc("POST /admin/api/sessions/{id}/typing", a.typingSession)
-	api.HandleFunc("POST /admin/api/sessions/{id}/handback", a.handBackSession)
-	api.HandleFunc("POST /admin/api/sessions/{id}/close", a.closeSession)
-	api.HandleFunc("GET /admin/api/sessions/{id}/conversation", a.getConversation) // conversation.go
-	api.HandleFunc("POST /admin/api/sessions/{id}/conversation", a.updateConversation)
-	api.HandleFunc("POST /admin/api/sessions/{id}/read", a.markRead)
-	api.HandleFunc("POST /admin/api/sessions/{id}/notes", a.addNote)
+	api.HandleFunc("POST /admin/api/sessions/{id}/take", a.byID(a.takeSession))
+	api.HandleFunc("POST /admin/api/sessions/{id}/messages", a.byID(a.replySession))
+	api.HandleFunc("POST /admin/api/sessions/{id}/typing", a.byID(a.typingSession))
+	api.HandleFunc("POST /admin/api/sessions/{id}/handback", a.byID(a.handBackSession))
+	api.HandleFunc("POST /admin/api/sessions/{id}/close", a.byID(a.closeSession))
+	api.HandleFunc("GET /admin/api/sessions/{id}/conversation", a.byID(a.getConversation)) // conversation.go
+	api.HandleFunc("POST /admin/api/sessions/{id}/conversation", a.byID(a.updateConversation))
+	api.HandleFunc("POST /admin/api/sessions/{id}/read", a.byID(a.markRead))
+	api.HandleFunc("POST /admin/api/sessions/{id}/notes", a.byID(a.addNote))
 }
 
 // agentOf is the request's principal as the widget names an agent.

@@ -27,6 +27,19 @@ func (a *Admin) writeQueryError(w http.ResponseWriter, r *http.Request, err erro
 	}
 }
 
+// byID answers 404, as for a missing record, when the path's {id} is not
+// an ID Parley gives (a ULID), before any store reads it: PostgreSQL
+// refuses some strings (a NUL byte) with an error, not an empty result.
+func (a *Admin) byID(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !storage.ValidID(r.PathValue("id")) {
+			a.errs.Error(w, r, http.StatusNotFound, "not_found", "no such record")
+			return
+		}
+		h(w, r)
+	}
+}
+
 // queryParam is the query parameter that sets a field of the store's
 // queries (storage.UserQuery, SessionQuery, UsageQuery): the API spells
 // each as its field in lower case (From is from, Cursor is cursor).
@@ -47,7 +60,17 @@ func (p *params) fail(name, msg string) {
 	}
 }
 
-func (p *params) str(name string) string { return p.r.URL.Query().Get(name) }
+// str reads a parameter as it is. One with control characters (a NUL
+// byte, which PostgreSQL cannot hold in text) is refused: no filter or
+// search of the admin views matches one.
+func (p *params) str(name string) string {
+	v := p.r.URL.Query().Get(name)
+	if storage.CleanText(v) != v {
+		p.fail(name, "has control characters")
+		return ""
+	}
+	return v
+}
 
 // time reads an RFC3339 time; a missing one is zero.
 func (p *params) time(name string) time.Time {
