@@ -126,6 +126,20 @@ func testForeignIDs(t *testing.T, store string) {
 	if status, body := hoCall(t, nil, "POST", ts.URL+"/admin/api/sessions/a%00b/take", adminToken, map[string]any{}); status != http.StatusNotFound {
 		t.Errorf("take: %d %s, want 404", status, body)
 	}
+	if status, body := hoCall(t, nil, "DELETE", ts.URL+"/admin/api/agents/a%00b", adminToken, nil); status != http.StatusNotFound {
+		t.Errorf("revoke: %d %s, want 404", status, body)
+	}
+	for _, ag := range []map[string]any{{"name": "eve", "displayName": "Eve\x00"}, {"name": "eve", "displayName": "Eve\u202e"}, {"name": "eve", "sites": []string{"demo\x00"}}} {
+		if status, body := hoCall(t, nil, "POST", ts.URL+"/admin/api/agents", adminToken, ag); status != http.StatusBadRequest {
+			t.Errorf("add agent %q: %d %s, want 400 invalid_agent", ag, status, body)
+		}
+	}
+	if status, body := hoCall(t, nil, "POST", ts.URL+"/admin/api/sessions/"+w.Session+"/conversation", adminToken, map[string]string{"assignee": "a\x00b"}); status != http.StatusBadRequest {
+		t.Errorf("assign: %d %s, want 400 unknown_agent", status, body)
+	}
+	if status, body := hoCall(t, nil, "POST", ts.URL+"/admin/api/signin", "", map[string]string{"name": "a\x00b", "secret": "x"}); status != http.StatusUnauthorized {
+		t.Errorf("sign-in: %d %s, want 401 bad_credentials", status, body)
+	}
 	if status, body := postUpload(t, ts.URL, "a%00b", w.Token, "scan.pdf", "application/pdf", []byte("%PDF-1.4\n%%EOF\n")); status != http.StatusNotFound {
 		t.Errorf("upload: %d %s, want 404", status, body)
 	}
