@@ -8,7 +8,6 @@ import (
 	"net/mail"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -56,7 +55,7 @@ func (a *Agent) Validate() error {
 		return errors.New("storage: agent: name: want 1-64 lower-case letters, digits, '.', '_' or '-'")
 	case a.DisplayName == "" || len(a.DisplayName) > 100:
 		return errors.New("storage: agent: display name: want 1-100 bytes")
-	case CleanText(a.DisplayName) != a.DisplayName || strings.ContainsAny(a.DisplayName, "\n\t"):
+	case !PlainName(a.DisplayName):
 		// Visitors read it: no control characters, no bidi overrides.
 		return errors.New("storage: agent: display name: has control characters")
 	case len(a.SecretHash) != 64:
@@ -65,7 +64,7 @@ func (a *Agent) Validate() error {
 		return errors.New("storage: agent: email: want an address like ana@example.org")
 	}
 	for _, site := range a.Sites {
-		if site == "" || len(site) > 100 || CleanText(site) != site {
+		if site == "" || len(site) > 100 || !PlainName(site) {
 			return errors.New("storage: agent: sites: want site IDs of 1-100 bytes without control characters")
 		}
 	}

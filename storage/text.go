@@ -44,6 +44,13 @@ func CleanText(s string) string {
 	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
+// PlainName reports whether s may name something as it is: valid UTF-8
+// without a Hidden character, not even a newline or a tab. IDs, names and
+// keys that visitors send or read are checked with it.
+func PlainName(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, Hidden) < 0
+}
+
 // isClean reports whether CleanText would return s unchanged, so clean text
 // (nearly all of it) is not copied.
 func isClean(s string) bool {

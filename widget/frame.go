@@ -84,7 +84,7 @@ func ParseClientFrame(b []byte) (*ClientFrame, error) {
 	if len(f.ID) > maxClientID {
 		return nil, &FrameError{"bad_frame", fmt.Sprintf("id is longer than %d bytes", maxClientID)}
 	}
-	if storage.CleanText(f.ID) != f.ID {
+	if !storage.PlainName(f.ID) {
 		return nil, &FrameError{"bad_frame", "the id has control characters"}
 	}
 	if serverClientID(f.ID) {
@@ -115,7 +115,7 @@ func ParseClientFrame(b []byte) (*ClientFrame, error) {
 			if k == "" || len(k) > 64 || len(v) > maxVarValue {
 				return nil, &FrameError{"bad_frame", "a variable name or value is too long"}
 			}
-			if storage.CleanText(k) != k || strings.ContainsAny(k, "\n\t") {
+			if !storage.PlainName(k) {
 				return nil, &FrameError{"bad_frame", "a variable name has control characters"}
 			}
 		}
@@ -223,7 +223,7 @@ func toFrame(m *storage.Message) messageFrame {
 		Text: m.Text, Block: m.Block, Image: m.Image,
 		Options: m.Options, Input: m.Input, Upload: m.Upload, Agent: m.AgentName,
 	}
-	if m.From == storage.FromVisitor && m.Kind != storage.KindFile {
+	if !serverClientID(m.ClientID) {
 		// The ID the widget gave its frame. An upload's and an agent's
 		// reply's client IDs are the server's, and a reply's names the
 		// agent's sign-in.

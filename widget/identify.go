@@ -37,7 +37,7 @@ func (u *UserClaim) check() error {
 		return &FrameError{"bad_frame", fmt.Sprintf("user.id must have 1 to %d bytes", storage.MaxPlatformIDLen)}
 	case len(u.Hash) > 128 || len(u.Name) > 4*maxUserName || len(u.Email) > maxFieldLen || len(u.Phone) > 64:
 		return &FrameError{"bad_frame", "a user field is too long"}
-	case storage.CleanText(u.ID) != u.ID || strings.ContainsAny(u.ID, "\n\t"):
+	case !storage.PlainName(u.ID):
 		return &FrameError{"bad_frame", "user.id has control characters"}
 	}
 	return nil

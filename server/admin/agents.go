@@ -80,12 +80,7 @@ func (a *Admin) addAgent(w http.ResponseWriter, r *http.Request) {
 // revokeAgent answers DELETE /admin/api/agents/{name}: 204, the agent's
 // consoles signed out; 404 when there is no such agent.
 func (a *Admin) revokeAgent(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	err := storage.ErrNotFound // a name no agent can have is not looked up
-	if storage.ValidAgentName(name) {
-		err = a.store.RevokeAgent(r.Context(), name)
-	}
-	switch {
+	switch err := a.store.RevokeAgent(r.Context(), r.PathValue("name")); {
 	case isNotFound(err):
 		a.errs.Error(w, r, http.StatusNotFound, "not_found", "no such agent")
 	case err != nil:

@@ -76,10 +76,6 @@ func (a *Admin) updateConversation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Assignee != nil && *req.Assignee != "" && *req.Assignee != "admin" {
-		if !storage.ValidAgentName(*req.Assignee) {
-			a.errs.Error(w, r, http.StatusBadRequest, "unknown_agent", "assignee: no such agent")
-			return
-		}
 		if _, err := a.store.Agent(r.Context(), *req.Assignee); isNotFound(err) {
 			a.errs.Error(w, r, http.StatusBadRequest, "unknown_agent", "assignee: no such agent")
 			return

@@ -133,16 +133,13 @@ func (a *Admin) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	want := dummyHash
-	var ag *storage.Agent
-	if storage.ValidAgentName(req.Name) { // a name no agent can have is not looked up
-		var err error
-		switch ag, err = a.store.Agent(r.Context(), req.Name); {
-		case err == nil:
-			want = ag.SecretHash
-		case !errors.Is(err, storage.ErrNotFound):
-			a.errs.Internal(w, r, err, "the sign-in could not be stored")
-			return
-		}
+	ag, err := a.store.Agent(r.Context(), req.Name)
+	switch {
+	case err == nil:
+		want = ag.SecretHash
+	case !errors.Is(err, storage.ErrNotFound):
+		a.errs.Internal(w, r, err, "the sign-in could not be stored")
+		return
 	}
 	if subtle.ConstantTimeCompare([]byte(HashSecret(req.Secret)), []byte(want)) != 1 || ag == nil {
 		a.refuseFailed(w, r, "bad_credentials", "the name or the secret is not right")

@@ -81,6 +81,13 @@ func TestAgents(t *testing.T, open func(testing.TB) AgentEngine) {
 		if _, err := s.Agent(ctx, "cy"); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("unknown agent: %v, want ErrNotFound", err)
 		}
+		// A name no agent can have is unknown too, whatever it holds.
+		if _, err := s.Agent(ctx, "a\x00b"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("agent a\\x00b: %v, want ErrNotFound", err)
+		}
+		if err := s.RevokeAgent(ctx, "a\x00b"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("revoke a\\x00b: %v, want ErrNotFound", err)
+		}
 	})
 	t.Run("ByteOrder", func(t *testing.T) {
 		// Names differing in punctuation list in byte order, as the

@@ -51,6 +51,10 @@ func (s *Store) AddAgent(ctx context.Context, a *storage.Agent) error {
 
 // Agent returns the agent of that name, or storage.ErrNotFound.
 func (s *Store) Agent(ctx context.Context, name string) (*storage.Agent, error) {
+	if !storage.ValidAgentName(name) {
+		// No agent has it, and text may not hold it all (a NUL byte).
+		return nil, fmt.Errorf("postgres: agent: %w", storage.ErrNotFound)
+	}
 	rows, _ := s.pool.Query(ctx, sqlAgent, name)
 	a, err := pgx.CollectExactlyOneRow(rows, scanAgent)
 	if err != nil {
@@ -72,6 +76,9 @@ func (s *Store) Agents(ctx context.Context) ([]storage.Agent, error) {
 // RevokeAgent deletes the agent and signs out every console it has open;
 // storage.ErrNotFound when there is no such agent.
 func (s *Store) RevokeAgent(ctx context.Context, name string) error {
+	if !storage.ValidAgentName(name) {
+		return fmt.Errorf("postgres: revoke agent: %w", storage.ErrNotFound) // as in Agent
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM agents WHERE name = $1`, name)
 		if err != nil {
